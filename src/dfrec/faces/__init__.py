@@ -1,0 +1,36 @@
+"""Face toolkit: detection, 68 landmarks, alignment to a canonical crop and back, identity.
+
+Names are imported lazily so that ``import dfrec.faces`` stays cheap (dlib and torch
+models load on first use).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    # detection + landmarks (detect.py)
+    "Face": "dfrec.faces.detect",
+    "FaceDetector": "dfrec.faces.detect",
+    "detect_faces": "dfrec.faces.detect",
+    # alignment (align.py)
+    "AlignedFace": "dfrec.faces.align",
+    "align_face": "dfrec.faces.align",
+    "paste_back": "dfrec.faces.align",
+    "canonical_landmarks": "dfrec.faces.align",
+    # identity network (identity.py)
+    "IdentityNet": "dfrec.faces.identity",
+    "IdentityEncoder": "dfrec.faces.identity",
+    "idsim": "dfrec.faces.identity",
+    "l2_distance": "dfrec.faces.identity",
+    "is_same_person": "dfrec.faces.identity",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'dfrec.faces' has no attribute {name!r}")

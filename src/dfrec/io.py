@@ -1,0 +1,206 @@
+"""The one door for input and output files: validated image reading and atomic writes.
+
+``read_image`` turns any supported file into an ``(H, W, 3) uint8`` RGB array, whatever
+its mode (grayscale, palette, RGBA, 16-bit, CMYK) or EXIF orientation, and raises
+:class:`dfrec.errors.InputError` with one clear line for anything it cannot read
+(missing, empty, truncated, not an image, decompression bomb).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from dfrec.errors import InputError
+
+#: Largest image accepted, in pixels (about 16k x 16k). Larger files are refused before
+#: decoding, so a crafted "decompression bomb" cannot exhaust memory.
+MAX_PIXELS = 268_000_000
+
+#: File suffixes treated as images when scanning folders.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+#: File suffixes treated as videos.
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+
+
+def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
+    """Convert any PIL mode to an (H, W, 3) uint8 RGB array (16-bit scaled, alpha dropped)."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if (mode.startswith("I;16") or arr.max() > 255) else 255.0
+        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=2) if arr.ndim == 2 else arr[..., :3]
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        hi = 1.0 if arr.max() <= 1.0 else 255.0
+        arr = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # composite on white
+        return np.asarray(Image.alpha_composite(bg, rgba).convert("RGB"))
+    return np.asarray(img.convert("RGB"))
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read an image file as an ``(H, W, 3) uint8`` RGB array, EXIF orientation applied.
+
+    Raises :class:`InputError` for a missing, empty, truncated or non-image file, or one
+    with more than ``max_pixels`` pixels.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder, not an image")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as img:
+                w, h = img.size
+                if w * h > max_pixels:
+                    raise InputError(
+                        f"{p}: image is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,}"
+                    )
+                if w < 1 or h < 1:
+                    raise InputError(f"{p}: image has no pixels")
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                return np.ascontiguousarray(_to_uint8_rgb(img))
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise InputError(f"{p}: refused as a possible decompression bomb ({e})") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{p}: not an image file (unrecognised format)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        msg = str(e) or e.__class__.__name__
+        if "truncated" in msg.lower() or "broken" in msg.lower():
+            raise InputError(f"{p}: truncated or corrupt image ({msg})") from None
+        raise InputError(f"{p}: cannot read image ({msg})") from None
+
+
+def as_rgb_uint8(image: Any) -> np.ndarray:
+    """Accept a path, PIL image or array and return an ``(H, W, 3) uint8`` RGB array.
+
+    Arrays may be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); uint8, uint16 (scaled) or
+    float in [0, 1].
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image)
+    if isinstance(image, Image.Image):
+        return np.ascontiguousarray(_to_uint8_rgb(ImageOps.exif_transpose(image)))
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+        raise InputError(f"image array must be (H, W), (H, W, 3) or (H, W, 4); got shape {arr.shape}")
+    if arr.dtype == np.uint16:
+        arr = (arr.astype(np.float64) / 65535.0 * 255.0 + 0.5).astype(np.uint8)
+    elif arr.dtype.kind == "f":
+        arr = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        raise InputError(f"unsupported image dtype {arr.dtype}")
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    elif arr.shape[2] == 4:
+        a = arr[..., 3:4].astype(np.float32) / 255.0
+        arr = (arr[..., :3].astype(np.float32) * a + 255.0 * (1 - a) + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it over ``path`` atomically.
+
+    A crash or exception leaves any previous file at ``path`` untouched.
+    """
+    dst = Path(path)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp" + dst.suffix, dir=dst.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, dst)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -> Path:
+    """Write an ``(H, W, 3)`` or ``(H, W)`` uint8 array (or float in [0, 1]) atomically.
+
+    The format follows the suffix (PNG lossless by default; JPEG at ``quality``).
+    """
+    arr = np.asarray(image)
+    if arr.dtype.kind == "f":
+        arr = (np.clip(arr, 0, 1) * 255.0 + 0.5).astype(np.uint8)
+    img = Image.fromarray(arr)
+    dst = Path(path)
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP"}.get(
+        dst.suffix.lower(), "PNG"
+    )
+    with atomic_path(dst) as tmp:
+        kw = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+        img.save(tmp, format=fmt, **kw)
+    return dst
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Sorted image files under ``folder`` (by suffix; hidden files skipped)."""
+    root = Path(folder)
+    it = root.rglob("*") if recursive else root.iterdir()
+    return sorted(
+        p for p in it if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )

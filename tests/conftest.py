@@ -1,0 +1,42 @@
+"""Shared test fixtures: real faces from LFW (skipped when absent) and public-domain images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+LFW_DIR = Path(os.environ.get("DFREC_LFW", ROOT.parent / "shared" / "data" / "lfw"))
+FIXTURES = ROOT / ".cache" / "fixtures" / "face_recognition"
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def lfw_dir() -> Path:
+    """Root of the LFW copy (``images_deepfunneled/``, ``pairs.txt``); skips when absent."""
+    if not (LFW_DIR / "images_deepfunneled").is_dir():
+        pytest.skip(f"LFW not found at {LFW_DIR} (set DFREC_LFW to its folder)")
+    return LFW_DIR
+
+
+@pytest.fixture(scope="session")
+def fixture_dir() -> Path:
+    """Folder of the face_recognition sdist's public-domain test images; skips when absent."""
+    if not (FIXTURES / "obama.jpg").exists():
+        pytest.skip(f"fixtures missing in {FIXTURES}; run: python scripts/fetch_fixtures.py")
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """scikit-image's astronaut (public domain, NASA), (512, 512, 3) uint8 RGB, one face."""
+    from skimage import data
+
+    return data.astronaut()

@@ -1,0 +1,78 @@
+"""``dfrec train``: train a DFREC model from a YAML config (see ``configs/`` and docs/training.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from dfrec.errors import ConfigError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a model from a YAML config (resumable; multi-GPU with torchrun -m dfrec.train)",
+        description=(
+            "Train DFREC on synthesised or real forgeries. Checkpoints, TensorBoard logs and the "
+            "final model go under the run folder (output.dir, or --out). Multi-GPU: "
+            "torchrun --nproc_per_node=K -m dfrec.train --config C."
+        ),
+    )
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``dfrec train`` and ``python -m dfrec.train``."""
+    p.add_argument("--config", "-c", metavar="YAML", help="run config (e.g. configs/small_lfw.yaml); "
+                   "optional with --resume when the run folder holds config.yaml")
+    p.add_argument("--out", metavar="DIR", help="run folder (overrides output.dir)")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CKPT",
+                   help="continue the run folder's newest checkpoint (or the given checkpoint folder)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
+    p.add_argument("--max-steps", type=int, metavar="N",
+                   help="stop after step N (the lr schedule still spans train.steps; continue with --resume)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set optim.lr=3e-4 (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
+
+
+def load_run_config(args: argparse.Namespace):
+    """The config from ``--config`` (or the run folder's ``config.yaml`` on resume) plus overrides."""
+    from dfrec.train.config import load_config
+
+    overrides = list(args.overrides or [])
+    if args.out:
+        overrides.append(f"output.dir={args.out}")
+    if args.config:
+        return load_config(args.config, overrides)
+    if args.resume and args.out and (Path(args.out) / "config.yaml").is_file():
+        return load_config(Path(args.out) / "config.yaml", overrides)
+    raise ConfigError("--config is required (or --resume with --out pointing at a run folder holding config.yaml)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from dfrec.train.loop import Trainer
+
+    cfg = load_run_config(args)
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ConfigError("--max-steps: must be >= 1")
+    trainer = Trainer(
+        cfg,
+        device=args.device,
+        resume=args.resume,
+        max_steps=args.max_steps,
+        progress=not args.no_progress,
+        command="dfrec train " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["train"] else sys.argv[1:]),
+    )
+    summary = trainer.fit()
+    if getattr(trainer, "info", None) is None or trainer.info.is_main:
+        if args.json:
+            print(json.dumps(summary, indent=2, default=str))
+        else:
+            where = summary["model"] or summary["checkpoint"]
+            print(f"step {summary['step']}/{summary['steps_total']}, loss {summary['loss']:.4f}; saved {where}")
+    return 0

@@ -1,0 +1,381 @@
+"""Training configuration: YAML files turned into nested, validated dataclasses.
+
+A run is described by one YAML file (see ``configs/``) with the sections ``model``,
+``data``, ``loss``, ``optim``, ``train`` and ``output``. :func:`load_config` reads it,
+applies ``--set section.key=value`` overrides and returns a :class:`Config`; any unknown
+key or value of the wrong type raises :class:`dfrec.errors.ConfigError` naming the key
+path (``optim.lr: expected a number, got 'fast'``).
+
+The ``loss`` section and ``data.synth`` are kept as plain mappings here and validated by
+the trainer against the loss and synthesiser configs of ``dfrec.losses`` / ``dfrec.data``
+(the same :func:`from_dict` rules apply there), so those packages own their options.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from dfrec.errors import ConfigError
+
+
+@dataclass
+class ModelSection:
+    """Which model to build: a registered preset plus keyword overrides for ``create_model``."""
+
+    preset: str = "small"
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataSection:
+    """Where training samples come from and how they are batched."""
+
+    #: dataset kind understood by ``dfrec.data`` (``lfw``, ``folder``, ``megafs``, ``ffpp``, ...)
+    dataset: str = "lfw"
+    #: dataset root folder (relative paths are resolved against the config file's folder)
+    root: str | None = None
+    #: optional landmark cache / pack of aligned crops built by ``dfrec data``
+    cache: str | None = None
+    train_split: str = "train"
+    val_split: str = "val"
+    #: image side in pixels fed to the model
+    image_size: int = 224
+    batch_size: int = 8
+    #: DataLoader worker processes per rank (0 = load in the main process)
+    workers: int = 2
+    #: samples per epoch for on-the-fly synthesis (None = the dataset's natural length)
+    samples_per_epoch: int | None = None
+    #: held-out validation samples scored at each validation
+    val_samples: int = 64
+    val_batch_size: int = 16
+    #: synthesiser options passed to ``dfrec.data`` (kinds, probabilities, blending...)
+    synth: dict[str, Any] = field(default_factory=dict)
+    #: extra keyword arguments for the dataset constructor
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OptimSection:
+    """AdamW and its learning-rate schedule (paper: lr 1e-4, weight decay 1e-5)."""
+
+    lr: float = 1e-4
+    weight_decay: float = 1e-5
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    #: linear warm-up from 0 over this many steps
+    warmup_steps: int = 0
+    schedule: Literal["cosine", "constant"] = "cosine"
+    #: the cosine schedule ends at ``lr * min_lr_ratio``
+    min_lr_ratio: float = 0.0
+
+
+@dataclass
+class EMASection:
+    """Exponential moving average of the weights (the exported model uses it when enabled)."""
+
+    enabled: bool = False
+    decay: float = 0.999
+
+
+@dataclass
+class TrainSection:
+    """Length of the run, precision, and how often to log, validate and checkpoint."""
+
+    steps: int = 10000
+    seed: int = 0
+    #: ``auto`` = bf16 autocast on CUDA, fp32 elsewhere
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    #: clip the global gradient norm to this value (0 or None = off)
+    grad_clip: float | None = 1.0
+    ema: EMASection = field(default_factory=EMASection)
+    checkpoint_every: int = 1000
+    #: how many step checkpoints to keep (older ones are deleted)
+    keep_last: int = 3
+    val_every: int = 1000
+    log_every: int = 20
+    #: write image grids to TensorBoard at each validation
+    val_images: int = 4
+    #: wrap the model in ``torch.compile``
+    compile: bool = False
+    channels_last: bool = False
+    #: ask torch for deterministic kernels (needed for bit-exact resume on CUDA)
+    deterministic: bool = False
+    #: DistributedDataParallel's ``find_unused_parameters``
+    find_unused_parameters: bool = False
+
+
+@dataclass
+class OutputSection:
+    """Run folder: checkpoints, TensorBoard logs, metrics and the final model."""
+
+    dir: str = "runs/default"
+
+
+@dataclass
+class Config:
+    """A whole training run."""
+
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    #: options of ``dfrec.losses`` ``LossConfig`` (λs, perceptual/attribute networks, weights paths)
+    loss: dict[str, Any] = field(default_factory=dict)
+    optim: OptimSection = field(default_factory=OptimSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    output: OutputSection = field(default_factory=OutputSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples as lists), suitable for YAML/JSON."""
+        return _plain(asdict(self))
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _type_name(tp: Any) -> str:
+    if tp is type(None):
+        return "null"
+    if isinstance(tp, type):
+        return {"int": "an integer", "float": "a number", "str": "a string", "bool": "true/false"}.get(
+            tp.__name__, tp.__name__
+        )
+    return str(tp).replace("typing.", "")
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    """Check/convert ``value`` to type ``tp``; raise ConfigError naming ``path``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(a, value, path)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: expected {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{path}: expected one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if is_dataclass(tp):
+        return from_dict(tp, value, path)
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        vt = args[1] if args else Any
+        return {str(k): _convert(vt, v, f"{path}.{k}") for k, v in value.items()}
+    if origin in (list, tuple) or tp in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"{path}: expected {len(args)} values, got {len(value)}")
+            return tuple(_convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        et = args[0] if args else Any
+        out = [_convert(et, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return tuple(out) if origin is tuple else out
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{path}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{path}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{path}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{path}: expected a string, got {value!r}")
+    if tp is Path:
+        if isinstance(value, (str, Path)):
+            return Path(value)
+        raise ConfigError(f"{path}: expected a path, got {value!r}")
+    if isinstance(tp, type) and isinstance(value, tp):
+        return value
+    raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
+
+
+def from_dict(cls: type, data: Any, path: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, recursing into nested dataclasses.
+
+    Unknown keys and values of the wrong type raise :class:`ConfigError` whose message
+    starts with the dotted key path.
+    """
+    where = path or "config"
+    if data is None:
+        data = {}
+    if is_dataclass(data) and isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls) if f.init}
+    unknown = [k for k in data if k not in known]
+    if unknown:
+        key = f"{path}.{unknown[0]}" if path else str(unknown[0])
+        raise ConfigError(f"{key}: unknown key (known: {', '.join(sorted(known))})")
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _convert(hints[name], value, f"{path}.{name}" if path else name)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``"optim.lr=3e-4"`` into ``(["optim", "lr"], 3e-4)`` (the value is read as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. optim.lr=3e-4")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not p for p in key.split(".")):
+        raise ConfigError(f"--set {text!r}: bad key {key!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Apply ``KEY=VALUE`` overrides (dotted keys) to a nested dict, in place; returns it."""
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        node = data
+        for i, k in enumerate(keys[:-1]):
+            nxt = node.get(k)
+            if nxt is None:
+                nxt = node[k] = {}
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"--set {text!r}: {'.'.join(keys[: i + 1])} is not a section")
+            node = nxt
+        node[keys[-1]] = value
+    return data
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; ConfigError for a missing file or bad syntax."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"{p}: invalid YAML{where}: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: top level must be a mapping of sections")
+    return data
+
+
+def validate(cfg: Config) -> Config:
+    """Range checks that types alone cannot express."""
+    checks = [
+        (cfg.data.batch_size >= 1, "data.batch_size: must be >= 1"),
+        (cfg.data.workers >= 0, "data.workers: must be >= 0"),
+        (cfg.data.image_size >= 16, "data.image_size: must be >= 16"),
+        (cfg.data.val_samples >= 0, "data.val_samples: must be >= 0"),
+        (cfg.data.val_batch_size >= 1, "data.val_batch_size: must be >= 1"),
+        (cfg.optim.lr > 0, "optim.lr: must be > 0"),
+        (cfg.optim.weight_decay >= 0, "optim.weight_decay: must be >= 0"),
+        (all(0 <= b < 1 for b in cfg.optim.betas), "optim.betas: each must be in [0, 1)"),
+        (cfg.optim.warmup_steps >= 0, "optim.warmup_steps: must be >= 0"),
+        (0 <= cfg.optim.min_lr_ratio <= 1, "optim.min_lr_ratio: must be in [0, 1]"),
+        (cfg.train.steps >= 1, "train.steps: must be >= 1"),
+        (cfg.train.grad_clip is None or cfg.train.grad_clip >= 0, "train.grad_clip: must be >= 0"),
+        (0 < cfg.train.ema.decay < 1, "train.ema.decay: must be in (0, 1)"),
+        (cfg.train.checkpoint_every >= 1, "train.checkpoint_every: must be >= 1"),
+        (cfg.train.keep_last >= 1, "train.keep_last: must be >= 1"),
+        (cfg.train.val_every >= 1, "train.val_every: must be >= 1"),
+        (cfg.train.log_every >= 1, "train.log_every: must be >= 1"),
+        (cfg.train.val_images >= 0, "train.val_images: must be >= 0"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ConfigError(msg)
+    return cfg
+
+
+def config_from_dict(data: dict[str, Any], overrides: list[str] | None = None) -> Config:
+    """Validated :class:`Config` from a nested dict plus ``KEY=VALUE`` overrides."""
+    import copy
+
+    data = apply_overrides(copy.deepcopy(data or {}), overrides)
+    return validate(from_dict(Config, data))
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config, apply overrides, validate.
+
+    Relative ``data.root``/``data.cache`` paths and relative paths among the loss options
+    ending in ``_path``/``_weights`` are resolved against the config file's folder, then
+    against the working directory, whichever exists (the config folder wins for new paths).
+    """
+    p = Path(path)
+    cfg = config_from_dict(read_yaml(p), overrides)
+    base = p.resolve().parent
+    cfg.data.root = _resolve(cfg.data.root, base)
+    cfg.data.cache = _resolve(cfg.data.cache, base)
+    for k, v in list(cfg.loss.items()):
+        if isinstance(v, str) and (k.endswith("_path") or k.endswith("_weights") or k.endswith("weights_path")):
+            cfg.loss[k] = _resolve(v, base)
+    return cfg
+
+
+def _resolve(value: str | None, base: Path) -> str | None:
+    if not value:
+        return value
+    v = Path(value).expanduser()
+    if v.is_absolute():
+        return str(v)
+    for cand in (base / v, Path.cwd() / v):
+        if cand.exists():
+            return str(cand.resolve())
+    return str((base / v).resolve())
+
+
+def save_config(cfg: Config, path: str | Path) -> Path:
+    """Write the resolved config as YAML, atomically."""
+    from dfrec.io import write_text_atomic
+
+    return write_text_atomic(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def replace(cfg: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` re-exported for convenience."""
+    return dataclasses.replace(cfg, **changes)

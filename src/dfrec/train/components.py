@@ -48,7 +48,8 @@ def loss_config(cfg: Config) -> Any:
     from dfrec.losses.total import LossConfig
 
     if dataclasses.is_dataclass(LossConfig):
-        return from_dict(LossConfig, dict(cfg.loss), "loss")
+        lc = from_dict(LossConfig, dict(cfg.loss), "loss")
+        return lc.validate() if hasattr(lc, "validate") else lc
     try:
         return LossConfig(**cfg.loss)
     except TypeError as e:

@@ -466,7 +466,8 @@ class Trainer:
             for batch in self._loader(epoch, b0):
                 loss, parts, gnorm = self.train_step(batch)
                 self.step += 1
-                vals = {"loss": loss, **{f"loss_{k}": v.reshape(-1).mean() for k, v in parts.items()}, "grad_norm": gnorm}
+                vals = {"loss": loss, "grad_norm": gnorm}
+                vals.update({f"loss_{k}": v.reshape(-1).mean() for k, v in parts.items() if k != "total"})
                 for k, v in vals.items():
                     win[k] = win.get(k, 0.0) + float(v)
                 win_n += 1

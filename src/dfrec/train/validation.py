@@ -4,9 +4,10 @@ Scores, for a fixed set of validation samples (``(N, 3, H, W)`` images in [0, 1]
 
 - ``psnr_source`` / ``psnr_target`` (dB) and ``ssim_source`` / ``ssim_target`` (Gaussian
   window 11, σ 1.5, data range 1) of the recovered vs the true faces;
-- ``idsim_source`` / ``idsim_target``: cosine similarity of the dlib-ResNet embeddings
-  (``dfrec.faces.identity``) of recovered vs true faces, plus ``idsim_target_none``, the
-  same for the forgery itself (the "None" row of the paper's Table I);
+- ``idsim_source`` / ``idsim_target``: IDSim (``dfrec.faces.identity.idsim``, centred
+  cosine of dlib-ResNet embeddings) of recovered vs true faces, ``l2_*`` the dlib L2
+  distance (< 0.6 = same person), ``cos_*`` the raw cosine, and ``*_target_none`` the same for the forgery itself
+  (the "None" row of the paper's Table I);
 - ``accuracy``: real/fake accuracy of the ISM head (``logit > 0`` means fake);
 - ``loss`` and each loss part.
 
@@ -53,27 +54,41 @@ def _psnr_ssim():
 
 
 class IdentityScorer:
-    """Cosine similarity of identity embeddings; disabled (with one log line) when unavailable."""
+    """IDSim (``dfrec.faces.identity.idsim``: cosine after removing the mean LFW embedding)
+    and dlib L2 distance of recovered vs true faces; disabled (one log line) when the
+    identity network's weights are not on this machine."""
 
     def __init__(self, device: torch.device):
         self.encoder = None
         self.reason = ""
         try:
-            from dfrec.faces.identity import IdentityEncoder  # type: ignore
+            from dfrec.faces import identity as fid
 
-            self.encoder = IdentityEncoder().to(device).eval()
+            self.encoder = fid.IdentityEncoder().to(device).eval()
+            self._l2 = fid.l2_distance
+            self._cos = fid.cosine
+            self._idsim = fid.idsim
+            try:
+                self._idsim(torch.ones(1, 128, device=device), torch.ones(1, 128, device=device))
+            except Exception as e:  # the mean embedding asset is missing: raw cosine only
+                self._idsim = None
+                log.warning("validation: centred IDSim unavailable (%s); reporting raw cosine", e)
         except Exception as e:  # no dlib model file on this machine, say
+            self.encoder = None
             self.reason = f"{e.__class__.__name__}: {e}"
             log.warning("validation: identity similarity disabled (%s)", self.reason)
 
     @torch.no_grad()
-    def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | None:
-        """``(N,)`` cosine similarity of the embeddings of ``a`` and ``b`` (None when disabled)."""
-        if self.encoder is None:
-            return None
+    def __call__(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"idsim", "cos", "l2": (N,)}`` for crops ``a``, ``b`` (N, 3, 224, 224) in [0, 1]."""
+        if self.encoder is None or a.shape[-1] != self.encoder.size or a.shape[-2] != self.encoder.size:
+            return {}
         ea = self.encoder(a.float())
         eb = self.encoder(b.float())
-        return torch.nn.functional.cosine_similarity(ea, eb, dim=1)
+        out = {"cos": self._cos(ea, eb), "l2": self._l2(ea, eb)}
+        if self._idsim is not None:
+            out["idsim"] = self._idsim(ea, eb)
+        return out
 
 
 @torch.no_grad()
@@ -114,14 +129,20 @@ def validate(
                     "ssim_target": ssim(tgt, b["target"].float()),
                 }
                 for k, v in parts.items():
+                    if k == "total":
+                        continue
                     vals[f"loss_{k}"] = torch.as_tensor(v).detach().float().reshape(-1).mean().expand(n)
                 if "logit" in out and "is_fake" in b:
                     pred = (out["logit"].float().reshape(-1) > 0).float()
                     vals["accuracy"] = (pred == b["is_fake"].float().reshape(-1)).float()
                 if identity is not None and identity.encoder is not None:
-                    vals["idsim_source"] = identity(src, b["source"])
-                    vals["idsim_target"] = identity(tgt, b["target"])
-                    vals["idsim_target_none"] = identity(x, b["target"])
+                    for name, (rec, true) in {
+                        "source": (src, b["source"]),
+                        "target": (tgt, b["target"]),
+                        "target_none": (x.float(), b["target"]),
+                    }.items():
+                        for metric, v in identity(rec, true).items():
+                            vals[f"{metric}_{name}"] = v
                 for k, v in vals.items():
                     sums[k] = sums.get(k, 0.0) + float(v.double().sum())
                 count += n

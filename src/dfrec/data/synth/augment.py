@@ -1,0 +1,90 @@
+"""Post-augmentations of a sample.
+
+Joint (same parameters on forgery, source, target and mask): horizontal flip, colour
+jitter (brightness, contrast, saturation, hue). Degradations of the forgery only, the
+network's input, as in the paper's robustness tests: JPEG (quality 50-99), Gaussian blur
+(kernel 3-7), Gaussian noise (variance 10-50 in 0..255 units).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from dfrec.data.synth.config import AugmentConfig
+from dfrec.data.synth.types import Sample
+
+
+def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """JPEG round trip of an ``(H, W, 3) uint8`` RGB image at ``quality`` (1-100)."""
+    ok, buf = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy()
+
+
+def gaussian_blur(image: np.ndarray, kernel: int) -> np.ndarray:
+    """Gaussian blur with an odd ``kernel`` size (sigma from OpenCV's rule for the kernel)."""
+    k = int(kernel) | 1
+    return cv2.GaussianBlur(image, (k, k), 0)
+
+
+def gaussian_noise(image: np.ndarray, variance: float, rng: np.random.Generator) -> np.ndarray:
+    """Add zero-mean Gaussian noise of ``variance`` (0..255 units squared), clipped to uint8."""
+    n = rng.standard_normal(image.shape, dtype=np.float32) * np.float32(np.sqrt(variance))
+    return np.clip(image.astype(np.float32) + n + 0.5, 0, 255).astype(np.uint8)
+
+
+def color_jitter(images: list[np.ndarray], b: float, c: float, s: float, hue: float) -> list[np.ndarray]:
+    """Apply the same brightness shift ``b`` (fraction of 255), contrast ``c``, saturation ``s``
+    (multipliers) and hue shift (OpenCV 0..180 units) to each ``(H, W, 3) uint8`` image."""
+    out = []
+    for im in images:
+        x = im.astype(np.float32)
+        x = (x - 127.5) * c + 127.5 + b * 255.0
+        x = np.clip(x, 0, 255).astype(np.uint8)
+        if abs(s - 1.0) > 1e-3 or abs(hue) > 0.5:
+            hsv = cv2.cvtColor(x, cv2.COLOR_RGB2HSV).astype(np.float32)
+            hsv[..., 0] = np.mod(hsv[..., 0] + hue, 180.0)
+            hsv[..., 1] = np.clip(hsv[..., 1] * s, 0, 255)
+            x = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+        out.append(x)
+    return out
+
+
+def augment(sample: Sample, cfg: AugmentConfig, rng: np.random.Generator) -> Sample:
+    """Apply the configured post-augmentations to ``sample`` in place and return it.
+
+    Every probability is drawn whether or not it fires, so the random stream (and thus a
+    seeded sample) does not depend on earlier outcomes.
+    """
+    u = rng.random(5)
+    info = sample.info.setdefault("augment", {})
+    same = sample.source is sample.target  # real and self samples share one face
+    if u[0] < cfg.flip_prob:
+        sample.forgery = sample.forgery[:, ::-1].copy()
+        sample.target = sample.target[:, ::-1].copy()
+        sample.source = sample.target if same else sample.source[:, ::-1].copy()
+        sample.mask = sample.mask[:, ::-1].copy()
+        info["flip"] = True
+    jit = (rng.uniform(*cfg.brightness), rng.uniform(*cfg.contrast), rng.uniform(*cfg.saturation), rng.uniform(*cfg.hue))
+    if u[1] < cfg.jitter_prob:
+        if same:
+            sample.forgery, sample.target = color_jitter([sample.forgery, sample.target], *jit)
+            sample.source = sample.target
+        else:
+            sample.forgery, sample.source, sample.target = color_jitter(
+                [sample.forgery, sample.source, sample.target], *jit
+            )
+        info["jitter"] = [round(float(v), 3) for v in jit]
+    q = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
+    k = int(rng.integers(cfg.blur_kernel[0] // 2, cfg.blur_kernel[1] // 2 + 1)) * 2 + 1
+    var = float(rng.uniform(*cfg.noise_var))
+    if u[2] < cfg.blur_prob:
+        sample.forgery = gaussian_blur(sample.forgery, k)
+        info["blur_kernel"] = k
+    if u[3] < cfg.noise_prob:
+        sample.forgery = gaussian_noise(sample.forgery, var, rng)
+        info["noise_var"] = round(var, 2)
+    if u[4] < cfg.jpeg_prob:
+        sample.forgery = jpeg(sample.forgery, q)
+        info["jpeg_quality"] = q
+    return sample

@@ -1,0 +1,266 @@
+"""Configuration of the forgery synthesiser: the kind mix and every random range.
+
+All ranges are ``(low, high)`` pairs sampled uniformly; sizes given as fractions are
+relative to the face size (the distance from the chin to the brows' midpoint, about 45 %
+of a 224 crop). A :class:`SynthConfig` is a plain dataclass tree loadable from YAML
+(``SynthConfig.from_yaml(path)``) or a dict; unknown keys or bad values raise
+:class:`dfrec.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dfrec.errors import ConfigError
+
+#: Names of the sample kinds the synthesiser produces.
+KINDS = ("swap", "blend", "self", "real")
+#: Mask hull types (see :func:`dfrec.data.synth.masks.hull_polygons`).
+HULL_TYPES = ("full", "inner", "extended", "components")
+
+
+@dataclass
+class MaskConfig:
+    """How the region that carries source pixels is drawn, deformed and feathered."""
+
+    #: hull type -> weight (normalised); see :data:`HULL_TYPES`.
+    hull_weights: dict = field(default_factory=lambda: {"full": 0.4, "inner": 0.2, "extended": 0.4})
+    #: upward extension of the brows for the ``extended`` hull, fraction of face size.
+    forehead: tuple = (0.10, 0.30)
+    #: amplitude of the smooth random mask deformation, fraction of face size.
+    deform: tuple = (0.0, 0.05)
+    #: erosion (< 0) or dilation (> 0) of the mask, fraction of face size.
+    erode_dilate: tuple = (-0.06, 0.02)
+    #: Gaussian feather sigma, fraction of face size.
+    feather: tuple = (0.02, 0.08)
+
+
+@dataclass
+class SwapConfig:
+    """Landmark face swap: piecewise-affine warp of the source face onto the target's landmarks."""
+
+    mask: MaskConfig = field(default_factory=MaskConfig)
+    #: probability of LAB mean/std colour correction of the warped source to the target.
+    color_transfer_prob: float = 0.95
+    #: how far above the brows the warp's forehead anchor points sit, fraction of face size.
+    warp_forehead: float = 0.35
+
+
+@dataclass
+class BlendConfig:
+    """Face X-ray style blended image: a donor face (nearest landmarks) on the target's head."""
+
+    mask: MaskConfig = field(
+        default_factory=lambda: MaskConfig(
+            hull_weights={"full": 0.3, "inner": 0.2, "extended": 0.25, "components": 0.25},
+            deform=(0.01, 0.10),
+            erode_dilate=(-0.08, 0.04),
+            feather=(0.01, 0.08),
+        )
+    )
+    #: how many random donors (other identities) are compared by landmark distance.
+    donor_candidates: int = 32
+    color_transfer_prob: float = 0.9
+    #: peak blend ratio of the donor inside the mask.
+    max_alpha: tuple = (0.75, 1.0)
+
+
+@dataclass
+class SelfBlendConfig:
+    """Self-blended image (SBI): the face blended with an augmented copy of itself."""
+
+    mask: MaskConfig = field(
+        default_factory=lambda: MaskConfig(
+            hull_weights={"full": 0.5, "extended": 0.3, "inner": 0.2},
+            deform=(0.0, 0.06),
+            erode_dilate=(-0.06, 0.03),
+            feather=(0.01, 0.06),
+        )
+    )
+    #: per-channel RGB shift, in 0..255 units.
+    rgb_shift: tuple = (-20.0, 20.0)
+    #: hue shift (OpenCV 0..180 units), saturation and value shifts (0..255 units).
+    hue_shift: tuple = (-6.0, 6.0)
+    sat_shift: tuple = (-25.0, 25.0)
+    val_shift: tuple = (-20.0, 20.0)
+    #: brightness / contrast multiplier ranges.
+    contrast: tuple = (0.9, 1.1)
+    #: translation (fraction of size) and scale of the augmented copy.
+    translate: tuple = (-0.03, 0.03)
+    scale: tuple = (0.95, 1.05)
+    #: blend ratios drawn uniformly from this list.
+    blend_ratios: tuple = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
+
+
+@dataclass
+class AugmentConfig:
+    """Post-augmentations. Joint ones (flip, colour jitter) apply to forgery, source and target
+    alike; degradations (JPEG, blur, noise) apply to the forgery only (the network's input)."""
+
+    flip_prob: float = 0.5
+    jitter_prob: float = 0.3
+    brightness: tuple = (-0.1, 0.1)
+    contrast: tuple = (0.9, 1.1)
+    saturation: tuple = (0.9, 1.1)
+    hue: tuple = (-4.0, 4.0)
+    jpeg_prob: float = 0.3
+    jpeg_quality: tuple = (50, 99)
+    blur_prob: float = 0.1
+    #: odd kernel sizes in this range.
+    blur_kernel: tuple = (3, 7)
+    noise_prob: float = 0.1
+    #: Gaussian noise variance, in (0..255 units)^2, as in the paper's robustness tests.
+    noise_var: tuple = (10.0, 50.0)
+
+
+@dataclass
+class SynthConfig:
+    """Everything the synthesiser samples from."""
+
+    #: output crop size (square); inputs of another size are resized, landmarks scaled.
+    size: int = 224
+    #: kind -> weight (normalised); kinds with weight 0 never occur.
+    kinds: dict = field(default_factory=lambda: {"swap": 0.5, "blend": 0.15, "self": 0.1, "real": 0.25})
+    swap: SwapConfig = field(default_factory=SwapConfig)
+    blend: BlendConfig = field(default_factory=BlendConfig)
+    selfblend: SelfBlendConfig = field(default_factory=SelfBlendConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    # ------------------------------------------------------------------ I/O
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "SynthConfig":
+        """Build from a (possibly partial) nested dict; missing keys keep their defaults."""
+        cfg = _from_dict(cls, data or {}, "synth")
+        cfg.validate()
+        return cfg
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "SynthConfig":
+        """Load a YAML file (a partial mapping is fine; a top-level ``synth:`` key is accepted)."""
+        import yaml
+
+        p = Path(path)
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: no such config file") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML ({e.__class__.__name__})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: expected a mapping at the top level")
+        if set(data) == {"synth"}:
+            data = data["synth"]
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict:
+        """Plain nested dict (tuples as lists), suitable for JSON/YAML."""
+
+        def conv(v: Any) -> Any:
+            if isinstance(v, tuple):
+                return list(v)
+            if isinstance(v, dict):
+                return {k: conv(x) for k, x in v.items()}
+            return v
+
+        return conv(dataclasses.asdict(self))
+
+    def with_kinds(self, kinds: list[str] | dict) -> "SynthConfig":
+        """Copy with the kind mix replaced (a list means equal weights)."""
+        mix = {k: 1.0 for k in kinds} if isinstance(kinds, (list, tuple)) else dict(kinds)
+        new = dataclasses.replace(self, kinds=mix)
+        new.validate()
+        return new
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for a bad kind mix, hull type or range."""
+        _check_weights(self.kinds, KINDS, "kinds")
+        if self.size < 32:
+            raise ConfigError(f"synth.size must be >= 32, got {self.size}")
+        for name, m in (("swap", self.swap.mask), ("blend", self.blend.mask), ("selfblend", self.selfblend.mask)):
+            _check_weights(m.hull_weights, HULL_TYPES, f"{name}.mask.hull_weights")
+        for path, value in _walk(self):
+            if isinstance(value, tuple):
+                if len(value) != 2 and not path.endswith("blend_ratios"):
+                    raise ConfigError(f"{path} must be a [low, high] pair, got {list(value)}")
+                if len(value) == 2 and not path.endswith("blend_ratios") and value[0] > value[1]:
+                    raise ConfigError(f"{path}: low {value[0]} is above high {value[1]}")
+            if path.endswith("_prob") and not 0.0 <= float(value) <= 1.0:
+                raise ConfigError(f"{path} must be in [0, 1], got {value}")
+        q = self.augment.jpeg_quality
+        if not (1 <= q[0] <= 100 and 1 <= q[1] <= 100):
+            raise ConfigError(f"augment.jpeg_quality must be within [1, 100], got {list(q)}")
+        if self.blend.donor_candidates < 1:
+            raise ConfigError("blend.donor_candidates must be >= 1")
+
+
+def _check_weights(weights: dict, allowed: tuple, name: str) -> None:
+    if not isinstance(weights, dict) or not weights:
+        raise ConfigError(f"{name} must be a non-empty mapping of name -> weight")
+    for k, w in weights.items():
+        if k not in allowed:
+            raise ConfigError(f"{name}: unknown name {k!r} (choose from {', '.join(allowed)})")
+        if not isinstance(w, (int, float)) or w < 0:
+            raise ConfigError(f"{name}: weight of {k!r} must be a number >= 0, got {w!r}")
+    if sum(weights.values()) <= 0:
+        raise ConfigError(f"{name}: weights sum to zero")
+
+
+def _walk(obj: Any, prefix: str = "synth"):
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        p = f"{prefix}.{f.name}"
+        if dataclasses.is_dataclass(v):
+            yield from _walk(v, p)
+        else:
+            yield p, v
+
+
+def _from_dict(cls: type, data: dict, path: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must be a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    default = cls()
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise ConfigError(f"{path}: unknown key {key!r} (known: {', '.join(fields)})")
+        cur = getattr(default, key)
+        sub = f"{path}.{key}"
+        if dataclasses.is_dataclass(cur):
+            merged = dataclasses.asdict(cur)
+            if not isinstance(value, dict):
+                raise ConfigError(f"{sub} must be a mapping")
+            merged = _deep_update(merged, value)
+            kwargs[key] = _from_dict(type(cur), merged, sub)
+        elif isinstance(cur, tuple):
+            if not isinstance(value, (list, tuple)) or not all(isinstance(x, (int, float)) for x in value):
+                raise ConfigError(f"{sub} must be a list of numbers, got {value!r}")
+            kwargs[key] = tuple(value)
+        elif isinstance(cur, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{sub} must be a mapping, got {value!r}")
+            kwargs[key] = dict(value)
+        elif isinstance(cur, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{sub} must be true/false, got {value!r}")
+            kwargs[key] = value
+        elif isinstance(cur, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{sub} must be a number, got {value!r}")
+            kwargs[key] = type(cur)(value) if isinstance(cur, float) else value
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _deep_update(base: dict, new: dict) -> dict:
+    out = dict(base)
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in ("hull_weights", "kinds"):
+            out[k] = _deep_update(out[k], v)
+        else:
+            out[k] = v
+    return out

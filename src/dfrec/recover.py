@@ -1,0 +1,460 @@
+"""The Python API of the main job: recover the source and target faces behind a face swap.
+
+    >>> from dfrec import Recoverer
+    >>> r = Recoverer.from_pretrained()          # the model bundled with dfrec
+    >>> faces = r.recover("suspect.jpg")         # one FaceRecovery per face, largest first
+    >>> faces[0].score                           # probability that the face is fake, [0, 1]
+    >>> faces[0].to_pil("target").save("target.png")
+
+Pipeline per image: detect faces and 68 landmarks (``dfrec.faces``), align each face to the
+model's canonical crop, run all crops through the DFREC model in one batch, embed the
+forgery crop and both recovered faces with the identity network, and paste the recovered
+faces back into the original frame.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from dfrec.device import select_device
+from dfrec.errors import CheckpointError
+from dfrec.io import as_rgb_uint8
+
+#: Folder of the model shipped inside the package (``config.json`` + safetensors shards).
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "default"
+
+#: Score at or above which a face is called "fake" in reports (probability of fake).
+FAKE_THRESHOLD = 0.5
+
+STAGES = ("detect", "align", "model", "identity", "paste")
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    """``(3, H, W)`` float in [0, 1] -> ``(H, W, 3)`` uint8."""
+    return (x.clamp(0, 1).permute(1, 2, 0).mul(255).add(0.5).to(torch.uint8).cpu().numpy())
+
+
+def map_overlay(crop: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend a ``(H, W)`` map in [0, 1] as a JET heat map over a ``(H, W, 3)`` uint8 crop."""
+    heat_u8 = (np.clip(heat, 0, 1) * 255 + 0.5).astype(np.uint8)
+    if heat_u8.shape[:2] != crop.shape[:2]:
+        heat_u8 = cv2.resize(heat_u8, (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_LINEAR)
+    color = cv2.cvtColor(cv2.applyColorMap(heat_u8, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    return cv2.addWeighted(crop, 1 - alpha, color, alpha, 0)
+
+
+@dataclass
+class FaceRecovery:
+    """What DFREC recovers for one face.
+
+    Images are ``(S, S, 3) uint8`` RGB at the model's crop size S (224 by default):
+    ``forgery`` (the aligned input crop), ``source`` (recovered source face, the identity
+    pasted in), ``target`` (recovered target face, the person originally in the picture).
+    ``map`` is ``(S, S) float32`` in [0, 1]: where the model locates source-identity pixels.
+    ``score`` is the probability that the face is fake (sigmoid of the model's logit).
+    ``idsim`` is the identity similarity of the forgery crop and the recovered target (high
+    for an untouched face, lower when the model recovered a different person);
+    ``embeddings`` holds 128-d identity vectors of ``forgery``, ``source`` and ``target``.
+    ``box`` (x0, y0, x1, y1) and ``landmarks (68, 2)`` are in original-image pixels and
+    ``matrix (2, 3)`` maps image to crop pixels. ``source_frame`` / ``target_frame`` are the
+    original image ``(H, W, 3) uint8`` with the recovered face pasted back (``None`` when
+    pasting was skipped).
+    """
+
+    index: int
+    box: np.ndarray
+    landmarks: np.ndarray
+    detection_score: float
+    matrix: np.ndarray
+    forgery: np.ndarray
+    source: np.ndarray
+    target: np.ndarray
+    map: np.ndarray
+    score: float
+    idsim: float
+    l2: float
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    source_frame: np.ndarray | None = None
+    target_frame: np.ndarray | None = None
+
+    @property
+    def is_fake(self) -> bool:
+        """``score >= FAKE_THRESHOLD``."""
+        return self.score >= FAKE_THRESHOLD
+
+    @property
+    def map_uint8(self) -> np.ndarray:
+        """``map`` as ``(S, S) uint8`` (0-255)."""
+        return (np.clip(self.map, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+    def overlay(self, alpha: float = 0.5) -> np.ndarray:
+        """The map as a heat map over the forgery crop, ``(S, S, 3) uint8``."""
+        return map_overlay(self.forgery, self.map, alpha)
+
+    def images(self) -> dict[str, np.ndarray]:
+        """All image outputs by name (crops, map, overlay, and pasted frames when present)."""
+        out = {
+            "forgery": self.forgery,
+            "source": self.source,
+            "target": self.target,
+            "map": self.map_uint8,
+            "overlay": self.overlay(),
+        }
+        if self.source_frame is not None:
+            out["source_frame"] = self.source_frame
+        if self.target_frame is not None:
+            out["target_frame"] = self.target_frame
+        return out
+
+    def to_pil(self, name: str = "target") -> Image.Image:
+        """One output as a PIL image: ``forgery``, ``source``, ``target``, ``map``, ``overlay``,
+        ``source_frame`` or ``target_frame``."""
+        images = self.images()
+        if name not in images:
+            raise KeyError(f"no image {name!r}; choose from {', '.join(images)}")
+        return Image.fromarray(images[name])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Scores and geometry as plain JSON-ready values (no images)."""
+        return {
+            "index": self.index,
+            "score_fake": round(float(self.score), 6),
+            "verdict": "fake" if self.is_fake else "real",
+            "idsim_forgery_vs_recovered_target": round(float(self.idsim), 6),
+            "l2_forgery_vs_recovered_target": round(float(self.l2), 6),
+            "idsim_recovered_source_vs_target": round(
+                float(_cos(self.embeddings["source"], self.embeddings["target"])), 6
+            )
+            if {"source", "target"} <= self.embeddings.keys()
+            else None,
+            "box": [round(float(v), 2) for v in self.box],
+            "detection_score": round(float(self.detection_score), 6),
+            "landmarks": np.round(np.asarray(self.landmarks, dtype=np.float64), 2).tolist(),
+        }
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
+
+
+def _area(box: np.ndarray) -> float:
+    return float(max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1]))
+
+
+@dataclass
+class TrackRecovery:
+    """One face followed through a video: ``face`` is the recovery at its representative
+    frame (the one where the face is largest, pasted back into that frame), ``frames`` the
+    per-frame records (``frame``, ``time`` s, ``score_fake``, ``idsim``, ``box``)."""
+
+    track_id: int
+    face: FaceRecovery
+    frame_index: int
+    frame_time: float
+    frames: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        """Mean probability of fake over the frames of the track, in [0, 1]."""
+        return float(np.mean([f["score_fake"] for f in self.frames])) if self.frames else float(self.face.score)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.face.to_dict()
+        scores = [f["score_fake"] for f in self.frames]
+        d.update(
+            track_id=self.track_id,
+            score_fake=round(self.score, 6),
+            verdict="fake" if self.score >= FAKE_THRESHOLD else "real",
+            representative_score_fake=round(float(self.face.score), 6),
+            score_fake_min=round(float(min(scores)), 6),
+            score_fake_max=round(float(max(scores)), 6),
+            representative_frame=self.frame_index,
+            representative_time=round(self.frame_time, 3),
+            n_frames=len(self.frames),
+            frames=self.frames,
+        )
+        return d
+
+
+@dataclass
+class VideoRecovery:
+    """Result of :meth:`Recoverer.recover_video`: container ``info``, how many frames were
+    sampled and how many held a face, and the tracks (longest first)."""
+
+    info: Any
+    frames_sampled: int
+    frames_with_faces: int
+    tracks: list[TrackRecovery]
+
+
+class Recoverer:
+    """Runs face detection, alignment, the DFREC model and the identity network on images.
+
+    Build it with :meth:`from_pretrained`; call :meth:`recover` per image. ``timings``
+    holds the wall-clock seconds per stage of the last call (``detect``, ``align``,
+    ``model``, ``identity``, ``paste``).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        device: str | torch.device = "auto",
+        checkpoint: str | os.PathLike | None = None,
+        identity: torch.nn.Module | None = None,
+        feather: float | None = None,
+    ):
+        self.device = select_device(device)
+        self.model = model.to(self.device).eval()
+        self.checkpoint = Path(checkpoint).resolve() if checkpoint is not None else None
+        self._identity = identity.to(self.device).eval() if identity is not None else None
+        self.feather = feather
+        self.timings: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_pretrained(
+        cls, path: str | os.PathLike | None = None, device: str | torch.device = "auto", **kwargs: Any
+    ) -> "Recoverer":
+        """Load a checkpoint folder (``config.json`` + safetensors); ``None`` = the bundled model.
+
+        Raises :class:`CheckpointError` when the folder is missing or not a checkpoint.
+        """
+        from dfrec.models import DFREC
+
+        if path is None:
+            path = DEFAULT_CHECKPOINT
+            if not (path / "config.json").is_file():
+                raise CheckpointError(
+                    f"the bundled default model is missing from this install ({path}); "
+                    "pass a checkpoint folder with --checkpoint (Python: Recoverer.from_pretrained(path))"
+                )
+        p = Path(path)
+        if not p.exists():
+            raise CheckpointError(f"{p}: no such checkpoint folder")
+        if not p.is_dir() or not (p / "config.json").is_file():
+            raise CheckpointError(f"{p}: not a dfrec checkpoint folder (expected config.json + *.safetensors)")
+        model = DFREC.from_pretrained(p)
+        return cls(model, device=device, checkpoint=p, **kwargs)
+
+    @property
+    def image_size(self) -> int:
+        """Side of the square crop the model takes (224 unless its config says otherwise)."""
+        cfg = self.model_config
+        return int(cfg.get("image_size", cfg.get("img_size", 224)))
+
+    @property
+    def model_config(self) -> dict[str, Any]:
+        """The model's configuration as a dict (empty if it exposes none)."""
+        cfg = getattr(self.model, "config", None)
+        if cfg is None:
+            return {}
+        if isinstance(cfg, dict):
+            return dict(cfg)
+        if hasattr(cfg, "to_dict"):
+            return dict(cfg.to_dict())
+        if hasattr(cfg, "__dataclass_fields__"):
+            import dataclasses
+
+            return dataclasses.asdict(cfg)
+        return dict(vars(cfg))
+
+    @property
+    def identity(self) -> torch.nn.Module:
+        """The identity encoder (dlib ResNet port), loaded on first use."""
+        if self._identity is None:
+            from dfrec.faces.align import DEFAULT_MARGIN
+            from dfrec.faces.identity import IdentityEncoder
+
+            # the crops come from align_face(size=image_size) with its default margin
+            self._identity = IdentityEncoder(size=self.image_size, margin=DEFAULT_MARGIN).to(self.device).eval()
+        return self._identity
+
+    # ------------------------------------------------------------------ inference
+    @torch.inference_mode()
+    def run_crops(self, crops: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run aligned crops through the model and the identity network.
+
+        ``crops``: ``(N, S, S, 3) uint8`` or ``(N, 3, S, S)`` float in [0, 1]. Returns CPU
+        tensors: ``forgery``, ``source``, ``target`` ``(N, 3, S, S)`` in [0, 1], ``map``
+        ``(N, 1, S, S)`` in [0, 1], ``score`` ``(N,)`` probability of fake, and
+        ``emb_forgery``, ``emb_source``, ``emb_target`` ``(N, 128)``.
+        """
+        if isinstance(crops, np.ndarray):
+            x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div(255)
+        else:
+            x = crops.float()
+        x = x.to(self.device)
+        t0 = time.perf_counter()
+        out = self.model(x)
+        source, target = out["source"].clamp(0, 1), out["target"].clamp(0, 1)
+        mask = out["mask"].clamp(0, 1)
+        if mask.shape[-2:] != x.shape[-2:]:
+            mask = torch.nn.functional.interpolate(mask, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        score = torch.sigmoid(out["logit"].reshape(-1).float())
+        t1 = time.perf_counter()
+        emb = self.identity(torch.cat([x, source, target])).float()
+        n = x.shape[0]
+        t2 = time.perf_counter()
+        self.timings["model"] += t1 - t0
+        self.timings["identity"] += t2 - t1
+        return {
+            "forgery": x.cpu(),
+            "source": source.float().cpu(),
+            "target": target.float().cpu(),
+            "map": mask.float().cpu(),
+            "score": score.cpu(),
+            "emb_forgery": emb[:n].cpu(),
+            "emb_source": emb[n : 2 * n].cpu(),
+            "emb_target": emb[2 * n :].cpu(),
+        }
+
+    def recover(
+        self, image: Any, max_faces: int | None = None, paste: bool = True
+    ) -> list[FaceRecovery]:
+        """Recover source and target of every face in ``image`` (path, PIL image or array).
+
+        Faces come largest first; ``max_faces`` keeps only the first N. Returns an empty
+        list when no face is found. ``paste=False`` skips pasting back into the frame
+        (see :meth:`paste`). Raises :class:`dfrec.errors.InputError` for unreadable files.
+        """
+        from dfrec.faces import align_face, detect_faces
+
+        self.timings = dict.fromkeys(STAGES, 0.0)
+        img = as_rgb_uint8(image)
+        t0 = time.perf_counter()
+        faces = detect_faces(img)
+        if max_faces is not None:
+            faces = faces[: max(0, int(max_faces))]
+        t1 = time.perf_counter()
+        self.timings["detect"] = t1 - t0
+        if not faces:
+            return []
+        size = self.image_size
+        aligned = [align_face(img, f.landmarks, size=size) for f in faces]
+        self.timings["align"] = time.perf_counter() - t1
+        res = self.run_crops(np.stack([a.image for a in aligned]))
+        emb = res["emb_forgery"], res["emb_source"], res["emb_target"]
+        cos = torch.nn.functional.cosine_similarity(emb[0], emb[2], dim=1)
+        l2 = (emb[0] - emb[2]).norm(dim=1)
+        idsims = self._idsim(emb[0], emb[2])
+        out = []
+        for i, (f, a) in enumerate(zip(faces, aligned)):
+            out.append(
+                FaceRecovery(
+                    index=i,
+                    box=np.asarray(f.box, dtype=np.float32),
+                    landmarks=np.asarray(f.landmarks, dtype=np.float32),
+                    detection_score=float(getattr(f, "score", 1.0)),
+                    matrix=np.asarray(a.matrix, dtype=np.float64),
+                    forgery=np.ascontiguousarray(a.image),
+                    source=_to_uint8(res["source"][i]),
+                    target=_to_uint8(res["target"][i]),
+                    map=res["map"][i, 0].numpy().astype(np.float32),
+                    score=float(res["score"][i]),
+                    idsim=float(idsims[i]) if idsims is not None else float(cos[i]),
+                    l2=float(l2[i]),
+                    embeddings={
+                        "forgery": emb[0][i].numpy(),
+                        "source": emb[1][i].numpy(),
+                        "target": emb[2][i].numpy(),
+                    },
+                )
+            )
+        if paste:
+            t2 = time.perf_counter()
+            for rec in out:
+                self.paste(img, rec)
+            self.timings["paste"] = time.perf_counter() - t2
+        return out
+
+    def paste(self, image: Any, rec: FaceRecovery) -> FaceRecovery:
+        """Fill ``rec.source_frame`` / ``rec.target_frame``: ``image`` with the recovered face
+        pasted back through the inverse of the alignment (feathered edge)."""
+        from dfrec.faces import paste_back
+
+        img = as_rgb_uint8(image)
+        kw = {} if self.feather is None else {"feather": self.feather}
+        rec.source_frame = paste_back(img, rec.source, rec.matrix, **kw)
+        rec.target_frame = paste_back(img, rec.target, rec.matrix, **kw)
+        return rec
+
+    @staticmethod
+    def _idsim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | None:
+        """Project IDSim of embedding pairs (``dfrec.faces.idsim``), or ``None`` if unavailable."""
+        try:
+            from dfrec.faces.identity import idsim
+        except ImportError:
+            return None
+        return torch.as_tensor(idsim(a, b)).reshape(-1).float()
+
+    def recover_video(
+        self,
+        path: str | os.PathLike,
+        fps: float = 1.0,
+        max_faces: int | None = None,
+        max_frames: int | None = None,
+        progress: bool = False,
+    ) -> "VideoRecovery":
+        """Recover faces in a video sampled at ``fps`` frames per second, grouped by track.
+
+        Faces are linked across sampled frames by box overlap (:class:`dfrec.video.FaceTracker`).
+        Each track keeps every frame's score and, as its representative, the frame where the
+        face is largest, with the recovered faces pasted back into that frame.
+        """
+        from tqdm.auto import tqdm
+
+        from dfrec.video import FaceTracker, sample_frames, video_info
+
+        info = video_info(path)
+        expected = info.frame_count if fps <= 0 else int(np.ceil(info.duration * fps)) or None
+        if max_frames is not None and expected is not None:
+            expected = min(expected, max_frames)
+        tracker = FaceTracker()
+        tracks: dict[int, TrackRecovery] = {}
+        rep_frames: dict[int, np.ndarray] = {}
+        sampled = with_faces = 0
+        bar = tqdm(total=expected, desc=Path(path).name, unit="frame", disable=not progress, leave=False)
+        for frame in sample_frames(path, fps=fps, max_frames=max_frames):
+            sampled += 1
+            recs = self.recover(frame.image, max_faces=max_faces, paste=False)
+            with_faces += bool(recs)
+            ids = tracker.update(np.stack([r.box for r in recs]) if recs else np.zeros((0, 4)), frame.index)
+            for tid, rec in zip(ids, recs):
+                tr = tracks.get(tid)
+                if tr is None:
+                    tr = tracks[tid] = TrackRecovery(track_id=tid, face=rec, frame_index=frame.index, frame_time=frame.time)
+                    rep_frames[tid] = frame.image
+                elif _area(rec.box) > _area(tr.face.box):
+                    tr.face, tr.frame_index, tr.frame_time = rec, frame.index, frame.time
+                    rep_frames[tid] = frame.image
+                tr.frames.append(
+                    {"frame": frame.index, "time": round(frame.time, 3), "score_fake": round(rec.score, 6),
+                     "idsim": round(rec.idsim, 6), "box": [round(float(v), 1) for v in rec.box]}
+                )
+            bar.update(1)
+        bar.close()
+        for tid, tr in tracks.items():
+            self.paste(rep_frames[tid], tr.face)
+        ordered = sorted(tracks.values(), key=lambda t: (-len(t.frames), t.track_id))
+        for i, tr in enumerate(ordered):
+            tr.face.index = i
+        return VideoRecovery(info=info, frames_sampled=sampled, frames_with_faces=with_faces, tracks=ordered)
+
+    def compose(self, image: Any, recoveries: Sequence[FaceRecovery], which: str = "target") -> np.ndarray:
+        """``image`` with every face's recovered ``which`` (``source``/``target``) pasted back."""
+        from dfrec.faces import paste_back
+
+        out = as_rgb_uint8(image)
+        kw = {} if self.feather is None else {"feather": self.feather}
+        for rec in recoveries:
+            out = paste_back(out, getattr(rec, which), rec.matrix, **kw)
+        return out

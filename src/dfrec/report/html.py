@@ -1,0 +1,263 @@
+"""Self-contained HTML pages: one ``report.html`` per input and a ``summary.html`` per batch.
+
+Pages carry their images inline as base64 ``data:`` URIs and their styling inline, so they
+open from anywhere with no network access and can be archived as one file each. Nothing
+here computes results: the functions render the dicts that are also written to
+``result.json`` / ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+from PIL import Image
+
+#: Images larger than this (bytes) are shown inline as a downscaled JPEG preview; the
+#: full-resolution file stays beside the page and is listed with its hash.
+INLINE_LIMIT = 1_500_000
+PREVIEW_SIDE = 1280
+
+CAVEAT = (
+    "dfrec is a research tool. Its scores and recovered faces are estimates made by a neural "
+    "network trained on synthetic face swaps; they can be wrong, especially on images unlike "
+    "its training data (other swap methods, heavy compression, low resolution, unusual pose "
+    "or lighting). A recovered face is a reconstruction, not a photograph of a real person. "
+    "Do not use these results as the sole basis for any decision about a person."
+)
+
+EXPLAIN = [
+    ("Fake score", "the model's probability that this face was swapped: 0 means it looks untouched, "
+     "1 means it looks like a face swap. Faces at or above {thr:.2f} are labelled “likely swapped”."),
+    ("Recovered source", "the face whose identity the model thinks was pasted into the picture "
+     "(the person the deepfake makes you see)."),
+    ("Recovered target", "the model's estimate of the person who was originally in the picture, "
+     "under the swap. For an untouched face it should look like the input."),
+    ("Map", "where the model locates pixels carrying the pasted identity (red = strong, blue = none)."),
+    ("Identity similarity", "how alike the face in the picture and the recovered target are to a "
+     "face-recognition network (higher = more alike). A swapped face usually scores lower than an "
+     "untouched one, because the model recovers a different person underneath."),
+    ("Identity distance", "the same comparison as a distance in the dlib face-recognition space; dlib "
+     "treats distances under 0.6 as the same person."),
+]
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f5f6f8;color:#1d2330;line-height:1.45}
+main{max-width:1100px;margin:0 auto;padding:24px}
+h1{font-size:1.6em;margin:.2em 0}h2{font-size:1.25em;margin:1.4em 0 .5em}h3{margin:.2em 0 .5em}
+.card{background:#fff;border-radius:10px;box-shadow:0 1px 3px rgba(0,0,0,.12);padding:16px 20px;margin:14px 0}
+.caveat{background:#fff7e0;border-left:5px solid #e0a800}
+.faces{display:flex;flex-wrap:wrap;gap:12px}
+figure{margin:0;text-align:center}figure img{width:180px;height:180px;object-fit:contain;border-radius:6px;background:#ddd}
+figcaption{font-size:.85em;color:#4a5263;margin-top:4px}
+.frames img{max-width:100%;height:auto;border-radius:6px}
+table{border-collapse:collapse;width:100%;font-size:.92em}td,th{padding:5px 8px;border-bottom:1px solid #e5e7eb;text-align:left;vertical-align:top}
+th{background:#f0f2f5}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em;word-break:break-all}
+.bar{background:#e5e7eb;border-radius:4px;height:10px;width:200px;display:inline-block;vertical-align:middle;margin-right:8px}
+.bar span{display:block;height:10px;border-radius:4px}
+.fake{color:#b42318;font-weight:600}.real{color:#067647;font-weight:600}.bad{color:#b42318}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:0}dt{font-weight:600}dd{margin:0}
+.thumb{width:64px;height:64px;object-fit:cover;border-radius:4px}
+"""
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def data_uri(path: str | Path) -> str:
+    """A ``data:`` URI for an image file (PNG/JPEG bytes as written; big files as a JPEG preview)."""
+    p = Path(path)
+    raw = p.read_bytes()
+    mime = "image/jpeg" if p.suffix.lower() in (".jpg", ".jpeg") else "image/png"
+    if len(raw) > INLINE_LIMIT:
+        with Image.open(io.BytesIO(raw)) as im:
+            im = im.convert("RGB")
+            im.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+            buf = io.BytesIO()
+            im.save(buf, format="JPEG", quality=85)
+        raw, mime = buf.getvalue(), "image/jpeg"
+    return f"data:{mime};base64," + base64.b64encode(raw).decode("ascii")
+
+
+def array_data_uri(image: np.ndarray, side: int | None = None) -> str:
+    """A PNG ``data:`` URI of an ``(H, W, 3)`` uint8 array, optionally shrunk to ``side`` px."""
+    im = Image.fromarray(np.asarray(image))
+    if side:
+        im.thumbnail((side, side))
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+        f"<title>{_e(title)}</title><style>{STYLE}</style></head>"
+        f"<body><main>{body}</main></body></html>\n"
+    )
+
+
+def _bar(score: float) -> str:
+    s = float(np.clip(score, 0, 1))
+    color = "#b42318" if s >= 0.5 else "#067647"
+    return f'<span class="bar"><span style="width:{s * 100:.0f}%;background:{color}"></span></span>'
+
+
+def _verdict(score: float, threshold: float) -> str:
+    if score >= threshold:
+        return '<span class="fake">likely swapped</span>'
+    return '<span class="real">no swap detected</span>'
+
+
+def _fmt(x: Any, nd: int = 3) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.{nd}f}"
+    return _e(x)
+
+
+def _figure(folder: Path, name: str | None, caption: str) -> str:
+    if not name:
+        return ""
+    return (f'<figure><img src="{data_uri(folder / name)}" alt="{_e(caption)}">'
+            f"<figcaption>{_e(caption)}<br><code>{_e(name)}</code></figcaption></figure>")
+
+
+def _face_card(folder: Path, face: dict[str, Any], threshold: float) -> str:
+    files = face.get("files", {})
+    score = float(face["score_fake"])
+    figs = "".join(
+        _figure(folder, files.get(k), cap)
+        for k, cap in (("forgery", "Face in the image (aligned)"), ("source", "Recovered source"),
+                       ("target", "Recovered target"), ("overlay", "Map over the face"))
+    )
+    rows = [
+        ("Fake score", f"{_bar(score)}{score:.3f} — {_verdict(score, threshold)}"),
+        ("Identity similarity (face vs recovered target)", _fmt(face.get("idsim_forgery_vs_recovered_target"))),
+        ("Identity distance (face vs recovered target)", _fmt(face.get("l2_forgery_vs_recovered_target"))),
+        ("Identity similarity (recovered source vs target)", _fmt(face.get("idsim_recovered_source_vs_target"))),
+        ("Face box (x0, y0, x1, y1)", ", ".join(f"{v:.0f}" for v in face.get("box", []))),
+        ("Detector confidence", _fmt(face.get("detection_score"))),
+    ]
+    if "n_frames" in face:  # a video track
+        rows.insert(1, ("Frames with this face", f"{face['n_frames']} (fake score min {face['score_fake_min']:.3f}, "
+                                                 f"max {face['score_fake_max']:.3f}, mean shown above)"))
+        rows.insert(2, ("Representative frame", f"#{face['representative_frame']} at {face['representative_time']:.2f} s "
+                                                f"(its own fake score {face['representative_score_fake']:.3f})"))
+    table = "".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    return (f'<div class="card"><h3>{_e(face.get("label", "Face"))}</h3>'
+            f'<div class="faces">{figs}</div><table>{table}</table></div>')
+
+
+def render_report(result: dict[str, Any], folder: str | Path) -> str:
+    """HTML of one input's report from its ``result.json`` dict; images read from ``folder``."""
+    folder = Path(folder)
+    inp = result["input"]
+    thr = float(result.get("settings", {}).get("fake_threshold", 0.5))
+    faces = result.get("faces", [])
+    parts = [f"<h1>dfrec report: {_e(inp.get('name', ''))}</h1>"]
+    if faces:
+        top = max(float(f["score_fake"]) for f in faces)
+        what = "tracked face" if inp.get("kind") == "video" else "face"
+        parts.append(
+            f'<div class="card"><b>{len(faces)} {what}{"s" if len(faces) != 1 else ""} analysed.</b> '
+            f"Highest fake score {_bar(top)}{top:.3f} — {_verdict(top, thr)}.</div>"
+        )
+    parts.append(f'<div class="card caveat"><b>Read this first.</b> {_e(CAVEAT)}</div>')
+    parts.append("<h2>What the numbers mean</h2><div class=\"card\"><dl>"
+                 + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v.format(thr=thr))}</dd>" for k, v in EXPLAIN)
+                 + "</dl></div>")
+    if inp.get("kind") == "video":
+        parts.append("<h2>Faces tracked through the video</h2>"
+                     "<p>Each track is one face followed across the sampled frames; its fake score is the "
+                     "mean over the frames it appears in, and the pictures come from its most representative "
+                     "frame (largest face).</p>")
+    else:
+        parts.append("<h2>Faces</h2>")
+    parts += [_face_card(folder, f, thr) for f in faces]
+    frames = result.get("frames", [])
+    if frames:
+        parts.append("<h2>Recovered faces pasted back into the picture</h2>")
+        for fr in frames:
+            parts.append(f'<div class="card frames"><h3>{_e(fr["caption"])}</h3>'
+                         f'<img src="{data_uri(folder / fr["file"])}" alt="{_e(fr["caption"])}">'
+                         f'<div class="mono">{_e(fr["file"])}</div></div>')
+    parts.append(_provenance_html(result))
+    return _page(f"dfrec report: {inp.get('name', '')}", "".join(parts))
+
+
+def _provenance_html(result: dict[str, Any]) -> str:
+    inp, model, env = result["input"], result.get("model", {}), result.get("environment", {})
+    info = [
+        ("Input file", f"<code>{_e(inp.get('path'))}</code>"),
+        ("Input SHA-256", f"<code>{_e(inp.get('sha256'))}</code>"),
+        ("Input size", f"{_e(inp.get('width'))}×{_e(inp.get('height'))} px, {_e(inp.get('bytes'))} bytes"),
+        ("Created (UTC)", _e(result.get("created_utc"))),
+        ("dfrec version", _e(result.get("dfrec_version"))),
+        ("Device", _e(f"{env.get('device')} ({env.get('device_name')})")),
+        ("Model checkpoint", f"<code>{_e(model.get('checkpoint'))}</code>"),
+        ("Settings", f"<code>{_e(result.get('settings'))}</code>"),
+    ]
+    if inp.get("kind") == "video":
+        info.insert(3, ("Video", _e(f"{inp.get('fps'):.2f} fps, {inp.get('frame_count')} frames, "
+                                    f"{inp.get('frames_sampled')} sampled at {result['settings'].get('fps')} fps")))
+    rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in info)
+    mfiles = "".join(f"<tr><td><code>{_e(f['path'])}</code></td><td>{f['bytes']}</td><td><code>{_e(f['sha256'])}</code></td></tr>"
+                     for f in model.get("files", []))
+    outs = "".join(f"<tr><td><code>{_e(f['path'])}</code></td><td>{f['bytes']}</td><td><code>{_e(f['sha256'])}</code></td></tr>"
+                   for f in result.get("outputs", []))
+    return (
+        "<h2>Provenance</h2><div class=\"card\"><p>Every file below can be checked with any SHA-256 "
+        "tool (e.g. <code>sha256sum</code>). <code>result.json</code> beside this page holds the same "
+        "records, including this page's own hash.</p>"
+        f"<table>{rows}</table>"
+        f"<h3>Model files</h3><table><tr><th>file</th><th>bytes</th><th>SHA-256</th></tr>{mfiles}</table>"
+        f"<h3>Output files</h3><table><tr><th>file</th><th>bytes</th><th>SHA-256</th></tr>{outs}</table></div>"
+    )
+
+
+def render_summary(summary: dict[str, Any], thumbs: dict[str, str] | None = None) -> str:
+    """HTML index of a batch from its ``summary.json`` dict; ``thumbs`` maps report folders
+    to ``data:`` URIs of a face thumbnail."""
+    thumbs = thumbs or {}
+    thr = float(summary.get("settings", {}).get("fake_threshold", 0.5))
+    rows = []
+    for item in summary.get("results", []):
+        top = item.get("max_score_fake")
+        thumb = thumbs.get(item["folder"])
+        img = f'<img class="thumb" src="{thumb}" alt="">' if thumb else ""
+        rows.append(
+            f"<tr><td>{img}</td><td><a href=\"{_e(item['folder'])}/report.html\">{_e(item['input'])}</a></td>"
+            f"<td>{_e(item['kind'])}</td><td>{item['faces']}</td>"
+            f"<td>{_bar(top)}{top:.3f} — {_verdict(top, thr)}</td></tr>"
+        )
+    bad = "".join(f"<tr><td><code>{_e(b['input'])}</code></td><td class=\"bad\">{_e(b['reason'])}</td></tr>"
+                  for b in summary.get("failed", []))
+    body = [
+        "<h1>dfrec batch summary</h1>",
+        f'<div class="card">{len(summary.get("results", []))} input(s) processed, '
+        f'{len(summary.get("failed", []))} could not be processed. Created {_e(summary.get("created_utc"))} '
+        f'with dfrec {_e(summary.get("dfrec_version"))}.</div>',
+        f'<div class="card caveat"><b>Read this first.</b> {_e(CAVEAT)}</div>',
+        "<h2>Processed</h2><div class=\"card\"><table><tr><th></th><th>input (opens its report)</th>"
+        "<th>kind</th><th>faces</th><th>highest fake score</th></tr>" + "".join(rows) + "</table></div>",
+    ]
+    if bad:
+        body.append("<h2>Not processed</h2><div class=\"card\"><table><tr><th>input</th><th>reason</th></tr>"
+                    + bad + "</table></div>")
+    return _page("dfrec batch summary", "".join(body))
+
+
+def external_urls(page: str) -> list[str]:
+    """URLs in ``src``/``href`` attributes that would need the network (for checks/tests)."""
+    import re
+
+    found: Iterable[str] = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", page)
+    return [u for u in found if u.startswith(("http:", "https:", "//", "ftp:"))]

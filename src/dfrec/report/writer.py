@@ -1,0 +1,129 @@
+"""Writing one input's report folder: PNGs, ``report.html`` and ``result.json``.
+
+Layout of a folder (``N`` = face number from 1, ``face`` becomes ``track`` for videos)::
+
+    face1_forgery.png   face1_source.png   face1_target.png   face1_map.png   face1_overlay.png
+    frame_source.png    frame_target.png   (video: track1_frame_source.png, track1_frame_target.png)
+    report.html         result.json
+
+Every file is written atomically (:mod:`dfrec.io`). ``result.json`` is written last and
+lists the size and SHA-256 of every other file in the folder (``report.html`` included),
+of the input and of every file of the model checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from dfrec import __version__
+from dfrec.io import write_image, write_json_atomic, write_text_atomic
+from dfrec.recover import FAKE_THRESHOLD, FaceRecovery, Recoverer, VideoRecovery
+from dfrec.report.html import render_report
+from dfrec.report.provenance import environment, file_record, model_record, utc_now
+
+FACE_IMAGES = ("forgery", "source", "target", "map", "overlay")
+
+
+def save_face_images(folder: Path, prefix: str, rec: FaceRecovery) -> dict[str, str]:
+    """Write a face's crops, map and overlay as PNGs; returns ``{name: file name}``."""
+    images = rec.images()
+    files = {}
+    for name in FACE_IMAGES:
+        fname = f"{prefix}_{name}.png"
+        write_image(folder / fname, images[name])
+        files[name] = fname
+    return files
+
+
+def _input_record(path: Path, kind: str, width: int, height: int) -> dict[str, Any]:
+    rec = file_record(path)
+    return {"path": str(path.resolve()), "name": path.name, "kind": kind, "bytes": rec["bytes"],
+            "sha256": rec["sha256"], "width": int(width), "height": int(height)}
+
+
+def _finish(folder: Path, result: dict[str, Any]) -> dict[str, Any]:
+    """Render report.html, hash every output, write result.json; returns the result dict."""
+    result["outputs"] = [file_record(p, folder) for p in sorted(folder.iterdir())
+                         if p.is_file() and p.name not in ("report.html", "result.json") and not p.name.startswith(".")]
+    write_text_atomic(folder / "report.html", render_report(result, folder))
+    result["outputs"].append(file_record(folder / "report.html", folder))
+    write_json_atomic(folder / "result.json", result)
+    return result
+
+
+def base_result(recoverer: Recoverer, settings: dict[str, Any], model_info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The fields shared by every result: version, time, settings, environment, model hashes."""
+    return {
+        "dfrec_version": __version__,
+        "created_utc": utc_now(),
+        "settings": {"fake_threshold": FAKE_THRESHOLD, **settings},
+        "environment": environment(recoverer.device),
+        "model": model_info if model_info is not None else model_record(recoverer.checkpoint, recoverer.model_config),
+    }
+
+
+def write_image_report(
+    folder: str | os.PathLike,
+    input_path: str | os.PathLike,
+    image: np.ndarray,
+    recoveries: Sequence[FaceRecovery],
+    recoverer: Recoverer,
+    settings: dict[str, Any],
+    model_info: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write the report folder of one image (``image`` = its ``(H, W, 3) uint8`` pixels)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    result = base_result(recoverer, settings, model_info)
+    result["input"] = _input_record(Path(input_path), "image", image.shape[1], image.shape[0])
+    faces = []
+    for i, rec in enumerate(recoveries):
+        d = rec.to_dict()
+        d["label"] = f"Face {i + 1}"
+        d["files"] = save_face_images(folder, f"face{i + 1}", rec)
+        faces.append(d)
+    result["faces"] = faces
+    frames = []
+    if recoveries:
+        for which, cap in (("source", "Recovered source faces pasted back"), ("target", "Recovered target faces pasted back")):
+            fname = f"frame_{which}.png"
+            write_image(folder / fname, recoverer.compose(image, recoveries, which))
+            frames.append({"caption": cap, "file": fname})
+    result["frames"] = frames
+    return _finish(folder, result)
+
+
+def write_video_report(
+    folder: str | os.PathLike,
+    input_path: str | os.PathLike,
+    video: VideoRecovery,
+    recoverer: Recoverer,
+    settings: dict[str, Any],
+    model_info: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write the report folder of one video: per track, its representative frame's faces."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    result = base_result(recoverer, settings, model_info)
+    info = video.info
+    result["input"] = _input_record(Path(input_path), "video", info.width, info.height)
+    result["input"].update(fps=info.fps, frame_count=info.frame_count,
+                           frames_sampled=video.frames_sampled, frames_with_faces=video.frames_with_faces)
+    faces, frames = [], []
+    for i, tr in enumerate(video.tracks):
+        d = tr.to_dict()
+        d["label"] = f"Track {i + 1}"
+        d["files"] = save_face_images(folder, f"track{i + 1}", tr.face)
+        for which in ("source", "target"):
+            fname = f"track{i + 1}_frame_{which}.png"
+            write_image(folder / fname, getattr(tr.face, f"{which}_frame"))
+            frames.append({"caption": f"Track {i + 1}: recovered {which} pasted into frame "
+                                      f"#{tr.frame_index}", "file": fname})
+        faces.append(d)
+    result["faces"] = faces
+    result["frames"] = frames
+    return _finish(folder, result)

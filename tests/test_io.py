@@ -1,0 +1,148 @@
+"""dfrec.io: every image mode reads as (H, W, 3) uint8 RGB; bad files raise one-line InputErrors."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dfrec import io
+from dfrec.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def rgb() -> np.ndarray:
+    """A small deterministic colour image (48, 64, 3) uint8 with structure in every channel."""
+    y, x = np.mgrid[0:48, 0:64]
+    return np.stack([x * 4, y * 5, (x + y) * 2], axis=-1).astype(np.uint8)
+
+
+def huge_png_header(path: Path, width: int, height: int) -> Path:
+    """A valid PNG signature + IHDR claiming ``width`` x ``height`` (no pixel data): tiny file."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    return path
+
+
+def test_rgb_roundtrip_png(tmp_path, rgb):
+    p = io.write_image(tmp_path / "a.png", rgb)
+    out = io.read_image(p)
+    assert out.dtype == np.uint8 and out.shape == rgb.shape
+    np.testing.assert_array_equal(out, rgb)
+
+
+def test_grayscale_reads_as_three_equal_channels(tmp_path, rgb):
+    gray = rgb[..., 1]
+    Image.fromarray(gray, mode="L").save(tmp_path / "g.png")
+    out = io.read_image(tmp_path / "g.png")
+    assert out.shape == (*gray.shape, 3)
+    for c in range(3):
+        np.testing.assert_array_equal(out[..., c], gray)
+
+
+def test_16bit_png_is_scaled_to_8bit(tmp_path, rgb):
+    g8 = rgb[..., 0]
+    g16 = g8.astype(np.uint16) * 257  # 0..255 -> 0..65535 exactly
+    Image.fromarray(g16).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode.startswith("I")
+    out = io.read_image(tmp_path / "g16.png")
+    np.testing.assert_array_equal(out[..., 0], g8)
+    np.testing.assert_array_equal(out[..., 2], g8)
+
+
+def test_rgba_composited_on_white(tmp_path, rgb):
+    alpha = np.full(rgb.shape[:2], 255, np.uint8)
+    alpha[:, :10] = 0  # fully transparent stripe
+    Image.fromarray(np.dstack([rgb, alpha]), mode="RGBA").save(tmp_path / "a.png")
+    out = io.read_image(tmp_path / "a.png")
+    np.testing.assert_array_equal(out[:, 10:], rgb[:, 10:])
+    assert (out[:, :10] == 255).all()
+
+
+def test_palette_image(tmp_path, rgb):
+    Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=64).save(tmp_path / "p.png")
+    out = io.read_image(tmp_path / "p.png")
+    assert out.shape == rgb.shape
+    assert np.abs(out.astype(int) - rgb).mean() < 8  # 64-colour quantisation error only
+
+
+def test_exif_orientation_is_applied(tmp_path, rgb):
+    big = np.kron(rgb, np.ones((4, 4, 1), np.uint8))  # smooth enough for JPEG
+    stored = np.rot90(big, 1)  # stored rotated 90° counter-clockwise ...
+    exif = Image.Exif()
+    exif[0x0112] = 6  # ... and tagged "rotate 90° clockwise to display"
+    Image.fromarray(np.ascontiguousarray(stored)).save(tmp_path / "r.jpg", quality=95, exif=exif)
+    out = io.read_image(tmp_path / "r.jpg")
+    assert out.shape == big.shape
+    assert np.abs(out.astype(int) - big).mean() < 4
+
+
+def test_missing_empty_folder_text(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        io.read_image(tmp_path / "nope.jpg")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(InputError, match="empty file"):
+        io.read_image(tmp_path / "empty.jpg")
+    with pytest.raises(InputError, match="folder"):
+        io.read_image(tmp_path)
+    (tmp_path / "notes.png").write_text("this is not an image\n")
+    with pytest.raises(InputError, match="not an image"):
+        io.read_image(tmp_path / "notes.png")
+
+
+def test_truncated_jpeg(tmp_path, fixture_dir):
+    data = (fixture_dir / "obama.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 3])
+    with pytest.raises(InputError, match="truncated|corrupt|cannot read") as e:
+        io.read_image(tmp_path / "cut.jpg")
+    assert "\n" not in str(e.value)
+
+
+def test_decompression_bomb_refused_before_decoding(tmp_path):
+    p = huge_png_header(tmp_path / "bomb.png", 60_000, 60_000)  # 3.6 G pixels claimed, 45 bytes
+    assert p.stat().st_size < 100
+    with pytest.raises(InputError, match="pixels|bomb"):
+        io.read_image(p)
+    # the limit is a parameter: a real small image over a tiny limit is refused too
+    Image.new("RGB", (40, 30)).save(tmp_path / "small.png")
+    with pytest.raises(InputError, match="over the limit"):
+        io.read_image(tmp_path / "small.png", max_pixels=1000)
+
+
+def test_as_rgb_uint8_accepts_arrays_and_pil(rgb):
+    np.testing.assert_array_equal(io.as_rgb_uint8(rgb), rgb)
+    np.testing.assert_array_equal(io.as_rgb_uint8(Image.fromarray(rgb)), rgb)
+    np.testing.assert_array_equal(io.as_rgb_uint8(rgb.astype(np.float32) / 255.0), rgb)
+    np.testing.assert_array_equal(io.as_rgb_uint8(rgb.astype(np.uint16) * 257), rgb)
+    g = io.as_rgb_uint8(rgb[..., 0])
+    assert g.shape == rgb.shape and (g[..., 0] == g[..., 2]).all()
+    with pytest.raises(InputError):
+        io.as_rgb_uint8(np.zeros((4, 4, 2), np.uint8))
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    target = tmp_path / "out.json"
+    io.write_json_atomic(target, {"a": np.float32(1.5), "b": np.arange(3)})
+    assert target.read_text().startswith("{")
+    with pytest.raises(RuntimeError):
+        with io.atomic_path(target) as tmp:
+            tmp.write_text("partial")
+            raise RuntimeError("crash mid-write")
+    assert '"a": 1.5' in target.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temporary left behind
+
+
+def test_list_images_skips_other_files(tmp_path, rgb):
+    io.write_image(tmp_path / "b" / "x.png", rgb)
+    io.write_image(tmp_path / "a.jpg", rgb)
+    (tmp_path / "readme.txt").write_text("x")
+    (tmp_path / ".hidden.png").write_bytes(b"")
+    assert [p.relative_to(tmp_path).as_posix() for p in io.list_images(tmp_path)] == ["a.jpg", "b/x.png"]

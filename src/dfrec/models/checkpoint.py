@@ -1,0 +1,223 @@
+"""DFREC checkpoints: a folder with ``config.json`` and safetensors weights — never pickle.
+
+Layout::
+
+    OUT/config.json                         {"format": "dfrec-checkpoint", "config": {...},
+                                             "metadata": {...}, "dfrec_version", "created", ...}
+    OUT/model.safetensors                   when the weights fit in one shard, else
+    OUT/model-00001-of-0000n.safetensors    shards of at most ``shard_size_mb`` each
+    OUT/model.safetensors.index.json        {"metadata": {"total_size"}, "weight_map": {name: file}}
+
+Every file is written atomically; stale weight files of an earlier save are removed after
+the new ``config.json`` is in place. Loading checks that every tensor is present with the
+right shape; a missing, truncated, corrupt or mismatched file raises
+:class:`dfrec.errors.CheckpointError` with one clear line.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from dfrec.errors import CheckpointError, ConfigError
+from dfrec.io import atomic_path, write_json_atomic
+
+FORMAT = "dfrec-checkpoint"
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+INDEX_NAME = "model.safetensors.index.json"
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def _shard_name(k: int, n: int) -> str:
+    return f"model-{k:05d}-of-{n:05d}.safetensors"
+
+
+def _state_for_saving(model: torch.nn.Module, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    out = {}
+    for name, t in model.state_dict().items():
+        t = t.detach().to("cpu")
+        if t.is_floating_point():
+            t = t.to(dtype)
+        out[name] = t.contiguous().clone()
+    return out
+
+
+def _split(state: dict[str, torch.Tensor], limit: int) -> list[dict[str, torch.Tensor]]:
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for name, t in state.items():
+        nbytes = t.numel() * t.element_size()
+        if shards[-1] and size + nbytes > limit:
+            shards.append({})
+            size = 0
+        shards[-1][name] = t
+        size += nbytes
+    return shards
+
+
+def save_checkpoint(
+    model: torch.nn.Module,
+    path: str | os.PathLike,
+    metadata: dict[str, Any] | None = None,
+    shard_size_mb: float = 15.0,
+    dtype: str = "float32",
+) -> Path:
+    """Save ``model`` (a :class:`DFREC`) into folder ``path``; returns the folder.
+
+    Weights larger than ``shard_size_mb`` are split into shards plus an index; ``dtype``
+    ("float32", "float16", "bfloat16") is the storage type of floating-point tensors.
+    """
+    from dfrec import __version__
+
+    if dtype not in _DTYPES:
+        raise ConfigError(f"checkpoint dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
+    if shard_size_mb <= 0:
+        raise ConfigError(f"shard_size_mb must be positive, got {shard_size_mb}")
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise CheckpointError(f"{out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    state = _state_for_saving(model, _DTYPES[dtype])
+    shards = _split(state, int(shard_size_mb * 1024 * 1024))
+    st_meta = {"format": "pt", "dfrec_format": FORMAT}
+    written: list[str] = []
+    if len(shards) == 1:
+        with atomic_path(out / WEIGHTS_NAME) as tmp:
+            save_file(shards[0], str(tmp), metadata=st_meta)
+        written.append(WEIGHTS_NAME)
+    else:
+        weight_map = {}
+        for k, shard in enumerate(shards, 1):
+            name = _shard_name(k, len(shards))
+            with atomic_path(out / name) as tmp:
+                save_file(shard, str(tmp), metadata=st_meta)
+            written.append(name)
+            weight_map.update({t: name for t in shard})
+        total = sum(t.numel() * t.element_size() for t in state.values())
+        write_json_atomic(out / INDEX_NAME, {"metadata": {"total_size": total}, "weight_map": weight_map})
+        written.append(INDEX_NAME)
+    config = model.config
+    doc = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "dfrec_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "preset": config.preset,
+        "storage_dtype": dtype,
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "config": config.to_dict(),
+        "metadata": dict(metadata or {}),
+    }
+    write_json_atomic(out / CONFIG_NAME, doc)
+    for old in list(out.glob("model*.safetensors")) + list(out.glob(INDEX_NAME)):
+        if old.name not in written:
+            old.unlink()
+    return out
+
+
+def read_config(path: str | os.PathLike) -> dict[str, Any]:
+    """The parsed ``config.json`` of checkpoint folder ``path`` (raises :class:`CheckpointError`)."""
+    folder = Path(path)
+    if not folder.exists():
+        raise CheckpointError(f"{folder}: no such checkpoint folder")
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: a checkpoint is a folder with config.json and model.safetensors")
+    cfg_path = folder / CONFIG_NAME
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{folder}: missing {CONFIG_NAME}")
+    try:
+        doc = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{cfg_path}: corrupt JSON ({e})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("config"), dict):
+        raise CheckpointError(f"{cfg_path}: not a dfrec checkpoint config (format {FORMAT!r} expected)")
+    if int(doc.get("format_version", 0)) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{cfg_path}: checkpoint format {doc['format_version']} is newer than this dfrec supports ({FORMAT_VERSION})"
+        )
+    return doc
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    index = folder / INDEX_NAME
+    if index.is_file():
+        try:
+            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{index}: corrupt shard index ({e})") from None
+        files = [folder / n for n in sorted(set(weight_map.values()))]
+    else:
+        files = [folder / WEIGHTS_NAME]
+    for f in files:
+        if not f.is_file():
+            raise CheckpointError(f"{folder}: missing weights file {f.name}")
+    return files
+
+
+def read_state_dict(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """All tensors of checkpoint folder ``path`` (single file or shards), read with safetensors."""
+    folder = Path(path)
+    state: dict[str, torch.Tensor] = {}
+    for f in _weight_files(folder):
+        try:
+            with safe_open(str(f), framework="pt", device=str(device)) as sf:
+                for k in sf.keys():
+                    if k in state:
+                        raise CheckpointError(f"{f}: tensor {k} appears in two weight files")
+                    state[k] = sf.get_tensor(k)
+        except CheckpointError:
+            raise
+        except (SafetensorError, OSError, RuntimeError, ValueError) as e:
+            msg = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+            raise CheckpointError(f"{f}: truncated or corrupt safetensors file ({msg})") from None
+    return state
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu"):
+    """Rebuild the :class:`DFREC` saved in folder ``path`` and load its weights (float32)."""
+    from dfrec.models.config import DFRECConfig
+    from dfrec.models.dfrec import DFREC
+
+    folder = Path(path)
+    doc = read_config(folder)
+    try:
+        config = DFRECConfig.from_dict(doc["config"])
+    except (ConfigError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{folder / CONFIG_NAME}: invalid model config ({e})") from None
+    model = DFREC(config, pretrained_init=False)
+    state = read_state_dict(folder)
+    load_state_strict(model, state, source=str(folder))
+    model.checkpoint_metadata = doc.get("metadata", {})
+    return model.to(map_location).eval()
+
+
+def load_state_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Load ``state`` into ``model``, casting to the model's dtypes; any missing, unexpected or
+    mis-shaped tensor raises :class:`CheckpointError` naming the first few."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+
+    def few(items: list[str]) -> str:
+        return ", ".join(items[:3]) + (f" (+{len(items) - 3} more)" if len(items) > 3 else "")
+
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing tensor(s): {few(missing)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected tensor(s): {few(unexpected)}")
+    if shapes:
+        problems.append(f"{len(shapes)} shape mismatch(es): {few(shapes)}")
+    if problems:
+        raise CheckpointError(f"{source}: weights do not match the model config; " + "; ".join(problems))
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)

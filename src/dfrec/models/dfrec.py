@@ -1,0 +1,166 @@
+"""The DFREC network: ISM -> SIRM (source face) and ISM -> masking -> TIRM (target face).
+
+``DFREC(config)(x)`` takes aligned face crops ``(N, 3, 224, 224)`` in [0, 1] and returns
+the recovered source and target faces, the ISM map, the real/fake logit and what the
+training losses need (masked-patch predictions and indices, pooled identity vectors).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import nn
+
+from dfrec.errors import InputError
+from dfrec.models.config import DFRECConfig
+from dfrec.models.masking import patchify as _patchify
+from dfrec.models.masking import semantic_mask
+from dfrec.models.sirm import SIRM
+from dfrec.models.tirm import TIRM
+
+
+def face_prior_mask(size: int, prior: tuple[float, ...] = (0.5, 0.55, 0.34, 0.42)) -> torch.Tensor:
+    """Filled ellipse ``(1, 1, size, size)`` in {0, 1} over the face of an aligned crop.
+
+    ``prior = (cx, cy, ax, ay)`` in fractions of the side. Replaces the ISM map in the
+    "without ISM" ablation (paper §IV: a uniform face-region mask).
+    """
+    cx, cy, ax, ay = prior
+    c = (torch.arange(size, dtype=torch.float32) + 0.5) / size
+    yy, xx = torch.meshgrid(c, c, indexing="ij")
+    inside = ((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2 <= 1.0
+    return inside.float().view(1, 1, size, size)
+
+
+class DFREC(nn.Module):
+    """DeepFake identity recovery network (ISM + SIRM + TIRM), configured by :class:`DFRECConfig`.
+
+    Build with :func:`dfrec.models.create_model` (a preset) or ``DFREC(config)``; save and
+    load with :meth:`save_pretrained` / :meth:`from_pretrained` (safetensors, no pickle).
+    ``pretrained_init=False`` skips loading ImageNet encoder weights (used when a
+    checkpoint will overwrite them anyway).
+    """
+
+    def __init__(self, config: DFRECConfig, pretrained_init: bool = True) -> None:
+        super().__init__()
+        self.config = config.validate()
+        c = self.config
+        if c.use_ism:
+            from dfrec.models.ism import ISM
+
+            self.ism = ISM(
+                encoder=c.ism_encoder,
+                encoder_weights=c.ism_encoder_weights,
+                input_norm=c.ism_input_norm,
+                decoder_channels=c.ism_decoder_channels,
+                cls_dropout=c.ism_cls_dropout,
+                pretrained_init=pretrained_init,
+            )
+        else:
+            self.ism = None
+            self.register_buffer("prior", face_prior_mask(c.image_size, c.face_prior), persistent=False)
+        self.sirm = SIRM(c.sirm_widths, n_keep=c.n_keep)
+        self.tirm = TIRM(
+            image_size=c.image_size,
+            patch_size=c.patch_size,
+            enc_dim=c.enc_dim,
+            enc_depth=c.enc_depth,
+            enc_heads=c.enc_heads,
+            enc_mlp_ratio=c.enc_mlp_ratio,
+            dec_dim=c.dec_dim,
+            dec_depth=c.dec_depth,
+            dec_heads=c.dec_heads,
+            dec_mlp_ratio=c.dec_mlp_ratio,
+            fusion_dim=c.fusion_dim if c.use_fusion else None,
+            token_shift=c.official_token_shift,
+        )
+
+    # ------------------------------------------------------------------------------------
+    def patchify(self, images: torch.Tensor) -> torch.Tensor:
+        """``(N, C, H, W) -> (N, L, p*p*C)`` in raster order; the patch-loss targets for ``pred_patches``."""
+        return _patchify(images, self.config.patch_size)
+
+    def segment(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ISM map ``(N, 1, H, W)`` in [0, 1] and logit ``(N,)``; the face-ellipse prior (logit 0) without ISM."""
+        if self.ism is not None:
+            return self.ism(x)
+        return self.prior.expand(x.shape[0], -1, -1, -1).to(x.dtype), x.new_zeros(x.shape[0])
+
+    def choose_patches(self, mask: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Semantic-guided masking of the config's variant: ``(idx_keep (N, K), idx_mask (N, L-K))``."""
+        c = self.config
+        return semantic_mask(
+            mask,
+            c.patch_size,
+            c.mask_ratio,
+            c.masking,
+            generator=generator,
+            threshold=c.released_threshold,
+            low=c.released_low,
+        )
+
+    def _check(self, x: torch.Tensor) -> None:
+        s = self.config.image_size
+        if not torch.is_tensor(x) or x.dim() != 4 or x.shape[1] != 3 or x.shape[2] != s or x.shape[3] != s:
+            shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+            raise InputError(f"DFREC expects a (N, 3, {s}, {s}) tensor in [0, 1], got {shape}")
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Recover source and target faces from aligned crops ``x (N, 3, S, S)`` in [0, 1].
+
+        Returns a dict: ``source``, ``target`` ``(N, 3, S, S)`` in [0, 1]; ``mask`` ``(N, 1, S, S)``
+        in [0, 1] (ISM map m); ``logit`` ``(N,)`` (> 0 means fake); ``pred_patches`` ``(N, L-K,
+        p*p*3)`` in [0, 1] (TIRM predictions of the masked patches, compare with
+        ``patchify(true_target)`` gathered at ``mask_indices``); ``mask_indices`` ``(N, L-K)``
+        and ``keep_indices`` ``(N, K)`` long raster patch indices; ``f_s``, ``f_t``
+        ``(N, id_dim)`` pooled source / target identity features. ``generator`` makes the
+        masking noise reproducible.
+        """
+        self._check(x)
+        m, logit = self.segment(x)
+        source, rows, f_s, f_t = self.sirm(m * x)
+        idx_keep, idx_mask = self.choose_patches(m, generator)
+        target, pred = self.tirm(x, idx_keep, idx_mask, rows if self.config.use_fusion else None)
+        return {
+            "source": source,
+            "target": target,
+            "mask": m,
+            "logit": logit,
+            "pred_patches": pred,
+            "mask_indices": idx_mask,
+            "keep_indices": idx_keep,
+            "f_s": f_s,
+            "f_t": f_t,
+        }
+
+    # ------------------------------------------------------------------------------------
+    def num_parameters(self) -> dict[str, int]:
+        """Parameter counts per module and in total."""
+        counts = {name: sum(p.numel() for p in mod.parameters()) for name, mod in self.named_children()}
+        counts["total"] = sum(p.numel() for p in self.parameters())
+        return counts
+
+    def save_pretrained(
+        self,
+        path: str | os.PathLike,
+        metadata: dict[str, Any] | None = None,
+        shard_size_mb: float = 15.0,
+        dtype: str = "float32",
+    ) -> None:
+        """Write ``config.json`` + ``model.safetensors`` (or shards + index) into folder ``path``.
+
+        ``metadata`` (training data, metrics, ...) goes into ``config.json``; ``dtype``
+        "float16" halves the file (weights are cast back to float32 on load).
+        """
+        from dfrec.models.checkpoint import save_checkpoint
+
+        save_checkpoint(self, path, metadata=metadata, shard_size_mb=shard_size_mb, dtype=dtype)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> "DFREC":
+        """Load a model saved by :meth:`save_pretrained` (no pickle); errors raise ``CheckpointError``."""
+        from dfrec.models.checkpoint import load_checkpoint
+
+        return load_checkpoint(path, map_location=map_location)

@@ -12,11 +12,17 @@ Building the cache/pack needs the face toolkit (dlib): ``dfrec data index`` and
 ``dfrec data pack``. See ``docs/data.md``.
 """
 
+from dfrec.data.build import DATASETS, build_dataset, faces_from
 from dfrec.data.datasets import SyntheticForgeries, lfw_faces, load_split, split_identities
 from dfrec.data.faceset import FaceSet, open_cache, open_faces, open_pack
+from dfrec.data.datasets.triples import TripleFolder
 from dfrec.data.synth import FaceCrop, Sample, SynthConfig, Synthesizer
 
 __all__ = [
+    "DATASETS",
+    "TripleFolder",
+    "build_dataset",
+    "faces_from",
     "FaceCrop",
     "FaceSet",
     "Sample",

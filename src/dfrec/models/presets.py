@@ -94,7 +94,7 @@ def paper() -> DFRECConfig:
 def small() -> DFRECConfig:
     return DFRECConfig(
         preset="small",
-        ism_encoder="timm-tf_efficientnet_lite0",
+        ism_encoder="tu-tf_efficientnet_lite0",
         ism_encoder_weights="efficientnet_lite0_imagenet",
         ism_input_norm="inception",
         ism_decoder_channels=128,
@@ -113,7 +113,7 @@ def small() -> DFRECConfig:
 def tiny() -> DFRECConfig:
     return DFRECConfig(
         preset="tiny",
-        ism_encoder="timm-tf_efficientnet_lite0",
+        ism_encoder="tu-tf_efficientnet_lite0",
         ism_encoder_weights="none",
         ism_input_norm="inception",
         ism_decoder_channels=16,

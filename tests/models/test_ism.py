@@ -1,0 +1,62 @@
+"""ISM: the offline ImageNet Lite0 initialisation really is ImageNet-trained and lands in the encoder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import timm
+import torch
+import torch.nn.functional as F
+
+from dfrec.models.ism import ISM, map_lite0_onto
+
+
+def _chelsea() -> torch.Tensor:
+    from skimage import data
+
+    img = torch.from_numpy(np.ascontiguousarray(data.chelsea())).permute(2, 0, 1)[None].float() / 255.0
+    return F.interpolate(img, size=(224, 224), mode="bilinear", antialias=True, align_corners=False)
+
+
+def test_lite0_weights_classify_a_cat_as_a_cat():
+    """Mapped onto timm's tf_efficientnet_lite0 the weights give ImageNet cat classes for a cat photo."""
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    assert map_lite0_onto(model) == 296
+    with torch.no_grad():
+        probs = model((_chelsea() - 0.5) / 0.5).softmax(-1)[0]
+    top5 = probs.topk(5).indices.tolist()
+    cats = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+    assert top5[0] in cats and probs[list(cats)].sum() > 0.5
+
+
+def test_ism_encoder_carries_the_same_weights_as_timm():
+    ism = ISM(encoder="tu-tf_efficientnet_lite0", encoder_weights="efficientnet_lite0_imagenet", input_norm="inception").eval()
+    ref = timm.create_model("tf_efficientnet_lite0", pretrained=False, features_only=True).eval()
+    map_lite0_onto(ref)
+    x = _chelsea()
+    with torch.no_grad():
+        ours = ism.net.encoder((x - 0.5) / 0.5)
+        theirs = ref((x - 0.5) / 0.5)
+    # smp keeps output stride 16 (last stage dilated), so compare the four stride-<=16 stages
+    for a, b in zip(ours[1:5], theirs[:4]):
+        assert a.shape == b.shape
+        assert torch.allclose(a, b, atol=1e-5)
+    m, logit = ism(x)
+    assert m.shape == (1, 1, 224, 224) and logit.shape == (1,)
+    assert 0 <= m.min() and m.max() <= 1
+
+
+def test_random_init_differs_from_imagenet():
+    torch.manual_seed(0)
+    rnd = ISM(encoder="tu-tf_efficientnet_lite0", encoder_weights="none")
+    pre = ISM(encoder="tu-tf_efficientnet_lite0", encoder_weights="efficientnet_lite0_imagenet")
+    a = rnd.net.encoder.state_dict()["model.conv_stem.weight"]
+    b = pre.net.encoder.state_dict()["model.conv_stem.weight"]
+    assert not torch.allclose(a, b)
+
+
+def test_bad_encoder_is_a_config_error():
+    from dfrec.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        ISM(encoder="no-such-encoder")

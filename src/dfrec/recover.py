@@ -199,7 +199,11 @@ class VideoRecovery:
 class Recoverer:
     """Runs face detection, alignment, the DFREC model and the identity network on images.
 
-    Build it with :meth:`from_pretrained`; call :meth:`recover` per image. ``timings``
+    Build it with :meth:`from_pretrained`; call :meth:`recover` per image. The model's
+    semantic-guided masking uses random numbers drawn from a generator seeded with ``seed``
+    at every call, so the same image gives the same result. ``detection_threshold`` is the
+    HOG score threshold of :func:`dfrec.faces.detect_faces` (``None``: its default; higher
+    means fewer false detections, and fewer small or hard faces). ``timings``
     holds the wall-clock seconds per stage of the last call (``detect``, ``align``,
     ``model``, ``identity``, ``paste``).
     """
@@ -211,12 +215,16 @@ class Recoverer:
         checkpoint: str | os.PathLike | None = None,
         identity: torch.nn.Module | None = None,
         feather: float | None = None,
+        seed: int = 0,
+        detection_threshold: float | None = None,
     ):
         self.device = select_device(device)
         self.model = model.to(self.device).eval()
         self.checkpoint = Path(checkpoint).resolve() if checkpoint is not None else None
         self._identity = identity.to(self.device).eval() if identity is not None else None
         self.feather = feather
+        self.seed = int(seed)
+        self.detection_threshold = detection_threshold
         self.timings: dict[str, float] = dict.fromkeys(STAGES, 0.0)
 
     # ------------------------------------------------------------------ construction
@@ -294,7 +302,9 @@ class Recoverer:
             x = crops.float()
         x = x.to(self.device)
         t0 = time.perf_counter()
-        out = self.model(x)
+        # the MAE's masking draws random numbers: a fixed seed per call makes results reproducible
+        gen = torch.Generator(device=self.device).manual_seed(self.seed)
+        out = self.model(x, generator=gen)
         source, target = out["source"].clamp(0, 1), out["target"].clamp(0, 1)
         mask = out["mask"].clamp(0, 1)
         if mask.shape[-2:] != x.shape[-2:]:
@@ -331,7 +341,7 @@ class Recoverer:
         self.timings = dict.fromkeys(STAGES, 0.0)
         img = as_rgb_uint8(image)
         t0 = time.perf_counter()
-        faces = detect_faces(img)
+        faces = detect_faces(img) if self.detection_threshold is None else detect_faces(img, threshold=self.detection_threshold)
         if max_faces is not None:
             faces = faces[: max(0, int(max_faces))]
         t1 = time.perf_counter()

@@ -41,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="analyse at most the N largest faces per image or frame")
     p.add_argument("--max-frames", type=int, default=None, metavar="N",
                    help="analyse at most N sampled frames per video")
+    p.add_argument("--detection-threshold", type=float, default=None, metavar="T",
+                   help="face detector score threshold (default: the detector's own, 0; raise it, e.g. 0.5, "
+                        "to drop weak detections)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the model's random patch masking (results are reproducible per seed; default: 0)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
 
@@ -111,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--max-faces must be >= 1")
     out_dir = Path(args.output)
     items, failed = collect_inputs(args.inputs, out_dir)
-    recoverer = Recoverer.from_pretrained(args.checkpoint, device=args.device)
+    recoverer = Recoverer.from_pretrained(args.checkpoint, device=args.device, seed=args.seed,
+                                        detection_threshold=args.detection_threshold)
     model_info = model_record(recoverer.checkpoint, recoverer.model_config)
     settings: dict[str, Any] = {
         "fps": args.fps,
@@ -120,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
         "device": str(recoverer.device),
         "checkpoint": str(recoverer.checkpoint) if recoverer.checkpoint else None,
         "image_size": recoverer.image_size,
+        "seed": recoverer.seed,
+        "detection_threshold": args.detection_threshold,
     }
     entries: list[dict[str, Any]] = []
     reasons: list[type] = []

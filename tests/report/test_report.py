@@ -1,0 +1,118 @@
+"""Reports: provenance hashes, self-contained HTML, summary index (no model needed)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+
+import numpy as np
+import pytest
+
+from dfrec.io import write_image
+from dfrec.report.html import INLINE_LIMIT, data_uri, external_urls, render_report, render_summary
+from dfrec.report.provenance import environment, file_record, model_record, utc_now
+from dfrec.report.summary import write_summary
+
+
+def _face_dict(files: dict[str, str], score: float) -> dict:
+    return {
+        "label": "Face 1", "score_fake": score, "verdict": "fake" if score >= 0.5 else "real",
+        "idsim_forgery_vs_recovered_target": 0.31, "l2_forgery_vs_recovered_target": 0.71,
+        "idsim_recovered_source_vs_target": 0.1, "box": [1.0, 2.0, 30.0, 40.0], "detection_score": 1.2,
+        "files": files,
+    }
+
+
+@pytest.fixture()
+def report_folder(tmp_path, astronaut):
+    rng = np.random.default_rng(0)
+    files = {}
+    for name in ("forgery", "source", "target", "overlay"):
+        write_image(tmp_path / f"face1_{name}.png", rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+        files[name] = f"face1_{name}.png"
+    write_image(tmp_path / "frame_target.png", astronaut)
+    inp = tmp_path / "in.png"
+    write_image(inp, astronaut)
+    result = {
+        "dfrec_version": "0.1.0", "created_utc": utc_now(), "settings": {"fake_threshold": 0.5, "fps": 1.0},
+        "environment": environment("cpu"), "model": {"checkpoint": None, "files": [], "config": {}},
+        "input": {"path": str(inp), "name": "<script>alert(1)</script>.png", "kind": "image",
+                  "sha256": file_record(inp)["sha256"], "bytes": inp.stat().st_size, "width": 512, "height": 512},
+        "faces": [_face_dict(files, 0.83)],
+        "frames": [{"caption": "Recovered target faces pasted back", "file": "frame_target.png"}],
+        "outputs": [file_record(p, tmp_path) for p in sorted(tmp_path.glob("*.png"))],
+    }
+    return tmp_path, result
+
+
+def test_file_record_matches_hashlib(tmp_path):
+    p = tmp_path / "a.bin"
+    p.write_bytes(b"dfrec" * 1000)
+    rec = file_record(p, tmp_path)
+    assert rec == {"path": "a.bin", "bytes": 5000, "sha256": hashlib.sha256(b"dfrec" * 1000).hexdigest()}
+
+
+def test_model_record_hashes_every_checkpoint_file(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "model-00001-of-00002.safetensors").write_bytes(b"x" * 10)
+    (tmp_path / "model-00002-of-00002.safetensors").write_bytes(b"y" * 7)
+    rec = model_record(tmp_path, {"preset": "tiny"})
+    assert [f["path"] for f in rec["files"]] == [
+        "config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+    assert rec["files"][2]["sha256"] == hashlib.sha256(b"y" * 7).hexdigest()
+    assert rec["config"] == {"preset": "tiny"}
+    assert model_record(None)["files"] == []
+
+
+def test_utc_now_is_iso_utc():
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", utc_now())
+
+
+def test_report_html_is_self_contained_and_escaped(report_folder):
+    folder, result = report_folder
+    page = render_report(result, folder)
+    assert external_urls(page) == []
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    uris = re.findall(r'src="(data:image/[a-z]+;base64,[A-Za-z0-9+/=]+)"', page)
+    assert len(uris) == 5  # four face images + one pasted frame
+    # the inline crop is the very file written beside the page
+    raw = base64.b64decode(uris[0].split(",", 1)[1])
+    assert raw == (folder / "face1_forgery.png").read_bytes()
+    assert "research tool" in page and "likely swapped" in page
+    assert result["input"]["sha256"] in page
+
+
+def test_external_urls_detects_network_references():
+    assert external_urls('<img src="https://x.org/a.png"><a href="//cdn/x.css">') == ["https://x.org/a.png", "//cdn/x.css"]
+    assert external_urls('<img src="data:image/png;base64,AAAA"><a href="sub/report.html">') == []
+
+
+def test_big_images_inline_as_preview(tmp_path):
+    rng = np.random.default_rng(1)
+    big = tmp_path / "big.png"
+    write_image(big, rng.integers(0, 255, (1100, 1100, 3), dtype=np.uint8))
+    assert big.stat().st_size > INLINE_LIMIT
+    uri = data_uri(big)
+    assert uri.startswith("data:image/jpeg;base64,") and len(uri) < big.stat().st_size
+
+
+def test_summary_links_reports_and_lists_failures(tmp_path, report_folder):
+    folder, result = report_folder
+    sub = tmp_path / "out" / "a"
+    sub.mkdir(parents=True)
+    for p in folder.glob("face1_*.png"):
+        (sub / p.name).write_bytes(p.read_bytes())
+    (sub / "result.json").write_text(json.dumps(result))
+    from dfrec.report.summary import summary_entry
+
+    entry = summary_entry(tmp_path / "out", sub, result)
+    assert entry["folder"] == "a" and entry["faces"] == 1 and entry["max_score_fake"] == pytest.approx(0.83)
+    summary = write_summary(tmp_path / "out", [entry], [{"input": "bad.jpg", "reason": "no face found"}], {"fps": 1.0})
+    page = (tmp_path / "out" / "summary.html").read_text()
+    assert 'href="a/report.html"' in page and "no face found" in page and external_urls(page) == []
+    on_disk = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert on_disk["processed"] == 1 and on_disk["failed"][0]["input"] == "bad.jpg"
+    assert summary["results"][0]["result_json"]["sha256"] == hashlib.sha256((sub / "result.json").read_bytes()).hexdigest()
+    assert render_summary(summary).count("<tr>") >= 2

@@ -1,0 +1,208 @@
+"""The Recoverer API (detection -> alignment -> model -> identity -> paste back), video sampling
+and face tracking. Uses a tiny randomly initialised checkpoint written in the test."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from dfrec.errors import CheckpointError, InputError
+from dfrec.video import FaceTracker, box_iou, sample_frames, video_info
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    from dfrec.models import create_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny"
+    create_model("tiny").save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def recoverer(tiny_checkpoint):
+    from dfrec.recover import Recoverer
+
+    return Recoverer.from_pretrained(tiny_checkpoint, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def astro_recovery(recoverer, astronaut):
+    return recoverer.recover(astronaut, max_faces=1)  # dlib also reports a weak false face on the suit
+
+
+def test_recover_outputs_shapes_ranges_and_consistency(recoverer, astronaut, astro_recovery):
+    from dfrec.faces import align_face
+    from dfrec.faces.identity import idsim
+
+    assert len(astro_recovery) == 1
+    f = astro_recovery[0]
+    for name in ("forgery", "source", "target"):
+        img = getattr(f, name)
+        assert img.shape == (224, 224, 3) and img.dtype == np.uint8
+    assert f.map.shape == (224, 224) and f.map.dtype == np.float32
+    assert 0.0 <= f.map.min() and f.map.max() <= 1.0
+    assert 0.0 <= f.score <= 1.0
+    # the forgery crop is exactly the alignment of the detected landmarks
+    np.testing.assert_array_equal(f.forgery, align_face(astronaut, f.landmarks, size=224).image)
+    # the score is the sigmoid of the model's logit on that crop (same masking seed)
+    x = torch.from_numpy(f.forgery).permute(2, 0, 1)[None].float() / 255
+    with torch.inference_mode():
+        out = recoverer.model(x, generator=torch.Generator().manual_seed(recoverer.seed))
+    assert f.score == pytest.approx(torch.sigmoid(out["logit"])[0].item(), abs=1e-5)
+    np.testing.assert_allclose(f.target, (out["target"][0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy(), atol=1)
+    # identity: 128-d embeddings, IDSim and L2 computed from them
+    for k in ("forgery", "source", "target"):
+        assert f.embeddings[k].shape == (128,) and np.isfinite(f.embeddings[k]).all()
+    assert f.idsim == pytest.approx(float(idsim(torch.from_numpy(f.embeddings["forgery"]),
+                                                torch.from_numpy(f.embeddings["target"]))), abs=1e-5)
+    assert f.l2 == pytest.approx(float(np.linalg.norm(f.embeddings["forgery"] - f.embeddings["target"])), abs=1e-5)
+    # box and landmarks in image pixels, on the face
+    x0, y0, x1, y1 = f.box
+    assert 0 <= x0 < x1 <= 512 and 0 <= y0 < y1 <= 512
+    assert (f.landmarks[:, 0] > x0 - 30).all() and (f.landmarks[:, 0] < x1 + 30).all()
+
+
+def test_paste_back_keeps_frame_and_touches_only_the_face(astronaut, astro_recovery):
+    f = astro_recovery[0]
+    for frame in (f.source_frame, f.target_frame):
+        assert frame.shape == astronaut.shape and frame.dtype == np.uint8
+        changed = np.abs(frame.astype(int) - astronaut.astype(int)).max(axis=2) > 0
+        assert changed.any()
+        ys, xs = np.nonzero(changed)
+        # the footprint of the aligned crop around the face box, not the whole picture
+        w = f.box[2] - f.box[0]
+        assert xs.min() > f.box[0] - 2 * w and xs.max() < f.box[2] + 2 * w
+        assert changed.mean() < 0.5
+
+
+def test_helpers_and_serialisation(astro_recovery):
+    f = astro_recovery[0]
+    assert f.to_pil("target").size == (224, 224) and f.to_pil("map").mode == "L"
+    assert f.to_pil("target_frame").size == (512, 512)
+    assert f.overlay().shape == (224, 224, 3)
+    d = json.loads(json.dumps(f.to_dict()))
+    assert d["verdict"] in ("fake", "real") and 0 <= d["score_fake"] <= 1 and len(d["landmarks"]) == 68
+    with pytest.raises(KeyError):
+        f.to_pil("nope")
+
+
+def test_recover_is_reproducible(recoverer, astronaut, astro_recovery):
+    again = recoverer.recover(astronaut, max_faces=1, paste=False)
+    np.testing.assert_array_equal(again[0].target, astro_recovery[0].target)
+    assert again[0].score == astro_recovery[0].score and again[0].source_frame is None
+
+
+def test_two_faces_largest_first_batched(recoverer, astronaut, fixture_dir):
+    from dfrec.io import read_image
+
+    obama = cv2.resize(read_image(fixture_dir / "obama.jpg"), (205, 256), interpolation=cv2.INTER_AREA)
+    canvas = np.full((512, 512 + 205, 3), 128, np.uint8)
+    canvas[:, :512] = astronaut
+    canvas[128:384, 512:] = obama
+    faces = recoverer.recover(canvas, paste=False)
+    assert len(faces) >= 2
+    areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in (f.box for f in faces)]
+    assert areas == sorted(areas, reverse=True) and [f.index for f in faces] == list(range(len(faces)))
+    assert 170 < faces[0].box[0] < 180  # the astronaut's face, then Obama's on the right
+    assert any(f.box[0] > 500 for f in faces)
+    assert len(recoverer.recover(canvas, max_faces=1, paste=False)) == 1
+    faces = faces[:2]
+    both = recoverer.compose(canvas, faces, "target")
+    assert both.shape == canvas.shape
+    for f in faces:  # each face region changed
+        x0, y0, x1, y1 = f.box.astype(int)
+        assert np.abs(both[y0:y1, x0:x1].astype(int) - canvas[y0:y1, x0:x1].astype(int)).mean() > 1
+
+
+def test_no_face_gives_empty_list(recoverer):
+    assert recoverer.recover(np.full((200, 300, 3), 127, np.uint8)) == []
+
+
+def test_unreadable_input_raises_input_error(recoverer, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image at all")
+    with pytest.raises(InputError):
+        recoverer.recover(bad)
+
+
+def test_missing_default_model_says_so(monkeypatch, tmp_path):
+    import dfrec.recover as rec
+
+    monkeypatch.setattr(rec, "DEFAULT_CHECKPOINT", tmp_path / "weights" / "default")
+    with pytest.raises(CheckpointError, match="bundled default model"):
+        rec.Recoverer.from_pretrained()
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        rec.Recoverer.from_pretrained(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="not a dfrec checkpoint"):
+        rec.Recoverer.from_pretrained(tmp_path / "empty")
+
+
+# ---------------------------------------------------------------------------- video
+
+
+def write_video(path, frames, fps=10.0):
+    """Write RGB frames with OpenCV (MJPG in .avi, mp4v in .mp4)."""
+    h, w = frames[0].shape[:2]
+    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if str(path).endswith(".avi") else "mp4v"))
+    vw = cv2.VideoWriter(str(path), fourcc, fps, (w, h))
+    assert vw.isOpened()
+    for f in frames:
+        vw.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    vw.release()
+    return path
+
+
+def test_sample_frames_at_requested_rate(tmp_path):
+    frames = [np.full((48, 64, 3), 10 * i, np.uint8) for i in range(25)]
+    p = write_video(tmp_path / "v.avi", frames, fps=10)
+    info = video_info(p)
+    assert info.fps == pytest.approx(10) and info.frame_count == 25 and (info.width, info.height) == (64, 48)
+    got = list(sample_frames(p, fps=2))
+    assert [f.index for f in got] == [0, 5, 10, 15, 20]
+    assert [f.time for f in got] == pytest.approx([0, 0.5, 1.0, 1.5, 2.0])
+    assert abs(int(got[2].image.mean()) - 100) <= 3  # the right frame was decoded
+    assert len(list(sample_frames(p, fps=0))) == 25
+    assert len(list(sample_frames(p, fps=0, max_frames=3))) == 3
+
+
+def test_sample_frames_rejects_non_video(tmp_path):
+    p = tmp_path / "x.mp4"
+    p.write_bytes(b"\x00" * 100)
+    with pytest.raises(InputError):
+        list(sample_frames(p))
+
+
+def test_tracker_links_overlapping_boxes():
+    assert box_iou([[0, 0, 10, 10]], [[5, 0, 15, 10]])[0, 0] == pytest.approx(50 / 150)
+    t = FaceTracker(iou_threshold=0.3, max_missed=1)
+    a, b = [0, 0, 10, 10], [50, 50, 60, 60]
+    assert t.update([a, b]) == [0, 1]
+    assert t.update([[51, 50, 61, 60], [1, 0, 11, 10]]) == [1, 0]  # order-independent
+    assert t.update([[1, 1, 11, 11]]) == [0]  # track 1 missed once: still alive
+    assert t.update([[1, 1, 11, 11], [50, 50, 60, 60]]) == [0, 1]
+    t.update([]), t.update([])
+    assert t.update([[1, 1, 11, 11]]) == [2]  # gone too long: a new track
+
+
+def test_recover_video_aggregates_per_track(recoverer, fixture_dir, tmp_path):
+    from dfrec.io import read_image
+
+    small = cv2.resize(read_image(fixture_dir / "obama.jpg"), (208, 260), interpolation=cv2.INTER_AREA)
+    frames = [np.roll(small, 3 * i, axis=1) for i in range(4)]
+    p = write_video(tmp_path / "face.avi", frames, fps=4)
+    video = recoverer.recover_video(p, fps=0)
+    assert video.frames_sampled == 4 and video.frames_with_faces == 4
+    assert len(video.tracks) == 1
+    tr = video.tracks[0]
+    assert [f["frame"] for f in tr.frames] == [0, 1, 2, 3]
+    assert tr.score == pytest.approx(np.mean([f["score_fake"] for f in tr.frames]))
+    assert tr.face.target_frame.shape == (260, 208, 3)
+    d = tr.to_dict()
+    assert d["n_frames"] == 4 and d["score_fake_min"] <= d["score_fake"] <= d["score_fake_max"]

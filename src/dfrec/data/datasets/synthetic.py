@@ -24,7 +24,8 @@ from dfrec.data.synth.types import Sample
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """``(H, W, 3) uint8`` → ``(3, H, W) float32`` in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+    arr = image if image.flags.writeable and image.flags.c_contiguous else np.array(image)
+    return torch.from_numpy(arr).permute(2, 0, 1).float().div_(255.0)
 
 
 def sample_to_item(s: Sample) -> dict:
@@ -33,7 +34,7 @@ def sample_to_item(s: Sample) -> dict:
         "forgery": to_tensor(s.forgery),
         "source": to_tensor(s.source),
         "target": to_tensor(s.target),
-        "mask": torch.from_numpy(np.ascontiguousarray(s.mask, np.float32))[None],
+        "mask": torch.from_numpy(np.array(s.mask, np.float32))[None],
         "is_fake": torch.tensor(1.0 if s.is_fake else 0.0),
         "kind": s.kind,
         "source_id": s.source_id,

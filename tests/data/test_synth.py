@@ -1,0 +1,181 @@
+"""Synthesiser: determinism, mask correctness per kind, config handling, augmentations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dfrec.data.synth import KINDS, FaceCrop, SynthConfig, Synthesizer
+from dfrec.data.synth.augment import augment, gaussian_noise, jpeg
+from dfrec.data.synth.blend import landmark_distance, nearest_donor
+from dfrec.data.synth.masks import hull_polygons, fill_polygons
+from dfrec.data.synth.warp import piecewise_affine
+from dfrec.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def pair(fixture_faces):
+    by = {f.key: f for f in fixture_faces}
+    return by["obama"], by["biden"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_same_seed_same_sample(pair, fixture_faces, kind):
+    t, s = pair
+    synth = Synthesizer(SynthConfig())
+    a = synth(t, s, kind=kind, rng=7, donors=fixture_faces[3:])
+    b = synth(t, s, kind=kind, rng=7, donors=fixture_faces[3:])
+    for name in ("forgery", "source", "target", "mask"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert a.info == b.info
+
+
+def test_different_seed_different_sample(pair):
+    t, s = pair
+    synth = Synthesizer(SynthConfig())
+    a, b = synth(t, s, kind="swap", rng=1), synth(t, s, kind="swap", rng=2)
+    assert not np.array_equal(a.forgery, b.forgery)
+
+
+@pytest.mark.parametrize("kind", ["swap", "blend", "self"])
+def test_outside_mask_forgery_equals_target(pair, kind):
+    t, s = pair
+    synth = Synthesizer(SynthConfig(), augment=False)
+    for seed in range(6):
+        smp = synth(t, s, kind=kind, rng=seed)
+        assert smp.mask.dtype == np.float32 and smp.mask.shape == (224, 224)
+        assert smp.mask.min() >= 0.0 and smp.mask.max() <= 1.0
+        out = smp.mask == 0
+        assert out.mean() > 0.3, "mask covers nearly the whole crop"
+        assert np.array_equal(smp.forgery[out], smp.target[out])
+        # inside the mask the forgery really changed
+        assert smp.mask.max() >= 0.2
+        inside = smp.mask >= 0.5 * smp.mask.max()
+        assert inside.sum() > 100
+        diff = np.abs(smp.forgery.astype(int) - smp.target.astype(int)).mean(-1)
+        assert diff[inside].mean() > 1.0, (kind, seed, diff[inside].mean())
+
+
+def test_swap_mask_covers_the_inner_face(pair):
+    t, s = pair
+    synth = Synthesizer(SynthConfig(), augment=False)
+    smp = synth(t, s, kind="swap", rng=3)
+    lm = np.round(t.landmarks[30]).astype(int)  # nose tip is always inside every hull type
+    assert smp.mask[lm[1], lm[0]] > 0.9
+    assert smp.mask[2, 2] == 0.0  # crop corner never
+
+
+def test_swap_returns_the_right_faces(pair):
+    t, s = pair
+    smp = Synthesizer(SynthConfig(), augment=False)(t, s, kind="swap", rng=0)
+    assert np.array_equal(smp.source, s.image) and np.array_equal(smp.target, t.image)
+    assert (smp.source_id, smp.target_id, smp.is_fake) == ("biden", "obama", True)
+
+
+def test_real_is_identity_with_zero_mask(pair):
+    t, s = pair
+    smp = Synthesizer(SynthConfig(), augment=False)(t, s, kind="real", rng=0)
+    assert not smp.mask.any() and not smp.is_fake
+    assert np.array_equal(smp.forgery, t.image) and np.array_equal(smp.source, t.image)
+    assert np.array_equal(smp.target, t.image)
+
+
+def test_self_blend_source_is_target(pair):
+    t, _ = pair
+    smp = Synthesizer(SynthConfig(), augment=False)(t, kind="self", rng=0)
+    assert smp.source is smp.target and smp.source_id == smp.target_id == "obama"
+
+
+def test_blend_picks_nearest_landmark_donor(fixture_faces):
+    t = fixture_faces[0]
+    cands = [f.landmarks for f in fixture_faces[1:]]
+    d = landmark_distance(t.landmarks, np.stack(cands))
+    assert nearest_donor(t.landmarks, cands) == int(np.argmin(d))
+    # invariant to crop placement and scale
+    moved = t.landmarks * 1.3 + 11.0
+    assert landmark_distance(t.landmarks, moved[None])[0] < 1e-3
+
+
+def test_warp_maps_landmarks(pair):
+    """A piecewise-affine warp puts the source pixels at the landmark of the target."""
+    t, s = pair
+    img = np.zeros((224, 224, 3), np.uint8)
+    p = np.round(s.landmarks[30]).astype(int)
+    img[p[1] - 2:p[1] + 3, p[0] - 2:p[0] + 3] = 255
+    out = piecewise_affine(img, s.landmarks, t.landmarks, (224, 224))
+    q = np.round(t.landmarks[30]).astype(int)
+    assert out[q[1], q[0]].min() > 100
+
+
+def test_kind_mix_follows_config(pair):
+    synth = Synthesizer(SynthConfig().with_kinds({"swap": 3, "real": 1}))
+    rng = np.random.default_rng(0)
+    kinds = [synth.draw_kind(rng) for _ in range(2000)]
+    assert set(kinds) == {"swap", "real"}
+    assert 0.70 < kinds.count("swap") / 2000 < 0.80
+
+
+def test_resized_crop_scales_landmarks(pair):
+    t, _ = pair
+    small = t.resized(112)
+    assert small.image.shape == (112, 112, 3)
+    np.testing.assert_allclose((small.landmarks + 0.5) * 2 - 0.5, t.landmarks, atol=1e-4)
+    back = small.resized(224)
+    smp = Synthesizer(SynthConfig(), augment=False)(small, t.resized(160), kind="swap", rng=0)
+    assert smp.forgery.shape == (224, 224, 3) and back.image.shape == (224, 224, 3)
+
+
+def test_config_yaml_roundtrip_and_errors(tmp_path):
+    import yaml
+
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump({"kinds": {"swap": 1, "self": 1}, "augment": {"jpeg_prob": 0.0},
+                                 "swap": {"mask": {"feather": [0.01, 0.02]}}}))
+    cfg = SynthConfig.from_yaml(p)
+    assert cfg.kinds == {"swap": 1, "self": 1} and cfg.augment.jpeg_prob == 0.0
+    assert cfg.swap.mask.feather == (0.01, 0.02) and cfg.swap.mask.deform == SynthConfig().swap.mask.deform
+    assert SynthConfig.from_dict(cfg.to_dict()).to_dict() == cfg.to_dict()
+    for bad in ({"kinds": {"morph": 1}}, {"augment": {"jpeg_prob": 2}}, {"swap": {"colour": 1}},
+                {"augment": {"jpeg_quality": [90, 50]}}, {"blend": {"mask": {"hull_weights": {"oval": 1}}}}):
+        with pytest.raises(ConfigError):
+            SynthConfig.from_dict(bad)
+
+
+def test_hull_types_nest(pair):
+    t, _ = pair
+    full = fill_polygons(hull_polygons(t.landmarks, "full"), (224, 224)) > 0
+    ext = fill_polygons(hull_polygons(t.landmarks, "extended", 0.3), (224, 224)) > 0
+    inner = fill_polygons(hull_polygons(t.landmarks, "inner"), (224, 224)) > 0
+    comp = fill_polygons(hull_polygons(t.landmarks, "components"), (224, 224)) > 0
+    assert ext.sum() > full.sum() > inner.sum() > comp.sum() > 0
+    assert (inner & ~full).sum() < 0.02 * inner.sum()
+
+
+def test_augment_keeps_mask_consistent(pair):
+    """Flip + jitter apply to all images and the mask alike: outside the mask forgery == target."""
+    t, s = pair
+    cfg = SynthConfig.from_dict({"augment": {"flip_prob": 1.0, "jitter_prob": 1.0, "jpeg_prob": 0.0,
+                                             "blur_prob": 0.0, "noise_prob": 0.0}})
+    smp = Synthesizer(cfg)(t, s, kind="swap", rng=5)
+    assert smp.info["augment"]["flip"]
+    out = smp.mask == 0
+    assert np.array_equal(smp.forgery[out], smp.target[out])
+    lm = np.round(t.landmarks[30]).astype(int)
+    assert smp.mask[lm[1], 223 - lm[0]] > 0.9  # flipped mask
+
+
+def test_degradations_touch_only_the_forgery(pair):
+    t, s = pair
+    cfg = SynthConfig.from_dict({"augment": {"flip_prob": 0.0, "jitter_prob": 0.0, "jpeg_prob": 1.0,
+                                             "blur_prob": 1.0, "noise_prob": 1.0}})
+    smp = Synthesizer(cfg)(t, s, kind="real", rng=0)
+    assert np.array_equal(smp.target, t.image) and not np.array_equal(smp.forgery, t.image)
+    assert {"jpeg_quality", "blur_kernel", "noise_var"} <= set(smp.info["augment"])
+
+
+def test_degradation_primitives(pair):
+    img = pair[0].image
+    rng = np.random.default_rng(0)
+    noisy = gaussian_noise(img, 50.0, rng)
+    assert 4.0 < np.std(noisy.astype(float) - img.astype(float)) < 9.0  # sqrt(50) ~ 7.1, minus clipping
+    assert np.abs(jpeg(img, 95).astype(int) - img.astype(int)).mean() < np.abs(jpeg(img, 20).astype(int) - img.astype(int)).mean()

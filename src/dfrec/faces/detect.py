@@ -2,10 +2,12 @@
 
 Pipeline per image: dlib's HOG frontal detector on a copy whose long side is at most
 ``max_side`` pixels (upsampled ``upsample`` times, so faces down to ≈ 40/``max_side`` of
-the long side are found); when it finds nothing, two fallbacks run in turn: HOG with one
-more upsampling, then dlib's CNN detector (``mmod_human_face_detector.dat``), whose boxes
-are mapped to HOG-style boxes (the 68-point predictor was trained on HOG boxes). The
-68 landmarks are then predicted at full resolution. Faces come back largest first.
+the long side are found); weak HOG detections must be confirmed by the CNN detector
+(HOG's false alarms, e.g. on round badges, score low). When HOG finds nothing, two
+fallbacks run in turn: HOG with one more upsampling, then dlib's CNN detector
+(``mmod_human_face_detector.dat``), whose boxes are mapped to HOG-style boxes (the
+68-point predictor was trained on HOG boxes). The 68 landmarks are predicted at full
+resolution. Faces come back largest first.
 
 Models load once per :class:`FaceDetector` (and once per process for
 :func:`detect_faces`); calls are serialised with a lock, and a detector that crosses a
@@ -25,9 +27,18 @@ import numpy as np
 from dfrec.faces.model_files import cnn_detector_path, shape_predictor_68_path
 from dfrec.io import as_rgb_uint8
 
-# CNN (mmod) box -> HOG-style box: x0, y0, x1, y1 of the HOG box as (offset + scale * side)
-# relative to the mmod box, fitted on LFW faces both detectors find (see module docstring).
-_CNN_TO_HOG = {"cx": (0.0, 0.0), "cy": (0.0, 0.0), "side": 1.0}
+# The 68-point predictor was trained on HOG boxes, so other detectors' boxes are turned
+# into HOG-style boxes in two steps, both fitted on 296 LFW faces that HOG and the CNN
+# both find: (1) CNN box -> HOG box: same centre shifted by (0.010, 0.059) x side, side
+# x 1.069; (2) after a first landmark pass, the HOG box implied by the landmarks: centred
+# on the template point (0.456, 0.465) of dlib's mean face, side 1.357 template units.
+_CNN_SHIFT = (0.010, 0.059)
+_CNN_SIDE = 1.069
+_LM_BOX_CENTRE = (0.456, 0.465)
+_LM_BOX_SIDE = 1.357
+
+#: HOG detections scoring below this need the CNN's confirmation (see FaceDetector).
+VERIFY_BELOW = 0.3
 
 
 @dataclass
@@ -111,18 +122,22 @@ if hasattr(os, "register_at_fork"):
 
 
 class FaceDetector:
-    """dlib HOG (+ fallbacks) face detector with the 68-point shape predictor.
+    """dlib face detector chain with the 68-point shape predictor.
 
-    upsample: HOG pyramid upsamplings of the detection copy (1 finds faces ≥ ≈ 40 px
-    there). max_side: long side of the detection copy (large images are downscaled for
-    detection only; landmarks use full resolution). min_size: drop faces whose box is
+    detectors: tried in order until one finds a face: ``hog`` (HOG, ``upsample``
+    upsamplings), ``hog+up`` (HOG, one more upsampling; skipped on big detection copies),
+    ``cnn`` (dlib's mmod CNN on a copy whose long side is ``cnn_max_side``, one
+    upsampling; ~1 s at 250² on 2 CPU cores). upsample: 1 finds faces ≥ ≈ 40 px in the
+    detection copy. max_side: long side of the HOG detection copy (big images are
+    downscaled for detection only; landmarks use full resolution). min_size: drop boxes
     smaller than this many image pixels. threshold: HOG score threshold (dlib's
-    ``adjust_threshold``; lower finds more, with more false alarms). fallback: run the
-    extra detectors on images where HOG finds nothing. cnn_max_side: long side of the
-    copy the CNN fallback sees (it costs ~1 s at 250² on 2 CPU cores with one upsample).
+    ``adjust_threshold``). verify_below: HOG detections scoring below this are kept only
+    if the CNN also finds a face there (removes HOG's weak false alarms; 0 disables).
     Settings only: the dlib models are loaded once per process and shared, so creating
     detectors is cheap and they pickle (DataLoader workers).
     """
+
+    DETECTORS = ("hog", "hog+up", "cnn")
 
     def __init__(
         self,
@@ -130,26 +145,32 @@ class FaceDetector:
         max_side: int = 1024,
         min_size: float = 20.0,
         threshold: float = 0.0,
-        fallback: bool = True,
+        detectors: tuple[str, ...] | list[str] = DETECTORS,
+        verify_below: float = VERIFY_BELOW,
         cnn_max_side: int = 400,
     ) -> None:
+        unknown = set(detectors) - set(self.DETECTORS)
+        if unknown or not detectors:
+            raise ValueError(f"detectors must be a non-empty subset of {self.DETECTORS}; got {detectors!r}")
         self.upsample = int(upsample)
         self.max_side = int(max_side)
         self.min_size = float(min_size)
         self.threshold = float(threshold)
-        self.fallback = bool(fallback)
+        self.detectors = tuple(detectors)
+        self.verify_below = float(verify_below)
         self.cnn_max_side = int(cnn_max_side)
 
     def __repr__(self) -> str:
         return (
             f"FaceDetector(upsample={self.upsample}, max_side={self.max_side}, min_size={self.min_size}, "
-            f"threshold={self.threshold}, fallback={self.fallback}, cnn_max_side={self.cnn_max_side})"
+            f"threshold={self.threshold}, detectors={self.detectors}, verify_below={self.verify_below}, "
+            f"cnn_max_side={self.cnn_max_side})"
         )
 
     def load(self) -> "FaceDetector":
         """Load the dlib models now (else on first detection); returns self."""
         _MODELS.hog_and_shape()
-        if self.fallback:
+        if "cnn" in self.detectors or self.verify_below > 0:
             _MODELS.cnn()
         return self
 
@@ -166,21 +187,35 @@ class FaceDetector:
     def _hog_boxes(self, img: np.ndarray, upsample: int) -> list[tuple[np.ndarray, float]]:
         hog, _ = _MODELS.hog_and_shape()
         small, scale = self._downscaled(img, self.max_side)
+        if max(small.shape[:2]) * 2**upsample > 4096:  # too costly; the first pass covered it
+            return []
         rects, scores, _ = hog.run(small, upsample, self.threshold)
         return [
             (np.array([r.left(), r.top(), r.right() + 1, r.bottom() + 1], np.float64) / scale, float(s))
             for r, s in zip(rects, scores)
         ]
 
-    def _cnn_boxes(self, img: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    def _cnn_boxes(self, img: np.ndarray, max_side: int, upsample: int = 1) -> list[tuple[np.ndarray, float]]:
         cnn = _MODELS.cnn()
-        small, scale = self._downscaled(img, self.cnn_max_side)
+        small, scale = self._downscaled(img, max_side)
         out = []
-        for d in cnn(small, 1):
+        for d in cnn(small, upsample):
             r = d.rect
             box = np.array([r.left(), r.top(), r.right() + 1, r.bottom() + 1], np.float64) / scale
             out.append((_cnn_to_hog_box(box), float(d.confidence)))
         return out
+
+    def _confirmed(self, img: np.ndarray, box: np.ndarray) -> bool:
+        """Does the CNN find a face at a HOG ``box``? Runs on a local crop at ~80 px face size."""
+        side = box[2] - box[0]
+        x0, y0 = max(int(box[0] - side), 0), max(int(box[1] - side), 0)
+        x1, y1 = min(int(box[2] + side), img.shape[1]), min(int(box[3] + side), img.shape[0])
+        crop = np.ascontiguousarray(img[y0:y1, x0:x1])
+        max_side = int(round(max(crop.shape[:2]) * min(1.0, 80.0 / side)))
+        for cbox, _ in self._cnn_boxes(crop, max_side=max(max_side, 1), upsample=1):
+            if _iou(cbox + np.array([x0, y0, x0, y0]), box) > 0.3:
+                return True
+        return False
 
     def _landmarks(self, img: np.ndarray, box: np.ndarray) -> np.ndarray:
         import dlib
@@ -195,21 +230,28 @@ class FaceDetector:
         """All faces in ``image`` (array (H, W, 3) uint8 RGB, any array/PIL/path accepted by
         :func:`dfrec.io.as_rgb_uint8`), largest box first; empty list when none."""
         img = as_rgb_uint8(image)
+        faces: list[Face] = []
         with _MODELS.lock:
-            found = [(b, s, "hog") for b, s in self._hog_boxes(img, self.upsample)]
-            if not found and self.fallback:
-                small, _ = self._downscaled(img, self.max_side)
-                if max(small.shape[:2]) * 2 ** (self.upsample + 1) <= 4096:
-                    found = [(b, s, "hog+up") for b, s in self._hog_boxes(img, self.upsample + 1)]
-                if not found:
-                    found = [(b, s, "cnn") for b, s in self._cnn_boxes(img)]
-            faces = []
-            for box, score, name in found:
-                if min(box[2] - box[0], box[3] - box[1]) < self.min_size:
-                    continue
-                if any(_iou(box, f.box) > 0.5 for f in faces):
-                    continue
-                faces.append(Face(box=box, score=score, landmarks=self._landmarks(img, box), detector=name))
+            for name in self.detectors:
+                if name == "cnn":
+                    found = self._cnn_boxes(img, self.cnn_max_side)
+                else:
+                    found = self._hog_boxes(img, self.upsample + (name == "hog+up"))
+                too_small = False
+                for box, score in sorted(found, key=lambda bs: -bs[1]):
+                    if min(box[2] - box[0], box[3] - box[1]) < self.min_size:
+                        too_small = True
+                        continue
+                    if any(_iou(box, f.box) > 0.5 for f in faces):
+                        continue
+                    if name != "cnn" and score < self.verify_below and not self._confirmed(img, box):
+                        continue
+                    lm = self._landmarks(img, box)
+                    if name == "cnn":  # re-run the predictor from the HOG-style box its landmarks imply
+                        lm = self._landmarks(img, hog_box_from_landmarks(lm))
+                    faces.append(Face(box=box, score=score, landmarks=lm, detector=name))
+                if faces or too_small:  # fallbacks are for misses, not for faces under min_size
+                    break
         faces.sort(key=lambda f: -f.area)
         return faces
 
@@ -217,12 +259,39 @@ class FaceDetector:
 
 
 def _cnn_to_hog_box(box: np.ndarray) -> np.ndarray:
-    """Map a CNN (mmod) box (4,) to the box HOG would give for the same face."""
+    """Map a CNN (mmod) box (4,) x0, y0, x1, y1 to the box HOG would give for the same face."""
     side = max(box[2] - box[0], box[3] - box[1])
-    cx = (box[0] + box[2]) / 2 + _CNN_TO_HOG["cx"][0] * side
-    cy = (box[1] + box[3]) / 2 + _CNN_TO_HOG["cy"][0] * side
-    s = side * _CNN_TO_HOG["side"]
+    cx = (box[0] + box[2]) / 2 + _CNN_SHIFT[0] * side
+    cy = (box[1] + box[3]) / 2 + _CNN_SHIFT[1] * side
+    s = side * _CNN_SIDE
     return np.array([cx - s / 2, cy - s / 2, cx + s / 2, cy + s / 2], np.float64)
+
+
+def hog_box_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    """(4,) HOG-style box x0, y0, x1, y1 implied by (68, 2) landmarks (see the constants above)."""
+    from dfrec.faces.align import FIT_INDICES, MEAN_FACE, similarity_transform, transform_points
+
+    m = similarity_transform(MEAN_FACE[FIT_INDICES], np.asarray(landmarks, np.float64)[FIT_INDICES])
+    side = _LM_BOX_SIDE * float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    cx, cy = transform_points(np.array([_LM_BOX_CENTRE]), m)[0]
+    return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float64)
+
+
+def pick_face(faces: list[Face], how: str = "largest", shape: tuple[int, ...] | None = None) -> Face:
+    """One face of a non-empty list: ``largest`` box, or the one whose box centre is nearest
+    the image centre (``central``, needs the image ``shape``; for pre-cropped data like LFW)."""
+    from dfrec.errors import NoFaceError
+
+    if not faces:
+        raise NoFaceError("no face found")
+    if how == "largest":
+        return max(faces, key=lambda f: f.area)
+    if how == "central":
+        if shape is None:
+            raise ValueError("pick_face(how='central') needs the image shape")
+        cy, cx = shape[0] / 2, shape[1] / 2
+        return min(faces, key=lambda f: np.hypot((f.box[0] + f.box[2]) / 2 - cx, (f.box[1] + f.box[3]) / 2 - cy))
+    raise ValueError(f"how must be 'largest' or 'central'; got {how!r}")
 
 
 def detect_faces(
@@ -232,10 +301,19 @@ def detect_faces(
     max_side: int = 1024,
     threshold: float = 0.0,
     fallback: bool = True,
+    verify_below: float = VERIFY_BELOW,
 ) -> list[Face]:
     """Detect all faces with 68 landmarks in ``image`` ((H, W, 3) uint8 RGB), largest first.
 
-    The dlib models load once per process; see :class:`FaceDetector` for the parameters.
+    fallback=False uses HOG only. The dlib models load once per process; see
+    :class:`FaceDetector` for the other parameters.
     """
-    det = FaceDetector(upsample=upsample, max_side=max_side, min_size=min_size, threshold=threshold, fallback=fallback)
+    det = FaceDetector(
+        upsample=upsample,
+        max_side=max_side,
+        min_size=min_size,
+        threshold=threshold,
+        detectors=FaceDetector.DETECTORS if fallback else ("hog",),
+        verify_below=verify_below,
+    )
     return det.detect(image)

@@ -1,0 +1,136 @@
+"""``dfrec recover`` end to end: folders with bad files, all-bad runs, videos, report integrity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from dfrec.cli.main import main
+from dfrec.io import read_image, write_image
+from dfrec.report.html import external_urls
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    from dfrec.models import create_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny"
+    create_model("tiny").save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def face_image(fixture_dir) -> np.ndarray:
+    """A small photo with one face (Obama, public domain), (260, 208, 3) uint8."""
+    return cv2.resize(read_image(fixture_dir / "obama.jpg"), (208, 260), interpolation=cv2.INTER_AREA)
+
+
+def sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def run_cli(*args: str) -> int:
+    return main(["recover", *map(str, args), "--device", "cpu", "--no-progress"])
+
+
+def test_folder_with_bad_files(tmp_path, tiny_checkpoint, face_image, capsys):
+    inp = tmp_path / "in"
+    (inp / "sub").mkdir(parents=True)
+    write_image(inp / "sub" / "good.png", face_image)
+    (inp / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 200)
+    write_image(inp / "noface.png", np.full((120, 160, 3), 90, np.uint8))
+    (inp / "notes.txt").write_text("not media: ignored")
+    out = tmp_path / "out"
+    rc = run_cli(inp, "-o", out, "--checkpoint", tiny_checkpoint)
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert "2 input(s) could not be processed" in err
+    assert "corrupt.jpg" in err and "noface.png: no face found" in err
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["processed"] == 1 and summary["failed_count"] == 2
+    folder = out / summary["results"][0]["folder"]
+    assert folder == out / "in" / "sub" / "good"
+    assert (out / "summary.html").is_file() and external_urls((out / "summary.html").read_text()) == []
+
+    # report.html: self-contained
+    page = (folder / "report.html").read_text()
+    assert external_urls(page) == [] and "data:image/png;base64," in page
+    # result.json: input, every output file and every model file hashed correctly
+    result = json.loads((folder / "result.json").read_text())
+    assert result["input"]["sha256"] == sha(inp / "sub" / "good.png")
+    listed = {o["path"]: o for o in result["outputs"]}
+    on_disk = {p.name for p in folder.iterdir() if p.name != "result.json"}
+    assert set(listed) == on_disk
+    for name, rec in listed.items():
+        assert rec["sha256"] == sha(folder / name) and rec["bytes"] == (folder / name).stat().st_size
+    assert {"face1_forgery.png", "face1_source.png", "face1_target.png", "face1_map.png", "face1_overlay.png",
+            "frame_source.png", "frame_target.png", "report.html"} <= on_disk
+    model_files = {f["path"]: f["sha256"] for f in result["model"]["files"]}
+    assert model_files == {p.name: sha(p) for p in tiny_checkpoint.iterdir()}
+    assert result["model"]["config"]["preset"] == "tiny"
+    assert result["dfrec_version"] and result["created_utc"].endswith("Z")
+    assert result["settings"]["device"] == "cpu" and result["environment"]["torch"] == torch.__version__
+    face = result["faces"][0]
+    assert 0 <= face["score_fake"] <= 1 and face["files"]["target"] == "face1_target.png"
+    frame = read_image(folder / "frame_target.png")
+    assert frame.shape == face_image.shape
+
+
+def test_all_bad_inputs_exit_non_zero(tmp_path, tiny_checkpoint, capsys):
+    write_image(tmp_path / "noface.png", np.full((100, 100, 3), 200, np.uint8))
+    (tmp_path / "broken.png").write_bytes(b"garbage")
+    rc = run_cli(tmp_path / "noface.png", tmp_path / "broken.png", tmp_path / "missing.jpg",
+                 "-o", tmp_path / "out", "--checkpoint", tiny_checkpoint)
+    err = capsys.readouterr().err
+    assert rc != 0
+    assert "nothing could be processed" in err and "3 input(s) could not be processed" in err
+    assert "missing.jpg: no such file or folder" in err
+
+
+def test_only_no_face_inputs_exit_with_no_face_code(tmp_path, tiny_checkpoint, capsys):
+    write_image(tmp_path / "noface.png", np.full((100, 100, 3), 200, np.uint8))
+    assert run_cli(tmp_path / "noface.png", "-o", tmp_path / "out", "--checkpoint", tiny_checkpoint) == 3
+
+
+def test_video_tracks_and_json_summary(tmp_path, tiny_checkpoint, face_image, capsys):
+    p = tmp_path / "clip.avi"
+    vw = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*"MJPG"), 4.0, (208, 260))
+    for i in range(6):
+        vw.write(cv2.cvtColor(np.roll(face_image, 2 * i, axis=1), cv2.COLOR_RGB2BGR))
+    vw.release()
+    blank = tmp_path / "blank.avi"
+    vw = cv2.VideoWriter(str(blank), cv2.VideoWriter_fourcc(*"MJPG"), 4.0, (64, 64))
+    for _ in range(3):
+        vw.write(np.zeros((64, 64, 3), np.uint8))
+    vw.release()
+    out = tmp_path / "out"
+    rc = run_cli(p, blank, "-o", out, "--checkpoint", tiny_checkpoint, "--fps", "2", "--json")
+    cap = capsys.readouterr()
+    assert rc == 0
+    summary = json.loads(cap.out)  # stdout holds only the JSON summary
+    assert summary["processed"] == 1 and summary["failed"][0]["input"].endswith("blank.avi")
+    assert "no face found in any of the 2 sampled frames" in summary["failed"][0]["reason"]
+    result = json.loads((out / "clip" / "result.json").read_text())
+    assert result["input"]["kind"] == "video" and result["input"]["frames_sampled"] == 3
+    track = result["faces"][0]
+    assert len(result["faces"]) == 1 and [f["frame"] for f in track["frames"]] == [0, 2, 4]
+    assert track["score_fake"] == pytest.approx(np.mean([f["score_fake"] for f in track["frames"]]), abs=1e-5)
+    assert (out / "clip" / "track1_target.png").is_file() and (out / "clip" / "track1_frame_target.png").is_file()
+    assert external_urls((out / "clip" / "report.html").read_text()) == []
+
+
+def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch, face_image, capsys):
+    import dfrec.recover as rec
+
+    monkeypatch.setattr(rec, "DEFAULT_CHECKPOINT", tmp_path / "nowhere")
+    write_image(tmp_path / "a.png", face_image)
+    rc = run_cli(tmp_path / "a.png", "-o", tmp_path / "out")
+    assert rc == 4 and "bundled default model is missing" in capsys.readouterr().err

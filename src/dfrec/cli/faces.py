@@ -51,7 +51,7 @@ def _collect(inputs: list[str]) -> list[tuple[Path, Path]]:
         p = Path(arg)
         if p.is_dir():
             found = list_images(p)
-            if not found:
+            if not found and len(inputs) > 1:
                 print(f"dfrec: warning: {p}: no image files ({', '.join(IMAGE_SUFFIXES)})", file=sys.stderr)
             items += [(f, Path(p.name) / f.relative_to(p).with_suffix("")) for f in found]
         else:
@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from dfrec.faces.detect import FaceDetector
+    from dfrec.io import IMAGE_SUFFIXES
 
     if args.size < 16:
         raise InputError(f"--size must be at least 16; got {args.size}")
@@ -113,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--margin must be in [0, 3]; got {args.margin}")
     items = _collect(args.inputs)
     if not items:
-        raise InputError("no input images")
+        where = f"{args.inputs[0]}: " if len(args.inputs) == 1 else ""
+        raise InputError(f"{where}no input images (looked for {', '.join(IMAGE_SUFFIXES)})")
     outdir = Path(args.output)
     if outdir.exists() and not outdir.is_dir():
         raise InputError(f"{outdir}: exists and is not a folder")

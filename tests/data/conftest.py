@@ -46,3 +46,37 @@ def lfw_pairs_cache(lfw_dir, tmp_path_factory) -> tuple[Path, list[tuple[str, st
     cache = tmp_path_factory.mktemp("lfw_cache")
     index_folder(root, cache, files=[k for ab in pairs for k in ab], workers=2, progress=False)
     return cache, pairs
+
+
+@pytest.fixture(scope="session")
+def face_folder(fixture_dir, astronaut, tmp_path_factory) -> Path:
+    """A small image folder, one subfolder per person, downscaled public-domain faces:
+    obama (3), biden (1), astronaut (1), plus a face-less image and a broken file."""
+    import cv2
+
+    from dfrec.io import read_image, write_image
+
+    root = tmp_path_factory.mktemp("faces")
+
+    def small(img):
+        s = 400 / max(img.shape[:2])
+        return cv2.resize(img, (int(img.shape[1] * s) // 2 * 2, int(img.shape[0] * s) // 2 * 2), interpolation=cv2.INTER_AREA)
+
+    for n in ("obama", "obama2", "obama3"):
+        write_image(root / "obama" / f"{n}.jpg", small(read_image(fixture_dir / f"{n}.jpg")))
+    write_image(root / "biden" / "biden.jpg", small(read_image(fixture_dir / "biden.jpg")))
+    write_image(root / "astronaut" / "astronaut.png", small(astronaut))
+    write_image(root / "noface" / "gray.png", np.full((120, 160, 3), 128, np.uint8))
+    (root / "broken").mkdir()
+    (root / "broken" / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return root
+
+
+@pytest.fixture(scope="session")
+def face_cache(face_folder, tmp_path_factory) -> Path:
+    """Landmark cache of :func:`face_folder` (5 faces of 3 people, 2 failures)."""
+    from dfrec.data.cache import index_folder
+
+    cache = tmp_path_factory.mktemp("cache")
+    index_folder(face_folder, cache, workers=1, progress=False)
+    return cache

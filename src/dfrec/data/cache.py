@@ -95,9 +95,11 @@ def _init_worker(settings: dict) -> None:
 
 
 def _process(job: tuple[str, str]) -> dict:
-    """Detect + align one image; write its crop. Returns an index entry or a failure."""
+    """Detect + align one image; write its crop. Returns an index entry or a failure
+    (unreadable file, no face). Any other exception propagates: a broken setup must stop
+    the run, not be recorded as thousands of failed images."""
     from dfrec.faces.align import align_face
-    from dfrec.faces.detect import FaceDetector
+    from dfrec.faces.detect import detect_faces
     from dfrec.io import read_image
 
     rel, path = job
@@ -106,19 +108,13 @@ def _process(job: tuple[str, str]) -> dict:
         img = read_image(path)
     except InputError as e:
         return {"key": rel, "failed": True, "reason": str(e)}
-    try:
-        det = s.get("detector_obj")
-        if det is None:
-            det = s["detector_obj"] = FaceDetector(upsample=s["upsample"], fallback=s["fallback"])
-        faces = det.detect(img)
-        face = choose_face(faces, img.shape)
-        if face is None:
-            return {"key": rel, "failed": True, "reason": "no face found"}
-        al = align_face(img, face.landmarks, size=s["size"], margin=s["margin"])
-        crop_rel = (Path("crops") / rel).with_suffix(".jpg").as_posix()
-        write_bytes_atomic(Path(s["cache"]) / crop_rel, encode_jpeg(al.image, s["quality"]))
-    except Exception as e:  # a worker must report, not die
-        return {"key": rel, "failed": True, "reason": f"{e.__class__.__name__}: {e}"}
+    faces = detect_faces(img, upsample=s["upsample"], fallback=s["fallback"])
+    face = choose_face(faces, img.shape)
+    if face is None:
+        return {"key": rel, "failed": True, "reason": "no face found"}
+    al = align_face(img, face.landmarks, size=s["size"], margin=s["margin"])
+    crop_rel = (Path("crops") / rel).with_suffix(".jpg").as_posix()
+    write_bytes_atomic(Path(s["cache"]) / crop_rel, encode_jpeg(al.image, s["quality"]))
     return {
         "key": rel,
         "identity": s["identity_fn"](rel),
@@ -229,6 +225,12 @@ def index_folder(
                     n_ok += 1
                 bar.update(1)
                 bar.set_postfix(failed=n_fail)
+        except BaseException:
+            if pool is not None:  # stop the other workers now; finished lines are already saved
+                pool.terminate()
+                pool.join()
+                pool = None
+            raise
         finally:
             bar.close()
             if pool is not None:

@@ -1,0 +1,60 @@
+"""Landmark cache (index, resume, failures) and compact packs."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+
+from dfrec.data.cache import index_folder, read_failures, write_pack
+from dfrec.data.faceset import open_cache, open_faces, open_pack
+
+
+def test_index_lists_failures_and_resumes(face_folder, face_cache):
+    faces = open_cache(face_cache)
+    assert len(faces) == 5
+    assert sorted(faces.identity_names) == ["astronaut", "biden", "obama"]
+    fails = read_failures(face_cache)
+    assert set(fails) == {"noface/gray.png", "broken/bad.jpg"}
+    assert fails["noface/gray.png"] == "no face found"
+    assert "bad.jpg" in fails["broken/bad.jpg"]
+    rep = index_folder(face_folder, face_cache, progress=False)  # resume: nothing left to do
+    assert (rep.indexed, rep.skipped, rep.failed) == (0, 7, 0)
+    rep = index_folder(face_folder, face_cache, retry_failures=True, progress=False)
+    assert (rep.indexed, rep.failed) == (0, 2)
+    assert len(read_failures(face_cache)) == 2
+
+
+def test_cache_matches_the_face_toolkit(face_folder, face_cache):
+    from dfrec.faces.align import align_face
+    from dfrec.faces.detect import detect_faces
+    from dfrec.io import read_image
+
+    faces = open_cache(face_cache)
+    i = faces.keys.index("biden/biden.jpg")
+    img = read_image(face_folder / "biden" / "biden.jpg")
+    al = align_face(img, detect_faces(img)[0].landmarks, size=224)
+    np.testing.assert_allclose(faces.landmarks[i], al.landmarks, atol=2e-3)
+    crop = faces.crop(i)
+    assert crop.image.shape == (224, 224, 3) and crop.identity == "biden"
+    assert np.abs(crop.image.astype(int) - al.image.astype(int)).mean() < 3.0  # JPEG q95
+
+
+def test_pack_roundtrip(face_cache, tmp_path):
+    faces = open_cache(face_cache)
+    out = write_pack(faces, tmp_path / "pack", size=112, quality=90, progress=False)
+    pack = open_pack(out)
+    assert pack.size == 112 and pack.keys == faces.keys and pack.identities == faces.identities
+    scaled = (faces.landmarks + 0.5) * (112 / 224) - 0.5
+    np.testing.assert_allclose(pack.landmarks, scaled, atol=1 / 32 + 1e-4)
+    for i in range(len(pack)):
+        ref = faces.crop(i).resized(112).image.astype(int)
+        assert np.abs(pack.image(i).astype(int) - ref).mean() < 4.0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["faces"] == 5 and meta["identities"] == 3
+    sub = pack.select_identities({"obama"})
+    assert len(sub) == 3 and np.array_equal(sub.image(1), pack.image(pack.keys.index(sub.keys[1])))
+    clone = pickle.loads(pickle.dumps(sub))  # DataLoader workers get a copy
+    assert np.array_equal(clone.image(2), sub.image(2))
+    assert open_faces(out).size == 112

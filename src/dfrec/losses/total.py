@@ -45,7 +45,7 @@ class LossConfig:
     perc_target_weight: float = 1.0
     #: identity network weights: dlib .dat or its .safetensors export; None = face_recognition_models' file
     identity_weights: str | None = None
-    #: per-layer weights of the identity loss (four depths + embedding); None = equal
+    #: per-layer weights of the identity loss (four depths + embedding); None = (1, 2, 4, 8, 16)
     identity_layer_weights: list[float] | None = None
     #: perceptual backbone: auto (vgg19 if vgg19_weights else efficientnet_lite0) | vgg19 | efficientnet_lite0
     perceptual: str = "auto"

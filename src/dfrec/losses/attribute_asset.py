@@ -1,0 +1,115 @@
+"""Build the calibration asset of the ``appearance`` attribute network from aligned LFW faces.
+
+``python -m dfrec.losses.attribute_asset --lfw DIR [--n 400] [--seed 0] [--out PATH]`` picks
+one image from each of ``n`` random identities of the LFW *train* split
+(:func:`dfrec.data.split_identities`), detects and aligns the faces with
+:mod:`dfrec.faces` (default margin), and writes ``src/dfrec/assets/attribute_appearance.json``:
+
+* ``mean_face`` — (68, 2) mean landmarks of the aligned faces in the template units of
+  :mod:`dfrec.faces.align` (crop pixel ``p`` ↔ ``p / size · (2·margin + 1) − margin``); the
+  attribute regions are placed from it;
+* ``scales`` — per-dimension spread of the raw attribute vector over those faces (standard
+  deviation, floored at 5 % of the median spread of its group), so a unit of the scaled
+  vector is "one population standard deviation".
+
+Only statistics of LFW are stored (no images). Needs dlib (detection); the training path
+only reads the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "assets" / "attribute_appearance.json"
+
+
+def aligned_lfw_faces(lfw_dir: str | Path, n: int, seed: int = 0, size: int = 224,
+                      margin: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` aligned faces of distinct LFW train identities: crops ``(n, size, size, 3)`` uint8, landmarks ``(n, 68, 2)``."""
+    from tqdm import tqdm
+
+    from dfrec.data import split_identities
+    from dfrec.faces.align import align_face
+    from dfrec.faces.detect import detect_faces
+    from dfrec.io import read_image
+
+    root = Path(lfw_dir) / "images_deepfunneled"
+    names = sorted(p.name for p in root.iterdir() if p.is_dir())
+    train = split_identities("train")
+    names = [x for x in names if x in train]
+    rng = random.Random(seed)
+    rng.shuffle(names)
+    crops, lms = [], []
+    bar = tqdm(total=n, desc="aligning LFW faces", unit="face")
+    for name in names:
+        if len(crops) >= n:
+            break
+        files = sorted((root / name).glob("*.jpg"))
+        img = read_image(rng.choice(files))
+        faces = detect_faces(img)
+        if not faces:
+            continue
+        a = align_face(img, faces[0].landmarks, size=size, margin=margin)
+        crops.append(a.image)
+        lms.append(a.landmarks)
+        bar.update(1)
+    bar.close()
+    return np.stack(crops), np.stack(lms)
+
+
+def build_asset(lfw_dir: str | Path, n: int = 400, seed: int = 0, size: int = 224) -> dict:
+    """Measure the mean face and the attribute scales (see the module docstring)."""
+    from dfrec.faces.align import DEFAULT_MARGIN
+    from dfrec.losses.attribute import AppearanceAttributeNet
+
+    margin = DEFAULT_MARGIN
+    crops, lms = aligned_lfw_faces(lfw_dir, n, seed, size, margin)
+    mean_face = lms.astype(np.float64).mean(0) / size * (2 * margin + 1) - margin
+    crop_lm = ((margin + mean_face) / (2 * margin + 1) * size).astype(np.float32)
+    net = AppearanceAttributeNet(size, margin, landmarks=crop_lm, texture=True, calibrate=False)
+    x = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255.0
+    with torch.no_grad():
+        raw = torch.cat([net.raw(x[i:i + 32]) for i in range(0, len(x), 32)]).double()
+    std = raw.std(0)
+    for g in net.groups.values():
+        floor = 0.05 * std[g].median()
+        std[g] = std[g].clamp_min(float(floor))
+    return {
+        "what": "calibration of dfrec.losses.attribute.AppearanceAttributeNet",
+        "source": "LFW deep-funneled, train identities of dfrec's split, one image per identity "
+                  "(statistics only; LFW is for research use)",
+        "n_images": int(len(crops)),
+        "seed": seed,
+        "size": size,
+        "margin": margin,
+        "groups": {k: [v.start, v.stop] for k, v in net.groups.items()},
+        "mean_face": np.round(mean_face, 5).tolist(),
+        "scales": [float(f"{v:.6g}") for v in std.tolist()],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m dfrec.losses.attribute_asset", description=__doc__.splitlines()[0])
+    ap.add_argument("--lfw", required=True, help="LFW folder holding images_deepfunneled/")
+    ap.add_argument("--n", type=int, default=400, help="number of identities (one image each)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(DEFAULT_OUT))
+    args = ap.parse_args(argv)
+    from dfrec.io import write_text_atomic
+
+    asset = build_asset(args.lfw, args.n, args.seed)
+    write_text_atomic(args.out, json.dumps(asset, indent=1) + "\n")
+    Path(args.out).chmod(0o644)  # package data: readable by everyone
+    print(f"wrote {args.out} ({asset['n_images']} faces)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

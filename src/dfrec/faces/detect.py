@@ -37,6 +37,9 @@ _CNN_SIDE = 1.069
 _LM_BOX_CENTRE = (0.456, 0.465)
 _LM_BOX_SIDE = 1.357
 
+#: The ``hog+up`` fallback runs only while the upsampled copy's long side stays within this.
+_HOG_UP_MAX_SIDE = 2048
+
 #: HOG detections scoring below this need the CNN's confirmation (see FaceDetector).
 VERIFY_BELOW = 0.3
 
@@ -125,7 +128,7 @@ class FaceDetector:
     """dlib face detector chain with the 68-point shape predictor.
 
     detectors: tried in order until one finds a face: ``hog`` (HOG, ``upsample``
-    upsamplings), ``hog+up`` (HOG, one more upsampling; skipped on big detection copies),
+    upsamplings), ``hog+up`` (HOG, one more upsampling; only for images up to 512 px at upsample 1),
     ``cnn`` (dlib's mmod CNN on a copy whose long side is ``cnn_max_side``, one
     upsampling; ~1 s at 250² on 2 CPU cores). upsample: 1 finds faces ≥ ≈ 40 px in the
     detection copy. max_side: long side of the HOG detection copy (big images are
@@ -147,7 +150,7 @@ class FaceDetector:
         threshold: float = 0.0,
         detectors: tuple[str, ...] | list[str] = DETECTORS,
         verify_below: float = VERIFY_BELOW,
-        cnn_max_side: int = 400,
+        cnn_max_side: int = 320,
     ) -> None:
         unknown = set(detectors) - set(self.DETECTORS)
         if unknown or not detectors:
@@ -187,8 +190,8 @@ class FaceDetector:
     def _hog_boxes(self, img: np.ndarray, upsample: int) -> list[tuple[np.ndarray, float]]:
         hog, _ = _MODELS.hog_and_shape()
         small, scale = self._downscaled(img, self.max_side)
-        if max(small.shape[:2]) * 2**upsample > 4096:  # too costly; the first pass covered it
-            return []
+        if upsample > self.upsample and max(small.shape[:2]) * 2**upsample > _HOG_UP_MAX_SIDE:
+            return []  # the extra-upsampling fallback is for small images only (cost grows 4x)
         rects, scores, _ = hog.run(small, upsample, self.threshold)
         return [
             (np.array([r.left(), r.top(), r.right() + 1, r.bottom() + 1], np.float64) / scale, float(s))

@@ -140,5 +140,6 @@ def run(args: argparse.Namespace) -> int:
         summary = {"output": str(outdir), "processed": done, "skipped": skipped}
         print(json.dumps(summary, indent=2))
     else:
-        print(f"{len(done)} image(s), {n_faces} face(s) written to {outdir}" + (f"; {len(skipped)} skipped" if skipped else ""))
+        extra = f"; {len(skipped)} skipped" if skipped else ""
+        print(f"{len(done)} image(s), {n_faces} face(s) written to {outdir}{extra}")
     return 0

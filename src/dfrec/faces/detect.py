@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -58,7 +58,6 @@ class Face:
     score: float
     landmarks: np.ndarray
     detector: str = "hog"
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def width(self) -> float:

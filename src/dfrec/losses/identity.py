@@ -21,9 +21,6 @@ The network is frozen (eval, ``requires_grad=False``); gradients reach the recov
 Identical inputs give 0; two photos of the same person give less than two people.
 """
 
-#: Default per-layer weights (four depths + embedding), normalised to sum 1.
-DEFAULT_LAYER_WEIGHTS = (1.0, 2.0, 4.0, 8.0, 16.0)
-
 from __future__ import annotations
 
 import os
@@ -34,6 +31,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dfrec.errors import ConfigError
+
+#: Default per-layer weights (four depths + embedding), normalised to sum 1.
+DEFAULT_LAYER_WEIGHTS = (1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 def build_identity_encoder(weights: str | os.PathLike | None = None, size: int = 224,

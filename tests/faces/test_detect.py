@@ -159,3 +159,13 @@ def test_lfw_images(lfw_dir):
         assert err < 8
     assert detectors == ["hog", "cnn"]
     assert detect_faces(read_image(root / names[1]), fallback=False) == []
+
+
+def test_threads_share_models_safely(obama, obama_face):
+    from concurrent.futures import ThreadPoolExecutor
+
+    det = FaceDetector(detectors=("hog",))
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(det.detect, [obama] * 3))
+    for faces in results:
+        np.testing.assert_array_equal(faces[0].landmarks, obama_face.landmarks)

@@ -78,3 +78,22 @@ def test_recovery_accuracy_rule_and_calibration():
     x = torch.rand(2, 3, 64, 64)
     y = faithful_copy(x)
     assert y.shape == x.shape and 0 < (y - x).abs().mean() < 0.3
+
+
+def test_idsim_same_photo_is_one_and_other_person_lower(fixture_dir):
+    from dfrec.evaluation.metrics.idsim import IDSim
+    from dfrec.faces import align_face, detect_faces
+    from dfrec.io import read_image
+
+    crops = []
+    for name in ("obama.jpg", "obama2.jpg", "biden.jpg"):
+        img = read_image(fixture_dir / name)
+        crops.append(align_face(img, detect_faces(img)[0].landmarks).image)
+    x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
+    m = IDSim()
+    same = m(x, x)
+    assert torch.allclose(same["idsim"], torch.ones(3), atol=1e-5)
+    assert torch.all(same["verified"] == 1) and torch.all(same["l2"] < 1e-4)
+    pairs = m(x[[0, 0]], x[[1, 2]])  # obama vs obama2, obama vs biden
+    assert pairs["idsim"][0] > pairs["idsim"][1]
+    assert pairs["verified"][0] == 1 and pairs["verified"][1] == 0

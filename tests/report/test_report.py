@@ -116,3 +116,13 @@ def test_summary_links_reports_and_lists_failures(tmp_path, report_folder):
     assert on_disk["processed"] == 1 and on_disk["failed"][0]["input"] == "bad.jpg"
     assert summary["results"][0]["result_json"]["sha256"] == hashlib.sha256((sub / "result.json").read_bytes()).hexdigest()
     assert render_summary(summary).count("<tr>") >= 2
+
+
+def test_score_chart_plots_every_frame():
+    from dfrec.report.html import score_chart
+
+    frames = [{"time": 0.5 * i, "score_fake": s} for i, s in enumerate([0.0, 1.0, 0.5])]
+    svg = score_chart(frames, threshold=0.5, width=100, height=60)
+    ys = [float(v) for v in re.findall(r'<circle cx="[\d.]+" cy="([\d.]+)"', svg)]
+    assert len(ys) == 3 and ys[1] < ys[2] < ys[0]  # higher score drawn higher
+    assert score_chart([]) == "" and "http" not in svg

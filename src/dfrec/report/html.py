@@ -131,6 +131,34 @@ def _figure(folder: Path, name: str | None, caption: str) -> str:
             f"<figcaption>{_e(caption)}<br><code>{_e(name)}</code></figcaption></figure>")
 
 
+def score_chart(frames: list[dict[str, Any]], threshold: float = 0.5, width: int = 600, height: int = 120) -> str:
+    """Inline SVG of a track's fake score over video time (one dot per sampled frame)."""
+    if not frames:
+        return ""
+    pad = 28
+    times = [float(f["time"]) for f in frames]
+    t0, t1 = min(times), max(times)
+    span = (t1 - t0) or 1.0
+
+    def xy(t: float, s: float) -> tuple[float, float]:
+        return pad + (t - t0) / span * (width - 2 * pad), height - pad / 2 - s * (height - pad)
+
+    pts = [xy(t, float(f["score_fake"])) for t, f in zip(times, frames)]
+    ty = xy(t0, threshold)[1]
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="#1d4ed8"/>' for x, y in pts)
+    return (
+        f'<svg width="{width}" height="{height}" role="img" '
+        f'aria-label="fake score per sampled frame">'
+        f'<line x1="{pad}" y1="{ty:.1f}" x2="{width - pad}" y2="{ty:.1f}" stroke="#b42318" stroke-dasharray="4 3"/>'
+        f'<text x="2" y="{xy(t0, 1)[1] + 4:.1f}" font-size="10">1</text>'
+        f'<text x="2" y="{xy(t0, 0)[1] + 4:.1f}" font-size="10">0</text>'
+        f'<text x="{pad}" y="{height - 1}" font-size="10">{t0:.1f} s</text>'
+        f'<text x="{width - pad - 30}" y="{height - 1}" font-size="10">{t1:.1f} s</text>'
+        f'<polyline points="{line}" fill="none" stroke="#1d4ed8" stroke-width="1.5"/>{dots}</svg>'
+    )
+
+
 def _face_card(folder: Path, face: dict[str, Any], threshold: float) -> str:
     files = face.get("files", {})
     score = float(face["score_fake"])
@@ -156,8 +184,12 @@ def _face_card(folder: Path, face: dict[str, Any], threshold: float) -> str:
         rows.insert(2, ("Representative frame", f"#{face['representative_frame']} at {face['representative_time']:.2f} s "
                                                 f"(its own fake score {face['representative_score_fake']:.3f})"))
     table = "".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    chart = ""
+    if face.get("frames"):
+        chart = ("<p>Fake score of this face in each sampled frame (dashed: the "
+                 f"{threshold:.2f} line):</p>" + score_chart(face["frames"], threshold))
     return (f'<div class="card"><h3>{_e(face.get("label", "Face"))}</h3>'
-            f'<div class="faces">{figs}</div><table>{table}</table></div>')
+            f'<div class="faces">{figs}</div><table>{table}</table>{chart}</div>')
 
 
 def render_report(result: dict[str, Any], folder: str | Path) -> str:

@@ -298,14 +298,15 @@ def extract_chips(
     is much smaller than its footprint (scale > 2, where dlib switches to an image pyramid)
     the image is first reduced with the same 2x binomial pyramid, so the chip does not alias.
     """
-    n, _, h, w = images.shape
-    m = chip_to_image.to(images.dtype).to(images.device)
+    n = images.shape[0]
+    m = torch.as_tensor(chip_to_image).to(device=images.device, dtype=torch.float32)
     if m.ndim == 2:
         m = m.unsqueeze(0).expand(n, 2, 3)
     m = m.clone()
+    # geometry in fp32 whatever the image dtype (bf16 coordinates would be off by ~0.5 px)
+    x = images.float()
     # dlib: pyramid level while the half-size footprint is still larger than the chip area
     scale = float(torch.sqrt(torch.abs(torch.det(m[:, :, :2]))).max())
-    x = images
     while scale > 2.0 and min(x.shape[-2:]) >= 8:
         x = _pyramid_down(x)
         m = m / 2.0
@@ -319,7 +320,8 @@ def extract_chips(
     m3 = torch.cat([m, torch.tensor([0, 0, 1], dtype=m.dtype, device=m.device).expand(n, 1, 3)], dim=1)
     theta = (to_norm @ m3 @ from_norm)[:, :2]
     grid = F.affine_grid(theta, [n, 3, size, size], align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.to(images.dtype)
 
 
 class IdentityEncoder(nn.Module):
@@ -339,7 +341,9 @@ class IdentityEncoder(nn.Module):
         self.net = net if net is not None else IdentityNet.from_file()
         if chip_to_crop is None:
             chip_to_crop = chip_to_crop_matrix(size, margin)
-        self.register_buffer("chip_to_crop", torch.as_tensor(np.asarray(chip_to_crop), dtype=torch.float32))
+        # not persistent: a model holding the encoder as its loss keeps it out of checkpoints
+        self.register_buffer("chip_to_crop", torch.as_tensor(np.asarray(chip_to_crop), dtype=torch.float32),
+                             persistent=False)
 
     def chips(self, crops: torch.Tensor) -> torch.Tensor:
         """crops (N, 3, size, size) in [0, 1] -> dlib chips (N, 3, 150, 150) in [0, 1]."""

@@ -15,7 +15,6 @@ own factories to :class:`dfrec.train.loop.Trainer` (same signatures).
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -63,38 +62,88 @@ def build_loss(cfg: Config) -> torch.nn.Module:
     return DFRECLoss(loss_config(cfg))
 
 
-def default_lfw_root() -> Path:
-    """``$DFREC_LFW`` or ``../shared/data/lfw`` beside the project (where CI keeps LFW)."""
-    env = os.environ.get("DFREC_LFW")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    for up in here.parents:
-        cand = up.parent / "shared" / "data" / "lfw"
-        if (cand / "images_deepfunneled").is_dir():
-            return cand
-    return Path.cwd().parent / "shared" / "data" / "lfw"
+#: dataset kinds synthesised on the fly from a face set (landmark cache or pack)
+SYNTHETIC_KINDS = ("lfw", "faces")
+#: dataset kinds read from a folder of (forgery, source, target[, mask]) triples
+#: (what ``dfrec data prepare`` writes for CelebaMegaFS, FaceForensics++, FFHQ-E4S)
+TRIPLE_KINDS = ("triples", "megafs", "ffpp", "e4s")
 
 
 def build_datasets(cfg: Config) -> tuple[Dataset, Dataset | None]:
-    """Training and validation datasets of ``dfrec.data`` (split by identity)."""
-    from dfrec.data import build_dataset  # type: ignore[attr-defined]
+    """Training and validation datasets of ``dfrec.data`` (LFW split by identity).
+
+    - ``lfw``: forgeries synthesised from the face set at ``data.cache`` (a landmark cache
+      from ``dfrec data index`` or a pack from ``dfrec data pack``), train/val from the
+      shipped LFW identity split;
+    - ``faces``: the same from any face set, with ``train_split``/``val_split`` ``all``
+      (every face; a smoke-test setting, not held out) or LFW split names;
+    - ``triples``/``megafs``/``ffpp``/``e4s``: a triple folder at ``data.root``, split
+      80/10/10 by target identity.
+    """
+    d = cfg.data
+    if d.dataset in SYNTHETIC_KINDS:
+        return _synthetic(cfg)
+    if d.dataset in TRIPLE_KINDS:
+        return _triples(cfg)
+    raise ConfigError(
+        f"data.dataset: unknown dataset {d.dataset!r} (choose from {', '.join(SYNTHETIC_KINDS + TRIPLE_KINDS)})"
+    )
+
+
+def _synthetic(cfg: Config) -> tuple[Dataset, Dataset | None]:
+    from dfrec.data.datasets import SyntheticForgeries, lfw_faces
+    from dfrec.data.faceset import open_faces
+    from dfrec.data.synth import SynthConfig
+    from dfrec.errors import InputError
 
     d = cfg.data
-    root = d.root or (str(default_lfw_root()) if d.dataset == "lfw" else None)
-    if root is None:
-        raise ConfigError(f"data.root: required for dataset {d.dataset!r}")
-    common = dict(
-        root=root,
-        cache=d.cache,
-        image_size=d.image_size,
-        synth=dict(d.synth),
-        **dict(d.options),
-    )
-    train = build_dataset(d.dataset, split=d.train_split, length=d.samples_per_epoch, **common)
+    if not d.cache:
+        raise ConfigError(
+            "data.cache: a landmark cache or face pack is needed (build one with `dfrec data index` "
+            "and `dfrec data pack`, then set data.cache)"
+        )
+    try:
+        faces = open_faces(d.cache)
+    except InputError as e:
+        raise ConfigError(f"data.cache: {e}") from None
+    synth = SynthConfig.from_dict({"size": d.image_size, **dict(d.synth)})
+
+    def part(split: str):
+        if split == "all":
+            return faces
+        return lfw_faces(faces, split)
+
+    options = dict(d.options)
+    try:
+        train = SyntheticForgeries(part(d.train_split), synth, seed=cfg.train.seed, length=d.samples_per_epoch, **options)
+        val = None
+        if d.val_samples > 0 and d.val_split:
+            val_faces = part(d.val_split)
+            if len(val_faces):
+                opts = {**options, "augment": False}
+                val = SyntheticForgeries(val_faces, synth, seed=cfg.train.seed + 1, length=d.val_samples, **opts)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"data: {e}") from None
+    return train, val
+
+
+def _triples(cfg: Config) -> tuple[Dataset, Dataset | None]:
+    from dfrec.data.datasets.triples import TripleFolder
+    from dfrec.errors import InputError
+
+    d = cfg.data
+    root = d.root or d.cache
+    if not root:
+        raise ConfigError(f"data.root: required for dataset {d.dataset!r} (a folder written by `dfrec data prepare`)")
+    try:
+        full = TripleFolder(root, size=d.image_size, **dict(d.options))
+    except InputError as e:
+        raise ConfigError(f"data.root: {e}") from None
+    train = full if d.train_split == "all" else full.split(d.train_split, seed=cfg.train.seed)
     val = None
     if d.val_samples > 0 and d.val_split:
-        val = build_dataset(d.dataset, split=d.val_split, length=d.val_samples, **common)
+        v = full if d.val_split == "all" else full.split(d.val_split, seed=cfg.train.seed)
+        val = v.head(min(len(v), d.val_samples))
     return train, val
 
 

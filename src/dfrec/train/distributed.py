@@ -128,7 +128,8 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
 class SeededDataset(Dataset):
     """Wraps a dataset so that item ``(epoch, index)`` is drawn under fixed RNG seeds.
 
-    The global python/numpy/torch RNG states are saved and restored around the call, so
+    Datasets with ``set_epoch`` (e.g. ``SyntheticForgeries``) are switched to the key's
+    epoch first. The global python/numpy/torch RNG states are saved and restored, so
     loading in the main process (``workers=0``) does not disturb the training RNG.
     Plain integer keys are treated as epoch 0.
     """
@@ -143,6 +144,9 @@ class SeededDataset(Dataset):
     def __getitem__(self, key: Any) -> Any:
         epoch, index = key if isinstance(key, (tuple, list)) else (0, key)
         s = sample_seed(self.seed, int(epoch), int(index))
+        set_epoch = getattr(self.dataset, "set_epoch", None)
+        if callable(set_epoch) and getattr(self.dataset, "epoch", None) != int(epoch):
+            set_epoch(int(epoch))
         py, npy, th = random.getstate(), np.random.get_state(), torch.get_rng_state()
         try:
             random.seed(s)

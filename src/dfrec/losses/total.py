@@ -86,6 +86,8 @@ class LossConfig:
             raise ConfigError(f"loss.perceptual must be auto, vgg19 or efficientnet_lite0, got {self.perceptual!r}")
         if self.perceptual == "vgg19" and not self.vgg19_weights and self.lambda_perc > 0:
             raise ConfigError("loss.perceptual is vgg19 but loss.vgg19_weights (vgg19-dcbb9e9d.pth) is not set")
+        if all(getattr(self, f"lambda_{k}") == 0 for k in ("id", "perc", "attr", "patch", "cls")):
+            raise ConfigError("loss: all weights lambda_* are 0, nothing to train")
         if self.attribute_beta <= 0:
             raise ConfigError(f"loss.attribute_beta must be > 0, got {self.attribute_beta}")
         if self.cls_pos_weight is not None and self.cls_pos_weight <= 0:

@@ -42,6 +42,8 @@ def test_config_validation():
         LossConfig.from_dict({"perceptual": "vgg19"})  # no weights file given
     with pytest.raises(ConfigError):
         LossConfig.from_dict({"attribute_beta": 0})
+    with pytest.raises(ConfigError, match="not found"):  # a missing weights copy is named
+        DFRECLoss({"lambda_id": 0, "efficientnet_lite0_weights": "/nonexistent/efficientnet-lite0.pth"})
 
 
 def test_zero_weights_skip_networks():

@@ -173,7 +173,7 @@ class AppearanceAttributeNet(AttributeNet):
     TEXTURE_SCALE = 0.25
 
     def __init__(self, size: int = 224, margin: float | None = None, landmarks: np.ndarray | None = None,
-                 texture: bool = True, calibrate: bool = True) -> None:
+                 texture: bool = True, calibrate: bool = True, texture_weights: str | None = None) -> None:
         super().__init__()
         self.size = size
         asset = load_asset() if (calibrate or landmarks is None) else None
@@ -188,7 +188,7 @@ class AppearanceAttributeNet(AttributeNet):
         if texture:
             from dfrec.losses.backbones import EfficientNetLite0Features
 
-            self.texture = EfficientNetLite0Features(n_stages=2)
+            self.texture = EfficientNetLite0Features(n_stages=2, weights=texture_weights)
         r = len(REGIONS)
         n_col, n_lay = 6 * r, 16
         n_tex = 40 * r if texture else 0
@@ -222,16 +222,17 @@ class AppearanceAttributeNet(AttributeNet):
         x = x.float()
         if x.shape[-2:] != (self.size, self.size):
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True)
-        ycc = torch.einsum("dc,nchw->ndhw", self.ycbcr, x)
-        mean, std = self._region_pool(ycc, self.masks)
-        parts = [torch.cat([mean, std], -1).flatten(1), F.adaptive_avg_pool2d(ycc[:, :1], 4).flatten(1)]
-        if self.texture is not None:
-            for f in self.texture.features(x):
-                parts.append(self._region_pool(f.float(), self.masks)[0].flatten(1))
-        return torch.cat(parts, 1)
+        feats = self.texture.features(x) if self.texture is not None else []  # may run in bf16 under autocast
+        with torch.autocast(device_type=x.device.type, enabled=False):  # statistics in fp32
+            ycc = torch.einsum("dc,nchw->ndhw", self.ycbcr.float(), x)
+            mean, std = self._region_pool(ycc, self.masks.float())
+            parts = [torch.cat([mean, std], -1).flatten(1), F.adaptive_avg_pool2d(ycc[:, :1], 4).flatten(1)]
+            for f in feats:
+                parts.append(self._region_pool(f.float(), self.masks.float())[0].flatten(1))
+            return torch.cat(parts, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.raw(x) / self.scales
+        return self.raw(x) / self.scales.float()
 
     def describe(self) -> dict:
         return {
@@ -248,18 +249,21 @@ class AppearanceAttributeNet(AttributeNet):
         }
 
 
-#: Attribute networks by name: ``name -> factory(size, margin) -> AttributeNet``.
+#: Attribute networks by name: ``name -> factory(size, margin, efficientnet_lite0_weights) -> AttributeNet``.
 ATTRIBUTE_NETS: dict[str, Callable[..., AttributeNet]] = {
-    "appearance": lambda size=224, margin=None: AppearanceAttributeNet(size, margin),
-    "appearance_color": lambda size=224, margin=None: AppearanceAttributeNet(size, margin, texture=False),
+    "appearance": lambda size=224, margin=None, efficientnet_lite0_weights=None: AppearanceAttributeNet(
+        size, margin, texture_weights=efficientnet_lite0_weights),
+    "appearance_color": lambda size=224, margin=None, efficientnet_lite0_weights=None: AppearanceAttributeNet(
+        size, margin, texture=False),
 }
 
 
-def build_attribute_net(name: str, size: int = 224, margin: float | None = None) -> AttributeNet:
+def build_attribute_net(name: str, size: int = 224, margin: float | None = None,
+                        efficientnet_lite0_weights: str | None = None) -> AttributeNet:
     """Construct the attribute network registered as ``name`` (see :data:`ATTRIBUTE_NETS`)."""
     if name not in ATTRIBUTE_NETS:
         raise ConfigError(f"attribute network must be one of {', '.join(ATTRIBUTE_NETS)}; got {name!r}")
-    return ATTRIBUTE_NETS[name](size=size, margin=margin)
+    return ATTRIBUTE_NETS[name](size=size, margin=margin, efficientnet_lite0_weights=efficientnet_lite0_weights)
 
 
 class AttributeLoss(nn.Module):
@@ -271,9 +275,9 @@ class AttributeLoss(nn.Module):
     """
 
     def __init__(self, net: AttributeNet | str = "appearance", beta: float = 1.0, size: int = 224,
-                 margin: float | None = None) -> None:
+                 margin: float | None = None, efficientnet_lite0_weights: str | None = None) -> None:
         super().__init__()
-        self.net = build_attribute_net(net, size, margin) if isinstance(net, str) else net
+        self.net = build_attribute_net(net, size, margin, efficientnet_lite0_weights) if isinstance(net, str) else net
         if beta <= 0:
             raise ConfigError(f"attribute smooth-L1 beta must be > 0, got {beta}")
         self.beta = float(beta)

@@ -183,6 +183,7 @@ class EfficientNetLite0Features(FrozenFeatureNet):
             raise ConfigError(f"n_stages must be 1..5, got {n_stages}")
         net = load_efficientnet_lite0_imagenet(weights)
         self.n_stages = n_stages
+        self.weights_file = str(weights) if weights is not None else str(efficientnet_lite0_file())
         self.layer_names = self.layer_names[:n_stages]
         self.stem = nn.Sequential(net.conv_stem, net.bn1)
         last = EFFNET_LITE0_STAGE_BLOCKS[n_stages - 1]

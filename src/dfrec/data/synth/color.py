@@ -6,23 +6,28 @@ import cv2
 import numpy as np
 
 
-def transfer_lab(src: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def transfer_lab(src: np.ndarray, ref: np.ndarray, mask: np.ndarray,
+                 roi: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Shift ``src``'s LAB statistics inside ``mask`` to those of ``ref`` inside the same mask.
 
-    ``src``, ``ref``: ``(H, W, 3) uint8`` RGB; ``mask``: ``(H, W)`` nonzero where measured.
-    Returns ``(H, W, 3) uint8`` RGB (the whole image is shifted by the same affine map per
-    channel; callers blend it back through their mask). ``src`` is returned unchanged when
-    the mask has fewer than 16 pixels.
+    ``src``, ``ref``: ``(H, W, 3) uint8`` RGB; ``mask``: ``(H, W)`` nonzero where measured;
+    ``roi``: ``(y0, y1, x0, x1)`` holding the mask (only this region is converted; default
+    the whole image). Per channel, ``(x − μ_src)·clip(σ_ref/σ_src, 0.4, 2.5) + μ_ref``,
+    applied as a lookup table in OpenCV's 8-bit LAB. Returns ``(H, W, 3) uint8`` RGB, equal to
+    ``src`` outside ``roi``; ``src`` itself when the mask has fewer than 16 pixels.
     """
-    sel = mask > 0
+    y0, y1, x0, x1 = roi if roi is not None else (0, src.shape[0], 0, src.shape[1])
+    sel = (mask[y0:y1, x0:x1] > 0).astype(np.uint8)
     if int(sel.sum()) < 16:
         return src
-    s = cv2.cvtColor(src.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-    r = cv2.cvtColor(ref.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-    sv, rv = s[sel], r[sel]
-    mu_s, sd_s = sv.mean(0), sv.std(0) + 1e-3
-    mu_r, sd_r = rv.mean(0), rv.std(0) + 1e-3
-    gain = np.clip(sd_r / sd_s, 0.4, 2.5)
-    out = (s - mu_s) * gain + mu_r
-    out = cv2.cvtColor(out.astype(np.float32), cv2.COLOR_LAB2RGB)
-    return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    s = cv2.cvtColor(np.ascontiguousarray(src[y0:y1, x0:x1]), cv2.COLOR_RGB2LAB)
+    r = cv2.cvtColor(np.ascontiguousarray(ref[y0:y1, x0:x1]), cv2.COLOR_RGB2LAB)
+    mu_s, sd_s = (v.ravel() for v in cv2.meanStdDev(s, mask=sel))
+    mu_r, sd_r = (v.ravel() for v in cv2.meanStdDev(r, mask=sel))
+    gain = np.clip(sd_r / (sd_s + 1e-3), 0.4, 2.5)
+    x = np.arange(256, dtype=np.float64)[:, None]
+    lut = np.clip((x - mu_s[None]) * gain[None] + mu_r[None] + 0.5, 0, 255).astype(np.uint8)  # (256, 3)
+    out = cv2.cvtColor(cv2.LUT(s, lut.reshape(256, 1, 3)), cv2.COLOR_LAB2RGB)
+    res = src.copy()
+    res[y0:y1, x0:x1] = out
+    return res

@@ -58,7 +58,7 @@ def face_swap(target: FaceCrop, source: FaceCrop, cfg: SwapConfig, rng: np.rando
     )
     recolor = bool(rng.random() < cfg.color_transfer_prob)
     if recolor:
-        warped = transfer_lab(warped, target.image, binary)
+        warped = transfer_lab(warped, target.image, binary, roi)
     alpha = feather(binary, sigma)
     forgery = alpha_blend(warped, target.image, alpha, roi)
     info = {"hull": hull, "feather_sigma": round(float(sigma), 3), "color_transfer": recolor}

@@ -69,18 +69,18 @@ def piecewise_affine(
     y0, y1, x0, x1 = roi if roi is not None else (0, h, 0, w)
     rh, rw = y1 - y0, x1 - x0
     label = np.zeros((rh, rw), np.int32)
-    off = np.array([x0, y0], np.float64)
-    for i, t in enumerate(tri):
-        p = np.round((D[t] - off) * 16).astype(np.int32)
-        cv2.fillConvexPoly(label, p, i + 1, lineType=cv2.LINE_8, shift=4)
+    P = np.round((D[tri] - np.array([x0, y0], np.float64)) * 16).astype(np.int32)  # (T, 3, 2), 1/16 px
+    for i in range(len(P)):
+        cv2.fillConvexPoly(label, P[i], i + 1, lineType=cv2.LINE_8, shift=4)
     idx = label - 1
     idx[idx < 0] = len(tri)  # outside every triangle (cannot happen inside the border): similarity
     Mx = np.concatenate([M, np.concatenate([sim[:, :2].T, sim[:, 2][None]])[None]]).astype(np.float32)
+    coef = np.ascontiguousarray(Mx.reshape(-1, 6).T)  # (6, T+1): a_xu, a_xv, a_yu, a_yv, b_u, b_v
     xs = np.arange(x0, x1, dtype=np.float32)[None, :]
     ys = np.arange(y0, y1, dtype=np.float32)[:, None]
-    m = Mx[idx]  # (rh, rw, 3, 2)
-    map_x = xs * m[..., 0, 0] + ys * m[..., 1, 0] + m[..., 2, 0]
-    map_y = xs * m[..., 0, 1] + ys * m[..., 1, 1] + m[..., 2, 1]
+    c = [np.take(coef[k], idx) for k in range(6)]  # each (rh, rw)
+    map_x = xs * c[0] + ys * c[2] + c[4]
+    map_y = xs * c[1] + ys * c[3] + c[5]
     part = cv2.remap(src, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     out = np.zeros((h, w) + src.shape[2:], src.dtype) if fill is None else fill.copy()
     out[y0:y1, x0:x1] = part.reshape(rh, rw, *src.shape[2:])

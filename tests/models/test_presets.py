@@ -152,3 +152,20 @@ def test_bad_options_and_inputs_raise_clear_errors(built):
         create_model("tiny", mask_ratio=1.5)
     with pytest.raises(InputError, match=r"\(N, 3, 224, 224\)"):
         built("tiny")(torch.rand(1, 3, 128, 128))
+
+
+def test_models_import_without_smp_until_an_ism_is_built():
+    """The GPU machine may lack segmentation_models_pytorch: importing dfrec.models must still work."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['segmentation_models_pytorch'] = None\n"
+        "import dfrec.models as M\n"
+        "m = M.create_model('tiny', use_ism=False)\n"
+        "from dfrec.errors import ConfigError\n"
+        "try:\n    M.create_model('tiny')\nexcept ConfigError as e:\n    print('ERR', e)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "ERR the ISM needs segmentation-models-pytorch" in res.stdout

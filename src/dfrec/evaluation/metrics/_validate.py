@@ -21,7 +21,7 @@ def check_images(*tensors: torch.Tensor, data_range: float = 1.0, same_shape: bo
             raise ValueError(f"input {i} must be a float tensor, got {t.dtype}")
         if t.numel() == 0:
             raise ValueError(f"input {i} is empty, shape {tuple(t.shape)}")
-        lo, hi = float(t.min()), float(t.max())
+        lo, hi = float(t.detach().min()), float(t.detach().max())
         tol = 1e-4 * data_range
         if lo < -tol or hi > data_range + tol:
             raise ValueError(f"input {i} values must be in [0, {data_range:g}], got [{lo:.4g}, {hi:.4g}]")

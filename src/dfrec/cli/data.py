@@ -43,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--split", metavar="S", help="only these identity splits, e.g. train,val (LFW split file by default)")
     q.add_argument("--split-file", metavar="JSON", help="identity split file (default: dfrec's LFW split)")
     q.add_argument("--size", type=int, default=160, help="crop side in the pack (default 160; datasets upsample to 224)")
-    q.add_argument("--quality", type=int, default=85, help="JPEG quality (default 85)")
+    q.add_argument("--codec", choices=("webp", "jpeg"), default="webp",
+                   help="image codec in the pack (default webp: ~40%% smaller than JPEG at the same quality)")
+    q.add_argument("--quality", type=int, default=85, help="codec quality 1-100 (default 85)")
     q.add_argument("--no-progress", action="store_true")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=run_pack)
@@ -112,7 +114,7 @@ def run_pack(args: argparse.Namespace) -> int:
     if args.split:
         faces = faces.select_identities(split_identities(args.split, args.split_file))
         extra = {"split": args.split, "split_file": args.split_file or "dfrec/data/splits/lfw.json"}
-    out = write_pack(faces, args.out, size=args.size, quality=args.quality, progress=not args.no_progress,
+    out = write_pack(faces, args.out, size=args.size, quality=args.quality, codec=args.codec, progress=not args.no_progress,
                      extra_meta=extra)
     total = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
     s = {"pack": str(out), "faces": len(faces), "identities": len(faces.identity_names), "bytes": total}

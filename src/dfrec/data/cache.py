@@ -42,6 +42,7 @@ from dfrec.data.faceset import (
     PACK_BLOB,
     PACK_INDEX,
     FaceSet,
+    encode_image,
     encode_jpeg,
     read_cache_index,
 )
@@ -261,13 +262,16 @@ def write_pack(
     out: str | os.PathLike,
     size: int = 160,
     quality: int = 85,
+    codec: str = "webp",
     progress: bool = True,
     extra_meta: dict | None = None,
 ) -> Path:
     """Write ``faces`` as a compact pack folder: crops resized to ``size`` (area filter),
-    JPEG ``quality``, landmarks scaled to match. Returns the folder.
+    encoded with ``codec`` (``webp`` or ``jpeg``) at ``quality``, landmarks scaled to match.
+    Returns the folder. (LFW train+val, 11,971 faces at 160 px: WebP q85 ≈ 3.1 kB/face,
+    ≈ 37 MB; JPEG q85 ≈ 5.3 kB/face, ≈ 64 MB.)
 
-    Files: ``crops.bin`` (JPEGs back to back), ``index.npz`` (``keys``, ``identities``,
+    Files: ``crops.bin`` (images back to back), ``index.npz`` (``keys``, ``identities``,
     ``landmarks`` int16 × 1/32 px, ``offsets`` (N+1,), ``size``), ``meta.json``. Each file is
     written atomically.
     """
@@ -282,7 +286,7 @@ def write_pack(
     with atomic_path(out / PACK_BLOB) as tmp, open(tmp, "wb") as fh:
         for i in tqdm(range(len(faces)), desc="packing", unit="face", disable=not progress):
             c = faces.crop(i).resized(size)
-            data = encode_jpeg(c.image, quality)
+            data = encode_image(c.image, codec, quality)
             fh.write(data)
             offsets.append(offsets[-1] + len(data))
             lms.append(c.landmarks)
@@ -299,8 +303,8 @@ def write_pack(
                 size=np.int64(size),
             )
     meta = {"format": "dfrec-face-pack", "version": 1, "faces": len(faces),
-            "identities": len(set(faces.identities)), "size": int(size), "quality": int(quality),
-            "source": str(faces.root), "bytes": offsets[-1]}
+            "identities": len(set(faces.identities)), "size": int(size), "codec": codec,
+            "quality": int(quality), "source": str(faces.root), "bytes": offsets[-1]}
     meta.update(extra_meta or {})
     write_json_atomic(out / "meta.json", meta)
     return out

@@ -6,7 +6,7 @@ no face detector):
 * a **landmark cache** (:mod:`dfrec.data.cache`): ``index.jsonl`` + ``crops/<key>.jpg``,
   grown incrementally by ``dfrec data index``;
 * a **pack** (``dfrec data pack``): ``meta.json``, ``index.npz`` (keys, identities,
-  landmarks, byte offsets) and ``crops.bin`` (the JPEG crops back to back), a compact
+  landmarks, byte offsets) and ``crops.bin`` (the WebP or JPEG crops back to back), a compact
   single folder to carry to a GPU machine.
 
 :func:`open_faces` opens either. :meth:`FaceSet.crop` returns a
@@ -35,12 +35,24 @@ LANDMARK_SCALE = 32.0
 
 
 def decode_jpeg(data: bytes | np.ndarray) -> np.ndarray:
-    """Decode JPEG/PNG bytes to ``(H, W, 3) uint8`` RGB."""
+    """Decode JPEG/WebP/PNG bytes to ``(H, W, 3) uint8`` RGB."""
     arr = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
     img = cv2.imdecode(arr, cv2.IMREAD_COLOR)
     if img is None:
         raise InputError("corrupt crop in face set (cannot decode)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def encode_image(image: np.ndarray, codec: str = "jpeg", quality: int = 95) -> bytes:
+    """Encode an ``(H, W, 3) uint8`` RGB image as ``jpeg`` (4:2:0) or ``webp`` bytes."""
+    if codec == "webp":
+        ok, buf = cv2.imencode(".webp", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_WEBP_QUALITY, int(quality)])
+        if not ok:
+            raise InputError("WebP encoding failed")
+        return buf.tobytes()
+    if codec != "jpeg":
+        raise InputError(f"unknown image codec {codec!r} (jpeg or webp)")
+    return encode_jpeg(image, quality)
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 95) -> bytes:
@@ -106,7 +118,7 @@ class FaceSet:
         return self._fh
 
     def crop_bytes(self, i: int) -> bytes:
-        """Encoded JPEG bytes of face ``i``."""
+        """Encoded image bytes (JPEG or WebP) of face ``i``."""
         if self.spans is not None:
             fh = self._blob()
             a, b = self.spans[i]

@@ -120,8 +120,11 @@ def build_dataset(
     """The dataset ``name`` (one of :data:`DATASETS`) for ``split`` (``train``/``val``/``test``,
     by identity; None = everything).
 
-    ``lfw`` / ``folder``: :class:`SyntheticForgeries` over aligned faces from ``cache`` (a pack
-    or cache; preferred, needs no dlib) or ``root`` indexed on demand; the LFW split is the one
+    ``lfw`` / ``folder``: :class:`SyntheticForgeries` over aligned faces from ``cache`` (a pack,
+    or a landmark cache when ``root`` is absent; needs no dlib) or ``root`` indexed on demand
+    into ``cache`` (or the default cache folder); without an existing cache, on-demand
+    indexing takes only ``max_faces`` faces (default ``max(2 * length, 256)`` when ``length``
+    is given), spread over the split's people. The LFW split is the one
     shipped with dfrec (or ``split_file``), a folder's split is made from its identities with
     seed 0. ``triples`` / ``ffpp`` / ``megafs`` / ``e4s``: a :class:`TripleFolder` at ``root``
     (``ffpp``/``megafs``/``e4s`` after ``dfrec data prepare``), split by target identity.
@@ -141,10 +144,13 @@ def build_dataset(
     split_seed = {"train": 0, "val": 1, "test": 2}.get(split or "", 3)
 
     if name in ("lfw", "folder"):
-        if cache is not None and (is_pack(cache) or (is_cache(cache) and root is None)):
+        no_root = root is None or not Path(root).is_dir()
+        if cache is not None and (is_pack(cache) or (is_cache(cache) and no_root)):
             src, index_cache = cache, None  # read the pack / cache directly (no dlib needed)
         else:
             src, index_cache = root, cache  # index the image folder (into ``cache`` if given)
+            if max_faces is None and length is not None and not (cache is not None and is_cache(cache)):
+                max_faces = max(2 * int(length), 256)  # on-demand indexing: only what the run needs
         if src is None:
             raise ConfigError(f"dataset {name!r} needs root (an image folder) or cache (a pack or landmark cache)")
         identities = None

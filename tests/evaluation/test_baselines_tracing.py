@@ -89,3 +89,21 @@ def test_table_formats_and_grid():
     assert t.to_dict()["rows"][1]["FID"] is None
     grid = sample_grid([[torch.rand(3, 64, 64)] * 5 + [torch.rand(1, 64, 64)]], cell=48)
     assert grid.shape == (22 + 48 + 4, len(COLUMNS) * 50 + 2, 3)
+
+
+def test_direct_unet_trains_with_dfrecs_loop(tmp_path):
+    from dfrec.evaluation.baselines import train_direct_unet
+    from dfrec.train.config import config_from_dict
+
+    g = torch.Generator().manual_seed(0)
+    items = []
+    for _ in range(4):
+        t = torch.rand(3, 32, 32, generator=g)
+        items.append({"forgery": t.flip(-1), "source": t, "target": t, "mask": torch.zeros(1, 32, 32),
+                      "is_fake": torch.tensor(1.0), "kind": "swap", "source_id": "a", "target_id": "b"})
+    cfg = config_from_dict({"data": {"batch_size": 2, "workers": 0, "val_samples": 0, "image_size": 32},
+                            "train": {"steps": 3, "checkpoint_every": 3, "val_every": 1000, "log_every": 1},
+                            "output": {"dir": str(tmp_path / "run")}})
+    train_direct_unet(cfg, (4, 8), build_datasets=lambda _c: (items, None), device="cpu", progress=False)
+    model = DirectUNet.from_pretrained(tmp_path / "run" / "model")
+    assert model.widths == (4, 8) and model(items[0]["forgery"][None])["target"].shape == (1, 3, 32, 32)

@@ -172,14 +172,42 @@ class DirectLoss(nn.Module):
         return {"loss": "L1 + (1 - SSIM) on the target", "ssim_weight": self.ssim_weight}
 
 
-def train_direct_unet(cfg: Any, widths: tuple[int, ...] = (32, 64, 128, 256), **trainer_kwargs: Any) -> dict[str, Any]:
+def train_direct_unet(cfg: Any, widths: tuple[int, ...] = (32, 64, 128, 256), build_datasets=None,
+                      **trainer_kwargs: Any) -> dict[str, Any]:
     """Train :class:`DirectUNet` with dfrec's training loop (``dfrec.train.Trainer``): same
     config (data, steps, optimiser, schedule, EMA, checkpoints), only the model and loss
-    differ. The final model lands in ``<cfg.output.dir>/model`` (load it with
-    :meth:`DirectUNet.from_pretrained`, pass it to ``dfrec evaluate --baseline-unet``)."""
-    from dfrec.train.components import Components, build_datasets
+    differ (``cfg.model`` is ignored). The final model lands in ``<cfg.output.dir>/model``
+    (load it with :meth:`DirectUNet.from_pretrained`, pass it to ``dfrec evaluate
+    --baseline-unet``). ``build_datasets``: the data factory (default: dfrec's)."""
+    from dfrec.train.components import Components
+    from dfrec.train.components import build_datasets as default_datasets
     from dfrec.train.loop import Trainer
 
     comps = Components(build_model=lambda _cfg: DirectUNet(widths), build_loss=lambda _cfg: DirectLoss(),
-                       build_datasets=build_datasets)
+                       build_datasets=build_datasets or default_datasets)
     return Trainer(cfg, components=comps, **trainer_kwargs).fit()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dfrec.evaluation.baselines CONFIG.yaml [key=value ...] [--device D]``:
+    train the direct U-Net baseline with a ``dfrec train`` config."""
+    import argparse
+
+    from dfrec.train.config import load_config
+
+    ap = argparse.ArgumentParser(prog="python -m dfrec.evaluation.baselines",
+                                 description="Train the direct U-Net (DFI idea) baseline with dfrec's training loop.")
+    ap.add_argument("config", help="a dfrec train YAML config (data, steps, optimiser, output.dir)")
+    ap.add_argument("overrides", nargs="*", help="key=value overrides, as for dfrec train")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--widths", default="32,64,128,256", help="U-Net widths per level")
+    a = ap.parse_args(argv)
+    cfg = load_config(a.config, a.overrides)
+    widths = tuple(int(w) for w in a.widths.split(","))
+    result = train_direct_unet(cfg, widths, device=a.device)
+    print(json.dumps({k: v for k, v in result.items() if isinstance(v, (int, float, str))}, default=str))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -58,3 +58,22 @@ def test_pack_roundtrip(face_cache, tmp_path):
     clone = pickle.loads(pickle.dumps(sub))  # DataLoader workers get a copy
     assert np.array_equal(clone.image(2), sub.image(2))
     assert open_faces(out).size == 112
+
+
+def test_duplicate_lines_and_concurrent_indexers(face_folder, face_cache, tmp_path):
+    import fcntl
+    import shutil
+
+    import pytest
+
+    from dfrec.errors import ConfigError
+
+    cache = tmp_path / "c"
+    shutil.copytree(face_cache, cache)
+    lines = (cache / "index.jsonl").read_text().splitlines()
+    (cache / "index.jsonl").write_text("\n".join(lines + lines[:2] + ['{"key": "torn']) + "\n")
+    assert len(open_cache(cache)) == 5  # one entry per key, torn line ignored
+    with open(cache / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(ConfigError, match="another"):
+            index_folder(face_folder, cache, progress=False)

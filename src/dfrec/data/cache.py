@@ -26,6 +26,7 @@ When an image holds several faces, the one whose box contains the image centre i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -195,51 +196,67 @@ def index_folder(
                 continue
             paths.append(p.resolve())
     rels = [p.relative_to(root).as_posix() for p in paths]
-    done = {e["key"] for e in read_cache_index(cache)}
-    failed_before = _read_failures(cache)
-    skip = done | (set() if retry_failures else set(failed_before))
-    jobs = [(r, str(p)) for r, p in zip(rels, paths) if r not in skip]
-    skipped = len(rels) - len(jobs)
+    with _locked(cache):  # one indexer per cache: concurrent appends would duplicate work
+        done = {e["key"] for e in read_cache_index(cache)}
+        failed_before = _read_failures(cache)
+        skip = done | (set() if retry_failures else set(failed_before))
+        jobs = [(r, str(p)) for r, p in zip(rels, paths) if r not in skip]
+        skipped = len(rels) - len(jobs)
 
-    settings = {"cache": str(cache), "size": int(size), "margin": margin, "quality": int(quality),
-                "upsample": int(upsample), "fallback": bool(fallback), "identity_fn": identity_fn}
-    n_ok = n_fail = 0
-    with open(cache / CACHE_INDEX, "a", encoding="utf-8") as idx_f, open(cache / FAILURES, "a", encoding="utf-8") as fail_f:
-        bar = tqdm(total=len(jobs), desc="indexing faces", unit="img", disable=not progress or not jobs)
-        if workers <= 1 or len(jobs) < 4:
-            _init_worker(settings)
-            results: Iterable[dict] = map(_process, jobs)
-            pool = None
-        else:
-            ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
-            pool = ctx.Pool(workers, initializer=_init_worker, initargs=(settings,))
-            results = pool.imap_unordered(_process, jobs, chunksize=4)
-        try:
-            for res in results:
-                if res.get("failed"):
-                    fail_f.write(json.dumps({"key": res["key"], "reason": res["reason"]}) + "\n")
-                    fail_f.flush()
-                    n_fail += 1
-                else:
-                    idx_f.write(json.dumps(res) + "\n")
-                    idx_f.flush()
-                    n_ok += 1
-                bar.update(1)
-                bar.set_postfix(failed=n_fail)
-        except BaseException:
-            if pool is not None:  # stop the other workers now; finished lines are already saved
-                pool.terminate()
-                pool.join()
+        settings = {"cache": str(cache), "size": int(size), "margin": margin, "quality": int(quality),
+                    "upsample": int(upsample), "fallback": bool(fallback), "identity_fn": identity_fn}
+        n_ok = n_fail = 0
+        with open(cache / CACHE_INDEX, "a", encoding="utf-8") as idx_f, open(cache / FAILURES, "a", encoding="utf-8") as fail_f:
+            bar = tqdm(total=len(jobs), desc="indexing faces", unit="img", disable=not progress or not jobs)
+            if workers <= 1 or len(jobs) < 4:
+                _init_worker(settings)
+                results: Iterable[dict] = map(_process, jobs)
                 pool = None
-            raise
-        finally:
-            bar.close()
-            if pool is not None:
-                pool.close()
-                pool.join()
+            else:
+                ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
+                pool = ctx.Pool(workers, initializer=_init_worker, initargs=(settings,))
+                results = pool.imap_unordered(_process, jobs, chunksize=4)
+            try:
+                for res in results:
+                    if res.get("failed"):
+                        fail_f.write(json.dumps({"key": res["key"], "reason": res["reason"]}) + "\n")
+                        fail_f.flush()
+                        n_fail += 1
+                    else:
+                        idx_f.write(json.dumps(res) + "\n")
+                        idx_f.flush()
+                        n_ok += 1
+                    bar.update(1)
+                    bar.set_postfix(failed=n_fail)
+            except BaseException:
+                if pool is not None:  # stop the other workers now; finished lines are already saved
+                    pool.terminate()
+                    pool.join()
+                    pool = None
+                raise
+            finally:
+                bar.close()
+                if pool is not None:
+                    pool.close()
+                    pool.join()
     if retry_failures and n_ok:
         _compact_failures(cache)
     return IndexReport(indexed=n_ok, skipped=skipped, failed=n_fail, cache=cache)
+
+
+@contextlib.contextmanager
+def _locked(cache: Path):
+    """Hold an exclusive lock on ``cache/.lock`` for the block; raise :class:`ConfigError`
+    if another process is indexing into the same cache."""
+    import fcntl
+
+    with open(cache / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ConfigError(f"{cache}: another 'dfrec data index' is writing to this cache; "
+                              "wait for it or use another --cache") from None
+        yield
 
 
 def _compact_failures(cache: Path) -> None:

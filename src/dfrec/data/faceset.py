@@ -181,8 +181,9 @@ def open_pack(path: str | os.PathLike) -> FaceSet:
 
 
 def read_cache_index(path: str | os.PathLike) -> list[dict]:
-    """Entries of a cache's ``index.jsonl`` (a torn last line from an interrupted run is skipped)."""
-    entries = []
+    """Entries of a cache's ``index.jsonl``, one per key (the last line written for a key wins;
+    a torn line from an interrupted run is skipped)."""
+    entries: dict[str, dict] = {}
     f = Path(path) / CACHE_INDEX
     if not f.exists():
         return entries
@@ -192,10 +193,12 @@ def read_cache_index(path: str | os.PathLike) -> list[dict]:
             if not line:
                 continue
             try:
-                entries.append(json.loads(line))
+                e = json.loads(line)
             except json.JSONDecodeError:
                 continue
-    return entries
+            if isinstance(e, dict) and "key" in e:
+                entries[e["key"]] = e
+    return list(entries.values())
 
 
 def open_cache(path: str | os.PathLike, keys: Iterable[str] | None = None) -> FaceSet:

@@ -161,6 +161,19 @@ def test_lfw_images(lfw_dir):
     assert detect_faces(read_image(root / names[1]), fallback=False) == []
 
 
+def test_want_centre_finds_the_subject_behind_a_bystander(lfw_dir):
+    """HOG finds only a bystander in this LFW image; want_centre goes on to the fallbacks."""
+    img = read_image(lfw_dir / "images_deepfunneled" / "Joaquin_Phoenix" / "Joaquin_Phoenix_0001.jpg")
+    plain = detect_faces(img)
+    assert len(plain) == 1 and plain[0].box[0] > 150  # the bystander, lower right
+    faces = FaceDetector(want_centre=True).detect(img)
+    assert len(faces) == 2
+    subject = pick_face(faces, "central", img.shape)
+    assert subject.detector in ("hog+up", "cnn") and subject.box[0] <= 125 <= subject.box[2]
+    lm = subject.landmarks  # a turned head: only the vertical order is checked
+    assert max(lm[36:48, 1]) < lm[62, 1] < lm[8, 1]
+
+
 def test_threads_share_models_safely(obama, obama_face):
     from concurrent.futures import ThreadPoolExecutor
 

@@ -135,6 +135,10 @@ class FaceDetector:
     smaller than this many image pixels. threshold: HOG score threshold (dlib's
     ``adjust_threshold``). verify_below: HOG detections scoring below this are kept only
     if the CNN also finds a face there (removes HOG's weak false alarms; 0 disables).
+    want_centre: for pre-cropped data (LFW, dataset crops) where the subject sits in the
+    middle: keep trying the next detector until some box holds the image centre, and
+    return the faces of every detector tried (on LFW's 7,701 pair images HOG finds only
+    a bystander in 6).
     Settings only: the dlib models are loaded once per process and shared, so creating
     detectors is cheap and they pickle (DataLoader workers).
     """
@@ -150,6 +154,7 @@ class FaceDetector:
         detectors: tuple[str, ...] | list[str] = DETECTORS,
         verify_below: float = VERIFY_BELOW,
         cnn_max_side: int = 320,
+        want_centre: bool = False,
     ) -> None:
         unknown = set(detectors) - set(self.DETECTORS)
         if unknown or not detectors:
@@ -161,12 +166,13 @@ class FaceDetector:
         self.detectors = tuple(detectors)
         self.verify_below = float(verify_below)
         self.cnn_max_side = int(cnn_max_side)
+        self.want_centre = bool(want_centre)
 
     def __repr__(self) -> str:
         return (
             f"FaceDetector(upsample={self.upsample}, max_side={self.max_side}, min_size={self.min_size}, "
             f"threshold={self.threshold}, detectors={self.detectors}, verify_below={self.verify_below}, "
-            f"cnn_max_side={self.cnn_max_side})"
+            f"cnn_max_side={self.cnn_max_side}, want_centre={self.want_centre})"
         )
 
     def load(self) -> "FaceDetector":
@@ -252,7 +258,11 @@ class FaceDetector:
                     if name == "cnn":  # re-run the predictor from the HOG-style box its landmarks imply
                         lm = self._landmarks(img, hog_box_from_landmarks(lm))
                     faces.append(Face(box=box, score=score, landmarks=lm, detector=name))
-                if faces or too_small:  # fallbacks are for misses, not for faces under min_size
+                if self.want_centre:
+                    cx, cy = img.shape[1] / 2, img.shape[0] / 2
+                    if any(f.box[0] <= cx <= f.box[2] and f.box[1] <= cy <= f.box[3] for f in faces):
+                        break
+                elif faces or too_small:  # fallbacks are for misses, not for faces under min_size
                     break
         faces.sort(key=lambda f: -f.area)
         return faces

@@ -1,1 +1,38 @@
-"""dfrec.evaluation."""
+"""dfrec.evaluation: the paper's metrics and tables, baselines, identity tracing, figures.
+
+- :mod:`.metrics` — PSNR/SSIM, FID, IDSim, pose error, attribute consistency, Acc.
+- :mod:`.testset` — the evaluation set (test identities, forgeries per kind, gallery).
+- :mod:`.variants` — the same DFREC weights run as the paper's ablations.
+- :mod:`.baselines` — inpainting and the direct U-Net (DFI idea).
+- :mod:`.tracing` — gallery retrieval of the true source and target.
+- :mod:`.tables`, :mod:`.figures` — Markdown/CSV/JSON tables, sample grids.
+- :mod:`.runner` — :func:`evaluate` (``dfrec evaluate``) and :func:`calibrate`.
+
+See ``docs/evaluation.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "EvalSettings": "dfrec.evaluation.runner",
+    "evaluate": "dfrec.evaluation.runner",
+    "calibrate": "dfrec.evaluation.runner",
+    "build_eval_set": "dfrec.evaluation.testset",
+    "run_variant": "dfrec.evaluation.variants",
+    "DirectUNet": "dfrec.evaluation.baselines",
+    "inpaint_faces": "dfrec.evaluation.baselines",
+    "Gallery": "dfrec.evaluation.tracing",
+    "Table": "dfrec.evaluation.tables",
+    "save_sample_grid": "dfrec.evaluation.figures",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'dfrec.evaluation' has no attribute {name!r}")

@@ -1,8 +1,33 @@
-"""dfrec: DeepFake identity recovery (DFREC) — recover the source and target faces of a face swap."""
+"""dfrec: DeepFake identity recovery (DFREC) — recover the source and target faces of a face swap.
+
+Public API (heavy modules load on first use, so ``import dfrec`` stays cheap)::
+
+    from dfrec import Recoverer
+    r = Recoverer.from_pretrained()          # the bundled default model
+    faces = r.recover("suspect.jpg")         # one FaceRecovery per face, largest first
+
+    from dfrec import create_model, list_presets, DFREC
+    model = create_model("small")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
 from dfrec.errors import CheckpointError, ConfigError, DfrecError, InputError, NoFaceError  # noqa: E402
+
+_LAZY = {
+    "Recoverer": "dfrec.recover",
+    "FaceRecovery": "dfrec.recover",
+    "DFREC": "dfrec.models",
+    "DFRECConfig": "dfrec.models",
+    "create_model": "dfrec.models",
+    "list_presets": "dfrec.models",
+    "read_image": "dfrec.io",
+}
 
 __all__ = [
     "__version__",
@@ -11,4 +36,11 @@ __all__ = [
     "NoFaceError",
     "CheckpointError",
     "ConfigError",
+    *_LAZY,
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dfrec' has no attribute {name!r}")

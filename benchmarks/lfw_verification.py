@@ -28,7 +28,6 @@ Usage: ``python benchmarks/lfw_verification.py [--lfw DIR] [--workers 2] [--json
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import sys

@@ -213,7 +213,9 @@ def index_folder(
                 results: Iterable[dict] = map(_process, jobs)
                 pool = None
             else:
-                ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
+                # spawn, not fork: forking a process whose OpenCV/torch/OpenMP thread pools are
+                # running can deadlock the children (seen under pytest after DataLoader tests)
+                ctx = mp.get_context("spawn")
                 pool = ctx.Pool(workers, initializer=_init_worker, initargs=(settings,))
                 results = pool.imap_unordered(_process, jobs, chunksize=4)
             try:

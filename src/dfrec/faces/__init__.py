@@ -14,11 +14,15 @@ _EXPORTS = {
     "Face": "dfrec.faces.detect",
     "FaceDetector": "dfrec.faces.detect",
     "detect_faces": "dfrec.faces.detect",
+    "pick_face": "dfrec.faces.detect",
+    "hog_box_from_landmarks": "dfrec.faces.detect",
     # alignment (align.py)
     "AlignedFace": "dfrec.faces.align",
     "align_face": "dfrec.faces.align",
     "paste_back": "dfrec.faces.align",
     "canonical_landmarks": "dfrec.faces.align",
+    "chip_matrix": "dfrec.faces.align",
+    "DEFAULT_MARGIN": "dfrec.faces.align",
     # identity network (identity.py)
     "IdentityNet": "dfrec.faces.identity",
     "IdentityEncoder": "dfrec.faces.identity",

@@ -25,9 +25,9 @@ def tiny_checkpoint(tmp_path_factory):
 
 def test_evaluate_writes_every_table_and_the_figure(lfw_dir, tiny_checkpoint, tmp_path):
     out = tmp_path / "eval"
-    rc = main(["evaluate", "--checkpoint", str(tiny_checkpoint), "--data", str(lfw_dir), "--limit", "3",
-               "--robust-limit", "2", "--device", "cpu", "--out", str(out), "--cache", str(tmp_path / "cache"),
-               "--quiet"])
+    rc = main(["evaluate", "--checkpoint", str(tiny_checkpoint), "--data", str(lfw_dir), "--limit", "2",
+               "--robust-limit", "1", "--device", "cpu", "--out", str(out), "--quiet"])
+    # (faces are indexed into dfrec's default landmark cache, so later runs skip detection)
     assert rc == 0
     names = ["table1_target", "table_source", "table3_accuracy", "table5_robustness", "table6_ablation", "tracing"]
     for n in names:
@@ -47,7 +47,7 @@ def test_evaluate_writes_every_table_and_the_figure(lfw_dir, tiny_checkpoint, tm
     for r in t1:
         assert -1 <= r["IDSim"] <= 1 and 0 <= r["verif"] <= 1 and math.isfinite(r["FID"])
     acc = {r["method"]: r for r in doc["tables"]["table3_accuracy"]["rows"]}
-    assert acc["DFREC"]["n_real"] == 3 and acc["DFREC"]["n_fake"] == 6
+    assert acc["DFREC"]["n_real"] == 2 and acc["DFREC"]["n_fake"] == 4
     assert acc["DFREC"]["tau"] == pytest.approx(doc["tau"])
     robust = doc["tables"]["table5_robustness"]["rows"]
     assert {r["perturbation"] for r in robust} == {"blur", "jpeg", "noise"}
@@ -57,7 +57,7 @@ def test_evaluate_writes_every_table_and_the_figure(lfw_dir, tiny_checkpoint, tm
     from dfrec.io import read_image
 
     fig = read_image(out / "figure_samples.png")
-    assert fig.shape[0] > 6 * 100 and fig.shape[1] > 6 * 100 and np.ptp(fig) > 100
+    assert fig.shape[0] > 4 * 100 and fig.shape[1] > 6 * 100 and np.ptp(fig) > 100
 
 
 def test_evaluate_user_errors(tmp_path, capsys):

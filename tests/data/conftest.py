@@ -3,7 +3,6 @@ landmark cache (people of the LFW *test* split with at least two photos)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dfrec.data.synth import KINDS, FaceCrop, SynthConfig, Synthesizer
-from dfrec.data.synth.augment import augment, gaussian_noise, jpeg
+from dfrec.data.synth import KINDS, SynthConfig, Synthesizer
+from dfrec.data.synth.augment import gaussian_noise, jpeg
 from dfrec.data.synth.blend import landmark_distance, nearest_donor
 from dfrec.data.synth.masks import hull_polygons, fill_polygons
 from dfrec.data.synth.warp import piecewise_affine

@@ -34,19 +34,23 @@ def test_two_ranks_hold_identical_parameters(lfw_cache, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
     assert res.returncode == 0, res.stderr[-3000:]
-    r0 = load_file(str(out / "rank0.safetensors"))
-    r1 = load_file(str(out / "rank1.safetensors"))
-    assert_same_state(r0, r1)
-    assert (out / "rank0.step").read_text() == (out / "rank1.step").read_text() == "4"
-    # rank 0 alone wrote the run folder; its final model holds the shared parameters
-    assert_same_state(r0, model_state(out / "model"))
-    # and training moved the weights away from the (seeded, identical) initialisation
     from dfrec.models import create_model
 
     torch.manual_seed(3)
-    init = create_model("tiny").state_dict()
-    moved = [k for k in r0 if r0[k].is_floating_point() and not torch.equal(r0[k], init[k])]
-    assert len(moved) > len(r0) // 2
+    init_model = create_model("tiny")
+    names = [n for n, _ in init_model.named_parameters()]
+    init = init_model.state_dict()
+    r0 = load_file(str(out / "rank0.safetensors"))
+    r1 = load_file(str(out / "rank1.safetensors"))
+    # parameters are identical on both ranks (BatchNorm running statistics are not: each
+    # rank updates them from its own last batch, as plain DDP does; rank 0's are saved)
+    assert_same_state({n: r0[n] for n in names}, {n: r1[n] for n in names})
+    assert (out / "rank0.step").read_text() == (out / "rank1.step").read_text() == "4"
+    # rank 0 alone wrote the run folder; its final model holds rank 0's weights
+    assert_same_state(r0, model_state(out / "model"))
+    # and training moved the weights away from the (seeded, identical) initialisation
+    moved = [n for n in names if not torch.equal(r0[n], init[n])]
+    assert len(moved) > len(names) // 2
 
 
 class _Echo(torch.utils.data.Dataset):

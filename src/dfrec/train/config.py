@@ -107,8 +107,9 @@ class TrainSection:
     channels_last: bool = False
     #: ask torch for deterministic kernels (needed for bit-exact resume on CUDA)
     deterministic: bool = False
-    #: DistributedDataParallel's ``find_unused_parameters``
-    find_unused_parameters: bool = False
+    #: DistributedDataParallel's ``find_unused_parameters``; None = auto: on when a loss
+    #: weight is 0 (its term then leaves part of the model without gradient)
+    find_unused_parameters: bool | None = None
 
 
 @dataclass

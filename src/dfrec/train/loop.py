@@ -206,7 +206,7 @@ class Trainer:
             self.train_model = DDP(
                 model,
                 device_ids=[info.device.index] if info.device.type == "cuda" else None,
-                find_unused_parameters=cfg.train.find_unused_parameters,
+                find_unused_parameters=self._find_unused(),
             )
         if cfg.train.compile:
             self.train_model = torch.compile(self.train_model)
@@ -222,6 +222,14 @@ class Trainer:
                 self.writer = SummaryWriter(str(self.out / "tb"))
             except Exception as e:  # tensorboard missing: keep training, say so once
                 log.warning("TensorBoard logging off (%s)", e)
+
+    def _find_unused(self) -> bool:
+        """``train.find_unused_parameters``, or auto: True when some loss weight is 0."""
+        if self.cfg.train.find_unused_parameters is not None:
+            return self.cfg.train.find_unused_parameters
+        lc = getattr(self.loss_fn, "config", None)
+        weights = [getattr(lc, f) for f in dir(lc) if f.startswith("lambda_")] if lc is not None else []
+        return any(float(w) == 0.0 for w in weights)
 
     def _maybe_resume(self) -> None:
         cfg = self.cfg
@@ -381,7 +389,7 @@ class Trainer:
             from dfrec.train.validation import IdentityScorer, image_grid, validate
 
             if not hasattr(self, "_identity"):
-                self._identity = IdentityScorer(self.info.device)
+                self._identity = IdentityScorer(self.info.device, self.cfg.loss.get("identity_weights"))
             loader = DataLoader(
                 self.val_ds,
                 batch_size=self.cfg.data.val_batch_size,

@@ -58,13 +58,14 @@ class IdentityScorer:
     and dlib L2 distance of recovered vs true faces; disabled (one log line) when the
     identity network's weights are not on this machine."""
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, weights: str | None = None):
+        """``weights``: dlib ``.dat`` or its ``.safetensors`` export (None = the installed file)."""
         self.encoder = None
         self.reason = ""
         try:
             from dfrec.faces import identity as fid
 
-            self.encoder = fid.IdentityEncoder().to(device).eval()
+            self.encoder = fid.IdentityEncoder(net=fid.IdentityNet.from_file(weights)).to(device).eval()
             self._l2 = fid.l2_distance
             self._cos = fid.cosine
             self._idsim = fid.idsim

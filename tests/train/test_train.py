@@ -22,26 +22,38 @@ def _losses(trainer: Trainer) -> list[float]:
     return [r["loss"] for r in trainer.history if "loss" in r]
 
 
-def test_tiny_loss_falls_on_lfw(lfw_cache, tmp_path):
-    """30 steps of the full objective (identity, perceptual, attribute, patch, classification)
-    on one fixed batch of 4 synthesised LFW forgeries: the loss must fall clearly."""
-    data = tiny_config(lfw_cache, tmp_path, steps=30, loss={}, checkpoint_every=30, val_every=30, log_every=1)
-    data["data"].update(batch_size=4, samples_per_epoch=4, val_samples=4, val_batch_size=4)
+def _loss_falls(cache: Path, out: Path, size: int, steps: int, batch: int) -> None:
+    """Train the tiny preset with the full objective (identity, perceptual, attribute, patch,
+    classification) on synthesised LFW forgeries of ``size`` px; the loss must fall clearly."""
+    data = tiny_config(cache, out, steps=steps, loss={"image_size": size}, checkpoint_every=steps,
+                       val_every=steps, log_every=1)
+    data["model"]["overrides"] = {"image_size": size}
+    data["data"].update(image_size=size, batch_size=batch, samples_per_epoch=batch, val_samples=4, val_batch_size=4)
     data["optim"] = {"lr": 3e-3, "warmup_steps": 0, "schedule": "constant"}
     trainer = Trainer(config_from_dict(data), device="cpu", progress=False)
     summary = trainer.fit()
     losses = _losses(trainer)
-    assert len(losses) == 30 and all(map(torch.isfinite, torch.tensor(losses)))
-    first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
-    assert last < 0.8 * first, f"loss did not fall: {first:.4f} -> {last:.4f}"
+    assert len(losses) == steps and all(map(torch.isfinite, torch.tensor(losses)))
+    first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
+    assert last < 0.85 * first, f"loss did not fall: {first:.4f} -> {last:.4f}"
     # each term was computed and logged
-    row = trainer.history[0]
     for part in ("id", "perc", "attr", "patch", "cls"):
-        assert f"loss_{part}" in row
+        assert f"loss_{part}" in trainer.history[0]
     val = summary["validation"]
-    for key in ("psnr_source", "psnr_target", "ssim_target", "accuracy", "idsim_target", "idsim_target_none"):
+    for key in ("psnr_source", "psnr_target", "ssim_target", "accuracy", "loss_id"):
         assert key in val, sorted(val)
     assert 0.0 <= val["accuracy"] <= 1.0 and val["samples"] == 4
+
+
+def test_tiny_loss_falls_on_lfw(lfw_cache, tmp_path):
+    """24 steps at 112 px, batch 2 (the same network, a quarter of the pixels, to stay fast)."""
+    _loss_falls(lfw_cache, tmp_path, size=112, steps=24, batch=2)
+
+
+@pytest.mark.slow
+def test_tiny_loss_falls_on_lfw_224(lfw_cache, tmp_path):
+    """The same at the paper's 224 px, 30 steps of batch 4 (several minutes on 2 cores)."""
+    _loss_falls(lfw_cache, tmp_path, size=224, steps=30, batch=4)
 
 
 def test_final_model_loads_with_metadata(fixture_cache, tmp_path):

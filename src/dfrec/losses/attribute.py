@@ -228,9 +228,10 @@ class AppearanceAttributeNet(AttributeNet):
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True)
         feats = self.texture.features(x) if self.texture is not None else []  # may run in bf16 under autocast
         with torch.autocast(device_type=x.device.type, enabled=False):  # statistics in fp32
-            ycc = torch.einsum("dc,nchw->ndhw", self.ycbcr.float(), x)
+            # contiguous: CUDA adaptive pooling on the einsum's permuted view crashed on an H200 (torch 2.11)
+            ycc = torch.einsum("dc,nchw->ndhw", self.ycbcr.float(), x).contiguous()
             mean, std = self._region_pool(ycc, self.masks.float())
-            parts = [torch.cat([mean, std], -1).flatten(1), F.adaptive_avg_pool2d(ycc[:, :1], 4).flatten(1)]
+            parts = [torch.cat([mean, std], -1).flatten(1), F.adaptive_avg_pool2d(ycc[:, :1].contiguous(), 4).flatten(1)]
             for f in feats:
                 parts.append(self._region_pool(f.float(), self.masks.float())[0].flatten(1))
             return torch.cat(parts, 1)

@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 
 from dfrec.errors import CheckpointError
 from dfrec.io import atomic_path, write_text_atomic
+from dfrec.models.checkpoint import load_state_strict  # noqa: F401 (re-exported for the loop)
 
 STATE_FILE = "trainer_state.pt"
 EMA_FILE = "ema.safetensors"
@@ -213,21 +214,3 @@ def load_ema_weights(ckpt: str | Path) -> dict[str, torch.Tensor]:
         return load_file(str(f))
     except Exception as e:
         raise CheckpointError(f"{f}: cannot read EMA weights ({e.__class__.__name__}: {e})") from None
-
-
-def load_state_strict(module: torch.nn.Module, sd: dict[str, torch.Tensor], where: str) -> None:
-    """``load_state_dict(strict=True)`` whose mismatch becomes one CheckpointError line."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    bad = [k for k in own if k in sd and tuple(own[k].shape) != tuple(sd[k].shape)]
-    if missing or unexpected or bad:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        if bad:
-            parts.append(f"{len(bad)} of wrong shape (e.g. {bad[0]})")
-        raise CheckpointError(f"{where}: weights do not match the model: {', '.join(parts)}")
-    module.load_state_dict(sd, strict=True)

@@ -40,3 +40,14 @@ def astronaut() -> np.ndarray:
     from skimage import data
 
     return data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised ``tiny`` DFREC saved with ``save_pretrained`` (seed 0); read-only."""
+    from dfrec.models import create_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny"
+    create_model("tiny").save_pretrained(path)
+    return path

@@ -15,16 +15,6 @@ from dfrec.video import FaceTracker, box_iou, sample_frames, video_info
 
 
 @pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    from dfrec.models import create_model
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny"
-    create_model("tiny").save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def recoverer(tiny_checkpoint):
     from dfrec.recover import Recoverer
 

@@ -17,16 +17,6 @@ from dfrec.report.html import external_urls
 
 
 @pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    from dfrec.models import create_model
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny"
-    create_model("tiny").save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def face_image(fixture_dir) -> np.ndarray:
     """A small photo with one face (Obama, public domain), (260, 208, 3) uint8."""
     return cv2.resize(read_image(fixture_dir / "obama.jpg"), (208, 260), interpolation=cv2.INTER_AREA)

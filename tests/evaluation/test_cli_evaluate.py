@@ -11,18 +11,6 @@ import pytest
 from dfrec.cli.main import main
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    import torch
-
-    from dfrec.models import create_model
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ck") / "tiny"
-    create_model("tiny").save_pretrained(path)
-    return path
-
-
 def test_evaluate_writes_every_table_and_the_figure(lfw_dir, tiny_checkpoint, tmp_path):
     out = tmp_path / "eval"
     rc = main(["evaluate", "--checkpoint", str(tiny_checkpoint), "--data", str(lfw_dir), "--limit", "2",

@@ -37,6 +37,7 @@ def main() -> int:
     ap.add_argument("--ema", action="store_true", help="export the EMA weights instead of the raw weights")
     ap.add_argument("--out", type=Path, default=ROOT / "src" / "dfrec" / "weights" / "default")
     ap.add_argument("--command", default=None, help="the training command to record")
+    ap.add_argument("--status", default=None, help="one line on how far the training went (recorded as is)")
     args = ap.parse_args()
 
     from safetensors.torch import load_file
@@ -52,7 +53,9 @@ def main() -> int:
     ckpt = ckpts[-1]
     model = DFREC.from_pretrained(ckpt)
     if args.ema:
-        model.load_state_dict(load_file(str(ckpt / "ema.safetensors")), strict=True)
+        ema = load_file(str(ckpt / "ema.safetensors"))  # AveragedModel's state: module.* + n_averaged
+        ema = {k.removeprefix("module."): v for k, v in ema.items() if k != "n_averaged"}
+        model.load_state_dict(ema, strict=True)
     meta = json.loads((ckpt / "config.json").read_text()).get("metadata", {})
     step = int(ckpt.name.split("_")[1])
     rows = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines() if line.strip()]
@@ -70,8 +73,7 @@ def main() -> int:
             "data_split": "src/dfrec/data/splits/lfw.json (LFW train identities; validation on val identities)",
             "train_loss_first_last": [train_rows[0]["loss"], train_rows[-1]["loss"]] if train_rows else None,
             "validation": [r for r in val if r.get("step", 0) <= step],
-            "status": "early CPU checkpoint: trained on 2 CPU cores without a GPU; continue with "
-            "`dfrec train --resume --out runs/small_lfw_cpu` (or on a GPU with configs/small_lfw.yaml)",
+            "status": args.status or f"checkpoint at step {step} of run {args.run.name}",
         }
     )
     meta = _relative(meta, str(ROOT))

@@ -98,3 +98,24 @@ def test_cli_end_to_end_and_errors(fixture_cache, tmp_path):
     assert bad.returncode == 5 and bad.stderr.strip() == "dfrec: error: optim.lr: expected a number, got 'fast'"
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert again.returncode == 5 and "--resume" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+
+
+def test_time_limit_stops_run_and_decays_schedule(fixture_cache, tmp_path):
+    """train.max_minutes ends the run early with a final model and moves the cosine to its floor."""
+    from dfrec.train.loop import lr_lambda
+
+    data = tiny_config(fixture_cache, tmp_path, steps=1000, dataset="faces", val_every=1000, checkpoint_every=1000,
+                       max_minutes=1e-4)  # 6 ms: spent after the first step
+    cfg = config_from_dict(data)
+    summary = Trainer(cfg, device="cpu", progress=False).fit()
+    assert summary["timed_out"] and summary["finished"] and summary["step"] < 1000
+    assert (tmp_path / "model" / "config.json").is_file()
+    ckpts = sorted((tmp_path / "checkpoints").glob("step_*"))
+    assert ckpts and ckpts[-1].name == f"step_{summary['step']:08d}"
+    # the schedule follows whichever budget is nearer: half the time used = half-way down the cosine
+    cfg.optim.min_lr_ratio = 0.0
+    f = lr_lambda(cfg, lambda: 0.5)
+    assert abs(f(10) - 0.5) < 1e-6 and abs(lr_lambda(cfg, lambda: 1.0)(10)) < 1e-9
+    assert lr_lambda(cfg)(10) > 0.99  # steps alone: barely started
+    with pytest.raises(Exception, match="max_minutes"):
+        config_from_dict({**data, "train": {**data["train"], "max_minutes": 0}})

@@ -89,6 +89,12 @@ class TrainSection:
     """Length of the run, precision, and how often to log, validate and checkpoint."""
 
     steps: int = 10000
+    #: wall-clock budget of the run in minutes (None = no limit). When set, the run ends at
+    #: ``steps`` or when this much training time (summed over resumes) has passed, whichever
+    #: comes first, and the cosine schedule decays over whichever is nearer, so a run sized
+    #: in minutes still ends at the low learning rate. Where a timed run stops depends on the
+    #: machine's speed, so it is not bit-exact reproducible; leave it unset for that.
+    max_minutes: float | None = None
     seed: int = 0
     #: ``auto`` = bf16 autocast on CUDA, fp32 elsewhere
     precision: Literal["auto", "bf16", "fp32"] = "auto"
@@ -318,6 +324,7 @@ def validate(cfg: Config) -> Config:
         (cfg.optim.warmup_steps >= 0, "optim.warmup_steps: must be >= 0"),
         (0 <= cfg.optim.min_lr_ratio <= 1, "optim.min_lr_ratio: must be in [0, 1]"),
         (cfg.train.steps >= 1, "train.steps: must be >= 1"),
+        (cfg.train.max_minutes is None or cfg.train.max_minutes > 0, "train.max_minutes: must be > 0"),
         (cfg.train.grad_clip is None or cfg.train.grad_clip >= 0, "train.grad_clip: must be >= 0"),
         (0 < cfg.train.ema.decay < 1, "train.ema.decay: must be in (0, 1)"),
         (cfg.train.checkpoint_every >= 1, "train.checkpoint_every: must be >= 1"),

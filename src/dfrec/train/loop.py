@@ -41,8 +41,12 @@ from dfrec.train.config import Config, save_config
 log = logging.getLogger("dfrec.train")
 
 
-def lr_lambda(cfg: Config) -> Callable[[int], float]:
-    """Multiplier of the base lr at a step: linear warm-up, then cosine (or constant)."""
+def lr_lambda(cfg: Config, time_fraction: Callable[[], float] | None = None) -> Callable[[int], float]:
+    """Multiplier of the base lr at a step: linear warm-up, then cosine (or constant).
+
+    ``time_fraction()`` (0..1, the share of ``train.max_minutes`` used so far) moves the cosine
+    forward when the time budget runs out before ``train.steps``.
+    """
     warm = cfg.optim.warmup_steps
     total = cfg.train.steps
     floor = cfg.optim.min_lr_ratio
@@ -54,6 +58,8 @@ def lr_lambda(cfg: Config) -> Callable[[int], float]:
         if not cosine:
             return 1.0
         t = min(1.0, (step - warm) / max(1, total - warm))
+        if time_fraction is not None:
+            t = max(t, min(1.0, time_fraction()))
         return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
 
     return f
@@ -174,7 +180,10 @@ class Trainer:
             eps=cfg.optim.eps,
             weight_decay=cfg.optim.weight_decay,
         )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg))
+        self.train_seconds = 0.0  # training time so far, summed over resumes (for train.max_minutes)
+        self._clock: float | None = None
+        timed = self._time_fraction if cfg.train.max_minutes else None
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg, timed))
         self.ema = None
         if cfg.train.ema.enabled:
             from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -261,6 +270,7 @@ class Trainer:
                 self._log("resume: checkpoint has no EMA weights; EMA restarts from the current weights")
                 self.ema.module.load_state_dict(self.model.state_dict())
         self.step = int(state["step"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
         if int(state.get("batch_size", cfg.data.batch_size)) != cfg.data.batch_size:
             self._log("resume: data.batch_size changed; the data order will differ from an uninterrupted run")
         rngs = state.get("rng", [])
@@ -273,6 +283,24 @@ class Trainer:
         self._log(f"resumed from {folder} at step {self.step}")
 
     # ------------------------------------------------------------------ helpers
+    def _elapsed(self) -> float:
+        """Training seconds so far (this process's time plus what earlier runs recorded)."""
+        extra = time.perf_counter() - self._clock if self._clock is not None else 0.0
+        return self.train_seconds + extra
+
+    def _time_fraction(self) -> float:
+        """Share of ``train.max_minutes`` used, agreed across ranks at the last check."""
+        limit = self.cfg.train.max_minutes
+        return getattr(self, "_time_frac", 0.0) if limit else 0.0
+
+    def _out_of_time(self) -> bool:
+        """Update the time share (rank 0's clock, broadcast) and say whether it is spent."""
+        limit = self.cfg.train.max_minutes
+        if not limit:
+            return False
+        self._time_frac = float(D.broadcast_object(self._elapsed() / (60.0 * limit), self.info))
+        return self._time_frac >= 1.0
+
     def _log(self, msg: str) -> None:
         if getattr(self, "info", None) is None or self.info.is_main:
             try:
@@ -321,6 +349,7 @@ class Trainer:
             "rng": rngs,
             "last_val": dict(self.last_val),
             "ema": self.ema is not None,
+            "train_seconds": self._elapsed(),
         }
 
     def metadata(self) -> dict[str, Any]:
@@ -453,6 +482,8 @@ class Trainer:
         total_steps = cfg.train.steps
         stop = min(total_steps, self.max_steps) if self.max_steps is not None else total_steps
         self.skipped = 0
+        timed_out = False
+        self._clock = time.perf_counter()
         self.model.train()
         bar = None
         if info.is_main and self.progress:
@@ -468,6 +499,7 @@ class Trainer:
         self._log(
             f"training {cfg.model.preset} on {info.device} x{info.world_size}: steps {self.step}->{stop} "
             f"of {total_steps}, batch {cfg.data.batch_size}/rank, {self.batches_per_epoch} batches/epoch"
+            + (f", time limit {cfg.train.max_minutes:g} min ({self.train_seconds / 60:.1f} used)" if cfg.train.max_minutes else "")
         )
         while self.step < stop:
             epoch, b0 = divmod(self.step, self.batches_per_epoch)
@@ -481,6 +513,10 @@ class Trainer:
                 win_n += 1
                 if bar is not None:
                     bar.update(1)
+                if cfg.train.max_minutes and self._out_of_time():
+                    timed_out = True
+                    stop = self.step
+                    self._log(f"time limit of {cfg.train.max_minutes:g} min reached at step {self.step}")
                 if self.step % cfg.train.log_every == 0 or self.step == stop:
                     dt = time.perf_counter() - t0
                     names = sorted(win)
@@ -498,7 +534,7 @@ class Trainer:
                     if bar is not None:
                         bar.set_postfix(loss=f"{row['loss']:.4f}", img_s=f"{row['images_per_s']:.1f}", lr=f"{row['lr']:.2e}")
                     win, win_n, t0 = {}, 0, time.perf_counter()
-                if self.step % cfg.train.val_every == 0 or self.step == total_steps:
+                if self.step % cfg.train.val_every == 0 or self.step == total_steps or timed_out:
                     self.run_validation()
                     t0 = time.perf_counter()
                 if self.step % cfg.train.checkpoint_every == 0 or self.step == stop:
@@ -509,7 +545,7 @@ class Trainer:
         if bar is not None:
             bar.close()
         model_dir = None
-        if self.step >= total_steps:
+        if self.step >= total_steps or timed_out:
             model_dir = self.save_final()
             if model_dir is not None:
                 self._log(f"final model written to {model_dir}")
@@ -517,7 +553,9 @@ class Trainer:
         return {
             "step": self.step,
             "steps_total": total_steps,
-            "finished": self.step >= total_steps,
+            "finished": self.step >= total_steps or timed_out,
+            "timed_out": timed_out,
+            "train_minutes": self._elapsed() / 60.0,
             "loss": last_loss,
             "skipped_steps": self.skipped,
             "validation": dict(self.last_val),

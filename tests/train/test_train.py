@@ -119,3 +119,21 @@ def test_time_limit_stops_run_and_decays_schedule(fixture_cache, tmp_path):
     assert lr_lambda(cfg)(10) > 0.99  # steps alone: barely started
     with pytest.raises(Exception, match="max_minutes"):
         config_from_dict({**data, "train": {**data["train"], "max_minutes": 0}})
+
+
+def test_init_from_starts_from_saved_weights(fixture_cache, tmp_path, tiny_checkpoint):
+    """model.init_from loads a saved model's weights before step 0; a wrong architecture is a ConfigError."""
+    from dfrec.errors import ConfigError
+    from dfrec.models.dfrec import DFREC
+
+    src = DFREC.from_pretrained(tiny_checkpoint).state_dict()
+    data = tiny_config(fixture_cache, tmp_path / "a", steps=1, dataset="faces")
+    data["model"]["init_from"] = str(tiny_checkpoint)
+    trainer = Trainer(config_from_dict(data), device="cpu", progress=False)
+    trainer._setup()
+    got = trainer.model.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in src.items())
+    bad = tiny_config(fixture_cache, tmp_path / "b", steps=1, dataset="faces")
+    bad["model"] = {"preset": "small", "init_from": str(tiny_checkpoint)}
+    with pytest.raises(ConfigError, match="init_from"):
+        Trainer(config_from_dict(bad), device="cpu", progress=False)._setup()

@@ -31,6 +31,10 @@ class ModelSection:
 
     preset: str = "small"
     overrides: dict[str, Any] = field(default_factory=dict)
+    #: a saved model folder (``DFREC.save_pretrained`` layout, e.g. the bundled default or a
+    #: run's ``model/``) whose weights start the run: fine-tuning. Its architecture must equal
+    #: the preset's. Ignored when resuming (the checkpoint's weights win).
+    init_from: str | None = None
 
 
 @dataclass

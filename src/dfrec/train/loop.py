@@ -161,6 +161,8 @@ class Trainer:
         # Same initial weights on every rank; then a per-rank stream for the model's own randomness.
         seed_all(cfg.train.seed)
         model = self.components.build_model(cfg).to(info.device)
+        if cfg.model.init_from:
+            self._init_weights(model, cfg.model.init_from)
         if cfg.train.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
@@ -231,6 +233,21 @@ class Trainer:
                 self.writer = SummaryWriter(str(self.out / "tb"))
             except Exception as e:  # tensorboard missing: keep training, say so once
                 log.warning("TensorBoard logging off (%s)", e)
+
+    def _init_weights(self, model: torch.nn.Module, folder: str) -> None:
+        """Start from a saved model's weights (``model.init_from``); same architecture required."""
+        from dfrec.models.dfrec import DFREC
+
+        src = DFREC.from_pretrained(folder)  # raises CheckpointError for a missing/corrupt folder
+        try:
+            model.load_state_dict(src.state_dict(), strict=True)
+        except RuntimeError as e:
+            first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+            raise ConfigError(
+                f"model.init_from: {folder} holds a different architecture than preset "
+                f"{self.cfg.model.preset!r} with these overrides ({first[:200]})"
+            ) from None
+        self._log(f"initialised from {folder}")
 
     def _find_unused(self) -> bool:
         """``train.find_unused_parameters``, or auto: True when some loss weight is 0."""

@@ -1,6 +1,6 @@
 """Export a training run's checkpoint as dfrec's bundled default model.
 
-    python scripts/export_default_model.py runs/small_lfw_cpu [--step N] [--ema] [--out src/dfrec/weights/default]
+    python scripts/export_default_model.py runs/small_lfw_gpu [--step N] [--ema] [--out src/dfrec/weights/default]
 
 Writes ``config.json`` + safetensors shards (14 MiB, under 15 MB, each) into the package, with the
 training command, data split, step count and the run's validation numbers in the metadata,
@@ -69,7 +69,7 @@ def main() -> int:
             "weights": "ema" if args.ema else "raw (EMA not used: too few steps for its horizon)",
             "images_seen": step * batch if batch else None,
             "training_command": args.command
-            or f"dfrec train --config configs/small_lfw_cpu.yaml --device cpu   (run folder {args.run})",
+            or meta.get("command") or f"(not recorded; run folder {args.run})",
             "data_split": "src/dfrec/data/splits/lfw.json (LFW train identities; validation on val identities)",
             "train_loss_first_last": [train_rows[0]["loss"], train_rows[-1]["loss"]] if train_rows else None,
             "validation": [r for r in val if r.get("step", 0) <= step],

@@ -53,4 +53,8 @@ def test_evaluate_user_errors(tmp_path, capsys):
     assert "no such checkpoint" in capsys.readouterr().err
     (tmp_path / "ck").mkdir()
     assert main(["evaluate", "--checkpoint", str(tmp_path / "ck"), "--data", str(tmp_path), "--kinds", "magic"]) == 5
-    assert main(["evaluate", "--data", str(tmp_path)]) == 5
+    capsys.readouterr()
+    # no --checkpoint: the bundled model is used, so the error is about the (empty) data folder
+    assert main(["evaluate", "--data", str(tmp_path), "--out", str(tmp_path / "ev"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "identities" in err and "checkpoint" not in err

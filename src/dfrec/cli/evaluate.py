@@ -18,7 +18,8 @@ def register(subparsers) -> None:
                     "default) and write Markdown + CSV + JSON tables shaped like the paper's, plus a figure grid. "
                     "With --calibrate, calibrate the Acc threshold on real faces instead.",
     )
-    p.add_argument("--checkpoint", help="model folder (DFREC.save_pretrained / dfrec train output)")
+    p.add_argument("--checkpoint", help="model folder (DFREC.save_pretrained / dfrec train output); "
+                   "default: the model bundled with dfrec")
     p.add_argument("--data", required=True, help="LFW folder (or its images_deepfunneled), a face pack/cache, or an "
                                                  "image folder with one sub-folder per person")
     p.add_argument("--split", default="test", help="identity split to use: test (default), val, train, or 'all'")
@@ -61,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2) if args.json else f"tau = {doc['tau']:.4f} (n = {doc['n']}) -> {path}")
         return 0
     if not args.checkpoint:
-        raise ConfigError("--checkpoint is required (or use --calibrate)")
+        from dfrec.recover import DEFAULT_CHECKPOINT
+
+        args.checkpoint = str(DEFAULT_CHECKPOINT)
     if not Path(args.checkpoint).is_dir():
         raise InputError(f"{args.checkpoint}: no such checkpoint folder")
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())

@@ -317,7 +317,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 def validate(cfg: Config) -> Config:
     """Range checks that types alone cannot express."""
     checks = [
-        (cfg.data.batch_size >= 1, "data.batch_size: must be >= 1"),
+        (cfg.data.batch_size >= 2, "data.batch_size: must be >= 2 (the models' BatchNorm layers need "
+                                   "at least two samples per batch and per GPU in training)"),
         (cfg.data.workers >= 0, "data.workers: must be >= 0"),
         (cfg.data.image_size >= 16, "data.image_size: must be >= 16"),
         (cfg.data.val_samples >= 0, "data.val_samples: must be >= 0"),

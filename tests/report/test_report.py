@@ -126,3 +126,38 @@ def test_score_chart_plots_every_frame():
     ys = [float(v) for v in re.findall(r'<circle cx="[\d.]+" cy="([\d.]+)"', svg)]
     assert len(ys) == 3 and ys[1] < ys[2] < ys[0]  # higher score drawn higher
     assert score_chart([]) == "" and "http" not in svg
+
+
+def _checkpoint_with_validation(folder, idsim_target: float):
+    folder.mkdir()
+    meta = {"status": "test run", "checkpoint_step": 7, "images_seen": 700, "training_command": "dfrec train x",
+            "validation": [{"step": 3, "val/idsim_target": 0.0},
+                           {"step": 7, "val/idsim_source": 0.6, "val/idsim_target": idsim_target,
+                            "val/idsim_target_none": 0.5, "val/samples": 64.0, "val/loss": 1.0}]}
+    (folder / "config.json").write_text(json.dumps({"model": {}, "metadata": meta}))
+    return folder
+
+
+def test_report_says_how_the_model_did_on_held_out_people(tmp_path, report_folder):
+    """model_record carries the newest validation row; the report warns when targets lose to the forgery."""
+    folder, result = report_folder
+    weak = model_record(_checkpoint_with_validation(tmp_path / "weak", 0.2))
+    assert weak["training"]["step"] == 7 and weak["training"]["images_seen"] == 700
+    assert weak["training"]["validation"] == {"idsim_source": 0.6, "idsim_target": 0.2, "idsim_target_none": 0.5,
+                                              "samples": 64.0}
+    html = render_report({**result, "model": weak}, folder)
+    assert "About this model" in html and "0.20" in html and "0.50" in html
+    assert "further from the true person than the forgery" in html
+    good = model_record(_checkpoint_with_validation(tmp_path / "good", 0.7))
+    html = render_report({**result, "model": good}, folder)
+    assert "About this model" in html and "further from the true person" not in html
+    # no metadata (e.g. a converted official checkpoint): no card, no error
+    assert model_record(tmp_path / "good")["training"] and "About this model" not in render_report(result, folder)
+
+
+def test_bundled_model_records_its_training():
+    from dfrec.recover import DEFAULT_CHECKPOINT
+    from dfrec.report.provenance import training_summary
+
+    tr = training_summary(DEFAULT_CHECKPOINT)
+    assert tr["images_seen"] > 0 and {"idsim_target", "idsim_target_none", "idsim_source"} <= set(tr["validation"])

@@ -207,6 +207,7 @@ def render_report(result: dict[str, Any], folder: str | Path) -> str:
             f"Highest fake score {_bar(top)}{top:.3f} — {_verdict(top, thr)}.</div>"
         )
     parts.append(f'<div class="card caveat"><b>Read this first.</b> {_e(CAVEAT)}</div>')
+    parts.append(_model_card(result.get("model", {})))
     parts.append("<h2>What the numbers mean</h2><div class=\"card\"><dl>"
                  + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v.format(thr=thr))}</dd>" for k, v in EXPLAIN)
                  + "</dl></div>")
@@ -227,6 +228,32 @@ def render_report(result: dict[str, Any], folder: str | Path) -> str:
                          f'<div class="mono">{_e(fr["file"])}</div></div>')
     parts.append(_provenance_html(result))
     return _page(f"dfrec report: {inp.get('name', '')}", "".join(parts))
+
+
+def _model_card(model: dict[str, Any]) -> str:
+    """How the model was trained and how well it did on held-out people (from its metadata)."""
+    tr = model.get("training") or {}
+    val = tr.get("validation") or {}
+    if not tr:
+        return ""
+    bits = []
+    if tr.get("images_seen"):
+        bits.append(f"trained on {int(tr['images_seen']):,} forgeries")
+    if tr.get("status"):
+        bits.append(_e(tr["status"]))
+    text = "This model was " + "; ".join(bits) + "." if bits else ""
+    warn = ""
+    if {"idsim_target", "idsim_target_none"} <= set(val):
+        n = f" ({int(val['samples'])} samples)" if "samples" in val else ""
+        text += (f" On people it never saw in training{n}, its recovered targets had identity similarity "
+                 f"{val['idsim_target']:.2f} to the true target, where the forgery itself had "
+                 f"{val['idsim_target_none']:.2f}")
+        text += f"; its recovered sources had {val['idsim_source']:.2f} to the true source." if "idsim_source" in val else "."
+        if val["idsim_target"] <= val["idsim_target_none"]:
+            warn = ("<p><b>Its recovered targets are, on average, further from the true person than the "
+                    "forgery itself is.</b> Treat the recovered target as a rough visualisation, not as "
+                    "a likeness of the original person.</p>")
+    return f'<div class="card caveat"><b>About this model.</b> {text}{warn}</div>'
 
 
 def _provenance_html(result: dict[str, Any]) -> str:

@@ -44,7 +44,45 @@ def model_record(checkpoint_dir: str | os.PathLike | None, config: dict[str, Any
         "checkpoint": str(root),
         "files": [file_record(p, root) for p in files],
         "config": config or {},
+        "training": training_summary(root),
     }
+
+
+#: validation numbers a report shows about the model (from its training metadata)
+VALIDATION_KEYS = ("idsim_source", "idsim_target", "idsim_target_none", "psnr_source", "psnr_target", "accuracy",
+                   "samples")
+
+
+def training_summary(checkpoint_dir: str | os.PathLike) -> dict[str, Any]:
+    """What the checkpoint's ``config.json`` metadata says about its training (empty if nothing).
+
+    Keys (each only when recorded): ``status``, ``step``, ``images_seen``, ``command``,
+    ``data_split`` and ``validation`` — the newest validation row on held-out identities
+    (``idsim_target`` = recovered vs true target, ``idsim_target_none`` = the forgery itself
+    vs the true target, ...).
+    """
+    import json
+
+    try:
+        meta = json.loads((Path(checkpoint_dir) / "config.json").read_text(encoding="utf-8")).get("metadata", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not isinstance(meta, dict):
+        return {}
+    val = meta.get("validation")
+    last = val[-1] if isinstance(val, list) and val else val if isinstance(val, dict) else {}
+    last = {str(k).removeprefix("val/"): v for k, v in (last or {}).items()}
+    out: dict[str, Any] = {
+        "status": meta.get("status"),
+        "step": meta.get("checkpoint_step", meta.get("step")),
+        "images_seen": meta.get("images_seen"),
+        "command": meta.get("training_command", meta.get("command")),
+        "data_split": meta.get("data_split"),
+    }
+    validation = {k: last[k] for k in VALIDATION_KEYS if isinstance(last.get(k), (int, float))}
+    if validation:
+        out["validation"] = validation
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def environment(device: Any = None) -> dict[str, Any]:

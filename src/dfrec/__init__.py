@@ -12,8 +12,7 @@ Public API (heavy modules load on first use, so ``import dfrec`` stays cheap)::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from dfrec._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -40,7 +39,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'dfrec' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -6,8 +6,7 @@ models load on first use).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from dfrec._lazy import lazy_getattr
 
 _EXPORTS = {
     # detection + landmarks (detect.py)
@@ -34,7 +33,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'dfrec.faces' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -8,8 +8,7 @@ are used. Each term is also usable alone (see each module). Names load lazily so
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from dfrec._lazy import lazy_getattr
 
 _EXPORTS = {
     "DFRECLoss": "dfrec.losses.total",
@@ -30,7 +29,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'dfrec.losses' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

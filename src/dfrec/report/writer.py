@@ -5,6 +5,7 @@ Layout of a folder (``N`` = face number from 1, ``face`` becomes ``track`` for v
     face1_forgery.png   face1_source.png   face1_target.png   face1_map.png   face1_overlay.png
     frame_source.png    frame_target.png   (video: track1_frame_source.png, track1_frame_target.png)
     report.html         result.json
+    face1_gallery_source_1.jpg ...   (with a gallery: thumbnails of the candidates, per probe and rank)
 
 Every file is written atomically (:mod:`dfrec.io`). ``result.json`` is written last and
 lists the size and SHA-256 of every other file in the folder (``report.html`` included),
@@ -22,6 +23,7 @@ import numpy as np
 from dfrec import __version__
 from dfrec.io import write_image, write_json_atomic, write_text_atomic
 from dfrec.recover import FAKE_THRESHOLD, FaceRecovery, Recoverer, VideoRecovery
+from dfrec.report.gallery import gallery_matches, gallery_record
 from dfrec.report.html import render_report
 from dfrec.report.provenance import environment, file_record, model_record, utc_now
 
@@ -74,8 +76,13 @@ def write_image_report(
     recoverer: Recoverer,
     settings: dict[str, Any],
     model_info: dict[str, Any] | None = None,
+    gallery: Any = None,
+    top_k: int = 5,
 ) -> dict[str, Any]:
-    """Write the report folder of one image (``image`` = its ``(H, W, 3) uint8`` pixels)."""
+    """Write the report folder of one image (``image`` = its ``(H, W, 3) uint8`` pixels).
+
+    With a ``gallery`` (:class:`dfrec.gallery.Gallery`), every face also lists the
+    ``top_k`` most similar known people for its recovered source and target."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     result = base_result(recoverer, settings, model_info)
@@ -85,8 +92,12 @@ def write_image_report(
         d = rec.to_dict()
         d["label"] = f"Face {i + 1}"
         d["files"] = save_face_images(folder, f"face{i + 1}", rec)
+        if gallery is not None:
+            d["gallery"] = gallery_matches(folder, f"face{i + 1}", rec.embeddings, gallery, top_k)
         faces.append(d)
     result["faces"] = faces
+    if gallery is not None:
+        result["gallery"] = gallery_record(gallery, top_k)
     frames = []
     if recoveries:
         for which, cap in (("source", "Recovered source faces pasted back"), ("target", "Recovered target faces pasted back")):
@@ -104,8 +115,11 @@ def write_video_report(
     recoverer: Recoverer,
     settings: dict[str, Any],
     model_info: dict[str, Any] | None = None,
+    gallery: Any = None,
+    top_k: int = 5,
 ) -> dict[str, Any]:
-    """Write the report folder of one video: per track, its representative frame's faces."""
+    """Write the report folder of one video: per track, its representative frame's faces
+    (and gallery candidates, as :func:`write_image_report`)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     result = base_result(recoverer, settings, model_info)
@@ -118,6 +132,8 @@ def write_video_report(
         d = tr.to_dict()
         d["label"] = f"Track {i + 1}"
         d["files"] = save_face_images(folder, f"track{i + 1}", tr.face)
+        if gallery is not None:
+            d["gallery"] = gallery_matches(folder, f"track{i + 1}", tr.face.embeddings, gallery, top_k)
         for which in ("source", "target"):
             fname = f"track{i + 1}_frame_{which}.png"
             write_image(folder / fname, getattr(tr.face, f"{which}_frame"))
@@ -126,4 +142,6 @@ def write_video_report(
         faces.append(d)
     result["faces"] = faces
     result["frames"] = frames
+    if gallery is not None:
+        result["gallery"] = gallery_record(gallery, top_k)
     return _finish(folder, result)

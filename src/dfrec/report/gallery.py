@@ -1,0 +1,63 @@
+"""Gallery candidates in a report: search each face's recovered source and target (and the
+face as seen, for comparison) in a gallery, write the candidates' thumbnails beside the
+report, and describe the gallery and its threshold in ``result.json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dfrec.io import write_bytes_atomic
+
+#: What is searched, in the order shown: the two recovered faces, then the face as seen.
+PROBES = ("source", "target", "forgery")
+
+
+def gallery_matches(folder: Path, prefix: str, embeddings: dict[str, np.ndarray], gallery: Any,
+                    top_k: int) -> dict[str, list[dict[str, Any]]]:
+    """``{probe: [candidate dict, ...]}`` for one face; thumbnails go to
+    ``folder/<prefix>_gallery_<probe>_<rank>.jpg``."""
+    probes = [p for p in PROBES if p in embeddings]
+    found = gallery.search(np.stack([embeddings[p] for p in probes]), top_k=top_k)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for probe, cands in zip(probes, found):
+        items = []
+        for c in cands:
+            d = c.to_dict()
+            thumb = gallery.thumbnail(c.photo_id)
+            if thumb:
+                fname = f"{prefix}_gallery_{probe}_{c.rank}.jpg"
+                write_bytes_atomic(Path(folder) / fname, thumb)
+                d["thumbnail"] = fname
+            items.append(d)
+        out[probe] = items
+    return out
+
+
+def gallery_record(gallery: Any, top_k: int) -> dict[str, Any]:
+    """The gallery searched and the threshold used, for ``result.json``."""
+    from dfrec.gallery.calibration import expected_false_matches
+
+    info = gallery.info()
+    thr = info.get("threshold")
+    rec: dict[str, Any] = {
+        "folder": info["folder"],
+        "index_type": info["index_type"],
+        "photos": info["photos"],
+        "persons": info["persons"],
+        "updated_utc": info["updated_utc"],
+        "top_k": int(top_k),
+        "similarity": "IDSim of the face and the candidate's most similar photo (centred dlib embeddings)",
+    }
+    if thr:
+        rec["likely_same_person"] = {
+            "threshold": thr["threshold"],
+            "false_match_rate": thr["fmr"],
+            "true_match_rate": thr["tmr"],
+            "calibration": f"{thr['genuine_pairs']:,} genuine and {thr['impostor_pairs']:,} impostor photo pairs of "
+                           f"{thr['identities']} LFW validation identities",
+            "expected_chance_matches_per_search": round(expected_false_matches(info["photos"], thr), 4),
+        }
+    return rec

@@ -209,7 +209,10 @@ class Recoverer:
     HOG score threshold of :func:`dfrec.faces.detect_faces` (``None``: its default; higher
     means fewer false detections, and fewer small or hard faces); ``detection_upsample`` its
     HOG upsampling (``None``: its default, 1; 0 is several times faster but misses faces
-    under about 80 px in a 1024-px picture). Faces of one image go
+    under about 80 px in a 1024-px picture). ``detector`` replaces the face detector built
+    from those two settings: anything with a ``detect(image) -> list[Face]`` method, e.g.
+    :class:`dfrec.faces.worker.IsolatedDetector`, which runs dlib in a child process so that
+    a native crash costs one image (the CLI uses it). Faces of one image go
     through the model in batches of ``batch_size``. ``timings``
     holds the wall-clock seconds per stage of the last call (``detect``, ``align``,
     ``model``, ``identity``, ``paste``).
@@ -226,7 +229,10 @@ class Recoverer:
         detection_threshold: float | None = None,
         detection_upsample: int | None = None,
         batch_size: int = 16,
+        detector: Any = None,
     ):
+        from dfrec.faces.detect import FaceDetector
+
         self.device = select_device(device)
         self.model = model.to(self.device).eval()
         self.checkpoint = Path(checkpoint).resolve() if checkpoint is not None else None
@@ -236,6 +242,14 @@ class Recoverer:
         self.detection_threshold = detection_threshold
         self.detection_upsample = detection_upsample
         self.batch_size = max(1, int(batch_size))
+        if detector is None:
+            kw: dict[str, Any] = {}
+            if detection_threshold is not None:
+                kw["threshold"] = float(detection_threshold)
+            if detection_upsample is not None:
+                kw["upsample"] = int(detection_upsample)
+            detector = FaceDetector(**kw)
+        self.detector = detector
         self.timings: dict[str, float] = dict.fromkeys(STAGES, 0.0)
 
     # ------------------------------------------------------------------ construction
@@ -347,18 +361,13 @@ class Recoverer:
         list when no face is found. ``paste=False`` skips pasting back into the frame
         (see :meth:`paste`). Raises :class:`dfrec.errors.InputError` for unreadable files.
         """
-        from dfrec.faces import align_face, detect_faces
+        from dfrec.faces import align_face
         from dfrec.faces.identity import idsim
 
         self.timings = dict.fromkeys(STAGES, 0.0)
         img = as_rgb_uint8(image)
         t0 = time.perf_counter()
-        kw: dict[str, Any] = {}
-        if self.detection_threshold is not None:
-            kw["threshold"] = float(self.detection_threshold)
-        if self.detection_upsample is not None:
-            kw["upsample"] = int(self.detection_upsample)
-        faces = detect_faces(img, **kw)
+        faces = self.detector.detect(img)
         if max_faces is not None:
             faces = faces[: max(0, int(max_faces))]
         t1 = time.perf_counter()

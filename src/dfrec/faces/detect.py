@@ -24,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from dfrec.errors import InputError
 from dfrec.faces.model_files import cnn_detector_path, shape_predictor_68_path
 from dfrec.io import as_rgb_uint8
 
@@ -42,6 +43,42 @@ _HOG_UP_MAX_SIDE = 2048
 
 #: HOG detections scoring below this need the CNN's confirmation (see FaceDetector).
 VERIFY_BELOW = 0.3
+
+# Image geometry, checked before any native (dlib) call. dlib's CNN detector reads and
+# writes outside its buffers on thin inputs (a 1x4000 image shrunk to 1x320 crashes the
+# process with SIGSEGV or a corrupted heap; valgrind shows invalid writes from a short
+# side of 4 px and none from 8 px up), and raises multi-line C++ assertions on tiny ones.
+#: Shortest image side accepted for face detection, in pixels: no face fits in fewer
+#: (boxes under ``min_size``, 20 px by default, are dropped anyway).
+MIN_SIDE = 20
+#: Largest aspect ratio accepted (long side / short side): beyond it the detection copy
+#: (long side 1024 px) would shrink the short side below MIN_SIDE.
+MAX_ASPECT = 50
+#: Every array handed to the CNN detector is padded (bottom/right, black) to at least this
+#: many pixels per side, twice the smallest size valgrind found clean.
+CNN_MIN_SIDE = 32
+
+
+def check_geometry(shape: tuple[int, ...], name: str | None = None) -> None:
+    """Raise :class:`InputError` when an image of ``shape`` (H, W, ...) is too small or too
+    thin for face detection (see ``MIN_SIDE``, ``MAX_ASPECT``); ``name`` prefixes the message."""
+    h, w = int(shape[0]), int(shape[1])
+    where = f"{name}: " if name else ""
+    if min(h, w) < MIN_SIDE:
+        raise InputError(f"{where}image is {w}x{h} pixels; face detection needs at least "
+                         f"{MIN_SIDE} pixels on each side")
+    if max(h, w) > MAX_ASPECT * min(h, w):
+        raise InputError(f"{where}image is {w}x{h} pixels, an aspect ratio over {MAX_ASPECT}:1; "
+                         "too thin for face detection (crop it first)")
+
+
+def _pad_to(img: np.ndarray, side: int) -> np.ndarray:
+    """``img`` padded with black at the bottom and right so both sides are at least ``side``
+    (coordinates of the original pixels are unchanged)."""
+    h, w = img.shape[:2]
+    if h >= side and w >= side:
+        return img
+    return np.ascontiguousarray(np.pad(img, ((0, max(0, side - h)), (0, max(0, side - w)), (0, 0))))
 
 
 @dataclass
@@ -197,7 +234,7 @@ class FaceDetector:
         small, scale = self._downscaled(img, self.max_side)
         if upsample > self.upsample and max(small.shape[:2]) * 2**upsample > _HOG_UP_MAX_SIDE:
             return []  # the extra-upsampling fallback is for small images only (cost grows 4x)
-        rects, scores, _ = hog.run(small, upsample, self.threshold)
+        rects, scores, _ = _native(hog.run, small, upsample, self.threshold)
         return [
             (np.array([r.left(), r.top(), r.right() + 1, r.bottom() + 1], np.float64) / scale, float(s))
             for r, s in zip(rects, scores)
@@ -206,8 +243,9 @@ class FaceDetector:
     def _cnn_boxes(self, img: np.ndarray, max_side: int, upsample: int = 1) -> list[tuple[np.ndarray, float]]:
         cnn = _MODELS.cnn()
         small, scale = self._downscaled(img, max_side)
+        small = _pad_to(small, CNN_MIN_SIDE)  # dlib's CNN is unsafe on thin inputs (see CNN_MIN_SIDE)
         out = []
-        for d in cnn(small, upsample):
+        for d in _native(cnn, small, upsample):
             r = d.rect
             box = np.array([r.left(), r.top(), r.right() + 1, r.bottom() + 1], np.float64) / scale
             out.append((_cnn_to_hog_box(box), float(d.confidence)))
@@ -219,6 +257,8 @@ class FaceDetector:
         x0, y0 = max(int(box[0] - side), 0), max(int(box[1] - side), 0)
         x1, y1 = min(int(box[2] + side), img.shape[1]), min(int(box[3] + side), img.shape[0])
         crop = np.ascontiguousarray(img[y0:y1, x0:x1])
+        if crop.size == 0 or side <= 0:
+            return False
         max_side = int(round(max(crop.shape[:2]) * min(1.0, 80.0 / side)))
         for cbox, _ in self._cnn_boxes(crop, max_side=max(max_side, 1), upsample=1):
             if _iou(cbox + np.array([x0, y0, x0, y0]), box) > 0.3:
@@ -231,13 +271,17 @@ class FaceDetector:
         _, sp = _MODELS.hog_and_shape()
         x0, y0, x1, y1 = box
         rect = dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)) - 1, int(round(y1)) - 1)
-        shape = sp(img, rect)
+        shape = _native(sp, img, rect)
         return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
 
     def detect(self, image: Any) -> list[Face]:
         """All faces in ``image`` (array (H, W, 3) uint8 RGB, any array/PIL/path accepted by
-        :func:`dfrec.io.as_rgb_uint8`), largest box first; empty list when none."""
+        :func:`dfrec.io.as_rgb_uint8`), largest box first; empty list when none.
+
+        Raises :class:`InputError` for an image too small or too thin to hold a detectable
+        face (:func:`check_geometry`), before any native code sees it."""
         img = as_rgb_uint8(image)
+        check_geometry(img.shape)
         faces: list[Face] = []
         with _MODELS.lock:
             for name in self.detectors:
@@ -268,6 +312,16 @@ class FaceDetector:
         return faces
 
     __call__ = detect
+
+
+def _native(fn, *args):
+    """Call a dlib function; its C++ errors (multi-line assertion text) become one line."""
+    try:
+        return fn(*args)
+    except RuntimeError as e:
+        if "Error detected" in str(e) or "dlib" in str(e):
+            raise InputError("the face detector (dlib) could not process this image") from e
+        raise
 
 
 def _cnn_to_hog_box(box: np.ndarray) -> np.ndarray:

@@ -495,17 +495,19 @@ def get_identity_net(device: str | torch.device = "cpu") -> IdentityNet:
 
 
 def embed_image(image: Any, net: IdentityNet | None = None, flip: bool = False, max_faces: int | None = None,
-                device: str | torch.device = "cpu", keep_chips: bool = False, **detect_kwargs) -> list[FaceEmbedding]:
+                device: str | torch.device = "cpu", keep_chips: bool = False, detector: Any = None,
+                **detect_kwargs) -> list[FaceEmbedding]:
     """Detect every face in ``image`` (path, PIL or array) and embed it, largest face first.
 
-    Uses :func:`dfrec.faces.detect.detect_faces` and dlib's exact chip; returns an empty
+    Uses :func:`dfrec.faces.detect.detect_faces` (or ``detector.detect``, e.g. a
+    :class:`dfrec.faces.worker.IsolatedDetector`) and dlib's exact chip; returns an empty
     list when no face is found. ``flip`` averages with the mirrored chip.
     """
     from dfrec.faces.detect import detect_faces
     from dfrec.io import as_rgb_uint8
 
     img = as_rgb_uint8(image)
-    faces = detect_faces(img, **detect_kwargs)
+    faces = detector.detect(img) if detector is not None else detect_faces(img, **detect_kwargs)
     if max_faces is not None:
         faces = faces[:max_faces]
     if not faces:

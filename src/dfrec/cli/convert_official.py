@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from dfrec.cli.args import ranged
 
 HELP = "convert the DFREC authors' released checkpoint (splitidentity_ftm.pth) into a dfrec checkpoint folder"
 
@@ -24,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", help="the released .pth file (splitidentity_ftm.pth)")
     p.add_argument("out", help="output checkpoint folder")
     p.add_argument("--fp16", action="store_true", help="store weights as float16 (half the size; cast back to float32 on load)")
-    p.add_argument("--shard-size-mb", type=float, default=15.0, help="largest weights file in MB (default 15)")
+    p.add_argument("--shard-size-mb", type=ranged(float, 0.1, 100_000), default=15.0, help="largest weights file in MB (default 15)")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty OUT folder")
     p.add_argument("--json", action="store_true", help="print the conversion report as JSON")
     p.set_defaults(func=run)
@@ -53,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
         "classification_head_trained": report["classification_head_trained"],
     }
     if args.json:
-        print(json.dumps(result, indent=2))
+        from dfrec.io import dumps_json
+
+        print(dumps_json(result, nan_as_null=True, any_as_str=True))
     else:
         print(f"wrote {path} (official preset, {report['num_parameters'] / 1e6:.1f} M parameters, "
               f"{report['mapped']} tensors mapped, {len(report['ignored'])} ignored)")

@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from dfrec.errors import ConfigError, InputError
+from dfrec.cli.args import fractions, ranged, seed
+from dfrec.errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,11 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    "Re-running skips done images; failures go to CACHE/failures.jsonl.")
     q.add_argument("folder", metavar="DIR", help="image folder (identity = subfolder, as LFW)")
     q.add_argument("--cache", metavar="C", help="cache folder (default $DFREC_CACHE_DIR or ~/.cache/dfrec/faces/...)")
-    q.add_argument("--workers", type=int, default=1, help="processes (default 1)")
-    q.add_argument("--size", type=int, default=224, help="crop side in pixels (default 224)")
-    q.add_argument("--quality", type=int, default=95, help="JPEG quality of stored crops (default 95)")
-    q.add_argument("--limit", type=int, metavar="N", help="index only N images, spread over identities (seeded)")
-    q.add_argument("--seed", type=int, default=0, help="seed for --limit (default 0)")
+    q.add_argument("--workers", type=ranged(int, 1, 256), default=1, help="processes (default 1)")
+    q.add_argument("--size", type=ranged(int, 16, 4096), default=224, help="crop side in pixels (default 224)")
+    q.add_argument("--quality", type=ranged(int, 1, 100), default=95, help="JPEG quality of stored crops, 1-100 (default 95)")
+    q.add_argument("--limit", type=ranged(int, 1, 100_000_000), metavar="N", help="index only N images, spread over identities (seeded)")
+    q.add_argument("--seed", type=seed, default=0, help="seed for --limit (default 0)")
     q.add_argument("--retry-failures", action="store_true", help="try the images that failed before again")
     q.add_argument("--no-progress", action="store_true")
     q.add_argument("--json", action="store_true", help="print a JSON summary")
@@ -42,10 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("-o", "--out", required=True, metavar="PACK", help="output pack folder")
     q.add_argument("--split", metavar="S", help="only these identity splits, e.g. train,val (LFW split file by default)")
     q.add_argument("--split-file", metavar="JSON", help="identity split file (default: dfrec's LFW split)")
-    q.add_argument("--size", type=int, default=160, help="crop side in the pack (default 160; datasets upsample to 224)")
+    q.add_argument("--size", type=ranged(int, 16, 4096), default=160, help="crop side in the pack (default 160; datasets upsample to 224)")
     q.add_argument("--codec", choices=("webp", "jpeg"), default="webp",
                    help="image codec in the pack (default webp: ~40%% smaller than JPEG at the same quality)")
-    q.add_argument("--quality", type=int, default=85, help="codec quality 1-100 (default 85)")
+    q.add_argument("--quality", type=ranged(int, 1, 100), default=85, help="codec quality 1-100 (default 85)")
     q.add_argument("--no-progress", action="store_true")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=run_pack)
@@ -53,8 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q = sub.add_parser("split", help="make an identity split file (train/val/test) for an LFW-style folder")
     q.add_argument("folder", metavar="DIR", help="folder with one subfolder per identity")
     q.add_argument("-o", "--out", required=True, metavar="JSON", help="split file to write")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--fractions", default="0.8,0.1,0.1", help="train,val,test fractions of identities")
+    q.add_argument("--seed", type=seed, default=0)
+    q.add_argument("--fractions", type=fractions, default=(0.8, 0.1, 0.1),
+                   help="train,val,test fractions of identities, >= 0, summing to 1 (default 0.8,0.1,0.1)")
     q.set_defaults(func=run_split)
 
     q = sub.add_parser("prepare", help="convert FaceForensics++ / CelebaMegaFS / FFHQ-E4S into a triple folder",
@@ -66,9 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--originals", metavar="DIR", help="megafs: CelebA-HQ images; e4s: FFHQ images")
     q.add_argument("--methods", help="comma list (ffpp: Deepfakes,FaceSwap,FaceShifter; megafs: FTM,IDInjection,LCR)")
     q.add_argument("--compression", default="c23", help="ffpp: raw, c23 or c40 (default c23)")
-    q.add_argument("--frames", type=int, default=4, help="ffpp: frames per video (default 4)")
-    q.add_argument("--limit", type=int, metavar="N", help="at most N videos/images per method")
-    q.add_argument("--size", type=int, default=224)
+    q.add_argument("--frames", type=ranged(int, 1, 100_000), default=4, help="ffpp: frames per video (default 4)")
+    q.add_argument("--limit", type=ranged(int, 1, 100_000_000), metavar="N", help="at most N videos/images per method")
+    q.add_argument("--size", type=ranged(int, 16, 4096), default=224, help="crop side in pixels (default 224)")
     q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=run_prepare)
 
@@ -79,7 +81,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _emit(args, summary: dict, line: str) -> int:
-    print(json.dumps(summary, indent=2) if getattr(args, "json", False) else line)
+    from dfrec.io import dumps_json
+
+    print(dumps_json(summary, nan_as_null=True, any_as_str=True) if getattr(args, "json", False) else line)
     return 0
 
 
@@ -126,11 +130,7 @@ def run_split(args: argparse.Namespace) -> int:
     from dfrec.data.datasets.lfw import lfw_people, make_identity_split
     from dfrec.io import write_json_atomic
 
-    try:
-        fr = tuple(float(x) for x in args.fractions.split(","))
-    except ValueError:
-        raise ConfigError(f"--fractions must be three numbers, got {args.fractions!r}") from None
-    split = make_identity_split(lfw_people(args.folder), fr, args.seed)
+    split = make_identity_split(lfw_people(args.folder), tuple(args.fractions), args.seed)
     write_json_atomic(args.out, split)
     c = split["counts"]
     print(", ".join(f"{k}: {v['identities']} people / {v['images']} images" for k, v in c.items()) + f" -> {args.out}")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
+from dfrec.cli.args import ranged, seed
 from dfrec.errors import ConfigError, InputError
 
 
@@ -23,13 +22,13 @@ def register(subparsers) -> None:
     p.add_argument("--data", required=True, help="LFW folder (or its images_deepfunneled), a face pack/cache, or an "
                                                  "image folder with one sub-folder per person")
     p.add_argument("--split", default="test", help="identity split to use: test (default), val, train, or 'all'")
-    p.add_argument("--limit", type=int, default=100, help="number of test people (targets); default 100")
+    p.add_argument("--limit", type=ranged(int, 2, 1_000_000), default=100, help="number of test people (targets); default 100")
     p.add_argument("--kinds", default="swap,blend", help="forgery kinds, comma-separated (swap, blend, self)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--out", default="eval", help="output folder (default ./eval)")
-    p.add_argument("--seed", type=int, default=0, help="seed of person choice, pairing, masking (default 0)")
-    p.add_argument("--batch-size", type=int, default=8, help="model batch size (default 8)")
-    p.add_argument("--robust-limit", type=int, default=32, help="forgeries per robustness setting (default 32)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of person choice, pairing, masking (default 0)")
+    p.add_argument("--batch-size", type=ranged(int, 1, 4096), default=8, help="model batch size, 1-4096 (default 8)")
+    p.add_argument("--robust-limit", type=ranged(int, 1, 1_000_000), default=32, help="forgeries per robustness setting (default 32)")
     p.add_argument("--no-robustness", action="store_true", help="skip Table V")
     p.add_argument("--no-ablation", action="store_true", help="skip the w/o-ISM and w/o-fusion rows")
     p.add_argument("--no-tracing", action="store_true", help="skip identity tracing")
@@ -39,7 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--fid-weights", help="pytorch-fid pt_inception-2015-12-05-6726825d.pth to use instead of "
                                          "fid-helper's network")
     p.add_argument("--cache", help="landmark cache folder for an image folder (default ~/.cache/dfrec/faces)")
-    p.add_argument("--threshold", type=float, help="Acc threshold τ (default: the shipped calibration)")
+    p.add_argument("--threshold", type=ranged(float, 0, 1), help="Acc threshold τ (default: the shipped calibration)")
     p.add_argument("--calibrate", action="store_true", help="calibrate τ on real faces of --split (use val) and "
                                                            "write eval_threshold.json into --out")
     p.add_argument("--json", action="store_true", help="print the results document as JSON on stdout")
@@ -48,18 +47,17 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dfrec.io import write_json_atomic
+    from dfrec.io import dumps_json, prepare_output_dir, write_json_atomic
 
     split = None if args.split in ("all", "none", "") else args.split
-    if args.limit < 2:
-        raise ConfigError("--limit must be at least 2")
+    prepare_output_dir(args.out, "--out")  # before any model or data loads
     if args.calibrate:
         from dfrec.evaluation.runner import calibrate
 
         doc = calibrate(args.data, split, n=args.limit, seed=args.seed, device=args.device, cache=args.cache,
                         progress=not args.quiet)
-        path = write_json_atomic(Path(args.out) / "eval_threshold.json", doc)
-        print(json.dumps(doc, indent=2) if args.json else f"tau = {doc['tau']:.4f} (n = {doc['n']}) -> {path}")
+        path = write_json_atomic(Path(args.out) / "eval_threshold.json", doc, nan_as_null=True)
+        print(dumps_json(doc, nan_as_null=True) if args.json else f"tau = {doc['tau']:.4f} (n = {doc['n']}) -> {path}")
         return 0
     if not args.checkpoint:
         from dfrec.recover import DEFAULT_CHECKPOINT
@@ -82,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
     )
     doc = evaluate(s)
     if args.json:
-        json.dump(doc, sys.stdout, indent=2, default=str)
-        print()
+        print(dumps_json(doc, nan_as_null=True, any_as_str=True))
     else:
         print(f"tables: {doc['files']['markdown']}  json: {doc['files']['json']}  figure: {doc['files']['figure']}")
     return 0

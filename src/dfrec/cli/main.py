@@ -14,7 +14,7 @@ import os
 import sys
 
 from dfrec import __version__
-from dfrec.errors import DfrecError
+from dfrec.errors import EXIT_CODES, DfrecError, describe, shown
 
 #: (module under dfrec.cli, one-line help), in the order ``--help`` lists them.
 SUBCOMMANDS = [
@@ -31,10 +31,34 @@ SUBCOMMANDS = [
 ]
 
 
+class UsageError(DfrecError):
+    """A command line argparse rejects (unknown option, bad or out-of-range value)."""
+
+    exit_code = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line, ``dfrec: error: argument --fps: ...``, exit 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(f"{shown(message)} (see: {self.prog} --help)")
+
+
+def exit_codes_text() -> str:
+    """The exit-status table shown at the end of ``dfrec --help``."""
+    import textwrap
+
+    rows = [textwrap.fill(meaning, width=88, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7)
+            for code, meaning in EXIT_CODES]
+    return "exit status:\n" + "\n".join(rows)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="dfrec",
         description="DeepFake identity recovery: recover the source and target faces behind a face swap.",
+        epilog=exit_codes_text() + "\nErrors are one line: 'dfrec: error: PATH: reason'.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"dfrec {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
@@ -65,17 +89,22 @@ def main(argv: list[str] | None = None) -> int:
     except DfrecError as e:
         if debug:
             raise
-        print(f"dfrec: error: {e}", file=sys.stderr)
+        print(f"dfrec: error: {describe(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("dfrec: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 1
-    except Exception as e:  # last resort: one line, not a traceback
+    except OSError as e:  # a file the command needed (permission, disk full): a plain-words line
         if debug:
             raise
-        print(f"dfrec: error: {e.__class__.__name__}: {e} (run with --debug for the traceback)", file=sys.stderr)
+        print(f"dfrec: error: {describe(e)}", file=sys.stderr)
+        return 2
+    except Exception as e:  # last resort: one line, not a traceback, no library-internal text
+        if debug:
+            raise
+        print(f"dfrec: error: {describe(e)}", file=sys.stderr)
         return 1
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
+from dfrec.cli.args import ranged, seed
 from dfrec.errors import ConfigError, InputError
 
 
@@ -23,19 +23,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--faces", required=True, metavar="DIR", help="image folder, landmark cache or face pack")
-    p.add_argument("-n", "--num", type=int, default=16, metavar="N", help="number of samples (default 16)")
+    p.add_argument("-n", "--num", type=ranged(int, 1, 1_000_000), default=16, metavar="N", help="number of samples (default 16)")
     p.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same samples; default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (same seed, same samples; default 0)")
     p.add_argument("--kinds", metavar="LIST", help="comma-separated kinds to mix equally: swap,blend,self,real "
                    "(default: the config's mix)")
     p.add_argument("--config", metavar="YAML", help="synthesiser config (SynthConfig fields; see docs/data.md)")
     p.add_argument("--cache", metavar="DIR", help="landmark cache for an image folder "
                    "(default $DFREC_CACHE_DIR or ~/.cache/dfrec/faces/<folder>-<hash>)")
-    p.add_argument("--faces-pool", type=int, metavar="M",
+    p.add_argument("--faces-pool", type=ranged(int, 2, 10_000_000), metavar="M",
                    help="faces to index/use from an image folder (default max(2N, 64), spread over people)")
-    p.add_argument("--workers", type=int, default=1, help="processes for face detection (default 1)")
+    p.add_argument("--workers", type=ranged(int, 1, 256), default=1, help="processes for face detection (default 1)")
     p.add_argument("--no-augment", action="store_true", help="no flips, colour jitter or degradations")
-    p.add_argument("--sheet-rows", type=int, default=16, metavar="R",
+    p.add_argument("--sheet-rows", type=ranged(int, 1, 1000), default=16, metavar="R",
                    help="samples per column of the contact sheet (default 16)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -84,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
                "index": [str(out / "index.json"), str(out / "index.csv")],
                "seconds_faces": round(t1 - t0, 2), "seconds_synth": round(t2 - t1, 2)}
     if args.json:
-        print(json.dumps(summary, indent=2))
+        from dfrec.io import dumps_json
+
+        print(dumps_json(summary, nan_as_null=True, any_as_str=True))
     else:
         mix = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
         print(f"wrote {args.num} samples ({mix}) to {out}; contact sheet {sheet}", file=sys.stdout)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from dfrec.cli.args import ranged
 from dfrec.errors import ConfigError
 
 
@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CKPT",
                    help="continue the run folder's newest checkpoint (or the given checkpoint folder)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
-    p.add_argument("--max-steps", type=int, metavar="N",
+    p.add_argument("--max-steps", type=ranged(int, 1, 10**9), metavar="N",
                    help="stop after step N (the lr schedule still spans train.steps; continue with --resume)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set optim.lr=3e-4 (repeatable)")
@@ -71,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
     summary = trainer.fit()
     if getattr(trainer, "info", None) is None or trainer.info.is_main:
         if args.json:
-            print(json.dumps(summary, indent=2, default=str))
+            from dfrec.io import dumps_json
+
+            print(dumps_json(summary, nan_as_null=True, any_as_str=True))
         else:
             where = summary["model"] or summary["checkpoint"]
             print(f"step {summary['step']}/{summary['steps_total']}, loss {summary['loss']:.4f}; saved {where}")

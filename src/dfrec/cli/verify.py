@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from dfrec.cli.args import ranged
 
 HELP = "say whether two images show the same person (L2 distance, IDSim)"
 
@@ -23,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("image_a", metavar="A", help="first image")
     p.add_argument("image_b", metavar="B", help="second image")
-    p.add_argument("--threshold", type=float, default=0.6, help="L2 distance below which faces match (default 0.6)")
+    p.add_argument("--threshold", type=ranged(float, 0, 4, lo_open=True), default=0.6,
+                   help="L2 distance below which faces match, in (0, 4] (default 0.6)")
     p.add_argument("--flip", action="store_true", help="average each embedding with its mirror image's")
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 (default auto)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -34,16 +36,24 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from dfrec.device import select_device
-    from dfrec.errors import ConfigError
+    from dfrec.errors import DfrecError, shown
+    from dfrec.faces.detect import check_geometry
+    from dfrec.faces.worker import IsolatedDetector
     from dfrec.faces.identity import cosine, embed_largest_face, idsim, is_same_person, l2_distance
-    from dfrec.io import read_image
+    from dfrec.io import dumps_json, read_image
 
-    if not args.threshold > 0:
-        raise ConfigError(f"--threshold must be positive; got {args.threshold}")
     device = select_device(args.device)
     images = [read_image(p) for p in (args.image_a, args.image_b)]  # fail on bad files before any model loads
-    found = [embed_largest_face(img, name=str(p), flip=args.flip, device=device)
-             for img, p in zip(images, (args.image_a, args.image_b))]
+    for img, p in zip(images, (args.image_a, args.image_b)):
+        check_geometry(img.shape, shown(p))
+    with IsolatedDetector() as detector:  # a crash in dlib's native code gives one line, not a dead process
+        found = []
+        for img, p in zip(images, (args.image_a, args.image_b)):
+            try:
+                found.append(embed_largest_face(img, name=shown(p), flip=args.flip, device=device, detector=detector))
+            except DfrecError as e:
+                msg = str(e)
+                raise type(e)(msg if msg.startswith(f"{shown(p)}: ") else f"{shown(p)}: {msg}") from None
     ea, eb = (torch.from_numpy(f.embedding) for f in found)
     dist = float(l2_distance(ea, eb))
     same = bool(is_same_person(dist, args.threshold))
@@ -61,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         ],
     }
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(dumps_json(result))
     else:
         verdict = "same person" if same else "different people"
         rel = "<" if same else ">="

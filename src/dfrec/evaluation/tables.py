@@ -79,5 +79,5 @@ def write_tables(out_dir: str | os.PathLike, tables: list[Table], header: str = 
         paths[t.key] = write_text_atomic(out / f"{t.key}.csv", t.to_csv())
     doc = {"tables": {t.key: t.to_dict() for t in tables}}
     doc.update(extra or {})
-    paths["json"] = write_json_atomic(out / "results.json", doc)
+    paths["json"] = write_json_atomic(out / "results.json", doc, nan_as_null=True)  # NaN = not measured
     return paths

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -20,14 +22,18 @@ from typing import Any, Iterator
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from dfrec.errors import InputError
+from dfrec._faults import crashpoint
+from dfrec.errors import InputError, OutputError, shown
 
 #: Largest image accepted, in pixels (about 16k x 16k). Larger files are refused before
 #: decoding, so a crafted "decompression bomb" cannot exhaust memory.
 MAX_PIXELS = 268_000_000
 
 #: File suffixes treated as images when scanning folders.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
+#: Image formats dfrec cannot read; folder scans list such files as failed instead of
+#: passing over them.
+UNSUPPORTED_IMAGE_SUFFIXES = (".heic", ".heif", ".jxl", ".svg", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raw")
 #: File suffixes treated as videos.
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
@@ -92,6 +98,16 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
         raise InputError(f"{p}: cannot read image ({msg})") from None
 
 
+def frame_count(path: str | os.PathLike) -> int:
+    """Frames (animated GIF/PNG/WebP) or pages (TIFF) in an image file; 1 for a still image
+    or a file PIL cannot open. ``read_image`` reads the first one only."""
+    try:
+        with Image.open(path) as img:
+            return max(1, int(getattr(img, "n_frames", 1)))
+    except Exception:  # noqa: BLE001 - only a hint; read_image reports unreadable files
+        return 1
+
+
 def as_rgb_uint8(image: Any) -> np.ndarray:
     """Accept a path, PIL image or array and return an ``(H, W, 3) uint8`` RGB array.
 
@@ -141,6 +157,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.chmod(tmp_path, mode)  # writers that recreate the file (safetensors) reset it
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
+        crashpoint("atomic-write")
         os.replace(tmp_path, dst)
     finally:
         if tmp_path.exists():
@@ -155,13 +172,89 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    return write_bytes_atomic(path, text.encode("utf-8"))
+    """Write UTF-8 ``text`` to ``path`` atomically (undecodable bytes of file names, held as
+    surrogate escapes, are written as ``\\udcXX`` text rather than failing)."""
+    return write_bytes_atomic(path, text.encode("utf-8", "backslashreplace"))
 
 
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+#: Temporary files of :func:`atomic_path`: ``.NAME.XXXXXXXX.tmp[.suffix]`` (mkstemp's 8 random
+#: characters). A process killed mid-write leaves one behind; :func:`remove_temp_files` clears them.
+TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[^.]*)?$")
+
+
+def remove_temp_files(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Delete :func:`atomic_path` temporary files left in ``folder`` by killed runs; returns them.
+
+    Call it only while no other process writes there (dfrec holds the folder's lock).
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    found = []
+    walker = os.walk(root) if recursive else [(str(root), [], os.listdir(root))]
+    for dirpath, _dirs, files in walker:
+        for name in files:
+            if TEMP_NAME.match(name):
+                p = Path(dirpath) / name
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+                    found.append(p)
+    return found
+
+
+def nonfinite_paths(obj: Any, where: str = "") -> list[str]:
+    """JSON-style paths (``faces[0].score_fake``) of NaN or infinite floats inside ``obj``."""
+    if isinstance(obj, float | np.floating):
+        return [] if math.isfinite(float(obj)) else [where or "(top level)"]
+    if isinstance(obj, dict):
+        return [p for k, v in obj.items() for p in nonfinite_paths(v, f"{where}.{k}" if where else str(k))]
+    if isinstance(obj, (list, tuple)):
+        return [p for i, v in enumerate(obj) for p in nonfinite_paths(v, f"{where}[{i}]")]
+    if isinstance(obj, np.ndarray) and obj.dtype.kind == "f" and not np.isfinite(obj).all():
+        return [where or "(top level)"]
+    return []
+
+
+def _nan_to_null(obj: Any) -> Any:
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(float(obj)) else None
+    if isinstance(obj, dict):
+        return {k: _nan_to_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nan_to_null(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _nan_to_null(obj.tolist())
+    return obj
+
+
+def dumps_json(obj: Any, indent: int | None = 2, nan_as_null: bool = False, any_as_str: bool = False) -> str:
+    """Strict JSON text (``allow_nan=False``): a NaN or infinity raises :class:`ValueError`
+    naming where it is, instead of writing the bare ``NaN`` that JSON readers reject.
+    ``nan_as_null=True`` writes them as ``null`` instead (for "not measured" table cells);
+    ``any_as_str=True`` writes objects JSON has no type for as their ``str()``."""
+    if nan_as_null:
+        obj = _nan_to_null(obj)
+
+    def default(o: Any) -> Any:
+        try:
+            return _json_default(o)
+        except TypeError:
+            if any_as_str:
+                return str(o)
+            raise
+
+    try:
+        return json.dumps(obj, indent=indent, sort_keys=False, default=default, allow_nan=False)
+    except ValueError:
+        bad = nonfinite_paths(obj)
+        if not bad:
+            raise
+        raise ValueError(f"not a finite number at {', '.join(bad[:5])}; refusing to write invalid JSON") from None
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any, nan_as_null: bool = False) -> Path:
+    """Write ``obj`` as indented, strict JSON (:func:`dumps_json`) to ``path`` atomically."""
+    return write_text_atomic(path, dumps_json(obj, nan_as_null=nan_as_null) + "\n")
 
 
 def _json_default(o: Any) -> Any:
@@ -202,6 +295,69 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def scan_folder(root: str | os.PathLike, suffixes: tuple[str, ...], exclude: str | os.PathLike | None,
+                failed: list[dict[str, str]], ignored: list[dict[str, str]]) -> list[Path]:
+    """Files under ``root`` whose suffix is in ``suffixes`` (symbolic links followed, each
+    real folder once), in sorted order; nothing inside ``exclude`` (dfrec's own output).
+
+    Nothing is passed over in silence: unreadable folders, broken links and files in formats
+    dfrec cannot read are appended to ``failed``; other files (hidden, other suffixes, links
+    to a folder already scanned) to ``ignored``, both as ``{"input", "reason"}``.
+    """
+    from dfrec.errors import describe
+
+    root = Path(root)
+    out_abs = Path(exclude).resolve() if exclude is not None else None
+    media = tuple(suffixes)
+    seen: set[tuple[int, int]] = set()
+    files: list[Path] = []
+
+    def onerror(err: OSError) -> None:
+        failed.append({"input": str(err.filename or root), "reason": describe(OSError(err.errno, err.strerror))})
+
+    for dirpath, dirs, names in os.walk(root, onerror=onerror, followlinks=True):
+        here = Path(dirpath)
+        try:
+            st = here.stat()
+        except OSError as e:
+            failed.append({"input": str(here), "reason": describe(OSError(e.errno, e.strerror))})
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            ignored.append({"input": str(here), "reason": "links to a folder already scanned"})
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        resolved = here.resolve()
+        if out_abs is not None and (resolved == out_abs or out_abs in resolved.parents):
+            dirs[:] = []  # dfrec's own output
+            continue
+        for d in list(dirs):
+            if d.startswith("."):
+                dirs.remove(d)
+                ignored.append({"input": str(here / d), "reason": "hidden folder"})
+        dirs.sort()
+        for name in sorted(names):
+            f = here / name
+            suffix = f.suffix.lower()
+            if f.is_symlink() and not f.exists():
+                failed.append({"input": str(f), "reason": "broken symbolic link (its target is missing)"})
+            elif name.startswith("."):
+                ignored.append({"input": str(f), "reason": "hidden file"})
+            elif suffix in UNSUPPORTED_IMAGE_SUFFIXES:
+                failed.append({"input": str(f), "reason": f"unsupported image format ({suffix}); convert it "
+                                                          "to PNG or JPEG"})
+            elif suffix not in media:
+                ignored.append({"input": str(f), "reason": "not an image or video file name"})
+            elif not f.is_file():
+                failed.append({"input": str(f), "reason": "not a regular file"})
+            elif out_abs is not None and out_abs in f.resolve().parents:
+                continue  # a link into dfrec's own output
+            else:
+                files.append(f)
+    return files
+
+
 def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
     """Sorted image files under ``folder`` (by suffix; hidden files skipped)."""
     root = Path(folder)
@@ -209,3 +365,23 @@ def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]
     return sorted(
         p for p in it if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
     )
+
+
+def prepare_output_dir(path: str | os.PathLike, option: str = "-o") -> Path:
+    """Make sure ``path`` can be an output folder before any work starts: create it (and
+    parents), check it is a folder and writable. Raises :class:`OutputError` naming ``option``."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise OutputError(f"{shown(p)}: exists and is not a folder (choose another {option})")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=p, prefix=".dfrec-write-check-"):
+            pass
+    except PermissionError:
+        raise OutputError(f"{shown(p)}: cannot write here (permission denied; choose another {option})") from None
+    except OSError as e:
+        from dfrec.errors import describe
+
+        raise OutputError(f"{shown(p)}: cannot write here ({describe(OSError(e.errno, e.strerror))}; "
+                          f"choose another {option})") from None
+    return p

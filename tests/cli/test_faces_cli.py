@@ -79,7 +79,7 @@ def test_bad_files_are_skipped(inputs, tmp_path, capsys):
     summary = json.loads(cap.out)
     assert len(summary["processed"]) == 3
     assert sorted(s["image"].rsplit("/", 1)[1] for s in summary["skipped"]) == ["broken.jpg", "plain.png"]
-    assert "dfrec: skipped:" in cap.err and "no face found" in cap.err and "Traceback" not in cap.err
+    assert "dfrec: skipped " in cap.err and "plain.png: no face found" in cap.err and "Traceback" not in cap.err
 
 
 def test_same_stem_inputs_get_distinct_names(inputs, tmp_path, capsys):

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dfrec.errors import DfrecError, InputError, NoFaceError
+from dfrec.cli.args import ranged
+from dfrec.errors import DfrecError, InputError, NoFaceError, describe, shown
 
 HELP = "detect faces and write aligned crops + landmarks JSON"
 
@@ -27,40 +28,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="IMAGE", help="image files or folders")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--size", type=int, default=224, help="crop side in pixels (default 224)")
+    p.add_argument("--size", type=ranged(int, 16, 4096), default=224, help="crop side in pixels, 16-4096 (default 224)")
     p.add_argument(
         "--margin",
-        type=float,
+        type=ranged(float, 0, 3),
         default=None,
         help="dlib-style padding around the mean face (default 0.6: whole head with some hair)",
     )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--all-faces", dest="largest", action="store_false", help="write every face (default)")
     g.add_argument("--largest", dest="largest", action="store_true", help="write only the largest face")
-    p.add_argument("--upsample", type=int, default=1, help="HOG detector upsamplings (default 1)")
+    p.add_argument("--upsample", type=ranged(int, 0, 2), default=1,
+                   help="HOG detector upsamplings, 0-2 (default 1; each one finds faces half as big, 4x slower)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=run, largest=False)
 
 
-def _collect(inputs: list[str]) -> list[tuple[Path, Path]]:
-    """(image path, output stem relative to the output folder) for every input."""
-    from dfrec.io import IMAGE_SUFFIXES, list_images
+def _collect(inputs: list[str], outdir: Path, failed: list[dict[str, str]],
+             ignored: list[dict[str, str]]) -> list[tuple[Path, Path]]:
+    """(image path, output stem relative to the output folder) for every input; folders are
+    scanned with :func:`dfrec.io.scan_folder`, never reading from the output folder."""
+    from dfrec.io import IMAGE_SUFFIXES, scan_folder
 
     items: list[tuple[Path, Path]] = []
     for arg in inputs:
         p = Path(arg)
         if p.is_dir():
-            found = list_images(p)
+            found = scan_folder(p, IMAGE_SUFFIXES, outdir, failed, ignored)
             if not found and len(inputs) > 1:
-                print(f"dfrec: warning: {p}: no image files ({', '.join(IMAGE_SUFFIXES)})", file=sys.stderr)
-            items += [(f, Path(p.name) / f.relative_to(p).with_suffix("")) for f in found]
+                print(f"dfrec: warning: {shown(p)}: no image files ({', '.join(IMAGE_SUFFIXES)})", file=sys.stderr)
+            items += [(f, Path(p.resolve().name or "input") / f.relative_to(p).with_suffix("")) for f in found]
         else:
-            items.append((p, Path(p.stem)))
-    seen: dict[Path, int] = {}
+            items.append((p, Path(p.stem or "input")))
+    seen: dict[str, int] = {}
     out = []
     for path, stem in items:  # distinct output names for equal stems
-        n = seen.get(stem, 0)
-        seen[stem] = n + 1
+        n = seen.get(stem.as_posix().lower(), 0)
+        seen[stem.as_posix().lower()] = n + 1
         out.append((path, stem if n == 0 else stem.with_name(f"{stem.name}_{n + 1}")))
     return out
 
@@ -72,7 +76,7 @@ def _process(path: Path, stem: Path, outdir: Path, args: argparse.Namespace, det
     image = read_image(path)
     faces = detector.detect(image)
     if not faces:
-        raise NoFaceError(f"{path}: no face found")
+        raise NoFaceError(f"{shown(path)}: no face found")
     if args.largest:
         faces = faces[:1]
     margin = DEFAULT_MARGIN if args.margin is None else args.margin
@@ -98,48 +102,68 @@ def _process(path: Path, stem: Path, outdir: Path, args: argparse.Namespace, det
         "matrix_maps": "image pixels -> crop pixels, (2, 3) affine, pixel centres at integers",
         "faces": records,
     }
+    earlier = _listed_crops(outdir / stem.with_suffix(".json"))
     write_json_atomic(outdir / stem.with_suffix(".json"), result)
+    for name in earlier - {r["crop"] for r in records}:  # crops of an earlier run with more faces
+        (outdir / stem.with_name(name)).unlink(missing_ok=True)
     return result
+
+
+def _listed_crops(json_path: Path) -> set[str]:
+    """Crop file names an earlier run's JSON lists (empty when there is none)."""
+    try:
+        doc = json.loads(json_path.read_text(encoding="utf-8"))
+        return {f["crop"] for f in doc.get("faces", []) if isinstance(f.get("crop"), str) and "/" not in f["crop"]}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return set()
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from dfrec.faces.detect import FaceDetector
-    from dfrec.io import IMAGE_SUFFIXES
+    from dfrec.faces.worker import IsolatedDetector
+    from dfrec.io import IMAGE_SUFFIXES, dumps_json, prepare_output_dir
 
-    if args.size < 16:
-        raise InputError(f"--size must be at least 16; got {args.size}")
-    if args.margin is not None and not 0 <= args.margin <= 3:
-        raise InputError(f"--margin must be in [0, 3]; got {args.margin}")
-    items = _collect(args.inputs)
-    if not items:
-        where = f"{args.inputs[0]}: " if len(args.inputs) == 1 else ""
-        raise InputError(f"{where}no input images (looked for {', '.join(IMAGE_SUFFIXES)})")
     outdir = Path(args.output)
-    if outdir.exists() and not outdir.is_dir():
-        raise InputError(f"{outdir}: exists and is not a folder")
-    detector = FaceDetector(upsample=args.upsample)
-    done, skipped = [], []
-    errors: list[DfrecError] = []
+    failed: list[dict[str, str]] = []
+    ignored: list[dict[str, str]] = []
+    items = _collect(args.inputs, outdir, failed, ignored)
+    if not items and not failed:
+        where = f"{shown(args.inputs[0])}: " if len(args.inputs) == 1 else ""
+        raise InputError(f"{where}no input images (looked for {', '.join(IMAGE_SUFFIXES)})")
+    prepare_output_dir(outdir)  # before any work
+    done, skipped = [], [{"image": f["input"], "error": f"{shown(f['input'])}: {f['reason']}"} for f in failed]
+    errors: list[DfrecError] = [InputError(s["error"]) for s in skipped]
+    for s in skipped:
+        print(f"dfrec: skipped {s['error']}", file=sys.stderr)
     bar = tqdm(items, desc="faces", unit="img", disable=len(items) < 4 or None, file=sys.stderr)
-    for path, stem in bar:
-        try:
-            done.append(_process(path, stem, outdir, args, detector))
-        except DfrecError as e:
-            errors.append(e)
-            skipped.append({"image": str(path), "error": str(e)})
-            if len(items) > 1:  # a single input's error is raised below as the one message
-                tqdm.write(f"dfrec: skipped: {e}", file=sys.stderr)
+    with IsolatedDetector(FaceDetector(upsample=args.upsample)) as detector:  # a native crash costs one file
+        for path, stem in bar:
+            try:
+                done.append(_process(path, stem, outdir, args, detector))
+            except Exception as e:  # one file's failure never stops the batch
+                if getattr(args, "debug", False) and not isinstance(e, DfrecError):
+                    import traceback
+
+                    traceback.print_exc()
+                msg = describe(e)
+                if not msg.startswith(f"{shown(path)}: "):
+                    msg = f"{shown(path)}: {msg}"
+                err = e if isinstance(e, DfrecError) else InputError(msg)
+                errors.append(type(err)(msg))
+                skipped.append({"image": str(path), "error": msg})
+                if len(items) + len(failed) > 1:  # a single input's error is raised below as the one message
+                    tqdm.write(f"dfrec: skipped {msg}", file=sys.stderr)
     if not done:
         if len(errors) == 1:
             raise errors[0]
-        raise InputError(f"none of the {len(items)} inputs could be processed (see the messages above)")
+        raise InputError(f"none of the {len(errors)} inputs could be processed (see the messages above)")
     n_faces = sum(len(r["faces"]) for r in done)
     if args.json:
-        summary = {"output": str(outdir), "processed": done, "skipped": skipped}
-        print(json.dumps(summary, indent=2))
+        summary = {"output": str(outdir), "processed": done, "skipped": skipped, "ignored": ignored}
+        print(dumps_json(summary))
     else:
         extra = f"; {len(skipped)} skipped" if skipped else ""
-        print(f"{len(done)} image(s), {n_faces} face(s) written to {outdir}{extra}")
+        print(f"{len(done)} image(s), {n_faces} face(s) written to {shown(outdir)}{extra}")
     return 0

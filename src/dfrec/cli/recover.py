@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from dfrec.errors import DfrecError, InputError, NoFaceError
-from dfrec.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from dfrec._faults import crashpoint
+from dfrec.cli.args import ranged, seed
+from dfrec.errors import DfrecError, InputError, NoFaceError, describe, shown
+from dfrec.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, scan_folder
 
 DEFAULT_OUTPUT = "dfrec_results"
 
@@ -22,9 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "For every face in each INPUT (an image, a folder searched recursively, or a video: "
             ".mp4/.avi/.mov/...) write the aligned face, the recovered source and target faces, the "
             "identity map, a fake score, the faces pasted back into the picture, a self-contained "
-            "report.html and a result.json with SHA-256 hashes; summary.html/summary.json index the batch. "
-            "Inputs that cannot be processed are listed at the end; the exit status is non-zero only "
-            "when none could be processed."
+            "report.html and a result.json with SHA-256 hashes; summary.html/summary.json index every "
+            "result in OUT. Inputs that cannot be processed are listed at the end; the exit status is "
+            "non-zero only when none could be processed (see 'dfrec --help' for the codes). A rerun skips "
+            "inputs already done with the same input, settings and model (--force redoes them); an "
+            "interrupted run leaves no partial result and resumes where it stopped."
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image, folder or video file")
@@ -35,106 +38,94 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "default: the model bundled with dfrec")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ... (default: auto)")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
-    p.add_argument("--fps", type=float, default=1.0,
+    p.add_argument("--fps", type=ranged(float, 0, 1000), default=1.0,
                    help="frames per second of video time to analyse (0 = every frame; default: 1)")
-    p.add_argument("--max-faces", type=int, default=None, metavar="N",
+    p.add_argument("--max-faces", type=ranged(int, 1, 1000), default=None, metavar="N",
                    help="analyse at most the N largest faces per image or frame")
-    p.add_argument("--max-frames", type=int, default=None, metavar="N",
+    p.add_argument("--max-frames", type=ranged(int, 1, 10_000_000), default=None, metavar="N",
                    help="analyse at most N sampled frames per video")
-    p.add_argument("--detection-threshold", type=float, default=None, metavar="T",
+    p.add_argument("--detection-threshold", type=ranged(float, -10, 10), default=None, metavar="T",
                    help="face detector score threshold (default: the detector's own, 0; raise it, e.g. 0.5, "
                         "to drop weak detections)")
-    p.add_argument("--detection-upsample", type=int, default=None, metavar="N", choices=(0, 1, 2),
+    p.add_argument("--detection-upsample", type=ranged(int, 0, 2), default=None, metavar="N",
                    help="face detector upsamplings (default 1: faces down to ~40 px in a 1024-px picture; "
                         "0 is several times faster and finds faces from ~80 px)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed, default=0,
                    help="seed of the model's random patch masking (results are reproducible per seed; default: 0)")
     p.add_argument("--gallery", default=None, metavar="G",
                    help="gallery folder (dfrec gallery add): list the known people most similar to every "
                         "recovered source and target, with a calibrated 'likely the same person' verdict")
-    p.add_argument("--top-k", type=int, default=5, metavar="K", help="gallery candidates per face (default 5)")
+    p.add_argument("--top-k", type=ranged(int, 1, 1000), default=5, metavar="K",
+                   help="gallery candidates per face, 1-1000 (default 5)")
+    p.add_argument("--force", action="store_true",
+                   help="redo inputs whose result in OUT is already up to date (default: skip them)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
 
 
-def collect_inputs(inputs: list[str], out_dir: Path) -> tuple[list[tuple[Path, str, Path]], list[dict[str, str]]]:
-    """Expand INPUT arguments into ``(file, kind, report name)`` triples and failures.
+Item = tuple[Path, str, Path]  # (file, "image" | "video", result folder name relative to OUT)
 
-    Folders are searched recursively for image and video files (hidden files and anything
-    inside ``out_dir`` are skipped); report names are unique relative paths.
-    """
-    out_abs = out_dir.resolve()
-    items: list[tuple[Path, str, Path]] = []
-    failed: list[dict[str, str]] = []
+
+def _assign_names(raw: list[tuple[Path, str, Path, str]]) -> list[Item]:
+    """Unique result-folder names (case-insensitive) that never nest: a name is never a
+    folder on the way to another result (``in/a`` for ``in/a.png`` when ``in/a/b.png`` exists
+    becomes ``in/a_png``), so replacing one result folder never touches another."""
+    dirs = {anc.as_posix().lower() for _, _, name, _ in raw for anc in name.parents if anc != Path(".")}
     used: set[str] = set()
-    media = IMAGE_SUFFIXES + VIDEO_SUFFIXES
-
-    def unique(name: Path, suffix: str, parent: str = "") -> Path:
+    out: list[Item] = []
+    for path, kind, name, parent in raw:
         cands = [name]
         if parent:
             cands.append(name.with_name(f"{parent}_{name.name}"))
-        cands.append(name.with_name(f"{name.name}_{suffix.lstrip('.').lower()}"))
-        for cand in cands:
-            if cand.as_posix().lower() not in used:
-                break
+        cands.append(name.with_name(f"{name.name}_{path.suffix.lstrip('.').lower() or 'file'}"))
+        free = [c for c in cands if c.as_posix().lower() not in used | dirs]
+        cand = free[0] if free else cands[-1]
         base, k = cand, 2
-        while cand.as_posix().lower() in used:
+        while cand.as_posix().lower() in used | dirs:
             cand = base.with_name(f"{base.name}-{k}")
             k += 1
         used.add(cand.as_posix().lower())
-        return cand
+        out.append((path, kind, cand))
+    return out
 
-    for raw in inputs:
-        p = Path(raw)
-        if p.is_dir():
-            files = sorted(
-                f for f in p.rglob("*")
-                if f.is_file() and f.suffix.lower() in media
-                and not any(part.startswith(".") for part in f.relative_to(p).parts)
-                and out_abs not in f.resolve().parents
-            )
+
+def collect_inputs(inputs: list[str], out_dir: Path,
+                   ignored: list[dict[str, str]] | None = None) -> tuple[list[Item], list[dict[str, str]]]:
+    """Expand INPUT arguments into ``(file, kind, result folder name)`` triples and failures.
+
+    Folders are searched recursively for image and video files (hidden files and anything
+    inside ``out_dir`` are skipped; see :func:`dfrec.io.scan_folder`); files passed over are added to
+    ``ignored`` when given. Result folder names are unique relative paths (:func:`_assign_names`).
+    """
+    out_abs = out_dir.resolve()
+    ignored = [] if ignored is None else ignored
+    raw: list[tuple[Path, str, Path, str]] = []
+    failed: list[dict[str, str]] = []
+    for arg in inputs:
+        p = Path(arg)
+        if p.is_symlink() and not p.exists():
+            failed.append({"input": str(p), "reason": "broken symbolic link (its target is missing)"})
+        elif p.is_dir():
+            files = scan_folder(p, IMAGE_SUFFIXES + VIDEO_SUFFIXES, out_abs, failed, ignored)
             if not files:
                 failed.append({"input": str(p), "reason": "folder holds no image or video files"})
             root_name = p.resolve().name or "input"
             for f in files:
                 rel = f.relative_to(p)
                 kind = "video" if f.suffix.lower() in VIDEO_SUFFIXES else "image"
-                items.append((f, kind, unique(Path(root_name) / rel.with_suffix(""), f.suffix)))
+                raw.append((f, kind, Path(root_name) / rel.with_suffix(""), ""))
         elif p.exists():
             kind = "video" if p.suffix.lower() in VIDEO_SUFFIXES else "image"
-            items.append((p, kind, unique(Path(p.stem or "input"), p.suffix, p.resolve().parent.name)))
+            stem = p.stem if p.stem not in ("", ".", "..") else "input"
+            raw.append((p, kind, Path(stem), p.resolve().parent.name))
         else:
             failed.append({"input": str(p), "reason": "no such file or folder"})
-    return items, failed
+    return _assign_names(raw), failed
 
 
-def run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
-    from dfrec.io import read_image
-    from dfrec.recover import Recoverer
-    from dfrec.report.provenance import model_record
-    from dfrec.report.summary import summary_entry, write_summary
-    from dfrec.report.writer import write_image_report, write_video_report
-
-    if args.fps < 0:
-        raise InputError("--fps must be >= 0")
-    if args.max_faces is not None and args.max_faces < 1:
-        raise InputError("--max-faces must be >= 1")
-    if args.top_k < 1:
-        raise InputError("--top-k must be >= 1")
-    gallery = None
-    if args.gallery is not None:
-        from dfrec.gallery import Gallery
-
-        gallery = Gallery.open(args.gallery, readonly=True)  # a missing gallery fails before the model loads
-    out_dir = Path(args.output)
-    items, failed = collect_inputs(args.inputs, out_dir)
-    recoverer = Recoverer.from_pretrained(args.checkpoint, device=args.device, seed=args.seed,
-                                        detection_threshold=args.detection_threshold,
-                                        detection_upsample=args.detection_upsample)
-    model_info = model_record(recoverer.checkpoint, recoverer.model_config)
-    settings: dict[str, Any] = {
+def _settings(args: argparse.Namespace, recoverer: Any) -> dict[str, Any]:
+    """Every option that changes a result (they are part of the resume key)."""
+    return {
         "fps": args.fps,
         "max_faces": args.max_faces,
         "max_frames": args.max_frames,
@@ -145,64 +136,175 @@ def run(args: argparse.Namespace) -> int:
         "detection_threshold": args.detection_threshold,
         "detection_upsample": args.detection_upsample,
     }
-    if gallery is not None:
-        settings.update(gallery=str(gallery.folder.resolve()), top_k=args.top_k)
-    report_kw = {"gallery": gallery, "top_k": args.top_k}
-    entries: list[dict[str, Any]] = []
-    named: dict[str, list[str]] = {}
-    reasons: list[type] = []
-    progress = not args.no_progress
-    bar = tqdm(items, desc="dfrec recover", unit="input", disable=not progress)
-    for path, kind, name in bar:
-        folder = out_dir / name
-        try:
-            if kind == "video":
-                video = recoverer.recover_video(path, fps=args.fps, max_faces=args.max_faces,
-                                                max_frames=args.max_frames, progress=progress)
-                if not video.tracks:
-                    raise NoFaceError(f"{path}: no face found in any of the {video.frames_sampled} sampled frames")
-                result = write_video_report(folder, path, video, recoverer, settings, model_info, **report_kw)
-            else:
-                image = read_image(path)
-                recs = recoverer.recover(image, max_faces=args.max_faces, paste=False)
-                if not recs:
-                    raise NoFaceError(f"{path}: no face found")
-                result = write_image_report(folder, path, image, recs, recoverer, settings, model_info, **report_kw)
-            entries.append(summary_entry(out_dir, folder, result))
-            if gallery is not None:
-                named[entries[-1]["folder"]] = gallery_lines(result)
-        except DfrecError as e:
-            msg = str(e)
-            failed.append({"input": str(path), "reason": msg[len(str(path)) + 2:] if msg.startswith(f"{path}: ") else msg})
-            reasons.append(type(e))
-            tqdm.write(f"dfrec: skipped {e}", file=sys.stderr)
-        except Exception as e:  # keep going past anything unexpected in one file
-            failed.append({"input": str(path), "reason": f"{e.__class__.__name__}: {e}"})
-            reasons.append(type(e))
-            tqdm.write(f"dfrec: skipped {path}: {e.__class__.__name__}: {e}", file=sys.stderr)
-    bar.close()
 
-    summary = write_summary(out_dir, entries, failed, settings, model_info) if (entries or items) else None
-    if args.json:
-        print(json.dumps(summary or {"processed": 0, "results": [], "failed": failed}, indent=2))
+
+def _key(input_sha256: str, settings: dict[str, Any], model_info: dict[str, Any],
+         gallery_info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The resume key a new result of this input would have (see ``run_key``)."""
+    from dfrec import __version__
+    from dfrec.recover import FAKE_THRESHOLD
+    from dfrec.report.store import run_key
+
+    result = {"input": {"sha256": input_sha256}, "settings": {"fake_threshold": FAKE_THRESHOLD, **settings},
+              "model": model_info, "dfrec_version": __version__}
+    if gallery_info is not None:
+        result["gallery"] = gallery_info
+    return run_key(result)
+
+
+def _image_notes(path: Path) -> list[str]:
+    """What the report must say about an image beyond its faces (only the first frame of an
+    animated or multi-page file is analysed)."""
+    from dfrec.io import frame_count
+
+    n = frame_count(path)
+    return [f"this file holds {n} frames or pages; only the first was analysed"] if n > 1 else []
+
+
+def recover_one(store: Any, recoverer: Any, item: Item, settings: dict[str, Any], model_info: dict[str, Any],
+                args: argparse.Namespace, gallery: Any = None,
+                gallery_info: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """Process one input into ``OUT/name`` as a unit; returns ``("done" | "new", result)``.
+
+    ``done``: an up-to-date result was already there (same input hash, settings, model,
+    gallery state; not with ``--force``). Raises :class:`DfrecError` for inputs that cannot
+    be processed.
+    """
+    from dfrec.io import read_image, sha256_file
+    from dfrec.report.writer import write_image_report, write_video_report
+
+    path, kind, name = item
+    try:
+        digest = sha256_file(path)
+    except OSError as e:
+        raise InputError(f"{shown(path)}: {describe(OSError(e.errno, e.strerror))}") from None
+    if not args.force:
+        done = store.done(name, _key(digest, settings, model_info, gallery_info))
+        if done is not None:
+            return "done", done
+    store.check_replaceable(name)  # before the work, not after
+    if kind == "video":
+        video = recoverer.recover_video(path, fps=args.fps, max_faces=args.max_faces,
+                                        max_frames=args.max_frames, progress=not args.no_progress)
+        if not video.tracks:
+            raise NoFaceError(f"{shown(path)}: no face found in any of the {video.frames_sampled} sampled frames")
+        with store.staged(name) as stage:
+            result = write_video_report(stage, path, video, recoverer, settings, model_info, gallery=gallery,
+                                        top_k=args.top_k)
     else:
-        for e in entries:
-            top = e["max_score_fake"]
-            what = "track" if e["kind"] == "video" else "face"
-            print(f"{e['input']}: {e['faces']} {what}{'s' if e['faces'] != 1 else ''}, highest fake score "
-                  f"{top:.3f} ({'likely swapped' if top >= 0.5 else 'no swap detected'}) -> "
-                  f"{out_dir / e['folder'] / 'report.html'}")
-            for line in named.get(e["folder"], []):
-                print(line)
+        image = read_image(path)
+        recs = recoverer.recover(image, max_faces=args.max_faces, paste=False)
+        if not recs:
+            raise NoFaceError(f"{shown(path)}: no face found")
+        with store.staged(name) as stage:
+            result = write_image_report(stage, path, image, recs, recoverer, settings, model_info, gallery=gallery,
+                                        top_k=args.top_k, notes=_image_notes(path))
+    if result["input"]["sha256"] != digest:
+        raise InputError(f"{shown(path)}: the file changed while it was being processed; run again")
+    return "new", result
+
+
+def _reason(path: Path, e: BaseException) -> str:
+    """The reason part of ``path: reason`` for any error, translated (see ``describe``)."""
+    msg = describe(e)
+    for prefix in (f"{shown(path)}: ", f"{path}: "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg
+
+
+def _print_outcomes(out_dir: Path, outcomes: list[tuple[str, dict[str, Any], Path]]) -> None:
+    for status, result, name in outcomes:
+        faces = result.get("faces", [])
+        top = max((float(f["score_fake"]) for f in faces), default=0.0)
+        what = "track" if result["input"]["kind"] == "video" else "face"
+        again = " (already done: same input, settings and model; --force redoes it)" if status == "done" else ""
+        print(f"{shown(result['input']['path'])}: {len(faces)} {what}{'s' if len(faces) != 1 else ''}, highest fake "
+              f"score {top:.3f} ({'likely swapped' if top >= 0.5 else 'no swap detected'}) -> "
+              f"{shown(out_dir / name / 'report.html')}{again}")
+        for line in gallery_lines(result):
+            print(line)
+
+
+def run(args: argparse.Namespace) -> int:
+    import traceback
+
+    from tqdm.auto import tqdm
+
+    from dfrec.faces.worker import IsolatedDetector
+    from dfrec.io import dumps_json
+    from dfrec.recover import Recoverer
+    from dfrec.report.provenance import model_record
+    from dfrec.report.store import ResultStore
+    from dfrec.report.summary import merged_summary, write_summary
+
+    out_dir = Path(args.output)
+    ignored: list[dict[str, str]] = []
+    items, failed = collect_inputs(args.inputs, out_dir, ignored)
+    outcomes: list[tuple[str, dict[str, Any], Path]] = []
+    reasons: list[type] = []
+    summary = None
+    if items:
+        with ResultStore(out_dir) as store:  # lock + checks before the model loads
+            if store.cleaned:
+                print(f"dfrec: removed {len(store.cleaned)} partial file(s) or folder(s) left by an interrupted "
+                      f"run in {shown(out_dir)}", file=sys.stderr)
+            gallery = gallery_info = None
+            if args.gallery is not None:
+                from dfrec.gallery import Gallery
+                from dfrec.report.gallery import gallery_record
+
+                gallery = Gallery.open(args.gallery, readonly=True)  # a missing gallery fails before the model loads
+                gallery_info = gallery_record(gallery, args.top_k)
+            recoverer = Recoverer.from_pretrained(args.checkpoint, device=args.device, seed=args.seed,
+                                                detection_threshold=args.detection_threshold,
+                                                detection_upsample=args.detection_upsample)
+            recoverer.detector = IsolatedDetector(recoverer.detector)  # a native crash costs one file
+            try:
+                model_info = model_record(recoverer.checkpoint, recoverer.model_config)
+                settings = _settings(args, recoverer)
+                if gallery is not None:
+                    settings.update(gallery=str(gallery.folder.resolve()), top_k=args.top_k)
+                bar = tqdm(items, desc="dfrec recover", unit="input", disable=args.no_progress)
+                for item in bar:
+                    try:
+                        status, result = recover_one(store, recoverer, item, settings, model_info, args, gallery,
+                                                     gallery_info)
+                        outcomes.append((status, result, item[2]))
+                    except Exception as e:  # one file's failure never stops the batch
+                        if getattr(args, "debug", False) and not isinstance(e, DfrecError):
+                            traceback.print_exc()
+                        failed.append({"input": str(item[0]), "reason": _reason(item[0], e)})
+                        reasons.append(type(e))
+                        tqdm.write(f"dfrec: skipped {shown(item[0])}: {failed[-1]['reason']}", file=sys.stderr)
+                bar.close()
+            finally:
+                recoverer.detector.close()
+            crashpoint("summary")
+            entries, all_failed = merged_summary(store, failed, [str(i[0]) for i in items])
+            summary = write_summary(out_dir, entries, all_failed, settings, model_info, ignored=ignored, run={
+                "processed": sum(s == "new" for s, _, _ in outcomes),
+                "already_done": sum(s == "done" for s, _, _ in outcomes),
+                "failed": len(failed),
+                "ignored": len(ignored),
+                "removed_leftovers": len(store.cleaned),
+            })
+    if args.json:
+        print(dumps_json(summary or {"processed": 0, "results": [], "failed": failed, "ignored": ignored}))
+    else:
+        _print_outcomes(out_dir, outcomes)
         if summary is not None:
-            print(f"summary: {out_dir / 'summary.html'}")
+            print(f"summary: {shown(out_dir / 'summary.html')}")
+    if ignored:
+        print(f"dfrec: {len(ignored)} file(s) in the input folders were not media or hidden and were passed over "
+              "(listed under 'ignored' in summary.json)", file=sys.stderr)
     if failed:
         print(f"dfrec: {len(failed)} input(s) could not be processed:", file=sys.stderr)
         for f in failed:
-            print(f"  {f['input']}: {f['reason']}", file=sys.stderr)
-    if not entries:
+            print(f"  {shown(f['input'])}: {f['reason']}", file=sys.stderr)
+    if not outcomes:
         print("dfrec: error: nothing could be processed", file=sys.stderr)
-        if reasons and all(issubclass(r, NoFaceError) for r in reasons):
+        if reasons and all(issubclass(r, NoFaceError) for r in reasons) and len(reasons) == len(failed):
             return NoFaceError.exit_code
         return InputError.exit_code
     return 0
@@ -218,7 +320,7 @@ def gallery_lines(result: dict[str, Any]) -> list[str]:
             if cands:
                 c = cands[0]
                 same = " likely the same person" if c.get("likely_same_person") else ""
-                bits.append(f"{probe} ~ {c['name']} ({c['similarity']:.2f}{same})")
+                bits.append(f"{probe} ~ {shown(c['name'])} ({c['similarity']:.2f}{same})")
         if bits:
             lines.append(f"  {face.get('label', 'face')}: " + ", ".join(bits))
     return lines

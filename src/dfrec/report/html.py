@@ -254,6 +254,8 @@ def render_report(result: dict[str, Any], folder: str | Path) -> str:
             f"Highest fake score {_bar(top)}{top:.3f} — {_verdict(top, thr)}.</div>"
         )
     parts.append(f'<div class="card caveat"><b>Read this first.</b> {_e(CAVEAT)}</div>')
+    for note in result.get("notes", []):
+        parts.append(f'<div class="card caveat"><b>Note.</b> {_e(note)}</div>')
     parts.append(_model_card(result.get("model", {})))
     parts.append("<h2>What the numbers mean</h2><div class=\"card\"><dl>"
                  + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v.format(thr=thr))}</dd>" for k, v in EXPLAIN)
@@ -335,6 +337,13 @@ def _provenance_html(result: dict[str, Any]) -> str:
     )
 
 
+def _href(folder: str) -> str:
+    """A relative folder path as a URL path (``#``, ``?``, ``%``, spaces in names stay literal)."""
+    from urllib.parse import quote
+
+    return quote(folder, safe="/", errors="surrogateescape")
+
+
 def render_summary(summary: dict[str, Any], thumbs: dict[str, str] | None = None) -> str:
     """HTML index of a batch from its ``summary.json`` dict; ``thumbs`` maps report folders
     to ``data:`` URIs of a face thumbnail."""
@@ -346,7 +355,7 @@ def render_summary(summary: dict[str, Any], thumbs: dict[str, str] | None = None
         thumb = thumbs.get(item["folder"])
         img = f'<img class="thumb" src="{thumb}" alt="">' if thumb else ""
         rows.append(
-            f"<tr><td>{img}</td><td><a href=\"{_e(item['folder'])}/report.html\">{_e(item['input'])}</a></td>"
+            f"<tr><td>{img}</td><td><a href=\"{_e(_href(item['folder']))}/report.html\">{_e(item['input'])}</a></td>"
             f"<td>{_e(item['kind'])}</td><td>{item['faces']}</td>"
             f"<td>{_bar(top)}{top:.3f} — {_verdict(top, thr)}</td></tr>"
         )

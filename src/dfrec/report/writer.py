@@ -78,15 +78,20 @@ def write_image_report(
     model_info: dict[str, Any] | None = None,
     gallery: Any = None,
     top_k: int = 5,
+    notes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Write the report folder of one image (``image`` = its ``(H, W, 3) uint8`` pixels).
 
     With a ``gallery`` (:class:`dfrec.gallery.Gallery`), every face also lists the
-    ``top_k`` most similar known people for its recovered source and target."""
+    ``top_k`` most similar known people for its recovered source and target. ``notes``:
+    what the reader must know about the analysis (e.g. only the first frame of an animated
+    file was analysed); shown in report.html and kept in ``result.json``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     result = base_result(recoverer, settings, model_info)
     result["input"] = _input_record(Path(input_path), "image", image.shape[1], image.shape[0])
+    if notes:
+        result["notes"] = list(notes)
     faces = []
     for i, rec in enumerate(recoveries):
         d = rec.to_dict()

@@ -53,6 +53,12 @@ def test_accepted_edge_geometry_runs_every_detector_in_a_worker():
         for w, h in ACCEPTED:
             assert det.detect(_noise(w, h, seed=w)) == []
         assert det.crashes == 0
+    # a CNN copy far thinner than the limits allow (20x1000 shrunk to 1x50): only the padding
+    # to CNN_MIN_SIDE keeps dlib inside its buffers
+    with IsolatedDetector(FaceDetector(detectors=("cnn",), cnn_max_side=50)) as det:
+        for w, h in [(1000, 20), (20, 1000), (40, 2000)]:
+            assert det.detect(_noise(w, h, seed=h)) == []
+        assert det.crashes == 0
 
 
 def test_worker_crash_costs_one_image_and_the_next_works(face_small, monkeypatch):

@@ -158,7 +158,8 @@ def _image_notes(path: Path) -> list[str]:
     from dfrec.io import frame_count
 
     n = frame_count(path)
-    return [f"this file holds {n} frames or pages; only the first was analysed"] if n > 1 else []
+    return [f"This file holds {n} frames or pages (an animation or a multi-page file); only the first was "
+            "analysed."] if n > 1 else []
 
 
 def recover_one(store: Any, recoverer: Any, item: Item, settings: dict[str, Any], model_info: dict[str, Any],

@@ -18,6 +18,9 @@ CASES = [
     (["recover", "x.png"], "--detection-threshold", ["nan", "-inf", "1e6"]),
     (["recover", "x.png"], "--detection-upsample", ["-2", "3", "nan"]),
     (["recover", "x.png"], "--seed", ["-1", "4294967296", "1e3"]),
+    (["recover", "x.png"], "--top-k", ["0", "1001"]),
+    (["gallery", "add", "src", "-g", "g"], "--batch-size", ["0", "nan"]),
+    (["gallery", "search", "x.png", "-g", "g"], "--top-k", ["0", "-1"]),
     (["faces", "x.png", "-o", "o"], "--size", ["40000", "0", "-224", "nan"]),
     (["faces", "x.png", "-o", "o"], "--margin", ["nan", "-0.1", "4"]),
     (["faces", "x.png", "-o", "o"], "--upsample", ["-2", "3"]),
@@ -81,7 +84,7 @@ def test_every_numeric_option_is_validated_and_covered_here():
     assert raw_types == [], f"options parsed with a bare int/float (no range check): {raw_types}"
     covered = set()
     for argv, opt, _ in CASES:
-        sub = argv[0] if argv[0] != "data" else f"data {argv[1]}"
+        sub = argv[0] if argv[0] not in ("data", "gallery") else f"{argv[0]} {argv[1]}"
         covered.add((sub, opt if opt != "-n" else "--num"))
     missing = _numeric_options() - covered
     assert not missing, f"numeric options without a bad-value case here: {sorted(missing)}"

@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -431,12 +431,14 @@ class Recoverer:
         max_faces: int | None = None,
         max_frames: int | None = None,
         progress: bool = False,
+        on_frame: Callable[[int, int], None] | None = None,
     ) -> "VideoRecovery":
         """Recover faces in a video sampled at ``fps`` frames per second, grouped by track.
 
         Faces are linked across sampled frames by box overlap (:class:`dfrec.video.FaceTracker`).
         Each track keeps every frame's score and, as its representative, the frame where the
         face is largest, with the recovered faces pasted back into that frame.
+        ``on_frame(done, expected)`` is called after every sampled frame (progress reports).
         """
         from tqdm.auto import tqdm
 
@@ -469,6 +471,8 @@ class Recoverer:
                      "idsim": round(rec.idsim, 6), "box": [round(float(v), 1) for v in rec.box]}
                 )
             bar.update(1)
+            if on_frame is not None:
+                on_frame(sampled, max(expected, sampled))
         bar.close()
         for tid, tr in tracks.items():
             self.paste(rep_frames[tid], tr.face)

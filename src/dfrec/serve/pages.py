@@ -1,0 +1,297 @@
+"""HTML of the ``dfrec serve`` pages: upload, job (live progress), results per input, cases.
+
+Plain functions that turn dicts (jobs from :mod:`dfrec.serve.jobs`, ``result.json`` dicts
+from the report writer) into HTML strings; every value from a user or a file is escaped.
+Styling and script are static files (``static/app.css``, ``static/app.js``) so the pages
+run under a strict Content-Security-Policy (no inline script).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+from urllib.parse import quote
+
+from dfrec.report.html import CAVEAT
+
+def _e(x: Any) -> str:
+    return html.escape("" if x is None else str(x), quote=True)
+
+
+def _u(x: Any) -> str:
+    return quote(str(x), safe="")
+
+
+def page(title: str, body: str, active: str = "", status: str = "") -> str:
+    nav = "".join(f'<a href="{href}" class="{"on" if key == active else ""}">{label}</a>'
+                  for key, href, label in (("new", "/", "New case"), ("cases", "/cases", "Cases")))
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+        f"<title>{_e(title)} · dfrec</title><link rel=\"icon\" href=\"data:,\">"
+        "<link rel=\"stylesheet\" href=\"/static/app.css\">"
+        "<script src=\"/static/app.js\" defer></script></head><body>"
+        f"<header class=\"top\"><div class=\"in\"><a class=\"brand\" href=\"/\">dfrec <span>workbench</span></a>"
+        f"<nav>{nav}</nav><div class=\"status\" id=\"server-status\">{_e(status)}</div></div></header>"
+        f"<main>{body}</main></body></html>\n"
+    )
+
+
+def _bar(frac: float, ident: str = "") -> str:
+    idattr = f' id="{ident}"' if ident else ""
+    return f'<div class="pbar"><span{idattr} style="width:{max(0.0, min(1.0, frac)) * 100:.0f}%"></span></div>'
+
+
+def _badge(status: str, extra: str = "", ident: str = "") -> str:
+    idattr = f' id="{ident}"' if ident else ""
+    return f'<span class="badge {_e(status)} {extra}"{idattr}>{_e(status)}</span>'
+
+
+def _score(x: float | None, threshold: float = 0.5) -> str:
+    if x is None:
+        return '<span class="muted">–</span>'
+    cls = "fake" if x >= threshold else "real"
+    return f'<span class="badge {cls}">{x:.2f} {"likely swapped" if cls == "fake" else "no swap detected"}</span>'
+
+
+# ---------------------------------------------------------------------------------------- upload
+def upload_page(limits: dict[str, Any], recent: list[dict[str, Any]], status: str, error: str = "") -> str:
+    rows = "".join(_case_row(j) for j in recent[:5])
+    recent_html = (f'<h2>Recent cases</h2><div class="card"><table>{_case_head()}{rows}</table>'
+                   '<p class="small"><a href="/cases">All cases →</a></p></div>') if recent else ""
+    body = f"""
+<h1>New case</h1>
+<p class="lead">Drop the pictures or videos you want to check. dfrec finds every face, scores how likely it was
+face-swapped, and recovers the two people behind a swap: the <b>source</b> whose identity was pasted in and the
+<b>target</b> who was originally in the picture{', then looks both up in the gallery of known faces' if limits.get('gallery') else ''}.</p>
+<form id="upload-form" class="card" action="/upload" method="post" enctype="multipart/form-data">
+  <label id="drop" class="drop" tabindex="0">
+    <div class="big">Drop pictures or videos here</div>
+    <div class="small">or click to choose files · up to {limits['max_files']} files and {limits['max_upload_mb']:.0f} MB per upload ·
+    JPEG, PNG, WebP, TIFF, BMP · MP4, MOV, WebM, MKV, AVI</div>
+    <input id="files" type="file" name="files" multiple accept="image/*,video/*">
+  </label>
+  <ul id="file-list" class="files"></ul>
+  <div id="upload-error" class="error" role="alert">{_e(error)}</div>
+  <div class="row"><button id="upload-button" type="submit">Upload and analyse</button>
+  <div id="upload-progress" class="pbar" hidden style="width:240px"><span style="width:0%"></span></div></div>
+  <noscript><p class="small">Without JavaScript: choose the files above, then press the button.</p></noscript>
+</form>
+<div class="card caveat"><b>Read this first.</b> {_e(CAVEAT)}</div>
+{recent_html}"""
+    return page("New case", body, "new", status)
+
+
+# ---------------------------------------------------------------------------------------- cases
+def _case_head() -> str:
+    return ("<tr><th>Created (UTC)</th><th>Case</th><th>Files</th><th>Status</th><th>Faces</th>"
+            "<th>Highest fake score</th></tr>")
+
+
+def _case_row(j: dict[str, Any]) -> str:
+    names = ", ".join(i["name"] for i in j["inputs"][:3]) + (f" +{len(j['inputs']) - 3}" if len(j["inputs"]) > 3 else "")
+    return (f'<tr class="case"><td class="num">{_e(j["created_utc"].replace("T", " ").rstrip("Z"))}</td>'
+            f'<td><a href="/jobs/{_u(j["id"])}"><code>{_e(j["id"][:8])}</code></a></td>'
+            f'<td>{_e(names)}</td><td>{_badge(j["status"])}</td><td class="num">{j["faces"]}</td>'
+            f'<td>{_score(j["max_score"])}</td></tr>')
+
+
+def cases_page(jobs: list[dict[str, Any]], status: str) -> str:
+    if jobs:
+        table = f'<div class="card"><table id="cases">{_case_head()}{"".join(_case_row(j) for j in jobs)}</table></div>'
+    else:
+        table = '<div class="card">No cases yet. <a href="/">Upload the first pictures →</a></div>'
+    body = f'<h1>Cases</h1><p class="lead">Every upload, newest first. Cases are kept in the server\'s data folder ' \
+           f'and survive restarts.</p>{table}'
+    return page("Cases", body, "cases", status)
+
+
+# ---------------------------------------------------------------------------------------- job
+def job_page(job: dict[str, Any], status: str) -> str:
+    jid = job["id"]
+    rows = []
+    for inp in job["inputs"]:
+        st = inp["status"]
+        frac = 1.0 if st in ("done", "failed", "rejected") else float(inp["progress"] or 0)
+        link = (f'<a class="btn ghost result-link" href="/jobs/{_u(jid)}/inputs/{inp["n"]}"'
+                f'{"" if st == "done" else " hidden"}>View results</a>')
+        rows.append(
+            f'<tr id="input-{inp["n"]}"><td>{_e(inp["name"])}<div class="msg">{_e(inp["message"] or "")}</div></td>'
+            f'<td>{_e(inp["kind"] or "")}</td><td>{_badge(st, "st")}</td>'
+            f'<td>{"" if st == "rejected" else _bar(frac)}<div class="small muted stage">{_e(inp["stage"] or "")}</div></td>'
+            f'<td class="num faces">{"" if inp["faces"] is None else inp["faces"]}</td><td>{link}</td></tr>')
+    done = job["status"] == "done"
+    interrupted = job["status"] == "interrupted"
+    body = f"""
+<div class="crumbs"><a href="/cases">Cases</a> › case <code>{_e(jid[:8])}</code></div>
+<div id="job" data-job="{_e(jid)}" data-status="{_e(job['status'])}">
+<h1>Case <code>{_e(jid[:8])}</code> {_badge(job['status'], ident='job-status')}</h1>
+<p class="lead">Created {_e(job['created_utc'].replace('T', ' ').rstrip('Z'))} UTC · {len(job['inputs'])} file(s).
+This page updates by itself while the files are analysed.</p>
+<div class="card"><div class="row">{_bar(job['progress'], 'job-progress')}<span id="job-percent" class="num">{job['progress'] * 100:.0f} %</span></div>
+<p id="job-message" class="msg">{_e(job.get('message') or '')}</p>
+<form method="post" action="/jobs/{_u(jid)}/rerun" class="row"><button id="rerun" type="submit"{'' if interrupted else ' hidden'}>Re-run the unfinished files</button></form>
+<div id="job-downloads" class="downloads"{'' if done else ' hidden'}><a class="btn ghost" href="/jobs/{_u(jid)}/all.zip">Download everything (zip)</a></div>
+</div>
+<div class="card"><table><tr><th>File</th><th>Kind</th><th>Status</th><th>Progress</th><th>Faces</th><th></th></tr>
+{''.join(rows)}</table></div>
+</div>
+<noscript><meta http-equiv="refresh" content="3"></noscript>"""
+    return page(f"Case {jid[:8]}", body, "cases", status)
+
+
+# ---------------------------------------------------------------------------------------- results
+def _boxes_svg(faces: list[dict[str, Any]], width: int, height: int, threshold: float) -> str:
+    parts = []
+    for i, f in enumerate(faces):
+        x0, y0, x1, y1 = (float(v) for v in f["box"])
+        color = "#e5484d" if float(f["score_fake"]) >= threshold else "#30a46c"
+        label = f"{i + 1}"
+        parts.append(f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" stroke="{color}"/>')
+        tw = 26
+        parts.append(f'<rect x="{x0:.1f}" y="{max(0, y0 - 24):.1f}" width="{tw}" height="22" fill="{color}" stroke="none" '
+                     f'style="fill:{color}"/><text x="{x0 + 8:.1f}" y="{max(0, y0 - 24) + 16:.1f}" fill="#fff">{label}</text>')
+    return (f'<svg viewBox="0 0 {width} {height}" preserveAspectRatio="none" role="img" '
+            f'aria-label="faces found">{"".join(parts)}</svg>')
+
+
+def _fmt(x: Any, nd: int = 3) -> str:
+    return "–" if x is None else f"{float(x):.{nd}f}"
+
+
+def _candidates(base: str, matches: dict[str, list[dict[str, Any]]]) -> str:
+    from dfrec.report.html import GALLERY_PROBES
+
+    cols = []
+    for key, title, sub in GALLERY_PROBES:
+        items = matches.get(key)
+        if items is None:
+            continue
+        rows = []
+        for c in items:
+            thumb = c.get("thumbnail")
+            img = f'<img src="{base}/files/{_u(thumb)}" alt="">' if thumb else "<span></span>"
+            likely = '<div class="likely">likely the same person</div>' if c.get("likely_same_person") else ""
+            rows.append(f'<div class="cand">{img}<div><div class="nm">{c["rank"]}. {_e(c["name"])}</div>'
+                        f'<div class="sim">similarity {float(c["similarity"]):.3f}</div>{likely}</div></div>')
+        cols.append(f'<div class="gcol" data-probe="{key}"><h4>{_e(title)}</h4><div class="sub">{_e(sub)}</div>'
+                    f'{"".join(rows) or "<div class=sub>the gallery is empty</div>"}</div>')
+    return f'<h3 style="margin-top:16px">Gallery candidates</h3><div class="gallery">{"".join(cols)}</div>'
+
+
+def _overview(faces: list[dict[str, Any]], threshold: float, video: bool) -> str:
+    """Table of every face: score and the best gallery candidate for source and target."""
+    rows = []
+    for i, f in enumerate(faces):
+        s = float(f["score_fake"])
+        who = []
+        for probe, word in (("source", "source"), ("target", "target")):
+            c = ((f.get("gallery") or {}).get(probe) or [None])[0]
+            if c:
+                likely = " · likely the same person" if c.get("likely_same_person") else ""
+                who.append(f'<div class="who">{word}: <b>{_e(c["name"])}</b> '
+                           f'<span class="muted">{float(c["similarity"]):.2f}{likely}</span></div>')
+        rows.append(f'<tr><td><a href="#face-{i + 1}">{_e(f.get("label", f"Face {i + 1}"))}</a></td>'
+                    f'<td>{_score(s, threshold)}</td><td>{"".join(who) or "<span class=muted>–</span>"}</td></tr>')
+    head = "<tr><th>" + ("Track" if video else "Face") + "</th><th>Fake score</th><th>Best gallery match</th></tr>"
+    return f'<div><h3>{"Tracked faces" if video else "Faces"}</h3><table id="face-table">{head}{"".join(rows)}</table></div>'
+
+
+def _face_card(base: str, face: dict[str, Any], threshold: float, frame_img: str = "") -> str:
+    files = face.get("files", {})
+    s = float(face["score_fake"])
+    cls = "fake" if s >= threshold else "real"
+    figs = "".join(
+        f'<figure class="{c}"><img src="{base}/files/{_u(files[k])}" alt="{_e(cap)}"><figcaption>{_e(cap)}</figcaption></figure>'
+        for k, cap, c in (("forgery", "Face in the picture", ""), ("overlay", "Map of the pasted identity", ""),
+                          ("source", "Recovered source", "src"), ("target", "Recovered target", "tgt"))
+        if files.get(k))
+    kv = [
+        ("Fake score", f"{s:.3f} (model's probability of a face swap; ≥ {threshold:.2f} = likely swapped)"),
+        ("Identity similarity, face vs recovered target", _fmt(face.get("idsim_forgery_vs_recovered_target"))),
+        ("Identity similarity, recovered source vs target", _fmt(face.get("idsim_recovered_source_vs_target"))),
+        ("Identity distance, face vs recovered target",
+         _fmt(face.get("l2_forgery_vs_recovered_target")) + (" (dlib: same person below 0.6)")),
+        ("Detector confidence", _fmt(face.get("detection_score"), 2)),
+    ]
+    if "n_frames" in face:
+        kv.insert(1, ("Frames with this face", f"{face['n_frames']} · fake score min {face['score_fake_min']:.3f}, "
+                                              f"max {face['score_fake_max']:.3f} (mean above)"))
+        kv.insert(2, ("Pictures from frame", f"#{face['representative_frame']} at {face['representative_time']:.2f} s"))
+    dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in kv)
+    gallery = _candidates(base, face["gallery"]) if face.get("gallery") is not None else ""
+    anchor = _e(str(face.get("label", "face")).lower().replace("track", "face").replace(" ", "-"))
+    return (f'<div class="card face" id="{anchor}" data-score="{s:.6f}"><div class="facehead"><h3>{_e(face.get("label", "Face"))}</h3>'
+            f'<span class="score {cls}">{s:.2f}</span><span class="badge {cls}">'
+            f'{"likely swapped" if cls == "fake" else "no swap detected"}</span></div>{frame_img}'
+            f'<div class="strip">{figs}</div><dl class="kv">{dl}</dl>{gallery}</div>')
+
+
+def results_page(job: dict[str, Any], inp: dict[str, Any], result: dict[str, Any], previews: list[str],
+                 status: str) -> str:
+    jid, n = job["id"], inp["n"]
+    base = f"/jobs/{_u(jid)}/inputs/{n}"
+    thr = float(result.get("settings", {}).get("fake_threshold", 0.5))
+    faces = result.get("faces", [])
+    info = result["input"]
+    w, h = int(info.get("width") or 1), int(info.get("height") or 1)
+    top = max((float(f["score_fake"]) for f in faces), default=0.0)
+    video = info.get("kind") == "video"
+    overview = _overview(faces, thr, video)
+    if not video and "preview.jpg" in previews:
+        dw = int(min(540 / w, 560 / h) * w)  # shown size: fills the column, tall pictures at most 560 px high
+        picture = (f'<div class="card overview"><div><div class="pic" style="width:{dw}px">'
+                   f'<img src="{base}/preview/preview.jpg" '
+                   f'alt="the picture with every face boxed">{_boxes_svg(faces, w, h, thr)}</div>'
+                   f'<p class="small muted">Every face found, numbered from the largest (red: likely swapped, '
+                   f'green: no swap detected).</p></div>{overview}</div>')
+    else:
+        picture = f'<div class="card">{overview}</div>'
+
+    cards = []
+    for i, f in enumerate(faces):
+        frame = ""
+        if video and f"track{i + 1}.jpg" in previews:
+            frame = (f'<div class="pic" style="margin-bottom:10px"><img src="{base}/preview/track{i + 1}.jpg" '
+                     f'alt="frame of this track">{_boxes_svg([f], w, h, thr)}</div>')
+        cards.append(_face_card(base, f, thr, frame))
+    what = "tracked face" if video else "face"
+    model = (result.get("model") or {}).get("training") or {}
+    val = model.get("validation") or {}
+    model_warn = ""
+    if {"idsim_target", "idsim_target_none"} <= set(val) and val["idsim_target"] <= val["idsim_target_none"]:
+        model_warn = (" <b>This model's recovered targets are, on average, further from the true person than the "
+                      "forgery itself</b> (held-out validation): treat them as a rough visualisation.")
+    gal = result.get("gallery")
+    gal_note = ""
+    if gal:
+        same = gal.get("likely_same_person")
+        gal_note = (f'<div class="card small">Gallery: {_e(gal["photos"])} photos of {_e(gal["persons"])} people. '
+                    "A candidate's similarity is the identity similarity of the face and that person's most similar "
+                    "photo." + (f" <b>Likely the same person</b> = similarity ≥ {float(same['threshold']):.3f}: a "
+                                f"false-match rate of {float(same['false_match_rate']):g} per photo compared "
+                                f"(≈ {float(same['expected_chance_matches_per_search']):.2f} chance matches per search "
+                                "in this gallery); calibrated on LFW validation identities." if same else "")
+                    + " A candidate is a lead to check, never an identification.</div>")
+    body = f"""
+<div class="crumbs"><a href="/cases">Cases</a> › <a href="/jobs/{_u(jid)}">case <code>{_e(jid[:8])}</code></a> › {_e(inp['name'])}</div>
+<h1 id="result-title">{_e(inp['name'])}</h1>
+<div class="row"><span class="lead" style="margin:0">{len(faces)} {what}{'s' if len(faces) != 1 else ''} analysed · highest fake score</span>
+{_score(top, thr)}</div>
+<div class="row downloads" style="margin-top:12px">
+<a class="btn" id="download-report" href="{base}/report.html?download=1">Download report.html</a>
+<a class="btn ghost" id="download-json" href="{base}/result.json?download=1">result.json</a>
+<a class="btn ghost" id="download-zip" href="{base}/all.zip">Everything (zip)</a>
+<a class="btn ghost" href="{base}/report.html" target="_blank" rel="noopener">Open the report</a></div>
+<div class="card caveat"><b>Read this first.</b> {_e(CAVEAT)}{model_warn}</div>
+{gal_note}
+{picture}
+{''.join(cards)}
+<p class="small muted">Input SHA-256 <code>{_e(info.get('sha256'))}</code> · {w}×{h} px · analysed {_e(result.get('created_utc'))}
+with dfrec {_e(result.get('dfrec_version'))}. Every output file is listed with its hash in result.json.</p>"""
+    return page(inp["name"], body, "cases", status)
+
+
+def message_page(title: str, text: str, status: str = "", code_hint: str = "") -> str:
+    body = f'<h1>{_e(title)}</h1><div class="card">{_e(text)}</div>{code_hint}<p><a href="/">← New case</a></p>'
+    return page(title, body, "", status)

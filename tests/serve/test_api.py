@@ -1,0 +1,141 @@
+"""``dfrec serve`` over HTTP: limits, untrusted input, file access, token, cross-site requests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from .helpers import EXAMPLE, ROOT, Server, multipart, png_bytes
+
+TOKEN = "test-token-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("api") / "data", "--max-upload-mb", "2", "--max-files", "3",
+               token=TOKEN).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def done_job(srv):
+    code, body = srv.upload([("example.png", EXAMPLE.read_bytes())])
+    assert code == 201, body
+    return srv.wait_job(body["id"])
+
+
+def test_token_required(srv):
+    code, body, _ = srv.request("/api/jobs", headers={"Authorization": "Bearer wrong-token-000000000000"})
+    assert code == 401 and "token" in json.loads(body)["error"]
+    code, _, headers = srv.request("/?token=" + TOKEN)  # the printed address sets a cookie
+    assert code == 200
+    code, _, _ = srv.request("/cases")
+    assert code == 200
+
+
+def test_foreign_host_and_origin_refused(srv):
+    code, _, _ = srv.request("/", headers={"Host": "attacker.example:80"})  # DNS rebinding
+    assert code == 421
+    body, ctype = multipart([("a.png", png_bytes(np.zeros((8, 8, 3), np.uint8)))])
+    code, raw, _ = srv.request("/api/jobs", body, {"Content-Type": ctype, "Origin": "http://attacker.example"})
+    assert code == 403  # a cross-site form post
+    code, _, _ = srv.request("/api/jobs/x/rerun", b"", {"Origin": "null"}, method="POST")
+    assert code == 403
+
+
+def test_limits_and_refusals(srv):
+    code, body = srv.upload([("big.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 2_200_000)])
+    assert code == 413 and "limit is 2 MB" in body["error"]
+    small = png_bytes(np.zeros((8, 8, 3), np.uint8))
+    code, body = srv.upload([(f"{i}.png", small) for i in range(4)])
+    assert code == 400 and "limit is 3" in body["error"]
+    code, body = srv.upload([("notes.jpg", b"just some text, not a picture")])
+    assert code == 400 and body["rejected"] == [{"name": "notes.jpg", "message": "text, not an image or a video"}]
+    code, body = srv.upload([("anim.gif", b"GIF89a" + b"\x00" * 100)])
+    assert code == 400 and "GIF" in body["rejected"][0]["message"]
+    code, body = srv.upload([])
+    assert code == 400
+    code, raw, _ = srv.request("/api/jobs", b"not multipart", {"Content-Type": "text/plain"})
+    assert code == 400
+    code, raw, _ = srv.request("/api/jobs", b"--x\r\nbroken", {"Content-Type": "multipart/form-data; boundary=x"})
+    assert code == 400 and json.loads(raw)["error"]
+
+
+def test_bad_files_get_a_clear_message(srv):
+    blank = png_bytes(np.full((120, 160, 3), 200, np.uint8))
+    truncated = EXAMPLE.read_bytes()[:3000]
+    code, body = srv.upload([("blank.png", blank), ("cut.png", truncated), ("notes.png", b"hello")])
+    assert code == 201 and body["rejected"][0]["name"] == "notes.png"
+    job = srv.wait_job(body["id"])
+    assert job["status"] == "done"
+    by_name = {i["name"]: i for i in job["inputs"]}
+    assert by_name["blank.png"]["status"] == "failed" and "no face found" in by_name["blank.png"]["message"]
+    assert by_name["cut.png"]["status"] == "failed" and "could not be processed" in by_name["cut.png"]["message"]
+    assert by_name["notes.png"]["status"] == "rejected"
+    assert str(srv.data) not in json.dumps(job)  # no server paths in what the browser sees
+    code, _, _ = srv.request(f"/jobs/{job['id']}/inputs/1")  # a failed input has no results page
+    assert code == 200  # redirected to the job page
+
+
+def test_files_only_from_the_jobs_folder(srv, done_job):
+    jid = done_job["id"]
+    base = f"/jobs/{jid}/inputs/1"
+    code, body, headers = srv.request(base + "/result.json")
+    assert code == 200 and json.loads(body)["faces"]
+    for name in json.loads(body)["faces"][0]["files"].values():
+        code, _, _ = srv.request(f"{base}/files/{name}")
+        assert code == 200
+    code, body, headers = srv.request(base + "/report.html?download=1")
+    assert code == 200 and "attachment" in headers["content-disposition"]
+    assert headers["content-security-policy"].startswith("default-src 'none'")
+    for bad in ("/files/..%2F..%2F..%2Fserve.sqlite", "/files/..", "/files/.hidden", "/files/%2Fetc%2Fpasswd",
+                "/preview/..%2Fresults%2F1%2Fresult.json", "/files/nothere.png"):
+        code, _, _ = srv.request(base + bad)
+        assert code == 404, bad
+    for other in ("/jobs/AAAAAAAAAAAAAAAAAAAAAA/inputs/1/result.json", "/jobs/../inputs/1/result.json",
+                  "/api/jobs/AAAAAAAAAAAAAAAAAAAAAA", "/jobs/AAAAAAAAAAAAAAAAAAAAAA"):
+        code, _, _ = srv.request(other)
+        assert code == 404, other
+    code, raw, _ = srv.request(f"/jobs/{jid}/all.zip")
+    assert code == 200 and raw[:2] == b"PK"
+
+
+def test_rerun_only_interrupted(srv, done_job):
+    code, raw, _ = srv.request(f"/api/jobs/{done_job['id']}/rerun", b"", method="POST")
+    assert code == 409
+
+
+def test_off_loopback_needs_a_token():
+    r = subprocess.run([sys.executable, "-m", "dfrec", "serve", "--host", "0.0.0.0", "--port", "0"],
+                       capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""},
+                       timeout=120)
+    assert r.returncode != 0 and "--token" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_video_upload(srv, tmp_path):
+    import cv2
+
+    from dfrec.io import read_image
+
+    frame = cv2.cvtColor(read_image(EXAMPLE), cv2.COLOR_RGB2BGR)
+    path = tmp_path / "clip.mp4"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 4, (frame.shape[1], frame.shape[0]))
+    for _ in range(8):  # 2 s at 4 fps: 2 frames sampled at the default 1 fps
+        w.write(frame)
+    w.release()
+    code, body = srv.upload([("clip.mp4", path.read_bytes())])
+    assert code == 201, body
+    job = srv.wait_job(body["id"])
+    inp = job["inputs"][0]
+    assert inp["kind"] == "video" and inp["status"] == "done" and inp["faces"] == 1
+    code, raw, _ = srv.request(f"/jobs/{job['id']}/inputs/1/result.json")
+    result = json.loads(raw)
+    assert result["input"]["kind"] == "video" and result["input"]["frames_sampled"] == 2
+    assert result["faces"][0]["n_frames"] == 2
+    code, page, _ = srv.request(f"/jobs/{job['id']}/inputs/1")
+    assert code == 200 and b"track1.jpg" in page and b"Frames with this face" in page

@@ -1,0 +1,120 @@
+"""``dfrec serve`` parts without a server: content sniffing, safe names, the job store, settings."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+
+from dfrec.errors import ConfigError
+from dfrec.serve.config import ServeConfig, is_loopback
+from dfrec.serve.jobs import JOB_ID, JobStore, QueueFull, new_job_id
+from dfrec.serve.uploads import check_image, describe_unknown, display_name, sniff, stored_name
+
+
+def encoded(fmt: str) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt,ext", [("JPEG", ".jpg"), ("PNG", ".png"), ("WEBP", ".webp"), ("TIFF", ".tif"),
+                                     ("BMP", ".bmp"), ("PPM", ".ppm")])
+def test_sniff_images_by_content(fmt, ext):
+    data = encoded(fmt)
+    s = sniff(data[:64])
+    assert s is not None and s.kind == "image" and s.ext == ext
+    assert check_image(io.BytesIO(data), s, max_pixels=10_000) is None
+    assert "megapixels" in check_image(io.BytesIO(data), s, max_pixels=100)
+
+
+def test_sniff_video(tmp_path):
+    path = tmp_path / "v.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (32, 32))
+    for _ in range(3):
+        w.write(np.zeros((32, 32, 3), np.uint8))
+    w.release()
+    assert sniff(path.read_bytes()[:64]).ext == ".avi"
+    assert sniff(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 40).ext == ".mp4"
+    assert sniff(b"\x00\x00\x00\x14ftypqt  " + b"\x00" * 40).ext == ".mov"
+    assert sniff(b"\x1aE\xdf\xa3\x9fB\x86\x81\x01B\xf7\x81\x01B\xf2\x81\x04B\xf3\x81\x08B\x82\x84webm").ext == ".webm"
+
+
+def test_refused_content_is_explained():
+    assert sniff(b"hello, I am text") is None
+    assert "text" in describe_unknown(b"hello, I am text")
+    assert "GIF" in describe_unknown(b"GIF89a....")
+    assert "PDF" in describe_unknown(b"%PDF-1.7")
+    assert "ZIP" in describe_unknown(b"PK\x03\x04")
+    assert "empty" in describe_unknown(b"")
+    assert "unknown" in describe_unknown(bytes(range(128, 192)))
+    # a real JPEG header followed by garbage: recognised, then refused when its header does not parse
+    bad = b"\xff\xd8\xff\xe0" + b"\x00" * 60
+    assert "cannot be read" in check_image(io.BytesIO(bad), sniff(bad), max_pixels=10**8)
+
+
+@pytest.mark.parametrize("given,shown,stored", [
+    ("../../etc/passwd", "passwd", "passwd.jpg"),
+    ("C:\\Users\\me\\photo one.PNG", "photo one.PNG", "photo_one.jpg"),
+    (".hidden", ".hidden", "upload.jpg"),
+    ("", "upload", "upload.jpg"),
+    ("a\x00b\nc.jpg", "abc.jpg", "abc.jpg"),
+    ("ümlaut ×.jpeg", "ümlaut ×.jpeg", "mlaut.jpg"),
+])
+def test_names_never_become_paths(given, shown, stored):
+    assert display_name(given) == shown
+    name = stored_name(given, ".jpg")
+    assert name == stored
+    assert "/" not in name and "\\" not in name and not name.startswith(".")
+
+
+def test_job_store_queue_and_restart(tmp_path):
+    store = JobStore(tmp_path / "s.sqlite")
+    ids = [new_job_id() for _ in range(3)]
+    assert all(JOB_ID.match(i) for i in ids) and len(set(ids)) == 3
+    for i in ids[:2]:
+        store.create(i, [{"name": "a.jpg", "stored": "1/a.jpg", "kind": "image", "bytes": 10}], max_queue=2)
+    with pytest.raises(QueueFull):
+        store.create(ids[2], [{"name": "b.jpg"}], max_queue=2)
+    assert store.get(ids[2]) is None  # a refused job leaves nothing
+    job = store.claim_next()
+    assert job["id"] == ids[0] and job["status"] == "running"  # oldest first
+    store.update_input(ids[0], 1, status="running", progress=0.5, stage="frame 3 of 6")
+    assert store.get(ids[0])["progress"] == 0.5
+    # the server restarts: the running job is marked, the queued one stays queued
+    store.close()
+    store = JobStore(tmp_path / "s.sqlite")
+    assert store.mark_interrupted("restarted") == [ids[0]]
+    j = store.get(ids[0])
+    assert j["status"] == "interrupted" and j["message"] == "restarted" and j["inputs"][0]["status"] == "pending"
+    assert store.get(ids[1])["status"] == "queued"
+    assert store.rerun(ids[1], max_queue=5) is False  # only interrupted jobs are re-run
+    assert store.rerun(ids[0], max_queue=5) is True
+    assert store.claim_next()["id"] == ids[1]  # re-run jobs go to the back of the queue
+    assert store.claim_next()["id"] == ids[0]
+    store.update_input(ids[0], 1, status="done", progress=1.0, faces=2, max_score=0.8)
+    store.finish(ids[0])
+    assert [j["id"] for j in store.list()] == [ids[1], ids[0]]  # newest first (by creation, not by re-run)
+    done = store.get(ids[0])
+    assert done["progress"] == 1.0 and done["faces"] == 2 and done["max_score"] == 0.8
+    assert store.get("../../etc") is None and store.get("x" * 22) is None
+    with pytest.raises(ValueError):
+        store.update_input(ids[0], 1, name="evil")
+
+
+def test_config_rules():
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10")
+    ServeConfig().validate()
+    with pytest.raises(ConfigError, match="token"):
+        ServeConfig(host="0.0.0.0").validate()
+    with pytest.raises(ConfigError, match="16"):
+        ServeConfig(host="0.0.0.0", token="short").validate()
+    ServeConfig(host="0.0.0.0", token="x" * 20).validate()
+    assert "token" not in ServeConfig(token="y" * 20).to_dict()
+    with pytest.raises(ConfigError):
+        ServeConfig(max_queue=0).validate()

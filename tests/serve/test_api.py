@@ -139,3 +139,49 @@ def test_video_upload(srv, tmp_path):
     assert result["faces"][0]["n_frames"] == 2
     code, page, _ = srv.request(f"/jobs/{job['id']}/inputs/1")
     assert code == 200 and b"track1.jpg" in page and b"Frames with this face" in page
+
+
+def test_interrupted_job_is_marked_and_rerun(tmp_path):
+    """Stop the server while a video is being analysed: after a restart the job is interrupted,
+    and re-running it finishes it."""
+    import time
+
+    import cv2
+
+    from dfrec.io import read_image
+
+    from .helpers import WAIT_S
+
+    frame = cv2.cvtColor(cv2.resize(read_image(EXAMPLE), (156, 180)), cv2.COLOR_RGB2BGR)
+    path = tmp_path / "long.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (156, 180))
+    for _ in range(12):
+        w.write(frame)
+    w.release()
+    data = tmp_path / "data"
+    srv = Server(data, "--fps", "0").start()  # every frame: 12 frames to analyse
+    try:
+        code, body = srv.upload([("long.avi", path.read_bytes())])
+        assert code == 201, body
+        deadline = time.monotonic() + WAIT_S
+        while True:  # wait until the worker is inside the video
+            _, job = srv.get_json(f"/api/jobs/{body['id']}")
+            if (job["inputs"][0]["stage"] or "").startswith("frame"):
+                break
+            assert job["status"] in ("queued", "running") and time.monotonic() < deadline, job
+            time.sleep(0.1)
+    finally:
+        srv.stop()  # SIGTERM: uvicorn shuts down, the worker stops at the next frame
+    srv = Server(data, "--fps", "0").start()
+    try:
+        _, job = srv.get_json(f"/api/jobs/{body['id']}")
+        # marked by the worker itself as it stopped (a killed server would be marked at the restart)
+        assert job["status"] == "interrupted" and job["message"].startswith("the server stopped while")
+        assert job["inputs"][0]["status"] == "pending"
+        code, raw, _ = srv.request(f"/api/jobs/{body['id']}/rerun", b"", method="POST")
+        assert code == 202
+        job = srv.wait_job(body["id"])
+        assert job["status"] == "done" and job["runs"] == 2
+        assert job["inputs"][0]["status"] == "done" and job["inputs"][0]["faces"] == 1
+    finally:
+        srv.stop()

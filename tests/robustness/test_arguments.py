@@ -48,6 +48,16 @@ CASES = [
     (["data", "prepare", "ffpp", "r", "-o", "o"], "--size", ["1e6"]),
     (["data", "split", "d", "-o", "s.json"], "--seed", ["-2"]),
     (["train"], "--max-steps", ["0", "-1"]),
+    (["serve"], "--port", ["-1", "65536", "nan"]),
+    (["serve"], "--top-k", ["0", "1001"]),
+    (["serve"], "--threads", ["0"]),
+    (["serve"], "--max-upload-mb", ["0", "nan", "-5"]),
+    (["serve"], "--max-files", ["0"]),
+    (["serve"], "--max-queue", ["0", "-1"]),
+    (["serve"], "--max-megapixels", ["0", "inf"]),
+    (["serve"], "--fps", ["-1", "nan"]),
+    (["serve"], "--max-frames", ["0"]),
+    (["serve"], "--max-faces", ["0"]),
     (["convert-official", "a.pth", "o"], "--shard-size-mb", ["0", "nan", "-1"]),
 ]
 

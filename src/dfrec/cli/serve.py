@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from dfrec.cli.args import ranged
+
 DEFAULT_DATA = "dfrec_serve"
 
 
@@ -20,25 +22,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; anything else needs --token)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port)")
+    p.add_argument("--port", type=ranged(int, 0, 65535), default=8000, help="port (default 8000; 0 = any free port)")
     p.add_argument("--token", default=os.environ.get("DFREC_SERVE_TOKEN"),
                    help="access token every request must carry (required off loopback; default $DFREC_SERVE_TOKEN)")
     p.add_argument("--data", default=DEFAULT_DATA, metavar="DIR",
                    help=f"folder for jobs, uploads and results (default ./{DEFAULT_DATA})")
     p.add_argument("--gallery", default=None, metavar="G", help="gallery folder to search recovered faces in")
-    p.add_argument("--top-k", type=int, default=5, metavar="K", help="gallery candidates per face (default 5)")
+    p.add_argument("--top-k", type=ranged(int, 1, 1000), default=5, metavar="K", help="gallery candidates per face (default 5)")
     p.add_argument("--checkpoint", default=None, metavar="DIR", help="model folder (default: the bundled model)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ... (default: auto)")
-    p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads of the worker (default: torch's)")
-    p.add_argument("--max-upload-mb", type=float, default=512, metavar="MB",
+    p.add_argument("--threads", type=ranged(int, 1, 1024), default=None, metavar="N", help="CPU threads of the worker (default: torch's)")
+    p.add_argument("--max-upload-mb", type=ranged(float, 0, 1e6, lo_open=True), default=512, metavar="MB",
                    help="largest upload (all its files together) in MB (default 512)")
-    p.add_argument("--max-files", type=int, default=20, metavar="N", help="files per upload (default 20)")
-    p.add_argument("--max-queue", type=int, default=32, metavar="N",
+    p.add_argument("--max-files", type=ranged(int, 1, 10000), default=20, metavar="N", help="files per upload (default 20)")
+    p.add_argument("--max-queue", type=ranged(int, 1, 100000), default=32, metavar="N",
                    help="jobs waiting or running at once; more uploads are refused with HTTP 503 (default 32)")
-    p.add_argument("--max-megapixels", type=float, default=50, metavar="MP", help="largest image (default 50 MP)")
-    p.add_argument("--fps", type=float, default=1.0, help="video frames analysed per second of video (default 1)")
-    p.add_argument("--max-frames", type=int, default=300, metavar="N", help="sampled frames per video at most (default 300)")
-    p.add_argument("--max-faces", type=int, default=10, metavar="N", help="largest faces analysed per picture (default 10)")
+    p.add_argument("--max-megapixels", type=ranged(float, 0, 10000, lo_open=True), default=50, metavar="MP", help="largest image (default 50 MP)")
+    p.add_argument("--fps", type=ranged(float, 0, 1000), default=1.0, help="video frames analysed per second of video (default 1)")
+    p.add_argument("--max-frames", type=ranged(int, 1, 10_000_000), default=300, metavar="N", help="sampled frames per video at most (default 300)")
+    p.add_argument("--max-faces", type=ranged(int, 1, 1000), default=10, metavar="N", help="largest faces analysed per picture (default 10)")
     p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"),
                    help="uvicorn's log level (default warning)")
     p.set_defaults(func=run)

@@ -12,6 +12,7 @@ between two inputs or two frames when asked to, leaving the job *interrupted*.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -116,6 +117,8 @@ class Worker:
         src = root / "uploads" / inp["stored"]
         out = root / "results" / str(n)
         self.store.update_input(jid, n, status="running", progress=0.02, stage="reading")
+        if out.exists():  # a re-run: drop what an interrupted run left half-written
+            shutil.rmtree(out)
         try:
             if inp["kind"] == "video":
                 result = self._video(jid, n, src, out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -17,20 +18,23 @@ FIXTURES = ROOT / ".cache" / "fixtures" / "face_recognition"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from needs import skip_or_fail  # noqa: E402  (tests/needs.py: skip here, fail under CI=true)
+
 
 @pytest.fixture(scope="session")
 def lfw_dir() -> Path:
-    """Root of the LFW copy (``images_deepfunneled/``, ``pairs.txt``); skips when absent."""
-    if not (LFW_DIR / "images_deepfunneled").is_dir():
-        pytest.skip(f"LFW not found at {LFW_DIR} (set DFREC_LFW to its folder)")
+    """Root of the LFW copy (``images_deepfunneled/``, ``pairs.txt``); skips when absent (fails under CI)."""
+    if not (LFW_DIR / "images_deepfunneled").is_dir() or not (LFW_DIR / "pairs.txt").is_file():
+        skip_or_fail(f"LFW not found at {LFW_DIR} (set DFREC_LFW to its folder)")
     return LFW_DIR
 
 
 @pytest.fixture(scope="session")
 def fixture_dir() -> Path:
-    """Folder of the face_recognition sdist's public-domain test images; skips when absent."""
+    """Folder of the face_recognition sdist's public-domain test images; skips when absent (fails under CI)."""
     if not (FIXTURES / "obama.jpg").exists():
-        pytest.skip(f"fixtures missing in {FIXTURES}; run: python scripts/fetch_fixtures.py")
+        skip_or_fail(f"fixtures missing in {FIXTURES}; run: python scripts/fetch_fixtures.py")
     return FIXTURES
 
 

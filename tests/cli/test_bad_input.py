@@ -14,8 +14,9 @@ import pytest
 from PIL import Image
 
 from dfrec.cli.main import main
+from needs import need_module
 
-pytest.importorskip("dlib")
+need_module("dlib")
 
 ROOT = Path(__file__).resolve().parents[2]
 

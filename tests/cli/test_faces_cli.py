@@ -12,8 +12,9 @@ import pytest
 from dfrec.cli.main import main
 from dfrec.faces.align import canonical_landmarks, transform_points
 from dfrec.io import read_image, write_image
+from needs import need_module
 
-pytest.importorskip("dlib")
+need_module("dlib")
 
 
 @pytest.fixture(scope="module")

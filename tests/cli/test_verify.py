@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from dfrec.cli.main import main
+from needs import need_module
 
-pytest.importorskip("dlib")
+need_module("dlib")
 
 
 def _run(argv, capsys):

@@ -19,8 +19,9 @@ from dfrec.faces.align import (
     transform_points,
 )
 from dfrec.io import read_image
+from needs import need_module
 
-dlib = pytest.importorskip("dlib")
+dlib = need_module("dlib")
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -12,8 +12,9 @@ from PIL import Image
 from dfrec.faces.align import FIT_INDICES, align_face, canonical_landmarks
 from dfrec.faces.detect import Face, FaceDetector, detect_faces, hog_box_from_landmarks, pick_face
 from dfrec.io import read_image
+from needs import need_module
 
-dlib = pytest.importorskip("dlib")
+dlib = need_module("dlib")
 
 
 @pytest.fixture(scope="module")

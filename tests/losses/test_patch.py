@@ -25,7 +25,8 @@ def test_patchify_layout_and_roundtrip():
 
 
 def test_patchify_matches_the_model():
-    masking = pytest.importorskip("dfrec.models.masking")
+    from dfrec.models import masking
+
     x = torch.rand(2, 3, 64, 64)
     assert torch.equal(patchify(x, 16), masking.patchify(x, 16))
 

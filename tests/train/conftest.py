@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from needs import need_module
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -34,7 +35,7 @@ def _lfw_files(lfw_dir: Path, per_split: dict[str, int], per_person: int = 2) ->
 @pytest.fixture(scope="session")
 def lfw_cache(lfw_dir, tmp_path_factory) -> Path:
     """Landmark cache of 24 LFW images: 8 train people and 4 val people, 2 images each."""
-    pytest.importorskip("dlib")
+    need_module("dlib")
     from dfrec.data.cache import index_folder
 
     cache = tmp_path_factory.mktemp("lfw_cache")
@@ -47,7 +48,7 @@ def lfw_cache(lfw_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def fixture_cache(fixture_dir, tmp_path_factory) -> Path:
     """Landmark cache of the public-domain face_recognition fixtures (one identity per file)."""
-    pytest.importorskip("dlib")
+    need_module("dlib")
     from dfrec.data.cache import index_folder
 
     src = tmp_path_factory.mktemp("fixture_faces")

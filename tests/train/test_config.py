@@ -84,7 +84,6 @@ def test_bad_override_and_files(tmp_path):
 
 
 def test_loss_section_validated_against_loss_config():
-    pytest.importorskip("dfrec.losses.total")
     from dfrec.train.components import loss_config
 
     cfg = config_from_dict({"loss": {"lambda_id": 1.0, "vgg19_weights": None}})

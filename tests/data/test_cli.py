@@ -26,11 +26,17 @@ def test_synth_writes_samples_index_and_sheet(face_folder, face_cache, tmp_path,
 
     sheet = read_image(out / "contact_sheet.png")
     assert sheet.shape == (6 * 112, 4 * 112, 3)
-    # same seed, same samples
+    # same seed, same samples: the cache alone (no image folder) gives the first samples bit for bit
     out2 = tmp_path / "out2"
     assert main(["synth", "--faces", str(face_cache), "-n", "2", "-o", str(out2), "--kinds", "swap,blend,self,real",
                  "--seed", "1", "--no-progress"]) == 0
     capsys.readouterr()
+    idx2 = json.loads((out2 / "index.json").read_text())
+    assert idx2["samples"] == idx["samples"][:2]
+    for i in range(2):
+        for role in ("forgery", "source", "target", "mask"):
+            name = f"{i:05d}_{role}.png"
+            assert (out2 / name).read_bytes() == (out / name).read_bytes(), name
 
 
 def test_synth_same_seed_same_files(face_cache, tmp_path, capsys):

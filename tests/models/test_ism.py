@@ -18,10 +18,45 @@ def _chelsea() -> torch.Tensor:
     return F.interpolate(img, size=(224, 224), mode="bilinear", antialias=True, align_corners=False)
 
 
+def _lukemelas_name(timm_name: str, blocks_per_stage: list[int]) -> str:
+    """The package's (lukemelas EfficientNet) name of a timm ``tf_efficientnet_lite0`` tensor,
+    translated by layer role, independently of the order-based mapping under test."""
+    top = {"conv_stem": "_conv_stem", "bn1": "_bn0", "conv_head": "_conv_head", "bn2": "_bn1", "classifier": "_fc"}
+    parts = timm_name.split(".")
+    if parts[0] != "blocks":
+        return ".".join([top[parts[0]], *parts[1:]])
+    stage, idx, layer, leaf = int(parts[1]), int(parts[2]), parts[3], ".".join(parts[4:])
+    flat = sum(blocks_per_stage[:stage]) + idx  # lukemelas numbers the blocks 0..15 across stages
+    if flat == 0:  # depthwise-separable block (no expansion): dw conv, bn, projection, bn
+        roles = {"conv_dw": "_depthwise_conv", "bn1": "_bn1", "conv_pw": "_project_conv", "bn2": "_bn2"}
+    else:  # inverted residual: expansion, bn, dw conv, bn, projection, bn
+        roles = {"conv_pw": "_expand_conv", "bn1": "_bn0", "conv_dw": "_depthwise_conv", "bn2": "_bn1",
+                 "conv_pwl": "_project_conv", "bn3": "_bn2"}
+    return f"_blocks.{flat}.{roles[layer]}.{leaf}"
+
+
+def test_lite0_mapping_puts_each_source_tensor_where_its_role_says():
+    """Every tensor timm's network receives is, bit for bit, the package's tensor of the same
+    role (translated by name, not by order), and every package tensor is used exactly once."""
+    from dfrec.models.ism import efficientnet_lite0_state_dict
+
+    src = efficientnet_lite0_state_dict()
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    assert map_lite0_onto(model) == len(model.state_dict()) == len(src)
+    per_stage = [len(stage) for stage in model.blocks]
+    used = set()
+    for name, tensor in model.state_dict().items():
+        theirs = _lukemelas_name(name, per_stage)
+        assert theirs in src, (name, theirs)
+        assert torch.equal(tensor, src[theirs].to(tensor.dtype)), name
+        used.add(theirs)
+    assert used == set(src)
+
+
 def test_lite0_weights_classify_a_cat_as_a_cat():
     """Mapped onto timm's tf_efficientnet_lite0 the weights give ImageNet cat classes for a cat photo."""
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
-    assert map_lite0_onto(model) == 296
+    map_lite0_onto(model)
     with torch.no_grad():
         probs = model((_chelsea() - 0.5) / 0.5).softmax(-1)[0]
     top5 = probs.topk(5).indices.tolist()

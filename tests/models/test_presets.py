@@ -21,15 +21,32 @@ def _vit_params(dim: int, depth: int) -> int:
 
 @pytest.fixture(scope="module")
 def built():
+    """Real models of the CPU presets; the big ones on the meta device (shapes only, no memory, instant)."""
     cache: dict[str, DFREC] = {}
 
     def get(name: str) -> DFREC:
         if name not in cache:
             torch.manual_seed(0)
-            cache[name] = create_model(name)
+            if name in CPU_PRESETS:
+                cache[name] = create_model(name)
+            else:
+                with torch.device("meta"):
+                    cache[name] = create_model(name)
         return cache[name]
 
     return get
+
+
+def _vit_encoder_shapes(model) -> list[tuple[int, ...]]:
+    """Sorted parameter shapes of a TIRM's ViT encoder (patch embedding, class token, positions, blocks, norm)."""
+    return sorted(tuple(p.shape) for n, p in model.tirm.named_parameters() if not n.startswith(("dec", "mask_token", "head")))
+
+
+def _torchvision_vit_shapes(builder) -> list[tuple[int, ...]]:
+    """The same for a torchvision ViT without its classifier head, built on the meta device."""
+    with torch.device("meta"):
+        vit = builder(weights=None)
+    return sorted(tuple(p.shape) for n, p in vit.named_parameters() if not n.startswith("heads"))
 
 
 def test_registry_lists_required_presets():
@@ -65,11 +82,15 @@ def test_big_presets_have_the_published_shapes(built):
     assert (cfg.enc_dim, cfg.enc_depth, cfg.enc_heads) == (1024, 24, 16)  # ViT-L/16
     assert (cfg.dec_dim, cfg.dec_depth, cfg.dec_heads) == (512, 1, 16)
     assert cfg.n_keep == 98 and cfg.fusion_dim == 196 and cfg.sirm_widths == (32, 64, 128, 256, 1024)
-    # ViT-L/16 encoder (torchvision vit_l_16 minus its classifier head: 303.3 M)
-    enc = sum(p.numel() for n, p in off.tirm.named_parameters() if not n.startswith(("dec", "mask_token", "head")))
-    assert enc == 303_301_632
-    paper = built("paper").config
-    assert (paper.enc_dim, paper.enc_depth, paper.dec_dim, paper.dec_depth) == (768, 12, 512, 8)
+    # the released code's encoder is torchvision's vit_l_16 (minus its classifier head): same
+    # tensors, shape for shape, hence the same parameter count; the paper's is ViT-B/16
+    from torchvision.models import vit_b_16, vit_l_16
+
+    assert _vit_encoder_shapes(off) == _torchvision_vit_shapes(vit_l_16)
+    paper = built("paper")
+    assert _vit_encoder_shapes(paper) == _torchvision_vit_shapes(vit_b_16)
+    cfg = paper.config
+    assert (cfg.enc_dim, cfg.enc_depth, cfg.dec_dim, cfg.dec_depth) == (768, 12, 512, 8)
 
 
 @pytest.mark.parametrize("preset", CPU_PRESETS)

@@ -152,7 +152,16 @@ def test_report_says_how_the_model_did_on_held_out_people(tmp_path, report_folde
     html = render_report({**result, "model": good}, folder)
     assert "About this model" in html and "further from the true person" not in html
     # no metadata (e.g. a converted official checkpoint): no card, no error
-    assert model_record(tmp_path / "good")["training"] and "About this model" not in render_report(result, folder)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "config.json").write_text(json.dumps({"model": {}}))
+    rec = model_record(bare)
+    assert rec["training"] == {}
+    html = render_report({**result, "model": rec}, folder)
+    assert "About this model" not in html and "further from the true person" not in html
+    # and an unreadable config.json is no error either
+    (bare / "config.json").write_text("{not json")
+    assert model_record(bare)["training"] == {}
 
 
 def test_bundled_model_records_its_training():

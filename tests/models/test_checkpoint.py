@@ -129,3 +129,59 @@ def test_no_pickle_in_the_checkpoint(tiny, tmp_path):
     header = json.loads(data[8 : 8 + header_len])
     assert header["__metadata__"]["format"] == "pt"
     assert b"\x80\x04" not in data[: 8 + header_len]  # safetensors header is JSON, not a pickle
+
+
+def test_newer_format_version_is_refused(tiny, tmp_path):
+    from dfrec.models.checkpoint import FORMAT_VERSION
+
+    ck = tmp_path / "ck"
+    tiny.save_pretrained(ck)
+    doc = json.loads((ck / "config.json").read_text())
+    assert doc["format_version"] == FORMAT_VERSION
+    doc["format_version"] = FORMAT_VERSION + 1  # written by a later dfrec
+    (ck / "config.json").write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match=f"format {FORMAT_VERSION + 1} is newer than this dfrec supports"):
+        DFREC.from_pretrained(ck)
+    doc["format_version"] = FORMAT_VERSION  # the same version still loads
+    (ck / "config.json").write_text(json.dumps(doc))
+    assert _same_state(tiny, DFREC.from_pretrained(ck))
+
+
+@pytest.mark.parametrize("index", ["{not json", json.dumps({"metadata": {}}), json.dumps({"weight_map": 3}), "not-utf8"],
+                         ids=["bad-json", "no-weight-map", "weight-map-not-a-dict", "not-utf8"])
+def test_corrupt_shard_index_is_a_checkpoint_error(tiny, tmp_path, index):
+    ck = tmp_path / "ck"
+    tiny.save_pretrained(ck, shard_size_mb=2)
+    path = ck / "model.safetensors.index.json"
+    if index == "not-utf8":
+        path.write_bytes(b"\xff\xfe\x00garbage")
+    else:
+        path.write_text(index)
+    with pytest.raises(CheckpointError, match="corrupt shard index"):
+        DFREC.from_pretrained(ck)
+
+
+def test_bfloat16_storage_loads_as_float32(tiny, tmp_path):
+    from safetensors import safe_open
+
+    tiny.save_pretrained(tmp_path / "a")
+    tiny.save_pretrained(tmp_path / "bf", dtype="bfloat16")
+    doc = json.loads((tmp_path / "bf" / "config.json").read_text())
+    assert doc["storage_dtype"] == "bfloat16"
+    with safe_open(str(tmp_path / "bf" / "model.safetensors"), framework="pt") as f:
+        stored = {k: f.get_tensor(k) for k in f.keys()}
+    assert {t.dtype for t in stored.values() if t.is_floating_point()} == {torch.bfloat16}
+    assert all(not t.is_floating_point() for t in stored.values() if t.dtype != torch.bfloat16)  # counters keep their type
+    size = lambda d: (d / "model.safetensors").stat().st_size  # noqa: E731
+    assert size(tmp_path / "bf") < 0.55 * size(tmp_path / "a")
+    loaded = DFREC.from_pretrained(tmp_path / "bf")
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    w, wb = tiny.state_dict(), loaded.state_dict()
+    for k in w:
+        if w[k].is_floating_point():
+            # exactly the bf16 rounding of the original (round to nearest even), cast back to float32
+            assert torch.equal(wb[k], w[k].to(torch.bfloat16).float()), k
+        else:
+            assert torch.equal(wb[k], w[k]), k
+    with pytest.raises(Exception, match="dtype"):
+        tiny.save_pretrained(tmp_path / "bad", dtype="int8")

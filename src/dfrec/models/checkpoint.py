@@ -154,6 +154,8 @@ def _weight_files(folder: Path) -> list[Path]:
             weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
             raise CheckpointError(f"{index}: corrupt shard index ({e})") from None
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+            raise CheckpointError(f"{index}: corrupt shard index (weight_map is not a tensor -> file name mapping)")
         files = [folder / n for n in sorted(set(weight_map.values()))]
     else:
         files = [folder / WEIGHTS_NAME]

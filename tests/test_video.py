@@ -1,0 +1,118 @@
+"""Video recovery beyond the basics in test_recover.py: scene cuts split tracks, tracks come
+longest first, each track's representative frame is the one where its face is largest, and
+a container that reports no frame rate falls back to 25 fps.
+
+Real faces (the public-domain fixtures) in real MJPG videos written with OpenCV; the tiny
+randomly initialised checkpoint of conftest.py.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from dfrec.video import FALLBACK_FPS, sample_frames, video_info
+
+H, W = 300, 420
+
+
+def _write(path, frames, fps):
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (W, H))
+    assert vw.isOpened()
+    for f in frames:
+        vw.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    vw.release()
+    return path
+
+
+def _frame(face: np.ndarray, scale: float, x: int, y: int) -> np.ndarray:
+    """A grey frame with ``face`` resized by ``scale`` and placed with its top-left at (x, y)."""
+    img = cv2.resize(face, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    out = np.full((H, W, 3), 120, np.uint8)
+    h, w = min(img.shape[0], H - y), min(img.shape[1], W - x)
+    out[y:y + h, x:x + w] = img[:h, :w]
+    return out
+
+
+@pytest.fixture(scope="module")
+def recoverer(tiny_checkpoint):
+    from dfrec.recover import Recoverer
+
+    return Recoverer.from_pretrained(tiny_checkpoint, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def people(fixture_dir):
+    from dfrec.io import read_image
+
+    def small(name):
+        img = read_image(fixture_dir / name)
+        s = 240 / max(img.shape[:2])
+        return cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+
+    return small("obama.jpg"), small("biden.jpg")
+
+
+@pytest.fixture(scope="module")
+def cut_video(people, tmp_path_factory):
+    """8 frames at 4 fps: Biden on the left (frames 0-1), a cut to Obama on the right whose face
+    grows then shrinks (frames 2-5, largest at frame 3), a cut back to Biden on the left (6-7)."""
+    obama, biden = people
+    frames = [_frame(biden, 1.0, 10, 20)] * 2
+    frames += [_frame(obama, s, 200, 30) for s in (0.85, 1.0, 0.9, 0.8)]
+    frames += [_frame(biden, 1.0, 10, 20)] * 2
+    return _write(tmp_path_factory.mktemp("video") / "cuts.avi", frames, fps=4), frames
+
+
+def test_cuts_tracks_order_and_representative_frame(recoverer, cut_video):
+    path, _ = cut_video
+    video = recoverer.recover_video(path, fps=0)
+    assert video.frames_sampled == 8 and video.frames_with_faces == 8
+    # a cut ends a track: Biden before the cut, Obama, and Biden again after more than two
+    # sampled frames without him is a third track (the tracker has no appearance model)
+    assert [[f["frame"] for f in t.frames] for t in video.tracks] == [[2, 3, 4, 5], [0, 1], [6, 7]]
+    # longest first, ties by first appearance; face.index follows that order
+    assert [t.track_id for t in video.tracks] == [1, 0, 2]
+    assert [t.face.index for t in video.tracks] == [0, 1, 2]
+    obama = video.tracks[0]
+    areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in (np.array(f["box"]) for f in obama.frames)]
+    rep = obama.frames[int(np.argmax(areas))]["frame"]
+    assert rep == 3  # the frame where the face was drawn largest
+    assert obama.frame_index == 3 and obama.frame_time == pytest.approx(0.75)
+    assert np.allclose(obama.face.box, obama.frames[1]["box"], atol=0.1)
+    # the representative recovery is the one of that frame, pasted back into that frame
+    decoded = [f.image for f in sample_frames(path, fps=0)]
+    again = recoverer.recover(decoded[3], paste=False)[0]
+    np.testing.assert_array_equal(again.target, obama.face.target)
+    expect = recoverer.paste(decoded[3], again)
+    np.testing.assert_array_equal(obama.face.target_frame, expect.target_frame)
+    assert not np.array_equal(obama.face.target_frame, recoverer.paste(decoded[2], again).target_frame)
+    # the track's score is the mean of its frames' scores; the dict says which frame represents it
+    d = obama.to_dict()
+    assert d["representative_frame"] == 3 and d["n_frames"] == 4
+    assert d["score_fake"] == pytest.approx(np.mean([f["score_fake"] for f in obama.frames]), abs=1e-6)
+
+
+class _NoFpsCapture(cv2.VideoCapture):
+    """A capture whose container reports no frame rate (0), as some backends and streams do."""
+
+    reported = 0.0
+
+    def get(self, prop):
+        return self.reported if prop == cv2.CAP_PROP_FPS else super().get(prop)
+
+
+@pytest.mark.parametrize("reported", [0.0, float("nan")])
+def test_missing_frame_rate_falls_back_to_25_fps(people, tmp_path, monkeypatch, reported):
+    frames = [_frame(people[1], 1.0, 10, 20)] * 30
+    path = _write(tmp_path / "v.avi", frames, fps=10)
+    assert video_info(path).fps == pytest.approx(10)  # the real container first
+    monkeypatch.setattr(_NoFpsCapture, "reported", reported)
+    monkeypatch.setattr(cv2, "VideoCapture", _NoFpsCapture)
+    info = video_info(path)
+    assert info.fps == FALLBACK_FPS == 25.0 and info.frame_count == 30
+    assert info.duration == pytest.approx(30 / 25)
+    got = list(sample_frames(path, fps=5))  # every 5th frame at 25 fps
+    assert [f.index for f in got] == [0, 5, 10, 15, 20, 25]
+    assert [f.time for f in got] == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0])

@@ -94,13 +94,24 @@ def test_cuts_tracks_order_and_representative_frame(recoverer, cut_video):
     assert d["score_fake"] == pytest.approx(np.mean([f["score_fake"] for f in obama.frames]), abs=1e-6)
 
 
-class _NoFpsCapture(cv2.VideoCapture):
-    """A capture whose container reports no frame rate (0), as some backends and streams do."""
+_VideoCapture = cv2.VideoCapture
+
+
+class _NoFpsCapture:
+    """A capture whose container reports no frame rate (0 or NaN), as some backends and streams
+    do; everything else is a real ``cv2.VideoCapture``. (A wrapper, not a subclass: a Python
+    subclass of cv2.VideoCapture crashed the interpreter when garbage-collected.)"""
 
     reported = 0.0
 
+    def __init__(self, *args):
+        self._cap = _VideoCapture(*args)
+
     def get(self, prop):
-        return self.reported if prop == cv2.CAP_PROP_FPS else super().get(prop)
+        return self.reported if prop == cv2.CAP_PROP_FPS else self._cap.get(prop)
+
+    def __getattr__(self, name):
+        return getattr(self._cap, name)
 
 
 @pytest.mark.parametrize("reported", [0.0, float("nan")])

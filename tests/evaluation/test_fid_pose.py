@@ -20,6 +20,7 @@ from dfrec.evaluation.metrics.pose import (
     pose_error,
     project_template,
 )
+from needs import need_module
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +66,59 @@ def test_fid_self_is_zero_and_grows_with_noise(extractor, crops):
     assert 0 < scores[0] < scores[1]
 
 
-def test_pt_inception_path_matches_fid_helper(extractor, crops, tmp_path):
-    path = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
-    torch.save(fid_helper_state_dict(extractor.net), path)
-    other = FIDFeatureExtractor("pt_inception", path, input_range=INPUT_RANGE_TF)
+@pytest.fixture(scope="module")
+def pytorch_fid_file(extractor, tmp_path_factory):
+    """A ``pt_inception-2015-12-05`` file in pytorch-fid's own layout: the FID-Inception weights
+    (from fid-helper's network) loaded *strictly* into pytorch-fid's ``fid_inception_v3()`` —
+    so every key name is pytorch-fid's — and saved from that module's ``state_dict()``."""
+    pf = need_module("pytorch_fid.inception")
+    weights = fid_helper_state_dict(extractor.net)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(pf, "load_state_dict_from_url", lambda *a, **k: weights)  # instead of the download
+    try:
+        net = pf.fid_inception_v3()
+    finally:
+        mp.undo()
+    path = tmp_path_factory.mktemp("fid") / "pt_inception-2015-12-05-6726825d.pth"
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def _pytorch_fid_features(path, x: torch.Tensor) -> torch.Tensor:
+    """pytorch-fid's own feature extractor (InceptionV3, 2048-d pool block, its default resize
+    and [0, 1] -> [-1, 1] normalisation) with the weights file at ``path``."""
+    pf = need_module("pytorch_fid.inception")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(pf, "load_state_dict_from_url", lambda *a, **k: torch.load(path, weights_only=True))
+    try:
+        model = pf.InceptionV3([pf.InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval()
+    finally:
+        mp.undo()
+    with torch.no_grad():
+        return model(x)[0].flatten(1).double()
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["state_dict", "without_num_batches_tracked"])
+def test_pt_inception_file_gives_pytorch_fid_features(pytorch_fid_file, crops, tmp_path, legacy):
+    """The pt_inception backend reads pytorch-fid's file (its key names; also without BatchNorm's
+    num_batches_tracked, as files from older torch lack it) and feeds it what pytorch-fid feeds it."""
+    path = pytorch_fid_file
+    if legacy:
+        state = torch.load(path, weights_only=True)
+        state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+        path = tmp_path / "legacy.pth"
+        torch.save(state, path)
+    ours = FIDFeatureExtractor("pt_inception", path)(crops[:3])
+    ref = _pytorch_fid_features(path, crops[:3])
+    assert ours.shape == ref.shape == (3, 2048)
+    assert (ours - ref).abs().max() <= 1e-5 * ref.abs().max()
+    # the input range matters: fed fid-helper's TF range instead, the features move
+    ours_tf = FIDFeatureExtractor("pt_inception", path, input_range=INPUT_RANGE_TF)(crops[:3])
+    assert (ours - ours_tf).abs().max() > 100 * (ours - ref).abs().max()
+
+
+def test_pt_inception_path_matches_fid_helper(extractor, pytorch_fid_file, crops, tmp_path):
+    other = FIDFeatureExtractor("pt_inception", pytorch_fid_file, input_range=INPUT_RANGE_TF)
     a, b = extractor(crops[:2]), other(crops[:2])
     assert (a - b).abs().max() < 1e-4
     (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
@@ -76,6 +126,10 @@ def test_pt_inception_path_matches_fid_helper(extractor, crops, tmp_path):
 
     with pytest.raises(CheckpointError):
         FIDFeatureExtractor("pt_inception", tmp_path / "bad.pth")
+    renamed = {k.replace("Mixed_", "Mix_"): v for k, v in torch.load(pytorch_fid_file, weights_only=True).items()}
+    torch.save(renamed, tmp_path / "renamed.pth")
+    with pytest.raises(CheckpointError, match="not a pytorch-fid FID-Inception state dict"):
+        FIDFeatureExtractor("pt_inception", tmp_path / "renamed.pth")
 
 
 @pytest.mark.parametrize("angles", [(0, 0, 0), (20, 0, 0), (0, -15, 0), (0, 0, 10), (-30, 10, 5)])

@@ -1,6 +1,8 @@
 """Run by ``torchrun`` in the DDP test: train, then write this rank's parameters.
 
-Usage: python -m torch.distributed.run --nproc_per_node=2 tests/train/ddp_worker.py CONFIG.yaml OUT {standin|real}
+Usage: python -m torch.distributed.run --nproc_per_node=2 tests/train/ddp_worker.py CONFIG.yaml OUT {real|plain}
+
+``plain``: the BatchNorm-free stand-in of standins.py (to compare with a single process exactly).
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ def main() -> None:
 
     cfg = load_config(cfg_path, [f"output.dir={out}"])
     components = None
-    if kind == "standin":
-        from standins import standin_components
+    if kind == "plain":
+        from standins import plain_components
 
-        components = standin_components()
+        components = plain_components()
     trainer = Trainer(cfg, device="cpu", components=components, progress=False)
     summary = trainer.fit()
     rank = int(os.environ["RANK"])

@@ -53,6 +53,53 @@ def test_two_ranks_hold_identical_parameters(lfw_cache, tmp_path):
     assert len(moved) > len(names) // 2
 
 
+def _ddp(cfg_path: Path, out: Path, kind: str) -> dict[str, torch.Tensor]:
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
+        f"--master_port={_free_port()}", str(HERE / "ddp_worker.py"), str(cfg_path), str(out), kind,
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return load_file(str(out / "rank0.safetensors"))
+
+
+def test_two_ranks_equal_one_process_at_the_combined_batch(lfw_cache, tmp_path):
+    """2 ranks x batch 2 == 1 process x batch 4: the ranks see disjoint halves of the same
+    batches and average their gradients. Compared on the BatchNorm-free stand-in network
+    (standins.py: the real model's per-rank BatchNorm statistics and masking noise differ
+    between the two set-ups by design); real synthesised data, real trainer."""
+    from standins import plain_components
+
+    from dfrec.train.config import config_from_dict
+    from dfrec.train.loop import Trainer
+
+    def cfg(out: Path, batch: int) -> dict:
+        c = tiny_config(lfw_cache, out, steps=4, checkpoint_every=4)
+        c["data"].update(batch_size=batch, val_samples=0)
+        return c
+
+    ddp = _ddp(write_config(cfg(tmp_path / "ddp", 2), tmp_path / "ddp.yaml"), tmp_path / "ddp", "plain")
+    torch.set_num_threads(1)
+
+    def single(batch: int) -> dict[str, torch.Tensor]:
+        t = Trainer(config_from_dict(cfg(tmp_path / f"single{batch}", batch)), device="cpu",
+                    components=plain_components(), progress=False)
+        assert t.fit()["step"] == 4
+        return {k: v.detach().clone() for k, v in t.model.state_dict().items()}
+
+    try:
+        combined, half = single(4), single(2)
+    finally:
+        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    assert ddp.keys() == combined.keys()
+    gap = max(float((ddp[k] - combined[k]).abs().max()) for k in ddp)
+    # equal up to float rounding (all-reduce sums per rank, one process sums over the batch)
+    assert gap < 1e-5, gap
+    # while training on half the data per step (one rank's batch size alone) ends far away
+    assert max(float((ddp[k] - half[k]).abs().max()) for k in ddp) > 100 * max(gap, 1e-7)
+
+
 class _Echo(torch.utils.data.Dataset):
     def __len__(self):
         return 10

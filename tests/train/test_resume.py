@@ -112,3 +112,45 @@ def test_resume_errors(lfw_cache, tmp_path):
     (bad / STATE_FILE).write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(CheckpointError, match="cannot read trainer state"):
         Trainer(cfg, device="cpu", resume=True, progress=False).fit()
+
+
+def test_resume_is_bit_exact_with_ema_workers_and_a_time_budget(lfw_cache, tmp_path, monkeypatch):
+    """The set-up of the shipped GPU config: EMA on, DataLoader worker processes, and a
+    train.max_minutes budget that ends the run and drives the cosine schedule.
+
+    Wall-clock time is the one input that differs between two runs, so the clock is
+    simulated: every optimiser step costs exactly one second (``Trainer._elapsed`` returns
+    the step count), and the budget (5 s) binds long before train.steps (1000). A run
+    stopped at step 3 and resumed must equal the uninterrupted run bit for bit: weights,
+    EMA weights, optimiser moments, learning rates and losses.
+    """
+    monkeypatch.setattr(Trainer, "_elapsed", lambda self: float(self.step))
+
+    def cfg(out: Path):
+        c = tiny_config(lfw_cache, out, steps=1000, max_minutes=5 / 60, ema={"enabled": True, "decay": 0.5})
+        c["data"].update(workers=2, val_samples=0)
+        return config_from_dict(c)
+
+    ref = Trainer(cfg(tmp_path / "ref"), device="cpu", progress=False)
+    done = ref.fit()
+    assert done["timed_out"] and done["step"] == 5
+    lrs = [r["lr"] for r in ref.history if "lr" in r]
+    assert lrs[-1] < lrs[1] < lrs[0]  # the time budget, not the 1000 steps, moved the cosine
+
+    first = Trainer(cfg(tmp_path / "run"), device="cpu", max_steps=3, progress=False).fit()
+    assert first["step"] == 3 and not first["finished"]
+    again = Trainer(cfg(tmp_path / "run"), device="cpu", resume=True, progress=False)
+    done2 = again.fit()
+    assert done2["timed_out"] and done2["step"] == 5
+
+    assert_same_state(model_state(tmp_path / "ref" / "model"), model_state(tmp_path / "run" / "model"))  # EMA weights
+    a = load_trainer_state(latest_checkpoint(tmp_path / "ref"))
+    b = load_trainer_state(latest_checkpoint(tmp_path / "run"))
+    for x, y in zip(_optimizer_tensors(a), _optimizer_tensors(b), strict=True):
+        assert torch.equal(x, y)
+    from dfrec.train.checkpointing import load_ema_weights
+
+    assert_same_state(load_ema_weights(latest_checkpoint(tmp_path / "ref")), load_ema_weights(latest_checkpoint(tmp_path / "run")))
+    assert_same_state(model_state(latest_checkpoint(tmp_path / "ref")), model_state(latest_checkpoint(tmp_path / "run")))
+    by_step = lambda t: {r["step"]: (r["loss"], r["lr"]) for r in t.history if "loss" in r}  # noqa: E731
+    assert {s: v for s, v in by_step(ref).items() if s > 3} == by_step(again)

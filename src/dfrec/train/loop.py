@@ -288,6 +288,9 @@ class Trainer:
                 self.ema.module.load_state_dict(self.model.state_dict())
         self.step = int(state["step"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
+        # the schedule's share of train.max_minutes as of the step saved (else the first step
+        # after a resume would see 0 and run at a higher learning rate than the original run)
+        self._time_frac = float(state.get("time_fraction", 0.0))
         if int(state.get("batch_size", cfg.data.batch_size)) != cfg.data.batch_size:
             self._log("resume: data.batch_size changed; the data order will differ from an uninterrupted run")
         rngs = state.get("rng", [])
@@ -365,6 +368,7 @@ class Trainer:
             "last_val": dict(self.last_val),
             "ema": self.ema is not None,
             "train_seconds": self._elapsed(),
+            "time_fraction": self._time_frac,  # what the schedule saw at the last time check
         }
 
     def metadata(self) -> dict[str, Any]:

@@ -1,0 +1,75 @@
+"""Regression tests of the bundled default model on the shipped examples (examples/*/): each
+forgery is recovered exactly as ``dfrec recover`` does it, and the recovered faces are
+compared with the true source and true target photos shipped beside it.
+
+Measured with the bundled model of 2026-12 (small preset, 97,248 forgeries seen):
+
+| example | SSIM source: recovered / forgery | IDSim source: recovered / forgery | IDSim target: recovered / forgery |
+|---|---|---|---|
+| biden_on_obama | 0.384 / 0.322 | 0.452 / 0.510 | 0.092 / 0.462 |
+| obama_on_astronaut | 0.333 / 0.299 | 0.441 / 0.431 | 0.316 / 0.106 |
+| obama_on_biden | 0.387 / 0.306 | 0.562 / 0.571 | 0.155 / 0.348 |
+
+(printed by ``python benchmarks/examples_recovery.py``). The recovered source is closer to
+the true source than the forgery in structure (SSIM) on every example: a hard check. In
+identity it is not yet, and the recovered target is not either; the model's own held-out
+validation (``config.json`` metadata) says the same about its targets, so the identity
+check is an expected failure, strict, gated on that recorded validation: it becomes a hard
+check as soon as a model whose validation shows target recovery beating the forgery is
+bundled, and a model that passes it while its validation says otherwise fails the suite
+until this file is updated.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _validation() -> dict:
+    from dfrec.recover import DEFAULT_CHECKPOINT
+    from dfrec.report.provenance import training_summary
+
+    return training_summary(DEFAULT_CHECKPOINT).get("validation", {})
+
+
+def _targets_beat_forgery_in_validation() -> bool:
+    val = _validation()
+    return val.get("idsim_target", -1.0) > val.get("idsim_target_none", 1.0)
+
+
+@pytest.fixture(scope="module")
+def recovered() -> dict[str, dict]:
+    """example name -> SSIM / IDSim of the recovered faces and of the forgery (the bundled model on
+    CPU), measured by benchmarks/examples_recovery.py's ``measure``."""
+    spec = importlib.util.spec_from_file_location("examples_recovery", ROOT / "benchmarks" / "examples_recovery.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    folders = bench.examples()
+    assert len(folders) >= 3
+    return bench.measure(folders)
+
+
+def test_bundled_model_records_held_out_validation():
+    val = _validation()
+    assert {"idsim_source", "idsim_target", "idsim_target_none", "samples"} <= set(val)
+    assert val["samples"] >= 100
+
+
+def test_recovered_source_is_structurally_closer_to_the_true_source(recovered):
+    for name, m in recovered.items():
+        assert m["ssim_source"] > m["ssim_source_none"], (name, m)
+
+
+@pytest.mark.xfail(not _targets_beat_forgery_in_validation(), strict=True,
+                   reason="the bundled model's held-out validation records recovered targets further from the "
+                          "true target than the forgery (idsim_target <= idsim_target_none); see the module docstring")
+def test_recovered_identities_are_closer_than_the_forgery(recovered):
+    mean = {k: float(np.mean([m[k] for m in recovered.values()])) for k in next(iter(recovered.values()))}
+    assert mean["idsim_source"] > mean["idsim_source_none"], mean
+    assert mean["idsim_target"] > mean["idsim_target_none"], mean

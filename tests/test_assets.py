@@ -1,0 +1,55 @@
+"""Every shipped asset equals a fresh regeneration by its documented command (on LFW).
+
+| asset | command |
+|---|---|
+| ``assets/identity_mean.npy`` | ``python -m dfrec.faces.identity_mean --lfw ../shared/data/lfw`` |
+| ``assets/eval_threshold.json`` | ``dfrec evaluate --calibrate --data ../shared/data/lfw --split val --limit 200 --seed 0 --out src/dfrec/assets`` |
+| ``assets/attribute_appearance.json`` | ``python -m dfrec.losses.attribute_asset --lfw ../shared/data/lfw`` |
+
+Each test runs the command's function with the command's defaults and compares with the
+shipped file, to float round-off (summation order may differ between machines).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+
+def test_identity_mean_is_the_documented_regeneration(lfw_dir):
+    from dfrec.faces.identity import IDENTITY_MEAN_FILE
+    from dfrec.faces.identity_mean import DEFAULT_IDENTITIES, build_identity_mean
+
+    mean, info = build_identity_mean(lfw_dir, progress=False)
+    shipped = np.load(IDENTITY_MEAN_FILE)
+    assert shipped.dtype == np.float32 and shipped.shape == (128,)
+    assert info["identities"] + len(info["undetected"]) == DEFAULT_IDENTITIES
+    np.testing.assert_allclose(mean, shipped, rtol=0, atol=1e-5)
+
+
+def test_eval_threshold_is_the_documented_regeneration(lfw_dir):
+    from dfrec.evaluation.metrics.accuracy import load_threshold
+    from dfrec.evaluation.runner import calibrate
+
+    doc = calibrate(lfw_dir, "val", n=200, seed=0, device="cpu", progress=False)
+    shipped = load_threshold()
+    assert doc["n"] == shipped["n"] and doc["quantile"] == shipped["quantile"] == 0.05
+    for k in ("tau", "score_mean", "score_min", "same_person_pass_rate", "different_person_pass_rate"):
+        assert doc[k] == pytest.approx(shipped[k], rel=1e-5, abs=1e-6), k
+    # and what the calibration means: perfect copies of real faces pass, other people do not
+    assert shipped["score_min"] <= shipped["tau"] <= shipped["score_mean"]
+    assert shipped["different_person_pass_rate"] <= 0.01
+
+
+def test_attribute_asset_is_the_documented_regeneration(lfw_dir):
+    from dfrec.losses.attribute_asset import DEFAULT_OUT, build_asset
+
+    asset = build_asset(lfw_dir)  # the command's defaults: 400 train identities, seed 0
+    shipped = json.loads(DEFAULT_OUT.read_text())
+    assert set(asset) == set(shipped)
+    for k in ("what", "source", "n_images", "seed", "size", "margin", "groups"):
+        assert asset[k] == shipped[k], k
+    np.testing.assert_allclose(asset["mean_face"], shipped["mean_face"], rtol=0, atol=2e-5)  # stored to 5 decimals
+    np.testing.assert_allclose(asset["scales"], shipped["scales"], rtol=1e-4)

@@ -150,6 +150,12 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
 
 
+def _synchronize(device: torch.device) -> None:
+    """Wait for the work queued on a CUDA ``device`` (no-op elsewhere), for stage timings."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _area(box: np.ndarray) -> float:
     return float(max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1]))
 
@@ -335,9 +341,11 @@ class Recoverer:
         if mask.shape[-2:] != x.shape[-2:]:
             mask = torch.nn.functional.interpolate(mask, size=x.shape[-2:], mode="bilinear", align_corners=False)
         score = torch.sigmoid(out["logit"].reshape(-1).float())
+        _synchronize(self.device)  # CUDA runs asynchronously: wait, so each stage is timed alone
         t1 = time.perf_counter()
         emb = self.identity(torch.cat([x, source, target])).float()
         n = x.shape[0]
+        _synchronize(self.device)
         t2 = time.perf_counter()
         self.timings["model"] += t1 - t0
         self.timings["identity"] += t2 - t1

@@ -1,28 +1,37 @@
-"""LFW face verification with dfrec's own detection, dlib-exact chip and PyTorch identity net.
+"""LFW face verification (standard protocol) with the pipelines dfrec's users run.
 
 Standard protocol (``pairs.txt``: 10 folds of 300 same + 300 different pairs): for each
 fold, the L2-distance threshold with the best accuracy on the other 9 folds is applied to
 it; the table shows mean accuracy +- standard deviation (numpy ``std``, ddof 0) over the
 10 folds, and the accuracy of dlib's fixed 0.6 rule.
 
-Pipeline per image: :class:`dfrec.faces.detect.FaceDetector` (dlib HOG without upsampling,
-4x faster on 250 px images; on a miss HOG with one upsampling (dlib's usual setting), then
-dlib's CNN detector), 68 landmarks, dlib's 150 px chip
-(``get_face_chip``, padding 0.25), :class:`dfrec.faces.identity.IdentityNet`. When an
-image has several faces, the one whose box centre is nearest the image centre is used
-(LFW labels the centred face). Images where no detector finds a face get landmarks from
-the shape predictor on a fixed box: the median box of all HOG detections (LFW
-deep-funneled images are aligned, so the face sits there).
+Detection per image: :class:`dfrec.faces.detect.FaceDetector` with ``--upsample`` (default 1,
+the setting of :func:`dfrec.faces.detect_faces`, i.e. what ``dfrec verify``, ``recover`` and
+``evaluate`` run: dlib HOG with one upsampling; on a miss HOG with one more, then dlib's CNN
+detector), every face with its 68 landmarks. Each face is embedded two ways:
 
-Variants: HOG only (either HOG pass) vs with the CNN fallback detector, embedding of the chip vs mean of the chip's
-and its mirror image's embeddings (flip).
+* dlib's 150 px chip (``get_face_chip``, padding 0.25) through
+  :class:`dfrec.faces.identity.IdentityNet` — what ``dfrec verify`` does;
+* the 224 aligned crop (:func:`dfrec.faces.align_face`) through
+  :class:`dfrec.faces.identity.IdentityEncoder` (the chip resampled out of the crop) — what
+  ``dfrec recover`` and ``dfrec evaluate`` do;
+
+each also as the mean with its mirror image's embedding (``--flip`` in ``dfrec verify``).
+Rows: the users' pipelines (the **largest** face, as ``verify`` and ``recover`` pick), then
+the LFW-labelling variants (the face nearest the image centre, LFW's labelled person), with
+and without the CNN fallback. Images where no detector finds a face get landmarks from the
+shape predictor on a fixed box: the median box of all HOG detections (LFW deep-funneled
+images are aligned, so the face sits there).
+
+``--dlib-anchor`` adds dlib's own pipeline on the same pairs: ``dlib.get_frontal_face_detector()``
+(one upsampling), the 68-point predictor, ``face_recognition_model_v1.compute_face_descriptor``
+(dlib's own chip, no jitter), the face nearest the centre, the same median-box fallback.
 
 Embeddings are cached under ``.cache/lfw_verification/`` (per image, all detected faces),
-so a rerun only evaluates. ``--make-mean`` also writes ``src/dfrec/assets/identity_mean.npy``:
-the mean embedding of one image of each LFW identity *outside* ``pairs.txt`` (used by
-:func:`dfrec.faces.identity.idsim`).
+so a rerun only evaluates. The identity mean used by IDSim is built by
+``python -m dfrec.faces.identity_mean`` (``--make-mean`` runs it first).
 
-Usage: ``python benchmarks/lfw_verification.py [--lfw DIR] [--workers 2] [--json OUT]``
+Usage: ``python benchmarks/lfw_verification.py [--lfw DIR] [--workers 2] [--dlib-anchor] [--json OUT]``
 """
 
 from __future__ import annotations
@@ -39,9 +48,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_LFW = Path(os.environ.get("DFREC_LFW", ROOT.parent / "shared" / "data" / "lfw"))
 CACHE = ROOT / ".cache" / "lfw_verification"
-MEAN_FILE = ROOT / "src" / "dfrec" / "assets" / "identity_mean.npy"
 CHUNK = 128
 DETECTORS = ("none", "hog", "hog+up", "cnn")
+EMB_KEYS = ("emb", "emb_flip", "emb_crop", "emb_crop_flip")
 
 
 # ---------------------------------------------------------------------------------------
@@ -118,20 +127,37 @@ def _init_worker() -> None:
 
     torch.set_num_threads(1)
     from dfrec.faces.detect import FaceDetector
-    from dfrec.faces.identity import get_identity_net
+    from dfrec.faces.identity import IdentityEncoder, get_identity_net
 
-    _W["det"] = FaceDetector(upsample=_W.get("upsample", 0))  # all detectors, in order
+    _W["det"] = FaceDetector(upsample=_W.get("upsample", 1))  # all detectors, in order
     _W["net"] = get_identity_net("cpu")
+    _W["enc"] = IdentityEncoder(net=_W["net"]).eval()
+
+
+def _embed_faces(img, landmarks: list) -> dict[str, np.ndarray]:
+    """Four (k, 128) embeddings of k faces: dlib chip, + flip, 224-crop IdentityEncoder, + flip."""
+    import torch
+
+    from dfrec.faces.align import align_face
+    from dfrec.faces.identity import dlib_chip, embed_chips
+
+    chips = [dlib_chip(img, lm) for lm in landmarks]
+    both = embed_chips(chips + [np.ascontiguousarray(c[:, ::-1]) for c in chips], _W["net"])
+    k = len(chips)
+    crops = np.stack([align_face(img, lm, size=224).image for lm in landmarks])
+    x = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        ec = _W["enc"].embed(torch.cat([x, torch.flip(x, dims=[3])])).numpy()
+    return {"emb": both[:k], "emb_flip": (both[:k] + both[k:]) / 2, "emb_crop": ec[:k], "emb_crop_flip": (ec[:k] + ec[k:]) / 2}
 
 
 def _embed_files(args: tuple[Path, list[str]]) -> dict:
     """Detect and embed every face of each image: arrays for one chunk."""
-    from dfrec.faces.identity import dlib_chip, embed_chips
     from dfrec.io import read_image
 
     root, names = args
-    det, net = _W["det"], _W["net"]
-    rows = {"image": [], "detector": [], "box": [], "emb": [], "emb_flip": []}
+    det = _W["det"]
+    rows: dict[str, list] = {"image": [], "detector": [], "box": [], **{k: [] for k in EMB_KEYS}}
     for i, name in enumerate(names):
         img = read_image(root / name)
         faces = det.detect(img)
@@ -139,27 +165,60 @@ def _embed_files(args: tuple[Path, list[str]]) -> dict:
             rows["image"].append(i)
             rows["detector"].append(0)
             rows["box"].append(np.full(4, np.nan))
-            rows["emb"].append(np.full(128, np.nan, np.float32))
-            rows["emb_flip"].append(np.full(128, np.nan, np.float32))
+            for k in EMB_KEYS:
+                rows[k].append(np.full(128, np.nan, np.float32))
             continue
-        chips = [dlib_chip(img, f.landmarks) for f in faces]
-        both = embed_chips(chips + [np.ascontiguousarray(c[:, ::-1]) for c in chips], net)
-        e = both[: len(chips)]
-        ef = (e + both[len(chips) :]) / 2
-        for f, a, b in zip(faces, e, ef):
+        embs = _embed_faces(img, [f.landmarks for f in faces])
+        for j, f in enumerate(faces):
             rows["image"].append(i)
             rows["detector"].append(DETECTORS.index(f.detector))
             rows["box"].append(np.asarray(f.box, np.float64))
-            rows["emb"].append(a)
-            rows["emb_flip"].append(b)
-    return {k: np.stack(v) if k in ("box", "emb", "emb_flip") else np.asarray(v, np.int64) for k, v in rows.items()}
+            for k in EMB_KEYS:
+                rows[k].append(embs[k][j])
+    return {k: np.stack(v) if k in ("box", *EMB_KEYS) else np.asarray(v, np.int64) for k, v in rows.items()}
 
 
-def embed_all(root: Path, names: list[str], cache_dir: Path, workers: int, tag: str) -> dict[str, dict]:
-    """Per image name -> dict(detector (k,), box (k, 4), emb (k, 128), emb_flip (k, 128)) for its k faces
-    (k = 1 with detector 'none' and NaNs when nothing was found). Cached in chunk files."""
+def _init_dlib_worker() -> None:
+    import dlib
+
+    from dfrec.faces.model_files import recognition_model_path, shape_predictor_68_path
+
+    _W["dlib"] = (dlib.get_frontal_face_detector(), dlib.shape_predictor(str(shape_predictor_68_path())),
+                  dlib.face_recognition_model_v1(str(recognition_model_path())))
+
+
+def _dlib_files(args: tuple[Path, list[str]]) -> dict:
+    """dlib's own pipeline: HOG (one upsampling), 68 landmarks, compute_face_descriptor, all faces."""
+    from dfrec.io import read_image
+
+    root, names = args
+    hog, sp, rec = _W["dlib"]
+    rows: dict[str, list] = {"image": [], "detector": [], "box": [], "emb": []}
+    for i, name in enumerate(names):
+        img = read_image(root / name)
+        rects = hog(img, 1)
+        if not len(rects):
+            rows["image"].append(i)
+            rows["detector"].append(0)
+            rows["box"].append(np.full(4, np.nan))
+            rows["emb"].append(np.full(128, np.nan, np.float32))
+        for r in rects:
+            rows["image"].append(i)
+            rows["detector"].append(DETECTORS.index("hog"))
+            rows["box"].append(np.array([r.left(), r.top(), r.right() + 1, r.bottom() + 1], np.float64))
+            rows["emb"].append(np.array(rec.compute_face_descriptor(img, sp(img, r)), np.float32))
+    return {k: np.stack(v) if k in ("box", "emb") else np.asarray(v, np.int64) for k, v in rows.items()}
+
+
+def embed_all(root: Path, names: list[str], cache_dir: Path, workers: int, tag: str,
+              dlib_pipeline: bool = False) -> dict[str, dict]:
+    """Per image name -> dict(detector (k,), box (k, 4), and (k, 128) embeddings) for its k faces
+    (k = 1 with detector 'none' and NaNs when nothing was found). Cached in chunk files.
+    ``dlib_pipeline``: dlib's own detector + descriptor (key ``emb`` only) instead of dfrec's."""
     from tqdm import tqdm
 
+    init, work = (_init_dlib_worker, _dlib_files) if dlib_pipeline else (_init_worker, _embed_files)
+    keys = ("emb",) if dlib_pipeline else EMB_KEYS
     cache_dir.mkdir(parents=True, exist_ok=True)
     chunks = [names[i : i + CHUNK] for i in range(0, len(names), CHUNK)]
     todo = []
@@ -167,19 +226,19 @@ def embed_all(root: Path, names: list[str], cache_dir: Path, workers: int, tag: 
         f = cache_dir / f"{tag}-{ci:04d}.npz"
         if f.exists():
             with np.load(f) as z:
-                if list(z["names"]) == chunk:
+                if list(z["names"]) == chunk and all(k in z for k in keys):
                     continue
         todo.append(ci)
     if todo:
         bar = tqdm(total=sum(len(chunks[c]) for c in todo), desc=f"embedding {tag}", unit="img", file=sys.stderr)
         ctx = mp.get_context("fork")
-        pool = ctx.Pool(workers, initializer=_init_worker) if workers > 1 else None
+        pool = ctx.Pool(workers, initializer=init) if workers > 1 else None
         try:
             if pool is None:
-                _init_worker()
-                it = map(_embed_files, [(root, chunks[c]) for c in todo])
+                init()
+                it = map(work, [(root, chunks[c]) for c in todo])
             else:
-                it = pool.imap(_embed_files, [(root, chunks[c]) for c in todo])
+                it = pool.imap(work, [(root, chunks[c]) for c in todo])
             for ci, res in zip(todo, it):
                 from dfrec.io import atomic_path
 
@@ -198,44 +257,108 @@ def embed_all(root: Path, names: list[str], cache_dir: Path, workers: int, tag: 
             idx = z["image"]
             for i, name in enumerate(chunk):
                 sel = idx == i
-                out[name] = {k: z[k][sel] for k in ("detector", "box", "emb", "emb_flip")}
+                out[name] = {k: z[k][sel] for k in ("detector", "box", *keys)}
     return out
 
 
-def fixed_box_embeddings(root: Path, names: list[str], box: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Embeddings from landmarks predicted on a fixed ``box`` (for images with no detection)."""
+def fixed_box_embeddings(root: Path, names: list[str], box: np.ndarray, dlib_pipeline: bool = False) -> dict[str, dict]:
+    """Embeddings (same keys as the cache) from landmarks predicted on a fixed ``box``, for
+    images where no detector found a face."""
     import dlib
 
-    from dfrec.faces.identity import dlib_chip, embed_chips, get_identity_net
     from dfrec.faces.model_files import shape_predictor_68_path
     from dfrec.io import read_image
 
     sp = dlib.shape_predictor(str(shape_predictor_68_path()))
-    net = get_identity_net("cpu")
     rect = dlib.rectangle(*[int(round(v)) for v in (box[0], box[1], box[2] - 1, box[3] - 1)])
+    if dlib_pipeline:
+        _init_dlib_worker()
+    else:
+        _init_worker()
     out = {}
     for name in names:
         img = read_image(root / name)
-        lm = np.array([[p.x, p.y] for p in sp(img, rect).parts()], np.float32)
-        chip = dlib_chip(img, lm)
-        out[name] = (embed_chips([chip], net)[0], embed_chips([chip], net, flip=True)[0])
+        shape = sp(img, rect)
+        if dlib_pipeline:
+            out[name] = {"emb": np.array(_W["dlib"][2].compute_face_descriptor(img, shape), np.float32)}
+        else:
+            lm = np.array([[p.x, p.y] for p in shape.parts()], np.float32)
+            out[name] = {k: v[0] for k, v in _embed_faces(img, [lm]).items()}
     return out
 
 
-# ---------------------------------------------------------------------------------------
-
-
-def choose_face(rec: dict, allowed: tuple[str, ...], image_size: float = 250.0) -> int | None:
-    """Index of the face nearest the image centre among faces from ``allowed`` detectors."""
-    best, best_d = None, np.inf
+def choose_face(rec: dict, allowed: tuple[str, ...], how: str = "centre", image_size: float = 250.0) -> int | None:
+    """Index of the face among faces from ``allowed`` detectors: nearest the image centre
+    (``centre``, LFW's labelled person) or the ``largest`` box (what dfrec's commands pick)."""
+    best, best_v = None, np.inf
     for i, (d, b) in enumerate(zip(rec["detector"], rec["box"])):
         if DETECTORS[d] not in allowed:
             continue
-        c = np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2])
-        dist = float(np.linalg.norm(c - image_size / 2))
-        if dist < best_d:
-            best, best_d = i, dist
+        if how == "largest":
+            v = -float((b[2] - b[0]) * (b[3] - b[1]))
+        else:
+            v = float(np.linalg.norm(np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2]) - image_size / 2))
+        if v < best_v:
+            best, best_v = i, v
     return best
+
+
+ALL = ("hog", "hog+up", "cnn")
+#: (label, detectors allowed, face choice, embedding key)
+VARIANTS = [
+    ("verify: largest face, dlib chip", ALL, "largest", "emb"),
+    ("verify --flip", ALL, "largest", "emb_flip"),
+    ("recover/evaluate: 224 crop encoder", ALL, "largest", "emb_crop"),
+    ("centre face, HOG only", ("hog", "hog+up"), "centre", "emb"),
+    ("centre face, HOG only + flip", ("hog", "hog+up"), "centre", "emb_flip"),
+    ("centre face, HOG + CNN", ALL, "centre", "emb"),
+    ("centre face, HOG + CNN + flip", ALL, "centre", "emb_flip"),
+]
+
+
+def evaluate_variant(label: str, folds, names, recs, fixed, allowed, how, key) -> dict:
+    """Accuracy table row of one variant (L2 10-fold, the 0.6 rule, IDSim, distributions)."""
+    import torch
+
+    from dfrec.faces.identity import IDENTITY_MEAN_FILE, idsim
+
+    emb, undetected = {}, []
+    for n in names:
+        i = choose_face(recs[n], allowed, how)
+        if i is None:
+            undetected.append(n)
+            emb[n] = fixed[n][key]
+        else:
+            emb[n] = recs[n][key][i]
+    und = set(undetected)
+    dists, sims, cos, same = [], [], [], []
+    for fold in folds:
+        a = np.stack([emb[x] for x, _, _ in fold])
+        b = np.stack([emb[y] for _, y, _ in fold])
+        dists.append(np.linalg.norm(a - b, axis=1))
+        sims.append(idsim(torch.from_numpy(a), torch.from_numpy(b)).numpy() if IDENTITY_MEAN_FILE.exists() else None)
+        cos.append((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1))
+        same.append(np.array([s for _, _, s in fold]))
+    accs, ths = ten_fold(dists, same)
+    fixed06 = np.array([((d < 0.6) == y).mean() for d, y in zip(dists, same)])
+    all_y, all_d, all_c = np.concatenate(same), np.concatenate(dists), np.concatenate(cos)
+    row = {
+        "variant": label, "detectors": list(allowed), "face": how, "embedding": key,
+        "accuracy_mean": float(accs.mean()), "accuracy_std": float(accs.std()),
+        "fold_accuracies": accs.tolist(), "thresholds": ths.tolist(),
+        "accuracy_at_0.6": float(fixed06.mean()),
+        "undetected": len(undetected), "undetected_handling": "landmarks on the median HOG box",
+        "pairs_with_undetected": int(sum(x in und or y in und for fold in folds for x, y, _ in fold)),
+        "l2": {"same": _stats(all_d[all_y]), "different": _stats(all_d[~all_y])},
+        "cosine": {"same": _stats(all_c[all_y]), "different": _stats(all_c[~all_y])},
+    }
+    if sims[0] is not None:
+        sacc, sths = ten_fold(sims, same, higher_is_same=True)
+        all_s = np.concatenate(sims)
+        row["idsim"] = {"accuracy_mean": float(sacc.mean()), "accuracy_std": float(sacc.std()),
+                        "threshold_mean": float(sths.mean()), "same": _stats(all_s[all_y]),
+                        "different": _stats(all_s[~all_y])}
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,12 +366,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW, help="LFW folder with images_deepfunneled/ and pairs.txt")
     ap.add_argument("--workers", type=int, default=2, help="processes for detection + embedding (default 2)")
     ap.add_argument("--cache", type=Path, default=CACHE, help="embedding cache folder")
-    ap.add_argument("--make-mean", action="store_true", help=f"(re)write {MEAN_FILE.relative_to(ROOT)} first")
-    ap.add_argument("--mean-identities", type=int, default=512,
-                    help="identities outside pairs.txt averaged for the mean (default 512, sorted by name)")
-    ap.add_argument("--upsample", type=int, default=0,
-                    help="HOG upsamplings of the first detection pass (default 0; on a miss the detector "
-                         "retries with one more, then the CNN detector)")
+    ap.add_argument("--make-mean", action="store_true",
+                    help="(re)write src/dfrec/assets/identity_mean.npy first (python -m dfrec.faces.identity_mean)")
+    ap.add_argument("--upsample", type=int, default=1,
+                    help="HOG upsamplings of the first detection pass (default 1, as dfrec's commands; on a miss "
+                         "the detector retries with one more, then the CNN detector)")
+    ap.add_argument("--dlib-anchor", action="store_true",
+                    help="also run dlib's own pipeline (detector, predictor, compute_face_descriptor) on the pairs")
     ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     args = ap.parse_args(argv)
 
@@ -264,111 +388,48 @@ def main(argv: list[str] | None = None) -> int:
     _W["upsample"] = args.upsample
 
     if args.make_mean:
-        in_pairs = {n.split("/")[0] for n in names}
-        others = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name not in in_pairs)
-        mean_names = [f"{n}/{sorted(os.listdir(root / n))[0]}" for n in others][: args.mean_identities]
-        recs = embed_all(root, mean_names, args.cache, args.workers, f"mean-up{args.upsample}")
-        embs = []
-        for n in mean_names:
-            i = choose_face(recs[n], ("hog", "hog+up", "cnn"))
-            if i is not None:
-                embs.append(recs[n]["emb"][i])
-        mean = np.mean(embs, axis=0).astype(np.float32)
-        from dfrec.io import atomic_path
+        from dfrec.faces import identity_mean
 
-        with atomic_path(MEAN_FILE) as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, mean)
-        print(f"identity mean: {len(embs)} identities outside pairs.txt -> {MEAN_FILE} (norm {np.linalg.norm(mean):.3f})")
+        identity_mean.main(["--lfw", str(args.lfw)])
 
     recs = embed_all(root, names, args.cache, args.workers, f"pairs-up{args.upsample}")
     hog_boxes = [r["box"][i] for r in recs.values() if (i := choose_face(r, ("hog", "hog+up"))) is not None]
     median_box = np.median(np.stack(hog_boxes), axis=0)
     need_fixed = [n for n in names if choose_face(recs[n], ("hog", "hog+up")) is None]
     fixed = fixed_box_embeddings(root, need_fixed, median_box)
+    results = [evaluate_variant(label, folds, names, recs, fixed, allowed, how, key)
+               for label, allowed, how, key in VARIANTS]
+    if args.dlib_anchor:
+        drecs = embed_all(root, names, args.cache, args.workers, "pairs-dlib", dlib_pipeline=True)
+        dneed = [n for n in names if choose_face(drecs[n], ("hog",)) is None]
+        dfixed = fixed_box_embeddings(root, dneed, median_box, dlib_pipeline=True)
+        results.append(evaluate_variant("dlib's own pipeline (anchor)", folds, names, drecs, dfixed, ("hog",),
+                                        "centre", "emb"))
 
-    import torch
-
-    from dfrec.faces.identity import idsim
-
-    variants = [
-        ("HOG only", ("hog", "hog+up"), False),
-        ("HOG only + flip", ("hog", "hog+up"), True),
-        ("HOG + CNN fallback", ("hog", "hog+up", "cnn"), False),
-        ("HOG + CNN fallback + flip", ("hog", "hog+up", "cnn"), True),
-    ]
-    results = []
-    for label, allowed, flip in variants:
-        key = "emb_flip" if flip else "emb"
-        emb, undetected = {}, []
-        for n in names:
-            i = choose_face(recs[n], allowed)
-            if i is None:
-                undetected.append(n)
-                emb[n] = fixed[n][1 if flip else 0]
-            else:
-                emb[n] = recs[n][key][i]
-        dists, sims, same = [], [], []
-        for fold in folds:
-            a = np.stack([emb[x] for x, _, _ in fold])
-            b = np.stack([emb[y] for _, y, _ in fold])
-            dists.append(np.linalg.norm(a - b, axis=1))
-            sims.append(idsim(torch.from_numpy(a), torch.from_numpy(b)).numpy() if MEAN_FILE.exists() else None)
-            same.append(np.array([s for _, _, s in fold]))
-        accs, ths = ten_fold(dists, same)
-        fixed06 = np.array([((d < 0.6) == y).mean() for d, y in zip(dists, same)])
-        row = {
-            "variant": label,
-            "accuracy_mean": float(accs.mean()),
-            "accuracy_std": float(accs.std()),
-            "fold_accuracies": accs.tolist(),
-            "thresholds": ths.tolist(),
-            "accuracy_at_0.6": float(fixed06.mean()),
-            "undetected": len(undetected),
-            "undetected_handling": "landmarks on the median HOG box",
-            "pairs_with_undetected": int(sum(x in set(undetected) or y in set(undetected)
-                                             for fold in folds for x, y, _ in fold)),
-        }
-        if sims[0] is not None:
-            sacc, sths = ten_fold(sims, same, higher_is_same=True)
-            all_s, all_y = np.concatenate(sims), np.concatenate(same)
-            all_d = np.concatenate(dists)
-            row["idsim"] = {
-                "accuracy_mean": float(sacc.mean()), "accuracy_std": float(sacc.std()),
-                "threshold_mean": float(sths.mean()),
-                "same": _stats(all_s[all_y]), "different": _stats(all_s[~all_y]),
-            }
-            row["l2"] = {"same": _stats(all_d[all_y]), "different": _stats(all_d[~all_y])}
-            cos = []
-            for fold in folds:
-                a = np.stack([emb[x] for x, _, _ in fold])
-                b = np.stack([emb[y] for _, y, _ in fold])
-                cos.append((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1))
-            all_c = np.concatenate(cos)
-            row["cosine"] = {"same": _stats(all_c[all_y]), "different": _stats(all_c[~all_y])}
-        results.append(row)
-
-    print(f"\nLFW verification ({args.lfw / 'pairs.txt'}, 10 folds x 600 pairs, {len(names)} images), "
-          f"dfrec detection + dlib chip + PyTorch dlib ResNet")
-    print(f"{'variant':28s} {'accuracy (10-fold)':>20s} {'@0.6':>8s} {'undetected':>11s} {'IDSim acc':>16s}")
+    print(f"\nLFW verification ({args.lfw / 'pairs.txt'}, {len(folds)} folds x {len(folds[0])} pairs, {len(names)} images), "
+          f"dfrec detection (HOG upsample {args.upsample}, fallbacks) + PyTorch dlib ResNet")
+    print(f"{'variant':36s} {'accuracy (10-fold)':>18s} {'@0.6':>7s} {'undetected':>10s} {'IDSim acc':>15s} {'IDSim thr':>9s}")
     for r in results:
         s = r.get("idsim")
         sacc = f"{100 * s['accuracy_mean']:.2f} ± {100 * s['accuracy_std']:.2f}" if s else "-"
-        print(f"{r['variant']:28s} {100 * r['accuracy_mean']:>11.2f} ± {100 * r['accuracy_std']:.2f} % "
-              f"{100 * r['accuracy_at_0.6']:>7.2f} {r['undetected']:>11d} {sacc:>16s}")
+        thr = f"{s['threshold_mean']:.3f}" if s else "-"
+        print(f"{r['variant']:36s} {100 * r['accuracy_mean']:>9.2f} ± {100 * r['accuracy_std']:.2f} % "
+              f"{100 * r['accuracy_at_0.6']:>6.2f} {r['undetected']:>10d} {sacc:>15s} {thr:>9s}")
     print(f"undetected images: landmarks predicted on the median HOG box {np.round(median_box, 1).tolist()} "
-          f"(deep-funneled faces are centred); accuracy ± = numpy std over the 10 folds")
-    print("anchor: dlib's own pipeline 98.80 ± 0.47 % on this copy (40 of 7,701 undetected)")
-    if results[-1].get("idsim"):
-        r = results[0]
+          f"(deep-funneled faces are centred); accuracy ± = numpy std over the 10 folds; "
+          f"learned L2 thresholds {min(min(r['thresholds']) for r in results):.2f}-"
+          f"{max(max(r['thresholds']) for r in results):.2f}")
+    for r in results[:1] + results[2:3]:
         for k in ("l2", "cosine", "idsim"):
-            st = r[k]
-            print(f"{k:7s} same {st['same']['mean']:.3f} ± {st['same']['std']:.3f}   "
-                  f"different {st['different']['mean']:.3f} ± {st['different']['std']:.3f}   ({r['variant']})")
-        print(f"IDSim threshold (mean over folds): {r['idsim']['threshold_mean']:.3f}")
+            st = r.get(k)
+            if st:
+                print(f"{k:7s} same {st['same']['mean']:.3f} ± {st['same']['std']:.3f} (5-95 %: "
+                      f"{st['same']['p5']:.2f}-{st['same']['p95']:.2f})   different {st['different']['mean']:.3f} ± "
+                      f"{st['different']['std']:.3f} (5-95 %: {st['different']['p5']:.2f}-{st['different']['p95']:.2f})"
+                      f"   ({r['variant']})")
     print(f"time {time.time() - t0:.0f} s")
     if args.json:
-        write_json_atomic(args.json, {"median_box": median_box.tolist(), "variants": results})
+        write_json_atomic(args.json, {"median_box": median_box.tolist(), "upsample": args.upsample, "variants": results})
     return 0
 
 

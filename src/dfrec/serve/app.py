@@ -49,6 +49,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline';
 CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".json": "application/json", ".html": "text/html; charset=utf-8",
                  ".zip": "application/zip", ".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 RESTARTS_MAX = 5
+DRAIN_BYTES = 64 * 1024 * 1024  # a refused upload up to this size is read and discarded before the answer
 
 
 class WorkerSupervisor:
@@ -285,15 +286,29 @@ def create_app(cfg: ServeConfig, start_worker: bool = True) -> FastAPI:
         return resp
 
     # ------------------------------------------------------------------ uploads
+    async def drain(request: Request, length: int) -> None:
+        """Read and discard a refused body of at most DRAIN_BYTES, so a client that sends the whole
+        body before reading (browsers, urllib) gets the refusal instead of a reset connection;
+        a larger one is answered at once (the connection then closes)."""
+        if length > DRAIN_BYTES:
+            return
+        read = 0
+        async for chunk in request.stream():
+            read += len(chunk)
+            if read > DRAIN_BYTES:
+                break
+
     async def receive_upload(request: Request) -> tuple[int, dict[str, Any]]:
         """Check, store and queue an upload; returns (HTTP status, JSON body)."""
         length = request.headers.get("content-length")
         if length is None or not length.isdigit():
             return 411, {"error": "the upload must state its size (Content-Length)"}
         if int(length) > cfg.max_upload_bytes + 64 * 1024:
+            await drain(request, int(length))
             return 413, {"error": f"the upload is {int(length) / 1e6:.1f} MB; the limit is "
                                   f"{cfg.max_upload_bytes / 1e6:.0f} MB per upload"}
         if store.active_count() >= cfg.max_queue:
+            await drain(request, int(length))
             return 503, _queue_full(cfg)
         ctype = request.headers.get("content-type", "")
         if not ctype.startswith("multipart/form-data"):

@@ -240,6 +240,31 @@ class Meter:
         return out
 
 
+def face_blockiness(u8: torch.Tensor, patch_size: int = 16) -> np.ndarray:
+    """Per-crop :func:`~dfrec.evaluation.metrics.blockiness.blockiness` of uint8 crops inside the face ellipse."""
+    from dfrec.evaluation.metrics.blockiness import blockiness
+    from dfrec.models.dfrec import face_prior_mask
+
+    region = face_prior_mask(u8.shape[-1])
+    return torch.cat([blockiness(_f(u8[i:i + 64]), region, patch_size, reduction="none")
+                      for i in range(0, len(u8), 64)]).numpy()
+
+
+def map_rows(mask: torch.Tensor, true_u8: torch.Tensor, logit: torch.Tensor | None, is_fake: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-sample map IoU (fakes; NaN for reals), false-positive area (reals; NaN for fakes)
+    and ISM head correctness, from maps ``(N, 1, S, S)`` in [0, 1] and true masks (uint8)."""
+    from dfrec.evaluation.metrics.segmentation import false_positive_area, map_iou
+
+    true = _f(true_u8)
+    m = mask.float().clamp(0, 1)
+    fake = torch.from_numpy(np.asarray(is_fake, bool))
+    nan = torch.full((len(m),), float("nan"))
+    iou = torch.where(fake, map_iou(m, true), nan)
+    fp = torch.where(fake, nan, false_positive_area(m, true))
+    right = np.full(len(m), np.nan) if logit is None else ((logit.numpy() > 0) == np.asarray(is_fake, bool)).astype(float)
+    return {"iou": iou.numpy(), "fp": fp.numpy(), "cls": right}
+
+
 def pose_attr(lm_a: np.ndarray, lm_b: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-pair pose angle (deg), attr L1 and expression NME; NaN where a face was not found."""
     from dfrec.evaluation.metrics.attributes import attribute_consistency
@@ -334,14 +359,16 @@ def evaluate(s: EvalSettings, model=None, eval_set: EvalSet | None = None) -> di
 
     # ---- Table I (target recovery) and source rows
     t1 = Table("table1_target", "Table I — target recovery (recovered target vs true target), per forgery kind",
-               ["method", "kind", "n", "FID", "IDSim", "cos", "verif", "PSNR", "SSIM", "pose_deg", "attr_l1",
-                "expr_nme", "landmarks_found"],
+               ["method", "kind", "n", "FID", "IDSim", "cos", "verif", "PSNR", "SSIM", "blockiness", "pose_deg",
+                "attr_l1", "expr_nme", "landmarks_found"],
                formats={"FID": ".1f", "PSNR": ".2f", "pose_deg": ".2f", "n": "d"})
     ts = Table("table_source", "Source recovery (recovered source vs true source) — not in the paper",
                ["method", "kind", "n", "IDSim", "cos", "verif", "PSNR", "SSIM"], formats={"PSNR": ".2f"})
     per_method: dict[str, dict[str, Any]] = {}
+    patch = getattr(model.config, "patch_size", 16)
     for m in methods:
         o = outputs[m.name]
+        block = face_blockiness(o["target"], patch)
         e_rec_t = meter.embed(o["target"])
         e_rec_s = meter.embed(o["source"]) if m.has_source else None
         per_method[m.name] = {"e_t": e_rec_t, "e_s": e_rec_s}
@@ -356,7 +383,8 @@ def evaluate(s: EvalSettings, model=None, eval_set: EvalSet | None = None) -> di
             pose, attr, nme = pose_attr(lm_rec, lm_true_all[idx], size)
             found = float(np.isfinite(lm_rec[:, 0, 0]).mean())
             t1.add(method=m.name, kind=kind, n=len(idx), FID=fid_v, IDSim=_mean(pm["idsim"]), cos=_mean(pm["cosine"]),
-                   verif=_mean(pm["verified"]), PSNR=_mean(pm["psnr"]), SSIM=_mean(pm["ssim"]), pose_deg=_mean(pose),
+                   verif=_mean(pm["verified"]), PSNR=_mean(pm["psnr"]), SSIM=_mean(pm["ssim"]),
+                   blockiness=_mean(block[idx]), pose_deg=_mean(pose),
                    attr_l1=_mean(attr), expr_nme=_mean(nme), landmarks_found=found)
             if m.has_source:
                 ps = pair_metrics(o["source"][ti], smp.source[ti], e_rec_s[ti], e_true_s[ti])
@@ -364,12 +392,30 @@ def evaluate(s: EvalSettings, model=None, eval_set: EvalSet | None = None) -> di
                        verif=_mean(ps["verified"]), PSNR=_mean(ps["psnr"]), SSIM=_mean(ps["ssim"]))
     t1.notes = ["'None (forgery)' row = the forgery itself compared with the true target (the paper's None row).",
                 "FID: recovered targets of one kind vs the true target photos of the same people.",
+                f"blockiness: mean |gradient| across the {patch}-px patch borders / off them, inside the face "
+                "ellipse (≈ 1 for a natural photo; > 1 where a patch grid shows).",
                 "pose_deg / attr_l1 / expr_nme: lower is better; computed where dlib finds a face in both crops "
                 "(landmarks_found = fraction of recovered crops with a face; 0 everywhere when dlib is not installed)."] + SUBSTITUTIONS
     ts.notes = ["The true source is the source person's own aligned photo (different pose and lighting from the "
                 "forgery), so PSNR/SSIM are low even for a perfect identity recovery; IDSim and verif are the "
                 "meaningful columns."] + SUBSTITUTIONS[:1]
     bar.update(1)
+
+    # ---- the ISM map: where the model puts the source, per kind
+    tm = Table("table_map", "ISM map vs the true source mask, and the real/fake head, per kind — not in the paper",
+               ["method", "kind", "n", "map_IoU", "map_fp_area", "cls_acc"], formats={"n": "d"})
+    for m in methods:
+        o = outputs[m.name]
+        if "mask" not in o:
+            continue
+        r = map_rows(o["mask"], smp.mask, o.get("logit") if "ISM" not in m.name else None, smp.is_fake)
+        for kind in kinds + (["real"] if len(real_idx) else []):
+            idx = np.array([i for i in range(len(smp.kind)) if smp.kind[i] == kind])
+            tm.add(method=m.name, kind=kind, n=len(idx), map_IoU=_mean(r["iou"][idx]), map_fp_area=_mean(r["fp"][idx]),
+                   cls_acc=_mean(r["cls"][idx]))
+    tm.notes = ["map_IoU: IoU of map > 0.5 with the synthesiser's true source mask > 0.5 (forgeries); map_fp_area: share "
+                "of a real face's crop the map marks; cls_acc: the ISM head's real/fake decision (logit > 0 ⇒ fake) "
+                "for that kind. w/o ISM uses the fixed face ellipse as its map (no head)."]
 
     # ---- Table III (Acc) and Table VI (ablation)
     t3 = Table("table3_accuracy", "Table III — recovery accuracy Acc (IDSim(input, recovered target) > τ ⇒ real)",
@@ -463,7 +509,7 @@ def evaluate(s: EvalSettings, model=None, eval_set: EvalSet | None = None) -> di
         labels.append(smp.kind[i])
     save_sample_grid(fig_path, rows, labels=labels)
 
-    tables = [t1, ts, t3, t5, t6, tt]
+    tables = [t1, ts, tm, t3, t5, t6, tt]
     meta = model.checkpoint_metadata if hasattr(model, "checkpoint_metadata") else {}
     settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(s).items()}
     header = (f"# dfrec evaluation\n\ncheckpoint `{s.checkpoint}` (preset {model.config.preset}), data `{s.data}` "

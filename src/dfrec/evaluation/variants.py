@@ -24,20 +24,11 @@ def run_variant(model, x: torch.Tensor, variant: str = "full", generator: torch.
     in [0, 1] under ``variant`` (one of :data:`VARIANTS`)."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    if variant == "full":
-        out = model(x, generator=generator)
-        return {k: out[k] for k in ("source", "target", "mask", "logit")}
-    from dfrec.models.dfrec import face_prior_mask
-
-    cfg = model.config
-    m, logit = model.segment(x)
+    override = None
     if variant == "no_ism":
-        m = face_prior_mask(cfg.image_size, cfg.face_prior).to(x.device, x.dtype).expand(x.shape[0], -1, -1, -1)
-    source, rows, _f_s, _f_t = model.sirm(m * x)
-    idx_keep, idx_mask = model.choose_patches(m, generator)
-    if cfg.use_fusion:
-        rows = rows if variant != "no_fusion" else torch.zeros_like(rows)
-    else:
-        rows = None
-    target, _pred = model.tirm(x, idx_keep, idx_mask, rows)
-    return {"source": source, "target": target, "mask": m, "logit": logit}
+        from dfrec.models.dfrec import face_prior_mask
+
+        cfg = model.config
+        override = face_prior_mask(cfg.image_size, cfg.face_prior).to(x.device, x.dtype)
+    out = model(x, generator=generator, map_override=override, fuse=variant != "no_fusion")
+    return {k: out[k] for k in ("source", "target", "mask", "logit")}

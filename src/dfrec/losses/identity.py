@@ -96,13 +96,23 @@ class IdentityLoss(nn.Module):
         t = torch.tensor(w, device=device)
         return t / t.sum()
 
+    def distance(self, fx: Sequence[torch.Tensor], fy: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Layer-weighted ``1 − cos`` of two :meth:`features` lists → ``(N,)`` in [0, 2]."""
+        d = layer_distances(fx, [f.detach() for f in fy])  # (N, L)
+        return (d * self._weights(d.shape[1], d.device)).sum(1)
+
     def forward(self, x: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         if x.shape != y.shape:
             raise ValueError(f"identity loss needs equal shapes, got {tuple(x.shape)} and {tuple(y.shape)}")
-        n = x.shape[0]
-        feats = self.features(torch.cat([x, y], 0))
-        d = layer_distances([f[:n] for f in feats], [f[n:].detach() for f in feats])  # (N, L)
-        d = (d * self._weights(d.shape[1], d.device)).sum(1)
+        if y.requires_grad:
+            n = x.shape[0]
+            feats = self.features(torch.cat([x, y], 0))
+            fx, fy = [f[:n] for f in feats], [f[n:] for f in feats]
+        else:  # the reference needs no graph: one no-grad pass, half the backward work
+            fx = self.features(x)
+            with torch.no_grad():
+                fy = self.features(y)
+        d = self.distance(fx, fy)
         return d.mean() if reduction == "mean" else d
 
     def describe(self) -> dict:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from dfrec.errors import ConfigError
 from dfrec.losses.backbones import EfficientNetLite0Features, FrozenFeatureNet, VGG19Features
@@ -91,10 +92,20 @@ class PerceptualLoss(nn.Module):
             "substitute_for_paper": self.net.name != "vgg19",
         }
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor, reduction: str = "mean", size: int | None = None) -> torch.Tensor:
+        """``size``: resize both images to ``size`` × ``size`` first (bilinear, antialiased): cheaper."""
         if x.shape != y.shape or x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"perceptual loss needs two (N, 3, H, W) images of equal shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-        feats = self.net.features(torch.cat([x, y], 0))
+        if size is not None and tuple(x.shape[-2:]) != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+            y = F.interpolate(y, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         n = x.shape[0]
-        d = sum(w * normalized_feature_distance(f[:n], f[n:]) for w, f in zip(self.layer_weights, feats))
+        if y.requires_grad:
+            feats = self.net.features(torch.cat([x, y], 0))
+            fx, fy = [f[:n] for f in feats], [f[n:] for f in feats]
+        else:  # the reference needs no graph: one no-grad pass, half the backward work
+            fx = self.net.features(x)
+            with torch.no_grad():
+                fy = self.net.features(y)
+        d = sum(w * normalized_feature_distance(a, b) for w, a, b in zip(self.layer_weights, fx, fy))
         return d.mean() if reduction == "mean" else d

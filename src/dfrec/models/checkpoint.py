@@ -223,3 +223,15 @@ def load_state_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], so
     if problems:
         raise CheckpointError(f"{source}: weights do not match the model config; " + "; ".join(problems))
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
+
+
+def load_state_partial(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+    """Load every tensor of ``state`` whose name and shape match ``model``; keep the rest as initialised.
+
+    For starting a changed architecture from older weights (``model.init_strict: false``).
+    Returns ``(loaded names, names of the model's tensors left as initialised)``.
+    """
+    own = model.state_dict()
+    take = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and v.shape == own[k].shape}
+    model.load_state_dict(take, strict=False)
+    return sorted(take), sorted(k for k in own if k not in take)

@@ -21,7 +21,7 @@ LITE0_ENCODERS = ("tu-tf_efficientnet_lite0", "timm-tf_efficientnet_lite0")
 #: mean/std, or (x - 0.5) / 0.5 ("inception", what the TF-ported Lite0 weights expect).
 ISM_INPUT_NORMS = ("none", "imagenet", "inception")
 #: Semantic-guided masking variants (see :mod:`dfrec.models.masking`).
-MASKINGS = ("paper", "released")
+MASKINGS = ("paper", "released", "map")
 
 
 @dataclass
@@ -67,6 +67,18 @@ class DFRECConfig:
     dec_heads: int = 16
     dec_mlp_ratio: float = 4.0
     use_fusion: bool = True
+    # Jitter of the ``map`` masking variant while training (U[0, map_noise) added to the patch
+    # means; at inference 1e-3, only to break ties).
+    map_noise: float = 0.05
+    # Refinement of the TIRM output (0 = none, the paper): 3x3 convolutions over the
+    # un-patchified image that remove the patch grid (see dfrec.models.tirm.Refiner).
+    refine_depth: int = 0
+    refine_width: int = 32
+    # Composite output (False = the paper): recovered target = the input outside the ISM map,
+    # the TIRM's output inside it; the map is dilated by compose_dilate px and feathered over
+    # as many px before it is used as the blending weight.
+    compose: bool = False
+    compose_dilate: int = 4
 
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes, kept in config.json
 
@@ -136,6 +148,12 @@ class DFRECConfig:
             bad(f"ism_encoder_weights 'efficientnet_lite0_imagenet' needs ism_encoder in {LITE0_ENCODERS}")
         if self.ism_input_norm not in ISM_INPUT_NORMS:
             bad(f"ism_input_norm must be one of {ISM_INPUT_NORMS}, got {self.ism_input_norm!r}")
+        if not 0.0 <= self.map_noise <= 1.0:
+            bad(f"map_noise must lie in [0, 1], got {self.map_noise}")
+        if self.refine_depth < 0 or self.refine_depth == 1 or self.refine_width < 1:
+            bad(f"refine_depth must be 0 (off) or >= 2 and refine_width >= 1, got {self.refine_depth}, {self.refine_width}")
+        if not 0 <= self.compose_dilate <= self.image_size // 4:
+            bad(f"compose_dilate must lie in [0, {self.image_size // 4}] px, got {self.compose_dilate}")
         for name in ("enc", "dec"):
             dim, heads = getattr(self, f"{name}_dim"), getattr(self, f"{name}_heads")
             if dim <= 0 or heads <= 0 or dim % heads:

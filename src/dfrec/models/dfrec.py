@@ -75,6 +75,8 @@ class DFREC(nn.Module):
             dec_mlp_ratio=c.dec_mlp_ratio,
             fusion_dim=c.fusion_dim if c.use_fusion else None,
             token_shift=c.official_token_shift,
+            refine_depth=c.refine_depth,
+            refine_width=c.refine_width,
         )
 
     # ------------------------------------------------------------------------------------
@@ -99,7 +101,18 @@ class DFREC(nn.Module):
             generator=generator,
             threshold=c.released_threshold,
             low=c.released_low,
+            noise=c.map_noise if self.training else 1e-3,
         )
+
+    def blend_weight(self, mask: torch.Tensor) -> torch.Tensor:
+        """Weight of the TIRM output in the composite: the map ``(N, 1, S, S)`` dilated by
+        ``compose_dilate`` px (max-pool) and feathered over as many px (box blur), in [0, 1]."""
+        d = self.config.compose_dilate
+        if d == 0:
+            return mask
+        k = 2 * d + 1
+        w = torch.nn.functional.max_pool2d(mask, k, stride=1, padding=d)
+        return torch.nn.functional.avg_pool2d(w, k, stride=1, padding=d, count_include_pad=False)
 
     def _check(self, x: torch.Tensor) -> None:
         s = self.config.image_size
@@ -107,7 +120,13 @@ class DFREC(nn.Module):
             shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
             raise InputError(f"DFREC expects a (N, 3, {s}, {s}) tensor in [0, 1], got {shape}")
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        x: torch.Tensor,
+        generator: torch.Generator | None = None,
+        map_override: torch.Tensor | None = None,
+        fuse: bool = True,
+    ) -> dict[str, torch.Tensor]:
         """Recover source and target faces from aligned crops ``x (N, 3, S, S)`` in [0, 1].
 
         Returns a dict: ``source``, ``target`` ``(N, 3, S, S)`` in [0, 1]; ``mask`` ``(N, 1, S, S)``
@@ -115,15 +134,32 @@ class DFREC(nn.Module):
         p*p*3)`` in [0, 1] (TIRM predictions of the masked patches, compare with
         ``patchify(true_target)`` gathered at ``mask_indices``); ``mask_indices`` ``(N, L-K)``
         and ``keep_indices`` ``(N, K)`` long raster patch indices; ``f_s``, ``f_t``
-        ``(N, id_dim)`` pooled source / target identity features. ``generator`` makes the
-        masking noise reproducible.
+        ``(N, id_dim)`` pooled source / target identity features. With ``compose`` the
+        ``target`` is the composite and ``target_raw`` the TIRM's own output.
+
+        ``generator`` makes the masking noise reproducible. Ablation switches (paper Table VI):
+        ``map_override`` ``(N or 1, 1, S, S)`` in [0, 1] replaces the ISM map downstream (the
+        ISM's logit is kept); ``fuse=False`` feeds zeros in place of the SIRM's identity rows.
         """
         self._check(x)
         m, logit = self.segment(x)
+        if map_override is not None:
+            m = map_override.to(device=x.device, dtype=m.dtype).expand_as(m)
         source, rows, f_s, f_t = self.sirm(m * x)
         idx_keep, idx_mask = self.choose_patches(m, generator)
-        target, pred = self.tirm(x, idx_keep, idx_mask, rows if self.config.use_fusion else None)
+        if not self.config.use_fusion:
+            rows = None
+        elif not fuse:
+            rows = torch.zeros_like(rows)
+        raw, pred = self.tirm(x, idx_keep, idx_mask, rows)
+        extra = {}
+        target = raw
+        if self.config.compose:
+            w = self.blend_weight(m).to(raw.dtype)
+            target = w * raw + (1.0 - w) * x.to(raw.dtype)
+            extra["target_raw"] = raw
         return {
+            **extra,
             "source": source,
             "target": target,
             "mask": m,

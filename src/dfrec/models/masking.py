@@ -1,6 +1,6 @@
 """Semantic-guided masking: which MAE patches the TIRM hides, chosen from the ISM map ``m``.
 
-Two variants, both returning ``(idx_keep (N, K), idx_mask (N, L-K))`` long tensors of patch
+Three variants, all returning ``(idx_keep (N, K), idx_mask (N, L-K))`` long tensors of patch
 indices in raster order (row-major over the ``grid x grid`` patches):
 
 * ``paper`` — Algorithm 1 of the DFREC paper: weight = patch mean of ``m`` (in [0, 1]);
@@ -12,6 +12,12 @@ indices in raster order (row-major over the ``grid x grid`` patches):
   U[0, 1); otherwise sums <= ``low`` (50) become U[0, 1). An ascending argsort keeps the
   ``K`` lowest and masks the rest; ``idx_keep`` stays in that argsort order (the order the
   authors' fusion rows were trained with).
+
+* ``map`` — the map itself decides, consistently in training and inference: weight = patch
+  mean of ``m`` plus ``noise`` x U[0, 1) (a small jitter that breaks ties and, in training,
+  varies the top-up); the ``L-K`` highest are masked. The source region is masked first
+  and the remaining masked patches are those nearest to it in map value (its border),
+  never random background patches while the map is informative.
 
 ``idx_mask`` is always returned sorted ascending. Randomness comes from ``generator`` (a
 ``torch.Generator`` on ``m``'s device) so results are reproducible under a seed.
@@ -79,6 +85,13 @@ def released_weights(
     return torch.where(full | (w <= low * scale), noise, w)
 
 
+def map_weights(mask: torch.Tensor, patch_size: int, noise: float = 1e-3,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """``map`` variant weights ``(N, L)``: patch means of ``mask`` (N, 1, H, W) in [0, 1] plus ``noise``·U[0, 1)."""
+    w = patchify(mask.float(), patch_size).mean(dim=2)
+    return w + _rand(tuple(w.shape), w, generator) * noise
+
+
 def semantic_mask(
     mask: torch.Tensor,
     patch_size: int,
@@ -87,17 +100,19 @@ def semantic_mask(
     generator: torch.Generator | None = None,
     threshold: float = 250.0,
     low: float = 50.0,
+    noise: float = 1e-3,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Choose patches to mask from the ISM map ``mask`` ``(N, 1, H, W)`` in [0, 1].
 
     Returns ``(idx_keep (N, K), idx_mask (N, L-K))`` with ``K = int(L * (1 - mask_ratio))``;
-    exactly ``L - K`` patches are masked. See the module docstring for the variants.
+    exactly ``L - K`` patches are masked. See the module docstring for the variants;
+    ``noise`` is the ``map`` variant's jitter.
     """
     n_patches = (mask.shape[-2] // patch_size) * (mask.shape[-1] // patch_size)
     n_keep = int(n_patches * (1.0 - mask_ratio))
     with torch.no_grad():
-        if variant == "paper":
-            w = paper_weights(mask, patch_size, generator)
+        if variant in ("paper", "map"):
+            w = paper_weights(mask, patch_size, generator) if variant == "paper" else map_weights(mask, patch_size, noise, generator)
             order = torch.argsort(w, dim=1, descending=True, stable=True)
             idx_mask, idx_keep = order[:, : n_patches - n_keep], order[:, n_patches - n_keep :]
             idx_keep = idx_keep.sort(dim=1).values
@@ -106,5 +121,5 @@ def semantic_mask(
             order = torch.argsort(w, dim=1, stable=True)
             idx_keep, idx_mask = order[:, :n_keep], order[:, n_keep:]
         else:
-            raise ValueError(f"unknown masking variant {variant!r} (use 'paper' or 'released')")
+            raise ValueError(f"unknown masking variant {variant!r} (use 'paper', 'released' or 'map')")
     return idx_keep, idx_mask.sort(dim=1).values

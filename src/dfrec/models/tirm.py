@@ -6,6 +6,11 @@ of the SIRM's target-identity map ``f_t`` (identity fusion) and linearly embedde
 decoder width; mask tokens fill the masked positions; a transformer decoder with
 positional embeddings and a linear + sigmoid head predicts the masked patches' pixels.
 The recovered target = the input's visible patches + the predicted masked patches.
+
+Optionally (``refine_depth > 0``) a light convolutional refinement runs over that
+un-patchified image, the input and the map of masked patches, and adds a residual: it
+sees across the 16-px patch borders, so the recovered target carries no patch grid. Its
+last convolution starts at zero, so a new refinement starts as the identity.
 """
 
 from __future__ import annotations
@@ -29,12 +34,45 @@ def _gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
+class Refiner(nn.Module):
+    """Residual convolutional refinement of an un-patchified MAE output.
+
+    ``forward(raw, x, holes)``: ``raw`` ``(N, 3, H, W)`` in [0, 1] (visible input patches +
+    predicted masked patches), ``x`` the input, ``holes`` ``(N, 1, H, W)`` in {0, 1} (1 on
+    masked patches) -> ``(N, 3, H, W)`` in [0, 1]. ``depth`` 3x3 convolutions of ``width``
+    channels with dilations 1, 2, 4, 8, 1, ... (receptive field 31 px at depth 5), ReLU
+    between them, the last one zero-initialised.
+    """
+
+    def __init__(self, depth: int = 5, width: int = 32) -> None:
+        super().__init__()
+        if depth < 2:
+            raise ValueError(f"refinement depth must be >= 2, got {depth}")
+        dil = [1, 2, 4, 8]
+        layers: list[nn.Module] = []
+        c_in = 7
+        for i in range(depth - 1):
+            d = dil[i % len(dil)]
+            layers += [nn.Conv2d(c_in, width, 3, padding=d, dilation=d), nn.ReLU(inplace=True)]
+            c_in = width
+        last = nn.Conv2d(width, 3, 3, padding=1)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        layers.append(last)
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, raw: torch.Tensor, x: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+        h = torch.cat((raw, x.to(raw.dtype), holes.to(raw.dtype)), dim=1)
+        return (raw + self.net(h)).clamp(0.0, 1.0)
+
+
 class TIRM(nn.Module):
     """Masked autoencoder with identity fusion.
 
     ``forward(x, idx_keep, idx_mask, f_t_rows)``: ``x (N, 3, H, W)`` in [0, 1], ``idx_keep
     (N, K)``, ``idx_mask (N, L-K)`` patch indices, ``f_t_rows (N, K, fusion_dim)`` or
-    ``None`` (no fusion) -> ``(target (N, 3, H, W) in [0, 1], pred (N, L-K, p*p*3) in [0, 1])``.
+    ``None`` (no fusion) -> ``(target (N, 3, H, W) in [0, 1], pred (N, L-K, p*p*3) in [0, 1])``;
+    ``pred`` is the decoder's raw patch prediction (before any refinement).
 
     A class token is prepended to the encoder sequence. With ``token_shift=True`` (the
     authors' released code, for their weights only) patch index ``i`` addresses position
@@ -56,6 +94,8 @@ class TIRM(nn.Module):
         dec_mlp_ratio: float = 4.0,
         fusion_dim: int | None = 196,
         token_shift: bool = False,
+        refine_depth: int = 0,
+        refine_width: int = 32,
     ) -> None:
         super().__init__()
         self.patch_size = patch_size
@@ -75,6 +115,7 @@ class TIRM(nn.Module):
         self.dec_norm = nn.LayerNorm(dec_dim, eps=1e-6)
         self.head = nn.Linear(dec_dim, patch_size * patch_size * 3)
         self._init_weights()
+        self.refiner = Refiner(refine_depth, refine_width) if refine_depth else None
 
     def _init_weights(self) -> None:
         fan_in = self.patch_embed.in_channels * self.patch_size**2
@@ -115,4 +156,13 @@ class TIRM(nn.Module):
         patches = patchify(x, self.patch_size)
         idx = idx_mask.unsqueeze(-1).expand(-1, -1, patches.shape[-1])
         target = unpatchify(patches.scatter(1, idx, pred.to(patches.dtype)), self.patch_size)
+        if self.refiner is not None:
+            target = self.refiner(target, x, self.holes(idx_mask, x))
         return target, pred
+
+    def holes(self, idx_mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """``(N, 1, H, W)`` in {0, 1}: 1 on the masked patches ``idx_mask (N, M)``, shaped like ``like``."""
+        n, length, p = like.shape[0], self.num_patches, self.patch_size
+        flags = like.new_zeros(n, length, p * p)
+        flags.scatter_(1, idx_mask.unsqueeze(-1).expand(-1, -1, p * p), 1.0)
+        return unpatchify(flags, p, channels=1)

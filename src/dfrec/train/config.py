@@ -35,6 +35,9 @@ class ModelSection:
     #: run's ``model/``) whose weights start the run: fine-tuning. Its architecture must equal
     #: the preset's. Ignored when resuming (the checkpoint's weights win).
     init_from: str | None = None
+    #: False: tensors of ``init_from`` whose name and shape match are loaded and the rest (e.g.
+    #: a module the recipe added) keep their fresh initialisation; the run log lists them.
+    init_strict: bool = True
 
 
 @dataclass
@@ -112,8 +115,10 @@ class TrainSection:
     log_every: int = 20
     #: write image grids to TensorBoard at each validation
     val_images: int = 4
-    #: wrap the model in ``torch.compile``
+    #: wrap the model in ``torch.compile`` (and, with ``compile_loss``, the frozen loss
+    #: networks); a compilation failure at the first step falls back to eager with a warning
     compile: bool = False
+    compile_loss: bool = False
     channels_last: bool = False
     #: ask torch for deterministic kernels (needed for bit-exact resume on CUDA)
     deterministic: bool = False

@@ -181,6 +181,7 @@ class Trainer:
             betas=tuple(cfg.optim.betas),
             eps=cfg.optim.eps,
             weight_decay=cfg.optim.weight_decay,
+            fused=info.device.type == "cuda" or None,  # one kernel for all parameters on a GPU
         )
         self.train_seconds = 0.0  # training time so far, summed over resumes (for train.max_minutes)
         self._clock: float | None = None
@@ -220,8 +221,14 @@ class Trainer:
                 device_ids=[info.device.index] if info.device.type == "cuda" else None,
                 find_unused_parameters=self._find_unused(),
             )
+        self._eager_model = self.train_model
+        if cfg.train.channels_last:
+            self.loss_fn = self.loss_fn.to(memory_format=torch.channels_last)
+        self.loss_call: Callable[..., Any] = self.loss_fn
         if cfg.train.compile:
             self.train_model = torch.compile(self.train_model)
+            if cfg.train.compile_loss:
+                self.loss_call = torch.compile(self.loss_fn)
         self.autocast = self._autocast()
 
         self.writer = None
@@ -240,6 +247,16 @@ class Trainer:
         from dfrec.models.checkpoint import load_state_strict, read_state_dict
 
         state = read_state_dict(folder)  # raises CheckpointError for a missing/corrupt folder
+        if not self.cfg.model.init_strict:
+            from dfrec.models.checkpoint import load_state_partial
+
+            loaded, fresh = load_state_partial(model, state)
+            if not loaded:
+                raise ConfigError(f"model.init_from: no tensor of {folder} fits preset {self.cfg.model.preset!r}")
+            shown = ", ".join(sorted({k.rsplit(".", 2)[0] for k in fresh})[:6])
+            self._log(f"initialised {len(loaded)} tensors from {folder}; {len(fresh)} kept fresh"
+                      + (f" ({shown})" if fresh else ""))
+            return
         try:
             load_state_strict(model, state, source=folder)
         except CheckpointError as e:
@@ -253,9 +270,12 @@ class Trainer:
         """``train.find_unused_parameters``, or auto: True when some loss weight is 0."""
         if self.cfg.train.find_unused_parameters is not None:
             return self.cfg.train.find_unused_parameters
+        from dfrec.losses.total import MODEL_TERMS
+
         lc = getattr(self.loss_fn, "config", None)
-        weights = [getattr(lc, f) for f in dir(lc) if f.startswith("lambda_")] if lc is not None else []
-        return any(float(w) == 0.0 for w in weights)
+        if lc is None:
+            return False
+        return any(float(getattr(lc, f"lambda_{t}", 1.0)) == 0.0 for t in MODEL_TERMS)
 
     def _maybe_resume(self) -> None:
         cfg = self.cfg
@@ -464,15 +484,35 @@ class Trainer:
         return metrics
 
     # ------------------------------------------------------------------ training
-    def train_step(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
-        """One optimizer step; returns (loss, parts, grad norm) as detached tensors."""
-        cfg = self.cfg
-        b = _to_device(batch, self.info.device, cfg.train.channels_last)
+    def _forward_backward(self, b: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         with self.autocast():
             out = self.train_model(b["forgery"])
-            total, parts = self.loss_fn(out, b)
+            total, parts = self.loss_call(out, b)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
+        return total, parts
+
+    def train_step(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """One optimizer step; returns (loss, parts, grad norm) as detached tensors.
+
+        With ``train.compile`` the first step compiles; if that fails the run continues eager
+        (one warning), since an hour of GPU time is worth more than the speed-up.
+        """
+        cfg = self.cfg
+        b = _to_device(batch, self.info.device, cfg.train.channels_last)
+        if cfg.train.compile and not getattr(self, "_compile_checked", False):
+            self._compile_checked = True
+            try:
+                total, parts = self._forward_backward(b)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as e:  # noqa: BLE001 - any compiler failure: fall back, say why
+                self._log(f"torch.compile failed ({e.__class__.__name__}: {str(e).splitlines()[0][:200]}); "
+                          "continuing eager")
+                self.train_model, self.loss_call = self._eager_model, self.loss_fn
+                total, parts = self._forward_backward(b)
+        else:
+            total, parts = self._forward_backward(b)
         clip = cfg.train.grad_clip if cfg.train.grad_clip else float("inf")
         gnorm = torch.nn.utils.clip_grad_norm_(self.params, clip)
         if torch.isfinite(gnorm):

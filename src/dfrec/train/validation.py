@@ -9,6 +9,10 @@ Scores, for a fixed set of validation samples (``(N, 3, H, W)`` images in [0, 1]
   distance (< 0.6 = same person), ``cos_*`` the raw cosine, and ``*_target_none`` the same for the forgery itself
   (the "None" row of the paper's Table I);
 - ``accuracy``: real/fake accuracy of the ISM head (``logit > 0`` means fake);
+- ``map_iou``: IoU of the ISM map with the true source mask (forgeries only) and
+  ``map_fp_real``: share of a real face's crop the map marks (both binarised at 0.5);
+- ``blockiness_target`` (and ``_none`` for the forgery): patch-grid visibility of the
+  recovered target inside the face ellipse (≈ 1 for natural images);
 - ``loss`` and each loss part.
 
 The model runs in eval mode under a forked RNG, so validating never changes the training
@@ -106,7 +110,12 @@ def validate(
     psnr, ssim = _psnr_ssim()
     was_training = model.training
     model.eval()
+    from dfrec.evaluation.metrics.blockiness import blockiness
+    from dfrec.evaluation.metrics.segmentation import false_positive_area, map_iou
+    from dfrec.models.dfrec import face_prior_mask
+
     sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
     count = 0
     images = None
     devices = [device] if device.type == "cuda" else []
@@ -136,6 +145,16 @@ def validate(
                 if "logit" in out and "is_fake" in b:
                     pred = (out["logit"].float().reshape(-1) > 0).float()
                     vals["accuracy"] = (pred == b["is_fake"].float().reshape(-1)).float()
+                face = face_prior_mask(x.shape[-1]).to(x.device)
+                patch = getattr(getattr(model, "config", None), "patch_size", 16)
+                vals["blockiness_target"] = blockiness(tgt, face, patch, reduction="none")
+                vals["blockiness_target_none"] = blockiness(x.float().clamp(0, 1), face, patch, reduction="none")
+                if "mask" in out and "mask" in b and "is_fake" in b:
+                    m, true_m = out["mask"].float().clamp(0, 1), b["mask"].float().clamp(0, 1)
+                    fake = b["is_fake"].float().reshape(-1) > 0.5
+                    nan = torch.full_like(fake, float("nan"), dtype=torch.float32)
+                    vals["map_iou"] = torch.where(fake, map_iou(m, true_m), nan)
+                    vals["map_fp_real"] = torch.where(fake, nan, false_positive_area(m, true_m))
                 if identity is not None and identity.encoder is not None:
                     for name, (rec, true) in {
                         "source": (src, b["source"]),
@@ -145,7 +164,10 @@ def validate(
                         for metric, v in identity(rec, true).items():
                             vals[f"{metric}_{name}"] = v
                 for k, v in vals.items():
-                    sums[k] = sums.get(k, 0.0) + float(v.double().sum())
+                    v = v.double().reshape(-1)
+                    ok = ~torch.isnan(v)  # NaN = not defined for this sample (e.g. map IoU of a real face)
+                    sums[k] = sums.get(k, 0.0) + float(v[ok].sum())
+                    counts[k] = counts.get(k, 0) + int(ok.sum())
                 count += n
                 if images is None and n_images > 0:
                     k = min(n_images, n)
@@ -160,7 +182,7 @@ def validate(
                     images = {k2: v for k2, v in images.items() if v is not None}
     finally:
         model.train(was_training)
-    metrics = {k: v / max(count, 1) for k, v in sums.items()}
+    metrics = {k: v / counts[k] for k, v in sums.items() if counts[k] > 0}
     metrics["samples"] = float(count)
     return metrics, images
 

@@ -13,6 +13,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from dfrec.data.synth.appearance import apply_appearance
 from dfrec.data.synth.color import transfer_lab
 from dfrec.data.synth.config import BlendConfig
 from dfrec.data.synth.masks import bbox, face_size, feather, random_mask
@@ -56,8 +57,9 @@ def blended_image(target: FaceCrop, donor: FaceCrop, cfg: BlendConfig, rng: np.r
     roi = bbox(binary, pad=int(3 * sigma) + 3)
     if recolor:
         aligned = transfer_lab(aligned, target.image, binary, roi)
+    aligned, look = apply_appearance(aligned, target.image, roi, face_size(target.landmarks), cfg.appearance, rng)
     alpha = feather(binary, sigma) * peak
     forgery = alpha_blend(aligned, target.image, alpha, roi)
     info = {"hull": hull, "feather_sigma": round(float(sigma), 3), "peak_alpha": round(peak, 3),
-            "color_transfer": recolor}
+            "color_transfer": recolor, **look}
     return forgery, alpha, info

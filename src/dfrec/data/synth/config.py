@@ -39,6 +39,43 @@ class MaskConfig:
 
 
 @dataclass
+class AppearanceConfig:
+    """How the pasted face's appearance is varied (see :mod:`dfrec.data.synth.appearance`).
+
+    Every probability defaults to 0 (off: the plain landmark warp). ``blur_prob`` and
+    ``sharpen_prob`` are exclusive (their sum must be <= 1).
+    """
+
+    #: keep the target's low frequencies (shading, colour) under the source's detail, as GAN
+    #: swaps do; the Gaussian sigma is a fraction of the face size.
+    target_lowfreq_prob: float = 0.0
+    lowfreq_sigma: tuple = (0.04, 0.15)
+    #: per-channel colour offset (0..255 units) after any colour correction: a mismatch.
+    color_shift_prob: float = 0.0
+    color_shift: tuple = (-12.0, 12.0)
+    #: rendered at a lower resolution: down by this factor, then back up.
+    rescale_prob: float = 0.0
+    rescale: tuple = (0.3, 0.8)
+    #: Gaussian blur sigma (px) or unsharp-mask amount of the pasted face.
+    blur_prob: float = 0.0
+    blur_sigma: tuple = (0.5, 2.0)
+    sharpen_prob: float = 0.0
+    sharpen_amount: tuple = (0.3, 1.5)
+    #: Gaussian noise sigma (0..255 units) on the pasted face only.
+    noise_prob: float = 0.0
+    noise_sigma: tuple = (1.0, 6.0)
+
+    @property
+    def enabled(self) -> bool:
+        return any(getattr(self, f.name) > 0 for f in dataclasses.fields(self) if f.name.endswith("_prob"))
+
+
+#: The appearance range of the fast recipe (configs/small_lfw_gpu.yaml): every effect often.
+WIDE_APPEARANCE = dict(target_lowfreq_prob=0.5, color_shift_prob=0.3, rescale_prob=0.3,
+                       blur_prob=0.3, sharpen_prob=0.2, noise_prob=0.2)
+
+
+@dataclass
 class SwapConfig:
     """Landmark face swap: piecewise-affine warp of the source face onto the target's landmarks."""
 
@@ -47,6 +84,7 @@ class SwapConfig:
     color_transfer_prob: float = 0.95
     #: how far above the brows the warp's forehead anchor points sit, fraction of face size.
     warp_forehead: float = 0.35
+    appearance: AppearanceConfig = field(default_factory=AppearanceConfig)
 
 
 @dataclass
@@ -66,6 +104,7 @@ class BlendConfig:
     color_transfer_prob: float = 0.9
     #: peak blend ratio of the donor inside the mask.
     max_alpha: tuple = (0.75, 1.0)
+    appearance: AppearanceConfig = field(default_factory=AppearanceConfig)
 
 
 @dataclass
@@ -192,6 +231,11 @@ class SynthConfig:
         q = self.augment.jpeg_quality
         if not (1 <= q[0] <= 100 and 1 <= q[1] <= 100):
             raise ConfigError(f"augment.jpeg_quality must be within [1, 100], got {list(q)}")
+        for name, a in (("swap", self.swap.appearance), ("blend", self.blend.appearance)):
+            if a.blur_prob + a.sharpen_prob > 1.0:
+                raise ConfigError(f"{name}.appearance: blur_prob + sharpen_prob must be <= 1")
+            if a.rescale[0] <= 0 or a.rescale[1] > 1 or a.lowfreq_sigma[0] <= 0:
+                raise ConfigError(f"{name}.appearance: rescale must lie in (0, 1] and lowfreq_sigma be > 0")
         if self.blend.donor_candidates < 1:
             raise ConfigError("blend.donor_candidates must be >= 1")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dfrec.data.synth.appearance import apply_appearance
 from dfrec.data.synth.color import transfer_lab
 from dfrec.data.synth.config import SwapConfig
 from dfrec.data.synth.masks import bbox, face_size, feather, random_mask
@@ -59,7 +60,8 @@ def face_swap(target: FaceCrop, source: FaceCrop, cfg: SwapConfig, rng: np.rando
     recolor = bool(rng.random() < cfg.color_transfer_prob)
     if recolor:
         warped = transfer_lab(warped, target.image, binary, roi)
+    warped, look = apply_appearance(warped, target.image, roi, face_size(target.landmarks), cfg.appearance, rng)
     alpha = feather(binary, sigma)
     forgery = alpha_blend(warped, target.image, alpha, roi)
-    info = {"hull": hull, "feather_sigma": round(float(sigma), 3), "color_transfer": recolor}
+    info = {"hull": hull, "feather_sigma": round(float(sigma), 3), "color_transfer": recolor, **look}
     return forgery, alpha, info

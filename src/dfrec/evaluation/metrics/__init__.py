@@ -6,16 +6,20 @@
 * :mod:`.pose` — head-pose error (PnP of 68 landmarks against the BFM mean shape).
 * :mod:`.attributes` — attribute consistency from landmark geometry.
 * :mod:`.accuracy` — recovery accuracy Acc with a calibrated threshold.
+* :mod:`.blockiness` — visibility of the 16-px patch grid (≈ 1 for natural images).
+* :mod:`.segmentation` — IoU of the ISM map with the true source mask.
 """
 
 from dfrec.evaluation.metrics.accuracy import calibrate_threshold, load_threshold, recovery_accuracy
+from dfrec.evaluation.metrics.blockiness import Blockiness, blockiness
 from dfrec.evaluation.metrics.attributes import attribute_consistency, attribute_vector
 from dfrec.evaluation.metrics.fid import FID, FIDFeatureExtractor, fid, fid_from_features, frechet_distance
 from dfrec.evaluation.metrics.pose import head_pose, pose_error
 from dfrec.evaluation.metrics.psnr_ssim import PSNR, SSIM, psnr, ssim
+from dfrec.evaluation.metrics.segmentation import false_positive_area, map_iou
 
 __all__ = [
-    "FID", "FIDFeatureExtractor", "PSNR", "SSIM", "attribute_consistency", "attribute_vector",
-    "calibrate_threshold", "fid", "fid_from_features", "frechet_distance", "head_pose", "load_threshold",
+    "Blockiness", "FID", "FIDFeatureExtractor", "PSNR", "SSIM", "attribute_consistency", "attribute_vector",
+    "blockiness", "calibrate_threshold", "false_positive_area", "map_iou", "fid", "fid_from_features", "frechet_distance", "head_pose", "load_threshold",
     "pose_error", "psnr", "recovery_accuracy", "ssim",
 ]

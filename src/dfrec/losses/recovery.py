@@ -1,0 +1,65 @@
+"""Losses on what the recovery pipeline produces besides faces: the ISM map, the composed
+target image, and how far the recovered target stays from the source's identity.
+
+* :func:`map_loss` — binary cross-entropy of the ISM map against the synthesiser's true
+  source mask (the paper lets BI masks "aid the segmentation"; our synthesiser knows the
+  mask of every forgery, 0 everywhere for real faces).
+* :func:`pixel_loss` — L1 between the recovered (composed) target and the true target over
+  the whole crop: it sees across the MAE's patch borders and the composite's seam, which
+  the per-patch L2 never does.
+* :func:`separation_loss` — for forgeries whose source and target are different people,
+  how much more the recovered target resembles the source than the true target does
+  (hinge on IDSim, the centred cosine of dlib embeddings): the recovered target of a swap
+  must not carry the source's identity.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def map_loss(pred: torch.Tensor, true: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """BCE of the ISM map ``pred (N, 1, H, W)`` in [0, 1] against ``true (N, 1, H, W)`` in [0, 1].
+
+    Computed in float32 outside autocast (probabilities clamped to [1e-6, 1 - 1e-6]).
+    Scalar or ``(N,)`` with ``reduction="none"``; 0 only when both are the same binary map.
+    """
+    if pred.shape != true.shape:
+        raise ValueError(f"map {tuple(pred.shape)} and true mask {tuple(true.shape)} disagree")
+    with torch.autocast(device_type=pred.device.type, enabled=False):
+        p = pred.float().clamp(1e-6, 1.0 - 1e-6)
+        err = F.binary_cross_entropy(p, true.float().clamp(0.0, 1.0), reduction="none").flatten(1).mean(1)
+    return err.mean() if reduction == "mean" else err
+
+
+def pixel_loss(recovered: torch.Tensor, true: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Mean absolute error of images ``(N, 3, H, W)`` in [0, 1]: scalar or ``(N,)``."""
+    if recovered.shape != true.shape:
+        raise ValueError(f"images {tuple(recovered.shape)} and {tuple(true.shape)} disagree")
+    err = (recovered.float() - true.float()).abs().flatten(1).mean(1)
+    return err.mean() if reduction == "mean" else err
+
+
+def separation_loss(
+    recovered_target: torch.Tensor,
+    true_source: torch.Tensor,
+    true_target: torch.Tensor,
+    applies: torch.Tensor,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """``relu(IDSim(T̂, S) − IDSim(T, S))`` on dlib embeddings ``(N, 128)``, where ``applies (N,)``.
+
+    IDSim is :func:`dfrec.faces.identity.idsim` (cosine after removing the mean LFW
+    embedding, in [-1, 1]). The hinge is 0 once the recovered target is no closer to the
+    source than the true target is. ``applies`` (bool or 0/1) marks forgeries whose source
+    and target are different people; the mean runs over those (0 when there are none).
+    """
+    from dfrec.faces.identity import idsim
+
+    sim_rec = idsim(recovered_target.float(), true_source.float().detach())
+    sim_true = idsim(true_target.float().detach(), true_source.float().detach())
+    hinge = F.relu(sim_rec - sim_true) * applies.to(sim_rec).reshape(-1)
+    if reduction != "mean":
+        return hinge
+    return hinge.sum() / applies.to(sim_rec).sum().clamp_min(1.0)

@@ -1,0 +1,59 @@
+"""Blockiness and map IoU: natural photos ≈ 1, a block grid far above, region weighting,
+IoU against hand-computed overlaps, NaN for real faces."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dfrec.evaluation.metrics import blockiness, false_positive_area, map_iou
+
+
+@pytest.fixture(scope="module")
+def photo(astronaut):
+    x = torch.from_numpy(astronaut).permute(2, 0, 1)[None].float() / 255
+    return F.interpolate(x, size=(224, 224), mode="area")
+
+
+def test_natural_photo_is_near_one(photo):
+    assert 0.9 < float(blockiness(photo)) < 1.1
+
+
+def test_patch_grid_is_detected(photo):
+    # a 16-px block grid laid over the photo (each patch shifted by its own offset)
+    g = torch.Generator().manual_seed(0)
+    offs = F.interpolate(torch.rand(1, 3, 14, 14, generator=g) * 0.1 - 0.05, scale_factor=16, mode="nearest")
+    gridded = (photo + offs).clamp(0, 1)
+    assert float(blockiness(gridded)) > 1.3
+    # the same steps moved 8 px off the measured borders (mid-patch) are not measured as a grid
+    assert float(blockiness(gridded[..., 8:-8, 8:-8].contiguous())) < 1.15
+
+
+def test_region_restricts_the_measure(photo):
+    offs = torch.zeros_like(photo)
+    offs[..., 112:, :] = F.interpolate(torch.rand(1, 3, 7, 14) * 0.2 - 0.1, scale_factor=16, mode="nearest")
+    x = (photo + offs).clamp(0, 1)
+    top = torch.zeros(1, 1, 224, 224)
+    top[..., :100, :] = 1
+    # the grid below row 112 does not reach the top region, and shows in the bottom one
+    assert abs(float(blockiness(x, top)) - float(blockiness(photo, top))) < 1e-6
+    assert float(blockiness(x, 1 - top)) > float(blockiness(photo, 1 - top)) + 0.3
+    assert math.isnan(float(blockiness(x, torch.zeros(1, 1, 224, 224))))
+
+
+def test_map_iou_and_false_positives():
+    true = torch.zeros(3, 1, 10, 10)
+    true[0, :, :5] = 1  # 50 px
+    true[1, :, :5] = 1
+    pred = torch.zeros(3, 1, 10, 10)
+    pred[0, :, :5] = 0.9  # exact
+    pred[1, :, 3:8] = 0.8  # overlap 20 of union 80
+    pred[2, :, :1] = 0.7  # a real face: 10 px marked
+    iou = map_iou(pred, true)
+    assert iou[0] == 1.0 and abs(float(iou[1]) - 0.25) < 1e-6 and iou[2] == 0.0
+    assert math.isnan(float(map_iou(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4))[0]))  # nothing to find
+    assert abs(float(map_iou(pred[:2], true[:2], reduction="mean")) - 0.625) < 1e-6
+    assert false_positive_area(pred, true)[2] == 0.1 and false_positive_area(pred, true)[0] == 0

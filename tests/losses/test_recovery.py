@@ -1,0 +1,68 @@
+"""Map, pixel and identity-separation losses: zero exactly when they should be, ordered by
+how wrong the input is, and the separation term only on forgeries of two people."""
+
+from __future__ import annotations
+
+import torch
+
+from dfrec.losses.recovery import map_loss, pixel_loss, separation_loss
+from dfrec.losses.total import DFRECLoss, LossConfig, two_people
+
+
+def test_map_loss_prefers_the_true_mask():
+    true = torch.zeros(2, 1, 32, 32)
+    true[:, :, 8:24, 8:24] = 1.0
+    exact = map_loss(true, true)
+    near = map_loss(true * 0.9 + 0.05, true)
+    wrong = map_loss(1 - true, true)
+    assert exact < 1e-4 < near < wrong
+    assert map_loss(true, true, reduction="none").shape == (2,)
+
+
+def test_pixel_loss_is_mean_abs_error():
+    a = torch.rand(2, 3, 16, 16)
+    b = a.clone()
+    assert pixel_loss(a, b) == 0
+    b[0] += 0.1
+    assert torch.allclose(pixel_loss(a, b.clamp(0, 1), reduction="none")[1], torch.tensor(0.0))
+    assert pixel_loss(a, (a + 0.2).clamp(0, 1)) > pixel_loss(a, (a + 0.1).clamp(0, 1))
+
+
+def test_separation_hinge_and_mask():
+    from dfrec.faces.identity import mean_embedding
+
+    g = torch.Generator().manual_seed(0)
+    mu = mean_embedding()
+    s, t = mu + torch.randn(3, 128, generator=g) * 0.05, mu + torch.randn(3, 128, generator=g) * 0.05
+    applies = torch.tensor([True, True, False])
+    # recovered target = the true target: nothing to push
+    assert separation_loss(t, s, t, applies) == 0
+    # recovered target = the source: as bad as it gets, and only where it applies
+    per = separation_loss(s, s, t, applies, reduction="none")
+    assert per[0] > 0.5 and per[1] > 0.5 and per[2] == 0
+    assert separation_loss(s, s, t, torch.zeros(3, dtype=torch.bool)) == 0
+
+
+def test_two_people_reads_ids_and_fakes():
+    batch = {"is_fake": torch.tensor([1.0, 1.0, 0.0]), "source_id": ["a", "b", "c"], "target_id": ["x", "b", "c"]}
+    assert two_people(batch, 3, torch.device("cpu")).tolist() == [True, False, False]
+    assert two_people({"is_fake": torch.tensor([1.0, 0.0])}, 2, torch.device("cpu")).tolist() == [True, False]
+
+
+def test_total_adds_the_new_terms_only_when_weighted(fixture_faces):
+    x = torch.cat([fixture_faces["obama"], fixture_faces["biden"]])
+    mask = torch.zeros(2, 1, 224, 224)
+    mask[:, :, 60:180, 60:160] = 1.0
+    # targets obama, biden with sources biden, obama; the "recovered target" is the source itself
+    outputs = {"source": x.flip(0), "target": x.flip(0), "mask": mask * 0.5 + 0.25}
+    batch = {"source": x.flip(0), "target": x, "mask": mask, "is_fake": torch.ones(2),
+             "source_id": ["b", "o"], "target_id": ["o", "b"]}
+    base = dict(lambda_perc=0, lambda_attr=0, lambda_patch=0, lambda_cls=0)
+    _, parts = DFRECLoss(LossConfig(**base))(outputs, batch)
+    assert set(parts) == {"id", "id_source", "id_target", "total"}
+    loss = DFRECLoss(LossConfig(**base, lambda_map=1.0, lambda_pix=1.0, lambda_sep=1.0))
+    total, parts = loss(outputs, batch)
+    assert {"map", "pix", "sep"} <= set(parts)
+    assert parts["sep"] > 0.3 and parts["pix"] > 0.01 and parts["map"] > 0.1
+    want = 2.0 * parts["id"] + parts["map"] + parts["pix"] + parts["sep"]
+    assert torch.allclose(total, want, atol=1e-5)

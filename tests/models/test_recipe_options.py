@@ -1,0 +1,102 @@
+"""Options of the fast recipe: composite output, refinement, map masking, forward switches,
+old configs keep the paper's behaviour, partial initialisation from older weights."""
+
+from __future__ import annotations
+
+import torch
+
+from dfrec.models import create_model
+from dfrec.models.checkpoint import load_state_partial
+from dfrec.models.config import DFRECConfig
+from dfrec.models.masking import semantic_mask
+
+
+def _tiny(**kw):
+    torch.manual_seed(0)
+    return create_model("tiny", pretrained_init=False, **kw).eval()
+
+
+def test_composite_keeps_the_input_outside_the_map():
+    model = _tiny(compose=True, compose_dilate=4)
+    x = torch.rand(2, 3, 224, 224)
+    m = torch.zeros(1, 1, 224, 224)
+    m[..., 64:160, 64:160] = 1.0
+    out = model(x, map_override=m)
+    far = torch.ones(224, 224, dtype=torch.bool)
+    far[56:168, 56:168] = False  # beyond the dilation + feather
+    assert torch.equal(out["target"][..., far], x[..., far])
+    inside = out["target"][..., 80:144, 80:144]
+    assert torch.allclose(inside, out["target_raw"][..., 80:144, 80:144])
+
+
+def test_paper_output_is_unchanged_without_compose():
+    model = _tiny()
+    x = torch.rand(1, 3, 224, 224)
+    out = model(x, generator=torch.Generator().manual_seed(0))
+    assert "target_raw" not in out
+    # visible patches are the input's own pixels, as in the paper
+    keep = out["keep_indices"][0]
+    from dfrec.models.masking import patchify
+
+    assert torch.equal(patchify(out["target"], 16)[0, keep], patchify(x, 16)[0, keep])
+
+
+def test_refiner_starts_as_identity_and_learns():
+    x = torch.rand(2, 3, 224, 224)
+    plain = _tiny()
+    refined = _tiny(refine_depth=4)
+    refined.load_state_dict(plain.state_dict(), strict=False)
+    g = torch.Generator().manual_seed(1)
+    a = plain(x, generator=g)["target"]
+    b = refined(x, generator=torch.Generator().manual_seed(1))["target"]
+    assert torch.allclose(a, b, atol=1e-6)
+    refined.train()
+    refined(x)["target"].mean().backward()
+    last = refined.tirm.refiner.net[-1]
+    assert last.weight.grad is not None and last.weight.grad.abs().sum() > 0
+
+
+def test_map_masking_takes_the_map_then_its_border():
+    m = torch.zeros(1, 1, 224, 224)
+    m[..., 48:144, 64:160] = 1.0  # 6 x 6 = 36 patches
+    ring = torch.nn.functional.max_pool2d(m, 33, stride=1, padding=16) * 0.5
+    m = torch.maximum(m, ring)  # the next 0.5-valued ring of patches
+    keep, idx = semantic_mask(m, 16, 0.5, "map", generator=torch.Generator().manual_seed(0), noise=1e-3)
+    w = m[0, 0].unfold(0, 16, 16).unfold(1, 16, 16).mean((-1, -2)).reshape(-1)
+    masked_w = w[idx[0]]
+    # every patch with map weight > 0 is masked before any zero patch
+    assert (w > 0).sum() <= 98 and bool((masked_w[: int((w > 0).sum())] >= 0).all())
+    assert set((w > 0).nonzero().reshape(-1).tolist()) <= set(idx[0].tolist())
+    # deterministic at a fixed seed
+    assert torch.equal(idx, semantic_mask(m, 16, 0.5, "map", generator=torch.Generator().manual_seed(0))[1])
+
+
+def test_forward_switches_match_their_definition():
+    model = _tiny()
+    x = torch.rand(2, 3, 224, 224)
+    prior = torch.zeros(1, 1, 224, 224)
+    prior[..., 50:170, 60:160] = 1
+    out = model(x, generator=torch.Generator().manual_seed(0), map_override=prior)
+    assert torch.equal(out["mask"], prior.expand(2, -1, -1, -1))
+    ref = model.sirm(prior * x)[0]
+    assert torch.allclose(out["source"], ref)
+    a = model(x, generator=torch.Generator().manual_seed(0), fuse=False)["target"]
+    b = model(x, generator=torch.Generator().manual_seed(0))["target"]
+    assert not torch.allclose(a, b)
+
+
+def test_old_config_dicts_keep_the_paper_behaviour():
+    old = DFRECConfig().to_dict()
+    for key in ("compose", "compose_dilate", "refine_depth", "refine_width", "map_noise"):
+        old.pop(key)
+    cfg = DFRECConfig.from_dict(old)
+    assert cfg.compose is False and cfg.refine_depth == 0
+
+
+def test_partial_load_keeps_new_modules_fresh():
+    old = _tiny()
+    new = _tiny(refine_depth=3)
+    loaded, fresh = load_state_partial(new, old.state_dict())
+    assert len(loaded) == len(old.state_dict())
+    assert fresh and all(k.startswith("tirm.refiner.") for k in fresh)
+    assert torch.equal(new.tirm.head.weight, old.tirm.head.weight)

@@ -30,6 +30,27 @@ def _relative(obj, root: str):
     return obj
 
 
+def training_history(meta: dict, history_from: Path | None) -> list[dict]:
+    """The cumulative training history: the earlier model's runs, then this run's entry."""
+    import datetime
+
+    prev: list[dict] = []
+    src = history_from or (Path(meta["init_from"]) if meta.get("init_from") else None)
+    if src is not None and (src / "config.json").is_file():
+        old = json.loads((src / "config.json").read_text()).get("metadata", {})
+        prev = list(old.get("history") or [{
+            "run": old.get("status") or old.get("bundled_as", "earlier run"), "device": old.get("device", "unknown"),
+            "minutes": old.get("train_minutes"), "images": old.get("images_seen"), "steps": old.get("step"),
+            "validation": (old.get("validation") or [{}])[-1] if isinstance(old.get("validation"), list) else old.get("validation"),
+        }])
+    val = meta.get("validation")
+    last = val[-1] if isinstance(val, list) and val else val
+    entry = {"date": datetime.date.today().isoformat(), "run": meta.get("status"), "device": meta.get("device", "unknown"),
+             "minutes": meta.get("train_minutes"), "images": meta.get("images_seen"), "steps": meta.get("checkpoint_step"),
+             "init_from": meta.get("init_from"), "validation": last}
+    return prev + [entry]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, help="training run folder (holds checkpoints/ and metrics.jsonl)")
@@ -38,6 +59,10 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "src" / "dfrec" / "weights" / "default")
     ap.add_argument("--command", default=None, help="the training command to record")
     ap.add_argument("--status", default=None, help="one line on how far the training went (recorded as is)")
+    ap.add_argument("--dtype", choices=("float32", "float16"), default="float16",
+                    help="storage precision (default float16: half the size; weights load as float32)")
+    ap.add_argument("--history-from", type=Path, default=None,
+                    help="model folder whose training history this run continues (default: the run's model.init_from)")
     args = ap.parse_args()
 
     from dfrec.models import DFREC
@@ -76,11 +101,12 @@ def main() -> int:
             "status": args.status or f"checkpoint at step {step} of run {args.run.name}",
         }
     )
+    meta["history"] = training_history(meta, args.history_from)
     meta = _relative(meta, str(ROOT))
     args.out.mkdir(parents=True, exist_ok=True)
     for old in list(args.out.glob("*.safetensors")) + list(args.out.glob("*.json")):
         old.unlink()
-    model.save_pretrained(args.out, metadata=meta, shard_size_mb=14.0)  # 14 MiB < 15 MB
+    model.save_pretrained(args.out, metadata=meta, shard_size_mb=14.0, dtype=args.dtype)  # 14 MiB < 15 MB
     total = sum(p.stat().st_size for p in args.out.iterdir()) / 1e6
     print(f"exported {ckpt} -> {args.out} ({total:.1f} MB)")
     return 0

@@ -47,6 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--codec", choices=("webp", "jpeg"), default="webp",
                    help="image codec in the pack (default webp: ~40%% smaller than JPEG at the same quality)")
     q.add_argument("--quality", type=ranged(int, 1, 100), default=85, help="codec quality 1-100 (default 85)")
+    q.add_argument("--max-per-identity", type=ranged(int, 1, 10**9), metavar="N",
+                   help="keep at most N faces per person (seeded; every person kept): smaller packs, more people per MB")
     q.add_argument("--no-progress", action="store_true")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=run_pack)
@@ -118,6 +120,11 @@ def run_pack(args: argparse.Namespace) -> int:
     if args.split:
         faces = faces.select_identities(split_identities(args.split, args.split_file))
         extra = {"split": args.split, "split_file": args.split_file or "dfrec/data/splits/lfw.json"}
+    if args.max_per_identity is not None:
+        if args.max_per_identity < 1:
+            raise ConfigError(f"--max-per-identity must be >= 1, got {args.max_per_identity}")
+        faces = faces.cap_per_identity(args.max_per_identity)
+        extra["max_per_identity"] = args.max_per_identity
     out = write_pack(faces, args.out, size=args.size, quality=args.quality, codec=args.codec, progress=not args.no_progress,
                      extra_meta=extra)
     total = sum(f.stat().st_size for f in out.iterdir() if f.is_file())

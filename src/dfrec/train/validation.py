@@ -6,7 +6,7 @@ Scores, for a fixed set of validation samples (``(N, 3, H, W)`` images in [0, 1]
   window 11, σ 1.5, data range 1) of the recovered vs the true faces;
 - ``idsim_source`` / ``idsim_target``: IDSim (``dfrec.faces.identity.idsim``, centred
   cosine of dlib-ResNet embeddings) of recovered vs true faces, ``l2_*`` the dlib L2
-  distance (< 0.6 = same person), ``cos_*`` the raw cosine, and ``*_target_none`` the same for the forgery itself
+  distance, ``verif_*`` the share verified as the same person (L2 < 0.6), ``cos_*`` the raw cosine, and ``*_target_none`` the same for the forgery itself
   (the "None" row of the paper's Table I);
 - ``accuracy``: real/fake accuracy of the ISM head (``logit > 0`` means fake);
 - ``map_iou``: IoU of the ISM map with the true source mask (forgeries only) and
@@ -71,6 +71,7 @@ class IdentityScorer:
 
             self.encoder = fid.IdentityEncoder(net=fid.IdentityNet.from_file(weights)).to(device).eval()
             self._l2 = fid.l2_distance
+            self._threshold = fid.DLIB_THRESHOLD
             self._cos = fid.cosine
             self._idsim = fid.idsim
             try:
@@ -85,12 +86,13 @@ class IdentityScorer:
 
     @torch.no_grad()
     def __call__(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``{"idsim", "cos", "l2": (N,)}`` for crops ``a``, ``b`` (N, 3, 224, 224) in [0, 1]."""
+        """``{"idsim", "cos", "l2", "verif": (N,)}`` for crops ``a``, ``b`` (N, 3, 224, 224) in [0, 1]."""
         if self.encoder is None or a.shape[-1] != self.encoder.size or a.shape[-2] != self.encoder.size:
             return {}
         ea = self.encoder(a.float())
         eb = self.encoder(b.float())
-        out = {"cos": self._cos(ea, eb), "l2": self._l2(ea, eb)}
+        l2 = self._l2(ea, eb)
+        out = {"cos": self._cos(ea, eb), "l2": l2, "verif": (l2 < self._threshold).float()}
         if self._idsim is not None:
             out["idsim"] = self._idsim(ea, eb)
         return out

@@ -1,0 +1,62 @@
+"""Replace the bundled model with a newly trained one, only if it does not regress.
+
+    python scripts/accept_model.py CANDIDATE_DIR [--cache .cache/lfw_index] [--n 48] [--force]
+
+Runs ``scripts/model_gate.py`` (same held-out forgeries for both models; recovered target
+and source IDSim must not drop), checks the size rules (≤ 40 MB in all, no file over
+15 MB), then swaps ``src/dfrec/weights/default`` for the candidate's files in one rename.
+Afterwards re-measure: ``dfrec evaluate --data .cache/lfw_index --limit 100 --out docs/results``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED = ROOT / "src" / "dfrec" / "weights" / "default"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("candidate", type=Path)
+    ap.add_argument("--cache", default=str(ROOT / ".cache" / "lfw_index"))
+    ap.add_argument("--n", type=int, default=48)
+    ap.add_argument("--force", action="store_true", help="skip the gate (not for the bundled model's history)")
+    a = ap.parse_args(argv)
+    files = [p for p in a.candidate.iterdir() if p.is_file()]
+    if not (a.candidate / "config.json").is_file():
+        print(f"{a.candidate}: no config.json: not a model folder", file=sys.stderr)
+        return 2
+    big = [p.name for p in files if p.stat().st_size > 15e6]
+    total = sum(p.stat().st_size for p in files)
+    if big or total > 40e6:
+        print(f"{a.candidate}: too large for the repository ({total / 1e6:.1f} MB; over 15 MB: {big})", file=sys.stderr)
+        return 2
+    if not a.force:
+        gate = subprocess.run([sys.executable, str(ROOT / "scripts" / "model_gate.py"), str(a.candidate),
+                               "--cache", a.cache, "--n", str(a.n)])
+        if gate.returncode != 0:
+            print("the bundled model stays", file=sys.stderr)
+            return 1
+    tmp = BUNDLED.with_name(".default.new")
+    old = BUNDLED.with_name(".default.old")
+    for p in (tmp, old):
+        if p.exists():
+            shutil.rmtree(p)
+    tmp.mkdir()
+    for p in files:
+        if p.suffix in (".json", ".safetensors"):
+            shutil.copy2(p, tmp / p.name)
+    BUNDLED.rename(old)
+    tmp.rename(BUNDLED)
+    shutil.rmtree(old)
+    print(f"bundled model replaced by {a.candidate} ({total / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

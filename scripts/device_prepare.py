@@ -1,0 +1,115 @@
+"""Prepare what a GPU training run takes to the device machine, and check it fits.
+
+    python scripts/device_prepare.py            # build .device/ and print what would travel
+    python scripts/device_prepare.py --check    # dry run: print what would travel and the total, build nothing
+
+The device machine receives the git working tree plus the paths a call carries, 64 MiB in
+all, and has neither dlib, segmentation-models-pytorch nor the EfficientNet-Lite0 package.
+``.device/`` (git-ignored) holds exactly what ``scripts/device_train.sh`` needs beside the tree:
+
+* ``pack/``  LFW train + val identities as a face pack (WebP crops + landmarks), at most
+  ``--max-per-identity`` faces per person so every person fits;
+* ``identity.safetensors``  the dlib face-recognition ResNet in fp16 (identity loss, IDSim);
+* ``efficientnet-lite0.pth``  the ImageNet Lite0 weights in fp16 (perceptual/attribute
+  networks, a from-scratch ISM);
+* ``whl/``  the segmentation-models-pytorch wheel (pure Python).
+
+Exit code 1 when the total would exceed the limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEVICE = ROOT / ".device"
+LIMIT = 64 * 2**20
+
+
+def tree_bytes() -> int:
+    """Bytes of what git sends: tracked files plus untracked files that are not ignored."""
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           check=True, capture_output=True).stdout.split(b"\0")
+    total = 0
+    for f in files:
+        p = ROOT / f.decode()
+        if f and p.is_file() and not p.is_symlink():
+            total += p.stat().st_size
+    return total
+
+
+def folder_bytes(p: Path) -> int:
+    if p.is_file():
+        return p.stat().st_size
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.exists() else 0
+
+
+def build_pack(cache: Path, size: int, quality: int, per_identity: int) -> None:
+    from dfrec.data.cache import write_pack
+    from dfrec.data.datasets.lfw import split_identities
+    from dfrec.data.faceset import open_faces
+
+    faces = open_faces(cache).select_identities(split_identities("train,val")).cap_per_identity(per_identity)
+    write_pack(faces, DEVICE / "pack", size=size, quality=quality, codec="webp", progress=True,
+               extra_meta={"split": "train,val", "max_per_identity": per_identity})
+
+
+def build_weights() -> None:
+    import torch
+
+    from dfrec.faces.identity import IdentityNet
+    from dfrec.models.ism import efficientnet_lite0_file
+
+    IdentityNet.from_file().save_safetensors(DEVICE / "identity.safetensors", dtype=torch.float16)
+    sd = torch.load(efficientnet_lite0_file(), map_location="cpu", weights_only=True)
+    from dfrec.io import atomic_path
+
+    with atomic_path(DEVICE / "efficientnet-lite0.pth") as tmp:
+        torch.save({k: v.half() if v.is_floating_point() else v for k, v in sd.items()}, tmp)
+
+
+def build_wheels() -> None:
+    from importlib.metadata import version
+
+    whl = DEVICE / "whl"
+    whl.mkdir(parents=True, exist_ok=True)
+    for old in whl.glob("*.whl"):
+        old.unlink()
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", str(whl),
+                    f"segmentation-models-pytorch=={version('segmentation-models-pytorch')}"], check=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="dry run: print what would travel and the total")
+    ap.add_argument("--cache", type=Path, default=ROOT / ".cache" / "lfw_index", help="LFW landmark cache")
+    ap.add_argument("--size", type=int, default=160, help="pack crop side (default 160)")
+    ap.add_argument("--quality", type=int, default=80, help="WebP quality (default 80)")
+    ap.add_argument("--max-per-identity", type=int, default=6, help="faces per person in the pack (default 6)")
+    a = ap.parse_args(argv)
+    if not a.check:
+        DEVICE.mkdir(exist_ok=True)
+        if not (DEVICE / "pack" / "meta.json").exists():
+            build_pack(a.cache, a.size, a.quality, a.max_per_identity)
+        if not (DEVICE / "identity.safetensors").exists() or not (DEVICE / "efficientnet-lite0.pth").exists():
+            build_weights()
+        if not list((DEVICE / "whl").glob("*.whl")):
+            build_wheels()
+    rows = [("working tree (tracked + untracked, not ignored)", tree_bytes())]
+    for name in ("pack", "identity.safetensors", "efficientnet-lite0.pth", "whl"):
+        p = DEVICE / name
+        rows.append((f".device/{name}" + ("" if p.exists() else "  (missing: run without --check)"), folder_bytes(p)))
+    total = sum(b for _, b in rows)
+    width = max(len(r) for r, _ in rows)
+    for r, b in rows:
+        print(f"{r:<{width}}  {b / 2**20:7.2f} MiB")
+    print(f"{'total (limit 64 MiB)':<{width}}  {total / 2**20:7.2f} MiB  {'fits' if total <= LIMIT else 'TOO LARGE'}")
+    print("carry: [\".device\"]   command: bash scripts/device_train.sh MINUTES [--from-scratch]")
+    return 0 if total <= LIMIT else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

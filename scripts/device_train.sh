@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# One GPU training run of the bundled model: the first job whenever a device machine is at hand.
+#
+#   here:     python scripts/device_prepare.py          # builds .device/ (pack, fp16 loss weights, smp wheel)
+#             bash scripts/device_train.sh 8 --dry-run  # what would travel and the total (64 MiB limit)
+#   device:   run(command="bash scripts/device_train.sh 8", carry=[".device"], timeout_s=600)
+#   after:    python scripts/model_gate.py <files_at>/model && python scripts/accept_model.py <files_at>
+#
+# usage: scripts/device_train.sh MINUTES [--from-scratch] [--dry-run] [--config YAML]
+#   MINUTES         training budget (<= 10; the run ends, validates its EMA weights and exports
+#                   well inside a 10-minute call when MINUTES <= 8)
+#   --from-scratch  do not start from the bundled weights (use when the recipe changed the
+#                   architecture so much that nothing carries over)
+#
+# Writes to $OUT (what the device tool brings back; at most 8 files of 16 MiB):
+#   model/config.json + model-*.safetensors   EMA weights, fp16, with the cumulative history
+#   metrics.jsonl                             every logged step and validation
+#   gate.json                                 bundled vs new on the same held-out forgeries
+# and prints one line per minute (step, img/s, loss, last validation) so a run that times
+# out still tells what happened.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MINUTES=""
+SCRATCH=0
+DRY=0
+CONFIG=configs/small_lfw_gpu.yaml
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --from-scratch) SCRATCH=1 ;;
+    --dry-run) DRY=1 ;;
+    --config) CONFIG="$2"; shift ;;
+    -h|--help) sed -n 2,22p "$0"; exit 0 ;;
+    *) MINUTES="$1" ;;
+  esac
+  shift
+done
+if [ "$DRY" = 1 ]; then
+  exec python3 scripts/device_prepare.py --check
+fi
+if ! [[ "$MINUTES" =~ ^[0-9]+([.][0-9]+)?$ ]] || awk "BEGIN{exit !($MINUTES <= 0 || $MINUTES > 10)}"; then
+  echo "device_train.sh: MINUTES must be a number in (0, 10], got '${MINUTES}'" >&2
+  exit 2
+fi
+for need in .device/pack/meta.json .device/identity.safetensors .device/efficientnet-lite0.pth; do
+  [ -e "$need" ] || { echo "device_train.sh: $need missing: run python scripts/device_prepare.py and carry .device" >&2; exit 2; }
+done
+
+OUT="${OUT:-out/device}"
+RUN="${RUN_DIR:-/tmp/dfrec_device_run}"
+mkdir -p "$OUT"
+rm -rf "$RUN"
+export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
+export DFREC_EFFICIENTNET_LITE0="$PWD/.device/efficientnet-lite0.pth"
+if ! python3 -c "import segmentation_models_pytorch" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .device/whl/*.whl
+  export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+WORKERS=$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))
+INIT=()
+HISTORY=()
+[ "$SCRATCH" = 1 ] || { INIT=(--set model.init_from=src/dfrec/weights/default --set model.init_strict=false); HISTORY=(--history-from src/dfrec/weights/default); }
+python3 -c "import torch; print('device:', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA', '| torch', torch.__version__)"
+
+python3 -m dfrec.train --config "$CONFIG" --device auto --out "$RUN" --no-progress \
+  --set train.max_minutes="$MINUTES" --set data.cache=.device/pack --set data.workers="$WORKERS" \
+  --set loss.identity_weights=.device/identity.safetensors \
+  --set loss.efficientnet_lite0_weights=.device/efficientnet-lite0.pth "${INIT[@]}" &
+TRAIN=$!
+report() {  # one line from the newest train and validation rows of metrics.jsonl
+  python3 - "$RUN/metrics.jsonl" <<'EOF'
+import json, sys, time
+try:
+    rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+except OSError:
+    rows = []
+tr = [r for r in rows if "loss" in r]
+va = [r for r in rows if "val/idsim_target" in r]
+msg = time.strftime("%H:%M:%S")
+if tr:
+    r = tr[-1]
+    msg += f" step {r['step']} img/s {r.get('images_per_s', 0):.0f} loss {r['loss']:.3f} lr {r.get('lr', 0):.2e}"
+if va:
+    v = va[-1]
+    msg += (f" | val@{v['step']}: target IDSim {v['val/idsim_target']:.3f} (None {v.get('val/idsim_target_none', float('nan')):.3f})"
+            f" source {v.get('val/idsim_source', float('nan')):.3f} block {v.get('val/blockiness_target', float('nan')):.2f}"
+            f" IoU {v.get('val/map_iou', float('nan')):.2f}")
+print(msg, flush=True)
+EOF
+}
+while kill -0 "$TRAIN" 2>/dev/null; do
+  sleep 60 & wait $! || true
+  kill -0 "$TRAIN" 2>/dev/null && report || true
+done
+wait "$TRAIN"
+report
+cp "$RUN/metrics.jsonl" "$OUT/metrics.jsonl"
+
+python3 scripts/export_default_model.py "$RUN" --ema --dtype float16 --out "$OUT/model" \
+  "${HISTORY[@]}" \
+  --status "device run: $MINUTES min on $(python3 -c 'import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")')"
+python3 scripts/model_gate.py "$OUT/model" --cache .device/pack --n 96 --device auto \
+  --identity-weights .device/identity.safetensors --json "$OUT/gate.json" || true
+ls -la "$OUT" "$OUT/model"

@@ -1,0 +1,65 @@
+"""Decide whether a newly trained model may replace the bundled one: never regress.
+
+    python scripts/model_gate.py CANDIDATE [--incumbent src/dfrec/weights/default] \
+        [--cache .cache/lfw_index] [--n 48] [--json gate.json] [--device auto]
+
+Scores both model folders on the same held-out forgeries (LFW validation identities;
+:mod:`dfrec.train.heldout`) and passes (exit 0) only when the candidate's recovered target
+IDSim and recovered source IDSim on swaps are not below the incumbent's. Exit 1 = keep the
+incumbent. The JSON holds both models' metrics per set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+
+#: (set, metric) pairs the candidate must not lose on.
+GATES = (("swap", "idsim_target"), ("swap", "idsim_source"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("candidate", type=Path)
+    ap.add_argument("--incumbent", type=Path, default=ROOT / "src" / "dfrec" / "weights" / "default")
+    ap.add_argument("--cache", default=str(ROOT / ".cache" / "lfw_index"), help="landmark cache or pack with LFW val faces")
+    ap.add_argument("--n", type=int, default=48, help="swaps per set (blends and reals: half)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--identity-weights", default=None, help="dlib .dat or its .safetensors export")
+    ap.add_argument("--json", type=Path, default=None)
+    a = ap.parse_args(argv)
+
+    from dfrec.device import select_device
+    from dfrec.models import DFREC
+    from dfrec.train.heldout import HeldOutEvaluator, heldout_sets
+
+    device = select_device(a.device)
+    ev = HeldOutEvaluator(heldout_sets(a.cache, a.n), device=device, fid=False, identity_weights=a.identity_weights)
+    scores = {name: ev(DFREC.from_pretrained(path, map_location=device))
+              for name, path in (("incumbent", a.incumbent), ("candidate", a.candidate))}
+    verdicts = []
+    for s, m in GATES:
+        old, new = scores["incumbent"][s].get(m, float("nan")), scores["candidate"][s].get(m, float("nan"))
+        verdicts.append(new >= old)
+        print(f"{s:9s} {m:14s} incumbent {old:7.4f}  candidate {new:7.4f}  {'ok' if new >= old else 'WORSE'}")
+    for s in scores["candidate"]:
+        for m in ("idsim_target", "idsim_target_none", "verif_target", "blockiness_target", "map_iou"):
+            if m in scores["candidate"][s]:
+                print(f"  {s:9s} {m:18s} {scores['incumbent'][s].get(m, float('nan')):7.4f} -> {scores['candidate'][s][m]:7.4f}")
+    passed = all(verdicts)
+    print("PASS: the candidate may replace the incumbent" if passed else "FAIL: keep the incumbent")
+    if a.json:
+        from dfrec.io import write_text_atomic
+
+        write_text_atomic(a.json, json.dumps({"passed": passed, "gates": [list(g) for g in GATES], **scores}, indent=1))
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

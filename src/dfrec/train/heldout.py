@@ -1,0 +1,103 @@
+"""Held-out evaluation of a model: fixed forgery sets from LFW validation identities.
+
+Used to compare recipes at equal compute (``benchmarks/recipe_compare.py``) and to decide
+whether a newly trained model may replace the bundled one (``scripts/model_gate.py``):
+every model is scored on the same samples.
+
+Sets (no augmentation, seeded): ``swap`` (landmark face swaps), ``gan_swap`` (swaps with the
+wide appearance range — the target's low frequencies under the source's detail, resolution,
+blur, noise and colour mismatches: a proxy for real GAN swaps), ``blend`` (Face X-ray
+blends), ``real`` (pristine faces). Metrics per set are those of
+:func:`dfrec.train.validation.validate` (IDSim, verif, PSNR/SSIM, map IoU, blockiness, ...)
+plus, for the swap sets, FID of the recovered targets against the true targets (with the
+forgery itself as the None reference; FID over a few dozen images is biased upwards and
+only comparable between rows of one table).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+import torch
+
+#: Kind mix of each set.
+SETS = {"swap": {"swap": 1.0}, "gan_swap": {"swap": 1.0}, "blend": {"blend": 1.0}, "real": {"real": 1.0}}
+
+
+def wide_synth() -> dict:
+    """Synthesiser options with the wide appearance range on swaps and blends."""
+    from dfrec.data.synth.config import WIDE_APPEARANCE
+
+    return {"swap": {"appearance": dict(WIDE_APPEARANCE)}, "blend": {"appearance": dict(WIDE_APPEARANCE)}}
+
+
+def heldout_sets(cache: str | os.PathLike, n: int = 48, seed: int = 0, split: str = "val") -> dict[str, Any]:
+    """The fixed sets from the faces of ``split`` in a landmark cache or pack: ``n`` swaps and
+    GAN-like swaps, ``n // 2`` blends and reals (at least 8 each)."""
+    from dfrec.data.datasets import SyntheticForgeries, lfw_faces
+    from dfrec.data.faceset import open_faces
+    from dfrec.data.synth import SynthConfig
+
+    faces = lfw_faces(open_faces(cache), split)
+    sets = {}
+    for name, kinds in SETS.items():
+        synth = {"kinds": kinds, **(wide_synth() if name == "gan_swap" else {})}
+        length = n if name in ("swap", "gan_swap") else max(8, n // 2)
+        sets[name] = SyntheticForgeries(faces, SynthConfig.from_dict(synth), seed=seed + 101, length=length, augment=False)
+    return sets
+
+
+class HeldOutEvaluator:
+    """``evaluator(model) -> {set: {metric: value}}`` on :func:`heldout_sets`; the references'
+    FID features are computed once and reused for every model."""
+
+    def __init__(self, sets: dict[str, Any], device: str | torch.device = "cpu", fid: bool = True,
+                 batch: int = 16, identity_weights: str | None = None) -> None:
+        from dfrec.losses.total import DFRECLoss, LossConfig
+        from dfrec.train.validation import IdentityScorer
+
+        self.sets, self.batch = sets, batch
+        self.device = torch.device(device)
+        self.ident = IdentityScorer(self.device, identity_weights)
+        self.loss = DFRECLoss(LossConfig(lambda_id=0, lambda_perc=0, lambda_attr=0, lambda_patch=1.0, lambda_cls=0.5))
+        self.fid_ex = None
+        self.ref: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        if fid:
+            from dfrec.evaluation.metrics.fid import FIDFeatureExtractor
+
+            self.fid_ex = FIDFeatureExtractor().to(self.device).eval()
+            with torch.no_grad():
+                for name in ("swap", "gan_swap"):
+                    if name in sets:
+                        true, forg = [], []
+                        for b in self._loader(name):
+                            true.append(self.fid_ex(b["target"].to(self.device)).cpu())
+                            forg.append(self.fid_ex(b["forgery"].to(self.device)).cpu())
+                        self.ref[name] = (torch.cat(true), torch.cat(forg))
+
+    def _loader(self, name: str):
+        from torch.utils.data import DataLoader
+
+        from dfrec.train.loop import collate
+
+        return DataLoader(self.sets[name], batch_size=self.batch, shuffle=False, num_workers=0, collate_fn=collate)
+
+    @torch.no_grad()
+    def __call__(self, model: torch.nn.Module) -> dict[str, dict[str, float]]:
+        from dfrec.evaluation.metrics.fid import fid_from_features
+        from dfrec.train.validation import validate
+
+        model = model.to(self.device).eval()
+        res = {}
+        for name in self.sets:
+            metrics, _ = validate(model, self.loss, self._loader(name), self.device, contextlib.nullcontext, self.ident, 0)
+            if name in self.ref:
+                rec = [self.fid_ex(model(b["forgery"].to(self.device))["target"].float().clamp(0, 1)).cpu()
+                       for b in self._loader(name)]
+                true_f, forg_f = self.ref[name]
+                metrics["fid_target"] = float(fid_from_features(torch.cat(rec), true_f))
+                metrics["fid_target_none"] = float(fid_from_features(forg_f, true_f))
+            res[name] = {k: float(v) for k, v in metrics.items()}
+        return res

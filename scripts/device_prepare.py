@@ -47,13 +47,22 @@ def folder_bytes(p: Path) -> int:
     return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.exists() else 0
 
 
+def build_index(cache: Path, lfw: Path) -> None:
+    """The LFW landmark cache (dlib detection + 68 landmarks per image): about 20-40 min on 2 cores."""
+    images = lfw / "images_deepfunneled"
+    if not images.is_dir():
+        raise SystemExit(f"{images}: LFW not found (set --lfw); needed to build the landmark cache {cache}")
+    subprocess.run([sys.executable, "-m", "dfrec", "data", "index", str(images), "--cache", str(cache),
+                    "--workers", "2", "--no-progress"], check=True)
+
+
 def build_pack(cache: Path, size: int, quality: int, per_identity: int) -> None:
     from dfrec.data.cache import write_pack
     from dfrec.data.datasets.lfw import split_identities
     from dfrec.data.faceset import open_faces
 
     faces = open_faces(cache).select_identities(split_identities("train,val")).cap_per_identity(per_identity)
-    write_pack(faces, DEVICE / "pack", size=size, quality=quality, codec="webp", progress=True,
+    write_pack(faces, DEVICE / "pack", size=size, quality=quality, codec="webp", progress=False,
                extra_meta={"split": "train,val", "max_per_identity": per_identity})
 
 
@@ -86,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="dry run: print what would travel and the total")
     ap.add_argument("--cache", type=Path, default=ROOT / ".cache" / "lfw_index", help="LFW landmark cache")
+    ap.add_argument("--lfw", type=Path, default=ROOT.parent / "shared" / "data" / "lfw",
+                    help="LFW folder, to build the cache when it is missing")
     ap.add_argument("--size", type=int, default=160, help="pack crop side (default 160)")
     ap.add_argument("--quality", type=int, default=80, help="WebP quality (default 80)")
     ap.add_argument("--max-per-identity", type=int, default=6, help="faces per person in the pack (default 6)")
@@ -93,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     if not a.check:
         DEVICE.mkdir(exist_ok=True)
         if not (DEVICE / "pack" / "meta.json").exists():
+            if not (a.cache / "index.jsonl").exists():
+                build_index(a.cache, a.lfw)
             build_pack(a.cache, a.size, a.quality, a.max_per_identity)
         if not (DEVICE / "identity.safetensors").exists() or not (DEVICE / "efficientnet-lite0.pth").exists():
             build_weights()

@@ -89,9 +89,11 @@ if va:
 print(msg, flush=True)
 EOF
 }
+TICK=0
 while kill -0 "$TRAIN" 2>/dev/null; do
-  sleep 60 & wait $! || true
-  kill -0 "$TRAIN" 2>/dev/null && report || true
+  sleep 5
+  TICK=$((TICK + 5))
+  if [ $((TICK % 60)) = 0 ] && kill -0 "$TRAIN" 2>/dev/null; then report || true; fi
 done
 wait "$TRAIN"
 report
@@ -100,6 +102,6 @@ cp "$RUN/metrics.jsonl" "$OUT/metrics.jsonl"
 python3 scripts/export_default_model.py "$RUN" --ema --dtype float16 --out "$OUT/model" \
   "${HISTORY[@]}" \
   --status "device run: $MINUTES min on $(python3 -c 'import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")')"
-python3 scripts/model_gate.py "$OUT/model" --cache .device/pack --n 96 --device auto \
+python3 scripts/model_gate.py "$OUT/model" --cache .device/pack --n "${GATE_N:-96}" --device auto \
   --identity-weights .device/identity.safetensors --json "$OUT/gate.json" || true
 ls -la "$OUT" "$OUT/model"

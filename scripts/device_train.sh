@@ -58,9 +58,9 @@ if ! python3 -c "import segmentation_models_pytorch" 2>/dev/null; then
 fi
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 WORKERS=$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))
-INIT=()
-HISTORY=()
-[ "$SCRATCH" = 1 ] || { INIT=(--set model.init_from=src/dfrec/weights/default --set model.init_strict=false); HISTORY=(--history-from src/dfrec/weights/default); }
+INIT=(--set model.init_from=src/dfrec/weights/default --set model.init_strict=false)
+HISTORY=(--history-from src/dfrec/weights/default)
+if [ "$SCRATCH" = 1 ]; then INIT=(--set model.init_from=null); HISTORY=(); fi
 python3 -c "import torch; print('device:', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA', '| torch', torch.__version__)"
 
 python3 -m dfrec.train --config "$CONFIG" --device auto --out "$RUN" --no-progress \

@@ -77,3 +77,15 @@ def test_duplicate_lines_and_concurrent_indexers(face_folder, face_cache, tmp_pa
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(ConfigError, match="another"):
             index_folder(face_folder, cache, progress=False)
+
+
+def test_cap_per_identity_keeps_every_person(lfw_pairs_cache):
+    from dfrec.data.faceset import open_faces
+
+    cache, _ = lfw_pairs_cache
+    faces = open_faces(cache)
+    counts = {k: len(v) for k, v in faces.by_identity().items()}
+    capped = faces.cap_per_identity(1)
+    assert set(capped.identity_names) == set(faces.identity_names)
+    assert all(len(v) == 1 for v in capped.by_identity().values()) and len(capped) == len(counts)
+    assert len(faces.cap_per_identity(max(counts.values()))) == len(faces)

@@ -137,3 +137,39 @@ def test_init_from_starts_from_saved_weights(fixture_cache, tmp_path, tiny_check
     bad["model"] = {"preset": "small", "init_from": str(tiny_checkpoint)}
     with pytest.raises(ConfigError, match="init_from"):
         Trainer(config_from_dict(bad), device="cpu", progress=False)._setup()
+
+
+def test_init_from_partial_keeps_new_modules_fresh(fixture_cache, tmp_path, tiny_checkpoint):
+    """model.init_strict: false starts a changed architecture (a refinement added) from older weights."""
+    from dfrec.models.dfrec import DFREC
+
+    src = DFREC.from_pretrained(tiny_checkpoint).state_dict()
+    data = tiny_config(fixture_cache, tmp_path, steps=1, dataset="faces")
+    data["model"].update(init_from=str(tiny_checkpoint), init_strict=False, overrides={"refine_depth": 3, "compose": True})
+    trainer = Trainer(config_from_dict(data), device="cpu", progress=False)
+    trainer._setup()
+    got = trainer.model.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in src.items())
+    fresh = [k for k in got if k not in src]
+    assert fresh and all(k.startswith("tirm.refiner.") for k in fresh)
+
+
+def test_compile_failure_falls_back_to_eager(fixture_cache, tmp_path, monkeypatch):
+    """A torch.compile that breaks at the first step costs a warning, not the run."""
+
+    class Broken(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *a, **k):
+            raise RuntimeError("inductor: simulated compiler failure")
+
+    monkeypatch.setattr(torch, "compile", lambda m, **k: Broken(m))
+    data = tiny_config(fixture_cache, tmp_path, steps=2, dataset="faces", compile=True, compile_loss=True)
+    trainer = Trainer(config_from_dict(data), device="cpu", progress=False)
+    summary = trainer.fit()
+    assert summary["step"] == 2 and summary["finished"]
+    assert not isinstance(trainer.train_model, Broken) and trainer.loss_call is trainer.loss_fn
+    meta = json.loads((tmp_path / "model" / "config.json").read_text())["metadata"]
+    assert meta["device"].startswith("cpu") and meta["train_minutes"] > 0

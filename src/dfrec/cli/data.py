@@ -120,9 +120,7 @@ def run_pack(args: argparse.Namespace) -> int:
     if args.split:
         faces = faces.select_identities(split_identities(args.split, args.split_file))
         extra = {"split": args.split, "split_file": args.split_file or "dfrec/data/splits/lfw.json"}
-    if args.max_per_identity is not None:
-        if args.max_per_identity < 1:
-            raise ConfigError(f"--max-per-identity must be >= 1, got {args.max_per_identity}")
+    if args.max_per_identity is not None:  # >= 1: checked by the parser
         faces = faces.cap_per_identity(args.max_per_identity)
         extra["max_per_identity"] = args.max_per_identity
     out = write_pack(faces, args.out, size=args.size, quality=args.quality, codec=args.codec, progress=not args.no_progress,

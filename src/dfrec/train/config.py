@@ -360,7 +360,7 @@ def config_from_dict(data: dict[str, Any], overrides: list[str] | None = None) -
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     """Read a YAML config, apply overrides, validate.
 
-    Relative ``data.root``/``data.cache`` paths and relative paths among the loss options
+    Relative ``data.root``/``data.cache``/``model.init_from`` paths and relative paths among the loss options
     ending in ``_path``/``_weights`` are resolved against the config file's folder, then
     against the working directory, whichever exists (the config folder wins for new paths).
     """
@@ -369,6 +369,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     base = p.resolve().parent
     cfg.data.root = _resolve(cfg.data.root, base)
     cfg.data.cache = _resolve(cfg.data.cache, base)
+    cfg.model.init_from = _resolve(cfg.model.init_from, base)
     for k, v in list(cfg.loss.items()):
         if isinstance(v, str) and (k.endswith("_path") or k.endswith("_weights") or k.endswith("weights_path")):
             cfg.loss[k] = _resolve(v, base)

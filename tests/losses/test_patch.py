@@ -6,29 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dfrec.losses.patch import gather_patches, patch_loss, patchify, unpatchify
+from dfrec.losses.patch import patch_loss
+from dfrec.models.masking import gather_patches, patchify
 
 
 def _masked(target: torch.Tensor, n_masked: int = 98, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     idx = torch.stack([torch.randperm(196, generator=g)[:n_masked] for _ in range(target.shape[0])])
     return gather_patches(patchify(target, 16), idx), idx
-
-
-def test_patchify_layout_and_roundtrip():
-    x = torch.rand(2, 3, 224, 224)
-    p = patchify(x, 16)
-    assert p.shape == (2, 196, 768)
-    # patch 15 = row 1, column 1 (raster order, 14 per row); channel-last inside the patch
-    assert torch.equal(p[0, 15].view(16, 16, 3), x[0, :, 16:32, 16:32].permute(1, 2, 0))
-    assert torch.equal(unpatchify(p, 16), x)
-
-
-def test_patchify_matches_the_model():
-    from dfrec.models import masking
-
-    x = torch.rand(2, 3, 64, 64)
-    assert torch.equal(patchify(x, 16), masking.patchify(x, 16))
 
 
 def test_zero_for_exact_prediction_and_equals_mse(fixture_faces):

@@ -11,7 +11,7 @@ import torchvision.transforms.functional as TF
 
 from dfrec.errors import ConfigError
 from dfrec.losses import DFRECLoss, LossConfig
-from dfrec.losses.patch import gather_patches, patchify
+from dfrec.models.masking import gather_patches, patchify
 
 
 def _batch(fixture_faces):

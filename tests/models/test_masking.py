@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dfrec.models.masking import patchify, released_weights, semantic_mask, unpatchify
+from dfrec.models.masking import gather_patches, patchify, released_weights, semantic_mask, unpatchify
 
 P = 16
 
@@ -25,6 +25,8 @@ def test_patchify_roundtrip_and_layout():
     assert torch.equal(unpatchify(p, P), x)
     # patch 15 = row 1, col 1; pixel (p, q, c) order inside
     assert torch.equal(p[0, 15].view(P, P, 3), x[0, :, 16:32, 16:32].permute(1, 2, 0))
+    picked = gather_patches(p, torch.tensor([[15, 0], [195, 15]]))
+    assert torch.equal(picked[0, 0], p[0, 15]) and torch.equal(picked[1, 0], p[1, 195])
 
 
 @pytest.mark.parametrize("variant", ["paper", "released"])

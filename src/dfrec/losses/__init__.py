@@ -19,8 +19,6 @@ _EXPORTS = {
     "AttributeNet": "dfrec.losses.attribute",
     "AppearanceAttributeNet": "dfrec.losses.attribute",
     "patch_loss": "dfrec.losses.patch",
-    "patchify": "dfrec.losses.patch",
-    "unpatchify": "dfrec.losses.patch",
     "classification_loss": "dfrec.losses.classification",
     "VGG19Features": "dfrec.losses.backbones",
     "EfficientNetLite0Features": "dfrec.losses.backbones",

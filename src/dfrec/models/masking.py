@@ -55,6 +55,11 @@ def unpatchify(patches: torch.Tensor, patch_size: int, channels: int = 3) -> tor
     return x.reshape(n, channels, g * p, g * p)
 
 
+def gather_patches(patches: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """Rows of ``patches (N, L, D)`` at ``indices (N, M)`` (long, raster order) -> ``(N, M, D)``."""
+    return torch.gather(patches, 1, indices.long().unsqueeze(-1).expand(-1, -1, patches.shape[-1]))
+
+
 def _rand(shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     return torch.rand(shape, generator=generator, device=like.device, dtype=torch.float32)
 

@@ -21,17 +21,12 @@ import torch
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from dfrec.models.masking import patchify, unpatchify
+from dfrec.models.masking import gather_patches, patchify, unpatchify
 
 
 def _blocks(dim: int, depth: int, heads: int, mlp_ratio: float) -> nn.Sequential:
     norm = partial(nn.LayerNorm, eps=1e-6)
     return nn.Sequential(*[Block(dim, heads, mlp_ratio=mlp_ratio, qkv_bias=True, norm_layer=norm) for _ in range(depth)])
-
-
-def _gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """``x (N, L, D)``, ``idx (N, M)`` -> ``(N, M, D)``."""
-    return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 class Refiner(nn.Module):
@@ -132,8 +127,8 @@ class TIRM(nn.Module):
         tokens = self.patch_embed(x).flatten(2).transpose(1, 2)
         seq = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), tokens), dim=1) + self.pos_embed
         if self.token_shift:
-            return self.enc_norm(self.encoder(_gather(seq, idx_keep)))
-        h = torch.cat((seq[:, :1], _gather(seq[:, 1:], idx_keep)), dim=1)
+            return self.enc_norm(self.encoder(gather_patches(seq, idx_keep)))
+        h = torch.cat((seq[:, :1], gather_patches(seq[:, 1:], idx_keep)), dim=1)
         return self.enc_norm(self.encoder(h))[:, 1:]
 
     def decode(self, enc: torch.Tensor, idx_keep: torch.Tensor, idx_mask: torch.Tensor, f_t_rows: torch.Tensor | None) -> torch.Tensor:
@@ -147,7 +142,7 @@ class TIRM(nn.Module):
         full = self.mask_token.to(emb.dtype).expand(n, dec_len, -1)
         full = full.scatter(1, idx_keep.unsqueeze(-1).expand(-1, -1, emb.shape[-1]), emb)
         out = self.dec_norm(self.decoder(full + self.dec_pos_embed))
-        return torch.sigmoid(self.head(_gather(out, idx_mask)))
+        return torch.sigmoid(self.head(gather_patches(out, idx_mask)))
 
     def forward(
         self, x: torch.Tensor, idx_keep: torch.Tensor, idx_mask: torch.Tensor, f_t_rows: torch.Tensor | None = None

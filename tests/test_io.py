@@ -146,3 +146,20 @@ def test_list_images_skips_other_files(tmp_path, rgb):
     (tmp_path / "readme.txt").write_text("x")
     (tmp_path / ".hidden.png").write_bytes(b"")
     assert [p.relative_to(tmp_path).as_posix() for p in io.list_images(tmp_path)] == ["a.jpg", "b/x.png"]
+
+
+def test_float_uint8_conversions_round_half_up_and_agree_for_numpy_and_torch():
+    import torch
+
+    from dfrec.io import to_float, to_uint8
+
+    u8 = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    f = to_float(u8)
+    assert f.dtype == np.float32 and f.min() == 0.0 and f.max() == 1.0
+    assert np.array_equal(to_uint8(f), u8)  # exact round trip
+    x = np.array([-0.5, 0.0, 0.5 / 255, 0.49 / 255, 0.5, 1.0, 2.0], np.float32)
+    assert to_uint8(x).tolist() == [0, 0, 1, 0, 128, 255, 255]  # clamped, floor(255 x + 0.5)
+    t = torch.from_numpy(x)
+    assert to_uint8(t).dtype == torch.uint8 and to_uint8(t).tolist() == to_uint8(x).tolist()
+    assert torch.equal(to_float(torch.from_numpy(u8)), torch.from_numpy(f))
+    assert to_uint8(torch.tensor([0.5], dtype=torch.bfloat16)).tolist() == [128]

@@ -126,7 +126,7 @@ def as_rgb_uint8(image: Any) -> np.ndarray:
     if arr.dtype == np.uint16:
         arr = (arr.astype(np.float64) / 65535.0 * 255.0 + 0.5).astype(np.uint8)
     elif arr.dtype.kind == "f":
-        arr = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        arr = to_uint8(arr)
     elif arr.dtype != np.uint8:
         raise InputError(f"unsupported image dtype {arr.dtype}")
     if arr.shape[2] == 1:
@@ -135,6 +135,29 @@ def as_rgb_uint8(image: Any) -> np.ndarray:
         a = arr[..., 3:4].astype(np.float32) / 255.0
         arr = (arr[..., :3].astype(np.float32) * a + 255.0 * (1 - a) + 0.5).astype(np.uint8)
     return np.ascontiguousarray(arr)
+
+
+def to_float(pixels: Any) -> Any:
+    """uint8 pixels -> float32 in [0, 1] (``x / 255``), same shape; a numpy array stays a numpy
+    array and a tensor stays a tensor (on its device). Layout is the caller's: dfrec keeps
+    images as ``(H, W, 3)`` arrays and ``(N, 3, H, W)`` tensors."""
+    if isinstance(pixels, np.ndarray):
+        return pixels.astype(np.float32) / 255.0
+    return pixels.float() / 255.0
+
+
+def to_uint8(pixels: Any) -> Any:
+    """Float pixels in [0, 1] -> uint8: clamped to [0, 1], then ``floor(255 x + 0.5)``; same shape,
+    numpy in numpy out, tensor in tensor out (detached, on its device). The inverse of
+    :func:`to_float` up to rounding."""
+    if isinstance(pixels, np.ndarray):
+        return (np.clip(pixels, 0, 1) * 255 + 0.5).astype(np.uint8)
+    import torch
+
+    x = pixels.detach()
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.float()
+    return (x.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
 
 
 @contextlib.contextmanager
@@ -274,7 +297,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -
     """
     arr = np.asarray(image)
     if arr.dtype.kind == "f":
-        arr = (np.clip(arr, 0, 1) * 255.0 + 0.5).astype(np.uint8)
+        arr = to_uint8(arr)
     img = Image.fromarray(arr)
     dst = Path(path)
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP"}.get(

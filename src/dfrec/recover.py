@@ -27,7 +27,7 @@ from PIL import Image
 
 from dfrec.device import select_device
 from dfrec.errors import CheckpointError
-from dfrec.io import as_rgb_uint8
+from dfrec.io import as_rgb_uint8, to_float, to_uint8
 
 #: Folder of the model shipped inside the package (``config.json`` + safetensors shards).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "default"
@@ -40,12 +40,12 @@ STAGES = ("detect", "align", "model", "identity", "paste")
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
     """``(3, H, W)`` float in [0, 1] -> ``(H, W, 3)`` uint8."""
-    return (x.clamp(0, 1).permute(1, 2, 0).mul(255).add(0.5).to(torch.uint8).cpu().numpy())
+    return to_uint8(x.permute(1, 2, 0)).cpu().numpy()
 
 
 def map_overlay(crop: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """Blend a ``(H, W)`` map in [0, 1] as a JET heat map over a ``(H, W, 3)`` uint8 crop."""
-    heat_u8 = (np.clip(heat, 0, 1) * 255 + 0.5).astype(np.uint8)
+    heat_u8 = to_uint8(np.asarray(heat))
     if heat_u8.shape[:2] != crop.shape[:2]:
         heat_u8 = cv2.resize(heat_u8, (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_LINEAR)
     color = cv2.cvtColor(cv2.applyColorMap(heat_u8, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
@@ -95,7 +95,7 @@ class FaceRecovery:
     @property
     def map_uint8(self) -> np.ndarray:
         """``map`` as ``(S, S) uint8`` (0-255)."""
-        return (np.clip(self.map, 0, 1) * 255 + 0.5).astype(np.uint8)
+        return to_uint8(self.map)
 
     def overlay(self, alpha: float = 0.5) -> np.ndarray:
         """The map as a heat map over the forgery crop, ``(S, S, 3) uint8``."""
@@ -328,7 +328,7 @@ class Recoverer:
         ``emb_forgery``, ``emb_source``, ``emb_target`` ``(N, 128)``.
         """
         if isinstance(crops, np.ndarray):
-            x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div(255)
+            x = to_float(torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2))
         else:
             x = crops.float()
         x = x.to(self.device)

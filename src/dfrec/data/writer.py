@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from dfrec.data.synth.types import Sample
-from dfrec.io import write_image, write_json_atomic, write_text_atomic
+from dfrec.io import to_uint8, write_image, write_json_atomic, write_text_atomic
 
 ROLES = ("forgery", "source", "target", "mask")
 CSV_FIELDS = ("name", "kind", "is_fake", "source_id", "target_id", "source_key", "target_key", "mask_mean", "info")
@@ -27,7 +27,7 @@ CSV_FIELDS = ("name", "kind", "is_fake", "source_id", "target_id", "source_key",
 
 def mask_to_uint8(mask: np.ndarray) -> np.ndarray:
     """``(H, W)`` float mask in [0, 1] → uint8 0..255."""
-    return np.clip(np.asarray(mask, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return to_uint8(np.asarray(mask, np.float32))
 
 
 def write_sample(out: str | os.PathLike, name: str, s: Sample) -> dict:

@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from dfrec.errors import CheckpointError
-from dfrec.io import atomic_path, write_json_atomic
+from dfrec.io import atomic_path, to_float, to_uint8, write_json_atomic
 
 INPAINT_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 
@@ -64,8 +64,8 @@ def inpaint_faces(images: torch.Tensor, landmarks: np.ndarray, method: str = "te
     """Batch form: ``(N, 3, H, W)`` in [0, 1] and landmarks ``(N, 68, 2)`` -> ``(N, 3, H, W)``."""
     out = []
     for img, lm in zip(images, landmarks):
-        arr = (img.permute(1, 2, 0).clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-        out.append(torch.from_numpy(inpaint_face(arr, lm, method)).permute(2, 0, 1).float() / 255.0)
+        arr = to_uint8(img.permute(1, 2, 0).cpu().numpy())
+        out.append(to_float(torch.from_numpy(inpaint_face(arr, lm, method)).permute(2, 0, 1)))
     return torch.stack(out).to(images.device)
 
 

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import torch
 
-from dfrec.io import write_image
+from dfrec.io import to_uint8, write_image
 
 COLUMNS = ("forgery", "recovered source", "true source", "recovered target", "true target", "map")
 
@@ -21,7 +21,7 @@ def _to_uint8(t: torch.Tensor, size: int) -> np.ndarray:
     t = t.detach().float().cpu().clamp(0, 1)
     if t.shape[0] == 1:
         t = t.expand(3, -1, -1)
-    arr = (t.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    arr = to_uint8(t.permute(1, 2, 0).numpy())
     if arr.shape[:2] != (size, size):
         arr = cv2.resize(arr, (size, size), interpolation=cv2.INTER_AREA)
     return arr

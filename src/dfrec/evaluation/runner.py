@@ -28,6 +28,7 @@ from tqdm import tqdm
 from dfrec.evaluation.metrics.psnr_ssim import SSIM_KERNEL_SIZE, SSIM_SIGMA, psnr, ssim
 from dfrec.evaluation.tables import Table, write_tables
 from dfrec.evaluation.testset import DEFAULT_KINDS, EvalSamples, EvalSet
+from dfrec.io import to_float, to_uint8
 
 #: Table V perturbations of the forgery: (family, level) -> applied on uint8 crops.
 ROBUSTNESS = (
@@ -80,11 +81,11 @@ class EvalSettings:
 
 
 def _f(u8: torch.Tensor) -> torch.Tensor:
-    return u8.float().div_(255.0)
+    return to_float(u8)
 
 
 def _u8(x: torch.Tensor) -> torch.Tensor:
-    return (x.detach().float().clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu()
+    return to_uint8(x).cpu()
 
 
 def perturb(images: torch.Tensor, family: str, level: int, seed: int = 0) -> torch.Tensor:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from dfrec.errors import InputError
+from dfrec.io import to_uint8
 
 #: Forgery kinds the synthesiser offers that mix two people (Table I rows).
 DEFAULT_KINDS = ("swap", "blend")
@@ -141,7 +142,7 @@ def build_eval_set(data: str | os.PathLike, split: str | None = "test", limit: i
             cols["forgery"].append(_u8(s.forgery))
             cols["source"].append(_u8(s.source))
             cols["target"].append(_u8(s.target))
-            cols["mask"].append(torch.from_numpy((np.clip(s.mask, 0, 1) * 255 + 0.5).astype(np.uint8))[None])
+            cols["mask"].append(torch.from_numpy(to_uint8(np.asarray(s.mask)))[None])
             cols["landmarks"].append(np.asarray(tcrop.landmarks, np.float32))
             cols["kind"].append(s.kind)
             cols["source_id"].append(s.source_id)

@@ -366,17 +366,10 @@ class IdentityEncoder(nn.Module):
 def chip_to_crop_matrix(size: int = 224, margin: float | None = None) -> np.ndarray:
     """(2, 3) map from dlib chip pixels (150 chip, padding 0.25) to aligned-crop pixels,
     the inverse of :func:`dfrec.faces.align.chip_matrix`."""
-    from dfrec.faces.align import DEFAULT_MARGIN, chip_matrix
+    from dfrec.faces.align import DEFAULT_MARGIN, chip_matrix, invert_affine
 
     margin = DEFAULT_MARGIN if margin is None else float(margin)
-    fwd = np.asarray(chip_matrix(size, margin, chip_size=CHIP_SIZE, chip_padding=CHIP_PADDING), dtype=np.float64)
-    return invert_affine(fwd)
-
-
-def invert_affine(m: np.ndarray) -> np.ndarray:
-    """Inverse of a (2, 3) affine map."""
-    m3 = np.vstack([np.asarray(m, dtype=np.float64), [0.0, 0.0, 1.0]])
-    return np.linalg.inv(m3)[:2]
+    return invert_affine(chip_matrix(size, margin, chip_size=CHIP_SIZE, chip_padding=CHIP_PADDING))
 
 
 # ----------------------------------------------------------------------------------------
@@ -463,7 +456,9 @@ def dlib_chip(image: np.ndarray, landmarks: np.ndarray, size: int = CHIP_SIZE, p
 
 
 def _chips_to_tensor(chips: Sequence[np.ndarray], device: torch.device | str) -> torch.Tensor:
-    arr = np.stack([np.asarray(c) for c in chips]).astype(np.float32) / 255.0
+    from dfrec.io import to_float
+
+    arr = to_float(np.stack([np.asarray(c) for c in chips]))
     return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous().to(device)
 
 

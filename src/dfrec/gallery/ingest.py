@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from dfrec.errors import DfrecError, InputError
+from dfrec.io import to_float
 from dfrec.gallery.gallery import Gallery, GalleryEntry
 
 THUMB_SIDE = 112
@@ -154,7 +155,7 @@ class FaceEmbedder:
     def embed(self, crops: np.ndarray) -> np.ndarray:
         """Aligned crops ``(N, S, S, 3) uint8`` -> raw dlib embeddings ``(N, 128) float32``."""
         torch = self._torch
-        x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div(255).to(self.device)
+        x = to_float(torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2)).to(self.device)
         with torch.inference_mode():
             return self.encoder(x).float().cpu().numpy()
 

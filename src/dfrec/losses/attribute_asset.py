@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dfrec.io import to_float
+
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "assets" / "attribute_appearance.json"
 
 
@@ -74,7 +76,7 @@ def build_asset(lfw_dir: str | Path, n: int = 400, seed: int = 0, size: int = 22
     mean_face = lms.astype(np.float64).mean(0) / size * (2 * margin + 1) - margin
     crop_lm = ((margin + mean_face) / (2 * margin + 1) * size).astype(np.float32)
     net = AppearanceAttributeNet(size, margin, landmarks=crop_lm, texture=True, calibrate=False)
-    x = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255.0
+    x = to_float(torch.from_numpy(crops).permute(0, 3, 1, 2))
     with torch.no_grad():
         raw = torch.cat([net.raw(x[i:i + 32]) for i in range(0, len(x), 32)]).double()
     std = raw.std(0)

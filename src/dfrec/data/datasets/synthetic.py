@@ -20,12 +20,13 @@ from dfrec.data.faceset import FaceSet
 from dfrec.data.synth import SynthConfig, Synthesizer
 from dfrec.data.synth.blend import nearest_donor
 from dfrec.data.synth.types import Sample
+from dfrec.io import to_float
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """``(H, W, 3) uint8`` → ``(3, H, W) float32`` in [0, 1]."""
     arr = image if image.flags.writeable and image.flags.c_contiguous else np.array(image)
-    return torch.from_numpy(arr).permute(2, 0, 1).float().div_(255.0)
+    return to_float(torch.from_numpy(arr).permute(2, 0, 1))
 
 
 def sample_to_item(s: Sample) -> dict:

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from dfrec.io import to_float, to_uint8
+
 #: Stored calibration (asset file name inside ``dfrec.assets``).
 THRESHOLD_ASSET = "eval_threshold.json"
 #: Paper's FaceNet threshold, for reference only.
@@ -64,10 +66,9 @@ def faithful_copy(images: torch.Tensor, jpeg_quality: int = 75, scale: float = 0
     x = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
     out = []
     for img in x:
-        arr = (img.permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
         buf = io.BytesIO()
-        Image.fromarray(arr).save(buf, format="JPEG", quality=jpeg_quality)
-        dec = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"), dtype=np.float32) / 255.0
+        Image.fromarray(to_uint8(img.permute(1, 2, 0).cpu().numpy())).save(buf, format="JPEG", quality=jpeg_quality)
+        dec = to_float(np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")))
         out.append(torch.from_numpy(dec).permute(2, 0, 1))
     return torch.stack(out).to(images.device, images.dtype)
 

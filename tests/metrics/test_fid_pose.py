@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from dfrec.evaluation.metrics.fid import (
+from dfrec.metrics.fid import (
     INPUT_RANGE_TF,
     FIDFeatureExtractor,
     fid_from_features,
     fid_helper_state_dict,
     frechet_distance,
 )
-from dfrec.evaluation.metrics.pose import (
+from dfrec.metrics.pose import (
     angular_distance,
     euler_to_rotation,
     head_pose,

@@ -7,9 +7,9 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from dfrec.evaluation.metrics.accuracy import calibrate_threshold, faithful_copy, recovery_accuracy
-from dfrec.evaluation.metrics.attributes import ATTRIBUTE_NAMES, attribute_consistency, attribute_vector
-from dfrec.evaluation.metrics.psnr_ssim import PSNR, SSIM, psnr, ssim
+from dfrec.metrics.accuracy import calibrate_threshold, faithful_copy, recovery_accuracy
+from dfrec.metrics.attributes import ATTRIBUTE_NAMES, attribute_consistency, attribute_vector
+from dfrec.metrics.psnr_ssim import PSNR, SSIM, psnr, ssim
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
@@ -52,7 +52,7 @@ def test_metric_input_validation(pair):
 
 
 def test_attribute_consistency_is_zero_for_same_and_grows_with_mouth_opening():
-    from dfrec.evaluation.metrics.pose import euler_to_rotation, project_template
+    from dfrec.metrics.pose import euler_to_rotation, project_template
 
     lm = project_template(euler_to_rotation(0, 0, 0))
     assert attribute_vector(lm).shape == (len(ATTRIBUTE_NAMES),)
@@ -81,7 +81,7 @@ def test_recovery_accuracy_rule_and_calibration():
 
 
 def test_idsim_same_photo_is_one_and_other_person_lower(fixture_dir):
-    from dfrec.evaluation.metrics.idsim import IDSim
+    from dfrec.metrics.idsim import IDSim
     from dfrec.faces import align_face, detect_faces
     from dfrec.io import read_image
 
@@ -93,7 +93,7 @@ def test_idsim_same_photo_is_one_and_other_person_lower(fixture_dir):
     m = IDSim()
     same = m(x, x)
     assert torch.allclose(same["idsim"], torch.ones(3), atol=1e-5)
-    assert torch.all(same["verified"] == 1) and torch.all(same["l2"] < 1e-4)
+    assert torch.all(same["verif"] == 1) and torch.all(same["l2"] < 1e-4)
     pairs = m(x[[0, 0]], x[[1, 2]])  # obama vs obama2, obama vs biden
     assert pairs["idsim"][0] > pairs["idsim"][1]
-    assert pairs["verified"][0] == 1 and pairs["verified"][1] == 0
+    assert pairs["verif"][0] == 1 and pairs["verif"][1] == 0

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dfrec.evaluation.metrics import blockiness, false_positive_area, map_iou
+from dfrec.metrics import blockiness, false_positive_area, map_iou
 
 
 @pytest.fixture(scope="module")

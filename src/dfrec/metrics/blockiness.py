@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dfrec.evaluation.metrics._validate import check_images, reduce
+from dfrec.metrics._validate import check_images, reduce
 
 
 def _ratio(diff: torch.Tensor, weight: torch.Tensor, border: torch.Tensor, eps: float) -> torch.Tensor:

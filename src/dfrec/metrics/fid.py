@@ -36,7 +36,7 @@ import torchvision
 from torch import nn
 
 from dfrec.errors import CheckpointError
-from dfrec.evaluation.metrics._validate import check_images
+from dfrec.metrics._validate import check_images
 
 FID_INPUT_SIZE = 299
 FEATURE_DIM = 2048

@@ -1,25 +1,35 @@
 """Identity similarity between faces with dfrec's identity network (dlib's ResNet port).
 
+The one identity scorer of dfrec: training validation, ``dfrec evaluate`` and ``dfrec
+recover`` all embed aligned crops with :class:`IDSim` and compare embeddings with
+:func:`identity_scores`, under the same names.
+
 Substitution (stated in every table): the paper measures IDSim with FaceNet/ArcFace
 embeddings, whose weights are not available offline; dfrec uses the 128-d dlib face
 recognition ResNet (:class:`dfrec.faces.identity.IdentityEncoder`) on aligned 224 crops.
-Reported per pair:
+Reported per pair (:data:`SCORES`):
 
 * ``idsim`` — :func:`dfrec.faces.identity.idsim`: cosine after subtracting the mean LFW
   embedding (spreads dlib's crowded raw cosines: same person ~0.75, different ~0.0);
-* ``cosine`` — raw cosine of the embeddings (dlib: same ~0.95, different ~0.8);
-* ``l2`` and ``verified`` — dlib's own rule, L2 distance < 0.6 means the same person.
+* ``cos`` — raw cosine of the embeddings (dlib: same ~0.95, different ~0.8);
+* ``l2`` and ``verif`` — dlib's own rule, L2 distance < 0.6 means the same person
+  (``verif`` is 1.0 for a verified pair, else 0.0).
 """
 
 from __future__ import annotations
 
+import os
+
 import torch
 
-from dfrec.evaluation.metrics._validate import check_images
+from dfrec.metrics._validate import check_images
+
+#: Names of the per-pair scores, in the order :func:`identity_scores` returns them.
+SCORES = ("idsim", "cos", "l2", "verif")
 
 
 def identity_scores(emb_a: torch.Tensor, emb_b: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-pair scores of embeddings ``(N, 128)`` -> dict of ``(N,)``: idsim, cosine, l2, verified."""
+    """Per-pair scores of embeddings ``(N, 128)`` -> dict of ``(N,)`` float: :data:`SCORES`."""
     from dfrec.faces.identity import cosine, idsim, is_same_person, l2_distance
 
     if emb_a.shape != emb_b.shape or emb_a.ndim != 2:
@@ -27,36 +37,46 @@ def identity_scores(emb_a: torch.Tensor, emb_b: torch.Tensor) -> dict[str, torch
     d = l2_distance(emb_a, emb_b)
     return {
         "idsim": idsim(emb_a, emb_b).float(),
-        "cosine": cosine(emb_a, emb_b).float(),
+        "cos": cosine(emb_a, emb_b).float(),
         "l2": d.float(),
-        "verified": is_same_person(d).float(),
+        "verif": is_same_person(d).float(),
     }
 
 
 class IDSim:
     """Identity similarity of aligned crops.
 
-    ``IDSim(device)(x, y)`` with x, y ``(N, 3, 224, 224)`` in [0, 1] returns
-    :func:`identity_scores` of their embeddings; :meth:`embed` gives ``(N, 128)``.
-    Batches internally (``batch_size``) under ``torch.no_grad``.
+    ``IDSim(device)(x, y)`` with x, y ``(N, 3, S, S)`` in [0, 1] (crops of
+    :func:`dfrec.faces.align.align_face` with side ``size`` and ``margin``) returns
+    :func:`identity_scores` of their embeddings; :meth:`embed` gives ``(N, 128)``. Works
+    under ``torch.no_grad`` in chunks of ``batch_size`` crops (``None``: all at once).
+    ``weights``: the dlib ``.dat`` or its ``.safetensors`` export (``None``: the installed
+    file); ``encoder``: a ready :class:`~dfrec.faces.identity.IdentityEncoder` instead.
     """
 
     description = "dlib face-recognition ResNet v1 (128-d, PyTorch port) instead of FaceNet/ArcFace"
 
-    def __init__(self, device: str | torch.device = "cpu", batch_size: int = 32, encoder=None) -> None:
-        from dfrec.faces.identity import IdentityEncoder
+    def __init__(self, device: str | torch.device = "cpu", batch_size: int | None = 32, encoder=None,
+                 weights: str | os.PathLike | None = None, size: int = 224, margin: float | None = None) -> None:
+        from dfrec.faces.identity import IdentityEncoder, IdentityNet
 
         self.device = torch.device(device)
-        self.encoder = (encoder or IdentityEncoder()).to(self.device).eval()
+        if encoder is None:
+            encoder = IdentityEncoder(size=size, margin=margin, net=IdentityNet.from_file(weights))
+        self.encoder = encoder.to(self.device).eval()
         self.batch_size = batch_size
+
+    @property
+    def size(self) -> int:
+        """Side of the crops the encoder takes."""
+        return self.encoder.size
 
     @torch.no_grad()
     def embed(self, crops: torch.Tensor) -> torch.Tensor:
-        """``(N, 3, 224, 224)`` in [0, 1] -> ``(N, 128)`` float32 on the CPU."""
+        """``(N, 3, S, S)`` in [0, 1] -> ``(N, 128)`` float32 on the CPU."""
         check_images(crops)
-        out = [self.encoder.embed(b.to(self.device, torch.float32)).float().cpu()
-               for b in crops.split(self.batch_size)]
-        return torch.cat(out)
+        chunks = crops.split(self.batch_size) if self.batch_size else (crops,)
+        return torch.cat([self.encoder.embed(b.to(self.device, torch.float32)).float().cpu() for b in chunks])
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         check_images(x, y)

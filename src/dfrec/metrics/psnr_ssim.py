@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dfrec.evaluation.metrics._validate import check_images, reduce
+from dfrec.metrics._validate import check_images, reduce
 
 #: SSIM window settings (stated in every table that reports SSIM).
 SSIM_KERNEL_SIZE = 11

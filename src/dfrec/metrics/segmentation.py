@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from dfrec.evaluation.metrics._validate import check_images, reduce
+from dfrec.metrics._validate import check_images, reduce
 
 
 def map_iou(pred: torch.Tensor, true: torch.Tensor, threshold: float = 0.5, reduction: str = "none") -> torch.Tensor:

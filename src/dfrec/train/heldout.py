@@ -56,16 +56,16 @@ class HeldOutEvaluator:
     def __init__(self, sets: dict[str, Any], device: str | torch.device = "cpu", fid: bool = True,
                  batch: int = 16, identity_weights: str | None = None) -> None:
         from dfrec.losses.total import DFRECLoss, LossConfig
-        from dfrec.train.validation import IdentityScorer
+        from dfrec.train.validation import identity_metric
 
         self.sets, self.batch = sets, batch
         self.device = torch.device(device)
-        self.ident = IdentityScorer(self.device, identity_weights)
+        self.ident = identity_metric(self.device, identity_weights)
         self.loss = DFRECLoss(LossConfig(lambda_id=0, lambda_perc=0, lambda_attr=0, lambda_patch=1.0, lambda_cls=0.5))
         self.fid_ex = None
         self.ref: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         if fid:
-            from dfrec.evaluation.metrics.fid import FIDFeatureExtractor
+            from dfrec.metrics.fid import FIDFeatureExtractor
 
             self.fid_ex = FIDFeatureExtractor().to(self.device).eval()
             with torch.no_grad():
@@ -86,7 +86,7 @@ class HeldOutEvaluator:
 
     @torch.no_grad()
     def __call__(self, model: torch.nn.Module) -> dict[str, dict[str, float]]:
-        from dfrec.evaluation.metrics.fid import fid_from_features
+        from dfrec.metrics.fid import fid_from_features
         from dfrec.train.validation import validate
 
         model = model.to(self.device).eval()

@@ -2,12 +2,12 @@
 
 Scores, for a fixed set of validation samples (``(N, 3, H, W)`` images in [0, 1]):
 
-- ``psnr_source`` / ``psnr_target`` (dB) and ``ssim_source`` / ``ssim_target`` (Gaussian
-  window 11, σ 1.5, data range 1) of the recovered vs the true faces;
-- ``idsim_source`` / ``idsim_target``: IDSim (``dfrec.faces.identity.idsim``, centred
-  cosine of dlib-ResNet embeddings) of recovered vs true faces, ``l2_*`` the dlib L2
-  distance, ``verif_*`` the share verified as the same person (L2 < 0.6), ``cos_*`` the raw cosine, and ``*_target_none`` the same for the forgery itself
-  (the "None" row of the paper's Table I);
+- ``psnr_source`` / ``psnr_target`` (dB) and ``ssim_source`` / ``ssim_target`` of the
+  recovered vs the true faces (:mod:`dfrec.metrics.psnr_ssim`, the metrics of ``dfrec evaluate``);
+- ``idsim_*``, ``cos_*``, ``l2_*``, ``verif_*`` (``source``, ``target``, and ``target_none``
+  for the forgery itself, the "None" row of the paper's Table I): the scores of
+  :func:`dfrec.metrics.idsim.identity_scores` (centred IDSim, raw cosine, dlib L2 distance,
+  share verified as the same person) of recovered vs true faces;
 - ``accuracy``: real/fake accuracy of the ISM head (``logit > 0`` means fake);
 - ``map_iou``: IoU of the ISM map with the true source mask (forgeries only) and
   ``map_fp_real``: share of a real face's crop the map marks (both binarised at 0.5);
@@ -26,76 +26,28 @@ from typing import Any, Iterable
 
 import torch
 
+from dfrec.faces.identity import mean_embedding
+from dfrec.metrics.blockiness import blockiness
+from dfrec.metrics.idsim import IDSim
+from dfrec.metrics.psnr_ssim import psnr, ssim
+from dfrec.metrics.segmentation import false_positive_area, map_iou
+from dfrec.models.dfrec import face_prior_mask
+
 log = logging.getLogger("dfrec.train")
 
 
-def _psnr_ssim():
-    """(psnr, ssim) per-image functions ``(N,3,H,W),(N,3,H,W) -> (N,)``."""
+def identity_metric(device: torch.device, weights: str | None = None) -> IDSim | None:
+    """The identity scorer (:class:`dfrec.metrics.idsim.IDSim`) for validation, or ``None``
+    (one logged warning: validation goes on without identity scores) when the identity
+    network's weights are not on this machine. ``weights``: dlib ``.dat`` or its
+    ``.safetensors`` export (None = the installed file)."""
     try:
-        from dfrec.evaluation.metrics.psnr_ssim import psnr, ssim  # type: ignore
-
-        def p(a, b):
-            return psnr(a, b, reduction="none")
-
-        def s(a, b):
-            return ssim(a, b, reduction="none")
-
-        p(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))
-        s(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))
-        return p, s
-    except Exception:  # fall back to torchmetrics with the same settings
-        from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
-
-        def p(a, b):
-            return peak_signal_noise_ratio(a, b, data_range=1.0, reduction="none", dim=(1, 2, 3))
-
-        def s(a, b):
-            return structural_similarity_index_measure(
-                a, b, data_range=1.0, gaussian_kernel=True, kernel_size=11, sigma=1.5, reduction="none"
-            )
-
-        return p, s
-
-
-class IdentityScorer:
-    """IDSim (``dfrec.faces.identity.idsim``: cosine after removing the mean LFW embedding)
-    and dlib L2 distance of recovered vs true faces; disabled (one log line) when the
-    identity network's weights are not on this machine."""
-
-    def __init__(self, device: torch.device, weights: str | None = None):
-        """``weights``: dlib ``.dat`` or its ``.safetensors`` export (None = the installed file)."""
-        self.encoder = None
-        self.reason = ""
-        try:
-            from dfrec.faces import identity as fid
-
-            self.encoder = fid.IdentityEncoder(net=fid.IdentityNet.from_file(weights)).to(device).eval()
-            self._l2 = fid.l2_distance
-            self._threshold = fid.DLIB_THRESHOLD
-            self._cos = fid.cosine
-            self._idsim = fid.idsim
-            try:
-                self._idsim(torch.ones(1, 128, device=device), torch.ones(1, 128, device=device))
-            except Exception as e:  # the mean embedding asset is missing: raw cosine only
-                self._idsim = None
-                log.warning("validation: centred IDSim unavailable (%s); reporting raw cosine", e)
-        except Exception as e:  # no dlib model file on this machine, say
-            self.encoder = None
-            self.reason = f"{e.__class__.__name__}: {e}"
-            log.warning("validation: identity similarity disabled (%s)", self.reason)
-
-    @torch.no_grad()
-    def __call__(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``{"idsim", "cos", "l2", "verif": (N,)}`` for crops ``a``, ``b`` (N, 3, 224, 224) in [0, 1]."""
-        if self.encoder is None or a.shape[-1] != self.encoder.size or a.shape[-2] != self.encoder.size:
-            return {}
-        ea = self.encoder(a.float())
-        eb = self.encoder(b.float())
-        l2 = self._l2(ea, eb)
-        out = {"cos": self._cos(ea, eb), "l2": l2, "verif": (l2 < self._threshold).float()}
-        if self._idsim is not None:
-            out["idsim"] = self._idsim(ea, eb)
-        return out
+        scorer = IDSim(device, batch_size=None, weights=weights)
+        mean_embedding()  # the centring of idsim: fail here, not at the first validation
+        return scorer
+    except Exception as e:  # no dlib model file on this machine, say
+        log.warning("validation: identity similarity disabled (%s: %s)", e.__class__.__name__, e)
+        return None
 
 
 @torch.no_grad()
@@ -105,17 +57,12 @@ def validate(
     batches: Iterable[dict[str, Any]],
     device: torch.device,
     autocast: Any,
-    identity: IdentityScorer | None = None,
+    identity: IDSim | None = None,
     n_images: int = 0,
 ) -> tuple[dict[str, float], dict[str, torch.Tensor] | None]:
     """Score ``model`` on ``batches``; returns (metrics, first-batch images for a grid or None)."""
-    psnr, ssim = _psnr_ssim()
     was_training = model.training
     model.eval()
-    from dfrec.evaluation.metrics.blockiness import blockiness
-    from dfrec.evaluation.metrics.segmentation import false_positive_area, map_iou
-    from dfrec.models.dfrec import face_prior_mask
-
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
     count = 0
@@ -135,10 +82,10 @@ def validate(
                 tgt = out["target"].float().clamp(0, 1)
                 vals: dict[str, torch.Tensor] = {
                     "loss": total.detach().float().expand(n),
-                    "psnr_source": psnr(src, b["source"].float()),
-                    "psnr_target": psnr(tgt, b["target"].float()),
-                    "ssim_source": ssim(src, b["source"].float()),
-                    "ssim_target": ssim(tgt, b["target"].float()),
+                    "psnr_source": psnr(src, b["source"].float(), reduction="none"),
+                    "psnr_target": psnr(tgt, b["target"].float(), reduction="none"),
+                    "ssim_source": ssim(src, b["source"].float(), reduction="none"),
+                    "ssim_target": ssim(tgt, b["target"].float(), reduction="none"),
                 }
                 for k, v in parts.items():
                     if k == "total":
@@ -157,7 +104,7 @@ def validate(
                     nan = torch.full_like(fake, float("nan"), dtype=torch.float32)
                     vals["map_iou"] = torch.where(fake, map_iou(m, true_m), nan)
                     vals["map_fp_real"] = torch.where(fake, nan, false_positive_area(m, true_m))
-                if identity is not None and identity.encoder is not None:
+                if identity is not None and x.shape[-1] == identity.size:
                     for name, (rec, true) in {
                         "source": (src, b["source"]),
                         "target": (tgt, b["target"]),

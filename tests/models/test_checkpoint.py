@@ -118,7 +118,7 @@ def test_mismatched_config_and_weights_raise_checkpoint_error(tiny, tmp_path):
     doc["config"]["enc_depth"] = 1
     doc["config"]["bogus"] = 1
     (ck / "config.json").write_text(json.dumps(doc))
-    with pytest.raises(CheckpointError, match="unknown field"):
+    with pytest.raises(CheckpointError, match="unknown key"):
         DFREC.from_pretrained(ck)
 
 

@@ -9,6 +9,7 @@ only a seeded subset, spread over as many identities as possible, is indexed, so
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from pathlib import Path
@@ -135,12 +136,8 @@ def build_dataset(
 
     if name not in DATASETS:
         raise ConfigError(f"unknown dataset {name!r} (choose from {', '.join(DATASETS)})")
-    if isinstance(synth, SynthConfig):
-        cfg = synth
-    else:
-        cfg = SynthConfig.from_dict(dict(synth or {}))
-    cfg.size = int(image_size)
-    cfg.validate()
+    cfg = synth if isinstance(synth, SynthConfig) else SynthConfig.from_dict(dict(synth or {}))
+    cfg = dataclasses.replace(cfg, size=int(image_size))
     split_seed = {"train": 0, "val": 1, "test": 2}.get(split or "", 3)
 
     if name in ("lfw", "folder"):

@@ -28,13 +28,13 @@ weights are 2 and three are 0.5" without saying which. We pick λ_patch = 2 and 
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn as nn
 
+from dfrec.config import from_dict, to_dict
 from dfrec.errors import ConfigError
 from dfrec.losses.classification import classification_loss
 from dfrec.losses.patch import patch_loss
@@ -88,27 +88,31 @@ class LossConfig:
     image_size: int = 224
     align_margin: float | None = None
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "LossConfig":
-        """Build from a mapping (e.g. YAML); unknown keys or bad values raise ConfigError."""
-        data = dict(data or {})
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(names))
-        if unknown:
-            raise ConfigError(f"loss: unknown option(s) {', '.join(unknown)}; known: {', '.join(names)}")
-        cfg = cls(**data)
-        cfg.validate()
-        return cfg
+        """Build from a mapping (the YAML section ``loss``) by the rules of :mod:`dfrec.config`;
+        unknown keys or bad values raise ConfigError."""
+        return from_dict(cls, data, "loss")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return to_dict(self)
+
+    def weights(self) -> dict[str, float]:
+        """The weight λ of every term of :data:`TERMS`, by term name."""
+        return {"id": self.lambda_id, "perc": self.lambda_perc, "attr": self.lambda_attr, "patch": self.lambda_patch,
+                "cls": self.lambda_cls, "map": self.lambda_map, "pix": self.lambda_pix, "sep": self.lambda_sep}
 
     def validate(self) -> "LossConfig":
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.name.startswith("lambda_") or f.name.endswith(("_source_weight", "_target_weight")):
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                    raise ConfigError(f"loss.{f.name} must be a number >= 0, got {v!r}")
+        """Range checks (run once, at construction)."""
+        weights = {f"lambda_{t}": w for t, w in self.weights().items()}
+        weights.update(id_source_weight=self.id_source_weight, id_target_weight=self.id_target_weight,
+                       perc_source_weight=self.perc_source_weight, perc_target_weight=self.perc_target_weight)
+        for name, v in weights.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise ConfigError(f"loss.{name} must be a number >= 0, got {v!r}")
         if self.perceptual not in ("auto", "vgg19", "efficientnet_lite0"):
             raise ConfigError(f"loss.perceptual must be auto, vgg19 or efficientnet_lite0, got {self.perceptual!r}")
         if self.perceptual == "vgg19" and not self.vgg19_weights and self.lambda_perc > 0:
@@ -117,7 +121,7 @@ class LossConfig:
             raise ConfigError(f"loss.perceptual_size must be None or within [32, 1024], got {self.perceptual_size}")
         if self.lambda_sep > 0 and self.lambda_id == 0:
             raise ConfigError("loss.lambda_sep needs the identity network: set lambda_id > 0")
-        if all(getattr(self, f"lambda_{k}") == 0 for k in TERMS):
+        if all(w == 0 for w in self.weights().values()):
             raise ConfigError("loss: all weights lambda_* are 0, nothing to train")
         if self.attribute_beta <= 0:
             raise ConfigError(f"loss.attribute_beta must be > 0, got {self.attribute_beta}")
@@ -157,7 +161,7 @@ class DFRECLoss(nn.Module):
             config = LossConfig()
         elif isinstance(config, dict):
             config = LossConfig.from_dict(config)
-        self.config = config.validate()
+        self.config = config
         c = self.config
         self.identity = self.perceptual = self.attribute = None
         if c.lambda_id > 0:

@@ -6,10 +6,10 @@ the config in ``config.json`` so the same network is rebuilt on load.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from dfrec.config import from_dict, to_dict
 from dfrec.errors import ConfigError
 
 #: ISM encoder initialisations: random, or the offline EfficientNet-Lite0 ImageNet weights
@@ -119,8 +119,12 @@ class DFRECConfig:
         return self.sirm_widths[-1] // 2
 
     # ---- validation / serialisation --------------------------------------------------
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> "DFRECConfig":
-        """Raise :class:`ConfigError` for an inconsistent config; return ``self``."""
+        """Raise :class:`ConfigError` for an inconsistent config; return ``self``. Runs at
+        construction (and so after :meth:`replace` and :meth:`from_dict`)."""
         def bad(msg: str) -> None:
             raise ConfigError(f"model config: {msg}")
 
@@ -164,30 +168,21 @@ class DFRECConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict (tuples become lists)."""
-        d = dataclasses.asdict(self)
-        d["sirm_widths"] = list(self.sirm_widths)
-        d["face_prior"] = list(self.face_prior)
-        return d
+        return to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DFRECConfig":
-        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"model config: unknown field(s) {', '.join(unknown)}")
-        d = dict(d)
-        for key in ("sirm_widths", "face_prior"):
-            if key in d:
-                d[key] = tuple(d[key])
-        return cls(**d).validate()
+        """Inverse of :meth:`to_dict`, by the rules of :mod:`dfrec.config` (unknown keys and
+        values of the wrong type raise :class:`ConfigError`)."""
+        return from_dict(cls, d, "model")
 
     def replace(self, **overrides: Any) -> "DFRECConfig":
-        """Copy with ``overrides`` applied; unknown names raise :class:`ConfigError`."""
+        """Copy with ``overrides`` applied (checked and converted as :meth:`from_dict` does);
+        unknown names raise :class:`ConfigError`."""
         known = {f.name for f in fields(self)}
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise ConfigError(
                 f"unknown model option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
-        return dataclasses.replace(self, **overrides).validate()
+        return from_dict(type(self), overrides, "model", default=self)

@@ -14,16 +14,14 @@ own factories to :class:`dfrec.train.loop.Trainer` (same signatures).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch.utils.data import Dataset
 
 from dfrec.errors import ConfigError
-from dfrec.train.config import Config, from_dict
+from dfrec.train.config import Config
 
 
 @dataclass
@@ -43,20 +41,14 @@ def build_model(cfg: Config) -> torch.nn.Module:
 
 
 def loss_config(cfg: Config) -> Any:
-    """The ``loss`` section validated into ``dfrec.losses.total.LossConfig``."""
+    """The ``loss`` section loaded into ``dfrec.losses.total.LossConfig``."""
     from dfrec.losses.total import LossConfig
 
-    if dataclasses.is_dataclass(LossConfig):
-        lc = from_dict(LossConfig, dict(cfg.loss), "loss")
-        return lc.validate() if hasattr(lc, "validate") else lc
-    try:
-        return LossConfig(**cfg.loss)
-    except TypeError as e:
-        raise ConfigError(f"loss: {e}") from None
+    return LossConfig.from_dict(cfg.loss)
 
 
 def build_loss(cfg: Config) -> torch.nn.Module:
-    """``dfrec.losses.total.DFRECLoss(LossConfig(**cfg.loss))``."""
+    """``dfrec.losses.total.DFRECLoss`` of the ``loss`` section."""
     from dfrec.losses.total import DFRECLoss
 
     return DFRECLoss(loss_config(cfg))

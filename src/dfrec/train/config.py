@@ -4,25 +4,27 @@ A run is described by one YAML file (see ``configs/``) with the sections ``model
 ``data``, ``loss``, ``optim``, ``train`` and ``output``. :func:`load_config` reads it,
 applies ``--set section.key=value`` overrides and returns a :class:`Config`; any unknown
 key or value of the wrong type raises :class:`dfrec.errors.ConfigError` naming the key
-path (``optim.lr: expected a number, got 'fast'``).
+path (``optim.lr: expected a number, got 'fast'``) — the rules of :mod:`dfrec.config`,
+which every dfrec config shares.
 
-The ``loss`` section and ``data.synth`` are kept as plain mappings here and validated by
-the trainer against the loss and synthesiser configs of ``dfrec.losses`` / ``dfrec.data``
-(the same :func:`from_dict` rules apply there), so those packages own their options.
+The ``loss`` section and ``data.synth`` are kept as plain mappings here and loaded by the
+trainer into the loss and synthesiser configs of ``dfrec.losses`` / ``dfrec.data`` (with
+the same rules), so those packages own their options.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from dfrec.config import from_dict, to_dict
 from dfrec.errors import ConfigError
+
+__all__ = ["Config", "config_from_dict", "from_dict", "load_config", "save_config"]
 
 
 @dataclass
@@ -146,128 +148,12 @@ class Config:
     train: TrainSection = field(default_factory=TrainSection)
     output: OutputSection = field(default_factory=OutputSection)
 
+    def __post_init__(self) -> None:
+        validate(self)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples as lists), suitable for YAML/JSON."""
-        return _plain(asdict(self))
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def _type_name(tp: Any) -> str:
-    if tp is type(None):
-        return "null"
-    if isinstance(tp, type):
-        return {"int": "an integer", "float": "a number", "str": "a string", "bool": "true/false"}.get(
-            tp.__name__, tp.__name__
-        )
-    return str(tp).replace("typing.", "")
-
-
-def _convert(tp: Any, value: Any, path: str) -> Any:
-    """Check/convert ``value`` to type ``tp``; raise ConfigError naming ``path``."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _convert(a, value, path)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: expected {_type_name(tp)}, got {value!r}")
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"{path}: expected one of {', '.join(map(repr, args))}, got {value!r}")
-        return value
-    if is_dataclass(tp):
-        return from_dict(tp, value, path)
-    if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
-        vt = args[1] if args else Any
-        return {str(k): _convert(vt, v, f"{path}.{k}") for k, v in value.items()}
-    if origin in (list, tuple) or tp in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{path}: expected a list, got {value!r}")
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            if len(value) != len(args):
-                raise ConfigError(f"{path}: expected {len(args)} values, got {len(value)}")
-            return tuple(_convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
-        et = args[0] if args else Any
-        out = [_convert(et, v, f"{path}[{i}]") for i, v in enumerate(value)]
-        return tuple(out) if origin is tuple else out
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{path}: expected true/false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"{path}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{path}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{path}: expected a string, got {value!r}")
-    if tp is Path:
-        if isinstance(value, (str, Path)):
-            return Path(value)
-        raise ConfigError(f"{path}: expected a path, got {value!r}")
-    if isinstance(tp, type) and isinstance(value, tp):
-        return value
-    raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
-
-
-def from_dict(cls: type, data: Any, path: str = "") -> Any:
-    """Build dataclass ``cls`` from a mapping, recursing into nested dataclasses.
-
-    Unknown keys and values of the wrong type raise :class:`ConfigError` whose message
-    starts with the dotted key path.
-    """
-    where = path or "config"
-    if data is None:
-        data = {}
-    if is_dataclass(data) and isinstance(data, cls):
-        return data
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in fields(cls) if f.init}
-    unknown = [k for k in data if k not in known]
-    if unknown:
-        key = f"{path}.{unknown[0]}" if path else str(unknown[0])
-        raise ConfigError(f"{key}: unknown key (known: {', '.join(sorted(known))})")
-    kwargs = {}
-    for name, value in data.items():
-        kwargs[name] = _convert(hints[name], value, f"{path}.{name}" if path else name)
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"{where}: {e}") from None
+        return to_dict(self)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -320,7 +206,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def validate(cfg: Config) -> Config:
-    """Range checks that types alone cannot express."""
+    """Range checks that types alone cannot express (run by ``Config.__post_init__``)."""
     checks = [
         (cfg.data.batch_size >= 2, "data.batch_size: must be >= 2 (the models' BatchNorm layers need "
                                    "at least two samples per batch and per GPU in training)"),
@@ -354,7 +240,7 @@ def config_from_dict(data: dict[str, Any], overrides: list[str] | None = None) -
     import copy
 
     data = apply_overrides(copy.deepcopy(data or {}), overrides)
-    return validate(from_dict(Config, data))
+    return from_dict(Config, data)
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:

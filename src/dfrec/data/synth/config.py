@@ -3,8 +3,8 @@
 All ranges are ``(low, high)`` pairs sampled uniformly; sizes given as fractions are
 relative to the face size (the distance from the chin to the brows' midpoint, about 45 %
 of a 224 crop). A :class:`SynthConfig` is a plain dataclass tree loadable from YAML
-(``SynthConfig.from_yaml(path)``) or a dict; unknown keys or bad values raise
-:class:`dfrec.errors.ConfigError`.
+(``SynthConfig.from_yaml(path)``) or a dict by the rules of :mod:`dfrec.config`; unknown
+keys or bad values raise :class:`dfrec.errors.ConfigError`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dfrec.config import from_dict, to_dict
 from dfrec.errors import ConfigError
 
 #: Names of the sample kinds the synthesiser produces.
@@ -27,15 +28,15 @@ class MaskConfig:
     """How the region that carries source pixels is drawn, deformed and feathered."""
 
     #: hull type -> weight (normalised); see :data:`HULL_TYPES`.
-    hull_weights: dict = field(default_factory=lambda: {"full": 0.4, "inner": 0.2, "extended": 0.4})
+    hull_weights: dict[str, float] = field(default_factory=lambda: {"full": 0.4, "inner": 0.2, "extended": 0.4})
     #: upward extension of the brows for the ``extended`` hull, fraction of face size.
-    forehead: tuple = (0.10, 0.30)
+    forehead: tuple[float, float] = (0.10, 0.30)
     #: amplitude of the smooth random mask deformation, fraction of face size.
-    deform: tuple = (0.0, 0.05)
+    deform: tuple[float, float] = (0.0, 0.05)
     #: erosion (< 0) or dilation (> 0) of the mask, fraction of face size.
-    erode_dilate: tuple = (-0.06, 0.02)
+    erode_dilate: tuple[float, float] = (-0.06, 0.02)
     #: Gaussian feather sigma, fraction of face size.
-    feather: tuple = (0.02, 0.08)
+    feather: tuple[float, float] = (0.02, 0.08)
 
 
 @dataclass
@@ -49,21 +50,21 @@ class AppearanceConfig:
     #: keep the target's low frequencies (shading, colour) under the source's detail, as GAN
     #: swaps do; the Gaussian sigma is a fraction of the face size.
     target_lowfreq_prob: float = 0.0
-    lowfreq_sigma: tuple = (0.04, 0.15)
+    lowfreq_sigma: tuple[float, float] = (0.04, 0.15)
     #: per-channel colour offset (0..255 units) after any colour correction: a mismatch.
     color_shift_prob: float = 0.0
-    color_shift: tuple = (-12.0, 12.0)
+    color_shift: tuple[float, float] = (-12.0, 12.0)
     #: rendered at a lower resolution: down by this factor, then back up.
     rescale_prob: float = 0.0
-    rescale: tuple = (0.3, 0.8)
+    rescale: tuple[float, float] = (0.3, 0.8)
     #: Gaussian blur sigma (px) or unsharp-mask amount of the pasted face.
     blur_prob: float = 0.0
-    blur_sigma: tuple = (0.5, 2.0)
+    blur_sigma: tuple[float, float] = (0.5, 2.0)
     sharpen_prob: float = 0.0
-    sharpen_amount: tuple = (0.3, 1.5)
+    sharpen_amount: tuple[float, float] = (0.3, 1.5)
     #: Gaussian noise sigma (0..255 units) on the pasted face only.
     noise_prob: float = 0.0
-    noise_sigma: tuple = (1.0, 6.0)
+    noise_sigma: tuple[float, float] = (1.0, 6.0)
 
     @property
     def enabled(self) -> bool:
@@ -103,7 +104,7 @@ class BlendConfig:
     donor_candidates: int = 32
     color_transfer_prob: float = 0.9
     #: peak blend ratio of the donor inside the mask.
-    max_alpha: tuple = (0.75, 1.0)
+    max_alpha: tuple[float, float] = (0.75, 1.0)
     appearance: AppearanceConfig = field(default_factory=AppearanceConfig)
 
 
@@ -120,18 +121,18 @@ class SelfBlendConfig:
         )
     )
     #: per-channel RGB shift, in 0..255 units.
-    rgb_shift: tuple = (-20.0, 20.0)
+    rgb_shift: tuple[float, float] = (-20.0, 20.0)
     #: hue shift (OpenCV 0..180 units), saturation and value shifts (0..255 units).
-    hue_shift: tuple = (-6.0, 6.0)
-    sat_shift: tuple = (-25.0, 25.0)
-    val_shift: tuple = (-20.0, 20.0)
+    hue_shift: tuple[float, float] = (-6.0, 6.0)
+    sat_shift: tuple[float, float] = (-25.0, 25.0)
+    val_shift: tuple[float, float] = (-20.0, 20.0)
     #: brightness / contrast multiplier ranges.
-    contrast: tuple = (0.9, 1.1)
+    contrast: tuple[float, float] = (0.9, 1.1)
     #: translation (fraction of size) and scale of the augmented copy.
-    translate: tuple = (-0.03, 0.03)
-    scale: tuple = (0.95, 1.05)
+    translate: tuple[float, float] = (-0.03, 0.03)
+    scale: tuple[float, float] = (0.95, 1.05)
     #: blend ratios drawn uniformly from this list.
-    blend_ratios: tuple = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
+    blend_ratios: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
 
 
 @dataclass
@@ -141,18 +142,18 @@ class AugmentConfig:
 
     flip_prob: float = 0.5
     jitter_prob: float = 0.3
-    brightness: tuple = (-0.1, 0.1)
-    contrast: tuple = (0.9, 1.1)
-    saturation: tuple = (0.9, 1.1)
-    hue: tuple = (-4.0, 4.0)
+    brightness: tuple[float, float] = (-0.1, 0.1)
+    contrast: tuple[float, float] = (0.9, 1.1)
+    saturation: tuple[float, float] = (0.9, 1.1)
+    hue: tuple[float, float] = (-4.0, 4.0)
     jpeg_prob: float = 0.3
-    jpeg_quality: tuple = (50, 99)
+    jpeg_quality: tuple[int, int] = (50, 99)
     blur_prob: float = 0.1
     #: odd kernel sizes in this range.
-    blur_kernel: tuple = (3, 7)
+    blur_kernel: tuple[int, int] = (3, 7)
     noise_prob: float = 0.1
     #: Gaussian noise variance, in (0..255 units)^2, as in the paper's robustness tests.
-    noise_var: tuple = (10.0, 50.0)
+    noise_var: tuple[float, float] = (10.0, 50.0)
 
 
 @dataclass
@@ -162,19 +163,21 @@ class SynthConfig:
     #: output crop size (square); inputs of another size are resized, landmarks scaled.
     size: int = 224
     #: kind -> weight (normalised); kinds with weight 0 never occur.
-    kinds: dict = field(default_factory=lambda: {"swap": 0.5, "blend": 0.15, "self": 0.1, "real": 0.25})
+    kinds: dict[str, float] = field(default_factory=lambda: {"swap": 0.5, "blend": 0.15, "self": 0.1, "real": 0.25})
     swap: SwapConfig = field(default_factory=SwapConfig)
     blend: BlendConfig = field(default_factory=BlendConfig)
     selfblend: SelfBlendConfig = field(default_factory=SelfBlendConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     # ------------------------------------------------------------------ I/O
+    def __post_init__(self) -> None:
+        self.validate()
+
     @classmethod
     def from_dict(cls, data: dict | None) -> "SynthConfig":
-        """Build from a (possibly partial) nested dict; missing keys keep their defaults."""
-        cfg = _from_dict(cls, data or {}, "synth")
-        cfg.validate()
-        return cfg
+        """Build from a (possibly partial) nested dict by the rules of :mod:`dfrec.config`:
+        missing keys keep their section's defaults."""
+        return from_dict(cls, data, "synth")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "SynthConfig":
@@ -196,25 +199,15 @@ class SynthConfig:
 
     def to_dict(self) -> dict:
         """Plain nested dict (tuples as lists), suitable for JSON/YAML."""
-
-        def conv(v: Any) -> Any:
-            if isinstance(v, tuple):
-                return list(v)
-            if isinstance(v, dict):
-                return {k: conv(x) for k, x in v.items()}
-            return v
-
-        return conv(dataclasses.asdict(self))
+        return to_dict(self)
 
     def with_kinds(self, kinds: list[str] | dict) -> "SynthConfig":
         """Copy with the kind mix replaced (a list means equal weights)."""
         mix = {k: 1.0 for k in kinds} if isinstance(kinds, (list, tuple)) else dict(kinds)
-        new = dataclasses.replace(self, kinds=mix)
-        new.validate()
-        return new
+        return dataclasses.replace(self, kinds=mix)
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for a bad kind mix, hull type or range."""
+        """Raise :class:`ConfigError` for a bad kind mix, hull type or range (runs at construction)."""
         _check_weights(self.kinds, KINDS, "kinds")
         if self.size < 32:
             raise ConfigError(f"synth.size must be >= 32, got {self.size}")
@@ -260,51 +253,3 @@ def _walk(obj: Any, prefix: str = "synth"):
             yield from _walk(v, p)
         else:
             yield p, v
-
-
-def _from_dict(cls: type, data: dict, path: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must be a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    default = cls()
-    kwargs = {}
-    for key, value in data.items():
-        if key not in fields:
-            raise ConfigError(f"{path}: unknown key {key!r} (known: {', '.join(fields)})")
-        cur = getattr(default, key)
-        sub = f"{path}.{key}"
-        if dataclasses.is_dataclass(cur):
-            merged = dataclasses.asdict(cur)
-            if not isinstance(value, dict):
-                raise ConfigError(f"{sub} must be a mapping")
-            merged = _deep_update(merged, value)
-            kwargs[key] = _from_dict(type(cur), merged, sub)
-        elif isinstance(cur, tuple):
-            if not isinstance(value, (list, tuple)) or not all(isinstance(x, (int, float)) for x in value):
-                raise ConfigError(f"{sub} must be a list of numbers, got {value!r}")
-            kwargs[key] = tuple(value)
-        elif isinstance(cur, dict):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{sub} must be a mapping, got {value!r}")
-            kwargs[key] = dict(value)
-        elif isinstance(cur, bool):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{sub} must be true/false, got {value!r}")
-            kwargs[key] = value
-        elif isinstance(cur, (int, float)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"{sub} must be a number, got {value!r}")
-            kwargs[key] = type(cur)(value) if isinstance(cur, float) else value
-        else:
-            kwargs[key] = value
-    return cls(**kwargs)
-
-
-def _deep_update(base: dict, new: dict) -> dict:
-    out = dict(base)
-    for k, v in new.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in ("hull_weights", "kinds"):
-            out[k] = _deep_update(out[k], v)
-        else:
-            out[k] = v
-    return out

@@ -41,7 +41,6 @@ class Synthesizer:
 
     def __init__(self, config: SynthConfig | None = None, augment: bool = True):
         self.config = config or SynthConfig()
-        self.config.validate()
         self.do_augment = augment
 
     def draw_kind(self, rng: np.random.Generator) -> str:

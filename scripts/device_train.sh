@@ -63,7 +63,7 @@ HISTORY=(--history-from src/dfrec/weights/default)
 if [ "$SCRATCH" = 1 ]; then INIT=(--set model.init_from=null); HISTORY=(); fi
 python3 -c "import torch; print('device:', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA', '| torch', torch.__version__)"
 
-python3 -m dfrec.train --config "$CONFIG" --device auto --out "$RUN" --no-progress \
+python3 -m dfrec train --config "$CONFIG" --device auto --out "$RUN" --no-progress \
   --set train.max_minutes="$MINUTES" --set data.cache=.device/pack --set data.workers="$WORKERS" \
   --set loss.identity_weights=.device/identity.safetensors \
   --set loss.efficientnet_lite0_weights=.device/efficientnet-lite0.pth "${INIT[@]}" &

@@ -6,14 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from dfrec.evaluation.baselines import DirectLoss, DirectUNet, face_hull_mask, inpaint_face
+from dfrec.evaluation.baselines import face_hull_mask, inpaint_face
+from dfrec.models.direct_unet import DirectUNet
+from dfrec.train.baseline import DirectLoss
 from dfrec.evaluation.figures import COLUMNS, sample_grid
 from dfrec.evaluation.tables import Table
 from dfrec.evaluation.tracing import topk_accuracy
 
 
 def test_inpainting_changes_only_the_face_region(astronaut):
-    from dfrec.evaluation.metrics.pose import euler_to_rotation, project_template
+    from dfrec.metrics.pose import euler_to_rotation, project_template
 
     img = np.ascontiguousarray(astronaut[:224, 100:324])
     lm = project_template(euler_to_rotation(0, 0, 0))
@@ -92,7 +94,7 @@ def test_table_formats_and_grid():
 
 
 def test_direct_unet_trains_with_dfrecs_loop(tmp_path):
-    from dfrec.evaluation.baselines import train_direct_unet
+    from dfrec.train.baseline import train_direct_unet
     from dfrec.train.config import config_from_dict
 
     g = torch.Generator().manual_seed(0)

@@ -90,8 +90,11 @@ def test_safetensors_roundtrip(net, faces, tmp_path):
 
 
 def test_export_command(tmp_path, capsys):
-    assert ident._main(["export", str(tmp_path / "w.safetensors"), "--fp16"]) == 0
+    from dfrec.cli.main import main
+
+    assert main(["export-identity", str(tmp_path / "w.safetensors"), "--fp16"]) == 0
     assert (tmp_path / "w.safetensors").stat().st_size < 12_000_000
+    assert IdentityNet.from_file(tmp_path / "w.safetensors").fc.weight.shape == (128, 256)
 
 
 def test_bad_weight_files(tmp_path):

@@ -75,11 +75,11 @@ def test_trainer_state_is_weights_only_and_pruned(reference):
 
 
 def test_sigkill_then_resume(reference, lfw_cache, tmp_path):
-    """Kill -9 a `python -m dfrec.train` process after its second checkpoint, resume, compare."""
+    """Kill -9 a `python -m dfrec train` process after its second checkpoint, resume, compare."""
     ref_out, _ = reference
     cfg = write_config(tiny_config(lfw_cache, tmp_path / "run", STEPS, checkpoint_every=1), tmp_path / "c.yaml")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
-    cmd = [sys.executable, "-m", "dfrec.train", "--config", str(cfg), "--device", "cpu", "--no-progress"]
+    cmd = [sys.executable, "-m", "dfrec", "train", "--config", str(cfg), "--device", "cpu", "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ckroot = tmp_path / "run" / "checkpoints"
     deadline = time.time() + 240

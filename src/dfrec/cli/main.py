@@ -28,6 +28,7 @@ SUBCOMMANDS = [
     "train",
     "evaluate",
     "convert_official",
+    "export_identity",
 ]
 
 

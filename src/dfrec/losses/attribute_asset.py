@@ -1,6 +1,6 @@
 """Build the calibration asset of the ``appearance`` attribute network from aligned LFW faces.
 
-``python -m dfrec.losses.attribute_asset --lfw DIR [--n 400] [--seed 0] [--out PATH]`` picks
+``python scripts/build_attribute_asset.py --lfw DIR [--n 400] [--seed 0] [--out PATH]`` picks
 one image from each of ``n`` random identities of the LFW *train* split
 (:func:`dfrec.data.split_identities`), detects and aligns the faces with
 :mod:`dfrec.faces` (default margin), and writes ``src/dfrec/assets/attribute_appearance.json``:
@@ -18,10 +18,7 @@ only reads the JSON.
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -95,23 +92,3 @@ def build_asset(lfw_dir: str | Path, n: int = 400, seed: int = 0, size: int = 22
         "mean_face": np.round(mean_face, 5).tolist(),
         "scales": [float(f"{v:.6g}") for v in std.tolist()],
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m dfrec.losses.attribute_asset", description=__doc__.splitlines()[0])
-    ap.add_argument("--lfw", required=True, help="LFW folder holding images_deepfunneled/")
-    ap.add_argument("--n", type=int, default=400, help="number of identities (one image each)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(DEFAULT_OUT))
-    args = ap.parse_args(argv)
-    from dfrec.io import write_text_atomic
-
-    asset = build_asset(args.lfw, args.n, args.seed)
-    write_text_atomic(args.out, json.dumps(asset, indent=1) + "\n")
-    Path(args.out).chmod(0o644)  # package data: readable by everyone
-    print(f"wrote {args.out} ({asset['n_images']} faces)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

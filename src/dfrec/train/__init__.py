@@ -8,7 +8,7 @@
 - :mod:`dfrec.train.components` — wiring of the real model, loss and data.
 
 Entry points: ``dfrec train --config configs/small_lfw.yaml`` and
-``torchrun --nproc_per_node=K -m dfrec.train --config ...``.
+``torchrun --nproc_per_node=K -m dfrec train --config ...``.
 """
 
 from dfrec.train.config import Config, load_config

@@ -28,6 +28,7 @@ from PIL import Image
 from dfrec.device import select_device
 from dfrec.errors import CheckpointError
 from dfrec.io import as_rgb_uint8, to_float, to_uint8
+from dfrec.metrics.idsim import IDSim, identity_scores
 
 #: Folder of the model shipped inside the package (``config.json`` + safetensors shards).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "default"
@@ -242,7 +243,7 @@ class Recoverer:
         self.device = select_device(device)
         self.model = model.to(self.device).eval()
         self.checkpoint = Path(checkpoint).resolve() if checkpoint is not None else None
-        self._identity = identity.to(self.device).eval() if identity is not None else None
+        self._scorer = None if identity is None else IDSim(self.device, batch_size=None, encoder=identity)
         self.feather = feather
         self.seed = int(seed)
         self.detection_threshold = detection_threshold
@@ -265,7 +266,8 @@ class Recoverer:
     ) -> "Recoverer":
         """Load a checkpoint folder (``config.json`` + safetensors); ``None`` = the bundled model.
 
-        Raises :class:`CheckpointError` when the folder is missing or not a checkpoint.
+        Raises :class:`CheckpointError` (from :meth:`dfrec.models.DFREC.from_pretrained`) when
+        the folder is missing or not a checkpoint.
         """
         from dfrec.models import DFREC
 
@@ -276,46 +278,25 @@ class Recoverer:
                     f"the bundled default model is missing from this install ({path}); "
                     "pass a checkpoint folder with --checkpoint (Python: Recoverer.from_pretrained(path))"
                 )
-        p = Path(path)
-        if not p.exists():
-            raise CheckpointError(f"{p}: no such checkpoint folder")
-        if not p.is_dir() or not (p / "config.json").is_file():
-            raise CheckpointError(f"{p}: not a dfrec checkpoint folder (expected config.json + *.safetensors)")
-        model = DFREC.from_pretrained(p)
-        return cls(model, device=device, checkpoint=p, **kwargs)
+        return cls(DFREC.from_pretrained(path), device=device, checkpoint=path, **kwargs)
 
     @property
     def image_size(self) -> int:
         """Side of the square crop the model takes (224 unless its config says otherwise)."""
-        cfg = self.model_config
-        return int(cfg.get("image_size", cfg.get("img_size", 224)))
+        return int(self.model.config.image_size)
 
     @property
     def model_config(self) -> dict[str, Any]:
-        """The model's configuration as a dict (empty if it exposes none)."""
-        cfg = getattr(self.model, "config", None)
-        if cfg is None:
-            return {}
-        if isinstance(cfg, dict):
-            return dict(cfg)
-        if hasattr(cfg, "to_dict"):
-            return dict(cfg.to_dict())
-        if hasattr(cfg, "__dataclass_fields__"):
-            import dataclasses
-
-            return dataclasses.asdict(cfg)
-        return dict(vars(cfg))
+        """The model's configuration (:class:`dfrec.models.DFRECConfig`) as a JSON-ready dict."""
+        return self.model.config.to_dict()
 
     @property
-    def identity(self) -> torch.nn.Module:
-        """The identity encoder (dlib ResNet port), loaded on first use."""
-        if self._identity is None:
-            from dfrec.faces.align import DEFAULT_MARGIN
-            from dfrec.faces.identity import IdentityEncoder
-
+    def identity(self) -> IDSim:
+        """The identity scorer (dlib ResNet port, :class:`dfrec.metrics.idsim.IDSim`), loaded on first use."""
+        if self._scorer is None:
             # the crops come from align_face(size=image_size) with its default margin
-            self._identity = IdentityEncoder(size=self.image_size, margin=DEFAULT_MARGIN).to(self.device).eval()
-        return self._identity
+            self._scorer = IDSim(self.device, batch_size=None, size=self.image_size)
+        return self._scorer
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
@@ -343,7 +324,7 @@ class Recoverer:
         score = torch.sigmoid(out["logit"].reshape(-1).float())
         _synchronize(self.device)  # CUDA runs asynchronously: wait, so each stage is timed alone
         t1 = time.perf_counter()
-        emb = self.identity(torch.cat([x, source, target])).float()
+        emb = self.identity.embed(torch.cat([x, source, target]))
         n = x.shape[0]
         _synchronize(self.device)
         t2 = time.perf_counter()
@@ -355,9 +336,9 @@ class Recoverer:
             "target": target.float().cpu(),
             "map": mask.float().cpu(),
             "score": score.cpu(),
-            "emb_forgery": emb[:n].cpu(),
-            "emb_source": emb[n : 2 * n].cpu(),
-            "emb_target": emb[2 * n :].cpu(),
+            "emb_forgery": emb[:n],
+            "emb_source": emb[n : 2 * n],
+            "emb_target": emb[2 * n :],
         }
 
     def recover(
@@ -370,7 +351,6 @@ class Recoverer:
         (see :meth:`paste`). Raises :class:`dfrec.errors.InputError` for unreadable files.
         """
         from dfrec.faces import align_face
-        from dfrec.faces.identity import idsim
 
         self.timings = dict.fromkeys(STAGES, 0.0)
         img = as_rgb_uint8(image)
@@ -389,8 +369,7 @@ class Recoverer:
         parts = [self.run_crops(crops[i : i + self.batch_size]) for i in range(0, len(crops), self.batch_size)]
         res = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         emb = res["emb_forgery"], res["emb_source"], res["emb_target"]
-        l2 = (emb[0] - emb[2]).norm(dim=1)
-        idsims = idsim(emb[0], emb[2]).reshape(-1)
+        scores = identity_scores(emb[0], emb[2])  # the face as seen vs its recovered target
         out = []
         for i, (f, a) in enumerate(zip(faces, aligned)):
             out.append(
@@ -405,8 +384,8 @@ class Recoverer:
                     target=_to_uint8(res["target"][i]),
                     map=res["map"][i, 0].numpy().astype(np.float32),
                     score=float(res["score"][i]),
-                    idsim=float(idsims[i]),
-                    l2=float(l2[i]),
+                    idsim=float(scores["idsim"][i]),
+                    l2=float(scores["l2"][i]),
                     embeddings={
                         "forgery": emb[0][i].numpy(),
                         "source": emb[1][i].numpy(),

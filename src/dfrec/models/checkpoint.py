@@ -1,5 +1,10 @@
 """DFREC checkpoints: a folder with ``config.json`` and safetensors weights — never pickle.
 
+This module is the file format only: a config dict and a state dict go in
+(:func:`save_checkpoint`) and come out (:func:`read_config`, :func:`read_state_dict`); it
+never builds a network. :meth:`dfrec.models.DFREC.from_pretrained` builds the model from
+them and :meth:`~dfrec.models.DFREC.save_pretrained` writes one.
+
 Layout::
 
     OUT/config.json                         {"format": "dfrec-checkpoint", "config": {...},
@@ -41,9 +46,9 @@ def _shard_name(k: int, n: int) -> str:
     return f"model-{k:05d}-of-{n:05d}.safetensors"
 
 
-def _state_for_saving(model: torch.nn.Module, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+def _state_for_saving(state: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
     out = {}
-    for name, t in model.state_dict().items():
+    for name, t in state.items():
         t = t.detach().to("cpu")
         if t.is_floating_point():
             t = t.to(dtype)
@@ -65,16 +70,20 @@ def _split(state: dict[str, torch.Tensor], limit: int) -> list[dict[str, torch.T
 
 
 def save_checkpoint(
-    model: torch.nn.Module,
     path: str | os.PathLike,
+    config: dict[str, Any],
+    state: dict[str, torch.Tensor],
     metadata: dict[str, Any] | None = None,
+    num_parameters: int | None = None,
     shard_size_mb: float = 15.0,
     dtype: str = "float32",
 ) -> Path:
-    """Save ``model`` (a :class:`DFREC`) into folder ``path``; returns the folder.
+    """Write a model's ``config`` (its JSON-ready dict, ``preset`` included) and ``state``
+    dict into folder ``path``; returns the folder.
 
     Weights larger than ``shard_size_mb`` are split into shards plus an index; ``dtype``
     ("float32", "float16", "bfloat16") is the storage type of floating-point tensors.
+    ``metadata`` (training data, metrics, ...) and ``num_parameters`` go into ``config.json``.
     """
     from dfrec import __version__
 
@@ -86,7 +95,7 @@ def save_checkpoint(
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    state = _state_for_saving(model, _DTYPES[dtype])
+    state = _state_for_saving(state, _DTYPES[dtype])
     shards = _split(state, int(shard_size_mb * 1024 * 1024))
     st_meta = {"format": "pt", "dfrec_format": FORMAT}
     written: list[str] = []
@@ -105,16 +114,15 @@ def save_checkpoint(
         total = sum(t.numel() * t.element_size() for t in state.values())
         write_json_atomic(out / INDEX_NAME, {"metadata": {"total_size": total}, "weight_map": weight_map})
         written.append(INDEX_NAME)
-    config = model.config
     doc = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "dfrec_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "preset": config.preset,
+        "preset": config.get("preset"),
         "storage_dtype": dtype,
-        "num_parameters": sum(p.numel() for p in model.parameters()),
-        "config": config.to_dict(),
+        "num_parameters": num_parameters,
+        "config": dict(config),
         "metadata": dict(metadata or {}),
     }
     write_json_atomic(out / CONFIG_NAME, doc)
@@ -182,24 +190,6 @@ def read_state_dict(path: str | os.PathLike, device: str | torch.device = "cpu")
             msg = str(e).splitlines()[0] if str(e) else e.__class__.__name__
             raise CheckpointError(f"{f}: truncated or corrupt safetensors file ({msg})") from None
     return state
-
-
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu"):
-    """Rebuild the :class:`DFREC` saved in folder ``path`` and load its weights (float32)."""
-    from dfrec.models.config import DFRECConfig
-    from dfrec.models.dfrec import DFREC
-
-    folder = Path(path)
-    doc = read_config(folder)
-    try:
-        config = DFRECConfig.from_dict(doc["config"])
-    except (ConfigError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{folder / CONFIG_NAME}: invalid model config ({e})") from None
-    model = DFREC(config, pretrained_init=False)
-    state = read_state_dict(folder)
-    load_state_strict(model, state, source=str(folder))
-    model.checkpoint_metadata = doc.get("metadata", {})
-    return model.to(map_location).eval()
 
 
 def load_state_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:

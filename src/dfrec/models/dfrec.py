@@ -8,12 +8,14 @@ training losses need (masked-patch predictions and indices, pooled identity vect
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from dfrec.errors import InputError
+from dfrec.errors import CheckpointError, ConfigError, InputError
+from dfrec.models.checkpoint import CONFIG_NAME, load_state_strict, read_config, read_state_dict, save_checkpoint
 from dfrec.models.config import DFRECConfig
 from dfrec.models.masking import patchify as _patchify
 from dfrec.models.masking import semantic_mask
@@ -45,7 +47,10 @@ class DFREC(nn.Module):
 
     def __init__(self, config: DFRECConfig, pretrained_init: bool = True) -> None:
         super().__init__()
-        self.config = config.validate()
+        self.config = config
+        #: the ``metadata`` of the checkpoint the weights came from (training run, data,
+        #: validation); empty for a model built in memory
+        self.checkpoint_metadata: dict[str, Any] = {}
         c = self.config
         if c.use_ism:
             from dfrec.models.ism import ISM
@@ -190,13 +195,21 @@ class DFREC(nn.Module):
         ``metadata`` (training data, metrics, ...) goes into ``config.json``; ``dtype``
         "float16" halves the file (weights are cast back to float32 on load).
         """
-        from dfrec.models.checkpoint import save_checkpoint
-
-        save_checkpoint(self, path, metadata=metadata, shard_size_mb=shard_size_mb, dtype=dtype)
+        save_checkpoint(path, self.config.to_dict(), self.state_dict(), metadata=metadata,
+                        num_parameters=sum(p.numel() for p in self.parameters()),
+                        shard_size_mb=shard_size_mb, dtype=dtype)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> "DFREC":
-        """Load a model saved by :meth:`save_pretrained` (no pickle); errors raise ``CheckpointError``."""
-        from dfrec.models.checkpoint import load_checkpoint
-
-        return load_checkpoint(path, map_location=map_location)
+        """Load a model saved by :meth:`save_pretrained` (no pickle; weights as float32), with
+        its ``checkpoint_metadata``; a missing, corrupt or mismatched folder raises ``CheckpointError``."""
+        folder = Path(path)
+        doc = read_config(folder)
+        try:
+            config = DFRECConfig.from_dict(doc["config"])
+        except ConfigError as e:
+            raise CheckpointError(f"{folder / CONFIG_NAME}: invalid model config ({e})") from None
+        model = cls(config, pretrained_init=False)
+        load_state_strict(model, read_state_dict(folder), source=str(folder))
+        model.checkpoint_metadata = dict(doc.get("metadata") or {})
+        return model.to(map_location).eval()

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from dfrec.errors import CheckpointError, ConfigError
-from dfrec.models.checkpoint import load_state_strict, save_checkpoint
+from dfrec.models.checkpoint import load_state_strict
 from dfrec.models.presets import create_model
 
 REQUIRED_KEYS = ("state_dict", "recover1_state_dict", "recover2_state_dict")
@@ -215,6 +215,6 @@ def convert_official(
         "ignored_tensors": report["ignored"],
         "epoch": ckpt.get("epoch") if isinstance(ckpt.get("epoch"), (int, float)) else None,
     }
-    save_checkpoint(model, out, metadata=metadata, shard_size_mb=shard_size_mb, dtype=dtype)
+    model.save_pretrained(out, metadata=metadata, shard_size_mb=shard_size_mb, dtype=dtype)
     report = {**report, "classification_head_trained": head_trained, "num_parameters": sum(p.numel() for p in model.parameters())}
     return Path(out), report

@@ -61,11 +61,12 @@ def training_summary(checkpoint_dir: str | os.PathLike) -> dict[str, Any]:
     (``idsim_target`` = recovered vs true target, ``idsim_target_none`` = the forgery itself
     vs the true target, ...).
     """
-    import json
+    from dfrec.errors import CheckpointError
+    from dfrec.models.checkpoint import read_config
 
     try:
-        meta = json.loads((Path(checkpoint_dir) / "config.json").read_text(encoding="utf-8")).get("metadata", {})
-    except (OSError, ValueError, AttributeError):
+        meta = read_config(checkpoint_dir).get("metadata", {})
+    except CheckpointError:
         return {}
     if not isinstance(meta, dict):
         return {}

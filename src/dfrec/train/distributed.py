@@ -107,15 +107,6 @@ def reduce_mean(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return v / info.world_size
 
 
-def reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
-    """Sum of a tensor across ranks (identity when not distributed)."""
-    if not info.distributed:
-        return values
-    v = values.detach().clone()
-    dist.all_reduce(v, op=dist.ReduceOp.SUM)
-    return v
-
-
 def sample_seed(seed: int, epoch: int, index: int) -> int:
     """A 63-bit seed mixed from ``(seed, epoch, index)`` (SplitMix64-style, no collisions in practice)."""
     x = (seed * 0x9E3779B97F4A7C15 + epoch * 0xBF58476D1CE4E5B9 + index * 0x94D049BB133111EB) & (2**64 - 1)
@@ -185,15 +176,3 @@ class ResumableSampler(DistributedSampler):
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": int(self.epoch), "start": int(self.start), "seed": int(self.seed)}
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The plain module under DDP and/or ``torch.compile`` wrappers."""
-    m = model
-    while True:
-        if hasattr(m, "_orig_mod"):
-            m = m._orig_mod  # type: ignore[assignment]
-        elif isinstance(m, torch.nn.parallel.DistributedDataParallel):
-            m = m.module
-        else:
-            return m

@@ -143,8 +143,157 @@ class Trainer:
         self.out = Path(cfg.output.dir)
         self.history: list[dict[str, Any]] = []
         self.last_val: dict[str, float] = {}
+        # built by _setup(), step by step (fit() calls it):
+        self.info: D.DistInfo | None = None  # rank, world size, device
+        self.model: torch.nn.Module | None = None  # the model being trained (unwrapped)
+        self.loss_fn: torch.nn.Module | None = None  # frozen loss networks, eval mode
+        self.params: list[torch.nn.Parameter] = []
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+        self.ema: torch.nn.Module | None = None  # AveragedModel when train.ema.enabled
+        self.train_ds: D.SeededDataset | None = None
+        self.sampler: D.ResumableSampler | None = None
+        self.batches_per_epoch = 0
+        self.val_ds: Subset | None = None
+        self.train_model: torch.nn.Module | None = None  # model as stepped: DDP-wrapped and/or compiled
+        self._eager_model: torch.nn.Module | None = None  # the same before torch.compile (the fallback)
+        self.loss_call: Callable[..., Any] | None = None  # loss as called: compiled or not
+        self.autocast: Callable[[], Any] = contextlib.nullcontext
+        self.writer: Any = None  # TensorBoard SummaryWriter on rank 0, if tensorboard is installed
+        self._identity: Any = None  # the validation identity scorer, built at the first validation
+        self._identity_built = False
+        # progress and time budget
+        self.step = 0
+        self.skipped = 0  # updates skipped for a non-finite gradient norm
+        self.train_seconds = 0.0  # training time so far, summed over resumes (for train.max_minutes)
+        self._clock: float | None = None
+        self._time_frac = 0.0  # share of train.max_minutes used, agreed across ranks at the last check
+        self._compile_checked = False
 
     # ------------------------------------------------------------------ setup
+    def _setup(self) -> None:
+        """Build everything a run needs, in order; each step is one method below."""
+        self.info = D.setup(self.device_name)
+        self._set_backends()
+        seed_all(self.cfg.train.seed)  # the same initial weights on every rank
+        self.model = self._build_model()
+        self.loss_fn = self._build_loss()
+        self.params, self.optimizer, self.scheduler = self._build_optimizer()
+        self.ema = self._build_ema()
+        self.train_ds, self.sampler, self.val_ds = self._build_data()
+        self.batches_per_epoch = self.sampler.num_samples // self.cfg.data.batch_size
+        # then a per-rank stream for the model's own randomness (resume restores it)
+        seed_all(D.sample_seed(self.cfg.train.seed, 1_000_003, self.info.rank))
+        self._maybe_resume()
+        self._wrap_for_training()
+        self.writer = self._open_run_folder()
+
+    def _set_backends(self) -> None:
+        """Deterministic kernels (``train.deterministic``), else cuDNN autotuning and TF32 on a GPU."""
+        if self.cfg.train.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.benchmark = False
+        elif self.info.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+
+    def _build_model(self) -> torch.nn.Module:
+        """The model of ``cfg.model`` on the device, from ``model.init_from``'s weights if set."""
+        cfg = self.cfg
+        model = self.components.build_model(cfg).to(self.info.device)
+        if cfg.model.init_from:
+            self._init_weights(model, cfg.model.init_from)
+        if cfg.train.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    def _build_loss(self) -> torch.nn.Module:
+        """The loss of ``cfg.loss`` on the device: its networks frozen, in eval mode."""
+        loss_fn = self.components.build_loss(self.cfg).to(self.info.device)
+        for p in loss_fn.parameters():
+            p.requires_grad_(False)
+        return loss_fn.eval()
+
+    def _build_optimizer(self) -> tuple[list[torch.nn.Parameter], torch.optim.Optimizer, Any]:
+        """AdamW over the trainable parameters and its learning-rate schedule (:func:`lr_lambda`)."""
+        cfg = self.cfg
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise ConfigError("model has no trainable parameters")
+        optimizer = torch.optim.AdamW(
+            params,
+            lr=cfg.optim.lr,
+            betas=tuple(cfg.optim.betas),
+            eps=cfg.optim.eps,
+            weight_decay=cfg.optim.weight_decay,
+            fused=self.info.device.type == "cuda" or None,  # one kernel for all parameters on a GPU
+        )
+        timed = self._time_fraction if cfg.train.max_minutes else None
+        return params, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, timed))
+
+    def _build_ema(self) -> torch.nn.Module | None:
+        """The exponential moving average of the weights (``train.ema``), or None."""
+        if not self.cfg.train.ema.enabled:
+            return None
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        return AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.cfg.train.ema.decay), use_buffers=True)
+
+    def _build_data(self) -> tuple[D.SeededDataset, D.ResumableSampler, Subset | None]:
+        """Training set with its resumable per-rank sampler, and the fixed validation subset."""
+        cfg, info = self.cfg, self.info
+        train_ds, val_ds = self.components.build_datasets(cfg)
+        if len(train_ds) < cfg.data.batch_size * info.world_size:
+            raise ConfigError(
+                f"data: only {len(train_ds)} training samples for batch_size {cfg.data.batch_size} "
+                f"x {info.world_size} rank(s)"
+            )
+        seeded = D.SeededDataset(train_ds, cfg.train.seed)
+        sampler = D.ResumableSampler(seeded, info.world_size, info.rank, seed=cfg.train.seed)
+        val = None
+        if val_ds is not None and len(val_ds) > 0 and cfg.data.val_samples > 0:
+            n = min(len(val_ds), cfg.data.val_samples)
+            val = Subset(D.SeededDataset(val_ds, cfg.train.seed + 1), list(range(n)))
+        return seeded, sampler, val
+
+    def _wrap_for_training(self) -> None:
+        """DDP under torchrun, ``torch.compile`` (kept eager beside it as the fallback), autocast."""
+        cfg, info = self.cfg, self.info
+        self.train_model = self.model
+        if info.distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            self.train_model = DDP(
+                self.model,
+                device_ids=[info.device.index] if info.device.type == "cuda" else None,
+                find_unused_parameters=self._find_unused(),
+            )
+        self._eager_model = self.train_model
+        if cfg.train.channels_last:
+            self.loss_fn = self.loss_fn.to(memory_format=torch.channels_last)
+        self.loss_call = self.loss_fn
+        if cfg.train.compile:
+            self.train_model = torch.compile(self.train_model)
+            if cfg.train.compile_loss:
+                self.loss_call = torch.compile(self.loss_fn)
+        self.autocast = self._autocast()
+
+    def _open_run_folder(self) -> Any:
+        """Rank 0: the run folder with the resolved ``config.yaml``; returns the TensorBoard
+        writer (None on other ranks or without tensorboard)."""
+        if not self.info.is_main:
+            return None
+        self.out.mkdir(parents=True, exist_ok=True)
+        save_config(self.cfg, self.out / "config.yaml")
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            return SummaryWriter(str(self.out / "tb"))
+        except Exception as e:  # tensorboard missing: keep training, say so once
+            log.warning("TensorBoard logging off (%s)", e)
+            return None
+
     def _autocast(self) -> Callable[[], Any]:
         p = self.cfg.train.precision
         dev = self.info.device
@@ -152,102 +301,6 @@ class Trainer:
         if not use_bf16:
             return contextlib.nullcontext
         return lambda: torch.autocast(device_type=dev.type, dtype=torch.bfloat16)
-
-    def _setup(self) -> None:
-        cfg = self.cfg
-        self.info = D.setup(self.device_name)
-        info = self.info
-        if cfg.train.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
-            torch.backends.cudnn.benchmark = False
-        elif info.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
-
-        # Same initial weights on every rank; then a per-rank stream for the model's own randomness.
-        seed_all(cfg.train.seed)
-        model = self.components.build_model(cfg).to(info.device)
-        if cfg.model.init_from:
-            self._init_weights(model, cfg.model.init_from)
-        if cfg.train.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        self.model = model
-        self.loss_fn = self.components.build_loss(cfg).to(info.device)
-        for p in self.loss_fn.parameters():
-            p.requires_grad_(False)
-        self.loss_fn.eval()
-
-        params = [p for p in model.parameters() if p.requires_grad]
-        if not params:
-            raise ConfigError("model has no trainable parameters")
-        self.params = params
-        self.optimizer = torch.optim.AdamW(
-            params,
-            lr=cfg.optim.lr,
-            betas=tuple(cfg.optim.betas),
-            eps=cfg.optim.eps,
-            weight_decay=cfg.optim.weight_decay,
-            fused=info.device.type == "cuda" or None,  # one kernel for all parameters on a GPU
-        )
-        self.train_seconds = 0.0  # training time so far, summed over resumes (for train.max_minutes)
-        self._clock: float | None = None
-        self._time_frac = 0.0  # share of train.max_minutes used, agreed across ranks at the last check
-        timed = self._time_fraction if cfg.train.max_minutes else None
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg, timed))
-        self.ema = None
-        if cfg.train.ema.enabled:
-            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-            self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema.decay), use_buffers=True)
-
-        train_ds, val_ds = self.components.build_datasets(cfg)
-        if len(train_ds) < cfg.data.batch_size * info.world_size:
-            raise ConfigError(
-                f"data: only {len(train_ds)} training samples for batch_size {cfg.data.batch_size} "
-                f"x {info.world_size} rank(s)"
-            )
-        self.train_ds = D.SeededDataset(train_ds, cfg.train.seed)
-        self.sampler = D.ResumableSampler(self.train_ds, info.world_size, info.rank, seed=cfg.train.seed)
-        self.batches_per_epoch = self.sampler.num_samples // cfg.data.batch_size
-        self.val_ds = None
-        if val_ds is not None and len(val_ds) > 0 and cfg.data.val_samples > 0:
-            n = min(len(val_ds), cfg.data.val_samples)
-            self.val_ds = Subset(D.SeededDataset(val_ds, cfg.train.seed + 1), list(range(n)))
-
-        self.step = 0
-        seed_all(D.sample_seed(cfg.train.seed, 1_000_003, info.rank))
-        self._maybe_resume()
-
-        self.train_model: torch.nn.Module = model
-        if info.distributed:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            self.train_model = DDP(
-                model,
-                device_ids=[info.device.index] if info.device.type == "cuda" else None,
-                find_unused_parameters=self._find_unused(),
-            )
-        self._eager_model = self.train_model
-        if cfg.train.channels_last:
-            self.loss_fn = self.loss_fn.to(memory_format=torch.channels_last)
-        self.loss_call: Callable[..., Any] = self.loss_fn
-        if cfg.train.compile:
-            self.train_model = torch.compile(self.train_model)
-            if cfg.train.compile_loss:
-                self.loss_call = torch.compile(self.loss_fn)
-        self.autocast = self._autocast()
-
-        self.writer = None
-        if info.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            save_config(cfg, self.out / "config.yaml")
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.writer = SummaryWriter(str(self.out / "tb"))
-            except Exception as e:  # tensorboard missing: keep training, say so once
-                log.warning("TensorBoard logging off (%s)", e)
 
     def _init_weights(self, model: torch.nn.Module, folder: str) -> None:
         """Start from a saved model's weights (``model.init_from``); same architecture required."""
@@ -274,15 +327,17 @@ class Trainer:
         self._log(f"initialised from {folder}")
 
     def _find_unused(self) -> bool:
-        """``train.find_unused_parameters``, or auto: True when some loss weight is 0."""
+        """``train.find_unused_parameters``, or auto: True when the DFREC loss gives a term that
+        alone trains part of the model (``MODEL_TERMS``) the weight 0."""
         if self.cfg.train.find_unused_parameters is not None:
             return self.cfg.train.find_unused_parameters
-        from dfrec.losses.total import MODEL_TERMS
+        from dfrec.losses.total import MODEL_TERMS, LossConfig
 
-        lc = getattr(self.loss_fn, "config", None)
-        if lc is None:
+        config = getattr(self.loss_fn, "config", None)  # other losses (baselines, tests) have none
+        if not isinstance(config, LossConfig):
             return False
-        return any(float(getattr(lc, f"lambda_{t}", 1.0)) == 0.0 for t in MODEL_TERMS)
+        weights = config.weights()
+        return any(weights[t] == 0.0 for t in MODEL_TERMS)
 
     def _maybe_resume(self) -> None:
         cfg = self.cfg
@@ -347,7 +402,7 @@ class Trainer:
         return self._time_frac >= 1.0
 
     def _log(self, msg: str) -> None:
-        if getattr(self, "info", None) is None or self.info.is_main:
+        if self.info is None or self.info.is_main:
             try:
                 from tqdm import tqdm
 
@@ -464,10 +519,11 @@ class Trainer:
         """Validate on rank 0 (others wait); logs scalars and an image grid."""
         metrics: dict[str, float] = {}
         if self.info.is_main and self.val_ds is not None:
-            from dfrec.train.validation import IdentityScorer, image_grid, validate
+            from dfrec.train.validation import identity_metric, image_grid, validate
 
-            if not hasattr(self, "_identity"):
-                self._identity = IdentityScorer(self.info.device, self.cfg.loss.get("identity_weights"))
+            if not self._identity_built:
+                self._identity = identity_metric(self.info.device, self.cfg.loss.get("identity_weights"))
+                self._identity_built = True
             loader = DataLoader(
                 self.val_ds,
                 batch_size=self.cfg.data.val_batch_size,
@@ -510,7 +566,7 @@ class Trainer:
         """
         cfg = self.cfg
         b = _to_device(batch, self.info.device, cfg.train.channels_last)
-        if cfg.train.compile and not getattr(self, "_compile_checked", False):
+        if cfg.train.compile and not self._compile_checked:
             self._compile_checked = True
             try:
                 total, parts = self._forward_backward(b)
@@ -541,7 +597,7 @@ class Trainer:
         try:
             return self._fit()
         finally:
-            if getattr(self, "writer", None) is not None:
+            if self.writer is not None:
                 self.writer.close()
             D.cleanup()
 

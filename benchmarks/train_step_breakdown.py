@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     from dfrec.losses.total import DFRECLoss, LossConfig
     from dfrec.train.components import default_components
     from dfrec.train.config import load_config
-    from dfrec.train.loop import collate
+    from dfrec.train.setup import collate
 
     cfg = load_config(args.config, args.set)
     comp = default_components()

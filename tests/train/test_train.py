@@ -102,7 +102,7 @@ def test_cli_end_to_end_and_errors(fixture_cache, tmp_path):
 
 def test_time_limit_stops_run_and_decays_schedule(fixture_cache, tmp_path):
     """train.max_minutes ends the run early with a final model and moves the cosine to its floor."""
-    from dfrec.train.loop import lr_lambda
+    from dfrec.train.setup import lr_lambda
 
     data = tiny_config(fixture_cache, tmp_path, steps=1000, dataset="faces", val_every=1000, checkpoint_every=1000,
                        max_minutes=1e-4)  # 6 ms: spent after the first step

@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 
 from dfrec.errors import CheckpointError
 from dfrec.io import atomic_path, write_text_atomic
-from dfrec.models.checkpoint import load_state_strict  # noqa: F401 (re-exported for the loop)
+from dfrec.models.checkpoint import load_state_strict
 
 STATE_FILE = "trainer_state.pt"
 EMA_FILE = "ema.safetensors"
@@ -76,6 +76,30 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         cuda_states = [s.cpu() for s in state["cuda"]]
         if len(cuda_states) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(cuda_states)
+
+
+# ----------------------------------------------------------------------------- resuming
+
+
+def restore(folder: Path, model: torch.nn.Module, optimizer: Any, scheduler: Any, ema: torch.nn.Module | None,
+            say: Any = print) -> dict[str, Any]:
+    """Load checkpoint ``folder`` into a run's model, optimizer, scheduler and EMA; returns the
+    trainer state (step, RNG, sampler position, ...) for the loop to take the rest from.
+    A checkpoint without EMA weights restarts the EMA from the model's (``say`` tells)."""
+    state = load_trainer_state(folder)
+    load_model_weights(model, folder)
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+    except (KeyError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{folder}: optimizer state does not match this model/config ({e})") from None
+    if ema is not None:
+        if "ema" in state or (folder / EMA_FILE).is_file():
+            load_state_strict(ema, load_ema_weights(folder), str(folder / EMA_FILE))
+        else:
+            say("resume: checkpoint has no EMA weights; EMA restarts from the current weights")
+            ema.module.load_state_dict(model.state_dict())
+    return state
 
 
 # ----------------------------------------------------------------------------- saving

@@ -80,7 +80,7 @@ class HeldOutEvaluator:
     def _loader(self, name: str):
         from torch.utils.data import DataLoader
 
-        from dfrec.train.loop import collate
+        from dfrec.train.setup import collate
 
         return DataLoader(self.sets[name], batch_size=self.batch, shuffle=False, num_workers=0, collate_fn=collate)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -35,78 +35,12 @@ from torch.utils.data import DataLoader, Subset
 from dfrec.errors import CheckpointError, ConfigError
 from dfrec.train import checkpointing as ckpt
 from dfrec.train import distributed as D
+from dfrec.train import setup as S
 from dfrec.train.components import Components, default_components
 from dfrec.train.config import Config, save_config
+from dfrec.train.setup import collate, seed_all
 
 log = logging.getLogger("dfrec.train")
-
-
-def lr_lambda(cfg: Config, time_fraction: Callable[[], float] | None = None) -> Callable[[int], float]:
-    """Multiplier of the base lr at a step: linear warm-up, then cosine (or constant).
-
-    ``time_fraction()`` (0..1, the share of ``train.max_minutes`` used so far) moves the cosine
-    forward when the time budget runs out before ``train.steps``.
-    """
-    warm = cfg.optim.warmup_steps
-    total = cfg.train.steps
-    floor = cfg.optim.min_lr_ratio
-    cosine = cfg.optim.schedule == "cosine"
-
-    def f(step: int) -> float:
-        if warm > 0 and step < warm:
-            return (step + 1) / warm
-        if not cosine:
-            return 1.0
-        t = min(1.0, (step - warm) / max(1, total - warm))
-        if time_fraction is not None:
-            t = max(t, min(1.0, time_fraction()))
-        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
-
-    return f
-
-
-def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack tensors/numbers; keep other fields (strings, names) as lists."""
-    out: dict[str, Any] = {}
-    for k in items[0]:
-        vals = [it[k] for it in items]
-        v0 = vals[0]
-        if torch.is_tensor(v0):
-            out[k] = torch.stack(vals)
-        elif isinstance(v0, (bool, int, float)) and not isinstance(v0, str):
-            out[k] = torch.tensor(vals, dtype=torch.float32)
-        else:
-            out[k] = vals
-    return out
-
-
-def _to_device(batch: dict[str, Any], device: torch.device, channels_last: bool) -> dict[str, Any]:
-    out = {}
-    for k, v in batch.items():
-        if torch.is_tensor(v):
-            v = v.to(device, non_blocking=True)
-            if channels_last and v.dim() == 4:
-                v = v.contiguous(memory_format=torch.channels_last)
-        out[k] = v
-    return out
-
-
-def _device_name(device: torch.device) -> str:
-    """``NVIDIA H200`` or ``cpu (2 threads)``: what trained the model, for its card."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{device.type} ({torch.get_num_threads()} threads)"
-
-
-def seed_all(seed: int) -> None:
-    """Seed python, numpy and torch (all devices)."""
-    import random
-
-    import numpy as np
-
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
 
 
 class Trainer:
@@ -172,172 +106,25 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
-        """Build everything a run needs, in order; each step is one method below."""
-        self.info = D.setup(self.device_name)
-        self._set_backends()
-        seed_all(self.cfg.train.seed)  # the same initial weights on every rank
-        self.model = self._build_model()
-        self.loss_fn = self._build_loss()
-        self.params, self.optimizer, self.scheduler = self._build_optimizer()
-        self.ema = self._build_ema()
-        self.train_ds, self.sampler, self.val_ds = self._build_data()
-        self.batches_per_epoch = self.sampler.num_samples // self.cfg.data.batch_size
-        # then a per-rank stream for the model's own randomness (resume restores it)
-        seed_all(D.sample_seed(self.cfg.train.seed, 1_000_003, self.info.rank))
-        self._maybe_resume()
-        self._wrap_for_training()
-        self.writer = self._open_run_folder()
-
-    def _set_backends(self) -> None:
-        """Deterministic kernels (``train.deterministic``), else cuDNN autotuning and TF32 on a GPU."""
-        if self.cfg.train.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
-            torch.backends.cudnn.benchmark = False
-        elif self.info.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
-
-    def _build_model(self) -> torch.nn.Module:
-        """The model of ``cfg.model`` on the device, from ``model.init_from``'s weights if set."""
-        cfg = self.cfg
-        model = self.components.build_model(cfg).to(self.info.device)
-        if cfg.model.init_from:
-            self._init_weights(model, cfg.model.init_from)
-        if cfg.train.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        return model
-
-    def _build_loss(self) -> torch.nn.Module:
-        """The loss of ``cfg.loss`` on the device: its networks frozen, in eval mode."""
-        loss_fn = self.components.build_loss(self.cfg).to(self.info.device)
-        for p in loss_fn.parameters():
-            p.requires_grad_(False)
-        return loss_fn.eval()
-
-    def _build_optimizer(self) -> tuple[list[torch.nn.Parameter], torch.optim.Optimizer, Any]:
-        """AdamW over the trainable parameters and its learning-rate schedule (:func:`lr_lambda`)."""
-        cfg = self.cfg
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        if not params:
-            raise ConfigError("model has no trainable parameters")
-        optimizer = torch.optim.AdamW(
-            params,
-            lr=cfg.optim.lr,
-            betas=tuple(cfg.optim.betas),
-            eps=cfg.optim.eps,
-            weight_decay=cfg.optim.weight_decay,
-            fused=self.info.device.type == "cuda" or None,  # one kernel for all parameters on a GPU
-        )
+        """Build everything a run needs, one named step each (see :mod:`dfrec.train.setup`)."""
+        cfg, comps = self.cfg, self.components
+        self.info = info = D.setup(self.device_name)
+        S.set_backends(cfg, info.device)
+        seed_all(cfg.train.seed)  # the same initial weights on every rank
+        self.model = S.build_model(cfg, comps, info.device, self._log)
+        self.loss_fn = S.build_loss(cfg, comps, info.device)
         timed = self._time_fraction if cfg.train.max_minutes else None
-        return params, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, timed))
-
-    def _build_ema(self) -> torch.nn.Module | None:
-        """The exponential moving average of the weights (``train.ema``), or None."""
-        if not self.cfg.train.ema.enabled:
-            return None
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-        return AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.cfg.train.ema.decay), use_buffers=True)
-
-    def _build_data(self) -> tuple[D.SeededDataset, D.ResumableSampler, Subset | None]:
-        """Training set with its resumable per-rank sampler, and the fixed validation subset."""
-        cfg, info = self.cfg, self.info
-        train_ds, val_ds = self.components.build_datasets(cfg)
-        if len(train_ds) < cfg.data.batch_size * info.world_size:
-            raise ConfigError(
-                f"data: only {len(train_ds)} training samples for batch_size {cfg.data.batch_size} "
-                f"x {info.world_size} rank(s)"
-            )
-        seeded = D.SeededDataset(train_ds, cfg.train.seed)
-        sampler = D.ResumableSampler(seeded, info.world_size, info.rank, seed=cfg.train.seed)
-        val = None
-        if val_ds is not None and len(val_ds) > 0 and cfg.data.val_samples > 0:
-            n = min(len(val_ds), cfg.data.val_samples)
-            val = Subset(D.SeededDataset(val_ds, cfg.train.seed + 1), list(range(n)))
-        return seeded, sampler, val
-
-    def _wrap_for_training(self) -> None:
-        """DDP under torchrun, ``torch.compile`` (kept eager beside it as the fallback), autocast."""
-        cfg, info = self.cfg, self.info
-        self.train_model = self.model
-        if info.distributed:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            self.train_model = DDP(
-                self.model,
-                device_ids=[info.device.index] if info.device.type == "cuda" else None,
-                find_unused_parameters=self._find_unused(),
-            )
-        self._eager_model = self.train_model
-        if cfg.train.channels_last:
-            self.loss_fn = self.loss_fn.to(memory_format=torch.channels_last)
-        self.loss_call = self.loss_fn
-        if cfg.train.compile:
-            self.train_model = torch.compile(self.train_model)
-            if cfg.train.compile_loss:
-                self.loss_call = torch.compile(self.loss_fn)
-        self.autocast = self._autocast()
-
-    def _open_run_folder(self) -> Any:
-        """Rank 0: the run folder with the resolved ``config.yaml``; returns the TensorBoard
-        writer (None on other ranks or without tensorboard)."""
-        if not self.info.is_main:
-            return None
-        self.out.mkdir(parents=True, exist_ok=True)
-        save_config(self.cfg, self.out / "config.yaml")
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            return SummaryWriter(str(self.out / "tb"))
-        except Exception as e:  # tensorboard missing: keep training, say so once
-            log.warning("TensorBoard logging off (%s)", e)
-            return None
-
-    def _autocast(self) -> Callable[[], Any]:
-        p = self.cfg.train.precision
-        dev = self.info.device
-        use_bf16 = p == "bf16" or (p == "auto" and dev.type == "cuda")
-        if not use_bf16:
-            return contextlib.nullcontext
-        return lambda: torch.autocast(device_type=dev.type, dtype=torch.bfloat16)
-
-    def _init_weights(self, model: torch.nn.Module, folder: str) -> None:
-        """Start from a saved model's weights (``model.init_from``); same architecture required."""
-        from dfrec.models.checkpoint import load_state_strict, read_state_dict
-
-        state = read_state_dict(folder)  # raises CheckpointError for a missing/corrupt folder
-        if not self.cfg.model.init_strict:
-            from dfrec.models.checkpoint import load_state_partial
-
-            loaded, fresh = load_state_partial(model, state)
-            if not loaded:
-                raise ConfigError(f"model.init_from: no tensor of {folder} fits preset {self.cfg.model.preset!r}")
-            shown = ", ".join(sorted({k.rsplit(".", 2)[0] for k in fresh})[:6])
-            self._log(f"initialised {len(loaded)} tensors from {folder}; {len(fresh)} kept fresh"
-                      + (f" ({shown})" if fresh else ""))
-            return
-        try:
-            load_state_strict(model, state, source=folder)
-        except CheckpointError as e:
-            raise ConfigError(
-                f"model.init_from: {folder} holds a different architecture than preset "
-                f"{self.cfg.model.preset!r} with these overrides ({e})"
-            ) from None
-        self._log(f"initialised from {folder}")
-
-    def _find_unused(self) -> bool:
-        """``train.find_unused_parameters``, or auto: True when the DFREC loss gives a term that
-        alone trains part of the model (``MODEL_TERMS``) the weight 0."""
-        if self.cfg.train.find_unused_parameters is not None:
-            return self.cfg.train.find_unused_parameters
-        from dfrec.losses.total import MODEL_TERMS, LossConfig
-
-        config = getattr(self.loss_fn, "config", None)  # other losses (baselines, tests) have none
-        if not isinstance(config, LossConfig):
-            return False
-        weights = config.weights()
-        return any(weights[t] == 0.0 for t in MODEL_TERMS)
+        self.params, self.optimizer, self.scheduler = S.build_optimizer(cfg, self.model, info.device, timed)
+        self.ema = S.build_ema(cfg, self.model)
+        self.train_ds, self.sampler, self.val_ds = S.build_data(cfg, comps, info)
+        self.batches_per_epoch = self.sampler.num_samples // cfg.data.batch_size
+        # then a per-rank stream for the model's own randomness (a resume restores it)
+        seed_all(D.sample_seed(cfg.train.seed, 1_000_003, info.rank))
+        self._maybe_resume()
+        self.train_model, self._eager_model, self.loss_fn, self.loss_call = S.wrap_for_training(
+            cfg, self.model, self.loss_fn, info)
+        self.autocast = S.autocast_for(cfg, info.device)
+        self.writer = S.open_run_folder(cfg, self.out, info)
 
     def _maybe_resume(self) -> None:
         cfg = self.cfg
@@ -355,19 +142,7 @@ class Trainer:
             return
         if not folder.is_dir():
             raise CheckpointError(f"{folder}: checkpoint folder not found")
-        state = ckpt.load_trainer_state(folder)
-        ckpt.load_model_weights(self.model, folder)
-        try:
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
-        except (KeyError, ValueError, RuntimeError) as e:
-            raise CheckpointError(f"{folder}: optimizer state does not match this model/config ({e})") from None
-        if self.ema is not None:
-            if "ema" in state or (folder / ckpt.EMA_FILE).is_file():
-                ckpt.load_state_strict(self.ema, ckpt.load_ema_weights(folder), str(folder / ckpt.EMA_FILE))
-            else:
-                self._log("resume: checkpoint has no EMA weights; EMA restarts from the current weights")
-                self.ema.module.load_state_dict(self.model.state_dict())
+        state = ckpt.restore(folder, self.model, self.optimizer, self.scheduler, self.ema, self._log)
         self.step = int(state["step"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
         # the schedule's share of train.max_minutes as of the step saved (else the first step
@@ -471,7 +246,7 @@ class Trainer:
             "command": self.command,
             "validation": dict(self.last_val),
             "weights": "ema" if self.ema is not None else "raw",
-            "device": _device_name(self.info.device),
+            "device": S.device_name(self.info.device),
             "train_minutes": round(self._elapsed() / 60.0, 3),
             "init_from": self.cfg.model.init_from,
             "dfrec_version": dfrec.__version__,
@@ -501,8 +276,6 @@ class Trainer:
         """Write ``<out>/model`` (EMA weights when EMA is on) with the run's metadata."""
         if not self.info.is_main:
             return None
-        import shutil
-
         dst = self.out / "model"
         tmp = self.out / ".model.tmp"
         if tmp.exists():
@@ -565,7 +338,7 @@ class Trainer:
         (one warning), since an hour of GPU time is worth more than the speed-up.
         """
         cfg = self.cfg
-        b = _to_device(batch, self.info.device, cfg.train.channels_last)
+        b = S.to_device(batch, self.info.device, cfg.train.channels_last)
         if cfg.train.compile and not self._compile_checked:
             self._compile_checked = True
             try:

@@ -1,0 +1,247 @@
+"""The steps that build a training run, one function each (:meth:`dfrec.train.loop.Trainer._setup`
+calls them in order): backends, model (from ``model.init_from``), loss, optimizer and
+learning-rate schedule, EMA, data and sampler, DDP / ``torch.compile`` wrapping, autocast,
+and the run folder. Plus the small helpers of the loop: seeding, batch collation, device names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.utils.data import Subset
+
+from dfrec.errors import CheckpointError, ConfigError
+from dfrec.train import distributed as D
+from dfrec.train.components import Components
+from dfrec.train.config import Config, save_config
+
+log = logging.getLogger("dfrec.train")
+
+
+def seed_all(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def set_backends(cfg: Config, device: torch.device) -> None:
+    """Deterministic kernels (``train.deterministic``), else cuDNN autotuning and TF32 on a GPU."""
+    if cfg.train.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def build_model(cfg: Config, components: Components, device: torch.device,
+                say: Callable[[str], None] = log.info) -> torch.nn.Module:
+    """The model of ``cfg.model`` on ``device``, starting from ``model.init_from``'s weights if set."""
+    model = components.build_model(cfg).to(device)
+    if cfg.model.init_from:
+        init_weights(model, cfg, say)
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def init_weights(model: torch.nn.Module, cfg: Config, say: Callable[[str], None] = log.info) -> None:
+    """Load ``model.init_from`` (a saved model folder) into ``model``: the same architecture, or with
+    ``model.init_strict: false`` every tensor whose name and shape match (the rest stay fresh)."""
+    from dfrec.models.checkpoint import load_state_partial, load_state_strict, read_state_dict
+
+    folder = cfg.model.init_from
+    state = read_state_dict(folder)  # raises CheckpointError for a missing/corrupt folder
+    if not cfg.model.init_strict:
+        loaded, fresh = load_state_partial(model, state)
+        if not loaded:
+            raise ConfigError(f"model.init_from: no tensor of {folder} fits preset {cfg.model.preset!r}")
+        shown = ", ".join(sorted({k.rsplit(".", 2)[0] for k in fresh})[:6])
+        say(f"initialised {len(loaded)} tensors from {folder}; {len(fresh)} kept fresh" + (f" ({shown})" if fresh else ""))
+        return
+    try:
+        load_state_strict(model, state, source=folder)
+    except CheckpointError as e:
+        raise ConfigError(
+            f"model.init_from: {folder} holds a different architecture than preset "
+            f"{cfg.model.preset!r} with these overrides ({e})"
+        ) from None
+    say(f"initialised from {folder}")
+
+
+def build_loss(cfg: Config, components: Components, device: torch.device) -> torch.nn.Module:
+    """The loss of ``cfg.loss`` on ``device``: its networks frozen, in eval mode."""
+    loss_fn = components.build_loss(cfg).to(device)
+    for p in loss_fn.parameters():
+        p.requires_grad_(False)
+    return loss_fn.eval()
+
+
+def lr_lambda(cfg: Config, time_fraction: Callable[[], float] | None = None) -> Callable[[int], float]:
+    """Multiplier of the base lr at a step: linear warm-up, then cosine (or constant).
+
+    ``time_fraction()`` (0..1, the share of ``train.max_minutes`` used so far) moves the cosine
+    forward when the time budget runs out before ``train.steps``.
+    """
+    warm = cfg.optim.warmup_steps
+    total = cfg.train.steps
+    floor = cfg.optim.min_lr_ratio
+    cosine = cfg.optim.schedule == "cosine"
+
+    def f(step: int) -> float:
+        if warm > 0 and step < warm:
+            return (step + 1) / warm
+        if not cosine:
+            return 1.0
+        t = min(1.0, (step - warm) / max(1, total - warm))
+        if time_fraction is not None:
+            t = max(t, min(1.0, time_fraction()))
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+    return f
+
+
+def build_optimizer(cfg: Config, model: torch.nn.Module, device: torch.device,
+                    time_fraction: Callable[[], float] | None = None) -> tuple[list[torch.nn.Parameter], Any, Any]:
+    """``(trainable parameters, AdamW, its LambdaLR schedule)``; ``time_fraction`` as for :func:`lr_lambda`."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ConfigError("model has no trainable parameters")
+    optimizer = torch.optim.AdamW(
+        params,
+        lr=cfg.optim.lr,
+        betas=tuple(cfg.optim.betas),
+        eps=cfg.optim.eps,
+        weight_decay=cfg.optim.weight_decay,
+        fused=device.type == "cuda" or None,  # one kernel for all parameters on a GPU
+    )
+    return params, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, time_fraction))
+
+
+def build_ema(cfg: Config, model: torch.nn.Module) -> torch.nn.Module | None:
+    """The exponential moving average of the weights (``train.ema``), or None."""
+    if not cfg.train.ema.enabled:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema.decay), use_buffers=True)
+
+
+def build_data(cfg: Config, components: Components,
+               info: D.DistInfo) -> tuple[D.SeededDataset, D.ResumableSampler, Subset | None]:
+    """The training set with its resumable per-rank sampler, and the fixed validation subset."""
+    train_ds, val_ds = components.build_datasets(cfg)
+    if len(train_ds) < cfg.data.batch_size * info.world_size:
+        raise ConfigError(
+            f"data: only {len(train_ds)} training samples for batch_size {cfg.data.batch_size} x {info.world_size} rank(s)"
+        )
+    seeded = D.SeededDataset(train_ds, cfg.train.seed)
+    sampler = D.ResumableSampler(seeded, info.world_size, info.rank, seed=cfg.train.seed)
+    val = None
+    if val_ds is not None and len(val_ds) > 0 and cfg.data.val_samples > 0:
+        n = min(len(val_ds), cfg.data.val_samples)
+        val = Subset(D.SeededDataset(val_ds, cfg.train.seed + 1), list(range(n)))
+    return seeded, sampler, val
+
+
+def find_unused_parameters(cfg: Config, loss_fn: torch.nn.Module) -> bool:
+    """DDP's ``find_unused_parameters``: ``train.find_unused_parameters``, or auto: True when the
+    DFREC loss gives a term that alone trains part of the model (``MODEL_TERMS``) the weight 0."""
+    if cfg.train.find_unused_parameters is not None:
+        return cfg.train.find_unused_parameters
+    from dfrec.losses.total import MODEL_TERMS, LossConfig
+
+    config = getattr(loss_fn, "config", None)  # other losses (baselines, tests) have none
+    if not isinstance(config, LossConfig):
+        return False
+    weights = config.weights()
+    return any(weights[t] == 0.0 for t in MODEL_TERMS)
+
+
+def wrap_for_training(cfg: Config, model: torch.nn.Module, loss_fn: torch.nn.Module,
+                      info: D.DistInfo) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module, Any]:
+    """``(model as stepped, the same before torch.compile, loss, loss as called)``: DDP under
+    torchrun, then ``train.compile`` (and ``compile_loss``); the eager model is the fallback
+    should compilation fail."""
+    train_model = model
+    if info.distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        train_model = DDP(model, device_ids=[info.device.index] if info.device.type == "cuda" else None,
+                          find_unused_parameters=find_unused_parameters(cfg, loss_fn))
+    eager = train_model
+    if cfg.train.channels_last:
+        loss_fn = loss_fn.to(memory_format=torch.channels_last)
+    loss_call = loss_fn
+    if cfg.train.compile:
+        train_model = torch.compile(train_model)
+        if cfg.train.compile_loss:
+            loss_call = torch.compile(loss_fn)
+    return train_model, eager, loss_fn, loss_call
+
+
+def autocast_for(cfg: Config, device: torch.device) -> Callable[[], Any]:
+    """A context factory: bf16 autocast (``train.precision`` bf16, or auto on CUDA), else a no-op."""
+    p = cfg.train.precision
+    if not (p == "bf16" or (p == "auto" and device.type == "cuda")):
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def open_run_folder(cfg: Config, out: Path, info: D.DistInfo) -> Any:
+    """Rank 0: the run folder with the resolved ``config.yaml``; returns the TensorBoard writer
+    (None on other ranks or without tensorboard)."""
+    if not info.is_main:
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(str(out / "tb"))
+    except Exception as e:  # tensorboard missing: keep training, say so once
+        log.warning("TensorBoard logging off (%s)", e)
+        return None
+
+
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack tensors/numbers; keep other fields (strings, names) as lists."""
+    out: dict[str, Any] = {}
+    for k in items[0]:
+        vals = [it[k] for it in items]
+        v0 = vals[0]
+        if torch.is_tensor(v0):
+            out[k] = torch.stack(vals)
+        elif isinstance(v0, (bool, int, float)) and not isinstance(v0, str):
+            out[k] = torch.tensor(vals, dtype=torch.float32)
+        else:
+            out[k] = vals
+    return out
+
+
+def to_device(batch: dict[str, Any], device: torch.device, channels_last: bool) -> dict[str, Any]:
+    """A collated batch with its tensors on ``device`` (4-D ones channels-last if asked)."""
+    out = {}
+    for k, v in batch.items():
+        if torch.is_tensor(v):
+            v = v.to(device, non_blocking=True)
+            if channels_last and v.dim() == 4:
+                v = v.contiguous(memory_format=torch.channels_last)
+        out[k] = v
+    return out
+
+
+def device_name(device: torch.device) -> str:
+    """``NVIDIA H200`` or ``cpu (2 threads)``: what trained the model, for its card."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{device.type} ({torch.get_num_threads()} threads)"

@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from dfrec.errors import CheckpointError
+from dfrec.faces import dlib_resnet
 from dfrec.faces import identity as ident
-from dfrec.faces.identity import IdentityEncoder, IdentityNet, add_prev, extract_chips, idsim, is_same_person, l2_distance
+from dfrec.faces.dlib_resnet import IdentityNet, add_prev
+from dfrec.faces.identity import IdentityEncoder, extract_chips, idsim, is_same_person, l2_distance
 from needs import need_module
 
 dlib = need_module("dlib")
@@ -99,7 +101,7 @@ def test_export_command(tmp_path, capsys):
 
 def test_bad_weight_files(tmp_path):
     trunc = tmp_path / "trunc.dat"
-    trunc.write_bytes(ident.default_model_path().read_bytes()[:100_000])
+    trunc.write_bytes(dlib_resnet.default_model_path().read_bytes()[:100_000])
     with pytest.raises(CheckpointError, match="not a valid dlib network"):
         IdentityNet.from_file(trunc)
     foreign = tmp_path / "foreign.dat"
@@ -115,7 +117,7 @@ def test_bad_weight_files(tmp_path):
 
 
 def test_weights_are_cached_per_process():
-    assert ident.load_state() is ident.load_state()
+    assert dlib_resnet.load_state() is dlib_resnet.load_state()
 
 
 def test_extract_chips_identity_map_reproduces_image():
@@ -201,5 +203,5 @@ def test_idsim_spreads_same_and_different(ours):
 def test_weights_path_from_environment(net, tmp_path, monkeypatch):
     p = net.save_safetensors(tmp_path / "env.safetensors", torch.float16)
     monkeypatch.setenv("DFREC_IDENTITY_WEIGHTS", str(p))
-    assert ident.default_model_path() == p
+    assert dlib_resnet.default_model_path() == p
     assert IdentityNet.from_file().fc.weight.dtype == torch.float32

@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from dfrec.faces.identity import IdentityNet
+    from dfrec.faces.dlib_resnet import IdentityNet
 
     net = IdentityNet.from_file(args.source)
     out = net.save_safetensors(args.out, torch.float16 if args.fp16 else torch.float32)

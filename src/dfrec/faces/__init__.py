@@ -22,8 +22,8 @@ _EXPORTS = {
     "canonical_landmarks": "dfrec.faces.align",
     "chip_matrix": "dfrec.faces.align",
     "DEFAULT_MARGIN": "dfrec.faces.align",
-    # identity network (identity.py)
-    "IdentityNet": "dfrec.faces.identity",
+    # identity network (dlib_resnet.py) and its use (identity.py)
+    "IdentityNet": "dfrec.faces.dlib_resnet",
     "IdentityEncoder": "dfrec.faces.identity",
     "idsim": "dfrec.faces.identity",
     "l2_distance": "dfrec.faces.identity",

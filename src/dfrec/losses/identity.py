@@ -42,7 +42,8 @@ def build_identity_encoder(weights: str | os.PathLike | None = None, size: int =
 
     ``weights``: dlib ``.dat`` or its ``.safetensors`` export; None = face_recognition_models' file.
     """
-    from dfrec.faces.identity import IdentityEncoder, IdentityNet
+    from dfrec.faces.dlib_resnet import IdentityNet
+    from dfrec.faces.identity import IdentityEncoder
 
     enc = IdentityEncoder(size=size, margin=margin, net=IdentityNet.from_file(weights))
     for p in enc.parameters():

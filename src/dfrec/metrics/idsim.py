@@ -58,7 +58,8 @@ class IDSim:
 
     def __init__(self, device: str | torch.device = "cpu", batch_size: int | None = 32, encoder=None,
                  weights: str | os.PathLike | None = None, size: int = 224, margin: float | None = None) -> None:
-        from dfrec.faces.identity import IdentityEncoder, IdentityNet
+        from dfrec.faces.dlib_resnet import IdentityNet
+        from dfrec.faces.identity import IdentityEncoder
 
         self.device = torch.device(device)
         if encoder is None:

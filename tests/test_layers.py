@@ -4,7 +4,7 @@ Every ``import`` in ``src/dfrec`` (module level or inside a function) is read wi
 checked against the layer order of docs/architecture.md::
 
     base (errors, io, config, device) → faces/video → data → models → losses → metrics
-    → train → evaluation → recover/report/gallery/serve → cli
+    → train → evaluation → recover/results/report/gallery/serve → cli
 
 A module may import from its own layer or any layer below it, never above. A new top-level
 module or package fails the test until it is given a layer here and in the docs.
@@ -26,7 +26,7 @@ LAYERS = [
     ("metrics",),
     ("train",),
     ("evaluation",),
-    ("recover", "report", "gallery", "serve"),
+    ("recover", "results", "report", "gallery", "serve"),
     ("cli", "__main__"),
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}

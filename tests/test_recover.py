@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from dfrec.errors import CheckpointError, InputError
+from dfrec.results import paste_faces, verdict
 from dfrec.video import FaceTracker, box_iou, sample_frames, video_info
 from needs import need_module
 
@@ -52,14 +53,14 @@ def test_recover_outputs_shapes_ranges_and_consistency(recoverer, astronaut, ast
         assert img.shape == (224, 224, 3) and img.dtype == np.uint8
     assert f.map.shape == (224, 224) and f.map.dtype == np.float32
     assert 0.0 <= f.map.min() and f.map.max() <= 1.0
-    assert 0.0 <= f.score <= 1.0
+    assert 0.0 <= f.score_fake <= 1.0
     # the forgery crop is exactly the alignment of the detected landmarks
     np.testing.assert_array_equal(f.forgery, align_face(astronaut, f.landmarks, size=224).image)
     # the score is the sigmoid of the model's logit on that crop (same masking seed)
     x = torch.from_numpy(f.forgery).permute(2, 0, 1)[None].float() / 255
     with torch.inference_mode():
         out = recoverer.model(x, generator=torch.Generator().manual_seed(recoverer.seed))
-    assert f.score == pytest.approx(torch.sigmoid(out["logit"])[0].item(), abs=1e-5)
+    assert f.score_fake == pytest.approx(torch.sigmoid(out["logit"])[0].item(), abs=1e-5)
     np.testing.assert_allclose(f.target, (out["target"][0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy(), atol=1)
     # identity: 128-d embeddings, IDSim and L2 computed from them
     for k in ("forgery", "source", "target"):
@@ -94,12 +95,12 @@ def test_helpers_and_serialisation(astro_recovery):
     assert f.to_pil("target_frame").size == (512, 512)
     assert f.overlay().shape == (224, 224, 3)
     d = json.loads(json.dumps(f.to_dict()))
-    assert d["score_fake"] == pytest.approx(f.score, abs=1e-6) and len(d["landmarks"]) == 68
+    assert d["score_fake"] == pytest.approx(f.score_fake, abs=1e-6) and len(d["landmarks"]) == 68
     # the verdict follows the score: >= 0.5 is "fake" (docs/recover.md), on both sides of the line
-    for score, verdict in ((0.0, "real"), (0.4999, "real"), (0.5, "fake"), (0.93, "fake"), (f.score, None)):
-        g = dataclasses.replace(f, score=score)
-        want = verdict or ("fake" if score >= 0.5 else "real")
-        assert g.to_dict()["verdict"] == want and g.is_fake == (want == "fake"), score
+    for score, want in ((0.0, "real"), (0.4999, "real"), (0.5, "fake"), (0.93, "fake"), (f.score_fake, None)):
+        g = dataclasses.replace(f, score_fake=score)
+        want = want or ("fake" if score >= 0.5 else "real")
+        assert g.to_dict()["verdict"] == want == verdict(score) and g.is_fake == (want == "fake"), score
     with pytest.raises(KeyError):
         f.to_pil("nope")
 
@@ -107,7 +108,7 @@ def test_helpers_and_serialisation(astro_recovery):
 def test_recover_is_reproducible(recoverer, astronaut, astro_recovery):
     again = recoverer.recover(astronaut, max_faces=1, paste=False)
     np.testing.assert_array_equal(again[0].target, astro_recovery[0].target)
-    assert again[0].score == astro_recovery[0].score and again[0].source_frame is None
+    assert again[0].score_fake == astro_recovery[0].score_fake and again[0].source_frame is None
 
 
 def test_two_faces_largest_first_batched(recoverer, astronaut, fixture_dir):
@@ -126,11 +127,18 @@ def test_two_faces_largest_first_batched(recoverer, astronaut, fixture_dir):
     assert any(f.box[0] > 500 for f in faces)
     assert len(recoverer.recover(canvas, max_faces=1, paste=False)) == 1
     faces = faces[:2]
-    both = recoverer.compose(canvas, faces, "target")
+    both = paste_faces(canvas, faces, "target")
     assert both.shape == canvas.shape
     for f in faces:  # each face region changed
         x0, y0, x1, y1 = f.box.astype(int)
         assert np.abs(both[y0:y1, x0:x1].astype(int) - canvas[y0:y1, x0:x1].astype(int)).mean() > 1
+    # recover_image: the faces of recover(), and every recovered face pasted into one picture
+    two = recoverer.recover(canvas, max_faces=2, paste=False)
+    image = recoverer.recover_image(canvas, max_faces=2)
+    assert [f.box.tolist() for f in image.faces] == [f.box.tolist() for f in two]
+    np.testing.assert_array_equal(image.target_frame, paste_faces(canvas, two, "target"))
+    np.testing.assert_array_equal(image.source_frame, paste_faces(canvas, two, "source"))
+    assert recoverer.recover_image(np.full((200, 300, 3), 127, np.uint8)).faces == []
 
 
 def test_no_face_gives_empty_list(recoverer):
@@ -215,7 +223,7 @@ def test_recover_video_aggregates_per_track(recoverer, fixture_dir, tmp_path):
     assert len(video.tracks) == 1
     tr = video.tracks[0]
     assert [f["frame"] for f in tr.frames] == [0, 1, 2, 3]
-    assert tr.score == pytest.approx(np.mean([f["score_fake"] for f in tr.frames]))
+    assert tr.score_fake == pytest.approx(np.mean([f["score_fake"] for f in tr.frames]))
     assert tr.face.target_frame.shape == (260, 208, 3)
     d = tr.to_dict()
     assert d["n_frames"] == 4 and d["score_fake_min"] <= d["score_fake"] <= d["score_fake_max"]

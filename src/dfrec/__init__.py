@@ -20,7 +20,7 @@ from dfrec.errors import CheckpointError, ConfigError, DfrecError, InputError, N
 
 _LAZY = {
     "Recoverer": "dfrec.recover",
-    "FaceRecovery": "dfrec.recover",
+    "FaceRecovery": "dfrec.results",
     "DFREC": "dfrec.models",
     "DFRECConfig": "dfrec.models",
     "create_model": "dfrec.models",

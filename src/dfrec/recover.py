@@ -3,38 +3,35 @@
     >>> from dfrec import Recoverer
     >>> r = Recoverer.from_pretrained()          # the model bundled with dfrec
     >>> faces = r.recover("suspect.jpg")         # one FaceRecovery per face, largest first
-    >>> faces[0].score                           # probability that the face is fake, [0, 1]
+    >>> faces[0].score_fake                      # probability that the face is fake, [0, 1]
     >>> faces[0].to_pil("target").save("target.png")
 
 Pipeline per image: detect faces and 68 landmarks (``dfrec.faces``), align each face to the
 model's canonical crop, run all crops through the DFREC model in one batch, embed the
-forgery crop and both recovered faces with the identity network, and paste the recovered
-faces back into the original frame.
+forgery crop and both recovered faces with the identity network (:mod:`dfrec.metrics.idsim`),
+and paste the recovered faces back into the original frame (:func:`dfrec.results.paste_faces`).
+What comes back is data (:mod:`dfrec.results`); :mod:`dfrec.report` writes it.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
-import cv2
 import numpy as np
 import torch
-from PIL import Image
 
 from dfrec.device import select_device
 from dfrec.errors import CheckpointError
 from dfrec.io import as_rgb_uint8, to_float, to_uint8
 from dfrec.metrics.idsim import IDSim, identity_scores
+from dfrec.models import DFREC
+from dfrec.results import FaceRecovery, ImageRecovery, TrackRecovery, VideoRecovery, paste_faces
 
 #: Folder of the model shipped inside the package (``config.json`` + safetensors shards).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "default"
-
-#: Score at or above which a face is called "fake" in reports (probability of fake).
-FAKE_THRESHOLD = 0.5
 
 STAGES = ("detect", "align", "model", "identity", "paste")
 
@@ -42,113 +39,6 @@ STAGES = ("detect", "align", "model", "identity", "paste")
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
     """``(3, H, W)`` float in [0, 1] -> ``(H, W, 3)`` uint8."""
     return to_uint8(x.permute(1, 2, 0)).cpu().numpy()
-
-
-def map_overlay(crop: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """Blend a ``(H, W)`` map in [0, 1] as a JET heat map over a ``(H, W, 3)`` uint8 crop."""
-    heat_u8 = to_uint8(np.asarray(heat))
-    if heat_u8.shape[:2] != crop.shape[:2]:
-        heat_u8 = cv2.resize(heat_u8, (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_LINEAR)
-    color = cv2.cvtColor(cv2.applyColorMap(heat_u8, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
-    return cv2.addWeighted(crop, 1 - alpha, color, alpha, 0)
-
-
-@dataclass
-class FaceRecovery:
-    """What DFREC recovers for one face.
-
-    Images are ``(S, S, 3) uint8`` RGB at the model's crop size S (224 by default):
-    ``forgery`` (the aligned input crop), ``source`` (recovered source face, the identity
-    pasted in), ``target`` (recovered target face, the person originally in the picture).
-    ``map`` is ``(S, S) float32`` in [0, 1]: where the model locates source-identity pixels.
-    ``score`` is the probability that the face is fake (sigmoid of the model's logit).
-    ``idsim`` is the identity similarity of the forgery crop and the recovered target (high
-    for an untouched face, lower when the model recovered a different person; see
-    :func:`dfrec.faces.idsim`) and ``l2`` the dlib embedding distance of the same pair;
-    ``embeddings`` holds 128-d identity vectors of ``forgery``, ``source`` and ``target``.
-    ``box`` (x0, y0, x1, y1) and ``landmarks (68, 2)`` are in original-image pixels and
-    ``matrix (2, 3)`` maps image to crop pixels. ``source_frame`` / ``target_frame`` are the
-    original image ``(H, W, 3) uint8`` with the recovered face pasted back (``None`` when
-    pasting was skipped).
-    """
-
-    index: int
-    box: np.ndarray
-    landmarks: np.ndarray
-    detection_score: float
-    matrix: np.ndarray
-    forgery: np.ndarray
-    source: np.ndarray
-    target: np.ndarray
-    map: np.ndarray
-    score: float
-    idsim: float
-    l2: float
-    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
-    source_frame: np.ndarray | None = None
-    target_frame: np.ndarray | None = None
-
-    @property
-    def is_fake(self) -> bool:
-        """``score >= FAKE_THRESHOLD``."""
-        return self.score >= FAKE_THRESHOLD
-
-    @property
-    def map_uint8(self) -> np.ndarray:
-        """``map`` as ``(S, S) uint8`` (0-255)."""
-        return to_uint8(self.map)
-
-    def overlay(self, alpha: float = 0.5) -> np.ndarray:
-        """The map as a heat map over the forgery crop, ``(S, S, 3) uint8``."""
-        return map_overlay(self.forgery, self.map, alpha)
-
-    def images(self) -> dict[str, np.ndarray]:
-        """All image outputs by name (crops, map, overlay, and pasted frames when present)."""
-        out = {
-            "forgery": self.forgery,
-            "source": self.source,
-            "target": self.target,
-            "map": self.map_uint8,
-            "overlay": self.overlay(),
-        }
-        if self.source_frame is not None:
-            out["source_frame"] = self.source_frame
-        if self.target_frame is not None:
-            out["target_frame"] = self.target_frame
-        return out
-
-    def to_pil(self, name: str = "target") -> Image.Image:
-        """One output as a PIL image: ``forgery``, ``source``, ``target``, ``map``, ``overlay``,
-        ``source_frame`` or ``target_frame``."""
-        images = self.images()
-        if name not in images:
-            raise KeyError(f"no image {name!r}; choose from {', '.join(images)}")
-        return Image.fromarray(images[name])
-
-    def to_dict(self) -> dict[str, Any]:
-        """Scores and geometry as plain JSON-ready values (no images)."""
-        from dfrec.faces.identity import is_same_person
-
-        return {
-            "index": self.index,
-            "score_fake": round(float(self.score), 6),
-            "verdict": "fake" if self.is_fake else "real",
-            "idsim_forgery_vs_recovered_target": round(float(self.idsim), 6),
-            "l2_forgery_vs_recovered_target": round(float(self.l2), 6),
-            "dlib_same_person_forgery_vs_recovered_target": bool(is_same_person(float(self.l2))),
-            "idsim_recovered_source_vs_target": round(
-                float(_cos(self.embeddings["source"], self.embeddings["target"])), 6
-            )
-            if {"source", "target"} <= self.embeddings.keys()
-            else None,
-            "box": [round(float(v), 2) for v in self.box],
-            "detection_score": round(float(self.detection_score), 6),
-            "landmarks": np.round(np.asarray(self.landmarks, dtype=np.float64), 2).tolist(),
-        }
-
-
-def _cos(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
 
 
 def _synchronize(device: torch.device) -> None:
@@ -159,52 +49,6 @@ def _synchronize(device: torch.device) -> None:
 
 def _area(box: np.ndarray) -> float:
     return float(max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1]))
-
-
-@dataclass
-class TrackRecovery:
-    """One face followed through a video: ``face`` is the recovery at its representative
-    frame (the one where the face is largest, pasted back into that frame), ``frames`` the
-    per-frame records (``frame``, ``time`` s, ``score_fake``, ``idsim``, ``box``)."""
-
-    track_id: int
-    face: FaceRecovery
-    frame_index: int
-    frame_time: float
-    frames: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def score(self) -> float:
-        """Mean probability of fake over the frames of the track, in [0, 1]."""
-        return float(np.mean([f["score_fake"] for f in self.frames])) if self.frames else float(self.face.score)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = self.face.to_dict()
-        scores = [f["score_fake"] for f in self.frames]
-        d.update(
-            track_id=self.track_id,
-            score_fake=round(self.score, 6),
-            verdict="fake" if self.score >= FAKE_THRESHOLD else "real",
-            representative_score_fake=round(float(self.face.score), 6),
-            score_fake_min=round(float(min(scores)), 6),
-            score_fake_max=round(float(max(scores)), 6),
-            representative_frame=self.frame_index,
-            representative_time=round(self.frame_time, 3),
-            n_frames=len(self.frames),
-            frames=self.frames,
-        )
-        return d
-
-
-@dataclass
-class VideoRecovery:
-    """Result of :meth:`Recoverer.recover_video`: container ``info``, how many frames were
-    sampled and how many held a face, and the tracks (longest first)."""
-
-    info: Any
-    frames_sampled: int
-    frames_with_faces: int
-    tracks: list[TrackRecovery]
 
 
 class Recoverer:
@@ -227,7 +71,7 @@ class Recoverer:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: DFREC,
         device: str | torch.device = "auto",
         checkpoint: str | os.PathLike | None = None,
         identity: torch.nn.Module | None = None,
@@ -269,8 +113,6 @@ class Recoverer:
         Raises :class:`CheckpointError` (from :meth:`dfrec.models.DFREC.from_pretrained`) when
         the folder is missing or not a checkpoint.
         """
-        from dfrec.models import DFREC
-
         if path is None:
             path = DEFAULT_CHECKPOINT
             if not (path / "config.json").is_file():
@@ -335,7 +177,7 @@ class Recoverer:
             "source": source.float().cpu(),
             "target": target.float().cpu(),
             "map": mask.float().cpu(),
-            "score": score.cpu(),
+            "score_fake": score.cpu(),
             "emb_forgery": emb[:n],
             "emb_source": emb[n : 2 * n],
             "emb_target": emb[2 * n :],
@@ -383,7 +225,7 @@ class Recoverer:
                     source=_to_uint8(res["source"][i]),
                     target=_to_uint8(res["target"][i]),
                     map=res["map"][i, 0].numpy().astype(np.float32),
-                    score=float(res["score"][i]),
+                    score_fake=float(res["score_fake"][i]),
                     idsim=float(scores["idsim"][i]),
                     l2=float(scores["l2"][i]),
                     embeddings={
@@ -396,20 +238,26 @@ class Recoverer:
         if paste:
             t2 = time.perf_counter()
             for rec in out:
-                self.paste(img, rec)
+                self._paste_alone(img, rec)
             self.timings["paste"] = time.perf_counter() - t2
         return out
 
-    def paste(self, image: Any, rec: FaceRecovery) -> FaceRecovery:
-        """Fill ``rec.source_frame`` / ``rec.target_frame``: ``image`` with the recovered face
-        pasted back through the inverse of the alignment (feathered edge)."""
-        from dfrec.faces import paste_back
-
+    def recover_image(self, image: Any, max_faces: int | None = None) -> ImageRecovery:
+        """Recover every face of ``image`` (path, PIL image or array) and paste all recovered
+        sources, and all recovered targets, back into it: what a report of the image shows."""
         img = as_rgb_uint8(image)
-        kw = {} if self.feather is None else {"feather": self.feather}
-        rec.source_frame = paste_back(img, rec.source, rec.matrix, **kw)
-        rec.target_frame = paste_back(img, rec.target, rec.matrix, **kw)
-        return rec
+        faces = self.recover(img, max_faces=max_faces, paste=False)
+        if not faces:
+            return ImageRecovery(img, [])
+        t0 = time.perf_counter()
+        frames = {which: paste_faces(img, faces, which, self.feather) for which in ("source", "target")}
+        self.timings["paste"] = time.perf_counter() - t0
+        return ImageRecovery(img, faces, frames["source"], frames["target"])
+
+    def _paste_alone(self, image: np.ndarray, face: FaceRecovery) -> None:
+        """Fill ``face.source_frame`` / ``target_frame``: ``image`` with this face's recovery alone pasted back."""
+        face.source_frame = paste_faces(image, [face], "source", self.feather)
+        face.target_frame = paste_faces(image, [face], "target", self.feather)
 
     def recover_video(
         self,
@@ -454,7 +302,7 @@ class Recoverer:
                     tr.face, tr.frame_index, tr.frame_time = rec, frame.index, frame.time
                     rep_frames[tid] = frame.image
                 tr.frames.append(
-                    {"frame": frame.index, "time": round(frame.time, 3), "score_fake": round(rec.score, 6),
+                    {"frame": frame.index, "time": round(frame.time, 3), "score_fake": round(rec.score_fake, 6),
                      "idsim": round(rec.idsim, 6), "box": [round(float(v), 1) for v in rec.box]}
                 )
             bar.update(1)
@@ -462,18 +310,8 @@ class Recoverer:
                 on_frame(sampled, max(expected, sampled))
         bar.close()
         for tid, tr in tracks.items():
-            self.paste(rep_frames[tid], tr.face)
+            self._paste_alone(rep_frames[tid], tr.face)
         ordered = sorted(tracks.values(), key=lambda t: (-len(t.frames), t.track_id))
         for i, tr in enumerate(ordered):
             tr.face.index = i
         return VideoRecovery(info=info, frames_sampled=sampled, frames_with_faces=with_faces, tracks=ordered)
-
-    def compose(self, image: Any, recoveries: Sequence[FaceRecovery], which: str = "target") -> np.ndarray:
-        """``image`` with every face's recovered ``which`` (``source``/``target``) pasted back."""
-        from dfrec.faces import paste_back
-
-        out = as_rgb_uint8(image)
-        kw = {} if self.feather is None else {"feather": self.feather}
-        for rec in recoveries:
-            out = paste_back(out, getattr(rec, which), rec.matrix, **kw)
-        return out

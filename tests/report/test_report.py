@@ -134,7 +134,7 @@ def _checkpoint_with_validation(folder, idsim_target: float):
             "validation": [{"step": 3, "val/idsim_target": 0.0},
                            {"step": 7, "val/idsim_source": 0.6, "val/idsim_target": idsim_target,
                             "val/idsim_target_none": 0.5, "val/samples": 64.0, "val/loss": 1.0}]}
-    (folder / "config.json").write_text(json.dumps({"model": {}, "metadata": meta}))
+    (folder / "config.json").write_text(json.dumps({"format": "dfrec-checkpoint", "config": {}, "metadata": meta}))
     return folder
 
 

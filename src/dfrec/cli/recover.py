@@ -142,10 +142,10 @@ def _key(input_sha256: str, settings: dict[str, Any], model_info: dict[str, Any]
          gallery_info: dict[str, Any] | None = None) -> dict[str, Any]:
     """The resume key a new result of this input would have (see ``run_key``)."""
     from dfrec import __version__
-    from dfrec.recover import FAKE_THRESHOLD
     from dfrec.report.store import run_key
+    from dfrec.report.writer import result_settings
 
-    result = {"input": {"sha256": input_sha256}, "settings": {"fake_threshold": FAKE_THRESHOLD, **settings},
+    result = {"input": {"sha256": input_sha256}, "settings": result_settings(settings),
               "model": model_info, "dfrec_version": __version__}
     if gallery_info is not None:
         result["gallery"] = gallery_info
@@ -190,15 +190,13 @@ def recover_one(store: Any, recoverer: Any, item: Item, settings: dict[str, Any]
         if not video.tracks:
             raise NoFaceError(f"{shown(path)}: no face found in any of the {video.frames_sampled} sampled frames")
         with store.staged(name) as stage:
-            result = write_video_report(stage, path, video, recoverer, settings, model_info, gallery=gallery,
-                                        top_k=args.top_k)
+            result = write_video_report(stage, path, video, settings, model_info, gallery=gallery, top_k=args.top_k)
     else:
-        image = read_image(path)
-        recs = recoverer.recover(image, max_faces=args.max_faces, paste=False)
-        if not recs:
+        recovery = recoverer.recover_image(read_image(path), max_faces=args.max_faces)
+        if not recovery.faces:
             raise NoFaceError(f"{shown(path)}: no face found")
         with store.staged(name) as stage:
-            result = write_image_report(stage, path, image, recs, recoverer, settings, model_info, gallery=gallery,
+            result = write_image_report(stage, path, recovery, settings, model_info, gallery=gallery,
                                         top_k=args.top_k, notes=_image_notes(path))
     if result["input"]["sha256"] != digest:
         raise InputError(f"{shown(path)}: the file changed while it was being processed; run again")
@@ -215,13 +213,15 @@ def _reason(path: Path, e: BaseException) -> str:
 
 
 def _print_outcomes(out_dir: Path, outcomes: list[tuple[str, dict[str, Any], Path]]) -> None:
+    from dfrec.results import VERDICT_TEXT, verdict
+
     for status, result, name in outcomes:
         faces = result.get("faces", [])
         top = max((float(f["score_fake"]) for f in faces), default=0.0)
         what = "track" if result["input"]["kind"] == "video" else "face"
         again = " (already done: same input, settings and model; --force redoes it)" if status == "done" else ""
         print(f"{shown(result['input']['path'])}: {len(faces)} {what}{'s' if len(faces) != 1 else ''}, highest fake "
-              f"score {top:.3f} ({'likely swapped' if top >= 0.5 else 'no swap detected'}) -> "
+              f"score {top:.3f} ({VERDICT_TEXT[verdict(top)]}) -> "
               f"{shown(out_dir / name / 'report.html')}{again}")
         for line in gallery_lines(result):
             print(line)

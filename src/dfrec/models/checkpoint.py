@@ -141,7 +141,7 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{folder}: a checkpoint is a folder with config.json and model.safetensors")
     cfg_path = folder / CONFIG_NAME
     if not cfg_path.is_file():
-        raise CheckpointError(f"{folder}: missing {CONFIG_NAME}")
+        raise CheckpointError(f"{folder}: not a dfrec checkpoint folder (missing {CONFIG_NAME})")
     try:
         doc = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -17,6 +17,8 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
+from dfrec.results import FAKE_THRESHOLD, VERDICT_TEXT, verdict
+
 #: Images larger than this (bytes) are shown inline as a downscaled JPEG preview; the
 #: full-resolution file stays beside the page and is listed with its hash.
 INLINE_LIMIT = 1_500_000
@@ -32,7 +34,7 @@ CAVEAT = (
 
 EXPLAIN = [
     ("Fake score", "the model's probability that this face was swapped: 0 means it looks untouched, "
-     "1 means it looks like a face swap. Faces at or above {thr:.2f} are labelled “likely swapped”."),
+     "1 means it looks like a face swap. Faces at or above {thr:.2f} are labelled “" + VERDICT_TEXT["fake"] + "”."),
     ("Recovered source", "the face whose identity the model thinks was pasted into the picture "
      "(the person the deepfake makes you see)."),
     ("Recovered target", "the model's estimate of the person who was originally in the picture, "
@@ -106,16 +108,15 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def _bar(score: float) -> str:
+def _bar(score: float, threshold: float = FAKE_THRESHOLD) -> str:
     s = float(np.clip(score, 0, 1))
-    color = "#b42318" if s >= 0.5 else "#067647"
+    color = "#b42318" if verdict(s, threshold) == "fake" else "#067647"
     return f'<span class="bar"><span style="width:{s * 100:.0f}%;background:{color}"></span></span>'
 
 
 def _verdict(score: float, threshold: float) -> str:
-    if score >= threshold:
-        return '<span class="fake">likely swapped</span>'
-    return '<span class="real">no swap detected</span>'
+    v = verdict(score, threshold)
+    return f'<span class="{v}">{VERDICT_TEXT[v]}</span>'
 
 
 def _fmt(x: Any, nd: int = 3) -> str:
@@ -133,7 +134,7 @@ def _figure(folder: Path, name: str | None, caption: str) -> str:
             f"<figcaption>{_e(caption)}<br><code>{_e(name)}</code></figcaption></figure>")
 
 
-def score_chart(frames: list[dict[str, Any]], threshold: float = 0.5, width: int = 600, height: int = 120) -> str:
+def score_chart(frames: list[dict[str, Any]], threshold: float = FAKE_THRESHOLD, width: int = 600, height: int = 120) -> str:
     """Inline SVG of a track's fake score over video time (one dot per sampled frame)."""
     if not frames:
         return ""
@@ -214,7 +215,7 @@ def _face_card(folder: Path, face: dict[str, Any], threshold: float) -> str:
                        ("target", "Recovered target"), ("overlay", "Map over the face"))
     )
     rows = [
-        ("Fake score", f"{_bar(score)}{score:.3f} — {_verdict(score, threshold)}"),
+        ("Fake score", f"{_bar(score, threshold)}{score:.3f} — {_verdict(score, threshold)}"),
         ("Identity similarity (face vs recovered target)", _fmt(face.get("idsim_forgery_vs_recovered_target"))),
         ("Identity distance (face vs recovered target)", _fmt(face.get("l2_forgery_vs_recovered_target"))
          + ("" if face.get("dlib_same_person_forgery_vs_recovered_target") is None else
@@ -243,7 +244,7 @@ def render_report(result: dict[str, Any], folder: str | Path) -> str:
     """HTML of one input's report from its ``result.json`` dict; images read from ``folder``."""
     folder = Path(folder)
     inp = result["input"]
-    thr = float(result.get("settings", {}).get("fake_threshold", 0.5))
+    thr = float(result.get("settings", {}).get("fake_threshold", FAKE_THRESHOLD))
     faces = result.get("faces", [])
     parts = [f"<h1>dfrec report: {_e(inp.get('name', ''))}</h1>"]
     if faces:
@@ -251,7 +252,7 @@ def render_report(result: dict[str, Any], folder: str | Path) -> str:
         what = "tracked face" if inp.get("kind") == "video" else "face"
         parts.append(
             f'<div class="card"><b>{len(faces)} {what}{"s" if len(faces) != 1 else ""} analysed.</b> '
-            f"Highest fake score {_bar(top)}{top:.3f} — {_verdict(top, thr)}.</div>"
+            f"Highest fake score {_bar(top, thr)}{top:.3f} — {_verdict(top, thr)}.</div>"
         )
     parts.append(f'<div class="card caveat"><b>Read this first.</b> {_e(CAVEAT)}</div>')
     for note in result.get("notes", []):
@@ -348,7 +349,7 @@ def render_summary(summary: dict[str, Any], thumbs: dict[str, str] | None = None
     """HTML index of a batch from its ``summary.json`` dict; ``thumbs`` maps report folders
     to ``data:`` URIs of a face thumbnail."""
     thumbs = thumbs or {}
-    thr = float(summary.get("settings", {}).get("fake_threshold", 0.5))
+    thr = float(summary.get("settings", {}).get("fake_threshold", FAKE_THRESHOLD))
     rows = []
     for item in summary.get("results", []):
         top = item.get("max_score_fake")
@@ -357,7 +358,7 @@ def render_summary(summary: dict[str, Any], thumbs: dict[str, str] | None = None
         rows.append(
             f"<tr><td>{img}</td><td><a href=\"{_e(_href(item['folder']))}/report.html\">{_e(item['input'])}</a></td>"
             f"<td>{_e(item['kind'])}</td><td>{item['faces']}</td>"
-            f"<td>{_bar(top)}{top:.3f} — {_verdict(top, thr)}</td></tr>"
+            f"<td>{_bar(top, thr)}{top:.3f} — {_verdict(top, thr)}</td></tr>"
         )
     bad = "".join(f"<tr><td><code>{_e(b['input'])}</code></td><td class=\"bad\">{_e(b['reason'])}</td></tr>"
                   for b in summary.get("failed", []))

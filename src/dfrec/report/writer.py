@@ -22,10 +22,10 @@ import numpy as np
 
 from dfrec import __version__
 from dfrec.io import write_image, write_json_atomic, write_text_atomic
-from dfrec.recover import FAKE_THRESHOLD, FaceRecovery, Recoverer, VideoRecovery
 from dfrec.report.gallery import gallery_matches, gallery_record
 from dfrec.report.html import render_report
-from dfrec.report.provenance import environment, file_record, model_record, utc_now
+from dfrec.report.provenance import environment, file_record, utc_now
+from dfrec.results import FAKE_THRESHOLD, FaceRecovery, ImageRecovery, VideoRecovery
 
 FACE_IMAGES = ("forgery", "source", "target", "map", "overlay")
 
@@ -57,58 +57,72 @@ def _finish(folder: Path, result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def base_result(recoverer: Recoverer, settings: dict[str, Any], model_info: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The fields shared by every result: version, time, settings, environment, model hashes."""
+def result_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The ``settings`` a result records: the fake threshold, then the run's own settings."""
+    return {"fake_threshold": FAKE_THRESHOLD, **settings}
+
+
+def base_result(settings: dict[str, Any], model_info: dict[str, Any]) -> dict[str, Any]:
+    """The fields shared by every result: version, time, settings, environment (of the device
+    named by ``settings["device"]``), model (:func:`dfrec.report.provenance.model_record`)."""
     return {
         "dfrec_version": __version__,
         "created_utc": utc_now(),
-        "settings": {"fake_threshold": FAKE_THRESHOLD, **settings},
-        "environment": environment(recoverer.device),
-        "model": model_info if model_info is not None else model_record(recoverer.checkpoint, recoverer.model_config),
+        "settings": result_settings(settings),
+        "environment": environment(settings.get("device")),
+        "model": model_info,
     }
+
+
+def _face_entry(folder: Path, prefix: str, label: str, entry: dict[str, Any], face: FaceRecovery,
+                gallery: Any, top_k: int) -> dict[str, Any]:
+    """One face's (or track's) record: its JSON ``entry``, label, image files and gallery candidates."""
+    entry["label"] = label
+    entry["files"] = save_face_images(folder, prefix, face)
+    if gallery is not None:
+        entry["gallery"] = gallery_matches(folder, prefix, face.embeddings, gallery, top_k)
+    return entry
+
+
+def _frame(folder: Path, fname: str, image: np.ndarray, caption: str) -> dict[str, str]:
+    """Write one pasted-back frame; returns its record for ``result["frames"]``."""
+    write_image(folder / fname, image)
+    return {"caption": caption, "file": fname}
 
 
 def write_image_report(
     folder: str | os.PathLike,
     input_path: str | os.PathLike,
-    image: np.ndarray,
-    recoveries: Sequence[FaceRecovery],
-    recoverer: Recoverer,
+    recovery: ImageRecovery,
     settings: dict[str, Any],
-    model_info: dict[str, Any] | None = None,
+    model_info: dict[str, Any],
     gallery: Any = None,
     top_k: int = 5,
     notes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Write the report folder of one image (``image`` = its ``(H, W, 3) uint8`` pixels).
+    """Write the report folder of one image from its :class:`~dfrec.results.ImageRecovery`.
 
-    With a ``gallery`` (:class:`dfrec.gallery.Gallery`), every face also lists the
-    ``top_k`` most similar known people for its recovered source and target. ``notes``:
-    what the reader must know about the analysis (e.g. only the first frame of an animated
-    file was analysed); shown in report.html and kept in ``result.json``."""
+    ``settings``: the run's settings (recorded, and part of the resume key); ``model_info``:
+    :func:`dfrec.report.provenance.model_record` of the model. With a ``gallery``
+    (:class:`dfrec.gallery.Gallery`), every face also lists the ``top_k`` most similar known
+    people for its recovered source and target. ``notes``: what the reader must know about
+    the analysis (e.g. only the first frame of an animated file was analysed); shown in
+    report.html and kept in ``result.json``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    result = base_result(recoverer, settings, model_info)
+    image = recovery.image
+    result = base_result(settings, model_info)
     result["input"] = _input_record(Path(input_path), "image", image.shape[1], image.shape[0])
     if notes:
         result["notes"] = list(notes)
-    faces = []
-    for i, rec in enumerate(recoveries):
-        d = rec.to_dict()
-        d["label"] = f"Face {i + 1}"
-        d["files"] = save_face_images(folder, f"face{i + 1}", rec)
-        if gallery is not None:
-            d["gallery"] = gallery_matches(folder, f"face{i + 1}", rec.embeddings, gallery, top_k)
-        faces.append(d)
-    result["faces"] = faces
+    result["faces"] = [_face_entry(folder, f"face{i + 1}", f"Face {i + 1}", face.to_dict(), face, gallery, top_k)
+                       for i, face in enumerate(recovery.faces)]
     if gallery is not None:
         result["gallery"] = gallery_record(gallery, top_k)
     frames = []
-    if recoveries:
-        for which, cap in (("source", "Recovered source faces pasted back"), ("target", "Recovered target faces pasted back")):
-            fname = f"frame_{which}.png"
-            write_image(folder / fname, recoverer.compose(image, recoveries, which))
-            frames.append({"caption": cap, "file": fname})
+    if recovery.faces:
+        frames = [_frame(folder, "frame_source.png", recovery.source_frame, "Recovered source faces pasted back"),
+                  _frame(folder, "frame_target.png", recovery.target_frame, "Recovered target faces pasted back")]
     result["frames"] = frames
     return _finish(folder, result)
 
@@ -117,34 +131,26 @@ def write_video_report(
     folder: str | os.PathLike,
     input_path: str | os.PathLike,
     video: VideoRecovery,
-    recoverer: Recoverer,
     settings: dict[str, Any],
-    model_info: dict[str, Any] | None = None,
+    model_info: dict[str, Any],
     gallery: Any = None,
     top_k: int = 5,
 ) -> dict[str, Any]:
-    """Write the report folder of one video: per track, its representative frame's faces
-    (and gallery candidates, as :func:`write_image_report`)."""
+    """Write the report folder of one video from its :class:`~dfrec.results.VideoRecovery`: per
+    track, its representative frame's faces (and gallery candidates, as :func:`write_image_report`)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    result = base_result(recoverer, settings, model_info)
+    result = base_result(settings, model_info)
     info = video.info
     result["input"] = _input_record(Path(input_path), "video", info.width, info.height)
     result["input"].update(fps=info.fps, frame_count=info.frame_count,
                            frames_sampled=video.frames_sampled, frames_with_faces=video.frames_with_faces)
     faces, frames = [], []
     for i, tr in enumerate(video.tracks):
-        d = tr.to_dict()
-        d["label"] = f"Track {i + 1}"
-        d["files"] = save_face_images(folder, f"track{i + 1}", tr.face)
-        if gallery is not None:
-            d["gallery"] = gallery_matches(folder, f"track{i + 1}", tr.face.embeddings, gallery, top_k)
+        faces.append(_face_entry(folder, f"track{i + 1}", f"Track {i + 1}", tr.to_dict(), tr.face, gallery, top_k))
         for which in ("source", "target"):
-            fname = f"track{i + 1}_frame_{which}.png"
-            write_image(folder / fname, getattr(tr.face, f"{which}_frame"))
-            frames.append({"caption": f"Track {i + 1}: recovered {which} pasted into frame "
-                                      f"#{tr.frame_index}", "file": fname})
-        faces.append(d)
+            frames.append(_frame(folder, f"track{i + 1}_frame_{which}.png", getattr(tr.face, f"{which}_frame"),
+                                 f"Track {i + 1}: recovered {which} pasted into frame #{tr.frame_index}"))
     result["faces"] = faces
     result["frames"] = frames
     if gallery is not None:

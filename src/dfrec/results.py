@@ -1,0 +1,214 @@
+"""What ``dfrec recover`` finds, as data: one :class:`FaceRecovery` per face, an
+:class:`ImageRecovery` per image (its faces and the picture with every recovered face pasted
+back), a :class:`VideoRecovery` of :class:`TrackRecovery` per video; the fake/real rule
+(:func:`verdict`) and the one function that pastes recovered faces back (:func:`paste_faces`).
+
+The numbers keep one name from the model to ``result.json``: the ISM's ``mask`` output is the
+face's ``map``; the sigmoid of its ``logit`` is ``score_fake`` (and ``verdict`` from it);
+``idsim`` / ``l2`` compare the face as seen with its recovered target
+(``idsim_forgery_vs_recovered_target`` / ``l2_forgery_vs_recovered_target`` in JSON).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from dfrec.io import to_uint8
+
+
+#: Probability of fake (``score_fake``) at or above which a face is called fake.
+FAKE_THRESHOLD = 0.5
+#: How reports and the console word a verdict.
+VERDICT_TEXT = {"fake": "likely swapped", "real": "no swap detected"}
+
+
+def verdict(score_fake: float, threshold: float = FAKE_THRESHOLD) -> str:
+    """dfrec's fake/real rule: ``"fake"`` when ``score_fake >= threshold``, else ``"real"``."""
+    return "fake" if float(score_fake) >= threshold else "real"
+
+
+
+
+def map_overlay(crop: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend a ``(H, W)`` map in [0, 1] as a JET heat map over a ``(H, W, 3)`` uint8 crop."""
+    heat_u8 = to_uint8(np.asarray(heat))
+    if heat_u8.shape[:2] != crop.shape[:2]:
+        heat_u8 = cv2.resize(heat_u8, (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_LINEAR)
+    color = cv2.cvtColor(cv2.applyColorMap(heat_u8, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    return cv2.addWeighted(crop, 1 - alpha, color, alpha, 0)
+
+
+@dataclass
+class FaceRecovery:
+    """What DFREC recovers for one face.
+
+    Images are ``(S, S, 3) uint8`` RGB at the model's crop size S (224 by default):
+    ``forgery`` (the aligned input crop), ``source`` (recovered source face, the identity
+    pasted in), ``target`` (recovered target face, the person originally in the picture).
+    ``map`` is ``(S, S) float32`` in [0, 1]: where the model locates source-identity pixels.
+    ``score_fake`` is the probability that the face is fake (sigmoid of the model's logit;
+    :func:`verdict` turns it into ``fake``/``real``).
+    ``idsim`` is the identity similarity of the forgery crop and the recovered target (high
+    for an untouched face, lower when the model recovered a different person; see
+    :func:`dfrec.faces.idsim`) and ``l2`` the dlib embedding distance of the same pair;
+    ``embeddings`` holds 128-d identity vectors of ``forgery``, ``source`` and ``target``.
+    ``box`` (x0, y0, x1, y1) and ``landmarks (68, 2)`` are in original-image pixels and
+    ``matrix (2, 3)`` maps image to crop pixels. ``source_frame`` / ``target_frame`` are the
+    original image ``(H, W, 3) uint8`` with the recovered face pasted back (``None`` when
+    pasting was skipped).
+    """
+
+    index: int
+    box: np.ndarray
+    landmarks: np.ndarray
+    detection_score: float
+    matrix: np.ndarray
+    forgery: np.ndarray
+    source: np.ndarray
+    target: np.ndarray
+    map: np.ndarray
+    score_fake: float
+    idsim: float
+    l2: float
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    source_frame: np.ndarray | None = None
+    target_frame: np.ndarray | None = None
+
+    @property
+    def is_fake(self) -> bool:
+        """``verdict(score_fake) == "fake"``."""
+        return verdict(self.score_fake) == "fake"
+
+    @property
+    def map_uint8(self) -> np.ndarray:
+        """``map`` as ``(S, S) uint8`` (0-255)."""
+        return to_uint8(self.map)
+
+    def overlay(self, alpha: float = 0.5) -> np.ndarray:
+        """The map as a heat map over the forgery crop, ``(S, S, 3) uint8``."""
+        return map_overlay(self.forgery, self.map, alpha)
+
+    def images(self) -> dict[str, np.ndarray]:
+        """All image outputs by name (crops, map, overlay, and pasted frames when present)."""
+        out = {
+            "forgery": self.forgery,
+            "source": self.source,
+            "target": self.target,
+            "map": self.map_uint8,
+            "overlay": self.overlay(),
+        }
+        if self.source_frame is not None:
+            out["source_frame"] = self.source_frame
+        if self.target_frame is not None:
+            out["target_frame"] = self.target_frame
+        return out
+
+    def to_pil(self, name: str = "target") -> Image.Image:
+        """One output as a PIL image: ``forgery``, ``source``, ``target``, ``map``, ``overlay``,
+        ``source_frame`` or ``target_frame``."""
+        images = self.images()
+        if name not in images:
+            raise KeyError(f"no image {name!r}; choose from {', '.join(images)}")
+        return Image.fromarray(images[name])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Scores and geometry as plain JSON-ready values (no images)."""
+        from dfrec.faces.identity import is_same_person
+
+        return {
+            "index": self.index,
+            "score_fake": round(float(self.score_fake), 6),
+            "verdict": verdict(self.score_fake),
+            "idsim_forgery_vs_recovered_target": round(float(self.idsim), 6),
+            "l2_forgery_vs_recovered_target": round(float(self.l2), 6),
+            "dlib_same_person_forgery_vs_recovered_target": bool(is_same_person(float(self.l2))),
+            "idsim_recovered_source_vs_target": round(
+                float(_cos(self.embeddings["source"], self.embeddings["target"])), 6
+            )
+            if {"source", "target"} <= self.embeddings.keys()
+            else None,
+            "box": [round(float(v), 2) for v in self.box],
+            "detection_score": round(float(self.detection_score), 6),
+            "landmarks": np.round(np.asarray(self.landmarks, dtype=np.float64), 2).tolist(),
+        }
+
+
+def paste_faces(image: np.ndarray, faces: Sequence[FaceRecovery], which: str = "target",
+                feather: float | None = None) -> np.ndarray:
+    """``image`` ``(H, W, 3) uint8`` with every face's recovered ``which`` (``source`` or
+    ``target``) pasted back through the inverse of its alignment, feathered at the edge
+    (``feather``: :func:`dfrec.faces.paste_back`'s, ``None`` = its default)."""
+    from dfrec.faces import paste_back
+
+    kw = {} if feather is None else {"feather": feather}
+    out = image
+    for face in faces:
+        out = paste_back(out, getattr(face, which), face.matrix, **kw)
+    return out
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
+
+
+@dataclass
+class ImageRecovery:
+    """Result of :meth:`dfrec.recover.Recoverer.recover_image`: the ``image`` ``(H, W, 3) uint8``,
+    its ``faces`` (largest first), and the image with every recovered source / target pasted
+    back (``source_frame`` / ``target_frame``; ``None`` when there is no face)."""
+
+    image: np.ndarray
+    faces: list[FaceRecovery]
+    source_frame: np.ndarray | None = None
+    target_frame: np.ndarray | None = None
+
+
+@dataclass
+class TrackRecovery:
+    """One face followed through a video: ``face`` is the recovery at its representative
+    frame (the one where the face is largest, pasted back into that frame), ``frames`` the
+    per-frame records (``frame``, ``time`` s, ``score_fake``, ``idsim``, ``box``)."""
+
+    track_id: int
+    face: FaceRecovery
+    frame_index: int
+    frame_time: float
+    frames: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def score_fake(self) -> float:
+        """Mean probability of fake over the frames of the track, in [0, 1]."""
+        return float(np.mean([f["score_fake"] for f in self.frames])) if self.frames else float(self.face.score_fake)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.face.to_dict()
+        scores = [f["score_fake"] for f in self.frames]
+        d.update(
+            track_id=self.track_id,
+            score_fake=round(self.score_fake, 6),
+            verdict=verdict(self.score_fake),
+            representative_score_fake=round(float(self.face.score_fake), 6),
+            score_fake_min=round(float(min(scores)), 6),
+            score_fake_max=round(float(max(scores)), 6),
+            representative_frame=self.frame_index,
+            representative_time=round(self.frame_time, 3),
+            n_frames=len(self.frames),
+            frames=self.frames,
+        )
+        return d
+
+
+@dataclass
+class VideoRecovery:
+    """Result of :meth:`Recoverer.recover_video`: container ``info``, how many frames were
+    sampled and how many held a face, and the tracks (longest first)."""
+
+    info: Any
+    frames_sampled: int
+    frames_with_faces: int
+    tracks: list[TrackRecovery]

@@ -129,3 +129,17 @@ def test_the_checker_sees_function_level_imports(tmp_path):
     f.write_text("def load():\n    from dfrec.models.dfrec import DFREC\n    from . import config\n")
     assert _imports("dfrec.models.checkpoint", f) == {"dfrec.models.dfrec", "dfrec.models.config"}
     assert "dfrec.cli.main" in GRAPH["dfrec.__main__"]
+
+
+def test_library_modules_parse_no_arguments():
+    """Only the CLI parses arguments (maintainer tasks live in scripts/)."""
+    parsing = []
+    for module, path in MODULES.items():
+        if module.startswith("dfrec.cli") or module == "dfrec.__main__":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) else [])
+            if "argparse" in names:
+                parsing.append(module)
+    assert not parsing, f"library modules importing argparse: {sorted(set(parsing))}"

@@ -147,8 +147,9 @@ class Recoverer:
 
         ``crops``: ``(N, S, S, 3) uint8`` or ``(N, 3, S, S)`` float in [0, 1]. Returns CPU
         tensors: ``forgery``, ``source``, ``target`` ``(N, 3, S, S)`` in [0, 1], ``map``
-        ``(N, 1, S, S)`` in [0, 1], ``score`` ``(N,)`` probability of fake, and
-        ``emb_forgery``, ``emb_source``, ``emb_target`` ``(N, 128)``.
+        ``(N, 1, S, S)`` in [0, 1], ``score_fake`` ``(N,)`` probability of fake, and
+        ``emb_forgery``, ``emb_source``, ``emb_target`` ``(N, 128)``. The model's ``mask`` and
+        ``logit`` become ``map`` and ``score_fake`` here, the names they keep up to ``result.json``.
         """
         if isinstance(crops, np.ndarray):
             x = to_float(torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2))
@@ -189,8 +190,9 @@ class Recoverer:
         """Recover source and target of every face in ``image`` (path, PIL image or array).
 
         Faces come largest first; ``max_faces`` keeps only the first N. Returns an empty
-        list when no face is found. ``paste=False`` skips pasting back into the frame
-        (see :meth:`paste`). Raises :class:`dfrec.errors.InputError` for unreadable files.
+        list when no face is found. ``paste=True`` fills each face's ``source_frame`` /
+        ``target_frame`` (that face alone pasted back; :meth:`recover_image` pastes them all
+        into one picture). Raises :class:`dfrec.errors.InputError` for unreadable files.
         """
         from dfrec.faces import align_face
 

@@ -33,7 +33,7 @@ def measure(folders: list[Path], checkpoint: str | None = None, device: str = "c
     import numpy as np
     import torch
 
-    from dfrec.evaluation.metrics.psnr_ssim import ssim
+    from dfrec.metrics.psnr_ssim import ssim
     from dfrec.faces.identity import idsim
     from dfrec.io import read_image
     from dfrec.recover import Recoverer

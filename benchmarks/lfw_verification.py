@@ -29,7 +29,7 @@ images are aligned, so the face sits there).
 
 Embeddings are cached under ``.cache/lfw_verification/`` (per image, all detected faces),
 so a rerun only evaluates. The identity mean used by IDSim is built by
-``python -m dfrec.faces.identity_mean`` (``--make-mean`` runs it first).
+``python scripts/build_identity_mean.py`` (``--make-mean`` runs it first).
 
 Usage: ``python benchmarks/lfw_verification.py [--lfw DIR] [--workers 2] [--dlib-anchor] [--json OUT]``
 """
@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="processes for detection + embedding (default 2)")
     ap.add_argument("--cache", type=Path, default=CACHE, help="embedding cache folder")
     ap.add_argument("--make-mean", action="store_true",
-                    help="(re)write src/dfrec/assets/identity_mean.npy first (python -m dfrec.faces.identity_mean)")
+                    help="(re)write src/dfrec/assets/identity_mean.npy first (scripts/build_identity_mean.py)")
     ap.add_argument("--upsample", type=int, default=1,
                     help="HOG upsamplings of the first detection pass (default 1, as dfrec's commands; on a miss "
                          "the detector retries with one more, then the CNN detector)")
@@ -388,9 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     _W["upsample"] = args.upsample
 
     if args.make_mean:
-        from dfrec.faces import identity_mean
+        from dfrec.faces.identity_mean import write_identity_mean
 
-        identity_mean.main(["--lfw", str(args.lfw)])
+        info = write_identity_mean(args.lfw)
+        print(f"identity mean of {info['identities']} identities written (norm {info['norm']:.3f})", file=sys.stderr)
 
     recs = embed_all(root, names, args.cache, args.workers, f"pairs-up{args.upsample}")
     hog_boxes = [r["box"][i] for r in recs.values() if (i := choose_face(r, ("hog", "hog+up"))) is not None]

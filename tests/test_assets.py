@@ -2,9 +2,9 @@
 
 | asset | command |
 |---|---|
-| ``assets/identity_mean.npy`` | ``python -m dfrec.faces.identity_mean --lfw ../shared/data/lfw`` |
+| ``assets/identity_mean.npy`` | ``python scripts/build_identity_mean.py --lfw ../shared/data/lfw`` |
 | ``assets/eval_threshold.json`` | ``dfrec evaluate --calibrate --data ../shared/data/lfw --split val --limit 200 --seed 0 --out src/dfrec/assets`` |
-| ``assets/attribute_appearance.json`` | ``python -m dfrec.losses.attribute_asset --lfw ../shared/data/lfw`` |
+| ``assets/attribute_appearance.json`` | ``python scripts/build_attribute_asset.py --lfw ../shared/data/lfw`` |
 
 Each test runs the command's function with the command's defaults and compares with the
 shipped file, to float round-off (summation order may differ between machines).
@@ -30,7 +30,7 @@ def test_identity_mean_is_the_documented_regeneration(lfw_dir):
 
 
 def test_eval_threshold_is_the_documented_regeneration(lfw_dir):
-    from dfrec.evaluation.metrics.accuracy import load_threshold
+    from dfrec.metrics.accuracy import load_threshold
     from dfrec.evaluation.runner import calibrate
 
     doc = calibrate(lfw_dir, "val", n=200, seed=0, device="cpu", progress=False)

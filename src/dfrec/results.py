@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-import cv2
 import numpy as np
 from PIL import Image
 
@@ -36,6 +35,8 @@ def verdict(score_fake: float, threshold: float = FAKE_THRESHOLD) -> str:
 
 def map_overlay(crop: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """Blend a ``(H, W)`` map in [0, 1] as a JET heat map over a ``(H, W, 3)`` uint8 crop."""
+    import cv2  # here, so that dfrec serve's web process can read verdicts without OpenCV
+
     heat_u8 = to_uint8(np.asarray(heat))
     if heat_u8.shape[:2] != crop.shape[:2]:
         heat_u8 = cv2.resize(heat_u8, (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_LINEAR)

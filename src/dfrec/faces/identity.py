@@ -160,7 +160,7 @@ def is_same_person(distance: torch.Tensor | np.ndarray | float, threshold: float
 @lru_cache(maxsize=1)
 def _mean_embedding_np() -> np.ndarray:
     if not IDENTITY_MEAN_FILE.exists():
-        raise CheckpointError(f"{IDENTITY_MEAN_FILE}: mean identity embedding missing (rebuild with python -m dfrec.faces.identity_mean --lfw LFW_DIR)")
+        raise CheckpointError(f"{IDENTITY_MEAN_FILE}: mean identity embedding missing (rebuild with python scripts/build_identity_mean.py --lfw LFW_DIR)")
     mean = np.load(IDENTITY_MEAN_FILE).astype(np.float32)
     if mean.shape != (128,):
         raise CheckpointError(f"{IDENTITY_MEAN_FILE}: expected shape (128,), got {mean.shape}")

@@ -1,6 +1,6 @@
 """Build ``assets/identity_mean.npy``: the mean embedding that :func:`dfrec.faces.identity.idsim` subtracts.
 
-``python -m dfrec.faces.identity_mean --lfw DIR [--n 512] [--out PATH]`` takes the LFW
+``python scripts/build_identity_mean.py --lfw DIR [--n 512] [--out PATH]`` takes the LFW
 identities that do **not** appear in ``pairs.txt`` (so the verification benchmark plays
 no part in it), sorted by name, the first ``n`` of them, and the first image (sorted by
 file name) of each. Each image goes through :class:`dfrec.faces.detect.FaceDetector`
@@ -16,8 +16,6 @@ regenerates it and compares.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -74,24 +72,15 @@ def build_identity_mean(lfw_dir: str | Path, n: int = DEFAULT_IDENTITIES, progre
                   "embedding_norm_mean": float(np.linalg.norm(embs, axis=1).mean())}
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m dfrec.faces.identity_mean", description=__doc__.splitlines()[0])
-    ap.add_argument("--lfw", required=True, help="LFW folder with images_deepfunneled/ and pairs.txt")
-    ap.add_argument("--n", type=int, default=DEFAULT_IDENTITIES, help="identities averaged (default 512)")
-    ap.add_argument("--out", default=str(IDENTITY_MEAN_FILE), help="output .npy (default: the packaged asset)")
-    args = ap.parse_args(argv)
+def write_identity_mean(lfw_dir: str | Path, out: str | Path = IDENTITY_MEAN_FILE, n: int = DEFAULT_IDENTITIES,
+                        progress: bool = True) -> dict:
+    """Build the mean (:func:`build_identity_mean`) and write it to ``out`` (default: the packaged
+    asset) atomically, readable by everyone; returns the info dict."""
     from dfrec.io import atomic_path
 
-    mean, info = build_identity_mean(args.lfw, args.n)
-    with atomic_path(args.out) as tmp:
+    mean, info = build_identity_mean(lfw_dir, n, progress=progress)
+    with atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, mean)
-    Path(args.out).chmod(0o644)
-    print(f"identity mean of {info['identities']} identities outside pairs.txt "
-          f"({len(info['undetected'])} undetected) -> {args.out} (norm {info['norm']:.3f}; the embeddings' mean "
-          f"norm {info['embedding_norm_mean']:.3f})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    Path(out).chmod(0o644)
+    return info

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from dfrec.report.html import CAVEAT
+from dfrec.results import FAKE_THRESHOLD, VERDICT_TEXT, verdict
 
 def _e(x: Any) -> str:
     return html.escape("" if x is None else str(x), quote=True)
@@ -47,11 +48,11 @@ def _badge(status: str, extra: str = "", ident: str = "") -> str:
     return f'<span class="badge {_e(status)} {extra}"{idattr}>{_e(status)}</span>'
 
 
-def _score(x: float | None, threshold: float = 0.5) -> str:
+def _score(x: float | None, threshold: float = FAKE_THRESHOLD) -> str:
     if x is None:
         return '<span class="muted">–</span>'
-    cls = "fake" if x >= threshold else "real"
-    return f'<span class="badge {cls}">{x:.2f} {"likely swapped" if cls == "fake" else "no swap detected"}</span>'
+    cls = verdict(x, threshold)
+    return f'<span class="badge {cls}">{x:.2f} {VERDICT_TEXT[cls]}</span>'
 
 
 # ---------------------------------------------------------------------------------------- upload
@@ -145,7 +146,7 @@ def _boxes_svg(faces: list[dict[str, Any]], width: int, height: int, threshold: 
     parts = []
     for i, f in enumerate(faces):
         x0, y0, x1, y1 = (float(v) for v in f["box"])
-        color = "#e5484d" if float(f["score_fake"]) >= threshold else "#30a46c"
+        color = "#e5484d" if verdict(f["score_fake"], threshold) == "fake" else "#30a46c"
         label = f"{i + 1}"
         parts.append(f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" stroke="{color}"/>')
         tw = 26
@@ -200,14 +201,14 @@ def _overview(faces: list[dict[str, Any]], threshold: float, video: bool) -> str
 def _face_card(base: str, face: dict[str, Any], threshold: float, frame_img: str = "") -> str:
     files = face.get("files", {})
     s = float(face["score_fake"])
-    cls = "fake" if s >= threshold else "real"
+    cls = verdict(s, threshold)
     figs = "".join(
         f'<figure class="{c}"><img src="{base}/files/{_u(files[k])}" alt="{_e(cap)}"><figcaption>{_e(cap)}</figcaption></figure>'
         for k, cap, c in (("forgery", "Face in the picture", ""), ("overlay", "Map of the pasted identity", ""),
                           ("source", "Recovered source", "src"), ("target", "Recovered target", "tgt"))
         if files.get(k))
     kv = [
-        ("Fake score", f"{s:.3f} (model's probability of a face swap; ≥ {threshold:.2f} = likely swapped)"),
+        ("Fake score", f"{s:.3f} (model's probability of a face swap; ≥ {threshold:.2f} = {VERDICT_TEXT['fake']})"),
         ("Identity similarity, face vs recovered target", _fmt(face.get("idsim_forgery_vs_recovered_target"))),
         ("Identity similarity, recovered source vs target", _fmt(face.get("idsim_recovered_source_vs_target"))),
         ("Identity distance, face vs recovered target",
@@ -223,7 +224,7 @@ def _face_card(base: str, face: dict[str, Any], threshold: float, frame_img: str
     anchor = _e(str(face.get("label", "face")).lower().replace("track", "face").replace(" ", "-"))
     return (f'<div class="card face" id="{anchor}" data-score="{s:.6f}"><div class="facehead"><h3>{_e(face.get("label", "Face"))}</h3>'
             f'<span class="score {cls}">{s:.2f}</span><span class="badge {cls}">'
-            f'{"likely swapped" if cls == "fake" else "no swap detected"}</span></div>{frame_img}'
+            f'{VERDICT_TEXT[cls]}</span></div>{frame_img}'
             f'<div class="strip">{figs}</div><dl class="kv">{dl}</dl>{gallery}</div>')
 
 
@@ -231,7 +232,7 @@ def results_page(job: dict[str, Any], inp: dict[str, Any], result: dict[str, Any
                  status: str) -> str:
     jid, n = job["id"], inp["n"]
     base = f"/jobs/{_u(jid)}/inputs/{n}"
-    thr = float(result.get("settings", {}).get("fake_threshold", 0.5))
+    thr = float(result.get("settings", {}).get("fake_threshold", FAKE_THRESHOLD))
     faces = result.get("faces", [])
     info = result["input"]
     w, h = int(info.get("width") or 1), int(info.get("height") or 1)
@@ -243,8 +244,8 @@ def results_page(job: dict[str, Any], inp: dict[str, Any], result: dict[str, Any
         picture = (f'<div class="card overview"><div><div class="pic" style="width:{dw}px">'
                    f'<img src="{base}/preview/preview.jpg" '
                    f'alt="the picture with every face boxed">{_boxes_svg(faces, w, h, thr)}</div>'
-                   f'<p class="small muted">Every face found, numbered from the largest (red: likely swapped, '
-                   f'green: no swap detected).</p></div>{overview}</div>')
+                   f'<p class="small muted">Every face found, numbered from the largest (red: {VERDICT_TEXT["fake"]}, '
+                   f'green: {VERDICT_TEXT["real"]}).</p></div>{overview}</div>')
     else:
         picture = f'<div class="card">{overview}</div>'
 

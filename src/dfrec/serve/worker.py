@@ -151,12 +151,12 @@ class Worker:
 
         image = read_image(src, max_pixels=self.cfg.max_pixels)
         self.store.update_input(jid, n, progress=0.1, stage="finding faces")
-        recs = self.recoverer.recover(image, max_faces=self.cfg.max_faces, paste=False)
-        if not recs:
+        recovery = self.recoverer.recover_image(image, max_faces=self.cfg.max_faces)
+        if not recovery.faces:
             raise NoFaceError("no face found in this picture (faces smaller than about 40 pixels, in profile or "
                               "heavily covered can be missed)")
         self.store.update_input(jid, n, progress=0.6, stage="writing the report")
-        result = write_image_report(out, src, image, recs, self.recoverer, self.settings, self.model_info,
+        result = write_image_report(out, src, recovery, self.settings, self.model_info,
                                     gallery=self.gallery, top_k=self.cfg.top_k)
         self._preview(root_of(out), n, "preview.jpg", image)
         return result
@@ -182,7 +182,7 @@ class Worker:
         if not video.tracks:
             raise NoFaceError(f"no face found in any of the {video.frames_sampled} sampled frames")
         self.store.update_input(jid, n, progress=0.92, stage="writing the report")
-        result = write_video_report(out, src, video, self.recoverer, self.settings, self.model_info,
+        result = write_video_report(out, src, video, self.settings, self.model_info,
                                     gallery=self.gallery, top_k=self.cfg.top_k)
         for i, tr in enumerate(video.tracks):
             frame = _read_frame(src, tr.frame_index)

@@ -73,7 +73,7 @@ class DFRECConfig:
     # Refinement of the TIRM output (0 = none, the paper): 3x3 convolutions over the
     # un-patchified image that remove the patch grid (see dfrec.models.tirm.Refiner).
     refine_depth: int = 0
-    refine_width: int = 32
+    refine_width: int = 16
     # Composite output (False = the paper): recovered target = the input outside the ISM map,
     # the TIRM's output inside it; the map is dilated by compose_dilate px and feathered over
     # as many px before it is used as the blending weight.

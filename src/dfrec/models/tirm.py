@@ -39,7 +39,7 @@ class Refiner(nn.Module):
     between them, the last one zero-initialised.
     """
 
-    def __init__(self, depth: int = 5, width: int = 32) -> None:
+    def __init__(self, depth: int = 5, width: int = 16) -> None:
         super().__init__()
         if depth < 2:
             raise ValueError(f"refinement depth must be >= 2, got {depth}")
@@ -90,7 +90,7 @@ class TIRM(nn.Module):
         fusion_dim: int | None = 196,
         token_shift: bool = False,
         refine_depth: int = 0,
-        refine_width: int = 32,
+        refine_width: int = 16,
     ) -> None:
         super().__init__()
         self.patch_size = patch_size

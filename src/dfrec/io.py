@@ -28,6 +28,10 @@ from dfrec.errors import InputError, OutputError, shown
 #: Largest image accepted, in pixels (about 16k x 16k). Larger files are refused before
 #: decoding, so a crafted "decompression bomb" cannot exhaust memory.
 MAX_PIXELS = 268_000_000
+# PIL refuses images over 2 x its own limit (89 M pixels by default, i.e. 179 M) and warns
+# above it; dfrec's limit is the one that applies, so PIL's is raised to match it (a
+# 200-megapixel phone photo is not a bomb).
+Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, MAX_PIXELS)
 
 #: File suffixes treated as images when scanning folders.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
@@ -66,36 +70,58 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
     """
     p = Path(path)
     if not p.exists():
-        raise InputError(f"{p}: no such file")
+        if p.is_symlink():
+            raise InputError(f"{shown(p)}: broken symbolic link (its target is missing)")
+        raise InputError(f"{shown(p)}: no such file")
     if p.is_dir():
-        raise InputError(f"{p}: is a folder, not an image")
-    if p.stat().st_size == 0:
-        raise InputError(f"{p}: empty file")
+        raise InputError(f"{shown(p)}: is a folder, not an image")
+    if not p.is_file():  # a pipe would block the read, a device never end
+        raise InputError(f"{shown(p)}: not a regular file (a pipe, socket or device)")
+    try:
+        size = p.stat().st_size
+    except OSError as e:
+        from dfrec.errors import describe
+
+        raise InputError(f"{shown(p)}: {describe(OSError(e.errno, e.strerror))}") from None
+    if size == 0:
+        raise InputError(f"{shown(p)}: empty file")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # PIL's own guard (Image.MAX_IMAGE_PIXELS, raised to max_pixels above) backs up ours;
+            # its other warnings (damaged EXIF or TIFF tags of a file whose pixels still decode)
+            # would reach the user as multi-line library text
+            warnings.simplefilter("ignore")
             with Image.open(p) as img:
                 w, h = img.size
                 if w * h > max_pixels:
                     raise InputError(
-                        f"{p}: image is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,}"
+                        f"{shown(p)}: image is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,} "
+                        "(decompression-bomb guard)"
                     )
                 if w < 1 or h < 1:
-                    raise InputError(f"{p}: image has no pixels")
+                    raise InputError(f"{shown(p)}: image has no pixels")
                 img.load()
                 img = ImageOps.exif_transpose(img)
                 return np.ascontiguousarray(_to_uint8_rgb(img))
     except InputError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise InputError(f"{p}: refused as a possible decompression bomb ({e})") from None
+    except Image.DecompressionBombError:
+        raise InputError(f"{shown(p)}: more pixels than the limit of {max_pixels:,} (decompression-bomb guard)") from None
     except UnidentifiedImageError:
-        raise InputError(f"{p}: not an image file (unrecognised format)") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        msg = str(e) or e.__class__.__name__
+        raise InputError(f"{shown(p)}: not an image file (unrecognised format)") from None
+    except MemoryError:
+        raise InputError(f"{shown(p)}: out of memory while decoding the image") from None
+    except OSError as e:
+        if e.errno is not None:  # the file system, not the format: permission denied, I/O error, ...
+            from dfrec.errors import describe
+
+            raise InputError(f"{shown(p)}: {describe(OSError(e.errno, e.strerror))}") from None
+        msg = shown(str(e) or "unreadable")
         if "truncated" in msg.lower() or "broken" in msg.lower():
-            raise InputError(f"{p}: truncated or corrupt image ({msg})") from None
-        raise InputError(f"{p}: cannot read image ({msg})") from None
+            raise InputError(f"{shown(p)}: truncated or corrupt image ({msg})") from None
+        raise InputError(f"{shown(p)}: cannot read image ({msg})") from None
+    except Exception:  # noqa: BLE001 - a damaged file can make a decoder fail in any way
+        raise InputError(f"{shown(p)}: cannot read image (damaged or unsupported content)") from None
 
 
 def frame_count(path: str | os.PathLike) -> int:
@@ -168,7 +194,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     dst = Path(path)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp" + dst.suffix, dir=dst.parent)
+    # the name is cut so that a long file name still leaves room for the temp name (255 bytes)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name[:120]}.", suffix=".tmp" + dst.suffix[:16], dir=dst.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     umask = os.umask(0)
@@ -400,8 +427,6 @@ def prepare_output_dir(path: str | os.PathLike, option: str = "-o") -> Path:
         p.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=p, prefix=".dfrec-write-check-"):
             pass
-    except PermissionError:
-        raise OutputError(f"{shown(p)}: cannot write here (permission denied; choose another {option})") from None
     except OSError as e:
         from dfrec.errors import describe
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from dfrec.device import select_device
-from dfrec.errors import CheckpointError
+from dfrec.errors import CheckpointError, InputError
 from dfrec.io import as_rgb_uint8, to_float, to_uint8
 from dfrec.metrics.idsim import IDSim, identity_scores
 from dfrec.models import DFREC
@@ -292,7 +292,10 @@ class Recoverer:
         bar = tqdm(total=expected or None, desc=Path(path).name, unit="frame", disable=not progress, leave=False)
         for frame in sample_frames(path, fps=fps, max_frames=max_frames):
             sampled += 1
-            recs = self.recover(frame.image, max_faces=max_faces, paste=False)
+            try:
+                recs = self.recover(frame.image, max_faces=max_faces, paste=False)
+            except InputError as e:  # say which frame (all frames share the size, so usually the first)
+                raise InputError(f"frame {frame.index} ({frame.time:.2f} s): {e}") from None
             with_faces += bool(recs)
             ids = tracker.update(np.stack([r.box for r in recs]) if recs else np.zeros((0, 4)), frame.index)
             for tid, rec in zip(ids, recs):

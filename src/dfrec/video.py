@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-import cv2
+# FFmpeg (inside OpenCV) prints decoder complaints such as "[mjpeg @ 0x...] overread 8" to
+# stderr on damaged videos; dfrec reports such files itself, in one line. Read when the
+# first video is opened; set OPENCV_FFMPEG_LOGLEVEL yourself to see them.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+import cv2  # noqa: E402
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 

@@ -73,15 +73,20 @@ def _assign_names(raw: list[tuple[Path, str, Path, str]]) -> list[Item]:
     dirs = {anc.as_posix().lower() for _, _, name, _ in raw for anc in name.parents if anc != Path(".")}
     used: set[str] = set()
     out: list[Item] = []
+
+    def taken(c: Path) -> bool:
+        key = c.as_posix().lower()
+        return key in used or key in dirs
+
     for path, kind, name, parent in raw:
         cands = [name]
         if parent:
             cands.append(name.with_name(f"{parent}_{name.name}"))
         cands.append(name.with_name(f"{name.name}_{path.suffix.lstrip('.').lower() or 'file'}"))
-        free = [c for c in cands if c.as_posix().lower() not in used | dirs]
+        free = [c for c in cands if not taken(c)]
         cand = free[0] if free else cands[-1]
         base, k = cand, 2
-        while cand.as_posix().lower() in used | dirs:
+        while taken(cand):
             cand = base.with_name(f"{base.name}-{k}")
             k += 1
         used.add(cand.as_posix().lower())
@@ -232,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm.auto import tqdm
 
-    from dfrec.faces.worker import IsolatedDetector
+    from dfrec.faces.worker import IsolatedDetector, WorkerStartError
     from dfrec.io import dumps_json
     from dfrec.recover import Recoverer
     from dfrec.report.provenance import model_record
@@ -245,6 +250,7 @@ def run(args: argparse.Namespace) -> int:
     outcomes: list[tuple[str, dict[str, Any], Path]] = []
     reasons: list[type] = []
     summary = None
+    interrupted: BaseException | None = None
     if items:
         with ResultStore(out_dir) as store:  # lock + checks before the model loads
             if store.cleaned:
@@ -272,6 +278,9 @@ def run(args: argparse.Namespace) -> int:
                         status, result = recover_one(store, recoverer, item, settings, model_info, args, gallery,
                                                      gallery_info)
                         outcomes.append((status, result, item[2]))
+                    except (KeyboardInterrupt, WorkerStartError) as e:  # the run stops, the summary is written
+                        interrupted = e
+                        break
                     except Exception as e:  # one file's failure never stops the batch
                         if getattr(args, "debug", False) and not isinstance(e, DfrecError):
                             traceback.print_exc()
@@ -289,7 +298,10 @@ def run(args: argparse.Namespace) -> int:
                 "failed": len(failed),
                 "ignored": len(ignored),
                 "removed_leftovers": len(store.cleaned),
+                "interrupted": interrupted is not None,
             })
+            if interrupted is not None:
+                raise interrupted
     if args.json:
         print(dumps_json(summary or {"processed": 0, "results": [], "failed": failed, "ignored": ignored}))
     else:

@@ -128,8 +128,10 @@ def frame_count(path: str | os.PathLike) -> int:
     """Frames (animated GIF/PNG/WebP) or pages (TIFF) in an image file; 1 for a still image
     or a file PIL cannot open. ``read_image`` reads the first one only."""
     try:
-        with Image.open(path) as img:
-            return max(1, int(getattr(img, "n_frames", 1)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # as in read_image: no library text on the terminal
+            with Image.open(path) as img:
+                return max(1, int(getattr(img, "n_frames", 1)))
     except Exception:  # noqa: BLE001 - only a hint; read_image reports unreadable files
         return 1
 

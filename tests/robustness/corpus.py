@@ -101,6 +101,13 @@ def build_corpus(d: Path, face: np.ndarray) -> list[Case]:
     frames[0].save(d / "two pages.tiff", save_all=True, append_images=frames[1:])
     cases.append(Case("two pages.tiff", "ok"))
     img("still.gif", _noise(64, 64), "either")
+    tif = io.BytesIO()
+    Image.fromarray(face).save(tif, format="TIFF")
+    b = bytearray(tif.getvalue())
+    ifd = struct.unpack("<I", b[4:8])[0]
+    last = ifd + 2 + 12 * (struct.unpack("<H", b[ifd:ifd + 2])[0] - 1)
+    b[last + 4:last + 8] = struct.pack("<I", 0x00FFFFFF)  # a tag claiming more data than the file holds
+    raw("damaged tag.tif", bytes(b), "ok")  # PIL warns (library text) and decodes the pixels
     # huge but valid: 24 Mpx, decoded and scanned, no face
     img("huge valid.jpg", np.full((4000, 6000, 3), 127, np.uint8), "either", quality=50)
     # odd names

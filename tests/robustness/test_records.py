@@ -186,3 +186,19 @@ def test_a_folder_dfrec_did_not_write_is_never_replaced(tmp_path, face_small, ti
     rc, err = recover(tmp_path / "a.png", "-o", out, ckpt=tiny_checkpoint, capsys=capsys)
     assert rc == 2 and "not a dfrec result folder; not replaced" in err
     assert (out / "a" / "my_notes.txt").read_text() == "the user's own folder"
+
+
+def test_result_names_are_unique_visible_and_never_nest(tmp_path):
+    from dfrec.cli.recover import collect_inputs
+
+    d = tmp_path / ".evidence"
+    for rel in ["a.png", "a/b.png", "A.jpg", "a_png.png", "sub/c.png"]:
+        (d / rel).parent.mkdir(parents=True, exist_ok=True)
+        (d / rel).write_bytes(b"x")
+    (tmp_path / ".single.png").write_bytes(b"x")
+    items, failed = collect_inputs([str(d), str(tmp_path / ".single.png"), str(d / "a.png")], tmp_path / "out")
+    names = [n.as_posix() for _, _, n in items]
+    assert failed == [] and len(names) == 7 and len({n.lower() for n in names}) == 7
+    assert not any(part.startswith(".") for n in names for part in n.split("/"))  # summaries list every result
+    assert not any(b.startswith(a + "/") for a in names for b in names if a != b)
+    assert "evidence/a/b" in names and "single" in names

@@ -114,14 +114,14 @@ def collect_inputs(inputs: list[str], out_dir: Path,
             files = scan_folder(p, IMAGE_SUFFIXES + VIDEO_SUFFIXES, out_abs, failed, ignored)
             if not files:
                 failed.append({"input": str(p), "reason": "folder holds no image or video files"})
-            root_name = p.resolve().name or "input"
+            root_name = p.resolve().name.lstrip(".") or "input"  # result folders are never hidden
             for f in files:
                 rel = f.relative_to(p)
                 kind = "video" if f.suffix.lower() in VIDEO_SUFFIXES else "image"
                 raw.append((f, kind, Path(root_name) / rel.with_suffix(""), ""))
         elif p.exists():
             kind = "video" if p.suffix.lower() in VIDEO_SUFFIXES else "image"
-            stem = p.stem if p.stem not in ("", ".", "..") else "input"
+            stem = p.stem.lstrip(".") or "input"  # result folders are never hidden
             raw.append((p, kind, Path(stem), p.resolve().parent.name))
         else:
             failed.append({"input": str(p), "reason": "no such file or folder"})

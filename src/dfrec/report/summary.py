@@ -59,7 +59,11 @@ def merged_summary(
             bad.append({"input": rel, "reason": f"result folder does not match its result.json ({problems[0]})"
                         if problems else "result.json without an input record"})
             continue
-        entries.append(summary_entry(root, folder, result))
+        try:
+            entries.append(summary_entry(root, folder, result))
+        except (KeyError, TypeError, ValueError, AttributeError):  # a result.json edited by hand
+            bad.append({"input": folder.relative_to(root).as_posix(),
+                        "reason": "result.json lacks fields every dfrec result has"})
     done_paths = {e["input"] for e in entries}
     tried = {str(Path(a).resolve()) for a in attempted} | {str(a) for a in attempted}
     prev = getattr(store, "previous_index", None) or {}

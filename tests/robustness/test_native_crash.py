@@ -111,3 +111,16 @@ def test_the_issues_thin_images_in_recover_and_faces(tmp_path, face_small, tiny_
     cap = capsys.readouterr()
     assert "1 image(s), 1 face(s)" in cap.out, cap.err
     assert cap.err.count("dfrec: skipped ") == 5 and not raw_lines(cap.err)
+
+
+def test_landmark_cache_lists_a_thin_image_as_failed_and_goes_on(tmp_path, face_small):
+    """``dfrec data index`` (the training data path) uses the same detector in-process: a
+    refused image is one failure line in its log, not the end of the run."""
+    from dfrec.data.cache import index_folder, read_failures
+
+    d = tmp_path / "faces"
+    write_image(d / "someone" / "thin.png", _noise(8, 2000))
+    write_image(d / "someone" / "photo.png", face_small)
+    rep = index_folder(d, tmp_path / "cache", progress=False)
+    assert (rep.indexed, rep.failed) == (1, 1)
+    assert "8x2000 pixels" in read_failures(tmp_path / "cache")["someone/thin.png"]

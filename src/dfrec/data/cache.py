@@ -108,9 +108,9 @@ def _process(job: tuple[str, str]) -> dict:
     s = _WORKER
     try:
         img = read_image(path)
+        faces = detect_faces(img, upsample=s["upsample"], fallback=s["fallback"])  # too small/thin: InputError
     except InputError as e:
         return {"key": rel, "failed": True, "reason": str(e)}
-    faces = detect_faces(img, upsample=s["upsample"], fallback=s["fallback"])
     face = choose_face(faces, img.shape)
     if face is None:
         return {"key": rel, "failed": True, "reason": "no face found"}

@@ -1,0 +1,80 @@
+"""Held-out evaluation and the model gate: fixed sets from LFW validation identities, the same
+samples for every model, and a gate that keeps the bundled model unless both identities hold."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_heldout_sets_are_fixed_and_held_out(lfw_cache):
+    from dfrec.data.datasets import load_split
+    from dfrec.train.heldout import heldout_sets
+
+    a, b = heldout_sets(lfw_cache, n=6), heldout_sets(lfw_cache, n=6)
+    assert {k: len(v) for k, v in a.items()} == {"swap": 6, "gan_swap": 6, "blend": 8, "real": 8}
+    val = set(load_split()["val"])
+    for name in a:
+        x, y = a[name][0], b[name][0]
+        assert torch.equal(x["forgery"], y["forgery"]), name  # same samples on every call
+        assert x["target_id"] in val and x["source_id"] in val
+    assert a["real"][0]["is_fake"] == 0.0 and a["swap"][0]["is_fake"] == 1.0
+    # the GAN-like set differs from the plain swaps only by the appearance of the pasted face
+    assert torch.equal(a["swap"][0]["target"], a["gan_swap"][0]["target"])
+    assert not torch.equal(a["swap"][0]["forgery"], a["gan_swap"][0]["forgery"])
+
+
+def test_evaluator_scores_every_set(lfw_cache, tiny_checkpoint):
+    from dfrec.models import DFREC
+    from dfrec.train.heldout import HeldOutEvaluator, heldout_sets
+
+    ev = HeldOutEvaluator(heldout_sets(lfw_cache, n=2), fid=False, batch=8)
+    res = ev(DFREC.from_pretrained(tiny_checkpoint))
+    assert set(res) == {"swap", "gan_swap", "blend", "real"}
+    for name, m in res.items():
+        assert {"idsim_target", "idsim_target_none", "verif_target", "blockiness_target"} <= set(m), name
+    assert res["real"]["idsim_target_none"] == pytest.approx(1.0, abs=1e-5)  # a real face is its own target
+    assert "map_iou" in res["swap"] and "map_fp_real" in res["real"]
+
+
+def _gate_module():
+    spec = importlib.util.spec_from_file_location("model_gate", ROOT / "scripts" / "model_gate.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("target, source, passes", [(0.30, 0.60, True), (0.20, 0.60, True), (0.30, 0.50, False),
+                                                    (0.10, 0.70, False)])
+def test_gate_needs_both_identities_to_hold(monkeypatch, tmp_path, target, source, passes):
+    import dfrec.models
+    import dfrec.train.heldout as heldout
+
+    incumbent = {"idsim_target": 0.20, "idsim_source": 0.55}
+    candidate = {"idsim_target": target, "idsim_source": source}
+
+    class FakeEvaluator:
+        def __init__(self, *a, **k):
+            pass
+
+        def __call__(self, model):
+            return {"swap": dict(model)}
+
+    monkeypatch.setattr(heldout, "HeldOutEvaluator", FakeEvaluator)
+    monkeypatch.setattr(heldout, "heldout_sets", lambda *a, **k: {})
+    monkeypatch.setattr(dfrec.models.DFREC, "from_pretrained",
+                        classmethod(lambda cls, p, **k: candidate if Path(p).name == "new" else incumbent))
+    gate = _gate_module()
+    rc = gate.main([str(tmp_path / "new"), "--incumbent", str(tmp_path / "old"), "--json", str(tmp_path / "g.json"),
+                    "--device", "cpu"])
+    assert (rc == 0) is passes
+    import json
+
+    doc = json.loads((tmp_path / "g.json").read_text())
+    assert doc["passed"] is passes and np.isclose(doc["candidate"]["swap"]["idsim_target"], target)

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from dfrec.results import paste_faces
 from dfrec.video import FALLBACK_FPS, sample_frames, video_info
 
 H, W = 300, 420
@@ -85,9 +86,9 @@ def test_cuts_tracks_order_and_representative_frame(recoverer, cut_video):
     decoded = [f.image for f in sample_frames(path, fps=0)]
     again = recoverer.recover(decoded[3], paste=False)[0]
     np.testing.assert_array_equal(again.target, obama.face.target)
-    expect = recoverer.paste(decoded[3], again)
-    np.testing.assert_array_equal(obama.face.target_frame, expect.target_frame)
-    assert not np.array_equal(obama.face.target_frame, recoverer.paste(decoded[2], again).target_frame)
+    expect = paste_faces(decoded[3], [again], "target", recoverer.feather)
+    np.testing.assert_array_equal(obama.face.target_frame, expect)
+    assert not np.array_equal(obama.face.target_frame, paste_faces(decoded[2], [again], "target", recoverer.feather))
     # the track's score is the mean of its frames' scores; the dict says which frame represents it
     d = obama.to_dict()
     assert d["representative_frame"] == 3 and d["n_frames"] == 4

@@ -42,6 +42,7 @@ CASES = [
     (["data", "index", "d"], "--seed", ["nan"]),
     (["data", "pack", "c", "-o", "o"], "--quality", ["0", "200"]),
     (["data", "pack", "c", "-o", "o"], "--size", ["0"]),
+    (["data", "pack", "c", "-o", "o"], "--max-per-identity", ["0", "-2", "1.5", "nan"]),
     (["data", "split", "d", "-o", "s.json"], "--fractions", ["nan,0.5,0.5", "0.5,0.5", "1,1,1", "-1,1,1"]),
     (["data", "prepare", "ffpp", "r", "-o", "o"], "--frames", ["0"]),
     (["data", "prepare", "ffpp", "r", "-o", "o"], "--limit", ["-1"]),

@@ -56,6 +56,13 @@ RECIPES: dict[str, dict[str, Any]] = {
         "loss": {"lambda_map": 1.0, "lambda_pix": 1.0, "lambda_sep": 1.0, "perceptual_size": 112},
         "synth": "wide",
     },
+    # the combination with the composite's map binarised at 0.5 (an unsure map repaints nothing)
+    # and the squared-difference loss on neighbour differences (patch steps)
+    "combined_grad": {
+        "model": {"compose": True, "compose_threshold": 0.5, "refine_depth": 5, "masking": "map"},
+        "loss": {"lambda_map": 1.0, "lambda_pix": 1.0, "lambda_grad": 20.0, "lambda_sep": 1.0, "perceptual_size": 112},
+        "synth": "wide",
+    },
 }
 
 

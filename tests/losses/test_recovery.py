@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from dfrec.losses.recovery import map_loss, pixel_loss, separation_loss
+from dfrec.losses.recovery import gradient_loss, map_loss, pixel_loss, separation_loss
 from dfrec.losses.total import DFRECLoss, LossConfig, two_people
 
 
@@ -26,6 +26,20 @@ def test_pixel_loss_is_mean_abs_error():
     b[0] += 0.1
     assert torch.allclose(pixel_loss(a, b.clamp(0, 1), reduction="none")[1], torch.tensor(0.0))
     assert pixel_loss(a, (a + 0.2).clamp(0, 1)) > pixel_loss(a, (a + 0.1).clamp(0, 1))
+
+
+def test_gradient_loss_charges_patch_steps_not_offsets():
+    g = torch.Generator().manual_seed(0)
+    true = torch.rand(2, 3, 32, 32, generator=g) * 0.5 + 0.25
+    assert gradient_loss(true, true) == 0
+    assert gradient_loss(true + 0.1, true) < 1e-6  # a constant offset has the same differences
+    grid = true.clone()
+    grid[..., :16, :16] += 0.1  # one 16-px patch shifted: steps at its two inner borders
+    smooth = true + 0.1 * torch.linspace(0, 1, 32).view(1, 1, 1, 32)  # the same mean change, spread out
+    assert gradient_loss(grid, true) > 10 * gradient_loss(smooth, true)
+    assert gradient_loss(grid, true, reduction="none").shape == (2,)
+    # the plain L1 sees it the other way round: the grid costs less than the smooth ramp
+    assert pixel_loss(grid, true) < pixel_loss(smooth, true)
 
 
 def test_separation_hinge_and_mask():
@@ -60,9 +74,9 @@ def test_total_adds_the_new_terms_only_when_weighted(fixture_faces):
     base = dict(lambda_perc=0, lambda_attr=0, lambda_patch=0, lambda_cls=0)
     _, parts = DFRECLoss(LossConfig(**base))(outputs, batch)
     assert set(parts) == {"id", "id_source", "id_target", "total"}
-    loss = DFRECLoss(LossConfig(**base, lambda_map=1.0, lambda_pix=1.0, lambda_sep=1.0))
+    loss = DFRECLoss(LossConfig(**base, lambda_map=1.0, lambda_pix=1.0, lambda_grad=0.5, lambda_sep=1.0))
     total, parts = loss(outputs, batch)
-    assert {"map", "pix", "sep"} <= set(parts)
-    assert parts["sep"] > 0.3 and parts["pix"] > 0.01 and parts["map"] > 0.1
-    want = 2.0 * parts["id"] + parts["map"] + parts["pix"] + parts["sep"]
+    assert {"map", "pix", "grad", "sep"} <= set(parts)
+    assert parts["sep"] > 0.3 and parts["pix"] > 0.01 and parts["map"] > 0.1 and parts["grad"] > 0.001
+    want = 2.0 * parts["id"] + parts["map"] + parts["pix"] + 0.5 * parts["grad"] + parts["sep"]
     assert torch.allclose(total, want, atol=1e-5)

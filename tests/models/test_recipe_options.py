@@ -29,6 +29,19 @@ def test_composite_keeps_the_input_outside_the_map():
     assert torch.allclose(inside, out["target_raw"][..., 80:144, 80:144])
 
 
+def test_compose_threshold_repaints_nothing_where_the_map_is_unsure():
+    x = torch.rand(1, 3, 224, 224)
+    m = torch.full((1, 1, 224, 224), 0.3)  # an unsure map over the background
+    m[..., 64:160, 64:160] = 0.9
+    soft = _tiny(compose=True)(x, map_override=m)
+    hard = _tiny(compose=True, compose_threshold=0.5)(x, map_override=m)
+    far = torch.ones(224, 224, dtype=torch.bool)
+    far[56:168, 56:168] = False
+    assert not torch.equal(soft["target"][..., far], x[..., far])  # the soft map lets 30 % of the TIRM through
+    assert torch.equal(hard["target"][..., far], x[..., far])
+    assert torch.allclose(hard["target"][..., 80:144, 80:144], hard["target_raw"][..., 80:144, 80:144])
+
+
 def test_paper_output_is_unchanged_without_compose():
     model = _tiny()
     x = torch.rand(1, 3, 224, 224)
@@ -87,10 +100,10 @@ def test_forward_switches_match_their_definition():
 
 def test_old_config_dicts_keep_the_paper_behaviour():
     old = DFRECConfig().to_dict()
-    for key in ("compose", "compose_dilate", "refine_depth", "refine_width", "map_noise"):
+    for key in ("compose", "compose_dilate", "compose_threshold", "refine_depth", "refine_width", "map_noise"):
         old.pop(key)
     cfg = DFRECConfig.from_dict(old)
-    assert cfg.compose is False and cfg.refine_depth == 0
+    assert cfg.compose is False and cfg.refine_depth == 0 and cfg.compose_threshold is None
 
 
 def test_partial_load_keeps_new_modules_fresh():

@@ -7,6 +7,12 @@ target image, and how far the recovered target stays from the source's identity.
 * :func:`pixel_loss` — L1 between the recovered (composed) target and the true target over
   the whole crop: it sees across the MAE's patch borders and the composite's seam, which
   the per-patch L2 never does.
+* :func:`gradient_loss` — mean squared error between the horizontal and vertical pixel
+  differences of the recovered (composed) target and the true target. Squared, so a step
+  (at a 16-px patch border of independently predicted patches, or at the composite's seam)
+  costs far more than the same change spread smoothly; an L1 on differences (total
+  variation) would charge both alike, and the plain pixel L1 charges a patch offset only by
+  its area.
 * :func:`separation_loss` — for forgeries whose source and target are different people,
   how much more the recovered target resembles the source than the true target does
   (hinge on IDSim, the centred cosine of dlib embeddings): the recovered target of a swap
@@ -38,6 +44,20 @@ def pixel_loss(recovered: torch.Tensor, true: torch.Tensor, reduction: str = "me
     if recovered.shape != true.shape:
         raise ValueError(f"images {tuple(recovered.shape)} and {tuple(true.shape)} disagree")
     err = (recovered.float() - true.float()).abs().flatten(1).mean(1)
+    return err.mean() if reduction == "mean" else err
+
+
+def gradient_loss(recovered: torch.Tensor, true: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Mean of ``(d(recovered) - d(true))**2`` over the horizontal and vertical neighbour
+    differences ``d`` of images ``(N, 3, H, W)`` in [0, 1]: scalar or ``(N,)``; 0 when the two
+    differ by a constant. Typical values are small (a 0.1 step at every 16-px border: 1.25e-3),
+    so its weight is larger than the pixel L1's."""
+    if recovered.shape != true.shape:
+        raise ValueError(f"images {tuple(recovered.shape)} and {tuple(true.shape)} disagree")
+    r, t = recovered.float(), true.float()
+    dx = ((r[..., :, 1:] - r[..., :, :-1]) - (t[..., :, 1:] - t[..., :, :-1])).square().flatten(1).mean(1)
+    dy = ((r[..., 1:, :] - r[..., :-1, :]) - (t[..., 1:, :] - t[..., :-1, :])).square().flatten(1).mean(1)
+    err = 0.5 * (dx + dy)
     return err.mean() if reduction == "mean" else err
 
 

@@ -41,7 +41,7 @@ from dfrec.losses.patch import patch_loss
 
 
 #: Names of the weighted terms (``lambda_<name>``), in the order they are added.
-TERMS = ("id", "perc", "attr", "patch", "cls", "map", "pix", "sep")
+TERMS = ("id", "perc", "attr", "patch", "cls", "map", "pix", "grad", "sep")
 #: Terms whose gradient reaches a part of the model only they train: with one of these at
 #: weight 0 some parameters get no gradient (DDP's find_unused_parameters).
 MODEL_TERMS = ("id", "perc", "attr", "patch", "cls")
@@ -56,9 +56,11 @@ class LossConfig:
     lambda_attr: float = 0.5
     lambda_patch: float = 2.0
     lambda_cls: float = 0.5
-    #: ISM map vs true source mask (BCE); composed target vs true target (L1); identity separation
+    #: ISM map vs true source mask (BCE); composed target vs true target (L1, and MSE of the
+    #: neighbour differences: patch steps); identity separation
     lambda_map: float = 0.0
     lambda_pix: float = 0.0
+    lambda_grad: float = 0.0
     lambda_sep: float = 0.0
     #: relative weights of the source and target terms inside L_id and L_perc
     id_source_weight: float = 1.0
@@ -103,7 +105,8 @@ class LossConfig:
     def weights(self) -> dict[str, float]:
         """The weight λ of every term of :data:`TERMS`, by term name."""
         return {"id": self.lambda_id, "perc": self.lambda_perc, "attr": self.lambda_attr, "patch": self.lambda_patch,
-                "cls": self.lambda_cls, "map": self.lambda_map, "pix": self.lambda_pix, "sep": self.lambda_sep}
+                "cls": self.lambda_cls, "map": self.lambda_map, "pix": self.lambda_pix, "grad": self.lambda_grad,
+                "sep": self.lambda_sep}
 
     def validate(self) -> "LossConfig":
         """Range checks (run once, at construction)."""
@@ -196,6 +199,8 @@ class DFRECLoss(nn.Module):
             "classification": "BCE-with-logits of the ISM head vs is_fake",
             "map": "BCE of the ISM map vs the true source mask" if c.lambda_map > 0 else None,
             "pixel": "L1 of the recovered target vs the true target (whole crop)" if c.lambda_pix > 0 else None,
+            "gradient": ("MSE of the neighbour differences of the recovered vs the true target (whole crop)"
+                         if c.lambda_grad > 0 else None),
             "separation": ("hinge on IDSim(recovered target, source) - IDSim(target, source), "
                            "forgeries of two people") if c.lambda_sep > 0 else None,
         }
@@ -261,6 +266,12 @@ class DFRECLoss(nn.Module):
             self._need(outputs, ("target",), "outputs")
             self._need(batch, ("target",), "batch")
             add("pix", c.lambda_pix, pixel_loss(outputs["target"], batch["target"].to(outputs["target"].device)))
+        if c.lambda_grad > 0:
+            from dfrec.losses.recovery import gradient_loss
+
+            self._need(outputs, ("target",), "outputs")
+            self._need(batch, ("target",), "batch")
+            add("grad", c.lambda_grad, gradient_loss(outputs["target"], batch["target"].to(outputs["target"].device)))
         if total is None:
             raise ConfigError("all loss weights are 0: nothing to train")
         parts["total"] = total.detach()

@@ -76,9 +76,11 @@ class DFRECConfig:
     refine_width: int = 16
     # Composite output (False = the paper): recovered target = the input outside the ISM map,
     # the TIRM's output inside it; the map is dilated by compose_dilate px and feathered over
-    # as many px before it is used as the blending weight.
+    # as many px before it is used as the blending weight; with compose_threshold the map is
+    # first binarised there (an unsure map, e.g. 0.3 over the background, then repaints nothing).
     compose: bool = False
     compose_dilate: int = 4
+    compose_threshold: float | None = None
 
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes, kept in config.json
 
@@ -156,6 +158,8 @@ class DFRECConfig:
             bad(f"map_noise must lie in [0, 1], got {self.map_noise}")
         if self.refine_depth < 0 or self.refine_depth == 1 or self.refine_width < 1:
             bad(f"refine_depth must be 0 (off) or >= 2 and refine_width >= 1, got {self.refine_depth}, {self.refine_width}")
+        if self.compose_threshold is not None and not 0.0 < float(self.compose_threshold) < 1.0:
+            bad(f"compose_threshold must be None or within (0, 1), got {self.compose_threshold}")
         if not 0 <= self.compose_dilate <= self.image_size // 4:
             bad(f"compose_dilate must lie in [0, {self.image_size // 4}] px, got {self.compose_dilate}")
         for name in ("enc", "dec"):

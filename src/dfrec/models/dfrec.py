@@ -110,8 +110,11 @@ class DFREC(nn.Module):
         )
 
     def blend_weight(self, mask: torch.Tensor) -> torch.Tensor:
-        """Weight of the TIRM output in the composite: the map ``(N, 1, S, S)`` dilated by
-        ``compose_dilate`` px (max-pool) and feathered over as many px (box blur), in [0, 1]."""
+        """Weight of the TIRM output in the composite: the map ``(N, 1, S, S)`` (binarised at
+        ``compose_threshold`` when set) dilated by ``compose_dilate`` px (max-pool) and feathered
+        over as many px (box blur), in [0, 1]."""
+        if self.config.compose_threshold is not None:
+            mask = (mask > self.config.compose_threshold).to(mask.dtype)
         d = self.config.compose_dilate
         if d == 0:
             return mask

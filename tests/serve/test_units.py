@@ -10,7 +10,7 @@ import pytest
 
 from dfrec.errors import ConfigError
 from dfrec.serve.config import ServeConfig, is_loopback
-from dfrec.serve.jobs import JOB_ID, JobStore, QueueFull, new_job_id
+from dfrec.serve.jobs import JOB_ID, JobRunning, JobStore, QueueFull, empty_trash, new_job_id
 from dfrec.serve.uploads import check_image, describe_unknown, display_name, sniff, stored_name
 
 
@@ -104,6 +104,38 @@ def test_job_store_queue_and_restart(tmp_path):
     assert store.get("../../etc") is None and store.get("x" * 22) is None
     with pytest.raises(ValueError):
         store.update_input(ids[0], 1, name="evil")
+
+
+def test_job_store_delete(tmp_path):
+    """Deleting: the folder goes (via the trash) with the rows; a queued job is never claimed
+    afterwards; a running one is refused and kept; leftovers in the trash go at the next start."""
+    store = JobStore(tmp_path / "s.sqlite")
+    jobs, trash = tmp_path / "jobs", tmp_path / "trash"
+    ids = [new_job_id() for _ in range(4)]
+    for i in ids:
+        store.create(i, [{"name": "a.jpg", "stored": "1/a.jpg", "kind": "image", "bytes": 10}], max_queue=10)
+        (jobs / i / "uploads" / "1").mkdir(parents=True)
+        (jobs / i / "uploads" / "1" / "a.jpg").write_bytes(b"face")
+    assert store.claim_next()["id"] == ids[0]  # running
+    store.finish(ids[0])  # done
+    assert store.claim_next()["id"] == ids[1]
+    store.mark_interrupted("stopped")  # interrupted
+    assert store.claim_next()["id"] == ids[2]  # running; ids[3] stays queued
+    assert store.delete(ids[0], jobs / ids[0], trash) == "done"
+    assert store.delete(ids[1], jobs / ids[1], trash) == "interrupted"
+    assert store.delete(ids[3], jobs / ids[3], trash) == "queued"
+    with pytest.raises(JobRunning):
+        store.delete(ids[2], jobs / ids[2], trash)
+    assert [j["id"] for j in store.list()] == [ids[2]] and store.get(ids[0]) is None
+    assert sorted(p.name for p in jobs.iterdir()) == [ids[2]] and not any(trash.iterdir())
+    store.finish(ids[2])
+    assert store.claim_next() is None  # the cancelled job is never picked up
+    assert store.delete(ids[0], jobs / ids[0], trash) is None and store.delete("../jobs", jobs, trash) is None
+    # a crash between the rename and the removal leaves the files in the trash
+    (trash / "x.1234" / "uploads").mkdir(parents=True)
+    (trash / "x.1234" / "uploads" / "face.jpg").write_bytes(b"face")
+    assert empty_trash(trash) == 1 and not any(trash.iterdir())
+    assert empty_trash(tmp_path / "no-trash") == 0
 
 
 def test_config_rules():

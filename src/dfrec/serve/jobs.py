@@ -7,6 +7,9 @@ A *job* is one upload: one or more input files, processed in order by the worker
     input:  pending -> running -> done | failed  (failed: a message says why)
             rejected                             (refused at upload: not an image/video, too big ...)
 
+A job that is not running can be deleted with its folder (a queued one is thereby cancelled):
+see :meth:`JobStore.delete`.
+
 The web process creates jobs and reads them; the worker process claims queued jobs and
 writes progress. Both open the same database (WAL mode, so readers never wait for the
 writer). Nothing is kept only in memory: a restarted server finds every job, marks the
@@ -17,7 +20,9 @@ from __future__ import annotations
 
 import re
 import secrets
+import shutil
 import sqlite3
+import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,6 +70,10 @@ CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NUL
 
 class QueueFull(Exception):
     """Raised by :meth:`JobStore.create` when ``max_queue`` jobs are waiting or running."""
+
+
+class JobRunning(Exception):
+    """Raised by :meth:`JobStore.delete` for a job the worker is analysing."""
 
 
 def new_job_id() -> str:
@@ -176,6 +185,39 @@ class JobStore:
                         "WHERE job_id=? AND status IN ('pending', 'running')", (job_id,))
         return True
 
+    def delete(self, job_id: str, folder: Path, trash: Path) -> str | None:
+        """Delete a job that is not running and its ``folder``; returns its status before
+        (``queued``: cancelled) or ``None`` when there is no such job; raises :class:`JobRunning`.
+
+        In one transaction (the worker cannot claim the job meanwhile, nor ever after) the
+        folder is renamed into ``trash`` (same file system: atomic) and the rows are removed;
+        then the files are removed. Files a crash leaves in ``trash`` go at the next start
+        (:func:`empty_trash`)."""
+        if not JOB_ID.match(job_id or ""):
+            return None
+        trash.mkdir(parents=True, exist_ok=True)
+        moved = trash / f"{job_id}.{secrets.token_hex(4)}"
+        try:
+            with self._tx() as con:
+                row = con.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                if row is None:
+                    return None
+                if row[0] == "running":
+                    raise JobRunning(job_id)
+                if folder.exists():
+                    folder.rename(moved)
+                con.execute("DELETE FROM inputs WHERE job_id = ?", (job_id,))
+                con.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        except BaseException:
+            if moved.exists() and not folder.exists():  # the rows are still there: so are the files
+                moved.rename(folder)
+            raise
+        shutil.rmtree(moved, ignore_errors=True)
+        if moved.exists():
+            print(f"dfrec serve: some files of the deleted job {job_id} could not be removed from {moved}; "
+                  "they are removed at the next start", file=sys.stderr)
+        return row[0]
+
     def mark_interrupted(self, message: str, job_id: str | None = None) -> list[str]:
         """Mark running jobs (all, or one) interrupted: at start-up, or when the worker died."""
         with self._tx() as con:
@@ -217,6 +259,18 @@ class JobStore:
         with self._tx() as con:
             con.execute("UPDATE jobs SET status=?, message=?, finished_utc=? WHERE id=?",
                         (status, message, utc_now(), job_id))
+
+
+def empty_trash(trash: Path) -> int:
+    """Remove what deletions left in ``trash`` (a crash between renaming and removing);
+    returns the number of folders removed."""
+    left = sorted(trash.iterdir()) if trash.is_dir() else []
+    for p in left:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    return len(left)
 
 
 def _progress(job: dict[str, Any]) -> dict[str, Any]:

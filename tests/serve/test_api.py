@@ -185,3 +185,104 @@ def test_interrupted_job_is_marked_and_rerun(tmp_path):
         assert job["inputs"][0]["status"] == "done" and job["inputs"][0]["faces"] == 1
     finally:
         srv.stop()
+
+
+def test_delete_finished_case(srv, done_job):
+    code, body = srv.upload([("example.png", EXAMPLE.read_bytes())])
+    assert code == 201, body
+    jid = srv.wait_job(body["id"])["id"]
+    folder = srv.data / "jobs" / jid
+    assert (folder / "results" / "1" / "result.json").is_file()
+    code, raw, _ = srv.request(f"/api/jobs/{jid}", method="DELETE")
+    assert code == 200 and json.loads(raw) == {"id": jid, "status": "deleted", "previous_status": "done"}
+    assert not folder.exists() and not any((srv.data / "trash").iterdir())  # uploads and results are gone
+    for path in (f"/api/jobs/{jid}", f"/jobs/{jid}", f"/jobs/{jid}/inputs/1", f"/jobs/{jid}/inputs/1/result.json",
+                 f"/jobs/{jid}/inputs/1/report.html", f"/jobs/{jid}/all.zip"):
+        code, _, _ = srv.request(path)
+        assert code == 404, path
+    _, listing = srv.get_json("/api/jobs")
+    ids = [j["id"] for j in listing["jobs"]]
+    assert jid not in ids and done_job["id"] in ids  # the other cases are untouched
+    code, raw, _ = srv.request(f"/jobs/{done_job['id']}/all.zip")
+    assert code == 200 and raw[:2] == b"PK"
+    code, page, _ = srv.request("/cases")
+    assert code == 200 and jid[:8].encode() not in page and done_job["id"][:8].encode() in page
+    code, raw, _ = srv.request(f"/api/jobs/{jid}", method="DELETE")
+    assert code == 404 and json.loads(raw)["error"] == "no such job"
+
+
+def test_delete_form_and_refusals(srv):
+    code, body = srv.upload([("wall.png", png_bytes(np.full((120, 160, 3), 200, np.uint8)))])
+    assert code == 201, body
+    jid = srv.wait_job(body["id"])["id"]
+    for headers in ({"Origin": "http://attacker.example"}, {"Origin": "null"}):  # cross-site
+        code, _, _ = srv.request(f"/jobs/{jid}/delete", b"", headers, method="POST")
+        assert code == 403
+        code, _, _ = srv.request(f"/api/jobs/{jid}", headers=headers, method="DELETE")
+        assert code == 403
+    code, _, _ = srv.request(f"/api/jobs/{jid}", headers={"Host": "attacker.example:80"}, method="DELETE")
+    assert code == 421
+    code, _, _ = srv.request(f"/api/jobs/{jid}", headers={"Authorization": "Bearer wrong-token-000000000000"},
+                             method="DELETE")
+    assert code == 401
+    assert srv.get_json(f"/api/jobs/{jid}")[0] == 200 and (srv.data / "jobs" / jid).is_dir()  # nothing deleted
+    unknown = "AAAAAAAAAAAAAAAAAAAAAA"
+    for path, method in ((f"/api/jobs/{unknown}", "DELETE"), (f"/jobs/{unknown}/delete", "POST"),
+                         ("/api/jobs/..", "DELETE"), ("/api/jobs/..%2F..%2Fserve.sqlite", "DELETE")):
+        code, _, _ = srv.request(path, b"" if method == "POST" else None, method=method)
+        assert code == 404, path
+    assert (srv.data / "serve.sqlite").is_file()
+    # the job page's form (same origin): redirected to the cases, which say it was deleted
+    code, page, _ = srv.request(f"/jobs/{jid}/delete", b"", {"Origin": srv.url}, method="POST")
+    assert code == 200 and b'id="deleted-note"' in page and page.count(jid[:8].encode()) == 1  # in the note only
+    assert not (srv.data / "jobs" / jid).exists() and srv.get_json(f"/api/jobs/{jid}")[0] == 404
+
+
+def test_delete_queued_and_running(tmp_path):
+    """While a video is analysed, the case queued behind it is cancelled and deleted, the running
+    one is refused (HTTP 409) and kept; files a crash left in the trash are removed at the start."""
+    import time
+
+    import cv2
+
+    from dfrec.io import read_image
+
+    from .helpers import WAIT_S
+
+    data = tmp_path / "data"
+    leftover = data / "trash" / "AAAAAAAAAAAAAAAAAAAAAA.0123abcd"  # renamed and un-listed, then the server died
+    (leftover / "uploads" / "1").mkdir(parents=True)
+    (leftover / "uploads" / "1" / "face.png").write_bytes(EXAMPLE.read_bytes())
+    frame = cv2.cvtColor(cv2.resize(read_image(EXAMPLE), (156, 180)), cv2.COLOR_RGB2BGR)
+    path = tmp_path / "long.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (156, 180))
+    for _ in range(40):
+        w.write(frame)
+    w.release()
+    srv = Server(data, "--fps", "0").start()  # every frame: 40 frames keep the worker busy
+    try:
+        assert not leftover.exists() and not any((data / "trash").iterdir())
+        code, running = srv.upload([("long.avi", path.read_bytes())])
+        assert code == 201, running
+        deadline = time.monotonic() + WAIT_S
+        while True:  # wait until the worker is inside the video
+            _, job = srv.get_json(f"/api/jobs/{running['id']}")
+            if (job["inputs"][0]["stage"] or "").startswith("frame"):
+                break
+            assert job["status"] in ("queued", "running") and time.monotonic() < deadline, job
+            time.sleep(0.1)
+        code, queued = srv.upload([("example.png", EXAMPLE.read_bytes())])
+        assert code == 201 and srv.get_json(f"/api/jobs/{queued['id']}")[1]["status"] == "queued"
+        code, raw, _ = srv.request(f"/api/jobs/{queued['id']}", method="DELETE")
+        assert code == 200 and json.loads(raw)["previous_status"] == "queued"
+        code, raw, _ = srv.request(f"/api/jobs/{running['id']}", method="DELETE")
+        assert code == 409 and json.loads(raw)["error"] == "the case is being analysed; delete it when it has finished"
+        code, page, _ = srv.request(f"/jobs/{running['id']}/delete", b"", method="POST")
+        assert code == 409 and b"being analysed" in page
+        _, job = srv.get_json(f"/api/jobs/{running['id']}")
+        assert job["status"] == "running" and (data / "jobs" / running["id"] / "uploads").is_dir()
+        assert srv.get_json(f"/api/jobs/{queued['id']}")[0] == 404 and not (data / "jobs" / queued["id"]).exists()
+        _, health = srv.get_json("/api/health")
+        assert health["queue"] == 1  # the cancelled case left the queue: only the running one is there
+    finally:
+        srv.stop()

@@ -7,15 +7,19 @@ Routes (HTML pages, then the JSON API the pages use)::
     GET  /jobs/{id}                          job page, progress   GET  /api/jobs      GET /api/jobs/{id}
     GET  /jobs/{id}/inputs/{n}               results page         POST /jobs/{id}/rerun, /api/jobs/{id}/rerun
     GET  /jobs/{id}/inputs/{n}/report.html | result.json | all.zip | files/{name} | preview/{name}
-    GET  /jobs/{id}/all.zip                  GET /api/health
+    GET  /jobs/{id}/all.zip                  POST /jobs/{id}/delete, DELETE /api/jobs/{id} (200/404/409)
+                                             GET  /api/health
+
+Deleting a case removes its row and its folder (uploads, results, zips) for good; a queued
+case is thereby cancelled, a running one is refused with HTTP 409 (:meth:`JobStore.delete`).
 
 Safety: job ids are random (22 characters, 128 bits); a job's files are looked up only
 inside its own folder, by names that must match a strict pattern and exist there as
 regular files; the upload's bytes decide what it is (:mod:`dfrec.serve.uploads`); request
 size and file count are limited before anything is stored; a full queue is refused with
 HTTP 503 and a message. Requests with a foreign ``Host`` (DNS rebinding) or a foreign
-``Origin`` on a POST (cross-site forms) are refused. With a token, every request needs it
-(``Authorization: Bearer``, or the cookie set by opening ``/?token=...`` once).
+``Origin`` on a POST or DELETE (cross-site forms) are refused. With a token, every request
+needs it (``Authorization: Bearer``, or the cookie set by opening ``/?token=...`` once).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dfrec.serve import pages
 from dfrec.serve.config import ServeConfig
-from dfrec.serve.jobs import JOB_ID, JobStore, QueueFull, new_job_id
+from dfrec.serve.jobs import JOB_ID, JobRunning, JobStore, QueueFull, empty_trash, new_job_id
 from dfrec.serve.uploads import HEAD_BYTES, check_image, describe_unknown, display_name, sniff, stored_name
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -137,6 +141,9 @@ def create_app(cfg: ServeConfig, start_worker: bool = True) -> FastAPI:
     data = Path(cfg.data_dir)
     (data / "jobs").mkdir(parents=True, exist_ok=True)
     store = JobStore(data / "serve.sqlite")
+    if empty_trash(data / "trash"):
+        print("dfrec serve: removed the files of deleted case(s) that the last run could not finish removing",
+              file=sys.stderr)
     interrupted = store.mark_interrupted("the server was restarted while this job was running; re-run it to finish")
     if interrupted:
         print(f"dfrec serve: {len(interrupted)} job(s) were interrupted by the last shutdown: re-run them from "
@@ -201,8 +208,9 @@ def create_app(cfg: ServeConfig, start_worker: bool = True) -> FastAPI:
         return pages.upload_page(_limits(cfg, gallery_info), store.list(limit=5), status_line())
 
     @app.get("/cases", response_class=HTMLResponse)
-    def cases_page() -> str:
-        return pages.cases_page(store.list(limit=500), status_line())
+    def cases_page(deleted: str = "") -> str:
+        deleted = deleted if re.fullmatch(r"[A-Za-z0-9_-]{8}", deleted) else ""
+        return pages.cases_page(store.list(limit=500), status_line(), deleted)
 
     @app.get("/jobs/{job_id}", response_class=HTMLResponse)
     def job_page(job_id: str):
@@ -424,6 +432,31 @@ def create_app(cfg: ServeConfig, start_worker: bool = True) -> FastAPI:
         if code == 404:
             return _not_found(status_line())
         return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+
+    def delete(job_id: str) -> tuple[int, dict[str, Any]]:
+        try:
+            before = store.delete(job_id, data / "jobs" / job_id, data / "trash")
+        except JobRunning:
+            return 409, {"error": "the case is being analysed; delete it when it has finished"}
+        if before is None:
+            return 404, {"error": "no such job"}
+        print(f"dfrec serve: case {job_id} deleted (it was {before})", file=sys.stderr)
+        return 200, {"id": job_id, "status": "deleted", "previous_status": before}
+
+    @app.delete("/api/jobs/{job_id}")
+    def api_delete(job_id: str):
+        code, body = delete(job_id)
+        return JSONResponse(body, status_code=code)
+
+    @app.post("/jobs/{job_id}/delete")
+    def form_delete(job_id: str):
+        code, body = delete(job_id)
+        if code == 404:
+            return _not_found(status_line())
+        if code == 409:
+            return HTMLResponse(pages.message_page("Not deleted", f"Not deleted: {body['error']}.", status_line(),
+                                                   pages.back_to_case(job_id)), status_code=409)
+        return RedirectResponse(f"/cases?deleted={job_id[:8]}", status_code=303)
 
     @app.get("/api/health")
     def health():

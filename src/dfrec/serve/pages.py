@@ -97,14 +97,21 @@ def _case_row(j: dict[str, Any]) -> str:
             f'<td>{_score(j["max_score"])}</td></tr>')
 
 
-def cases_page(jobs: list[dict[str, Any]], status: str) -> str:
+def cases_page(jobs: list[dict[str, Any]], status: str, deleted: str = "") -> str:
+    """All cases; ``deleted``: the short id of a case just deleted (a note says so)."""
+    note = (f'<div class="card" id="deleted-note">Case <code>{_e(deleted)}</code> was deleted: its uploaded files and '
+            'results are removed from the server.</div>') if deleted else ""
     if jobs:
         table = f'<div class="card"><table id="cases">{_case_head()}{"".join(_case_row(j) for j in jobs)}</table></div>'
     else:
         table = '<div class="card">No cases yet. <a href="/">Upload the first pictures →</a></div>'
     body = f'<h1>Cases</h1><p class="lead">Every upload, newest first. Cases are kept in the server\'s data folder ' \
-           f'and survive restarts.</p>{table}'
+           f'and survive restarts until they are deleted.</p>{note}{table}'
     return page("Cases", body, "cases", status)
+
+
+def back_to_case(job_id: str) -> str:
+    return f'<p><a href="/jobs/{_u(job_id)}">← Back to the case</a></p>'
 
 
 # ---------------------------------------------------------------------------------------- job
@@ -133,6 +140,8 @@ This page updates by itself while the files are analysed.</p>
 <p id="job-message" class="msg">{_e(job.get('message') or '')}</p>
 <form method="post" action="/jobs/{_u(jid)}/rerun" class="row"><button id="rerun" type="submit"{'' if interrupted else ' hidden'}>Re-run the unfinished files</button></form>
 <div id="job-downloads" class="downloads"{'' if done else ' hidden'}><a class="btn ghost" href="/jobs/{_u(jid)}/all.zip">Download everything (zip)</a></div>
+<form method="post" action="/jobs/{_u(jid)}/delete" class="row delete" data-confirm="Delete case {_e(jid[:8])}? Its uploaded files and all its results are removed from the server{' and its analysis is cancelled' if job['status'] == 'queued' else ''}. This cannot be undone.">
+<button id="delete-case" class="danger" type="submit"{' hidden' if job['status'] == 'running' else ''}>Delete case</button></form>
 </div>
 <div class="card"><table><tr><th>File</th><th>Kind</th><th>Status</th><th>Progress</th><th>Faces</th><th></th></tr>
 {''.join(rows)}</table></div>

@@ -84,6 +84,8 @@ function setupJob(root) {
   let timer = null;
 
   function render(job) {
+    const del = document.getElementById("delete-case");
+    if (del) del.hidden = job.status === "running";  // the server refuses to delete a running case
     statusEl.textContent = job.status;
     statusEl.className = "badge " + job.status;
     barEl.style.width = (100 * job.progress).toFixed(0) + "%";
@@ -119,7 +121,12 @@ function setupJob(root) {
   if (!["done", "interrupted"].includes(root.dataset.status)) timer = setInterval(poll, 1000);
 }
 
+function setupConfirm(form) {
+  form.addEventListener("submit", (e) => { if (!window.confirm(form.dataset.confirm)) e.preventDefault(); });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("form[data-confirm]").forEach(setupConfirm);
   const form = document.getElementById("upload-form");
   if (form) setupUpload(form);
   const job = document.getElementById("job");

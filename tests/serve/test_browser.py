@@ -2,7 +2,8 @@
 
 Upload the bundled example -> job page -> results page with the faces, scores and gallery
 candidates -> download the report; a file that is not a picture -> the error on the page; a
-picture without a face -> its message; restart the server -> the case is still there.
+picture without a face -> its message, then delete that case; restart the server -> the case
+is still there.
 Screenshots of the pages go to ``$DFREC_SCREENSHOTS`` (``docs/screenshots`` via
 ``scripts/screenshots.sh``) or the test's temporary folder.
 """
@@ -132,6 +133,15 @@ def test_faceless_picture_says_so(page, server, tmp_path):
     page.locator("#input-1 .st.failed").wait_for(timeout=WAIT_S * 1000)
     assert "no face found" in page.inner_text("#input-1 .msg")
     assert page.locator("#input-1 .result-link").is_hidden()
+    # delete the case: confirmed in a dialog, then it is gone from the cases and its page
+    job_url = page.url
+    page.once("dialog", lambda d: d.accept() if "cannot be undone" in d.message else d.dismiss())
+    page.click("#delete-case")
+    page.wait_for_url(re.compile(r"/cases\?deleted="))
+    short = job_url.rsplit("/", 1)[1][:8]
+    assert short in page.inner_text("#deleted-note") and short not in page.inner_text("main").replace(
+        page.inner_text("#deleted-note"), "")
+    assert page.goto(job_url).status == 404
 
 
 def test_restart_keeps_the_case(page, tmp_path_factory, test_gallery):

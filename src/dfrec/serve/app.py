@@ -197,7 +197,9 @@ def create_app(cfg: ServeConfig, start_worker: bool = True) -> FastAPI:
         resp = await call_next(request)
         resp.headers["Content-Security-Policy"] = CSP
         resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["Referrer-Policy"] = "no-referrer"
+        # no Referer to other sites; not "no-referrer", with which a browser sends "Origin: null" on the pages'
+        # own form POSTs (re-run, delete), refused above as cross-site
+        resp.headers["Referrer-Policy"] = "same-origin"
         resp.headers["X-Frame-Options"] = "DENY"
         resp.headers.setdefault("Cache-Control", "no-store")
         return resp

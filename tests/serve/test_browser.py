@@ -135,9 +135,11 @@ def test_faceless_picture_says_so(page, server, tmp_path):
     assert page.locator("#input-1 .result-link").is_hidden()
     # delete the case: confirmed in a dialog, then it is gone from the cases and its page
     job_url = page.url
-    page.once("dialog", lambda d: d.accept() if "cannot be undone" in d.message else d.dismiss())
+    asked: list[str] = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
     page.click("#delete-case")
     page.wait_for_url(re.compile(r"/cases\?deleted="))
+    assert "cannot be undone" in asked[0]
     short = job_url.rsplit("/", 1)[1][:8]
     assert short in page.inner_text("#deleted-note") and short not in page.inner_text("main").replace(
         page.inner_text("#deleted-note"), "")

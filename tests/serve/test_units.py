@@ -10,7 +10,7 @@ import pytest
 
 from dfrec.errors import ConfigError
 from dfrec.serve.config import ServeConfig, is_loopback
-from dfrec.serve.jobs import JOB_ID, JobRunning, JobStore, QueueFull, empty_trash, new_job_id
+from dfrec.serve.jobs import JOB_ID, JobRunning, JobStore, QueueFull, empty_trash, new_job_id, sweep_orphans
 from dfrec.serve.uploads import check_image, describe_unknown, display_name, sniff, stored_name
 
 
@@ -150,3 +150,20 @@ def test_config_rules():
     assert "token" not in ServeConfig(token="y" * 20).to_dict()
     with pytest.raises(ConfigError):
         ServeConfig(max_queue=0).validate()
+
+
+def test_sweep_orphans_moves_uploads_without_a_case(tmp_path):
+    """A crash mid-upload leaves .incoming-<id>; one between storing and recording leaves a
+    case folder with no row: both go to the trash at start, recorded cases stay."""
+    store = JobStore(tmp_path / "s.sqlite")
+    jobs, trash = tmp_path / "jobs", tmp_path / "trash"
+    kept, lost = new_job_id(), new_job_id()
+    for name in (kept, lost, f".incoming-{new_job_id()}"):
+        (jobs / name / "uploads").mkdir(parents=True)
+        (jobs / name / "uploads" / "face.png").write_bytes(b"x")
+    store.create(kept, [{"name": "face.png", "stored": "face.png", "kind": "image"}], max_queue=5)
+    (jobs / "notes.txt").write_text("not a case folder")
+    assert sweep_orphans(jobs, store, trash) == 2
+    assert sorted(p.name for p in jobs.iterdir()) == sorted([kept, "notes.txt"])
+    assert empty_trash(trash) == 2 and not any(trash.iterdir())
+    assert sweep_orphans(jobs, store, trash) == 0

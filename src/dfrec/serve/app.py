@@ -42,7 +42,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dfrec.serve import pages
 from dfrec.serve.config import ServeConfig
-from dfrec.serve.jobs import JOB_ID, JobRunning, JobStore, QueueFull, empty_trash, new_job_id
+from dfrec.serve.jobs import JOB_ID, JobRunning, JobStore, QueueFull, empty_trash, new_job_id, sweep_orphans
 from dfrec.serve.uploads import HEAD_BYTES, check_image, describe_unknown, display_name, sniff, stored_name
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -141,6 +141,9 @@ def create_app(cfg: ServeConfig, start_worker: bool = True) -> FastAPI:
     data = Path(cfg.data_dir)
     (data / "jobs").mkdir(parents=True, exist_ok=True)
     store = JobStore(data / "serve.sqlite")
+    orphans = sweep_orphans(data / "jobs", store, data / "trash")
+    if orphans:
+        print(f"dfrec serve: removing {orphans} upload folder(s) a crash left without a case", file=sys.stderr)
     if empty_trash(data / "trash"):
         print("dfrec serve: removed the files of deleted case(s) that the last run could not finish removing",
               file=sys.stderr)

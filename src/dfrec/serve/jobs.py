@@ -273,6 +273,20 @@ def empty_trash(trash: Path) -> int:
     return len(left)
 
 
+def sweep_orphans(jobs: Path, store: "JobStore", trash: Path) -> int:
+    """Move into ``trash`` what a crash left in ``jobs``: half-stored uploads (``.incoming-*``)
+    and case folders without a row in ``store`` (a crash between storing an upload and
+    recording it); they hold uploaded faces nobody can see or delete. Returns how many."""
+    moved = 0
+    for p in sorted(jobs.iterdir()) if jobs.is_dir() else []:
+        orphan = p.name.startswith(".incoming-") or (JOB_ID.match(p.name) and store.get(p.name) is None)
+        if orphan and p.is_dir() and not p.is_symlink():
+            trash.mkdir(parents=True, exist_ok=True)
+            p.rename(trash / f"{p.name.lstrip('.')}.{secrets.token_hex(4)}")
+            moved += 1
+    return moved
+
+
 def _progress(job: dict[str, Any]) -> dict[str, Any]:
     """Overall progress of a job in [0, 1] and counts per input state."""
     real = [i for i in job["inputs"] if i["status"] != "rejected"]

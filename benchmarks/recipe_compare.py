@@ -17,6 +17,12 @@ GAN swaps, which no recipe trains on exclusively), Face X-ray blends, and real f
 ``--init bundled`` (default) starts every recipe from the bundled model's weights (new
 modules fresh), as the next GPU run will; ``--init scratch`` from random weights.
 A recipe whose result JSON exists in ``--out`` is not rerun (``--force`` reruns).
+
+``--steps N`` instead trains every recipe for N steps (the same images): equal compute in
+FLOPs where the recipes cost the same per image (``benchmarks/train_step_flops.py``: old
+33.75, fast 33.09 GFLOP per training image). The CPU-seconds budget turned out to depend on
+the machine's other load even with idle OpenMP threads asleep, so the documented table uses
+``--steps``.
 """
 
 from __future__ import annotations
@@ -61,6 +67,14 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
     # the combination with the composite's map binarised at 0.5 (an unsure map repaints nothing)
     # and the squared-difference loss on neighbour differences (patch steps)
+    # the fixed deblocking filter alone (models/tirm.deblock, 8 px)
+    "deblock": {"model": {"deblock": 8}},
+    # the combination with the deblocking filter: the fast recipe
+    "combined_deblock": {
+        "model": {"compose": True, "refine_depth": 5, "masking": "map", "deblock": 8},
+        "loss": {"lambda_map": 1.0, "lambda_pix": 1.0, "lambda_sep": 1.0, "perceptual_size": 112},
+        "synth": "wide",
+    },
     "combined_grad": {
         "model": {"compose": True, "compose_threshold": 0.5, "refine_depth": 5, "masking": "map"},
         "loss": {"lambda_map": 1.0, "lambda_pix": 1.0, "lambda_grad": 20.0, "lambda_sep": 1.0, "perceptual_size": 112},
@@ -69,7 +83,8 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
-def base_config(cache: str, out: Path, budget_s: float, seed: int, batch: int, init: str) -> dict:
+def base_config(cache: str, out: Path, budget_s: float | None, seed: int, batch: int, init: str,
+                steps: int | None = None) -> dict:
     """The shared starting point: the bundled model's recipe at CPU scale."""
     init_from = str(ROOT / "src" / "dfrec" / "weights" / "default") if init == "bundled" else None
     return {
@@ -79,7 +94,8 @@ def base_config(cache: str, out: Path, budget_s: float, seed: int, batch: int, i
                  "synth": {"kinds": {"swap": 0.6, "blend": 0.1, "self": 0.1, "real": 0.2}}},
         "loss": {"lambda_id": 2.0, "lambda_perc": 0.5, "lambda_attr": 0.5, "lambda_patch": 2.0, "lambda_cls": 0.5},
         "optim": {"lr": 3e-4, "weight_decay": 1e-5, "warmup_steps": 10, "schedule": "cosine", "min_lr_ratio": 0.05},
-        "train": {"steps": 1_000_000, "max_minutes": budget_s / 60.0, "seed": seed, "precision": "fp32",
+        "train": {"steps": steps or 1_000_000, "max_minutes": None if steps else budget_s / 60.0, "seed": seed,
+                  "precision": "fp32",
                   "grad_clip": 1.0, "ema": {"enabled": False}, "checkpoint_every": 1_000_000,
                   "keep_last": 1, "val_every": 1_000_000, "log_every": 10, "val_images": 0},
         "output": {"dir": str(out)},
@@ -152,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default=str(ROOT / ".cache" / "lfw_index"), help="LFW landmark cache or pack")
     ap.add_argument("--budget", type=float, default=720.0, help="CPU seconds of training per recipe (default 720)")
+    ap.add_argument("--steps", type=int, default=None, help="train each recipe N steps instead of a CPU budget")
     ap.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, from: {', '.join(RECIPES)}")
     ap.add_argument("--init", choices=("bundled", "scratch"), default="bundled")
     ap.add_argument("--batch", type=int, default=8)
@@ -196,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
             import shutil
 
             shutil.rmtree(run_dir)
-        cfg = recipe_config(name, base_config(a.cache, run_dir, a.budget, a.seed, a.batch, a.init))
-        print(f"{name}: training for {a.budget:.0f} CPU s", file=sys.stderr)
+        cfg = recipe_config(name, base_config(a.cache, run_dir, a.budget, a.seed, a.batch, a.init, a.steps))
+        print(f"{name}: training for " + (f"{a.steps} steps" if a.steps else f"{a.budget:.0f} CPU s"), file=sys.stderr)
         summary = train_recipe(cfg)
         from dfrec.models import DFREC
 
@@ -206,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         evaluator = evaluator or HeldOutEvaluator(sets, fid=not a.no_fid)
         ev = evaluator(model)
         results[name] = {"recipe": RECIPES[name], "config": cfg, "train": summary, "eval": ev,
-                         "eval_s": time.perf_counter() - t0, "init": a.init, "budget_cpu_s": a.budget}
+                         "eval_s": time.perf_counter() - t0, "init": a.init,
+                         "budget_cpu_s": None if a.steps else a.budget, "steps": a.steps}
         from dfrec.io import write_text_atomic
 
         write_text_atomic(res_file, json.dumps(results[name], indent=1, default=str))

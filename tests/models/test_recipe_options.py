@@ -42,6 +42,52 @@ def test_compose_threshold_repaints_nothing_where_the_map_is_unsure():
     assert torch.allclose(hard["target"][..., 80:144, 80:144], hard["target_raw"][..., 80:144, 80:144])
 
 
+def _offset_grid(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    base = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 224, 224, generator=g), 9, 1, 4)
+    off = (torch.rand(1, 3, 14, 14, generator=g) - 0.5) * 0.2
+    return base, base + off.repeat_interleave(16, 2).repeat_interleave(16, 3)
+
+
+def test_deblock_removes_patch_offsets_where_patches_were_predicted():
+    from dfrec.metrics.blockiness import blockiness
+    from dfrec.models.tirm import deblock
+
+    base, grid = _offset_grid()
+    holes = torch.ones(1, 1, 224, 224)
+    assert torch.equal(deblock(grid, holes, 16, 0), grid)
+    assert blockiness(grid) > 4.0
+    for band in (2, 4, 8):
+        out = deblock(grid, holes, 16, band)
+        assert blockiness(out) < 1.4, band  # the natural base: 0.89
+        assert (out - grid).abs().amax() <= 0.2  # at most the offsets' range
+    # patch interiors beyond the band are untouched
+    out = deblock(grid, holes, 16, 4)
+    inner = torch.zeros(224, dtype=torch.bool)
+    for c in range(0, 224, 16):
+        inner[c + 4:c + 12] = True
+    assert torch.equal(out[..., inner, :][..., inner], grid[..., inner, :][..., inner])
+    # borders between two visible patches are untouched: only predicted ones are deblocked
+    holes = torch.zeros(1, 1, 224, 224)
+    holes[..., 96:128, 96:128] = 1.0
+    out = deblock(grid, holes, 16, 4)
+    assert torch.equal(out[..., :80, :], grid[..., :80, :])
+    assert not torch.equal(out[..., 96:128, 96:128], grid[..., 96:128, 96:128])
+
+
+def test_deblock_option_in_the_model():
+    from dfrec.metrics.blockiness import blockiness
+
+    x = torch.rand(1, 3, 224, 224)
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    plain, smooth = _tiny()(x, generator=gen()), _tiny(deblock=8)(x, generator=gen())
+    assert torch.equal(plain["pred_patches"], smooth["pred_patches"])  # the patch loss sees the same
+    assert blockiness(smooth["target"]) < blockiness(plain["target"])
+    model = _tiny(deblock=8).train()
+    model(x.expand(2, -1, -1, -1), generator=gen())["target"].mean().backward()  # linear: gradients reach the decoder
+    assert model.tirm.head.weight.grad.abs().sum() > 0
+
+
 def test_paper_output_is_unchanged_without_compose():
     model = _tiny()
     x = torch.rand(1, 3, 224, 224)
@@ -100,10 +146,10 @@ def test_forward_switches_match_their_definition():
 
 def test_old_config_dicts_keep_the_paper_behaviour():
     old = DFRECConfig().to_dict()
-    for key in ("compose", "compose_dilate", "compose_threshold", "refine_depth", "refine_width", "map_noise"):
+    for key in ("compose", "compose_dilate", "compose_threshold", "refine_depth", "refine_width", "deblock", "map_noise"):
         old.pop(key)
     cfg = DFRECConfig.from_dict(old)
-    assert cfg.compose is False and cfg.refine_depth == 0 and cfg.compose_threshold is None
+    assert cfg.compose is False and cfg.refine_depth == 0 and cfg.compose_threshold is None and cfg.deblock == 0
 
 
 def test_partial_load_keeps_new_modules_fresh():

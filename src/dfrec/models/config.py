@@ -74,6 +74,9 @@ class DFRECConfig:
     # un-patchified image that remove the patch grid (see dfrec.models.tirm.Refiner).
     refine_depth: int = 0
     refine_width: int = 16
+    # Fixed deblocking filter at patch borders, band half-width in px (0 = none, the paper;
+    # see dfrec.models.tirm.deblock): runs before the refinement, in training and inference.
+    deblock: int = 0
     # Composite output (False = the paper): recovered target = the input outside the ISM map,
     # the TIRM's output inside it; the map is dilated by compose_dilate px and feathered over
     # as many px before it is used as the blending weight; with compose_threshold the map is
@@ -158,6 +161,8 @@ class DFRECConfig:
             bad(f"map_noise must lie in [0, 1], got {self.map_noise}")
         if self.refine_depth < 0 or self.refine_depth == 1 or self.refine_width < 1:
             bad(f"refine_depth must be 0 (off) or >= 2 and refine_width >= 1, got {self.refine_depth}, {self.refine_width}")
+        if not 0 <= int(self.deblock) <= self.patch_size // 2:
+            bad(f"deblock must lie in [0, {self.patch_size // 2}] px, got {self.deblock}")
         if self.compose_threshold is not None and not 0.0 < float(self.compose_threshold) < 1.0:
             bad(f"compose_threshold must be None or within (0, 1), got {self.compose_threshold}")
         if not 0 <= self.compose_dilate <= self.image_size // 4:

@@ -82,6 +82,7 @@ class DFREC(nn.Module):
             token_shift=c.official_token_shift,
             refine_depth=c.refine_depth,
             refine_width=c.refine_width,
+            deblock=c.deblock,
         )
 
     # ------------------------------------------------------------------------------------

@@ -11,6 +11,12 @@ Optionally (``refine_depth > 0``) a light convolutional refinement runs over tha
 un-patchified image, the input and the map of masked patches, and adds a residual: it
 sees across the 16-px patch borders, so the recovered target carries no patch grid. Its
 last convolution starts at zero, so a new refinement starts as the identity.
+
+Optionally (``deblock > 0``) a fixed deblocking filter runs first, as video codecs have
+at block edges: independently predicted patches differ by small offsets, which read as a
+16-px grid; at each patch border next to a predicted patch the step beyond the
+neighbours' slope is spread as ramps over ``deblock`` px on both sides (:func:`deblock`).
+It is linear, so training sees through it.
 """
 
 from __future__ import annotations
@@ -61,6 +67,46 @@ class Refiner(nn.Module):
         return (raw + self.net(h)).clamp(0.0, 1.0)
 
 
+def _border_profile(n: int, patch_size: int, band: int, like: torch.Tensor) -> torch.Tensor:
+    """``(B, n)`` with B = n // patch_size - 1 interior borders: for the border between pixels
+    ``c-1`` and ``c``, ``+½(1 − d/band)`` at ``c-1-d`` and ``−½(1 − d/band)`` at ``c+d``, d < band."""
+    borders = torch.arange(patch_size, n, patch_size, device=like.device)
+    m = like.new_zeros(len(borders), n)
+    for d in range(band):
+        w = 0.5 * (1.0 - d / band)
+        m[torch.arange(len(borders)), borders - 1 - d] = w
+        m[torch.arange(len(borders)), borders + d] = -w
+    return m
+
+
+def _deblock_columns(img: torch.Tensor, holes: torch.Tensor, patch_size: int, band: int) -> torch.Tensor:
+    """Remove the excess steps across the vertical patch borders of ``img (N, C, H, W)``."""
+    w = img.shape[-1]
+    c = torch.arange(patch_size, w, patch_size, device=img.device)
+    left, right = img[..., c - 1], img[..., c]
+    natural = 0.5 * ((img[..., c + 1] - right) + (left - img[..., c - 2]))  # the neighbours' slope
+    excess = (right - left) - natural  # (N, C, H, B)
+    # the patches' offset, not texture: the excess averaged along each patch's side
+    n, ch, h, b = excess.shape
+    excess = excess.reshape(n, ch, h // patch_size, patch_size, b).mean(3, keepdim=True)
+    excess = excess.expand(-1, -1, -1, patch_size, -1).reshape(n, ch, h, b)
+    gate = torch.maximum(holes[..., c - 1], holes[..., c]).to(img.dtype)  # next to a predicted patch
+    return img + (excess * gate) @ _border_profile(w, patch_size, band, img)
+
+
+def deblock(img: torch.Tensor, holes: torch.Tensor, patch_size: int, band: int) -> torch.Tensor:
+    """Deblock ``img (N, C, H, W)`` along the ``patch_size`` grid where a border touches a
+    predicted patch (``holes (N, 1, H, W)``, 1 on predicted patches): the step across the
+    border beyond the slope of its neighbours (averaged along each patch's side: the
+    patches' offset) is spread as two linear ramps of ``band`` px, half on each
+    side, so the border keeps the neighbours' slope and the texture is kept. Columns, then
+    rows; ``band`` in [1, patch_size // 2] (0 returns ``img``)."""
+    if band <= 0:
+        return img
+    out = _deblock_columns(img, holes, patch_size, band)
+    return _deblock_columns(out.transpose(-1, -2), holes.transpose(-1, -2), patch_size, band).transpose(-1, -2)
+
+
 class TIRM(nn.Module):
     """Masked autoencoder with identity fusion.
 
@@ -91,6 +137,7 @@ class TIRM(nn.Module):
         token_shift: bool = False,
         refine_depth: int = 0,
         refine_width: int = 16,
+        deblock: int = 0,
     ) -> None:
         super().__init__()
         self.patch_size = patch_size
@@ -111,6 +158,7 @@ class TIRM(nn.Module):
         self.head = nn.Linear(dec_dim, patch_size * patch_size * 3)
         self._init_weights()
         self.refiner = Refiner(refine_depth, refine_width) if refine_depth else None
+        self.deblock = deblock
 
     def _init_weights(self) -> None:
         fan_in = self.patch_embed.in_channels * self.patch_size**2
@@ -151,8 +199,12 @@ class TIRM(nn.Module):
         patches = patchify(x, self.patch_size)
         idx = idx_mask.unsqueeze(-1).expand(-1, -1, patches.shape[-1])
         target = unpatchify(patches.scatter(1, idx, pred.to(patches.dtype)), self.patch_size)
-        if self.refiner is not None:
-            target = self.refiner(target, x, self.holes(idx_mask, x))
+        if self.deblock or self.refiner is not None:
+            holes = self.holes(idx_mask, x)
+            if self.deblock:
+                target = deblock(target, holes, self.patch_size, self.deblock).clamp(0.0, 1.0)
+            if self.refiner is not None:
+                target = self.refiner(target, x, holes)
         return target, pred
 
     def holes(self, idx_mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -148,9 +148,21 @@ def test_report_says_how_the_model_did_on_held_out_people(tmp_path, report_folde
     html = render_report({**result, "model": weak}, folder)
     assert "About this model" in html and "0.20" in html and "0.50" in html
     assert "further from the true person than the forgery" in html
+    assert "Measured after training" not in html
     good = model_record(_checkpoint_with_validation(tmp_path / "good", 0.7))
     html = render_report({**result, "model": good}, folder)
     assert "About this model" in html and "further from the true person" not in html
+    # a row measured after training (scripts/revalidate_model.py) says what changed
+    later = _checkpoint_with_validation(tmp_path / "later", 0.3)
+    doc = json.loads((later / "config.json").read_text())
+    doc["metadata"]["validation"].append({"step": 7, "val/idsim_source": 0.6, "val/idsim_target": 0.45,
+                                          "val/idsim_target_none": 0.5, "note": "deblock <8> px added"})
+    (later / "config.json").write_text(json.dumps(doc))
+    rec = model_record(later)
+    assert rec["training"]["validation"]["idsim_target"] == 0.45
+    assert rec["training"]["validation_note"] == "deblock <8> px added"
+    html = render_report({**result, "model": rec}, folder)
+    assert "0.45" in html and "Measured after training: deblock &lt;8&gt; px added." in html
     # no metadata (e.g. a converted official checkpoint): no card, no error
     bare = tmp_path / "bare"
     bare.mkdir()

@@ -301,6 +301,8 @@ def _model_card(model: dict[str, Any]) -> str:
                  f"{val['idsim_target']:.2f} to the true target, where the forgery itself had "
                  f"{val['idsim_target_none']:.2f}")
         text += f"; its recovered sources had {val['idsim_source']:.2f} to the true source." if "idsim_source" in val else "."
+        if tr.get("validation_note"):
+            text += f" (Measured after training: {_e(tr['validation_note'])}.)"
         if val["idsim_target"] <= val["idsim_target_none"]:
             warn = ("<p><b>Its recovered targets are, on average, further from the true person than the "
                     "forgery itself is.</b> Treat the recovered target as a rough visualisation, not as "

@@ -57,9 +57,10 @@ def training_summary(checkpoint_dir: str | os.PathLike) -> dict[str, Any]:
     """What the checkpoint's ``config.json`` metadata says about its training (empty if nothing).
 
     Keys (each only when recorded): ``status``, ``step``, ``images_seen``, ``command``,
-    ``data_split`` and ``validation`` — the newest validation row on held-out identities
+    ``data_split``, ``validation`` — the newest validation row on held-out identities
     (``idsim_target`` = recovered vs true target, ``idsim_target_none`` = the forgery itself
-    vs the true target, ...).
+    vs the true target, ...) — and ``validation_note``: what changed since training when that
+    row was measured later (``scripts/revalidate_model.py``).
     """
     from dfrec.errors import CheckpointError
     from dfrec.models.checkpoint import read_config
@@ -83,6 +84,8 @@ def training_summary(checkpoint_dir: str | os.PathLike) -> dict[str, Any]:
     validation = {k: last[k] for k in VALIDATION_KEYS if isinstance(last.get(k), (int, float))}
     if validation:
         out["validation"] = validation
+        if isinstance(last.get("note"), str) and last["note"]:  # a row measured after training
+            out["validation_note"] = last["note"]
     return {k: v for k, v in out.items() if v is not None}
 
 

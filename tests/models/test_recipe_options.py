@@ -83,9 +83,19 @@ def test_deblock_option_in_the_model():
     plain, smooth = _tiny()(x, generator=gen()), _tiny(deblock=8)(x, generator=gen())
     assert torch.equal(plain["pred_patches"], smooth["pred_patches"])  # the patch loss sees the same
     assert blockiness(smooth["target"]) < blockiness(plain["target"])
-    model = _tiny(deblock=8).train()
-    model(x.expand(2, -1, -1, -1), generator=gen())["target"].mean().backward()  # linear: gradients reach the decoder
-    assert model.tirm.head.weight.grad.abs().sum() > 0
+    # in training only with deblock_in_training, and then gradients pass it to the decoder
+    x2 = x.expand(2, -1, -1, -1)
+    eval_only, always = _tiny(deblock=8).train(), _tiny(deblock=8, deblock_in_training=True).train()
+    plain_train = _tiny().train()
+    def run(model):
+        torch.manual_seed(1)  # training-mode randomness besides the masking generator
+        return model(x2, generator=gen())["target"]
+
+    assert torch.equal(run(eval_only), run(plain_train))
+    out = run(always)
+    assert not torch.equal(out, run(plain_train))
+    out.mean().backward()
+    assert always.tirm.head.weight.grad.abs().sum() > 0
 
 
 def test_paper_output_is_unchanged_without_compose():
@@ -146,7 +156,8 @@ def test_forward_switches_match_their_definition():
 
 def test_old_config_dicts_keep_the_paper_behaviour():
     old = DFRECConfig().to_dict()
-    for key in ("compose", "compose_dilate", "compose_threshold", "refine_depth", "refine_width", "deblock", "map_noise"):
+    for key in ("compose", "compose_dilate", "compose_threshold", "refine_depth", "refine_width", "deblock", "deblock_in_training",
+                "map_noise"):
         old.pop(key)
     cfg = DFRECConfig.from_dict(old)
     assert cfg.compose is False and cfg.refine_depth == 0 and cfg.compose_threshold is None and cfg.deblock == 0

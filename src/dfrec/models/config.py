@@ -75,8 +75,10 @@ class DFRECConfig:
     refine_depth: int = 0
     refine_width: int = 16
     # Fixed deblocking filter at patch borders, band half-width in px (0 = none, the paper;
-    # see dfrec.models.tirm.deblock): runs before the refinement, in training and inference.
+    # see dfrec.models.tirm.deblock): runs before the refinement, at inference (eval mode) and,
+    # with deblock_in_training, in training too (measured: training through it learns slower).
     deblock: int = 0
+    deblock_in_training: bool = False
     # Composite output (False = the paper): recovered target = the input outside the ISM map,
     # the TIRM's output inside it; the map is dilated by compose_dilate px and feathered over
     # as many px before it is used as the blending weight; with compose_threshold the map is

@@ -83,6 +83,7 @@ class DFREC(nn.Module):
             refine_depth=c.refine_depth,
             refine_width=c.refine_width,
             deblock=c.deblock,
+            deblock_in_training=c.deblock_in_training,
         )
 
     # ------------------------------------------------------------------------------------

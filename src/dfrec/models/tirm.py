@@ -16,7 +16,7 @@ Optionally (``deblock > 0``) a fixed deblocking filter runs first, as video code
 at block edges: independently predicted patches differ by small offsets, which read as a
 16-px grid; at each patch border next to a predicted patch the step beyond the
 neighbours' slope is spread as ramps over ``deblock`` px on both sides (:func:`deblock`).
-It is linear, so training sees through it.
+It runs in eval mode (inference, validation) and, with ``deblock_in_training``, in training.
 """
 
 from __future__ import annotations
@@ -138,6 +138,7 @@ class TIRM(nn.Module):
         refine_depth: int = 0,
         refine_width: int = 16,
         deblock: int = 0,
+        deblock_in_training: bool = False,
     ) -> None:
         super().__init__()
         self.patch_size = patch_size
@@ -159,6 +160,7 @@ class TIRM(nn.Module):
         self._init_weights()
         self.refiner = Refiner(refine_depth, refine_width) if refine_depth else None
         self.deblock = deblock
+        self.deblock_in_training = deblock_in_training
 
     def _init_weights(self) -> None:
         fan_in = self.patch_embed.in_channels * self.patch_size**2
@@ -199,9 +201,10 @@ class TIRM(nn.Module):
         patches = patchify(x, self.patch_size)
         idx = idx_mask.unsqueeze(-1).expand(-1, -1, patches.shape[-1])
         target = unpatchify(patches.scatter(1, idx, pred.to(patches.dtype)), self.patch_size)
-        if self.deblock or self.refiner is not None:
+        deblocking = self.deblock and (self.deblock_in_training or not self.training)
+        if deblocking or self.refiner is not None:
             holes = self.holes(idx_mask, x)
-            if self.deblock:
+            if deblocking:
                 target = deblock(target, holes, self.patch_size, self.deblock).clamp(0.0, 1.0)
             if self.refiner is not None:
                 target = self.refiner(target, x, holes)

@@ -98,8 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lfw", type=Path, default=ROOT.parent / "shared" / "data" / "lfw",
                     help="LFW folder, to build the cache when it is missing")
     ap.add_argument("--size", type=int, default=160, help="pack crop side (default 160)")
-    ap.add_argument("--quality", type=int, default=80, help="WebP quality (default 80)")
-    ap.add_argument("--max-per-identity", type=int, default=6, help="faces per person in the pack (default 6)")
+    ap.add_argument("--quality", type=int, default=75, help="WebP quality (default 75)")
+    ap.add_argument("--max-per-identity", type=int, default=5,
+                    help="faces per person in the pack (default 5)")
     a = ap.parse_args(argv)
     if not a.check:
         DEVICE.mkdir(exist_ok=True)
@@ -120,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     for r, b in rows:
         print(f"{r:<{width}}  {b / 2**20:7.2f} MiB")
     print(f"{'total (limit 64 MiB)':<{width}}  {total / 2**20:7.2f} MiB  {'fits' if total <= LIMIT else 'TOO LARGE'}")
+    if LIMIT - 2 * 2**20 < total <= LIMIT:
+        print(f"warning: {(LIMIT - total) / 2**20:.2f} MiB to spare; a growing tree will not fit: rebuild the pack "
+              "smaller (rm -rf .device/pack, then --max-per-identity 4 or --quality 70)")
     print("carry: [\".device\"]   command: bash scripts/device_train.sh MINUTES [--from-scratch]")
     return 0 if total <= LIMIT else 1
 

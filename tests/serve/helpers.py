@@ -123,6 +123,16 @@ class Server:
         except ValueError:
             return code, raw.decode("utf-8", "replace")
 
+    def wait_inside_video(self, job_id: str) -> dict[str, Any]:
+        """Wait until the worker analyses the frames of the job's first input (a video)."""
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            _, job = self.get_json(f"/api/jobs/{job_id}")
+            if (job["inputs"][0]["stage"] or "").startswith("frame"):
+                return job
+            assert job["status"] in ("queued", "running") and time.monotonic() < deadline, job
+            time.sleep(0.1)
+
     def wait_job(self, job_id: str) -> dict[str, Any]:
         deadline = time.monotonic() + WAIT_S
         while time.monotonic() < deadline:
@@ -145,6 +155,20 @@ def multipart(files: list[tuple[str, bytes]], field: str = "files") -> tuple[byt
         out.write(b"\r\n")
     out.write(f"--{boundary}--\r\n".encode())
     return out.getvalue(), f"multipart/form-data; boundary={boundary}"
+
+
+def example_video(path: Path, frames: int) -> Path:
+    """An MJPG AVI at 10 fps of ``frames`` copies of the example forgery at 156 x 180 px."""
+    import cv2
+
+    from dfrec.io import read_image
+
+    frame = cv2.cvtColor(cv2.resize(read_image(EXAMPLE), (156, 180)), cv2.COLOR_RGB2BGR)
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (156, 180))
+    for _ in range(frames):
+        w.write(frame)
+    w.release()
+    return path
 
 
 def png_bytes(image: np.ndarray) -> bytes:

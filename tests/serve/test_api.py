@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from .helpers import EXAMPLE, ROOT, Server, multipart, png_bytes
+from .helpers import EXAMPLE, ROOT, Server, example_video, multipart, png_bytes
 
 TOKEN = "test-token-0123456789abcdef"
 
@@ -144,32 +144,13 @@ def test_video_upload(srv, tmp_path):
 def test_interrupted_job_is_marked_and_rerun(tmp_path):
     """Stop the server while a video is being analysed: after a restart the job is interrupted,
     and re-running it finishes it."""
-    import time
-
-    import cv2
-
-    from dfrec.io import read_image
-
-    from .helpers import WAIT_S
-
-    frame = cv2.cvtColor(cv2.resize(read_image(EXAMPLE), (156, 180)), cv2.COLOR_RGB2BGR)
-    path = tmp_path / "long.avi"
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (156, 180))
-    for _ in range(12):
-        w.write(frame)
-    w.release()
+    path = example_video(tmp_path / "long.avi", 12)
     data = tmp_path / "data"
     srv = Server(data, "--fps", "0").start()  # every frame: 12 frames to analyse
     try:
         code, body = srv.upload([("long.avi", path.read_bytes())])
         assert code == 201, body
-        deadline = time.monotonic() + WAIT_S
-        while True:  # wait until the worker is inside the video
-            _, job = srv.get_json(f"/api/jobs/{body['id']}")
-            if (job["inputs"][0]["stage"] or "").startswith("frame"):
-                break
-            assert job["status"] in ("queued", "running") and time.monotonic() < deadline, job
-            time.sleep(0.1)
+        srv.wait_inside_video(body["id"])
     finally:
         srv.stop()  # SIGTERM: uvicorn shuts down, the worker stops at the next frame
     srv = Server(data, "--fps", "0").start()
@@ -241,36 +222,17 @@ def test_delete_form_and_refusals(srv):
 def test_delete_queued_and_running(tmp_path):
     """While a video is analysed, the case queued behind it is cancelled and deleted, the running
     one is refused (HTTP 409) and kept; files a crash left in the trash are removed at the start."""
-    import time
-
-    import cv2
-
-    from dfrec.io import read_image
-
-    from .helpers import WAIT_S
-
     data = tmp_path / "data"
     leftover = data / "trash" / "AAAAAAAAAAAAAAAAAAAAAA.0123abcd"  # renamed and un-listed, then the server died
     (leftover / "uploads" / "1").mkdir(parents=True)
     (leftover / "uploads" / "1" / "face.png").write_bytes(EXAMPLE.read_bytes())
-    frame = cv2.cvtColor(cv2.resize(read_image(EXAMPLE), (156, 180)), cv2.COLOR_RGB2BGR)
-    path = tmp_path / "long.avi"
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (156, 180))
-    for _ in range(40):
-        w.write(frame)
-    w.release()
+    path = example_video(tmp_path / "long.avi", 40)
     srv = Server(data, "--fps", "0").start()  # every frame: 40 frames keep the worker busy
     try:
         assert not leftover.exists() and not any((data / "trash").iterdir())
         code, running = srv.upload([("long.avi", path.read_bytes())])
         assert code == 201, running
-        deadline = time.monotonic() + WAIT_S
-        while True:  # wait until the worker is inside the video
-            _, job = srv.get_json(f"/api/jobs/{running['id']}")
-            if (job["inputs"][0]["stage"] or "").startswith("frame"):
-                break
-            assert job["status"] in ("queued", "running") and time.monotonic() < deadline, job
-            time.sleep(0.1)
+        srv.wait_inside_video(running["id"])
         code, queued = srv.upload([("example.png", EXAMPLE.read_bytes())])
         assert code == 201 and srv.get_json(f"/api/jobs/{queued['id']}")[1]["status"] == "queued"
         code, raw, _ = srv.request(f"/api/jobs/{queued['id']}", method="DELETE")

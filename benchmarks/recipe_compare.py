@@ -186,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown recipe(s) {unknown}; known: {', '.join(RECIPES)}")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    import shutil
+
+    from dfrec.io import write_text_atomic
+    from dfrec.models import DFREC
     from dfrec.train.heldout import HeldOutEvaluator, heldout_sets
 
     sets = heldout_sets(a.cache, a.eval_samples, a.seed)
@@ -194,12 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.init == "bundled":  # the starting point of every recipe: the slope is measured from it
         start = out / "start.json"
         if not start.exists() or a.force:
-            from dfrec.models import DFREC
-
             evaluator = HeldOutEvaluator(sets, fid=not a.no_fid)
             ev = evaluator(DFREC.from_pretrained(ROOT / "src" / "dfrec" / "weights" / "default"))
-            from dfrec.io import write_text_atomic
-
             write_text_atomic(start, json.dumps({"train": {"step": 0, "images": 0, "train_minutes": 0.0}, "eval": ev}))
         results["start"] = json.loads(start.read_text())
     for name in names:
@@ -210,14 +210,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         run_dir = out / name
         if run_dir.exists():
-            import shutil
-
             shutil.rmtree(run_dir)
         cfg = recipe_config(name, base_config(a.cache, run_dir, a.budget, a.seed, a.batch, a.init, a.steps))
         print(f"{name}: training for " + (f"{a.steps} steps" if a.steps else f"{a.budget:.0f} CPU s"), file=sys.stderr)
         summary = train_recipe(cfg)
-        from dfrec.models import DFREC
-
         model = DFREC.from_pretrained(run_dir / "model").eval()
         t0 = time.perf_counter()
         evaluator = evaluator or HeldOutEvaluator(sets, fid=not a.no_fid)
@@ -225,15 +221,11 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = {"recipe": RECIPES[name], "config": cfg, "train": summary, "eval": ev,
                          "eval_s": time.perf_counter() - t0, "init": a.init,
                          "budget_cpu_s": None if a.steps else a.budget, "steps": a.steps}
-        from dfrec.io import write_text_atomic
-
         write_text_atomic(res_file, json.dumps(results[name], indent=1, default=str))
         print(markdown([row(name, results[name])]), file=sys.stderr)
     rows = [row(n, results[n]) for n in (["start"] if "start" in results else []) + names]
     table = markdown(rows)
     print(table)
-    from dfrec.io import write_text_atomic
-
     write_text_atomic(out / "table.md", table + "\n")
     return 0
 

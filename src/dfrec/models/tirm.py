@@ -72,10 +72,11 @@ def _border_profile(n: int, patch_size: int, band: int, like: torch.Tensor) -> t
     ``c-1`` and ``c``, ``+½(1 − d/band)`` at ``c-1-d`` and ``−½(1 − d/band)`` at ``c+d``, d < band."""
     borders = torch.arange(patch_size, n, patch_size, device=like.device)
     m = like.new_zeros(len(borders), n)
+    rows = torch.arange(len(borders), device=like.device)
     for d in range(band):
         w = 0.5 * (1.0 - d / band)
-        m[torch.arange(len(borders)), borders - 1 - d] = w
-        m[torch.arange(len(borders)), borders + d] = -w
+        m[rows, borders - 1 - d] = w
+        m[rows, borders + d] = -w
     return m
 
 

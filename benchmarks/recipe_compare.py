@@ -122,10 +122,13 @@ def train_recipe(cfg_dict: dict, log_every_s: float = 60.0) -> dict:
     from dfrec.train.loop import Trainer
 
     class CPUBudgetTrainer(Trainer):
+        def fit(self):  # the clock starts with the training, not at its first reading
+            self._cpu0 = time.process_time()
+            return super().fit()
+
         def _elapsed(self) -> float:  # the budget counts this process's CPU time, all threads
-            if not hasattr(self, "_cpu0"):
-                self._cpu0 = time.process_time()
-            return self.train_seconds + (time.process_time() - self._cpu0)
+            cpu0 = getattr(self, "_cpu0", None)  # None while the trainer is still being set up
+            return self.train_seconds + (time.process_time() - cpu0 if cpu0 is not None else 0.0)
 
     cfg = from_dict(Config, cfg_dict)
     trainer = CPUBudgetTrainer(cfg, device="cpu", progress=False, command="benchmarks/recipe_compare.py")

@@ -170,3 +170,28 @@ def test_partial_load_keeps_new_modules_fresh():
     assert len(loaded) == len(old.state_dict())
     assert fresh and all(k.startswith("tirm.refiner.") for k in fresh)
     assert torch.equal(new.tirm.head.weight, old.tirm.head.weight)
+
+
+def test_freeze_fixes_weights_and_batchnorm_of_the_named_modules():
+    import pytest
+
+    from dfrec.errors import ConfigError
+
+    model = _tiny().train()
+    n = model.freeze(["ism"])
+    assert n == sum(p.numel() for p in model.ism.parameters()) > 0
+    assert not any(p.requires_grad for p in model.ism.parameters())
+    assert all(p.requires_grad for p in model.sirm.parameters())
+    model.train()  # what a training loop (and validate's restore) calls
+    assert not model.ism.training and all(not m.training for m in model.ism.modules())
+    assert model.sirm.training and model.tirm.training
+    stats = {k: v.clone() for k, v in model.ism.state_dict().items()}
+    out = model(torch.rand(2, 3, 224, 224))
+    (out["target"].mean() + out["source"].mean() + out["logit"].mean()).backward()
+    assert all(torch.equal(v, model.ism.state_dict()[k]) for k, v in stats.items())  # BatchNorm running stats too
+    assert all(p.grad is None for p in model.ism.parameters())
+    assert any(p.grad is not None for p in model.sirm.parameters())
+    with pytest.raises(ConfigError, match="no such module.*ism, sirm, tirm"):
+        model.freeze(["tirm.refiner"])  # refine_depth 0: there is none
+    with pytest.raises(ConfigError, match="whole model"):
+        model.freeze([""])

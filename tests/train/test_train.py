@@ -173,3 +173,26 @@ def test_compile_failure_falls_back_to_eager(fixture_cache, tmp_path, monkeypatc
     assert not isinstance(trainer.train_model, Broken) and trainer.loss_call is trainer.loss_fn
     meta = json.loads((tmp_path / "model" / "config.json").read_text())["metadata"]
     assert meta["device"].startswith("cpu") and meta["train_minutes"] > 0
+
+
+def test_freeze_leaves_the_named_modules_as_loaded(fixture_cache, tmp_path, tiny_checkpoint):
+    """model.freeze: a fine-tuning run changes the other modules and leaves the frozen ones (weights and
+    BatchNorm statistics) exactly as init_from had them; they are not in the optimizer."""
+    from dfrec.errors import ConfigError
+    from dfrec.models.dfrec import DFREC
+
+    src = DFREC.from_pretrained(tiny_checkpoint).state_dict()
+    data = tiny_config(fixture_cache, tmp_path / "a", steps=2, dataset="faces")
+    data["model"].update(init_from=str(tiny_checkpoint), freeze=["sirm"])
+    trainer = Trainer(config_from_dict(data), device="cpu", progress=False)
+    trainer.fit()
+    got = DFREC.from_pretrained(tmp_path / "a" / "model").state_dict()
+    sirm = [k for k in src if k.startswith("sirm.")]
+    assert sirm and all(torch.equal(got[k], src[k]) for k in sirm)
+    assert any(not torch.equal(got[k], src[k]) for k in src if k.startswith("tirm."))
+    in_optim = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
+    assert not any(id(p) in in_optim for p in trainer.model.sirm.parameters())
+    bad = tiny_config(fixture_cache, tmp_path / "b", steps=1, dataset="faces")
+    bad["model"]["freeze"] = ["sirn"]
+    with pytest.raises(ConfigError, match="sirn"):
+        Trainer(config_from_dict(bad), device="cpu", progress=False)._setup()

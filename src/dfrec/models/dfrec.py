@@ -51,6 +51,8 @@ class DFREC(nn.Module):
         #: the ``metadata`` of the checkpoint the weights came from (training run, data,
         #: validation); empty for a model built in memory
         self.checkpoint_metadata: dict[str, Any] = {}
+        #: submodules whose weights are fixed (:meth:`freeze`)
+        self.frozen: tuple[str, ...] = ()
         c = self.config
         if c.use_ism:
             from dfrec.models.ism import ISM
@@ -182,6 +184,35 @@ class DFREC(nn.Module):
         }
 
     # ------------------------------------------------------------------------------------
+    def freeze(self, names: list[str] | tuple[str, ...]) -> int:
+        """Fix the weights of the named submodules (``ism``, ``sirm``, ``tirm`` or dotted paths such
+        as ``tirm.refiner``) for fine-tuning: no gradients, and kept in eval mode by :meth:`train`
+        so BatchNorm statistics and dropout stay as trained. Returns the number of parameters
+        frozen; an unknown name raises ``ConfigError`` listing the modules there are."""
+        names = tuple(dict.fromkeys(names))
+        count = 0
+        for name in names:
+            try:
+                mod = self.get_submodule(name)
+            except AttributeError:
+                known = ", ".join(n for n, _ in self.named_children())
+                raise ConfigError(f"cannot freeze {name!r}: no such module (top-level modules: {known})") from None
+            if mod is self:
+                raise ConfigError("cannot freeze the whole model; name its modules (ism, sirm, tirm)")
+            for p in mod.parameters():
+                count += p.numel() if p.requires_grad else 0
+                p.requires_grad_(False)
+        self.frozen = tuple(dict.fromkeys(self.frozen + names))
+        self.train(self.training)
+        return count
+
+    def train(self, mode: bool = True) -> "DFREC":
+        """``nn.Module.train``, except that :meth:`freeze`-d submodules stay in eval mode."""
+        super().train(mode)
+        for name in self.frozen:
+            self.get_submodule(name).eval()
+        return self
+
     def num_parameters(self) -> dict[str, int]:
         """Parameter counts per module and in total."""
         counts = {name: sum(p.numel() for p in mod.parameters()) for name, mod in self.named_children()}

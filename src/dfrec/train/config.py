@@ -40,6 +40,9 @@ class ModelSection:
     #: False: tensors of ``init_from`` whose name and shape match are loaded and the rest (e.g.
     #: a module the recipe added) keep their fresh initialisation; the run log lists them.
     init_strict: bool = True
+    #: modules whose weights stay as loaded (``ism``, ``sirm``, ``tirm`` or dotted paths such as
+    #: ``tirm.refiner``): no gradient, not in the optimizer, BatchNorm statistics fixed
+    freeze: list[str] = field(default_factory=list)
 
 
 @dataclass

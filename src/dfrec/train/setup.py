@@ -45,10 +45,16 @@ def set_backends(cfg: Config, device: torch.device) -> None:
 
 def build_model(cfg: Config, components: Components, device: torch.device,
                 say: Callable[[str], None] = log.info) -> torch.nn.Module:
-    """The model of ``cfg.model`` on ``device``, starting from ``model.init_from``'s weights if set."""
+    """The model of ``cfg.model`` on ``device``, starting from ``model.init_from``'s weights if set,
+    with the modules of ``model.freeze`` frozen."""
     model = components.build_model(cfg).to(device)
     if cfg.model.init_from:
         init_weights(model, cfg, say)
+    if cfg.model.freeze:
+        if not hasattr(model, "freeze"):
+            raise ConfigError(f"model.freeze: the {type(model).__name__} model cannot freeze modules")
+        n = model.freeze(cfg.model.freeze)
+        say(f"frozen: {', '.join(cfg.model.freeze)} ({n:,} parameters)")
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model

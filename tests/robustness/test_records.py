@@ -202,3 +202,20 @@ def test_result_names_are_unique_visible_and_never_nest(tmp_path):
     assert not any(part.startswith(".") for n in names for part in n.split("/"))  # summaries list every result
     assert not any(b.startswith(a + "/") for a in names for b in names if a != b)
     assert "evidence/a/b" in names and "single" in names
+
+
+def test_files_given_singly_that_share_a_name_all_take_their_folders_name(tmp_path):
+    """examples/a/forgery.png and examples/b/forgery.png become a_forgery and b_forgery in either
+    order (not forgery and b_forgery); a file whose name is alone keeps its stem."""
+    from dfrec.cli.recover import collect_inputs
+
+    files = []
+    for rel in ["a/forgery.png", "b/forgery.png", ".c/forgery.png", "d/alone.png"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+        files.append(str(tmp_path / rel))
+    for order in (files, files[::-1]):
+        items, failed = collect_inputs(order, tmp_path / "out")
+        named = {Path(p).relative_to(tmp_path).as_posix(): n.as_posix() for p, _, n in items}
+        assert failed == [] and named == {"a/forgery.png": "a_forgery", "b/forgery.png": "b_forgery",
+                                          ".c/forgery.png": "c_forgery", "d/alone.png": "alone"}

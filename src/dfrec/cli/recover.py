@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +68,14 @@ Item = tuple[Path, str, Path]  # (file, "image" | "video", result folder name re
 
 
 def _assign_names(raw: list[tuple[Path, str, Path, str]]) -> list[Item]:
-    """Unique result-folder names (case-insensitive) that never nest: a name is never a
+    """Unique result-folder names (case-insensitive) that never nest: a file is named by its
+    stem (by ``<parent>_<stem>`` when files given singly share a stem); a name is never a
     folder on the way to another result (``in/a`` for ``in/a.png`` when ``in/a/b.png`` exists
     becomes ``in/a_png``), so replacing one result folder never touches another."""
     dirs = {anc.as_posix().lower() for _, _, name, _ in raw for anc in name.parents if anc != Path(".")}
+    # files given one by one whose names clash (examples/a/forgery.png, examples/b/forgery.png)
+    # all take their folder's name (a_forgery, b_forgery), whatever order they came in
+    clash = Counter(name.as_posix().lower() for _, _, name, parent in raw if parent)
     used: set[str] = set()
     out: list[Item] = []
 
@@ -80,8 +85,9 @@ def _assign_names(raw: list[tuple[Path, str, Path, str]]) -> list[Item]:
 
     for path, kind, name, parent in raw:
         cands = [name]
-        if parent:
-            cands.append(name.with_name(f"{parent}_{name.name}"))
+        if parent.lstrip("."):
+            prefixed = name.with_name(f"{parent.lstrip('.')}_{name.name}")
+            cands = [prefixed, name] if clash[name.as_posix().lower()] > 1 else [name, prefixed]
         cands.append(name.with_name(f"{name.name}_{path.suffix.lstrip('.').lower() or 'file'}"))
         free = [c for c in cands if not taken(c)]
         cand = free[0] if free else cands[-1]

@@ -197,7 +197,8 @@ def test_delete_form_and_refusals(srv):
     assert code == 201, body
     jid = srv.wait_job(body["id"])["id"]
     for headers in ({"Origin": "http://attacker.example"}, {"Origin": "null"}):  # cross-site
-        code, _, _ = srv.request(f"/jobs/{jid}/delete", b"", headers, method="POST")
+        code, _, _ = srv.request(f"/jobs/{jid}/delete", b"confirmed=yes",
+                                 {**headers, "Content-Type": "application/x-www-form-urlencoded"}, method="POST")
         assert code == 403
         code, _, _ = srv.request(f"/api/jobs/{jid}", headers=headers, method="DELETE")
         assert code == 403
@@ -213,8 +214,16 @@ def test_delete_form_and_refusals(srv):
         code, _, _ = srv.request(path, b"" if method == "POST" else None, method=method)
         assert code == 404, path
     assert (srv.data / "serve.sqlite").is_file()
-    # the job page's form (same origin): redirected to the cases, which say it was deleted
+    # every case on /cases has a Delete button; its form posts to the same place as the job page's
+    code, page, _ = srv.request("/cases")
+    assert code == 200 and f'action="/jobs/{jid}/delete"'.encode() in page and b'data-confirm="Delete case' in page
+    # the form without confirmed=yes (a browser without JavaScript, so no dialog): a page asks first
     code, page, _ = srv.request(f"/jobs/{jid}/delete", b"", {"Origin": srv.url}, method="POST")
+    assert code == 200 and b'id="delete-question"' in page and b"cannot be undone" in page
+    assert b'name="confirmed" value="yes"' in page and (srv.data / "jobs" / jid).is_dir()  # nothing deleted yet
+    # confirmed (that page's button, or the dialog in app.js): redirected to the cases, which say it was deleted
+    form = {"Origin": srv.url, "Content-Type": "application/x-www-form-urlencoded"}
+    code, page, _ = srv.request(f"/jobs/{jid}/delete", b"confirmed=yes", form, method="POST")
     assert code == 200 and b'id="deleted-note"' in page and page.count(jid[:8].encode()) == 1  # in the note only
     assert not (srv.data / "jobs" / jid).exists() and srv.get_json(f"/api/jobs/{jid}")[0] == 404
 

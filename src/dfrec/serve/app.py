@@ -36,7 +36,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -454,7 +454,13 @@ def create_app(cfg: ServeConfig, start_worker: bool = True) -> FastAPI:
         return JSONResponse(body, status_code=code)
 
     @app.post("/jobs/{job_id}/delete")
-    def form_delete(job_id: str):
+    def form_delete(job_id: str, confirmed: str = Form("")):
+        if confirmed != "yes":  # no JavaScript, so no dialog asked: ask on a page first
+            job = store.get(job_id) if JOB_ID.fullmatch(job_id) else None
+            if job is None:
+                return _not_found(status_line())
+            if job["status"] != "running":  # a running case is refused below, asked or not
+                return HTMLResponse(pages.delete_confirm_page(job, status_line()))
         code, body = delete(job_id)
         if code == 404:
             return _not_found(status_line())

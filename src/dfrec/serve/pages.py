@@ -86,7 +86,37 @@ face-swapped, and recovers the two people behind a swap: the <b>source</b> whose
 # ---------------------------------------------------------------------------------------- cases
 def _case_head() -> str:
     return ("<tr><th>Created (UTC)</th><th>Case</th><th>Files</th><th>Status</th><th>Faces</th>"
-            "<th>Highest fake score</th></tr>")
+            "<th>Highest fake score</th><th></th></tr>")
+
+
+def _delete_question(job: dict[str, Any]) -> str:
+    cancelled = " and its analysis is cancelled" if job["status"] == "queued" else ""
+    return (f"Delete case {job['id'][:8]}? Its uploaded files and all its results are removed from the "
+            f"server{cancelled}. This cannot be undone.")
+
+
+def delete_form(job: dict[str, Any], cls: str, ident: str = "") -> str:
+    """The Delete button of a case. With JavaScript a dialog asks first and the form is sent with
+    ``confirmed=yes``; without it the server answers with :func:`delete_confirm_page`. Hidden
+    while the case runs (the server refuses to delete it then)."""
+    jid = job["id"]
+    idattr = f' id="{_e(ident)}"' if ident else ""
+    hidden = " hidden" if job["status"] == "running" else ""
+    return (f'<form method="post" action="/jobs/{_u(jid)}/delete" class="{_e(cls)}" data-confirm="{_e(_delete_question(job))}">'
+            f'<button{idattr} class="danger" type="submit"{hidden}>Delete case</button></form>')
+
+
+def delete_confirm_page(job: dict[str, Any], status: str) -> str:
+    """The question a Delete without ``confirmed=yes`` gets (a browser without JavaScript)."""
+    jid = job["id"]
+    body = (f'<div class="crumbs"><a href="/cases">Cases</a> › case <code>{_e(jid[:8])}</code></div>'
+            f'<h1>Delete case <code>{_e(jid[:8])}</code>?</h1><div class="card" id="delete-question">'
+            f'<p>{_e(_delete_question(job))}</p>'
+            f'<form method="post" action="/jobs/{_u(jid)}/delete" class="row">'
+            f'<input type="hidden" name="confirmed" value="yes">'
+            f'<button id="delete-confirmed" class="danger" type="submit">Delete case</button>'
+            f'<a class="btn ghost" href="/jobs/{_u(jid)}">Keep it</a></form></div>')
+    return page("Delete case?", body, "cases", status)
 
 
 def _case_row(j: dict[str, Any]) -> str:
@@ -94,7 +124,7 @@ def _case_row(j: dict[str, Any]) -> str:
     return (f'<tr class="case"><td class="num">{_e(j["created_utc"].replace("T", " ").rstrip("Z"))}</td>'
             f'<td><a href="/jobs/{_u(j["id"])}"><code>{_e(j["id"][:8])}</code></a></td>'
             f'<td>{_e(names)}</td><td>{_badge(j["status"])}</td><td class="num">{j["faces"]}</td>'
-            f'<td>{_score(j["max_score"])}</td></tr>')
+            f'<td>{_score(j["max_score"])}</td><td>{delete_form(j, "delete-row")}</td></tr>')
 
 
 def cases_page(jobs: list[dict[str, Any]], status: str, deleted: str = "") -> str:
@@ -140,8 +170,7 @@ This page updates by itself while the files are analysed.</p>
 <p id="job-message" class="msg">{_e(job.get('message') or '')}</p>
 <form method="post" action="/jobs/{_u(jid)}/rerun" class="row"><button id="rerun" type="submit"{'' if interrupted else ' hidden'}>Re-run the unfinished files</button></form>
 <div id="job-downloads" class="downloads"{'' if done else ' hidden'}><a class="btn ghost" href="/jobs/{_u(jid)}/all.zip">Download everything (zip)</a></div>
-<form method="post" action="/jobs/{_u(jid)}/delete" class="row delete" data-confirm="Delete case {_e(jid[:8])}? Its uploaded files and all its results are removed from the server{' and its analysis is cancelled' if job['status'] == 'queued' else ''}. This cannot be undone.">
-<button id="delete-case" class="danger" type="submit"{' hidden' if job['status'] == 'running' else ''}>Delete case</button></form>
+{delete_form(job, 'row delete', 'delete-case')}
 </div>
 <div class="card"><table><tr><th>File</th><th>Kind</th><th>Status</th><th>Progress</th><th>Faces</th><th></th></tr>
 {''.join(rows)}</table></div>

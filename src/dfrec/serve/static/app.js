@@ -122,7 +122,14 @@ function setupJob(root) {
 }
 
 function setupConfirm(form) {
-  form.addEventListener("submit", (e) => { if (!window.confirm(form.dataset.confirm)) e.preventDefault(); });
+  form.addEventListener("submit", (e) => {
+    if (!window.confirm(form.dataset.confirm)) { e.preventDefault(); return; }
+    if (!form.querySelector("input[name=confirmed]")) {  // asked here: the server need not ask again
+      const yes = document.createElement("input");
+      yes.type = "hidden"; yes.name = "confirmed"; yes.value = "yes";
+      form.appendChild(yes);
+    }
+  });
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -10,7 +10,9 @@ the training loss and :func:`dfrec.train.validation.validate` (PSNR/SSIM, IDSim 
 true faces and the forgery's own ``*_none``, blockiness, map IoU, accuracy). Prints the
 numbers; ``--write`` appends them as a validation row (with ``note`` and the date) to the
 model's ``config.json`` metadata, atomically, so reports ("About this model") describe the
-model as it now runs, e.g. after a change of an inference option such as ``model.deblock``.
+model as it now runs, e.g. after a change of an inference option such as ``model.deblock``;
+when the newest entry of the training history has no validation (a run with
+``data.val_samples: 0``), the row fills it.
 A different face cache gives different crops: the row says which cache it used.
 """
 
@@ -96,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             doc["config"].update(overrides)
         val_rows = meta.get("validation")
         meta["validation"] = (val_rows if isinstance(val_rows, list) else [val_rows] if val_rows else []) + [row]
+        history = meta.get("history")
+        if isinstance(history, list) and history and not history[-1].get("validation"):
+            history[-1]["validation"] = row  # a run that did not validate (val_samples 0): measured now
         doc["metadata"] = meta
         write_text_atomic(cfg_file, json.dumps(doc, indent=2) + "\n")
         print(f"recorded in {cfg_file}", file=sys.stderr)

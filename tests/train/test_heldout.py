@@ -78,3 +78,33 @@ def test_gate_needs_both_identities_to_hold(monkeypatch, tmp_path, target, sourc
 
     doc = json.loads((tmp_path / "g.json").read_text())
     assert doc["passed"] is passes and np.isclose(doc["candidate"]["swap"]["idsim_target"], target)
+
+
+def test_revalidate_records_a_row_and_fills_an_unvalidated_run(lfw_cache, tmp_path):
+    """scripts/revalidate_model.py scores a saved model on its own training run's validation set and,
+    with --write, appends the row (note, samples, date) and fills the newest history entry when that
+    run did not validate (data.val_samples 0)."""
+    import json
+
+    from dfrec.train.config import config_from_dict
+    from dfrec.train.loop import Trainer
+    from helpers import tiny_config
+
+    data = tiny_config(lfw_cache, tmp_path / "run", steps=1, checkpoint_every=1)
+    data["data"]["val_samples"] = 0
+    Trainer(config_from_dict(data), device="cpu", progress=False).fit()
+    model = tmp_path / "run" / "model"
+    doc = json.loads((model / "config.json").read_text())
+    assert not doc["metadata"].get("validation")
+    doc["metadata"]["history"] = [{"run": "earlier", "validation": {"val/idsim_target": 0.1}}, {"run": "this one"}]
+    (model / "config.json").write_text(json.dumps(doc))
+    spec = importlib.util.spec_from_file_location("revalidate_model", ROOT / "scripts" / "revalidate_model.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main([str(model), "--cache", str(lfw_cache), "--samples", "4", "--batch", "2", "--note", "after",
+                     "--write"]) == 0
+    meta = json.loads((model / "config.json").read_text())["metadata"]
+    row = meta["validation"][-1]
+    assert row["note"] == "after" and row["samples"] == 4 and 0 <= row["val/idsim_target_none"] <= 1
+    assert np.isfinite(row["val/idsim_target"]) and np.isfinite(row["val/idsim_source"])
+    assert meta["history"][-1]["validation"] == row and meta["history"][0]["validation"] == {"val/idsim_target": 0.1}

@@ -195,3 +195,25 @@ def test_freeze_fixes_weights_and_batchnorm_of_the_named_modules():
         model.freeze(["tirm.refiner"])  # refine_depth 0: there is none
     with pytest.raises(ConfigError, match="whole model"):
         model.freeze([""])
+
+
+def test_sirm_dilate_widens_what_the_sirm_sees():
+    """sirm_dilate: the SIRM's input is the map dilated by that many px (max-pool) times the input;
+    0 is the paper's m * x. Ranged in the config."""
+    import pytest
+
+    from dfrec.errors import ConfigError
+
+    m = torch.zeros(1, 1, 224, 224)
+    m[..., 100:120, 100:120] = 1.0
+    assert torch.equal(_tiny().sirm_weight(m), m)
+    w = _tiny(sirm_dilate=16).sirm_weight(m)
+    assert w[..., 84:136, 84:136].min() == 1.0 and w[..., :83, :].max() == 0.0 and w[..., 137:, :].max() == 0.0
+    seen = {}
+    model = _tiny(sirm_dilate=16)
+    model.sirm.register_forward_pre_hook(lambda mod, args: seen.setdefault("x", args[0]))
+    x = torch.rand(1, 3, 224, 224)
+    model(x, map_override=m)
+    assert torch.equal(seen["x"], w * x)
+    with pytest.raises(ConfigError, match="sirm_dilate"):
+        DFRECConfig(sirm_dilate=-1)

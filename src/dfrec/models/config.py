@@ -86,6 +86,9 @@ class DFRECConfig:
     compose: bool = False
     compose_dilate: int = 4
     compose_threshold: float | None = None
+    # What the SIRM sees (0 = the paper: m * x): the map dilated by sirm_dilate px (max-pool),
+    # so a tight map still shows the SIRM the face around the pasted region.
+    sirm_dilate: int = 0
 
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes, kept in config.json
 
@@ -167,6 +170,8 @@ class DFRECConfig:
             bad(f"deblock must lie in [0, {self.patch_size // 2}] px, got {self.deblock}")
         if self.compose_threshold is not None and not 0.0 < float(self.compose_threshold) < 1.0:
             bad(f"compose_threshold must be None or within (0, 1), got {self.compose_threshold}")
+        if not 0 <= int(self.sirm_dilate) <= self.image_size // 4:
+            bad(f"sirm_dilate must lie in [0, {self.image_size // 4}] px, got {self.sirm_dilate}")
         if not 0 <= self.compose_dilate <= self.image_size // 4:
             bad(f"compose_dilate must lie in [0, {self.image_size // 4}] px, got {self.compose_dilate}")
         for name in ("enc", "dec"):

@@ -113,6 +113,14 @@ class DFREC(nn.Module):
             noise=c.map_noise if self.training else 1e-3,
         )
 
+    def sirm_weight(self, mask: torch.Tensor) -> torch.Tensor:
+        """What multiplies the input of the SIRM: the map ``(N, 1, S, S)`` itself, or dilated by
+        ``sirm_dilate`` px (max-pool), in [0, 1]."""
+        d = int(self.config.sirm_dilate)
+        if d == 0:
+            return mask
+        return torch.nn.functional.max_pool2d(mask, 2 * d + 1, stride=1, padding=d)
+
     def blend_weight(self, mask: torch.Tensor) -> torch.Tensor:
         """Weight of the TIRM output in the composite: the map ``(N, 1, S, S)`` (binarised at
         ``compose_threshold`` when set) dilated by ``compose_dilate`` px (max-pool) and feathered
@@ -157,7 +165,7 @@ class DFREC(nn.Module):
         m, logit = self.segment(x)
         if map_override is not None:
             m = map_override.to(device=x.device, dtype=m.dtype).expand_as(m)
-        source, rows, f_s, f_t = self.sirm(m * x)
+        source, rows, f_s, f_t = self.sirm(self.sirm_weight(m) * x)
         idx_keep, idx_mask = self.choose_patches(m, generator)
         if not self.config.use_fusion:
             rows = None

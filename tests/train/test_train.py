@@ -145,9 +145,16 @@ def test_init_from_partial_keeps_new_modules_fresh(fixture_cache, tmp_path, tiny
 
     src = DFREC.from_pretrained(tiny_checkpoint).state_dict()
     data = tiny_config(fixture_cache, tmp_path, steps=1, dataset="faces")
-    data["model"].update(init_from=str(tiny_checkpoint), init_strict=False, overrides={"refine_depth": 3, "compose": True})
+    data["model"].update(init_from=str(tiny_checkpoint), init_strict=False,
+                         overrides={"refine_depth": 3, "compose": True, "sirm_dilate": 8})
     trainer = Trainer(config_from_dict(data), device="cpu", progress=False)
+    said: list[str] = []
+    trainer._log = said.append
     trainer._setup()
+    # the settings that are not tensors (sirm_dilate) are named: they do not travel with the weights
+    changed = [m for m in said if "settings differ" in m]
+    assert changed and all(f"{k} " in changed[0] for k in ("refine_depth", "compose", "sirm_dilate"))
+    assert "compose False -> True" in changed[0] and "sirm_dilate 0 -> 8" in changed[0]
     got = trainer.model.state_dict()
     assert all(torch.equal(got[k], v) for k, v in src.items())
     fresh = [k for k in got if k not in src]

@@ -67,6 +67,9 @@ def init_weights(model: torch.nn.Module, cfg: Config, say: Callable[[str], None]
 
     folder = cfg.model.init_from
     state = read_state_dict(folder)  # raises CheckpointError for a missing/corrupt folder
+    changed = config_changes(folder, model)
+    if changed:  # settings without tensors (e.g. deblock, sirm_dilate) do not travel with the weights
+        say(f"model.init_from: this run's model settings differ from {folder}'s: {changed} (this run's apply)")
     if not cfg.model.init_strict:
         loaded, fresh = load_state_partial(model, state)
         if not loaded:
@@ -82,6 +85,26 @@ def init_weights(model: torch.nn.Module, cfg: Config, say: Callable[[str], None]
             f"{cfg.model.preset!r} with these overrides ({e})"
         ) from None
     say(f"initialised from {folder}")
+
+
+def config_changes(folder: str, model: torch.nn.Module) -> str:
+    """``"key saved -> now, ..."`` for the model settings where ``model`` differs from the saved
+    model folder's ``config.json`` (defaults filled in on both sides); empty when none or unknown."""
+    import json
+
+    from dfrec.models.checkpoint import read_config
+    from dfrec.models.config import DFRECConfig
+
+    now = getattr(model, "config", None)
+    if not isinstance(now, DFRECConfig):
+        return ""
+    try:
+        saved = json.loads(json.dumps(DFRECConfig.from_dict(read_config(folder)["config"]).to_dict()))
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return ""
+    now_d = json.loads(json.dumps(now.to_dict()))
+    keys = sorted(k for k in set(saved) | set(now_d) if k != "extra" and saved.get(k) != now_d.get(k))
+    return ", ".join(f"{k} {saved.get(k)!r} -> {now_d.get(k)!r}" for k in keys)
 
 
 def build_loss(cfg: Config, components: Components, device: torch.device) -> torch.nn.Module:

@@ -163,6 +163,19 @@ def test_report_says_how_the_model_did_on_held_out_people(tmp_path, report_folde
     assert rec["training"]["validation_note"] == "deblock <8> px added"
     html = render_report({**result, "model": rec}, folder)
     assert "0.45" in html and "Measured after training: deblock &lt;8&gt; px added." in html
+    # the cumulative training history (one entry per run) is summed and listed
+    doc["metadata"]["history"] = [
+        {"date": "2026-11", "run": "first <run>", "device": "H100", "minutes": 8.5, "images": 97248, "steps": 1013},
+        {"date": "2026-12-02", "run": "continued", "device": "cpu", "minutes": 70.0, "images": 5000, "steps": 1250,
+         "validation": {"val/idsim_target": 0.2}, "init_from": "x"}, "not an entry"]
+    (later / "config.json").write_text(json.dumps(doc))
+    rec = model_record(later)
+    assert rec["training"]["images_total"] == 102248 and rec["training"]["minutes_total"] == 78.5
+    assert rec["training"]["history"][1] == {"date": "2026-12-02", "run": "continued", "device": "cpu",
+                                             "minutes": 70.0, "images": 5000, "steps": 1250}
+    html = render_report({**result, "model": rec}, folder)
+    assert "trained on 102,248 forgeries in 2 recorded runs (78 min in all)" in html
+    assert "Training history" in html and "first &lt;run&gt;" in html and "97,248" in html
     # no metadata (e.g. a converted official checkpoint): no card, no error
     bare = tmp_path / "bare"
     bare.mkdir()

@@ -289,7 +289,11 @@ def _model_card(model: dict[str, Any]) -> str:
     if not tr:
         return ""
     bits = []
-    if tr.get("images_seen"):
+    history = tr.get("history") or []
+    if len(history) > 1 and tr.get("images_total"):
+        bits.append(f"trained on {int(tr['images_total']):,} forgeries in {len(history)} recorded runs "
+                    f"({float(tr.get('minutes_total') or 0):.0f} min in all)")
+    elif tr.get("images_seen"):
         bits.append(f"trained on {int(tr['images_seen']):,} forgeries")
     if tr.get("status"):
         bits.append(_e(tr["status"]))
@@ -307,7 +311,22 @@ def _model_card(model: dict[str, Any]) -> str:
             warn = ("<p><b>Its recovered targets are, on average, further from the true person than the "
                     "forgery itself is.</b> Treat the recovered target as a rough visualisation, not as "
                     "a likeness of the original person.</p>")
-    return f'<div class="card caveat"><b>About this model.</b> {text}{warn}</div>'
+    return f'<div class="card caveat"><b>About this model.</b> {text}{warn}{_history_html(history)}</div>'
+
+
+def _history_html(history: list[dict[str, Any]]) -> str:
+    """The model's training history as a folded table (date, device, minutes, forgeries, what)."""
+    if not history:
+        return ""
+
+    def num(v: Any, fmt: str) -> str:
+        return format(v, fmt) if isinstance(v, (int, float)) else "–"
+
+    rows = "".join(f'<tr><td>{_e(h.get("date", "–"))}</td><td>{_e(h.get("device", "–"))}</td>'
+                   f'<td class="num">{num(h.get("minutes"), ".1f")}</td><td class="num">{num(h.get("images"), ",")}</td>'
+                   f'<td>{_e(h.get("run", ""))}</td></tr>' for h in history)
+    return ('<details class="history"><summary>Training history</summary><table><tr><th>date</th><th>device</th>'
+            f'<th>minutes</th><th>forgeries</th><th>what was done</th></tr>{rows}</table></details>')
 
 
 def _provenance_html(result: dict[str, Any]) -> str:

@@ -53,11 +53,17 @@ VALIDATION_KEYS = ("idsim_source", "idsim_target", "idsim_target_none", "psnr_so
                    "samples")
 
 
+#: what a report shows of each run in the model's cumulative training history
+HISTORY_KEYS = ("date", "run", "device", "minutes", "images", "steps")
+
+
 def training_summary(checkpoint_dir: str | os.PathLike) -> dict[str, Any]:
     """What the checkpoint's ``config.json`` metadata says about its training (empty if nothing).
 
     Keys (each only when recorded): ``status``, ``step``, ``images_seen``, ``command``,
-    ``data_split``, ``validation`` — the newest validation row on held-out identities
+    ``data_split``, ``history`` — the cumulative training history, one entry per run (``date``,
+    ``run``, ``device``, ``minutes``, ``images``, ``steps``), summed in ``images_total`` and
+    ``minutes_total`` —, ``validation`` — the newest validation row on held-out identities
     (``idsim_target`` = recovered vs true target, ``idsim_target_none`` = the forgery itself
     vs the true target, ...) — and ``validation_note``: what changed since training when that
     row was measured later (``scripts/revalidate_model.py``).
@@ -81,6 +87,13 @@ def training_summary(checkpoint_dir: str | os.PathLike) -> dict[str, Any]:
         "command": meta.get("training_command", meta.get("command")),
         "data_split": meta.get("data_split"),
     }
+    entries = meta.get("history") if isinstance(meta.get("history"), list) else []
+    history = [{k: h[k] for k in HISTORY_KEYS if isinstance(h.get(k), (str, int, float)) and not isinstance(h[k], bool)}
+               for h in entries if isinstance(h, dict)]
+    if history:
+        out["history"] = history
+        out["images_total"] = sum(int(h.get("images") or 0) for h in history)
+        out["minutes_total"] = round(sum(float(h.get("minutes") or 0) for h in history), 1)
     validation = {k: last[k] for k in VALIDATION_KEYS if isinstance(last.get(k), (int, float))}
     if validation:
         out["validation"] = validation

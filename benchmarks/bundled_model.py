@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         "max_minutes": train.get("max_minutes"), "train_loss_first_last": meta.get("train_loss_first_last"),
         "status": meta.get("status"), "command": meta.get("training_command", meta.get("command")),
         "validation": [{k.removeprefix("val/"): v for k, v in row.items()} for row in val],
+        "history": [{k: h.get(k) for k in ("date", "device", "minutes", "images", "steps", "run")}
+                    for h in meta.get("history") or [] if isinstance(h, dict)],
     }
     if args.json:
         print(json.dumps(out, indent=2))
@@ -53,8 +55,22 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|")
     for r in out["validation"]:
         if "idsim_target" in r:
-            print(f"| {r['step']} | {r['idsim_source']:.3f} | {r['idsim_target']:.3f} | {r['idsim_target_none']:.3f} | "
+            note = f" ({r['note']})" if r.get("note") else ""
+            print(f"| {r['step']}{note} | {r['idsim_source']:.3f} | {r['idsim_target']:.3f} | {r['idsim_target_none']:.3f} | "
                   f"{r['psnr_source']:.1f} / {r['psnr_target']:.1f} dB | {int(r.get('samples', 0))} |")
+    if out["history"]:
+        def num(v, fmt):
+            return format(v, fmt) if isinstance(v, (int, float)) else "–"
+
+        print("\ntraining history (cumulative, config.json metadata.history):")
+        print("| date | device | minutes | forgeries | steps | run |")
+        print("|---|---|---|---|---|---|")
+        for h in out["history"]:
+            print(f"| {h['date']} | {h['device']} | {num(h['minutes'], '.1f')} | {num(h['images'], ',')} | "
+                  f"{num(h['steps'], ',')} | {h['run']} |")
+        total = sum(h["images"] or 0 for h in out["history"])
+        minutes = sum(h["minutes"] or 0 for h in out["history"])
+        print(f"in all: {total:,} forgeries, {minutes:.1f} min")
     return 0
 
 

@@ -2,17 +2,18 @@
 forgery is recovered exactly as ``dfrec recover`` does it, and the recovered faces are
 compared with the true source and true target photos shipped beside it.
 
-Measured with the bundled model of 2026-12 (small preset, 97,248 forgeries seen):
+Measured with the bundled model of 2026-12-02 (small preset, fast recipe; 109,832 forgeries
+seen over its history, docs/training.md):
 
 | example | SSIM source: recovered / forgery | IDSim source: recovered / forgery | IDSim target: recovered / forgery |
 |---|---|---|---|
-| biden_on_obama | 0.384 / 0.322 | 0.452 / 0.510 | 0.092 / 0.462 |
-| obama_on_astronaut | 0.333 / 0.299 | 0.441 / 0.431 | 0.316 / 0.106 |
-| obama_on_biden | 0.387 / 0.306 | 0.562 / 0.571 | 0.155 / 0.348 |
+| biden_on_obama | 0.361 / 0.322 | 0.526 / 0.510 | 0.294 / 0.462 |
+| obama_on_astronaut | 0.350 / 0.299 | 0.481 / 0.431 | 0.242 / 0.106 |
+| obama_on_biden | 0.379 / 0.306 | 0.567 / 0.571 | 0.091 / 0.348 |
 
 (printed by ``python benchmarks/examples_recovery.py``). The recovered source is closer to
 the true source than the forgery in structure (SSIM) on every example: a hard check. In
-identity it is not yet, and the recovered target is not either; the model's own held-out
+identity it is on average (0.524 vs 0.504), the recovered target is not; the model's own held-out
 validation (``config.json`` metadata) says the same about its targets, so the identity
 check is an expected failure, strict, gated on that recorded validation: it becomes a hard
 check as soon as a model whose validation shows target recovery beating the forgery is

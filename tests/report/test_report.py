@@ -174,7 +174,7 @@ def test_report_says_how_the_model_did_on_held_out_people(tmp_path, report_folde
     assert rec["training"]["history"][1] == {"date": "2026-12-02", "run": "continued", "device": "cpu",
                                              "minutes": 70.0, "images": 5000, "steps": 1250}
     html = render_report({**result, "model": rec}, folder)
-    assert "trained on 102,248 forgeries in 2 recorded runs (78 min in all)" in html
+    assert "trained on 102,248 forgeries (78 min in all; its training history below has 2 entries)" in html
     assert "Training history" in html and "first &lt;run&gt;" in html and "97,248" in html
     # no metadata (e.g. a converted official checkpoint): no card, no error
     bare = tmp_path / "bare"

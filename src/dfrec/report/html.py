@@ -291,8 +291,8 @@ def _model_card(model: dict[str, Any]) -> str:
     bits = []
     history = tr.get("history") or []
     if len(history) > 1 and tr.get("images_total"):
-        bits.append(f"trained on {int(tr['images_total']):,} forgeries in {len(history)} recorded runs "
-                    f"({float(tr.get('minutes_total') or 0):.0f} min in all)")
+        bits.append(f"trained on {int(tr['images_total']):,} forgeries ({float(tr.get('minutes_total') or 0):.0f} min "
+                    f"in all; its training history below has {len(history)} entries)")
     elif tr.get("images_seen"):
         bits.append(f"trained on {int(tr['images_seen']):,} forgeries")
     if tr.get("status"):

@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     doc = json.loads((args.checkpoint / "config.json").read_text())
     meta = doc.get("metadata", {})
+    from dfrec.report.provenance import training_summary
+
+    summary = training_summary(args.checkpoint)  # the history as reports show it, with its totals
+    history = summary.get("history", [])
     files = sorted(args.checkpoint.glob("*.safetensors"))
     val = meta.get("validation", [])
     val = val if isinstance(val, list) else [val]
@@ -39,8 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_minutes": train.get("max_minutes"), "train_loss_first_last": meta.get("train_loss_first_last"),
         "status": meta.get("status"), "command": meta.get("training_command", meta.get("command")),
         "validation": [{k.removeprefix("val/"): v for k, v in row.items()} for row in val],
-        "history": [{k: h.get(k) for k in ("date", "device", "minutes", "images", "steps", "run")}
-                    for h in meta.get("history") or [] if isinstance(h, dict)],
+        "history": history,
     }
     if args.json:
         print(json.dumps(out, indent=2))
@@ -58,19 +61,17 @@ def main(argv: list[str] | None = None) -> int:
             note = f" ({r['note']})" if r.get("note") else ""
             print(f"| {r['step']}{note} | {r['idsim_source']:.3f} | {r['idsim_target']:.3f} | {r['idsim_target_none']:.3f} | "
                   f"{r['psnr_source']:.1f} / {r['psnr_target']:.1f} dB | {int(r.get('samples', 0))} |")
-    if out["history"]:
+    if history:
         def num(v, fmt):
             return format(v, fmt) if isinstance(v, (int, float)) else "–"
 
         print("\ntraining history (cumulative, config.json metadata.history):")
         print("| date | device | minutes | forgeries | steps | run |")
         print("|---|---|---|---|---|---|")
-        for h in out["history"]:
-            print(f"| {h['date']} | {h['device']} | {num(h['minutes'], '.1f')} | {num(h['images'], ',')} | "
-                  f"{num(h['steps'], ',')} | {h['run']} |")
-        total = sum(h["images"] or 0 for h in out["history"])
-        minutes = sum(h["minutes"] or 0 for h in out["history"])
-        print(f"in all: {total:,} forgeries, {minutes:.1f} min")
+        for h in history:
+            print(f"| {h.get('date', '–')} | {h.get('device', '–')} | {num(h.get('minutes'), '.1f')} | "
+                  f"{num(h.get('images'), ',')} | {num(h.get('steps'), ',')} | {h.get('run', '')} |")
+        print(f"in all: {summary['images_total']:,} forgeries, {summary['minutes_total']:.1f} min")
     return 0
 
 

@@ -85,8 +85,9 @@ def _assign_names(raw: list[tuple[Path, str, Path, str]]) -> list[Item]:
 
     for path, kind, name, parent in raw:
         cands = [name]
-        if parent.lstrip("."):
-            prefixed = name.with_name(f"{parent.lstrip('.')}_{name.name}")
+        folder = parent.lstrip(".")  # result folders are never hidden
+        if folder:
+            prefixed = name.with_name(f"{folder}_{name.name}")
             cands = [prefixed, name] if clash[name.as_posix().lower()] > 1 else [name, prefixed]
         cands.append(name.with_name(f"{name.name}_{path.suffix.lstrip('.').lower() or 'file'}"))
         free = [c for c in cands if not taken(c)]

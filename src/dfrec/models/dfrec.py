@@ -36,6 +36,13 @@ def face_prior_mask(size: int, prior: tuple[float, ...] = (0.5, 0.55, 0.34, 0.42
     return inside.float().view(1, 1, size, size)
 
 
+def _dilate(mask: torch.Tensor, px: int) -> torch.Tensor:
+    """Map ``(N, 1, S, S)`` dilated by ``px`` pixels (max-pool, same size); ``px`` 0 returns it as is."""
+    if px == 0:
+        return mask
+    return torch.nn.functional.max_pool2d(mask, 2 * px + 1, stride=1, padding=px)
+
+
 class DFREC(nn.Module):
     """DeepFake identity recovery network (ISM + SIRM + TIRM), configured by :class:`DFRECConfig`.
 
@@ -116,10 +123,7 @@ class DFREC(nn.Module):
     def sirm_weight(self, mask: torch.Tensor) -> torch.Tensor:
         """What multiplies the input of the SIRM: the map ``(N, 1, S, S)`` itself, or dilated by
         ``sirm_dilate`` px (max-pool), in [0, 1]."""
-        d = int(self.config.sirm_dilate)
-        if d == 0:
-            return mask
-        return torch.nn.functional.max_pool2d(mask, 2 * d + 1, stride=1, padding=d)
+        return _dilate(mask, int(self.config.sirm_dilate))
 
     def blend_weight(self, mask: torch.Tensor) -> torch.Tensor:
         """Weight of the TIRM output in the composite: the map ``(N, 1, S, S)`` (binarised at
@@ -130,9 +134,7 @@ class DFREC(nn.Module):
         d = self.config.compose_dilate
         if d == 0:
             return mask
-        k = 2 * d + 1
-        w = torch.nn.functional.max_pool2d(mask, k, stride=1, padding=d)
-        return torch.nn.functional.avg_pool2d(w, k, stride=1, padding=d, count_include_pad=False)
+        return torch.nn.functional.avg_pool2d(_dilate(mask, d), 2 * d + 1, stride=1, padding=d, count_include_pad=False)
 
     def _check(self, x: torch.Tensor) -> None:
         s = self.config.image_size

@@ -2,6 +2,8 @@
 
 - :mod:`dfrec.serve.config`: :class:`ServeConfig` (limits, host/port, token).
 - :mod:`dfrec.serve.app`: the FastAPI app (pages, files, JSON API, security checks).
+- :mod:`dfrec.serve.intake`: an upload becomes a queued case (checks, storage).
+- :mod:`dfrec.serve.supervisor`: starts, restarts and stops the worker process.
 - :mod:`dfrec.serve.jobs`: jobs and inputs in SQLite (queue, progress, restart recovery).
 - :mod:`dfrec.serve.worker`: the worker process (model loaded once; reports per input).
 - :mod:`dfrec.serve.uploads`: content sniffing and safe stored names.

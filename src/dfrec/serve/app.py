@@ -26,13 +26,10 @@ from __future__ import annotations
 
 import hmac
 import json
-import multiprocessing as mp
 import re
-import shutil
 import sys
-import threading
-import time
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +39,9 @@ from starlette.concurrency import run_in_threadpool
 
 from dfrec.serve import pages
 from dfrec.serve.config import ServeConfig
-from dfrec.serve.jobs import JOB_ID, JobRunning, JobStore, QueueFull, empty_trash, new_job_id, sweep_orphans
-from dfrec.serve.uploads import HEAD_BYTES, check_image, describe_unknown, display_name, sniff, stored_name
+from dfrec.serve.intake import queue_full, receive_upload
+from dfrec.serve.jobs import JOB_ID, JobRunning, JobStore, QueueFull, empty_trash, sweep_orphans
+from dfrec.serve.supervisor import WorkerSupervisor
 
 STATIC = Path(__file__).resolve().parent / "static"
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$")
@@ -52,93 +50,57 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline';
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".json": "application/json", ".html": "text/html; charset=utf-8",
                  ".zip": "application/zip", ".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
-RESTARTS_MAX = 5
-DRAIN_BYTES = 64 * 1024 * 1024  # a refused upload up to this size is read and discarded before the answer
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 
-class WorkerSupervisor:
-    """Starts the worker process, restarts it if it dies (marking its job interrupted), stops it."""
+@dataclass
+class _Server:
+    """What the routes share: settings, the job store, the analysis process, the data folder."""
 
-    def __init__(self, cfg: ServeConfig, store: JobStore):
-        self.cfg = cfg
-        self.store = store
-        self.ctx = mp.get_context("spawn")
-        self.proc: Any = None
-        self.stop_w: Any = None  # write end of the worker's stop pipe
-        self.ready_r: Any = None  # read end of its ready pipe
-        self.ready = False
-        self.restarts = 0
-        self.state = "starting"
-        self.error: str | None = None
-        self._thread = threading.Thread(target=self._watch, name="dfrec-worker-watch", daemon=True)
-        self._stopping = threading.Event()
+    cfg: ServeConfig
+    store: JobStore
+    supervisor: WorkerSupervisor
+    data: Path
+    gallery: str  # 'N people, M photos' of the configured gallery, or ''
+    analysing: bool  # False: pages only (start_worker=False)
 
-    def start(self) -> None:
-        self._spawn()
-        self._thread.start()
+    def status_line(self) -> str:
+        state = self.supervisor.state if self.analysing else "analysis off"
+        g = f" · gallery: {self.gallery}" if self.gallery else ""
+        return f"model: {state} · queue: {self.store.active_count()}/{self.cfg.max_queue}{g}"
 
-    def _spawn(self) -> None:
-        from dfrec.serve.worker import worker_main
-
-        for conn in (self.stop_w, self.ready_r):  # pipes of a previous worker
-            if conn is not None:
-                conn.close()
-
-        stop_r, self.stop_w = self.ctx.Pipe(duplex=False)
-        self.ready_r, ready_w = self.ctx.Pipe(duplex=False)
-        self.ready = False
-        self.proc = self.ctx.Process(target=worker_main, args=(self.cfg.to_dict(), stop_r, ready_w),
-                                     name="dfrec-serve-worker", daemon=True)
-        self.proc.start()
-        stop_r.close()
-        ready_w.close()
-        self.state = "loading the model"
-
-    def _watch(self) -> None:
-        while not self._stopping.wait(0.5):
-            if not self.ready and self.ready_r is not None:
-                try:
-                    if self.ready_r.poll() and self.ready_r.recv() == "ready":
-                        self.ready, self.state = True, "ready"
-                except (OSError, EOFError):
-                    pass
-            if self.proc is not None and not self.proc.is_alive():
-                code = self.proc.exitcode
-                ids = self.store.mark_interrupted(f"the analysis process stopped unexpectedly (exit code {code}); "
-                                                  "re-run the job")
-                if ids:
-                    print(f"dfrec serve: worker exited ({code}); interrupted job(s) {', '.join(ids)}", file=sys.stderr)
-                if (not self.ready and code == 4) or self.restarts >= RESTARTS_MAX:
-                    self.state = "stopped"
-                    self.error = f"the analysis process could not start (exit code {code}); see the server's log"
-                    print(f"dfrec serve: {self.error}", file=sys.stderr)
-                    self.proc = None
-                    return
-                self.restarts += 1
-                time.sleep(min(10, 2 ** self.restarts))
-                self._spawn()
-
-    def stop(self, grace: float = 15.0) -> None:
-        self._stopping.set()
-        if self.stop_w is not None:
-            try:
-                self.stop_w.send("stop")
-                self.stop_w.close()
-            except OSError:
-                pass
-        if self.proc is not None:
-            self.proc.join(grace)
-            if self.proc.is_alive():
-                self.proc.terminate()
-                self.proc.join(5)
-        # whatever the worker left running is interrupted (it marks it itself when it can)
-        self.store.mark_interrupted("the server stopped while this job was running; re-run it to finish")
+    def not_found(self) -> HTMLResponse:
+        return HTMLResponse(pages.message_page("Not found", "There is no such case or file on this server.",
+                                               self.status_line()), status_code=404)
 
 
 def create_app(cfg: ServeConfig, start_worker: bool = True) -> FastAPI:
     """The app for ``cfg`` (validated); ``start_worker=False`` serves pages without analysing."""
     cfg.validate()
     data = Path(cfg.data_dir)
+    store = _open_store(data)
+    srv = _Server(cfg, store, WorkerSupervisor(cfg, store), data, _gallery_summary(cfg.gallery), start_worker)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if start_worker:
+            srv.supervisor.start()
+        yield
+        if start_worker:
+            await run_in_threadpool(srv.supervisor.stop)
+        store.close()
+
+    app = FastAPI(title="dfrec serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.cfg, app.state.store, app.state.supervisor = cfg, store, srv.supervisor
+    app.middleware("http")(_guard(cfg))
+    for add_routes in (_page_routes, _file_routes, _upload_routes, _case_routes):
+        add_routes(app, srv)
+    return app
+
+
+def _open_store(data: Path) -> JobStore:
+    """The job store of ``data``, after the housekeeping a restart needs: upload folders a crash
+    left without a case, files of deleted cases still in the trash, jobs a shutdown interrupted."""
     (data / "jobs").mkdir(parents=True, exist_ok=True)
     store = JobStore(data / "serve.sqlite")
     orphans = sweep_orphans(data / "jobs", store, data / "trash")
@@ -151,34 +113,15 @@ def create_app(cfg: ServeConfig, start_worker: bool = True) -> FastAPI:
     if interrupted:
         print(f"dfrec serve: {len(interrupted)} job(s) were interrupted by the last shutdown: re-run them from "
               "their pages", file=sys.stderr)
-    supervisor = WorkerSupervisor(cfg, store)
-    gallery_info = _gallery_summary(cfg.gallery)
+    return store
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        if start_worker:
-            supervisor.start()
-        yield
-        if start_worker:
-            await run_in_threadpool(supervisor.stop)
-        store.close()
 
-    app = FastAPI(title="dfrec serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.cfg = cfg
-    app.state.store = store
-    app.state.supervisor = supervisor
-    allowed_hosts = {"127.0.0.1", "localhost", "[::1]", "::1"}
+def _guard(cfg: ServeConfig):
+    """The security middleware: loopback ``Host`` only (DNS rebinding), no cross-site POST or
+    DELETE, the access token when one is set, and the security headers on every answer."""
 
-    def status_line() -> str:
-        state = supervisor.state if start_worker else "analysis off"
-        q = store.active_count()
-        g = f" · gallery: {gallery_info}" if gallery_info else ""
-        return f"model: {state} · queue: {q}/{cfg.max_queue}{g}"
-
-    # ------------------------------------------------------------------ security middleware
-    @app.middleware("http")
     async def guard(request: Request, call_next):
-        if cfg.loopback and _host_only(request.headers.get("host", "")) not in allowed_hosts:
+        if cfg.loopback and _host_only(request.headers.get("host", "")) not in LOOPBACK_HOSTS:
             return _plain(421, "dfrec serve answers only to requests addressed to this machine (127.0.0.1 / localhost)")
         if request.method not in ("GET", "HEAD"):
             origin = request.headers.get("origin")
@@ -207,51 +150,66 @@ def create_app(cfg: ServeConfig, start_worker: bool = True) -> FastAPI:
         resp.headers.setdefault("Cache-Control", "no-store")
         return resp
 
-    # ------------------------------------------------------------------ pages
+    return guard
+
+
+def _page_routes(app: FastAPI, srv: _Server) -> None:
+    """``/`` (upload), ``/cases``, ``/jobs/{id}`` (progress) and ``/jobs/{id}/inputs/{n}`` (results)."""
+    store = srv.store
+
     @app.get("/", response_class=HTMLResponse)
     def upload_page() -> str:
-        return pages.upload_page(_limits(cfg, gallery_info), store.list(limit=5), status_line())
+        return pages.upload_page(_limits(srv.cfg, srv.gallery), store.list(limit=5), srv.status_line())
 
     @app.get("/cases", response_class=HTMLResponse)
     def cases_page(deleted: str = "") -> str:
         deleted = deleted if re.fullmatch(r"[A-Za-z0-9_-]{8}", deleted) else ""
-        return pages.cases_page(store.list(limit=500), status_line(), deleted)
+        return pages.cases_page(store.list(limit=500), srv.status_line(), deleted)
 
     @app.get("/jobs/{job_id}", response_class=HTMLResponse)
     def job_page(job_id: str):
         job = store.get(job_id)
         if job is None:
-            return _not_found(status_line())
-        return pages.job_page(job, status_line())
+            return srv.not_found()
+        return pages.job_page(job, srv.status_line())
 
     @app.get("/jobs/{job_id}/inputs/{n}", response_class=HTMLResponse)
     def results_page(job_id: str, n: int):
         job, inp = _input(store, job_id, n)
         if inp is None:
-            return _not_found(status_line())
+            return srv.not_found()
         if inp["status"] != "done":
             return RedirectResponse(f"/jobs/{job_id}", status_code=303)
-        folder = data / "jobs" / job_id / "results" / str(n)
+        folder = srv.data / "jobs" / job_id / "results" / str(n)
         try:
             result = json.loads((folder / "result.json").read_text())
         except (OSError, ValueError):
             return HTMLResponse(pages.message_page("Result missing", "The result files of this input are missing "
-                                                   "from the data folder.", status_line()), status_code=404)
-        web = data / "jobs" / job_id / "web" / str(n)
+                                                   "from the data folder.", srv.status_line()), status_code=404)
+        web = srv.data / "jobs" / job_id / "web" / str(n)
         previews = sorted(p.name for p in web.iterdir()) if web.is_dir() else []
-        return pages.results_page(job, inp, result, previews, status_line())
+        return pages.results_page(job, inp, result, previews, srv.status_line())
 
-    # ------------------------------------------------------------------ files (only from the job's own folder)
+
+def _file_routes(app: FastAPI, srv: _Server) -> None:
+    """A job's files (only from its own folder, by strict names), zips, ``/static``, ``/favicon.ico``."""
+
     def send(job_id: str, parts: tuple[str, ...], name: str, download: bool = False) -> Response:
-        if not JOB_ID.match(job_id) or not FILE_NAME.match(name) or store.get(job_id) is None:
+        if not JOB_ID.match(job_id) or not FILE_NAME.match(name) or srv.store.get(job_id) is None:
             return _plain(404, "no such file")
-        folder = (data / "jobs" / job_id).joinpath(*parts)
+        folder = (srv.data / "jobs" / job_id).joinpath(*parts)
         path = folder / name
         if path.is_symlink() or not path.is_file() or path.resolve().parent != folder.resolve():
             return _plain(404, "no such file")
         headers = {"Content-Disposition": f'attachment; filename="{name}"'} if download else {}
         return FileResponse(path, media_type=CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream"),
                             headers=headers)
+
+    def send_zip(job_id: str, name: str, download_name: str) -> Response:
+        resp = send(job_id, ("zips",), name, True)
+        if isinstance(resp, FileResponse):
+            resp.headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
+        return resp
 
     @app.get("/jobs/{job_id}/inputs/{n}/files/{name}")
     def input_file(job_id: str, n: int, name: str, download: int = 0):
@@ -273,17 +231,11 @@ def create_app(cfg: ServeConfig, start_worker: bool = True) -> FastAPI:
 
     @app.get("/jobs/{job_id}/inputs/{n}/all.zip")
     def input_zip(job_id: str, n: int):
-        resp = send(job_id, ("zips",), f"{int(n)}.zip", True)
-        if isinstance(resp, FileResponse):
-            resp.headers["Content-Disposition"] = f'attachment; filename="dfrec-{job_id[:8]}-{int(n)}.zip"'
-        return resp
+        return send_zip(job_id, f"{int(n)}.zip", f"dfrec-{job_id[:8]}-{int(n)}.zip")
 
     @app.get("/jobs/{job_id}/all.zip")
     def job_zip(job_id: str):
-        resp = send(job_id, ("zips",), "all.zip", True)
-        if isinstance(resp, FileResponse):
-            resp.headers["Content-Disposition"] = f'attachment; filename="dfrec-{job_id[:8]}.zip"'
-        return resp
+        return send_zip(job_id, "all.zip", f"dfrec-{job_id[:8]}.zip")
 
     @app.get("/favicon.ico")
     def favicon():
@@ -298,112 +250,32 @@ def create_app(cfg: ServeConfig, start_worker: bool = True) -> FastAPI:
         resp.headers["Cache-Control"] = "no-cache"
         return resp
 
-    # ------------------------------------------------------------------ uploads
-    async def drain(request: Request, length: int) -> None:
-        """Read and discard a refused body of at most DRAIN_BYTES, so a client that sends the whole
-        body before reading (browsers, urllib) gets the refusal instead of a reset connection;
-        a larger one is answered at once (the connection then closes)."""
-        if length > DRAIN_BYTES:
-            return
-        read = 0
-        async for chunk in request.stream():
-            read += len(chunk)
-            if read > DRAIN_BYTES:
-                break
 
-    async def receive_upload(request: Request) -> tuple[int, dict[str, Any]]:
-        """Check, store and queue an upload; returns (HTTP status, JSON body)."""
-        length = request.headers.get("content-length")
-        if length is None or not length.isdigit():
-            return 411, {"error": "the upload must state its size (Content-Length)"}
-        if int(length) > cfg.max_upload_bytes + 64 * 1024:
-            await drain(request, int(length))
-            return 413, {"error": f"the upload is {int(length) / 1e6:.1f} MB; the limit is "
-                                  f"{cfg.max_upload_bytes / 1e6:.0f} MB per upload"}
-        if store.active_count() >= cfg.max_queue:
-            await drain(request, int(length))
-            return 503, _queue_full(cfg)
-        ctype = request.headers.get("content-type", "")
-        if not ctype.startswith("multipart/form-data"):
-            return 400, {"error": "expected a multipart/form-data upload with one or more 'files' fields"}
-        try:
-            form = await request.form(max_files=cfg.max_files + 1, max_fields=16)
-        except Exception as e:  # malformed multipart bodies, too many parts
-            msg = str(getattr(e, "detail", e)) or e.__class__.__name__
-            return 400, {"error": f"the upload could not be read: {msg}"}
-        try:
-            files = [f for f in form.getlist("files") if hasattr(f, "filename") and hasattr(f, "file")]
-            if not files:
-                return 400, {"error": "no files in the upload: choose one or more pictures or videos"}
-            if len(files) > cfg.max_files:
-                return 400, {"error": f"{len(files)} files in one upload; the limit is {cfg.max_files}"}
-            return await run_in_threadpool(store_upload, files)
-        finally:
-            await form.close()
-
-    def store_upload(files: list[Any]) -> tuple[int, dict[str, Any]]:
-        job_id = new_job_id()
-        tmp = data / "jobs" / f".incoming-{job_id}"
-        (tmp / "uploads").mkdir(parents=True)
-        try:
-            inputs = []
-            for n, f in enumerate(files, start=1):
-                name = display_name(f.filename)
-                fh = f.file
-                fh.seek(0, 2)
-                size = fh.tell()
-                fh.seek(0)
-                head = fh.read(HEAD_BYTES)
-                fh.seek(0)
-                kind = sniff(head)
-                reason = None
-                if size == 0:
-                    reason = "the file is empty"
-                elif kind is None:
-                    reason = describe_unknown(head)
-                elif kind.kind == "image":
-                    reason = check_image(fh, kind, cfg.max_pixels)
-                if reason is not None:
-                    inputs.append({"name": name, "status": "rejected", "message": reason, "bytes": size})
-                    continue
-                stored = f"{n}/{stored_name(name, kind.ext)}"  # uploads/<n>/<safe name>
-                (tmp / "uploads" / str(n)).mkdir()
-                with open(tmp / "uploads" / stored, "xb") as out:
-                    shutil.copyfileobj(fh, out, 1 << 20)
-                inputs.append({"name": name, "stored": stored, "kind": kind.kind, "bytes": size, "status": "pending"})
-            rejected = [{"name": i["name"], "message": i["message"]} for i in inputs if i["status"] == "rejected"]
-            if len(rejected) == len(inputs):
-                shutil.rmtree(tmp, ignore_errors=True)
-                what = "The file was" if len(inputs) == 1 else "None of the files was"
-                return 400, {"error": f"{what} accepted.", "rejected": rejected}
-            final = data / "jobs" / job_id
-            tmp.rename(final)
-            try:
-                store.create(job_id, inputs, cfg.max_queue)
-            except QueueFull:
-                shutil.rmtree(final, ignore_errors=True)
-                return 503, _queue_full(cfg)
-            return 201, {"id": job_id, "url": f"/jobs/{job_id}", "inputs": len(inputs), "rejected": rejected}
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+def _upload_routes(app: FastAPI, srv: _Server) -> None:
+    """``POST /api/jobs`` (JSON answer) and ``POST /upload`` (the form: a redirect or the page again
+    with the reason); both through :func:`dfrec.serve.intake.receive_upload`."""
 
     @app.post("/api/jobs")
     async def api_upload(request: Request):
-        code, body = await receive_upload(request)
+        code, body = await receive_upload(request, srv.cfg, srv.store, srv.data / "jobs")
         headers = {"Retry-After": "30"} if code == 503 else None
         return JSONResponse(body, status_code=code, headers=headers)
 
     @app.post("/upload")
     async def form_upload(request: Request):
-        code, body = await receive_upload(request)
+        code, body = await receive_upload(request, srv.cfg, srv.store, srv.data / "jobs")
         if code == 201:
             return RedirectResponse(body["url"], status_code=303)
         msg = body["error"] + "".join(f"\n{r['name']}: {r['message']}" for r in body.get("rejected", []))
-        return HTMLResponse(pages.upload_page(_limits(cfg, gallery_info), store.list(limit=5), status_line(), msg),
-                            status_code=code)
+        return HTMLResponse(pages.upload_page(_limits(srv.cfg, srv.gallery), srv.store.list(limit=5),
+                                              srv.status_line(), msg), status_code=code)
 
-    # ------------------------------------------------------------------ API
+
+def _case_routes(app: FastAPI, srv: _Server) -> None:
+    """The JSON API over cases (list, one, health) and the actions on a case, each as API and form:
+    re-run an interrupted case, delete a case (the form asks first where no dialog did)."""
+    cfg, store = srv.cfg, srv.store
+
     @app.get("/api/jobs")
     def api_jobs(limit: int = 200):
         return {"jobs": [_public(j) for j in store.list(limit=max(1, min(int(limit), 5000)))]}
@@ -415,13 +287,18 @@ def create_app(cfg: ServeConfig, start_worker: bool = True) -> FastAPI:
             return JSONResponse({"error": "no such job"}, status_code=404)
         return _public(job)
 
+    @app.get("/api/health")
+    def health():
+        return {"worker": srv.supervisor.state if srv.analysing else "off", "error": srv.supervisor.error,
+                "queue": store.active_count(), "max_queue": cfg.max_queue, "gallery": srv.gallery or None}
+
     def rerun(job_id: str) -> tuple[int, dict[str, Any]]:
         if store.get(job_id) is None:
             return 404, {"error": "no such job"}
         try:
             ok = store.rerun(job_id, cfg.max_queue)
         except QueueFull:
-            return 503, _queue_full(cfg)
+            return 503, queue_full(cfg)
         if not ok:
             return 409, {"error": "only an interrupted job can be re-run"}
         return 202, {"id": job_id, "status": "queued"}
@@ -435,12 +312,12 @@ def create_app(cfg: ServeConfig, start_worker: bool = True) -> FastAPI:
     def form_rerun(job_id: str):
         code, body = rerun(job_id)
         if code == 404:
-            return _not_found(status_line())
+            return srv.not_found()
         return RedirectResponse(f"/jobs/{job_id}", status_code=303)
 
     def delete(job_id: str) -> tuple[int, dict[str, Any]]:
         try:
-            before = store.delete(job_id, data / "jobs" / job_id, data / "trash")
+            before = store.delete(job_id, srv.data / "jobs" / job_id, srv.data / "trash")
         except JobRunning:
             return 409, {"error": "the case is being analysed; delete it when it has finished"}
         if before is None:
@@ -458,23 +335,16 @@ def create_app(cfg: ServeConfig, start_worker: bool = True) -> FastAPI:
         if confirmed != "yes":  # no JavaScript, so no dialog asked: ask on a page first
             job = store.get(job_id) if JOB_ID.fullmatch(job_id) else None
             if job is None:
-                return _not_found(status_line())
+                return srv.not_found()
             if job["status"] != "running":  # a running case is refused below, asked or not
-                return HTMLResponse(pages.delete_confirm_page(job, status_line()))
+                return HTMLResponse(pages.delete_confirm_page(job, srv.status_line()))
         code, body = delete(job_id)
         if code == 404:
-            return _not_found(status_line())
+            return srv.not_found()
         if code == 409:
-            return HTMLResponse(pages.message_page("Not deleted", f"Not deleted: {body['error']}.", status_line(),
+            return HTMLResponse(pages.message_page("Not deleted", f"Not deleted: {body['error']}.", srv.status_line(),
                                                    pages.back_to_case(job_id)), status_code=409)
         return RedirectResponse(f"/cases?deleted={job_id[:8]}", status_code=303)
-
-    @app.get("/api/health")
-    def health():
-        return {"worker": supervisor.state if start_worker else "off", "error": supervisor.error,
-                "queue": store.active_count(), "max_queue": cfg.max_queue, "gallery": gallery_info or None}
-
-    return app
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -487,16 +357,6 @@ def _host_only(host: str) -> str:
 
 def _plain(code: int, text: str) -> Response:
     return JSONResponse({"error": text}, status_code=code)
-
-
-def _not_found(status: str) -> HTMLResponse:
-    return HTMLResponse(pages.message_page("Not found", "There is no such case or file on this server.", status),
-                        status_code=404)
-
-
-def _queue_full(cfg: ServeConfig) -> dict[str, Any]:
-    return {"error": f"the queue is full ({cfg.max_queue} jobs waiting or running): nothing was stored; "
-                     "try again in a few minutes", "status": "refused"}
 
 
 def _input(store: JobStore, job_id: str, n: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

@@ -164,8 +164,6 @@ def index_folder(
     ``quality``: JPEG quality of stored crops; ``workers``: processes (1 = in process).
     Settings must match an existing cache's ``meta.json`` (else :class:`ConfigError`).
     """
-    from tqdm import tqdm
-
     from dfrec.faces.align import DEFAULT_MARGIN
 
     root = Path(folder).resolve()
@@ -176,25 +174,8 @@ def index_folder(
     margin = DEFAULT_MARGIN if margin is None else float(margin)
     meta = {"version": CACHE_VERSION, "source": str(root), "size": int(size), "margin": margin,
             "quality": int(quality), "detector": f"dlib hog (upsample {upsample}, fallback {fallback}) + sp68"}
-    meta_path = cache / "meta.json"
-    if meta_path.exists():
-        old = json.loads(meta_path.read_text())
-        for k in ("size", "margin"):
-            if old.get(k) != meta[k]:
-                raise ConfigError(f"{cache}: cache was built with {k}={old.get(k)}, asked for {meta[k]}; use another --cache")
-    else:
-        write_json_atomic(meta_path, meta)
-
-    if files is None:
-        paths = list_images(root)
-    else:
-        paths = []
-        for f in files:
-            p = Path(f)
-            p = p if p.is_absolute() else root / p
-            if p.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            paths.append(p.resolve())
+    _check_meta(cache, meta)
+    paths = list_images(root) if files is None else _given_images(root, files)
     rels = [p.relative_to(root).as_posix() for p in paths]
     with _locked(cache):  # one indexer per cache: concurrent appends would duplicate work
         done = {e["key"] for e in read_cache_index(cache)}
@@ -205,45 +186,79 @@ def index_folder(
 
         settings = {"cache": str(cache), "size": int(size), "margin": margin, "quality": int(quality),
                     "upsample": int(upsample), "fallback": bool(fallback), "identity_fn": identity_fn}
-        n_ok = n_fail = 0
-        with open(cache / CACHE_INDEX, "a", encoding="utf-8") as idx_f, open(cache / FAILURES, "a", encoding="utf-8") as fail_f:
-            bar = tqdm(total=len(jobs), desc="indexing faces", unit="img", disable=not progress or not jobs)
-            if workers <= 1 or len(jobs) < 4:
-                _init_worker(settings)
-                results: Iterable[dict] = map(_process, jobs)
-                pool = None
-            else:
-                # spawn, not fork: forking a process whose OpenCV/torch/OpenMP thread pools are
-                # running can deadlock the children (seen under pytest after DataLoader tests)
-                ctx = mp.get_context("spawn")
-                pool = ctx.Pool(workers, initializer=_init_worker, initargs=(settings,))
-                results = pool.imap_unordered(_process, jobs, chunksize=4)
-            try:
-                for res in results:
-                    if res.get("failed"):
-                        fail_f.write(json.dumps({"key": res["key"], "reason": res["reason"]}) + "\n")
-                        fail_f.flush()
-                        n_fail += 1
-                    else:
-                        idx_f.write(json.dumps(res) + "\n")
-                        idx_f.flush()
-                        n_ok += 1
-                    bar.update(1)
-                    bar.set_postfix(failed=n_fail)
-            except BaseException:
-                if pool is not None:  # stop the other workers now; finished lines are already saved
-                    pool.terminate()
-                    pool.join()
-                    pool = None
-                raise
-            finally:
-                bar.close()
-                if pool is not None:
-                    pool.close()
-                    pool.join()
+        n_ok, n_fail = _run_jobs(cache, jobs, settings, workers, progress)
     if retry_failures and n_ok:
         _compact_failures(cache)
     return IndexReport(indexed=n_ok, skipped=skipped, failed=n_fail, cache=cache)
+
+
+def _check_meta(cache: Path, meta: dict) -> None:
+    """Write ``cache/meta.json`` for a new cache; for an existing one, refuse other crop
+    geometry (``size``, ``margin``) with a :class:`ConfigError`."""
+    meta_path = cache / "meta.json"
+    if not meta_path.exists():
+        write_json_atomic(meta_path, meta)
+        return
+    old = json.loads(meta_path.read_text())
+    for k in ("size", "margin"):
+        if old.get(k) != meta[k]:
+            raise ConfigError(f"{cache}: cache was built with {k}={old.get(k)}, asked for {meta[k]}; use another --cache")
+
+
+def _given_images(root: Path, files: Sequence[str | os.PathLike]) -> list[Path]:
+    """The image files among ``files`` (absolute, or relative to ``root``), resolved."""
+    paths = []
+    for f in files:
+        p = Path(f)
+        p = p if p.is_absolute() else root / p
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            paths.append(p.resolve())
+    return paths
+
+
+def _run_jobs(cache: Path, jobs: list[tuple[str, str]], settings: dict, workers: int, progress: bool) -> tuple[int, int]:
+    """Detect and align each ``(key, path)`` job (in ``workers`` spawned processes, or in this one),
+    appending every result to the cache's index or failure list as it arrives, so an
+    interrupted run keeps what it finished. Returns (indexed, failed)."""
+    from tqdm import tqdm
+
+    n_ok = n_fail = 0
+    with open(cache / CACHE_INDEX, "a", encoding="utf-8") as idx_f, open(cache / FAILURES, "a", encoding="utf-8") as fail_f:
+        bar = tqdm(total=len(jobs), desc="indexing faces", unit="img", disable=not progress or not jobs)
+        if workers <= 1 or len(jobs) < 4:
+            _init_worker(settings)
+            results: Iterable[dict] = map(_process, jobs)
+            pool = None
+        else:
+            # spawn, not fork: forking a process whose OpenCV/torch/OpenMP thread pools are
+            # running can deadlock the children (seen under pytest after DataLoader tests)
+            ctx = mp.get_context("spawn")
+            pool = ctx.Pool(workers, initializer=_init_worker, initargs=(settings,))
+            results = pool.imap_unordered(_process, jobs, chunksize=4)
+        try:
+            for res in results:
+                if res.get("failed"):
+                    fail_f.write(json.dumps({"key": res["key"], "reason": res["reason"]}) + "\n")
+                    fail_f.flush()
+                    n_fail += 1
+                else:
+                    idx_f.write(json.dumps(res) + "\n")
+                    idx_f.flush()
+                    n_ok += 1
+                bar.update(1)
+                bar.set_postfix(failed=n_fail)
+        except BaseException:
+            if pool is not None:  # stop the other workers now; finished lines are already saved
+                pool.terminate()
+                pool.join()
+                pool = None
+            raise
+        finally:
+            bar.close()
+            if pool is not None:
+                pool.close()
+                pool.join()
+    return n_ok, n_fail
 
 
 @contextlib.contextmanager

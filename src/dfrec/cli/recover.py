@@ -245,7 +245,6 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from dfrec.faces.worker import IsolatedDetector, WorkerStartError
-    from dfrec.io import dumps_json
     from dfrec.recover import Recoverer
     from dfrec.report.provenance import model_record
     from dfrec.report.store import ResultStore
@@ -263,13 +262,7 @@ def run(args: argparse.Namespace) -> int:
             if store.cleaned:
                 print(f"dfrec: removed {len(store.cleaned)} partial file(s) or folder(s) left by an interrupted "
                       f"run in {shown(out_dir)}", file=sys.stderr)
-            gallery = gallery_info = None
-            if args.gallery is not None:
-                from dfrec.gallery import Gallery
-                from dfrec.report.gallery import gallery_record
-
-                gallery = Gallery.open(args.gallery, readonly=True)  # a missing gallery fails before the model loads
-                gallery_info = gallery_record(gallery, args.top_k)
+            gallery, gallery_info = _open_gallery(args)  # a missing gallery fails before the model loads
             recoverer = Recoverer.from_pretrained(args.checkpoint, device=args.device, seed=args.seed,
                                                 detection_threshold=args.detection_threshold,
                                                 detection_upsample=args.detection_upsample)
@@ -309,6 +302,28 @@ def run(args: argparse.Namespace) -> int:
             })
             if interrupted is not None:
                 raise interrupted
+    return _finish(args, out_dir, summary, outcomes, failed, ignored, reasons)
+
+
+def _open_gallery(args: argparse.Namespace) -> tuple[Any, dict[str, Any] | None]:
+    """The ``--gallery`` opened read-only and its record for the reports, or (None, None)."""
+    if args.gallery is None:
+        return None, None
+    from dfrec.gallery import Gallery
+    from dfrec.report.gallery import gallery_record
+
+    gallery = Gallery.open(args.gallery, readonly=True)
+    return gallery, gallery_record(gallery, args.top_k)
+
+
+def _finish(args: argparse.Namespace, out_dir: Path, summary: dict[str, Any] | None,
+            outcomes: list[tuple[str, dict[str, Any], Path]], failed: list[dict[str, str]],
+            ignored: list[dict[str, str]], reasons: list[type]) -> int:
+    """Print the run's outcome (JSON, or a line per result and the summary's path), what was passed
+    over and what failed; return the exit code (0 when anything was processed, else the failures'
+    own code: NoFaceError's when no input had a face)."""
+    from dfrec.io import dumps_json
+
     if args.json:
         print(dumps_json(summary or {"processed": 0, "results": [], "failed": failed, "ignored": ignored}))
     else:

@@ -29,6 +29,18 @@ def test_composite_keeps_the_input_outside_the_map():
     assert torch.allclose(inside, out["target_raw"][..., 80:144, 80:144])
 
 
+def test_compose_dilate_zero_blends_by_the_map_itself():
+    model = _tiny(compose=True, compose_dilate=0)
+    x = torch.rand(1, 3, 224, 224)
+    m = torch.zeros(1, 1, 224, 224)
+    m[..., 64:160, 64:160] = 1.0
+    m[..., 60:64, 64:160] = 0.25  # a soft edge stays soft: no dilation, no feathering
+    out = model(x, map_override=m)
+    assert torch.equal(model.blend_weight(m), m)
+    assert torch.allclose(out["target"], m * out["target_raw"] + (1 - m) * x)
+    assert torch.equal(out["target"][..., :60, :], x[..., :60, :])  # one px outside the map: untouched
+
+
 def test_compose_threshold_repaints_nothing_where_the_map_is_unsure():
     x = torch.rand(1, 3, 224, 224)
     m = torch.full((1, 1, 224, 224), 0.3)  # an unsure map over the background

@@ -31,22 +31,19 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from dfrec.models import DFREC
-    from dfrec.models.config import DFRECConfig
     from dfrec.train.heldout import HeldOutEvaluator, heldout_sets
 
     torch.set_num_threads(a.threads)
     names = a.sets.split(",")
     sets = heldout_sets(a.cache, a.n)
     ev = HeldOutEvaluator({k: sets[k] for k in names}, device="cpu", fid=False)
-    base = DFREC.from_pretrained(a.model)
-    state = base.state_dict()
-    print(f"model: {a.model} (saved with compose_dilate {base.config.compose_dilate})")
+    saved = DFREC.from_pretrained(a.model).config.compose_dilate
+    print(f"model: {a.model} (saved with compose_dilate {saved})")
     print("| set | compose_dilate px | target IDSim | verif | PSNR dB | blockiness |")
     print("|---|---|---|---|---|---|")
     none: dict[str, dict[str, float]] = {}
     for d in (int(v) for v in a.dilations.split(",")):
-        model = DFREC(DFRECConfig.from_dict({**base.config.to_dict(), "compose_dilate": d}), pretrained_init=False)
-        model.load_state_dict(state)
+        model = DFREC.from_pretrained(a.model, overrides={"compose_dilate": d})
         for name, r in ev(model).items():
             none[name] = r
             print(f"| {name} | {d} | {r['idsim_target']:.3f} | {r['verif_target']:.2f} | {r['psnr_target']:.2f} "

@@ -31,12 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from dfrec.models import DFREC
-    from dfrec.models.config import DFRECConfig
     from dfrec.train.heldout import HeldOutEvaluator, heldout_sets
 
     torch.set_num_threads(a.threads)
     ev = HeldOutEvaluator({"swap": heldout_sets(a.cache, a.n)["swap"]}, device="cpu", fid=False)
-    base = DFREC.from_pretrained(a.model)
     sirms = {"own": {}}
     if a.sirm_from:
         other = DFREC.from_pretrained(a.sirm_from).state_dict()
@@ -45,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|")
     for name, sirm in sirms.items():
         for d in (int(v) for v in a.dilations.split(",")):
-            model = DFREC(DFRECConfig.from_dict({**base.config.to_dict(), "sirm_dilate": d}), pretrained_init=False)
-            model.load_state_dict({**base.state_dict(), **sirm})
+            model = DFREC.from_pretrained(a.model, overrides={"sirm_dilate": d})
+            model.load_state_dict({**model.state_dict(), **sirm})
             r = ev(model)["swap"]
             print(f"| {name} | {d} | {r['idsim_source']:.3f} | {r['idsim_target']:.3f} |", flush=True)
     return 0

@@ -75,14 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     for kv in a.set:
         k, _, v = kv.partition("=")
         overrides[k] = json.loads(v)
-    from dfrec.models.checkpoint import load_state_strict, read_state_dict
-    from dfrec.models.config import DFRECConfig
-
     # the saved weights under the (possibly overridden) config: an override that changes the
     # architecture fails the strict load with a CheckpointError naming the keys
-    model = DFREC(DFRECConfig.from_dict({**doc["config"], **overrides}), pretrained_init=False)
-    load_state_strict(model, read_state_dict(a.model), source=str(a.model))
-    model = model.to(a.device).eval()
+    model = DFREC.from_pretrained(a.model, map_location=a.device, overrides=overrides)
     device = torch.device(a.device)
     loss = build_loss(cfg).to(device)
     metrics, _ = validate(model, loss, loader, device, contextlib.nullcontext, identity_metric(device))

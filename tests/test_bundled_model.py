@@ -2,13 +2,13 @@
 forgery is recovered exactly as ``dfrec recover`` does it, and the recovered faces are
 compared with the true source and true target photos shipped beside it.
 
-Measured with the bundled model of 2026-12-02 (small preset, fast recipe; 109,832 forgeries
-seen over its history, docs/training.md):
+Measured with the bundled model of 2026-12-02 (small preset, fast recipe, ``compose_dilate: 0``;
+109,832 forgeries seen over its history, docs/training.md):
 
 | example | SSIM source: recovered / forgery | IDSim source: recovered / forgery | IDSim target: recovered / forgery |
 |---|---|---|---|
-| biden_on_obama | 0.361 / 0.322 | 0.526 / 0.510 | 0.294 / 0.462 |
-| obama_on_astronaut | 0.350 / 0.299 | 0.481 / 0.431 | 0.242 / 0.106 |
+| biden_on_obama | 0.361 / 0.322 | 0.526 / 0.510 | 0.357 / 0.462 |
+| obama_on_astronaut | 0.350 / 0.299 | 0.481 / 0.431 | 0.188 / 0.106 |
 | obama_on_biden | 0.379 / 0.306 | 0.567 / 0.571 | 0.091 / 0.348 |
 
 (printed by ``python benchmarks/examples_recovery.py``). The recovered source is closer to

@@ -41,6 +41,20 @@ def test_single_file_roundtrip_with_metadata(tiny, tmp_path):
     assert torch.equal(_out(tiny)["target"], _out(loaded)["target"])
 
 
+def test_overrides_change_settings_not_weights(tiny, tmp_path):
+    from dfrec.errors import ConfigError
+
+    tiny.save_pretrained(tmp_path / "ck", metadata={"run": "x"})
+    loaded = DFREC.from_pretrained(tmp_path / "ck", overrides={"compose_dilate": tiny.config.compose_dilate + 2})
+    assert loaded.config.compose_dilate == tiny.config.compose_dilate + 2
+    assert loaded.config.to_dict() == {**tiny.config.to_dict(), "compose_dilate": tiny.config.compose_dilate + 2}
+    assert _same_state(tiny, loaded) and loaded.checkpoint_metadata == {"run": "x"} and not loaded.training
+    with pytest.raises(CheckpointError, match="refine"):  # a setting that adds tensors: the strict load says which
+        DFREC.from_pretrained(tmp_path / "ck", overrides={"refine_depth": 2})
+    with pytest.raises(ConfigError):
+        DFREC.from_pretrained(tmp_path / "ck", overrides={"compose_dilate": -1})
+
+
 def test_sharded_roundtrip_and_stale_files_removed(tiny, tmp_path):
     ck = tmp_path / "ck"
     tiny.save_pretrained(ck, shard_size_mb=2)

@@ -246,15 +246,23 @@ class DFREC(nn.Module):
                         shard_size_mb=shard_size_mb, dtype=dtype)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> "DFREC":
+    def from_pretrained(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu",
+                        overrides: dict[str, Any] | None = None) -> "DFREC":
         """Load a model saved by :meth:`save_pretrained` (no pickle; weights as float32), with
-        its ``checkpoint_metadata``; a missing, corrupt or mismatched folder raises ``CheckpointError``."""
+        its ``checkpoint_metadata``; a missing, corrupt or mismatched folder raises ``CheckpointError``.
+
+        ``overrides`` changes settings of the saved config before the weights load, e.g.
+        ``{"compose_dilate": 0}`` (settings without tensors: inference options); an invalid value
+        raises ``ConfigError``, one that changes the architecture fails the strict load with a
+        ``CheckpointError`` naming the keys."""
         folder = Path(path)
         doc = read_config(folder)
         try:
             config = DFRECConfig.from_dict(doc["config"])
         except ConfigError as e:
             raise CheckpointError(f"{folder / CONFIG_NAME}: invalid model config ({e})") from None
+        if overrides:
+            config = DFRECConfig.from_dict({**config.to_dict(), **overrides})
         model = cls(config, pretrained_init=False)
         load_state_strict(model, read_state_dict(folder), source=str(folder))
         model.checkpoint_metadata = dict(doc.get("metadata") or {})

@@ -91,7 +91,6 @@ def create_app(cfg: ServeConfig, start_worker: bool = True) -> FastAPI:
         store.close()
 
     app = FastAPI(title="dfrec serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.cfg, app.state.store, app.state.supervisor = cfg, store, srv.supervisor
     app.middleware("http")(_guard(cfg))
     for add_routes in (_page_routes, _file_routes, _upload_routes, _case_routes):
         add_routes(app, srv)

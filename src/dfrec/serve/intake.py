@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from dfrec.serve.config import ServeConfig
 from dfrec.serve.jobs import JobStore, QueueFull, new_job_id
@@ -42,8 +43,6 @@ async def drain(request: Request, length: int) -> None:
 
 async def receive_upload(request: Request, cfg: ServeConfig, store: JobStore, jobs: Path) -> tuple[int, dict[str, Any]]:
     """Check, store (under ``jobs/<id>``) and queue a multipart upload of ``files`` fields."""
-    from starlette.concurrency import run_in_threadpool
-
     length = request.headers.get("content-length")
     if length is None or not length.isdigit():
         return 411, {"error": "the upload must state its size (Content-Length)"}

@@ -4,7 +4,8 @@
 Builds the training set and model of a config (default ``configs/small_lfw_gpu.yaml``), times
 the DataLoader (``--workers`` processes, pinned and unpinned), then on one real synthesised
 batch times model forward/backward + AdamW with the classification loss, and with each other
-loss term added alone, and with the full loss (bf16 autocast on CUDA). Prints a table.
+loss term added alone (identity separation together with the identity term it needs), and
+with the full loss (bf16 autocast on CUDA; the model eager, without torch.compile). Prints a table.
 
     python benchmarks/train_step_breakdown.py --device cuda --batch 96 --workers 15 \\
         --set data.cache=pack/lfw_trainval_160 --set loss.identity_weights=identity.safetensors
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sys
 import time
@@ -21,6 +23,32 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
+
+
+#: Row names of the loss terms.
+LABELS = {"lambda_id": "identity", "lambda_perc": "perceptual", "lambda_attr": "attribute", "lambda_patch": "patch",
+          "lambda_map": "ISM map", "lambda_pix": "pixel L1 of the composite"}
+
+
+def loss_variants(loss: dict) -> list[tuple[str, dict]]:
+    """The rows' loss settings from a config's ``loss`` section: the classification loss alone,
+    then each other weighted term added alone (identity separation rides with the identity
+    term, which it needs), then the full loss. Each dict is complete ``LossConfig`` keywords."""
+    from dfrec.losses.total import LossConfig
+
+    terms = tuple(f.name for f in dataclasses.fields(LossConfig) if f.name.startswith("lambda_"))
+    full = {k: loss.get(k, getattr(LossConfig(), k)) for k in terms}
+    other = {k: v for k, v in loss.items() if k not in terms}
+    cls = {**other, **{k: 0.0 for k in terms}, "lambda_cls": full["lambda_cls"]}
+    variants = [("model + AdamW + classification", cls)]
+    for key in terms:
+        if key in ("lambda_cls", "lambda_sep") or not full[key]:
+            continue
+        extra = {"lambda_sep": full.get("lambda_sep", 0.0)} if key == "lambda_id" else {}
+        name = "+ " + LABELS.get(key, key[len("lambda_"):]) + (" and separation" if extra.get("lambda_sep") else "")
+        variants.append((name, {**cls, key: full[key], **extra}))
+    variants.append(("full loss", {**other, **full}))
+    return variants
 
 
 def main(argv=None) -> int:
@@ -68,23 +96,14 @@ def main(argv=None) -> int:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     b = {k: (v.to(dev) if torch.is_tensor(v) else v) for k, v in batch.items()}
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if dev.type == "cuda" else contextlib.nullcontext
-    terms = ("lambda_id", "lambda_perc", "lambda_attr", "lambda_patch", "lambda_cls")
-    full = {k: cfg.loss.get(k, getattr(LossConfig(), k)) for k in terms}
-    other = {k: v for k, v in cfg.loss.items() if k not in terms}
-    off = {k: 0.0 for k in terms}
-    cls = {**off, "lambda_cls": full["lambda_cls"]}
-    variants = [("model + AdamW + classification", cls)]
-    for name, key in (("+ patch", "lambda_patch"), ("+ attribute", "lambda_attr"), ("+ identity", "lambda_id"),
-                      ("+ perceptual", "lambda_perc")):
-        variants.append((name, {**cls, key: full[key]}))
-    variants.append(("full loss", full))
+    variants = loss_variants(dict(cfg.loss))
 
     def sync():
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
     for name, lam in variants:
-        loss_fn = DFRECLoss(LossConfig(**{**other, **lam})).to(dev).eval()
+        loss_fn = DFRECLoss(LossConfig(**lam)).to(dev).eval()
         for q in loss_fn.parameters():
             q.requires_grad_(False)
 

@@ -6,16 +6,22 @@
 #   device:   run(command="bash scripts/device_train.sh 8", carry=[".device"], timeout_s=600)
 #   after:    python scripts/model_gate.py <files_at>/model && python scripts/accept_model.py <files_at>
 #
-# usage: scripts/device_train.sh MINUTES [--from-scratch] [--dry-run] [--config YAML]
+# usage: scripts/device_train.sh MINUTES [--from-scratch] [--dry-run] [--config YAML] [--set KEY=VALUE ...]
 #   MINUTES         training budget (<= 10; the run ends, validates its EMA weights and exports
 #                   well inside a 10-minute call when MINUTES <= 8)
 #   --from-scratch  do not start from the bundled weights (use when the recipe changed the
 #                   architecture so much that nothing carries over)
+#   --set KEY=VALUE passed on to `dfrec train` after the script's own settings (repeatable), e.g.
+#                   a loss ablation: --set loss.lambda_attr=0; a CPU rehearsal: --set data.batch_size=8
+#   GATE_N=N        (environment) held-out forgeries per kind for the gate (default 96)
+#   BREAKDOWN=1     (environment) then, if at least 90 s of the 570 s budget are left, where a
+#                   step's time goes (benchmarks/train_step_breakdown.py) into breakdown.txt
 #
 # Writes to $OUT (what the device tool brings back; at most 8 files of 16 MiB):
 #   model/config.json + model-*.safetensors   EMA weights, fp16, with the cumulative history
 #   metrics.jsonl                             every logged step and validation
 #   gate.json                                 bundled vs new on the same held-out forgeries
+#   breakdown.txt                             (BREAKDOWN=1) the step-time table
 # and prints one line per minute (step, img/s, loss, last validation) so a run that times
 # out still tells what happened.
 set -euo pipefail
@@ -25,12 +31,15 @@ MINUTES=""
 SCRATCH=0
 DRY=0
 CONFIG=configs/small_lfw_gpu.yaml
+EXTRA=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --from-scratch) SCRATCH=1 ;;
     --dry-run) DRY=1 ;;
     --config) CONFIG="$2"; shift ;;
-    -h|--help) sed -n 2,22p "$0"; exit 0 ;;
+    --set) [ $# -ge 2 ] || { echo "device_train.sh: --set needs KEY=VALUE" >&2; exit 2; }
+           EXTRA+=(--set "$2"); shift ;;
+    -h|--help) sed -n 2,28p "$0"; exit 0 ;;
     *) MINUTES="$1" ;;
   esac
   shift
@@ -66,7 +75,7 @@ python3 -c "import torch; print('device:', torch.cuda.get_device_name(0) if torc
 python3 -m dfrec train --config "$CONFIG" --device auto --out "$RUN" --no-progress \
   --set train.max_minutes="$MINUTES" --set data.cache=.device/pack --set data.workers="$WORKERS" \
   --set loss.identity_weights=.device/identity.safetensors \
-  --set loss.efficientnet_lite0_weights=.device/efficientnet-lite0.pth "${INIT[@]}" &
+  --set loss.efficientnet_lite0_weights=.device/efficientnet-lite0.pth "${INIT[@]}" ${EXTRA[@]+"${EXTRA[@]}"} &
 TRAIN=$!
 report() {  # one line from the newest train and validation rows of metrics.jsonl
   python3 - "$RUN/metrics.jsonl" <<'EOF'
@@ -104,4 +113,15 @@ python3 scripts/export_default_model.py "$RUN" --ema --dtype float16 --out "$OUT
   --status "device run: $MINUTES min on $(python3 -c 'import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")')"
 python3 scripts/model_gate.py "$OUT/model" --cache .device/pack --n "${GATE_N:-96}" --device auto \
   --identity-weights .device/identity.safetensors --json "$OUT/gate.json" || true
+if [ "${BREAKDOWN:-0}" = 1 ]; then
+  LEFT=$((570 - SECONDS))
+  if [ "$LEFT" -gt 90 ]; then
+    timeout "$LEFT" python3 benchmarks/train_step_breakdown.py --config "$CONFIG" --batch 128 --workers "$WORKERS" \
+      --steps 5 --set data.cache=.device/pack --set loss.identity_weights=.device/identity.safetensors \
+      --set loss.efficientnet_lite0_weights=.device/efficientnet-lite0.pth > "$OUT/breakdown.txt" 2>&1 || true
+    tail -20 "$OUT/breakdown.txt"
+  else
+    echo "breakdown skipped: ${LEFT} s left of the 570 s budget"
+  fi
+fi
 ls -la "$OUT" "$OUT/model"

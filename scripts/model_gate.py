@@ -49,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         verdicts.append(new >= old)
         print(f"{s:9s} {m:14s} incumbent {old:7.4f}  candidate {new:7.4f}  {'ok' if new >= old else 'WORSE'}")
     for s in scores["candidate"]:
-        for m in ("idsim_target", "idsim_target_none", "verif_target", "blockiness_target", "map_iou"):
+        for m in ("idsim_target", "idsim_target_none", "verif_target", "blockiness_target", "map_iou",
+                  "idsim_target_source", "idsim_target_source_none", "idsim_pair", "idsim_pair_true"):
             if m in scores["candidate"][s]:
-                print(f"  {s:9s} {m:18s} {scores['incumbent'][s].get(m, float('nan')):7.4f} -> {scores['candidate'][s][m]:7.4f}")
+                print(f"  {s:9s} {m:24s} {scores['incumbent'][s].get(m, float('nan')):7.4f} -> {scores['candidate'][s][m]:7.4f}")
     passed = all(verdicts)
     print("PASS: the candidate may replace the incumbent" if passed else "FAIL: keep the incumbent")
     if a.json:

@@ -41,6 +41,14 @@ def test_evaluator_scores_every_set(lfw_cache, tiny_checkpoint):
         assert {"idsim_target", "idsim_target_none", "verif_target", "blockiness_target"} <= set(m), name
     assert res["real"]["idsim_target_none"] == pytest.approx(1.0, abs=1e-5)  # a real face is its own target
     assert "map_iou" in res["swap"] and "map_fp_real" in res["real"]
+    # identity separation: defined for two-person forgeries, never for a real face
+    sep = {"idsim_target_source", "idsim_target_source_none", "idsim_pair", "idsim_pair_true"}
+    assert sep <= set(res["swap"]) and sep <= set(res["blend"]) and not sep & set(res["real"])
+    for name in ("swap", "blend"):
+        for k in sep:
+            assert -1.0 <= res[name][k] <= 1.0, (name, k)
+        # two different people: the true pair is far from the same-person level (~0.7)
+        assert res[name]["idsim_pair_true"] < 0.5, name
 
 
 def _gate_module():

@@ -8,6 +8,10 @@ Scores, for a fixed set of validation samples (``(N, 3, H, W)`` images in [0, 1]
   for the forgery itself, the "None" row of the paper's Table I): the scores of
   :func:`dfrec.metrics.idsim.identity_scores` (centred IDSim, raw cosine, dlib L2 distance,
   share verified as the same person) of recovered vs true faces;
+- identity separation, for forgeries of two different people only: ``idsim_target_source``,
+  IDSim of the recovered target with the true *source* (lower is better; ``_none``: the
+  forgery's), and ``idsim_pair``, IDSim of the recovered target with the recovered source
+  (``_true``: of the true target with the true source, the value a perfect recovery has);
 - ``accuracy``: real/fake accuracy of the ISM head (``logit > 0`` means fake);
 - ``map_iou``: IoU of the ISM map with the true source mask (forgeries only) and
   ``map_fp_real``: share of a real face's crop the map marks (both binarised at 0.5);
@@ -26,9 +30,10 @@ from typing import Any, Iterable
 
 import torch
 
-from dfrec.faces.identity import mean_embedding
+from dfrec.faces.identity import idsim, mean_embedding
 from dfrec.metrics.blockiness import blockiness
-from dfrec.metrics.idsim import IDSim
+from dfrec.losses.total import two_people
+from dfrec.metrics.idsim import IDSim, identity_scores
 from dfrec.metrics.psnr_ssim import psnr, ssim
 from dfrec.metrics.segmentation import false_positive_area, map_iou
 from dfrec.models.dfrec import face_prior_mask
@@ -48,6 +53,25 @@ def identity_metric(device: torch.device, weights: str | None = None) -> IDSim |
     except Exception as e:  # no dlib model file on this machine, say
         log.warning("validation: identity similarity disabled (%s: %s)", e.__class__.__name__, e)
         return None
+
+
+def _identity_values(identity: IDSim, b: dict, x: torch.Tensor, src: torch.Tensor, tgt: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-sample identity scores of a batch, each image embedded once: the scores of
+    recovered vs true source and target (and the forgery vs the true target, ``target_none``),
+    then the separation scores, defined for two-person forgeries only (NaN elsewhere)."""
+    e = {k: identity.embed(v.float()) for k, v in
+         {"src": src, "tgt": tgt, "x": x, "true_src": b["source"], "true_tgt": b["target"]}.items()}
+    vals: dict[str, torch.Tensor] = {}
+    for name, (rec, true) in {"source": ("src", "true_src"), "target": ("tgt", "true_tgt"),
+                              "target_none": ("x", "true_tgt")}.items():
+        for metric, v in identity_scores(e[rec], e[true]).items():
+            vals[f"{metric}_{name}"] = v
+    two = two_people(b, x.shape[0], torch.device("cpu"))
+    nan = torch.full(two.shape, float("nan"))
+    for name, (a, c) in {"target_source": ("tgt", "true_src"), "target_source_none": ("x", "true_src"),
+                         "pair": ("tgt", "src"), "pair_true": ("true_tgt", "true_src")}.items():
+        vals[f"idsim_{name}"] = torch.where(two, idsim(e[a], e[c]).float(), nan)
+    return vals
 
 
 @torch.no_grad()
@@ -105,13 +129,7 @@ def validate(
                     vals["map_iou"] = torch.where(fake, map_iou(m, true_m), nan)
                     vals["map_fp_real"] = torch.where(fake, nan, false_positive_area(m, true_m))
                 if identity is not None and x.shape[-1] == identity.size:
-                    for name, (rec, true) in {
-                        "source": (src, b["source"]),
-                        "target": (tgt, b["target"]),
-                        "target_none": (x.float(), b["target"]),
-                    }.items():
-                        for metric, v in identity(rec, true).items():
-                            vals[f"{metric}_{name}"] = v
+                    vals.update(_identity_values(identity, b, x, src, tgt))
                 for k, v in vals.items():
                     v = v.double().reshape(-1)
                     ok = ~torch.isnan(v)  # NaN = not defined for this sample (e.g. map IoU of a real face)

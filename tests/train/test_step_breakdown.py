@@ -1,0 +1,39 @@
+"""benchmarks/train_step_breakdown.py's rows: every loss setting it times is a valid objective
+for every shipped config (a term that needs another, like identity separation, rides with it)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _breakdown():
+    spec = importlib.util.spec_from_file_location("train_step_breakdown", ROOT / "benchmarks" / "train_step_breakdown.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")))
+def test_every_row_is_a_valid_objective(config):
+    from dfrec.losses.total import LossConfig
+    from dfrec.train.config import load_config
+
+    cfg = load_config(ROOT / "configs" / config)
+    rows = _breakdown().loss_variants(dict(cfg.loss))
+    names = [n for n, _ in rows]
+    assert names[0] == "model + AdamW + classification" and names[-1] == "full loss"
+    assert len(set(names)) == len(names)
+    for name, kw in rows:
+        LossConfig(**kw)  # raises ConfigError for an invalid combination
+    full = rows[-1][1]
+    assert all(full[k] == v for k, v in cfg.loss.items() if k.startswith("lambda_"))
+    # one row per weighted term besides classification (separation shares the identity row)
+    weighted = [k for k, v in full.items() if k.startswith("lambda_") and v and k not in ("lambda_cls", "lambda_sep")]
+    assert len(rows) == len(weighted) + 2
+    if full.get("lambda_sep"):
+        assert any("separation" in n for n in names)

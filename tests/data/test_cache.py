@@ -60,6 +60,21 @@ def test_pack_roundtrip(face_cache, tmp_path):
     assert open_faces(out).size == 112
 
 
+def test_face_order_does_not_depend_on_the_write_order(face_cache, tmp_path):
+    import random
+    import shutil
+
+    cache = tmp_path / "c"
+    shutil.copytree(face_cache, cache)
+    lines = (cache / "index.jsonl").read_text().splitlines()
+    random.Random(3).shuffle(lines)  # workers append in the order they finish
+    (cache / "index.jsonl").write_text("\n".join(lines[::-1]) + "\n")
+    a, b = open_cache(face_cache), open_cache(cache)
+    assert a.keys == b.keys == sorted(a.keys)
+    np.testing.assert_array_equal(a.landmarks, b.landmarks)
+    assert np.array_equal(a.image(2), b.image(2))
+
+
 def test_duplicate_lines_and_concurrent_indexers(face_folder, face_cache, tmp_path):
     import fcntl
     import shutil

@@ -193,7 +193,9 @@ def open_pack(path: str | os.PathLike) -> FaceSet:
 
 def read_cache_index(path: str | os.PathLike) -> list[dict]:
     """Entries of a cache's ``index.jsonl``, one per key (the last line written for a key wins;
-    a torn line from an interrupted run is skipped)."""
+    a torn line from an interrupted run is skipped), in key order: the indexer's workers append
+    in the order they finish, and a face set, its held-out and evaluation samples must not depend
+    on that (two builds of the same folder give the same face set)."""
     entries: dict[str, dict] = {}
     f = Path(path) / CACHE_INDEX
     if not f.exists():
@@ -209,7 +211,7 @@ def read_cache_index(path: str | os.PathLike) -> list[dict]:
                 continue
             if isinstance(e, dict) and "key" in e:
                 entries[e["key"]] = e
-    return list(entries.values())
+    return [entries[k] for k in sorted(entries)]
 
 
 def open_cache(path: str | os.PathLike, keys: Iterable[str] | None = None) -> FaceSet:

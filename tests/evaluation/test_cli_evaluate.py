@@ -17,7 +17,7 @@ def test_evaluate_writes_every_table_and_the_figure(lfw_dir, tiny_checkpoint, tm
                "--robust-limit", "1", "--device", "cpu", "--out", str(out), "--quiet"])
     # (faces are indexed into dfrec's default landmark cache, so later runs skip detection)
     assert rc == 0
-    names = ["table1_target", "table_source", "table3_accuracy", "table5_robustness", "table6_ablation", "tracing"]
+    names = ["table1_target", "table_source", "table_separation", "table3_accuracy", "table5_robustness", "table6_ablation", "tracing"]
     for n in names:
         assert (out / f"{n}.csv").read_text().count("\n") >= 2, n
     doc = json.loads((out / "results.json").read_text())
@@ -34,6 +34,13 @@ def test_evaluate_writes_every_table_and_the_figure(lfw_dir, tiny_checkpoint, tm
     assert none_swap["IDSim"] < 0.9 and none_swap["FID"] > 0 and none_swap["PSNR"] < 60
     for r in t1:
         assert -1 <= r["IDSim"] <= 1 and 0 <= r["verif"] <= 1 and math.isfinite(r["FID"])
+    sep = {(r["method"], r["kind"]): r for r in doc["tables"]["table_separation"]["rows"]}
+    none = sep[("None (forgery)", "swap")]
+    # the forgery carries the source's face: it is closer to the source than the two people are
+    assert none["IDSim_to_source"] > none["IDSim_true_pair"] and none["n"] == 2
+    no_source = sep[("Inpainting (telea)", "swap")]["IDSim_to_recovered_source"]
+    assert no_source is None or math.isnan(no_source)  # inpainting recovers no source (NaN, null in JSON)
+    assert -1 <= sep[("DFREC", "blend")]["IDSim_to_recovered_source"] <= 1
     acc = {r["method"]: r for r in doc["tables"]["table3_accuracy"]["rows"]}
     assert acc["DFREC"]["n_real"] == 2 and acc["DFREC"]["n_fake"] == 4
     assert acc["DFREC"]["tau"] == pytest.approx(doc["tau"])

@@ -32,6 +32,7 @@ from dfrec.evaluation.paper_tables import (
     measure_references,
     recover_all,
     robustness_table,
+    separation_table,
     source_table,
     target_table,
     tracing_table,
@@ -117,7 +118,7 @@ def evaluate(s: EvalSettings, model=None, eval_set: EvalSet | None = None) -> di
     methods = build_methods(model, device, s.seed, s.inpaint, s.ablation, unet)
     r = recover_all(es.samples, methods, meter, references, s.batch_size, size, model.config.patch_size, s.progress)
     bar.update(1)
-    t1, ts = target_table(r), source_table(r)
+    t1, ts, tsep = target_table(r), source_table(r), separation_table(r)
     bar.update(1)
     tm = map_table(r)
     t3 = accuracy_table(r, tau, tau_src)
@@ -131,7 +132,7 @@ def evaluate(s: EvalSettings, model=None, eval_set: EvalSet | None = None) -> di
 
     out_dir = Path(s.out)
     fig_path = save_figure(out_dir, r, s.figure_rows)
-    tables = [t1, ts, tm, t3, t5, t6, tt]
+    tables = [t1, ts, tsep, tm, t3, t5, t6, tt]
     settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(s).items()}
     header = (f"# dfrec evaluation\n\ncheckpoint `{s.checkpoint}` (preset {model.config.preset}), data `{s.data}` "
               f"split {s.split}: {es.info['people']} people, {len(r.fake_idx)} forgeries ({', '.join(r.kinds)}), "

@@ -38,8 +38,9 @@ def test_evaluate_writes_every_table_and_the_figure(lfw_dir, tiny_checkpoint, tm
     none = sep[("None (forgery)", "swap")]
     # the forgery carries the source's face: it is closer to the source than the two people are
     assert none["IDSim_to_source"] > none["IDSim_true_pair"] and none["n"] == 2
-    no_source = sep[("Inpainting (telea)", "swap")]["IDSim_to_recovered_source"]
-    assert no_source is None or math.isnan(no_source)  # inpainting recovers no source (NaN, null in JSON)
+    for method in ("Inpainting (telea)", "None (forgery)"):  # no source recovered / both faces are the forgery
+        v = sep[(method, "swap")]["IDSim_to_recovered_source"]
+        assert v is None or math.isnan(v), method  # NaN, null in JSON
     assert -1 <= sep[("DFREC", "blend")]["IDSim_to_recovered_source"] <= 1
     acc = {r["method"]: r for r in doc["tables"]["table3_accuracy"]["rows"]}
     assert acc["DFREC"]["n_real"] == 2 and acc["DFREC"]["n_fake"] == 4

@@ -174,7 +174,8 @@ def separation_table(r: Recoveries) -> Table:
 
     Forgeries of two different people only. ``IDSim_to_source``: recovered target vs the true
     source (lower is better; the None row is the forgery's own value); ``IDSim_to_recovered_source``:
-    recovered target vs the same method's recovered source (methods with a source);
+    recovered target vs the same method's recovered source (methods that recover a source; not
+    the None row, whose two faces are both the forgery);
     ``IDSim_true_pair``: true target vs true source, the value a perfect recovery has.
     """
     from dfrec.faces.identity import idsim
@@ -191,7 +192,8 @@ def separation_table(r: Recoveries) -> Table:
             if not len(idx):
                 continue
             ti = torch.from_numpy(idx)
-            pair = mean(idsim(e_t[ti], e_s[ti]).numpy()) if e_s is not None else float("nan")
+            # the None row's "recovered" faces are both the forgery: no pair to compare
+            pair = mean(idsim(e_t[ti], e_s[ti]).numpy()) if e_s is not None and not m.is_reference else float("nan")
             t.add(method=m.name, kind=kind, n=len(idx), IDSim_to_source=mean(idsim(e_t[ti], r.e_source[ti]).numpy()),
                   IDSim_to_recovered_source=pair, IDSim_true_pair=mean(true_pair[idx]))
     t.notes = ["Forgeries whose source and target are different people. IDSim_to_source: lower is better "

@@ -44,7 +44,7 @@ def loss_variants(loss: dict) -> list[tuple[str, dict]]:
     for key in terms:
         if key in ("lambda_cls", "lambda_sep") or not full[key]:
             continue
-        extra = {"lambda_sep": full.get("lambda_sep", 0.0)} if key == "lambda_id" else {}
+        extra = {"lambda_sep": full["lambda_sep"]} if key == "lambda_id" else {}
         name = "+ " + LABELS.get(key, key[len("lambda_"):]) + (" and separation" if extra.get("lambda_sep") else "")
         variants.append((name, {**cls, key: full[key], **extra}))
     variants.append(("full loss", {**other, **full}))

@@ -72,10 +72,13 @@ HISTORY=(--history-from src/dfrec/weights/default)
 if [ "$SCRATCH" = 1 ]; then INIT=(--set model.init_from=null); HISTORY=(); fi
 python3 -c "import torch; print('device:', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA', '| torch', torch.__version__)"
 
+# what the device machine's data and loss networks are (training and the step breakdown alike)
+DEVICE_SETS=(--set data.cache=.device/pack --set loss.identity_weights=.device/identity.safetensors
+             --set loss.efficientnet_lite0_weights=.device/efficientnet-lite0.pth)
+
 python3 -m dfrec train --config "$CONFIG" --device auto --out "$RUN" --no-progress \
-  --set train.max_minutes="$MINUTES" --set data.cache=.device/pack --set data.workers="$WORKERS" \
-  --set loss.identity_weights=.device/identity.safetensors \
-  --set loss.efficientnet_lite0_weights=.device/efficientnet-lite0.pth "${INIT[@]}" ${EXTRA[@]+"${EXTRA[@]}"} &
+  --set train.max_minutes="$MINUTES" --set data.workers="$WORKERS" "${DEVICE_SETS[@]}" \
+  "${INIT[@]}" ${EXTRA[@]+"${EXTRA[@]}"} &
 TRAIN=$!
 report() {  # one line from the newest train and validation rows of metrics.jsonl
   python3 - "$RUN/metrics.jsonl" <<'EOF'
@@ -117,8 +120,7 @@ if [ "${BREAKDOWN:-0}" = 1 ]; then
   LEFT=$((570 - SECONDS))
   if [ "$LEFT" -gt 90 ]; then
     timeout "$LEFT" python3 benchmarks/train_step_breakdown.py --config "$CONFIG" --batch 128 --workers "$WORKERS" \
-      --steps 5 --set data.cache=.device/pack --set loss.identity_weights=.device/identity.safetensors \
-      --set loss.efficientnet_lite0_weights=.device/efficientnet-lite0.pth > "$OUT/breakdown.txt" 2>&1 || true
+      --steps 5 "${DEVICE_SETS[@]}" > "$OUT/breakdown.txt" 2>&1 || true
     tail -20 "$OUT/breakdown.txt"
   else
     echo "breakdown skipped: ${LEFT} s left of the 570 s budget"

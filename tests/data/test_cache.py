@@ -73,6 +73,10 @@ def test_face_order_does_not_depend_on_the_write_order(face_cache, tmp_path):
     assert a.keys == b.keys == sorted(a.keys)
     np.testing.assert_array_equal(a.landmarks, b.landmarks)
     assert np.array_equal(a.image(2), b.image(2))
+    # a pack written in another order opens in key order too
+    pack = open_pack(write_pack(a.subset([3, 0, 4, 1, 2]), tmp_path / "pack", size=112, quality=90, progress=False))
+    assert pack.keys == a.keys
+    assert np.array_equal(pack.image(2), open_pack(write_pack(a, tmp_path / "p2", size=112, quality=90, progress=False)).image(2))
 
 
 def test_duplicate_lines_and_concurrent_indexers(face_folder, face_cache, tmp_path):

@@ -145,6 +145,13 @@ class FaceSet:
             spans=None if self.spans is None else self.spans[idx],
         )
 
+    def in_key_order(self) -> "FaceSet":
+        """The same faces sorted by key (``self`` when they already are). Caches and packs open in
+        key order: the indexer's workers append in the order they finish, and a face set, its
+        held-out and evaluation samples must not depend on that."""
+        order = sorted(range(len(self.keys)), key=self.keys.__getitem__)
+        return self if order == list(range(len(self.keys))) else self.subset(order)
+
     def select_identities(self, names: Iterable[str]) -> "FaceSet":
         """Faces whose identity is in ``names``."""
         keep = set(names)
@@ -186,20 +193,20 @@ def open_pack(path: str | os.PathLike) -> FaceSet:
     try:
         z = np.load(p / PACK_INDEX, allow_pickle=False)
         lm = z["landmarks"].astype(np.float32) / LANDMARK_SCALE
-        return FaceSet(p, z["keys"].tolist(), z["identities"].tolist(), lm, int(z["size"]), spans=np.stack([z["offsets"][:-1], z["offsets"][1:]], 1))
+        faces = FaceSet(p, z["keys"].tolist(), z["identities"].tolist(), lm, int(z["size"]),
+                        spans=np.stack([z["offsets"][:-1], z["offsets"][1:]], 1))
     except (KeyError, ValueError, OSError) as e:
         raise InputError(f"{p}: corrupt pack index ({e})") from None
+    return faces.in_key_order()
 
 
 def read_cache_index(path: str | os.PathLike) -> list[dict]:
     """Entries of a cache's ``index.jsonl``, one per key (the last line written for a key wins;
-    a torn line from an interrupted run is skipped), in key order: the indexer's workers append
-    in the order they finish, and a face set, its held-out and evaluation samples must not depend
-    on that (two builds of the same folder give the same face set)."""
+    a torn line from an interrupted run is skipped), in the order each key was first written."""
     entries: dict[str, dict] = {}
     f = Path(path) / CACHE_INDEX
     if not f.exists():
-        return entries
+        return []
     with open(f, encoding="utf-8") as fh:
         for line in fh:
             line = line.strip()
@@ -211,7 +218,7 @@ def read_cache_index(path: str | os.PathLike) -> list[dict]:
                 continue
             if isinstance(e, dict) and "key" in e:
                 entries[e["key"]] = e
-    return [entries[k] for k in sorted(entries)]
+    return list(entries.values())
 
 
 def open_cache(path: str | os.PathLike, keys: Iterable[str] | None = None) -> FaceSet:
@@ -227,7 +234,7 @@ def open_cache(path: str | os.PathLike, keys: Iterable[str] | None = None) -> Fa
     size = int(meta.get("size", entries[0]["size"] if entries else 224))
     lm = np.array([e["landmarks"] for e in entries], np.float32).reshape(-1, 68, 2)
     return FaceSet(p, [e["key"] for e in entries], [e["identity"] for e in entries], lm, size,
-                   crop_files=[e["crop"] for e in entries])
+                   crop_files=[e["crop"] for e in entries]).in_key_order()
 
 
 def open_faces(path: str | os.PathLike) -> FaceSet:

@@ -97,3 +97,31 @@ def test_idsim_same_photo_is_one_and_other_person_lower(fixture_dir):
     pairs = m(x[[0, 0]], x[[1, 2]])  # obama vs obama2, obama vs biden
     assert pairs["idsim"][0] > pairs["idsim"][1]
     assert pairs["verif"][0] == 1 and pairs["verif"][1] == 0
+
+
+def test_separation_scores_flag_a_target_that_carries_the_source(fixture_dir):
+    """A recovered target that is the source's face (another photo of Obama) scores high against
+    the true source; the true target (Biden) scores low; samples of one person are NaN."""
+    from dfrec.faces import align_face, detect_faces
+    from dfrec.io import read_image
+    from dfrec.metrics.idsim import SEPARATION, IDSim, separation_scores
+
+    crops = []
+    for name in ("obama.jpg", "obama2.jpg", "biden.jpg"):
+        img = read_image(fixture_dir / name)
+        crops.append(align_face(img, detect_faces(img)[0].landmarks).image)
+    e_obama, e_obama2, e_biden = IDSim().embed(torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0)
+    true_src = torch.stack([e_obama, e_obama, e_obama])
+    true_tgt = torch.stack([e_biden, e_biden, e_obama2])  # the third sample: one person twice
+    rec_tgt = torch.stack([e_obama2, e_biden, e_obama2])  # failed, perfect, (self)
+    rec_src = torch.stack([e_obama2, e_obama, e_obama])
+    two = torch.tensor([True, True, False])
+    sep = separation_scores(rec_tgt, rec_src, true_src, true_tgt, two)
+    assert tuple(sep) == SEPARATION
+    assert sep["target_source"][0] > 0.5 > sep["target_source"][1]  # carries the source vs separated
+    assert torch.isclose(sep["target_source"][1], sep["pair_true"][1])  # a perfect recovery = the true pair
+    assert sep["pair"][0] > sep["pair"][1]
+    assert all(torch.isnan(v[2]) for v in sep.values())
+    assert "pair" not in separation_scores(rec_tgt, None, true_src, true_tgt)  # no source: no pair
+    with pytest.raises(ValueError, match="embeddings"):
+        separation_scores(rec_tgt[:2], rec_src, true_src, true_tgt)

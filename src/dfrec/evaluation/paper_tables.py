@@ -24,7 +24,7 @@ from dfrec.evaluation.tables import Table
 from dfrec.evaluation.testset import EvalSamples, EvalSet
 from dfrec.metrics.accuracy import recovery_accuracy
 from dfrec.metrics.fid import fid_from_features
-from dfrec.metrics.idsim import identity_scores
+from dfrec.metrics.idsim import identity_scores, separation_scores
 from dfrec.metrics.psnr_ssim import SSIM_KERNEL_SIZE, SSIM_SIGMA
 
 #: Table V perturbations of the forgery: (family, level) -> applied on uint8 crops.
@@ -178,24 +178,23 @@ def separation_table(r: Recoveries) -> Table:
     the None row, whose two faces are both the forgery);
     ``IDSim_true_pair``: true target vs true source, the value a perfect recovery has.
     """
-    from dfrec.faces.identity import idsim
-
     t = Table("table_separation", "Identity separation (recovered target vs the source) — not in the paper",
               ["method", "kind", "n", "IDSim_to_source", "IDSim_to_recovered_source", "IDSim_true_pair"],
               formats={"n": "d"})
     smp = r.samples
-    true_pair = idsim(r.e_target, r.e_source).numpy()
+    two = torch.tensor([s != g for s, g in zip(smp.source_id, smp.target_id)], dtype=torch.bool)
     for m in r.methods:
-        e_t, e_s = r.e_rec_target[m.name], r.e_rec_source[m.name]
+        # the None row's "recovered" faces are both the forgery: no pair to compare
+        e_s = None if m.is_reference else r.e_rec_source[m.name]
+        sep = {k: v.numpy() for k, v in
+               separation_scores(r.e_rec_target[m.name], e_s, r.e_source, r.e_target, two).items()}
         for kind in r.kinds:
-            idx = np.array([i for i in r.of_kind(kind) if smp.source_id[i] != smp.target_id[i]], dtype=np.int64)
+            idx = np.array([i for i in r.of_kind(kind) if two[i]], dtype=np.int64)
             if not len(idx):
                 continue
-            ti = torch.from_numpy(idx)
-            # the None row's "recovered" faces are both the forgery: no pair to compare
-            pair = mean(idsim(e_t[ti], e_s[ti]).numpy()) if e_s is not None and not m.is_reference else float("nan")
-            t.add(method=m.name, kind=kind, n=len(idx), IDSim_to_source=mean(idsim(e_t[ti], r.e_source[ti]).numpy()),
-                  IDSim_to_recovered_source=pair, IDSim_true_pair=mean(true_pair[idx]))
+            t.add(method=m.name, kind=kind, n=len(idx), IDSim_to_source=mean(sep["target_source"][idx]),
+                  IDSim_to_recovered_source=mean(sep["pair"][idx]) if "pair" in sep else float("nan"),
+                  IDSim_true_pair=mean(sep["pair_true"][idx]))
     t.notes = ["Forgeries whose source and target are different people. IDSim_to_source: lower is better "
                "(the None row: the forgery itself, which carries the source's face); a recovery that separates "
                "the two people brings it down towards IDSim_true_pair."] + SUBSTITUTIONS[:1]

@@ -14,6 +14,9 @@ Reported per pair (:data:`SCORES`):
 * ``cos`` — raw cosine of the embeddings (dlib: same ~0.95, different ~0.8);
 * ``l2`` and ``verif`` — dlib's own rule, L2 distance < 0.6 means the same person
   (``verif`` is 1.0 for a verified pair, else 0.0).
+
+Identity separation (:func:`separation_scores`, :data:`SEPARATION`): does a recovered target
+still carry the source's identity? Defined for forgeries of two different people.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from dfrec.metrics._validate import check_images
 
 #: Names of the per-pair scores, in the order :func:`identity_scores` returns them.
 SCORES = ("idsim", "cos", "l2", "verif")
+
+#: Names of the separation scores, in the order :func:`separation_scores` returns them.
+SEPARATION = ("target_source", "pair", "pair_true")
 
 
 def identity_scores(emb_a: torch.Tensor, emb_b: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -41,6 +47,43 @@ def identity_scores(emb_a: torch.Tensor, emb_b: torch.Tensor) -> dict[str, torch
         "l2": d.float(),
         "verif": is_same_person(d).float(),
     }
+
+
+def separation_scores(
+    e_target: torch.Tensor,
+    e_source: torch.Tensor | None,
+    e_true_source: torch.Tensor,
+    e_true_target: torch.Tensor,
+    two_people: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """Identity separation per forgery: embeddings ``(N, 128)`` -> dict of ``(N,)`` float.
+
+    * ``target_source`` — IDSim of the recovered target (``e_target``; the forgery's own
+      embedding gives the "None" value) with the true source: lower is better;
+    * ``pair`` — IDSim of the recovered target with the recovered source (``e_source``);
+      left out when ``e_source`` is None (a method without a source, or the forgery, whose
+      two "recovered" faces are the same image);
+    * ``pair_true`` — IDSim of the true target with the true source: what a perfect recovery has.
+
+    ``two_people``: ``(N,)`` bool, the forgeries of two different people; the scores of the
+    others (self-swaps, real faces) are NaN. ``None``: every sample counts.
+    """
+    from dfrec.faces.identity import idsim
+
+    pairs = {"target_source": (e_target, e_true_source), "pair": (e_target, e_source),
+             "pair_true": (e_true_target, e_true_source)}
+    out: dict[str, torch.Tensor] = {}
+    for name, (a, b) in pairs.items():
+        if a is None or b is None:
+            continue
+        if a.shape != b.shape or a.ndim != 2:
+            raise ValueError(f"embeddings must both be (N, D), got {tuple(a.shape)} and {tuple(b.shape)}")
+        v = idsim(a, b).float()
+        if two_people is not None:
+            v = torch.where(torch.as_tensor(two_people, dtype=torch.bool, device=v.device).reshape(-1),
+                            v, torch.full_like(v, float("nan")))
+        out[name] = v
+    return out
 
 
 class IDSim:

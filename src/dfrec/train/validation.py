@@ -30,10 +30,10 @@ from typing import Any, Iterable
 
 import torch
 
-from dfrec.faces.identity import idsim, mean_embedding
+from dfrec.faces.identity import mean_embedding
 from dfrec.metrics.blockiness import blockiness
 from dfrec.losses.total import two_people
-from dfrec.metrics.idsim import IDSim, identity_scores
+from dfrec.metrics.idsim import IDSim, identity_scores, separation_scores
 from dfrec.metrics.psnr_ssim import psnr, ssim
 from dfrec.metrics.segmentation import false_positive_area, map_iou
 from dfrec.models.dfrec import face_prior_mask
@@ -67,10 +67,9 @@ def _identity_values(identity: IDSim, b: dict, x: torch.Tensor, src: torch.Tenso
         for metric, v in identity_scores(e[rec], e[true]).items():
             vals[f"{metric}_{name}"] = v
     two = two_people(b, x.shape[0], torch.device("cpu"))
-    nan = torch.full(two.shape, float("nan"))
-    for name, (a, c) in {"target_source": ("tgt", "true_src"), "target_source_none": ("x", "true_src"),
-                         "pair": ("tgt", "src"), "pair_true": ("true_tgt", "true_src")}.items():
-        vals[f"idsim_{name}"] = torch.where(two, idsim(e[a], e[c]).float(), nan)
+    for name, v in separation_scores(e["tgt"], e["src"], e["true_src"], e["true_tgt"], two).items():
+        vals[f"idsim_{name}"] = v
+    vals["idsim_target_source_none"] = separation_scores(e["x"], None, e["true_src"], e["true_tgt"], two)["target_source"]
     return vals
 
 

@@ -5,6 +5,7 @@
 #             bash scripts/device_train.sh 8 --dry-run  # what would travel and the total (64 MiB limit)
 #   device:   run(command="bash scripts/device_train.sh 8", carry=[".device"], timeout_s=600)
 #   after:    python scripts/model_gate.py <files_at>/model && python scripts/accept_model.py <files_at>
+#   (the paper tables that need training run the same way: scripts/device_tables.sh)
 #
 # usage: scripts/device_train.sh MINUTES [--from-scratch] [--dry-run] [--config YAML] [--set KEY=VALUE ...]
 #   MINUTES         training budget (<= 10; the run ends, validates its EMA weights and exports
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
     --config) CONFIG="$2"; shift ;;
     --set) [ $# -ge 2 ] || { echo "device_train.sh: --set needs KEY=VALUE" >&2; exit 2; }
            EXTRA+=(--set "$2"); shift ;;
-    -h|--help) sed -n 2,28p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,27p "$0"; exit 0 ;;
     *) MINUTES="$1" ;;
   esac
   shift
@@ -51,30 +52,14 @@ if ! [[ "$MINUTES" =~ ^[0-9]+([.][0-9]+)?$ ]] || awk "BEGIN{exit !($MINUTES <= 0
   echo "device_train.sh: MINUTES must be a number in (0, 10], got '${MINUTES}'" >&2
   exit 2
 fi
-for need in .device/pack/meta.json .device/identity.safetensors .device/efficientnet-lite0.pth; do
-  [ -e "$need" ] || { echo "device_train.sh: $need missing: run python scripts/device_prepare.py and carry .device" >&2; exit 2; }
-done
-
 OUT="${OUT:-out/device}"
 RUN="${RUN_DIR:-/tmp/dfrec_device_run}"
 mkdir -p "$OUT"
 rm -rf "$RUN"
-export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
-export DFREC_EFFICIENTNET_LITE0="$PWD/.device/efficientnet-lite0.pth"
-if ! python3 -c "import segmentation_models_pytorch" 2>/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .device/whl/*.whl
-  export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
-fi
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-WORKERS=$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))
+source scripts/device_env.sh
 INIT=(--set model.init_from=src/dfrec/weights/default --set model.init_strict=false)
 HISTORY=(--history-from src/dfrec/weights/default)
 if [ "$SCRATCH" = 1 ]; then INIT=(--set model.init_from=null); HISTORY=(); fi
-python3 -c "import torch; print('device:', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA', '| torch', torch.__version__)"
-
-# what the device machine's data and loss networks are (training and the step breakdown alike)
-DEVICE_SETS=(--set data.cache=.device/pack --set loss.identity_weights=.device/identity.safetensors
-             --set loss.efficientnet_lite0_weights=.device/efficientnet-lite0.pth)
 
 python3 -m dfrec train --config "$CONFIG" --device auto --out "$RUN" --no-progress \
   --set train.max_minutes="$MINUTES" --set data.workers="$WORKERS" "${DEVICE_SETS[@]}" \
@@ -113,7 +98,7 @@ cp "$RUN/metrics.jsonl" "$OUT/metrics.jsonl"
 
 python3 scripts/export_default_model.py "$RUN" --ema --dtype float16 --out "$OUT/model" \
   "${HISTORY[@]}" \
-  --status "device run: $MINUTES min on $(python3 -c 'import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")')"
+  --status "device run: $MINUTES min on $DEVICE_NAME"
 python3 scripts/model_gate.py "$OUT/model" --cache .device/pack --n "${GATE_N:-96}" --device auto \
   --identity-weights .device/identity.safetensors --json "$OUT/gate.json" || true
 if [ "${BREAKDOWN:-0}" = 1 ]; then

@@ -30,6 +30,18 @@ def test_heldout_sets_are_fixed_and_held_out(lfw_cache):
     assert not torch.equal(a["swap"][0]["forgery"], a["gan_swap"][0]["forgery"])
 
 
+def test_heldout_self_swaps_on_request(lfw_cache):
+    from dfrec.train.heldout import heldout_sets
+
+    sets = heldout_sets(lfw_cache, n=6, names=("swap", "self"))
+    assert list(sets) == ["swap", "self"] and len(sets["self"]) == 8
+    s = sets["self"][0]
+    assert s["source_id"] == s["target_id"] and s["is_fake"] == 1.0
+    assert torch.equal(sets["swap"][0]["forgery"], heldout_sets(lfw_cache, n=6)["swap"][0]["forgery"])  # others unchanged
+    with pytest.raises(ValueError, match="unknown held-out sets"):
+        heldout_sets(lfw_cache, n=6, names=("swaps",))
+
+
 def test_evaluator_scores_every_set(lfw_cache, tiny_checkpoint):
     from dfrec.models import DFREC
     from dfrec.train.heldout import HeldOutEvaluator, heldout_sets

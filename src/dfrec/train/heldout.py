@@ -7,7 +7,8 @@ every model is scored on the same samples.
 Sets (no augmentation, seeded): ``swap`` (landmark face swaps), ``gan_swap`` (swaps with the
 wide appearance range — the target's low frequencies under the source's detail, resolution,
 blur, noise and colour mismatches: a proxy for real GAN swaps), ``blend`` (Face X-ray
-blends), ``real`` (pristine faces). Metrics per set are those of
+blends), ``real`` (pristine faces); on request (``names``) also ``self`` (self-swaps: two
+photos of one person). Metrics per set are those of
 :func:`dfrec.train.validation.validate` (IDSim, verif, PSNR/SSIM, map IoU, blockiness, ...)
 plus, for the swap sets, FID of the recovered targets against the true targets (with the
 forgery itself as the None reference; FID over a few dozen images is biased upwards and
@@ -25,6 +26,9 @@ import torch
 #: Kind mix of each set.
 SETS = {"swap": {"swap": 1.0}, "gan_swap": {"swap": 1.0}, "blend": {"blend": 1.0}, "real": {"real": 1.0}}
 
+#: Sets made only when asked for by name.
+EXTRA_SETS = {"self": {"self": 1.0}}
+
 
 def wide_synth() -> dict:
     """Synthesiser options with the wide appearance range on swaps and blends."""
@@ -33,16 +37,23 @@ def wide_synth() -> dict:
     return {"swap": {"appearance": dict(WIDE_APPEARANCE)}, "blend": {"appearance": dict(WIDE_APPEARANCE)}}
 
 
-def heldout_sets(cache: str | os.PathLike, n: int = 48, seed: int = 0, split: str = "val") -> dict[str, Any]:
+def heldout_sets(cache: str | os.PathLike, n: int = 48, seed: int = 0, split: str = "val",
+                 names: tuple[str, ...] | list[str] = tuple(SETS)) -> dict[str, Any]:
     """The fixed sets from the faces of ``split`` in a landmark cache or pack: ``n`` swaps and
-    GAN-like swaps, ``n // 2`` blends and reals (at least 8 each)."""
+    GAN-like swaps, ``n // 2`` blends, self-swaps and reals (at least 8 each). ``names``: which
+    sets (of :data:`SETS` and :data:`EXTRA_SETS`); a set's samples do not depend on the others."""
     from dfrec.data.datasets import SyntheticForgeries, lfw_faces
     from dfrec.data.faceset import open_faces
     from dfrec.data.synth import SynthConfig
 
+    known = {**SETS, **EXTRA_SETS}
+    unknown = [x for x in names if x not in known]
+    if unknown:
+        raise ValueError(f"unknown held-out sets {unknown}; known: {sorted(known)}")
     faces = lfw_faces(open_faces(cache), split)
     sets = {}
-    for name, kinds in SETS.items():
+    for name in names:
+        kinds = known[name]
         synth = {"kinds": kinds, **(wide_synth() if name == "gan_swap" else {})}
         length = n if name in ("swap", "gan_swap") else max(8, n // 2)
         sets[name] = SyntheticForgeries(faces, SynthConfig.from_dict(synth), seed=seed + 101, length=length, augment=False)

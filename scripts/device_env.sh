@@ -1,0 +1,21 @@
+# Sourced by the device scripts (device_train.sh, device_tables.sh): the device machine's
+# Python environment and what its runs share. Sets PYTHONPATH (dfrec's src, and the carried
+# segmentation-models-pytorch wheel when the machine lacks it), HF_HUB_OFFLINE, the offline
+# EfficientNet-Lite0 file, WORKERS (data workers: cores - 2) and DEVICE_SETS (the --set
+# arguments naming the carried data and loss-network weights).
+for need in .device/pack/meta.json .device/identity.safetensors .device/efficientnet-lite0.pth; do
+  [ -e "$need" ] || { echo "$(basename "$0"): $need missing: run python scripts/device_prepare.py and carry .device" >&2; exit 2; }
+done
+export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
+export DFREC_EFFICIENTNET_LITE0="$PWD/.device/efficientnet-lite0.pth"
+if ! python3 -c "import segmentation_models_pytorch" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .device/whl/*.whl
+  export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+WORKERS=$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))
+DEVICE_NAME=$(python3 -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')")
+echo "device: $DEVICE_NAME | torch $(python3 -c 'import torch; print(torch.__version__)') | $WORKERS data workers"
+# what the device machine's data and loss networks are (every run on it alike)
+DEVICE_SETS=(--set data.cache=.device/pack --set loss.identity_weights=.device/identity.safetensors
+             --set loss.efficientnet_lite0_weights=.device/efficientnet-lite0.pth)

@@ -15,7 +15,7 @@
 # Writes to $OUT: <table>.json, <table>.md (rewritten after every row) and tables.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 2 ] || { sed -n 2,16p "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n 2,15p "$0"; exit 2; }
 TABLE="$1"; MINUTES="$2"; shift 2
 OUT="${OUT:-out/device}"
 mkdir -p "$OUT"

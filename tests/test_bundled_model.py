@@ -23,13 +23,9 @@ until this file is updated.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from repo_scripts import load_script
 
 
 def _validation() -> dict:
@@ -48,9 +44,7 @@ def _targets_beat_forgery_in_validation() -> bool:
 def recovered() -> dict[str, dict]:
     """example name -> SSIM / IDSim of the recovered faces and of the forgery (the bundled model on
     CPU), measured by benchmarks/examples_recovery.py's ``measure``."""
-    spec = importlib.util.spec_from_file_location("examples_recovery", ROOT / "benchmarks" / "examples_recovery.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/examples_recovery.py")
     folders = bench.examples()
     assert len(folders) >= 3
     return bench.measure(folders)

@@ -3,14 +3,12 @@ samples for every model, and a gate that keeps the bundled model unless both ide
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
-ROOT = Path(__file__).resolve().parents[2]
+from repo_scripts import load_script
 
 
 def test_heldout_sets_are_fixed_and_held_out(lfw_cache):
@@ -64,10 +62,7 @@ def test_evaluator_scores_every_set(lfw_cache, tiny_checkpoint):
 
 
 def _gate_module():
-    spec = importlib.util.spec_from_file_location("model_gate", ROOT / "scripts" / "model_gate.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("scripts/model_gate.py")
 
 
 @pytest.mark.parametrize("target, source, passes", [(0.30, 0.60, True), (0.20, 0.60, True), (0.30, 0.50, False),
@@ -118,9 +113,7 @@ def test_revalidate_records_a_row_and_fills_an_unvalidated_run(lfw_cache, tmp_pa
     assert not doc["metadata"].get("validation")
     doc["metadata"]["history"] = [{"run": "earlier", "validation": {"val/idsim_target": 0.1}}, {"run": "this one"}]
     (model / "config.json").write_text(json.dumps(doc))
-    spec = importlib.util.spec_from_file_location("revalidate_model", ROOT / "scripts" / "revalidate_model.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("scripts/revalidate_model.py")
     assert mod.main([str(model), "--cache", str(lfw_cache), "--samples", "4", "--batch", "2", "--note", "after",
                      "--write"]) == 0
     meta = json.loads((model / "config.json").read_text())["metadata"]

@@ -3,19 +3,12 @@ for every shipped config (a term that needs another, like identity separation, r
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from repo_scripts import ROOT, load_script
 
 
 def _breakdown():
-    spec = importlib.util.spec_from_file_location("train_step_breakdown", ROOT / "benchmarks" / "train_step_breakdown.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/train_step_breakdown.py")
 
 
 @pytest.mark.parametrize("config", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")))

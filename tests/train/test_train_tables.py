@@ -4,20 +4,14 @@ finished rows, and scores a finished run again instead of retraining it."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from repo_scripts import ROOT, load_script
 
 
 def _tables():
-    spec = importlib.util.spec_from_file_location("train_tables", ROOT / "scripts" / "train_tables.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("scripts/train_tables.py")
 
 
 @pytest.mark.parametrize("config", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")))

@@ -56,11 +56,11 @@ def kind_rows(kinds: dict[str, float]) -> list[tuple[str, list[str]]]:
     """Rows of the ``kinds`` table from the config's kind mix: ``(name, --set overrides)``.
     Each one-kind row keeps the config's share of real faces and gives the fakes' share to its kind."""
     real = float(kinds.get("real", 0.0))
-    fake = sum(float(w) for k, w in kinds.items() if k != "real") or 1.0
+    fake = round(sum(float(w) for k, w in kinds.items() if k != "real"), 6) or 1.0
     rows = []
-    for kind in ("swap", "blend", "self"):
+    for kind, name in (("swap", "swaps only"), ("blend", "blends only"), ("self", "self-swaps only")):
         mix = {kind: fake, **({"real": real} if real > 0 else {})}
-        rows.append((f"{kind}s only", [f"data.synth.kinds={json.dumps(mix)}"]))
+        rows.append((name, [f"data.synth.kinds={json.dumps(mix)}"]))
     rows.append(("all kinds (the config's mix)", []))
     return rows
 
@@ -90,7 +90,8 @@ def table_rows(table: str, config: Path, overrides: list[str]) -> list[tuple[str
 
 
 def slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_").replace("__", "_")
+    """A row's folder name: ``"+ patch"`` -> ``"patch"``, ``"self-swaps only"`` -> ``"self_swaps_only"``."""
+    return "_".join("".join(c if c.isalnum() else " " for c in name.lower()).split())
 
 
 def train_row(run: Path, a: argparse.Namespace, row_sets: list[str]) -> tuple[list[str], int]:

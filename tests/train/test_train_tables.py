@@ -30,7 +30,7 @@ def test_rows_are_valid_runs_of_every_config(config):
         if name == "identity only":
             assert kw.get("lambda_id", 2.0) > 0 and not any(kw.get(k) for k in ("lambda_perc", "lambda_attr", "lambda_patch"))
     kinds = mod.table_rows("kinds", path, [])
-    assert [n for n, _ in kinds][:3] == ["swaps only", "blends only", "selfs only"] and kinds[3][1] == []
+    assert [n for n, _ in kinds][:3] == ["swaps only", "blends only", "self-swaps only"] and kinds[3][1] == []
     full = SynthConfig.from_dict(dict(load_config(path).data.synth)).kinds
     for (name, sets), kind in zip(kinds, ("swap", "blend", "self")):
         mix = SynthConfig.from_dict(dict(load_config(path, sets).data.synth)).kinds

@@ -4,7 +4,7 @@ held-out forgeries of LFW validation identities.
     python scripts/train_tables.py kinds  --minutes 1.5 --out runs/table_kinds  [--config configs/small_lfw_gpu.yaml]
     python scripts/train_tables.py losses --minutes 1.5 --out runs/table_losses [--init scratch] [--set KEY=VALUE ...]
 
-Tables (:data:`TABLES`):
+Tables (:data:`TEST_SETS` names them and their held-out sets):
 
 * ``kinds`` — the analogue of the paper's Tables II and IV (train on one forgery method, test
   on the others): trained on landmark swaps only, on Face X-ray blends only, on self-swaps
@@ -42,10 +42,6 @@ BUNDLED = ROOT / "src" / "dfrec" / "weights" / "default"
 
 #: Held-out sets each table is scored on (names of :func:`dfrec.train.heldout.heldout_sets`).
 TEST_SETS = {"kinds": ("swap", "gan_swap", "blend", "self", "real"), "losses": ("swap", "gan_swap", "blend", "real")}
-
-#: Metrics of a set that the tables show (``_none``: the forgery itself).
-COLUMNS = ("idsim_target", "idsim_target_none", "idsim_source", "verif_target", "blockiness_target", "map_iou",
-           "accuracy", "idsim_target_source")
 
 #: The paper's four objective terms of Table VII and the recipe's weights that go with each.
 LOSS_STEPS = (("identity only", ("lambda_id", "lambda_sep")), ("+ patch", ("lambda_patch", "lambda_pix", "lambda_grad")),
@@ -94,24 +90,34 @@ def slug(name: str) -> str:
     return "_".join("".join(c if c.isalnum() else " " for c in name.lower()).split())
 
 
+def init_folder(init: str) -> Path | None:
+    """The model folder every row starts from: ``bundled``, ``scratch`` (None) or a folder."""
+    return {"bundled": BUNDLED, "scratch": None}.get(init, Path(init))
+
+
+def finished(run: Path) -> bool:
+    """Whether a row's run has written its final model."""
+    return (run / "model" / "config.json").exists()
+
+
 def train_row(run: Path, a: argparse.Namespace, row_sets: list[str]) -> tuple[list[str], int]:
     """Train (or resume, or skip when finished) one row's run; returns (command, exit code)."""
-    init = {"bundled": str(BUNDLED), "scratch": "null"}.get(a.init, a.init)
-    sets = [f"train.max_minutes={a.minutes}", f"model.init_from={init}", "model.init_strict=false",
+    start = init_folder(a.init)
+    sets = [f"train.max_minutes={a.minutes}", f"model.init_from={start or 'null'}", "model.init_strict=false",
             f"data.cache={a.cache}", *a.set, *row_sets]
     cmd = [sys.executable, "-m", "dfrec", "train", "--config", str(a.config), "--out", str(run),
            "--device", a.device, "--no-progress"]
-    if (run / "model" / "config.json").exists():
-        return cmd + [x for s in sets for x in ("--set", s)], 0
-    if (run / "checkpoints" / "latest").exists():
+    if not finished(run) and (run / "checkpoints" / "latest").exists():
         cmd.append("--resume")
     cmd += [x for s in sets for x in ("--set", s)]
+    if finished(run):
+        return cmd, 0
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
     return cmd, subprocess.run(cmd, cwd=ROOT, env=env).returncode
 
 
 def run_summary(run: Path) -> dict:
-    """Steps, images and minutes of a finished run, from its metrics.jsonl and config.yaml."""
+    """Steps and images of a finished run, from its metrics.jsonl and config.yaml."""
     import yaml
 
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
@@ -182,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
              "IDSim: centred cosine of dlib's face-recognition ResNet (instead of FaceNet/ArcFace).")
     doc = {"table": a.table, "title": title, "setup": setup, "test_sets": list(sets), "minutes": a.minutes,
            "init": a.init, "config": str(a.config), "n": a.n, "rows": []}
-    start = BUNDLED if a.init == "bundled" else (None if a.init == "scratch" else Path(a.init))
+    start = init_folder(a.init)
     a.out.mkdir(parents=True, exist_ok=True)
 
     def write() -> None:
@@ -195,8 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         write()
     for name, row_sets in rows:
         run = (a.runs or a.out / "runs") / slug(name)
-        finished = (run / "model" / "config.json").exists()
-        if not finished and a.deadline_min is not None and (time.time() - t_start) / 60 + a.minutes + 1 > a.deadline_min:
+        if not finished(run) and a.deadline_min is not None and (time.time() - t_start) / 60 + a.minutes + 1 > a.deadline_min:
             print(f"{name}: not started, it would end after the {a.deadline_min:g}-minute deadline", file=sys.stderr)
             doc["rows"].append({"name": name, "sets": row_sets, "skipped": "deadline"})
             write()
@@ -206,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         shown = ["python", "-m", "dfrec", *(x.replace(f"{ROOT}{os.sep}", "") for x in cmd[3:])]  # repo-relative
         row = {"name": name, "sets": row_sets, "run": str(run), "command": shlex.join(shown),
                "returncode": rc, "wall_s": round(time.time() - t0, 1)}
-        if rc == 0 and (run / "model" / "config.json").exists():
+        if rc == 0 and finished(run):
             row.update(run_summary(run))
             row["scores"] = ev(DFREC.from_pretrained(run / "model", map_location=ev.device))
             print(f"{name}: " + ", ".join(f"{s} target {row['scores'][s].get('idsim_target', float('nan')):.3f}"

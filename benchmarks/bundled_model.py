@@ -54,13 +54,16 @@ def main(argv: list[str] | None = None) -> int:
           f"time budget {out['max_minutes']} min; loss {out['train_loss_first_last'][0]:.2f} -> "
           f"{out['train_loss_first_last'][1]:.2f}")
     print(f"command: {out['command']}")
-    print("| step | source IDSim | target IDSim | target IDSim of the forgery itself | PSNR source / target | samples |")
-    print("|---|---|---|---|---|---|")
+    print("| step | source IDSim | target IDSim | target IDSim of the forgery itself | the same, two-person forgeries "
+          "only | PSNR source / target | samples |")
+    print("|---|---|---|---|---|---|---|")
     for r in out["validation"]:
         if "idsim_target" in r:
             note = f" ({r['note']})" if r.get("note") else ""
+            two = (f"{r['idsim_target_two_people']:.3f} vs {r['idsim_target_none_two_people']:.3f}"
+                   if "idsim_target_two_people" in r else "–")
             print(f"| {r['step']}{note} | {r['idsim_source']:.3f} | {r['idsim_target']:.3f} | {r['idsim_target_none']:.3f} | "
-                  f"{r['psnr_source']:.1f} / {r['psnr_target']:.1f} dB | {int(r.get('samples', 0))} |")
+                  f"{two} | {r['psnr_source']:.1f} / {r['psnr_target']:.1f} dB | {int(r.get('samples', 0))} |")
     if history:
         def num(v, fmt):
             return format(v, fmt) if isinstance(v, (int, float)) else "–"

@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
            **{f"val/{k}": v for k, v in metrics.items()},
            "note": a.note, "date": dt.date.today().isoformat(), "cache": str(a.cache), "samples": n,
            "model_overrides": overrides}
-    keys = ("idsim_target", "idsim_target_none", "idsim_source", "blockiness_target", "ssim_target", "psnr_target",
-            "map_iou", "accuracy")
+    keys = ("idsim_target", "idsim_target_none", "idsim_target_two_people", "idsim_target_none_two_people",
+            "idsim_source", "blockiness_target", "ssim_target", "psnr_target", "map_iou", "accuracy")
     print(" ".join(f"{k} {metrics[k]:.3f}" for k in keys if k in metrics), f"(n {n})")
     if a.write:
         if overrides:

@@ -138,6 +138,33 @@ def _checkpoint_with_validation(folder, idsim_target: float):
     return folder
 
 
+def test_report_compares_targets_on_two_person_forgeries_when_recorded(tmp_path, report_folder):
+    """A validation row with the two-person scores (real faces and self-swaps left out, where the
+    forgery is already the target) is the comparison the report states and warns by; a lead under
+    the margin still earns a caveat, a clear one none."""
+    from dfrec.report.provenance import TARGET_MARGIN, target_caveat, target_comparison
+
+    folder, result = report_folder
+    ck = _checkpoint_with_validation(tmp_path / "two", 0.51)  # whole mix: 0.51 vs 0.50
+    doc = json.loads((ck / "config.json").read_text())
+    doc["metadata"]["validation"][-1].update({"val/idsim_target_two_people": 0.30, "val/idsim_target_none_two_people": 0.28,
+                                              "val/two_people": 0.75})
+    (ck / "config.json").write_text(json.dumps(doc))
+    rec = model_record(ck)
+    val = rec["training"]["validation"]
+    assert target_comparison(val) == {"recovered": 0.30, "forgery": 0.28, "samples": 48, "two_people": True}
+    html = render_report({**result, "model": rec}, folder)
+    assert "On forgeries of two different people it never saw in training (48 samples)" in html
+    assert "0.30" in html and "0.28" in html and "barely closer to the true person" in html
+    clear = {**val, "idsim_target_two_people": 0.28 + TARGET_MARGIN + 0.01}
+    assert target_caveat(clear) is None
+    assert "further from" in target_caveat({**val, "idsim_target_two_people": 0.2})
+    # an older row (whole mix only) is still compared, and said to be over people, not two-person forgeries
+    old = {k: v for k, v in val.items() if "two_people" not in k}
+    assert target_comparison(old) == {"recovered": 0.51, "forgery": 0.5, "samples": 64, "two_people": False}
+    assert target_comparison({}) is None and target_caveat({}) is None
+
+
 def test_report_says_how_the_model_did_on_held_out_people(tmp_path, report_folder):
     """model_record carries the newest validation row; the report warns when targets lose to the forgery."""
     folder, result = report_folder

@@ -59,6 +59,11 @@ def test_evaluator_scores_every_set(lfw_cache, tiny_checkpoint):
             assert -1.0 <= res[name][k] <= 1.0, (name, k)
         # two different people: the true pair is far from the same-person level (~0.7)
         assert res[name]["idsim_pair_true"] < 0.5, name
+        # every sample of these sets is a two-person forgery: the two-person target scores are the scores
+        assert res[name]["two_people"] == 1.0
+        assert res[name]["idsim_target_two_people"] == pytest.approx(res[name]["idsim_target"])
+        assert res[name]["idsim_target_none_two_people"] == pytest.approx(res[name]["idsim_target_none"])
+    assert res["real"]["two_people"] == 0.0 and "idsim_target_two_people" not in res["real"]
 
 
 def _gate_module():

@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
+from dfrec.report.provenance import target_caveat, target_comparison
 from dfrec.results import FAKE_THRESHOLD, VERDICT_TEXT, verdict
 
 #: Images larger than this (bytes) are shown inline as a downscaled JPEG preview; the
@@ -299,17 +300,18 @@ def _model_card(model: dict[str, Any]) -> str:
         bits.append(_e(tr["status"]))
     text = "This model was " + "; ".join(bits) + "." if bits else ""
     warn = ""
-    if {"idsim_target", "idsim_target_none"} <= set(val):
-        n = f" ({int(val['samples'])} samples)" if "samples" in val else ""
-        text += (f" On people it never saw in training{n}, its recovered targets had identity similarity "
-                 f"{val['idsim_target']:.2f} to the true target, where the forgery itself had "
-                 f"{val['idsim_target_none']:.2f}")
+    cmp = target_comparison(val)
+    if cmp:
+        n = f" ({cmp['samples']} samples)" if cmp["samples"] else ""
+        which = "forgeries of two different people" if cmp["two_people"] else "people"
+        text += (f" On {which} it never saw in training{n}, its recovered targets had identity similarity "
+                 f"{cmp['recovered']:.2f} to the true target, where the forgery itself had {cmp['forgery']:.2f}")
         text += f"; its recovered sources had {val['idsim_source']:.2f} to the true source." if "idsim_source" in val else "."
         if tr.get("validation_note"):
             text += f" (Measured after training: {_e(tr['validation_note'])}.)"
-        if val["idsim_target"] <= val["idsim_target_none"]:
-            warn = ("<p><b>Its recovered targets are, on average, further from the true person than the "
-                    "forgery itself is.</b> Treat the recovered target as a rough visualisation, not as "
+        caveat = target_caveat(val)
+        if caveat:
+            warn = (f"<p><b>{caveat}</b> Treat the recovered target as a rough visualisation, not as "
                     "a likeness of the original person.</p>")
     return f'<div class="card caveat"><b>About this model.</b> {text}{warn}{_history_html(history)}</div>'
 

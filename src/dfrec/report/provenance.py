@@ -49,8 +49,8 @@ def model_record(checkpoint_dir: str | os.PathLike | None, config: dict[str, Any
 
 
 #: validation numbers a report shows about the model (from its training metadata)
-VALIDATION_KEYS = ("idsim_source", "idsim_target", "idsim_target_none", "psnr_source", "psnr_target", "accuracy",
-                   "samples")
+VALIDATION_KEYS = ("idsim_source", "idsim_target", "idsim_target_none", "idsim_target_two_people",
+                   "idsim_target_none_two_people", "two_people", "psnr_source", "psnr_target", "accuracy", "samples")
 
 
 #: what a report shows of each run in the model's cumulative training history
@@ -100,6 +100,42 @@ def training_summary(checkpoint_dir: str | os.PathLike) -> dict[str, Any]:
         if isinstance(last.get("note"), str) and last["note"]:  # a row measured after training
             out["validation_note"] = last["note"]
     return {k: v for k, v in out.items() if v is not None}
+
+
+def target_comparison(validation: dict[str, Any]) -> dict[str, Any] | None:
+    """Recovered target vs the forgery itself in a model's recorded validation (the
+    ``validation`` of :func:`training_summary`), or None when it holds neither.
+
+    Returns ``recovered`` and ``forgery`` (IDSim to the true target), ``samples`` (how many
+    forgeries, None if unknown) and ``two_people``: True when the numbers are over forgeries of
+    two different people only, the fair comparison (rows recorded since 2026-12-02); False for
+    the whole validation mix, whose real faces and self-swaps are already their own target.
+    """
+    val = validation or {}
+    n = val.get("samples")
+    if {"idsim_target_two_people", "idsim_target_none_two_people"} <= set(val):
+        share = val.get("two_people")
+        return {"recovered": float(val["idsim_target_two_people"]), "forgery": float(val["idsim_target_none_two_people"]),
+                "samples": round(n * share) if n is not None and share is not None else None, "two_people": True}
+    if {"idsim_target", "idsim_target_none"} <= set(val):
+        return {"recovered": float(val["idsim_target"]), "forgery": float(val["idsim_target_none"]),
+                "samples": int(n) if n is not None else None, "two_people": False}
+    return None
+
+
+#: how far above the forgery the recovered targets must score before a report stops cautioning
+TARGET_MARGIN = 0.05
+
+
+def target_caveat(validation: dict[str, Any]) -> str | None:
+    """The sentence a report shows when the recorded validation does not put the recovered targets
+    clearly (by ``TARGET_MARGIN`` IDSim) closer to the true person than the forgery itself; None
+    when it does or when nothing was recorded."""
+    cmp = target_comparison(validation)
+    if cmp is None or cmp["recovered"] - cmp["forgery"] >= TARGET_MARGIN:
+        return None
+    how = "further from" if cmp["recovered"] <= cmp["forgery"] else "barely closer to"
+    return f"Its recovered targets are, on average, {how} the true person than the forgery itself is."
 
 
 def environment(device: Any = None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from dfrec.report.html import CAVEAT
+from dfrec.report.provenance import target_caveat
 from dfrec.results import FAKE_THRESHOLD, VERDICT_TEXT, verdict
 
 def _e(x: Any) -> str:
@@ -298,9 +299,9 @@ def results_page(job: dict[str, Any], inp: dict[str, Any], result: dict[str, Any
     model = (result.get("model") or {}).get("training") or {}
     val = model.get("validation") or {}
     model_warn = ""
-    if {"idsim_target", "idsim_target_none"} <= set(val) and val["idsim_target"] <= val["idsim_target_none"]:
-        model_warn = (" <b>This model's recovered targets are, on average, further from the true person than the "
-                      "forgery itself</b> (held-out validation): treat them as a rough visualisation.")
+    caveat = target_caveat(val)
+    if caveat:
+        model_warn = f" <b>{_e(caveat)}</b> (held-out validation): treat them as a rough visualisation."
     gal = result.get("gallery")
     gal_note = ""
     if gal:

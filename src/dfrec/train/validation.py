@@ -12,6 +12,9 @@ Scores, for a fixed set of validation samples (``(N, 3, H, W)`` images in [0, 1]
   IDSim of the recovered target with the true *source* (lower is better; ``_none``: the
   forgery's), and ``idsim_pair``, IDSim of the recovered target with the recovered source
   (``_true``: of the true target with the true source, the value a perfect recovery has);
+  ``idsim_target_two_people`` and ``idsim_target_none_two_people``: ``idsim_target`` and
+  ``idsim_target_none`` over those forgeries only (a real face or a self-swap is already its own
+  target), ``two_people`` the share of samples they are;
 - ``accuracy``: real/fake accuracy of the ISM head (``logit > 0`` means fake);
 - ``map_iou``: IoU of the ISM map with the true source mask (forgeries only) and
   ``map_fp_real``: share of a real face's crop the map marks (both binarised at 0.5);
@@ -70,6 +73,12 @@ def _identity_values(identity: IDSim, b: dict, x: torch.Tensor, src: torch.Tenso
     for name, v in separation_scores(e["tgt"], e["src"], e["true_src"], e["true_tgt"], two).items():
         vals[f"idsim_{name}"] = v
     vals["idsim_target_source_none"] = separation_scores(e["x"], None, e["true_src"], e["true_tgt"], two)["target_source"]
+    # the target scores again on two-person forgeries only: on a real face or a self-swap the forgery
+    # already is the target, so there the None row cannot be beaten and only dilutes the comparison
+    two = two.to(vals["idsim_target"].device)
+    for name in ("idsim_target", "idsim_target_none"):
+        vals[f"{name}_two_people"] = torch.where(two, vals[name], torch.full_like(vals[name], float("nan")))
+    vals["two_people"] = two.float()
     return vals
 
 

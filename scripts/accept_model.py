@@ -3,7 +3,7 @@
     python scripts/accept_model.py CANDIDATE_DIR [--cache .cache/lfw_index] [--n 48] [--force]
 
 Runs ``scripts/model_gate.py`` (same held-out forgeries for both models; recovered target
-and source IDSim must not drop), checks the size rules (≤ 40 MB in all, no file over
+and source IDSim must not drop, the patch grid must not return), checks the size rules (≤ 40 MB in all, no file over
 15 MB), then swaps ``src/dfrec/weights/default`` for the candidate's files in one rename.
 Afterwards re-measure: ``dfrec evaluate --data .cache/lfw_index --limit 100 --out docs/results``.
 """

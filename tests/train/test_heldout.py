@@ -70,14 +70,17 @@ def _gate_module():
     return load_script("scripts/model_gate.py")
 
 
-@pytest.mark.parametrize("target, source, passes", [(0.30, 0.60, True), (0.20, 0.60, True), (0.30, 0.50, False),
-                                                    (0.10, 0.70, False)])
-def test_gate_needs_both_identities_to_hold(monkeypatch, tmp_path, target, source, passes):
+@pytest.mark.parametrize("target, source, block, passes", [
+    (0.30, 0.60, 1.10, True), (0.20, 0.60, 1.10, True), (0.30, 0.50, 1.10, False), (0.10, 0.70, 1.10, False),
+    (0.30, 0.60, 1.15, True),    # up to the ceiling, though blockier than the incumbent
+    (0.30, 0.60, 1.18, False),   # a visible patch grid again
+    (0.30, 0.60, float("nan"), False)])
+def test_gate_needs_both_identities_to_hold_and_no_patch_grid(monkeypatch, tmp_path, target, source, block, passes):
     import dfrec.models
     import dfrec.train.heldout as heldout
 
-    incumbent = {"idsim_target": 0.20, "idsim_source": 0.55}
-    candidate = {"idsim_target": target, "idsim_source": source}
+    incumbent = {"idsim_target": 0.20, "idsim_source": 0.55, "blockiness_target": 1.13}
+    candidate = {"idsim_target": target, "idsim_source": source, "blockiness_target": block}
 
     class FakeEvaluator:
         def __init__(self, *a, **k):
@@ -98,6 +101,14 @@ def test_gate_needs_both_identities_to_hold(monkeypatch, tmp_path, target, sourc
 
     doc = json.loads((tmp_path / "g.json").read_text())
     assert doc["passed"] is passes and np.isclose(doc["candidate"]["swap"]["idsim_target"], target)
+
+
+def test_gate_blockiness_rule_lets_a_blocky_incumbent_be_improved():
+    gate = _gate_module()
+    assert gate.holds("ceiling", 1.30, 1.25)      # less grid than a blocky incumbent, though above the ceiling
+    assert not gate.holds("ceiling", 1.20, 1.25)
+    assert gate.holds("ceiling", float("nan"), gate.BLOCKINESS_CEILING)
+    assert gate.holds("higher", 0.2, 0.2) and not gate.holds("higher", 0.2, float("nan"))
 
 
 def test_revalidate_records_a_row_and_fills_an_unvalidated_run(lfw_cache, tmp_path):

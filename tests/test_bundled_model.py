@@ -14,9 +14,9 @@ docs/training.md):
 | mean | 0.364 / 0.309 | 0.524 / 0.504 | 0.432 / 0.306 |
 
 (printed by ``python benchmarks/examples_recovery.py``). The recovered source is closer to
-the true source than the forgery in structure (SSIM) on every example, and on average in
-identity; the recovered target is closer to the true target than the forgery on every example.
-Both are hard checks. Until CPU run 7 the recovered targets were further from the true targets
+the true source than the forgery in structure (SSIM) on every example (checked per example),
+and on average in identity; the recovered target is closer to the true target than the forgery
+on every example (the identity checks are on the means). Until CPU run 7 the recovered targets were further from the true targets
 than the forgeries (examples: 0.212 vs 0.306), and this identity check was an expected failure.
 The examples are swaps; on held-out swaps of LFW validation identities the model's gate gives
 target IDSim 0.290 against the forgery's 0.274 (``scripts/model_gate.py``), on LFW test swaps

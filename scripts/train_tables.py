@@ -44,7 +44,7 @@ BUNDLED = ROOT / "src" / "dfrec" / "weights" / "default"
 TEST_SETS = {"kinds": ("swap", "gan_swap", "blend", "self", "real"), "losses": ("swap", "gan_swap", "blend", "real")}
 
 #: The paper's four objective terms of Table VII and the recipe's weights that go with each.
-LOSS_STEPS = (("identity only", ("lambda_id", "lambda_sep")), ("+ patch", ("lambda_patch", "lambda_pix", "lambda_grad")),
+LOSS_STEPS = (("identity only", ("lambda_id", "lambda_sep")), ("+ patch", ("lambda_patch", "lambda_pix", "lambda_grad", "lambda_border")),
               ("+ perceptual", ("lambda_perc",)), ("+ attribute (full)", ("lambda_attr",)))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from dfrec.losses.recovery import gradient_loss, map_loss, pixel_loss, separation_loss
+from dfrec.losses.recovery import border_loss, gradient_loss, map_loss, pixel_loss, separation_loss
 from dfrec.losses.total import DFRECLoss, LossConfig, two_people
 
 
@@ -40,6 +40,19 @@ def test_gradient_loss_charges_patch_steps_not_offsets():
     assert gradient_loss(grid, true, reduction="none").shape == (2,)
     # the plain L1 sees it the other way round: the grid costs less than the smooth ramp
     assert pixel_loss(grid, true) < pixel_loss(smooth, true)
+
+
+def test_border_loss_charges_steps_at_patch_borders_only():
+    g = torch.Generator().manual_seed(0)
+    true = torch.rand(2, 3, 48, 48, generator=g) * 0.5 + 0.25
+    assert border_loss(true, true) == 0 and border_loss(true + 0.1, true) < 1e-6
+    grid = true.clone()
+    grid[..., :16, :16] += 0.1  # one patch shifted: a 0.1 step on its inner borders
+    texture = true.clone()
+    texture[..., 2:14, 2:14] += 0.1 * torch.rand(3, 12, 12, generator=g)  # changed inside a patch only
+    assert border_loss(grid, true) > 0.005
+    assert border_loss(texture, true) == 0
+    assert border_loss(grid, true, reduction="none").shape == (2,)
 
 
 def test_separation_hinge_and_mask():

@@ -13,6 +13,9 @@ target image, and how far the recovered target stays from the source's identity.
   costs far more than the same change spread smoothly; an L1 on differences (total
   variation) would charge both alike, and the plain pixel L1 charges a patch offset only by
   its area.
+* :func:`border_loss` — mean absolute error of the neighbour differences across the 16-px
+  patch borders only (recovered vs true target): the steps that read as a patch grid,
+  without charging the texture inside the patches, which the model cannot match anyway.
 * :func:`separation_loss` — for forgeries whose source and target are different people,
   how much more the recovered target resembles the source than the true target does
   (hinge on IDSim, the centred cosine of dlib embeddings): the recovered target of a swap
@@ -58,6 +61,27 @@ def gradient_loss(recovered: torch.Tensor, true: torch.Tensor, reduction: str = 
     dx = ((r[..., :, 1:] - r[..., :, :-1]) - (t[..., :, 1:] - t[..., :, :-1])).square().flatten(1).mean(1)
     dy = ((r[..., 1:, :] - r[..., :-1, :]) - (t[..., 1:, :] - t[..., :-1, :])).square().flatten(1).mean(1)
     err = 0.5 * (dx + dy)
+    return err.mean() if reduction == "mean" else err
+
+
+def border_loss(recovered: torch.Tensor, true: torch.Tensor, patch_size: int = 16, reduction: str = "mean") -> torch.Tensor:
+    """Mean of ``|d(recovered) - d(true)|`` over the pixel pairs that straddle a ``patch_size``
+    grid line (``d`` = horizontal or vertical neighbour difference) of images ``(N, 3, H, W)``
+    in [0, 1]: scalar or ``(N,)``; 0 when every patch border steps as the true image does."""
+    if recovered.shape != true.shape:
+        raise ValueError(f"images {tuple(recovered.shape)} and {tuple(true.shape)} disagree")
+    h, w = recovered.shape[-2:]
+    if h <= patch_size and w <= patch_size:
+        raise ValueError(f"images {h}x{w} hold no {patch_size}-px patch border")
+    r, t = recovered.float(), true.float()
+    err = []
+    if w > patch_size:
+        c = torch.arange(patch_size, w, patch_size, device=r.device)
+        err.append(((r[..., c] - r[..., c - 1]) - (t[..., c] - t[..., c - 1])).abs().flatten(1))
+    if h > patch_size:
+        c = torch.arange(patch_size, h, patch_size, device=r.device)
+        err.append(((r[..., c, :] - r[..., c - 1, :]) - (t[..., c, :] - t[..., c - 1, :])).abs().flatten(1))
+    err = torch.cat(err, 1).mean(1)
     return err.mean() if reduction == "mean" else err
 
 

@@ -13,6 +13,7 @@ Optional terms of the fast recipe (weight 0 = off, the paper; see ``recovery.py`
 
 * ``L_map``   BCE of the ISM map vs the synthesiser's true source mask (``batch["mask"]``);
 * ``L_pix``   L1 of the recovered (composed) target vs the true target over the whole crop;
+* ``L_border`` L1 of the steps across the 16-px patch borders, recovered vs true target;
 * ``L_sep``   identity separation: hinge on IDSim(recovered target, true source) above
   IDSim(true target, true source), for forgeries of two different people.
 
@@ -41,7 +42,7 @@ from dfrec.losses.patch import patch_loss
 
 
 #: Names of the weighted terms (``lambda_<name>``), in the order they are added.
-TERMS = ("id", "perc", "attr", "patch", "cls", "map", "pix", "grad", "sep")
+TERMS = ("id", "perc", "attr", "patch", "cls", "map", "pix", "grad", "border", "sep")
 #: Terms whose gradient reaches a part of the model only they train: with one of these at
 #: weight 0 some parameters get no gradient (DDP's find_unused_parameters).
 MODEL_TERMS = ("id", "perc", "attr", "patch", "cls")
@@ -61,6 +62,8 @@ class LossConfig:
     lambda_map: float = 0.0
     lambda_pix: float = 0.0
     lambda_grad: float = 0.0
+    #: composed target vs true target: L1 of the steps across the 16-px patch borders only
+    lambda_border: float = 0.0
     lambda_sep: float = 0.0
     #: relative weights of the source and target terms inside L_id and L_perc
     id_source_weight: float = 1.0
@@ -106,7 +109,7 @@ class LossConfig:
         """The weight λ of every term of :data:`TERMS`, by term name."""
         return {"id": self.lambda_id, "perc": self.lambda_perc, "attr": self.lambda_attr, "patch": self.lambda_patch,
                 "cls": self.lambda_cls, "map": self.lambda_map, "pix": self.lambda_pix, "grad": self.lambda_grad,
-                "sep": self.lambda_sep}
+                "border": self.lambda_border, "sep": self.lambda_sep}
 
     def validate(self) -> "LossConfig":
         """Range checks (run once, at construction)."""
@@ -201,6 +204,8 @@ class DFRECLoss(nn.Module):
             "pixel": "L1 of the recovered target vs the true target (whole crop)" if c.lambda_pix > 0 else None,
             "gradient": ("MSE of the neighbour differences of the recovered vs the true target (whole crop)"
                          if c.lambda_grad > 0 else None),
+            "border": ("L1 of the steps across the 16-px patch borders, recovered vs true target"
+                       if c.lambda_border > 0 else None),
             "separation": ("hinge on IDSim(recovered target, source) - IDSim(target, source), "
                            "forgeries of two people") if c.lambda_sep > 0 else None,
         }
@@ -272,6 +277,12 @@ class DFRECLoss(nn.Module):
             self._need(outputs, ("target",), "outputs")
             self._need(batch, ("target",), "batch")
             add("grad", c.lambda_grad, gradient_loss(outputs["target"], batch["target"].to(outputs["target"].device)))
+        if c.lambda_border > 0:
+            from dfrec.losses.recovery import border_loss
+
+            self._need(outputs, ("target",), "outputs")
+            self._need(batch, ("target",), "batch")
+            add("border", c.lambda_border, border_loss(outputs["target"], batch["target"].to(outputs["target"].device)))
         if total is None:
             raise ConfigError("all loss weights are 0: nothing to train")
         parts["total"] = total.detach()

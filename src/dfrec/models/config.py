@@ -76,7 +76,8 @@ class DFRECConfig:
     refine_width: int = 16
     # Fixed deblocking filter at patch borders, band half-width in px (0 = none, the paper;
     # see dfrec.models.tirm.deblock): runs before the refinement, at inference (eval mode) and,
-    # with deblock_in_training, in training too (measured: training through it learns slower).
+    # with deblock_in_training, in training too (from scratch it learned slower at 60 steps; from
+    # a trained model it raised the target IDSim, CPU run 10: docs/training.md).
     deblock: int = 0
     deblock_in_training: bool = False
     # Composite output (False = the paper): recovered target = the input outside the ISM map,

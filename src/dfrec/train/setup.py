@@ -273,4 +273,5 @@ def device_name(device: torch.device) -> str:
     """``NVIDIA H200`` or ``cpu (2 threads)``: what trained the model, for its card."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{device.type} ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"{device.type} ({n} thread{'s' if n != 1 else ''})"

@@ -14,7 +14,7 @@ from dfrec.cli.main import main
 def test_evaluate_writes_every_table_and_the_figure(lfw_dir, tiny_checkpoint, tmp_path):
     out = tmp_path / "eval"
     rc = main(["evaluate", "--checkpoint", str(tiny_checkpoint), "--data", str(lfw_dir), "--limit", "2",
-               "--robust-limit", "1", "--device", "cpu", "--out", str(out), "--quiet"])
+               "--robust-limit", "1", "--device", "cpu", "--out", str(out), "--no-progress"])
     # (faces are indexed into dfrec's default landmark cache, so later runs skip detection)
     assert rc == 0
     names = ["table1_target", "table_source", "table_separation", "table3_accuracy", "table5_robustness", "table6_ablation", "tracing"]

@@ -3,6 +3,7 @@ how wrong the input is, and the separation term only on forgeries of two people.
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from dfrec.losses.recovery import border_loss, gradient_loss, map_loss, pixel_loss, separation_loss
@@ -68,6 +69,26 @@ def test_separation_hinge_and_mask():
     per = separation_loss(s, s, t, applies, reduction="none")
     assert per[0] > 0.5 and per[1] > 0.5 and per[2] == 0
     assert separation_loss(s, s, t, torch.zeros(3, dtype=torch.bool)) == 0
+
+
+def test_triplet_separation_does_not_reward_resembling_nobody():
+    from dfrec.faces.identity import mean_embedding
+
+    g = torch.Generator().manual_seed(1)
+    mu = mean_embedding()
+    s, t = mu + torch.randn(64, 128, generator=g) * 0.05, mu + torch.randn(64, 128, generator=g) * 0.05
+    nobody = mu + torch.randn(64, 128, generator=g) * 0.05
+    applies = torch.ones(64, dtype=torch.bool)
+    # the true target: IDSim 1 with itself, about 0 with the source: past any margin below 1
+    assert separation_loss(t, s, t, applies, mode="triplet", margin=0.5) == 0
+    # the source: as bad as it gets (about 1 + margin)
+    assert separation_loss(s, s, t, applies, mode="triplet", margin=0.2) > 1.0
+    # a third person is as far from both: the hinge mode counts that as separated, the triplet
+    # mode still charges the margin
+    assert separation_loss(nobody, s, t, applies) < 0.1
+    assert separation_loss(nobody, s, t, applies, mode="triplet", margin=0.2) > 0.15
+    with pytest.raises(ValueError, match="triplet"):
+        separation_loss(t, s, t, applies, mode="contrastive")
 
 
 def test_two_people_reads_ids_and_fakes():

@@ -42,7 +42,8 @@ def register(subparsers) -> None:
     p.add_argument("--calibrate", action="store_true", help="calibrate τ on real faces of --split (use val) and "
                                                            "write eval_threshold.json into --out")
     p.add_argument("--json", action="store_true", help="print the results document as JSON on stdout")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true",
+                   help="no progress bars (--quiet: the same, kept for old scripts)")
     p.set_defaults(func=run)
 
 

@@ -18,8 +18,9 @@ target image, and how far the recovered target stays from the source's identity.
   without charging the texture inside the patches, which the model cannot match anyway.
 * :func:`separation_loss` — for forgeries whose source and target are different people,
   how much more the recovered target resembles the source than the true target does
-  (hinge on IDSim, the centred cosine of dlib embeddings): the recovered target of a swap
-  must not carry the source's identity.
+  (hinge on IDSim, the centred cosine of dlib embeddings), or, as a triplet, than it
+  resembles the true target: the recovered target of a swap must not carry the source's
+  identity.
 """
 
 from __future__ import annotations
@@ -91,19 +92,29 @@ def separation_loss(
     true_target: torch.Tensor,
     applies: torch.Tensor,
     reduction: str = "mean",
+    mode: str = "hinge",
+    margin: float = 0.2,
 ) -> torch.Tensor:
-    """``relu(IDSim(T̂, S) − IDSim(T, S))`` on dlib embeddings ``(N, 128)``, where ``applies (N,)``.
+    """Identity separation on dlib embeddings ``(N, 128)``, where ``applies (N,)``.
 
-    IDSim is :func:`dfrec.faces.identity.idsim` (cosine after removing the mean LFW
-    embedding, in [-1, 1]). The hinge is 0 once the recovered target is no closer to the
-    source than the true target is. ``applies`` (bool or 0/1) marks forgeries whose source
+    ``mode="hinge"``: ``relu(IDSim(T̂, S) − IDSim(T, S))``, 0 once the recovered target is no
+    closer to the source than the true target is (cheapest to lower by making T̂ like nobody).
+    ``mode="triplet"``: ``relu(IDSim(T̂, S) − IDSim(T̂, T) + margin)``, 0 once the recovered
+    target is closer to the true target than to the source by ``margin``; making T̂ like nobody
+    does not lower it. IDSim is :func:`dfrec.faces.identity.idsim` (cosine after removing the
+    mean LFW embedding, in [-1, 1]). ``applies`` (bool or 0/1) marks forgeries whose source
     and target are different people; the mean runs over those (0 when there are none).
     """
     from dfrec.faces.identity import idsim
 
     sim_rec = idsim(recovered_target.float(), true_source.float().detach())
-    sim_true = idsim(true_target.float().detach(), true_source.float().detach())
-    hinge = F.relu(sim_rec - sim_true) * applies.to(sim_rec).reshape(-1)
+    if mode == "hinge":
+        ref = idsim(true_target.float().detach(), true_source.float().detach())
+    elif mode == "triplet":
+        ref = idsim(recovered_target.float(), true_target.float().detach()) - margin
+    else:
+        raise ValueError(f"separation mode must be hinge or triplet, got {mode!r}")
+    hinge = F.relu(sim_rec - ref) * applies.to(sim_rec).reshape(-1)
     if reduction != "mean":
         return hinge
     return hinge.sum() / applies.to(sim_rec).sum().clamp_min(1.0)

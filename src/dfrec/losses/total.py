@@ -15,7 +15,8 @@ Optional terms of the fast recipe (weight 0 = off, the paper; see ``recovery.py`
 * ``L_pix``   L1 of the recovered (composed) target vs the true target over the whole crop;
 * ``L_border`` L1 of the steps across the 16-px patch borders, recovered vs true target;
 * ``L_sep``   identity separation: hinge on IDSim(recovered target, true source) above
-  IDSim(true target, true source), for forgeries of two different people.
+  IDSim(true target, true source) (``sep_mode: hinge``), or above IDSim(recovered target,
+  true target) − ``sep_margin`` (``sep_mode: triplet``), for forgeries of two different people.
 
 The identity and perceptual networks see the recovered faces with gradients and the true
 faces without (one no-grad pass), which gives the same values for half the backward work.
@@ -65,6 +66,10 @@ class LossConfig:
     #: composed target vs true target: L1 of the steps across the 16-px patch borders only
     lambda_border: float = 0.0
     lambda_sep: float = 0.0
+    #: "hinge": IDSim(T̂, S) may not exceed IDSim(T, S); "triplet": IDSim(T̂, S) must stay
+    #: sep_margin below IDSim(T̂, T) (dfrec.losses.recovery.separation_loss)
+    sep_mode: str = "hinge"
+    sep_margin: float = 0.2
     #: relative weights of the source and target terms inside L_id and L_perc
     id_source_weight: float = 1.0
     id_target_weight: float = 1.0
@@ -125,6 +130,10 @@ class LossConfig:
             raise ConfigError("loss.perceptual is vgg19 but loss.vgg19_weights (vgg19-dcbb9e9d.pth) is not set")
         if self.perceptual_size is not None and not 32 <= int(self.perceptual_size) <= 1024:
             raise ConfigError(f"loss.perceptual_size must be None or within [32, 1024], got {self.perceptual_size}")
+        if self.sep_mode not in ("hinge", "triplet"):
+            raise ConfigError(f"loss.sep_mode must be hinge or triplet, got {self.sep_mode!r}")
+        if not 0 <= self.sep_margin <= 2:
+            raise ConfigError(f"loss.sep_margin must be within [0, 2], got {self.sep_margin}")
         if self.lambda_sep > 0 and self.lambda_id == 0:
             raise ConfigError("loss.lambda_sep needs the identity network: set lambda_id > 0")
         if all(w == 0 for w in self.weights().values()):
@@ -206,8 +215,9 @@ class DFRECLoss(nn.Module):
                          if c.lambda_grad > 0 else None),
             "border": ("L1 of the steps across the 16-px patch borders, recovered vs true target"
                        if c.lambda_border > 0 else None),
-            "separation": ("hinge on IDSim(recovered target, source) - IDSim(target, source), "
-                           "forgeries of two people") if c.lambda_sep > 0 else None,
+            "separation": (("hinge on IDSim(recovered target, source) - IDSim(target, source)" if c.sep_mode == "hinge"
+                            else f"relu(IDSim(recovered target, source) - IDSim(recovered target, target) + {c.sep_margin})")
+                           + ", forgeries of two people") if c.lambda_sep > 0 else None,
         }
 
     @staticmethod
@@ -243,7 +253,8 @@ class DFRECLoss(nn.Module):
             if c.lambda_sep > 0:
                 from dfrec.losses.recovery import separation_loss
 
-                add("sep", c.lambda_sep, separation_loss(rec[-1][n:], true[-1][:n], true[-1][n:], two_people(batch, n, d.device)))
+                add("sep", c.lambda_sep, separation_loss(rec[-1][n:], true[-1][:n], true[-1][n:], two_people(batch, n, d.device),
+                                                            mode=c.sep_mode, margin=c.sep_margin))
         if self.perceptual is not None:
             d = self.perceptual(torch.cat([src_hat, tgt_hat]), torch.cat([src, tgt]).to(src_hat), reduction="none",
                                 size=c.perceptual_size)

@@ -114,3 +114,14 @@ def test_total_adds_the_new_terms_only_when_weighted(fixture_faces):
     assert parts["sep"] > 0.3 and parts["pix"] > 0.01 and parts["map"] > 0.1 and parts["grad"] > 0.001
     want = 2.0 * parts["id"] + parts["map"] + parts["pix"] + 0.5 * parts["grad"] + parts["sep"]
     assert torch.allclose(total, want, atol=1e-5)
+
+
+def test_total_border_term_follows_the_models_patch_grid():
+    true = torch.full((1, 3, 32, 32), 0.5)
+    stepped = true.clone()
+    stepped[..., :, 8:] += 0.1  # a step on the 8-px grid line only, none on a 16-px one
+    loss = DFRECLoss(LossConfig(lambda_id=0, lambda_perc=0, lambda_attr=0, lambda_patch=0, lambda_cls=0, lambda_border=1.0))
+    for side, charged in ((8, True), (16, False)):
+        outputs = {"target": stepped, "pred_patches": torch.zeros(1, 2, side * side * 3)}
+        _, parts = loss(outputs, {"target": true})
+        assert bool(parts["border"] > 0.001) is charged, (side, parts["border"])

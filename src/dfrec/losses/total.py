@@ -13,7 +13,8 @@ Optional terms of the fast recipe (weight 0 = off, the paper; see ``recovery.py`
 
 * ``L_map``   BCE of the ISM map vs the synthesiser's true source mask (``batch["mask"]``);
 * ``L_pix``   L1 of the recovered (composed) target vs the true target over the whole crop;
-* ``L_border`` L1 of the steps across the 16-px patch borders, recovered vs true target;
+* ``L_border`` L1 of the steps across the model's patch borders (16 px by default), recovered vs
+  true target;
 * ``L_sep``   identity separation: hinge on IDSim(recovered target, true source) above
   IDSim(true target, true source) (``sep_mode: hinge``), or above IDSim(recovered target,
   true target) − ``sep_margin`` (``sep_mode: triplet``), for forgeries of two different people.
@@ -39,7 +40,7 @@ import torch.nn as nn
 from dfrec.config import from_dict, to_dict
 from dfrec.errors import ConfigError
 from dfrec.losses.classification import classification_loss
-from dfrec.losses.patch import patch_loss
+from dfrec.losses.patch import _patch_side, patch_loss
 
 
 #: Names of the weighted terms (``lambda_<name>``), in the order they are added.
@@ -63,7 +64,7 @@ class LossConfig:
     lambda_map: float = 0.0
     lambda_pix: float = 0.0
     lambda_grad: float = 0.0
-    #: composed target vs true target: L1 of the steps across the 16-px patch borders only
+    #: composed target vs true target: L1 of the steps across the model's patch borders only
     lambda_border: float = 0.0
     lambda_sep: float = 0.0
     #: "hinge": IDSim(T̂, S) may not exceed IDSim(T, S); "triplet": IDSim(T̂, S) must stay
@@ -213,7 +214,7 @@ class DFRECLoss(nn.Module):
             "pixel": "L1 of the recovered target vs the true target (whole crop)" if c.lambda_pix > 0 else None,
             "gradient": ("MSE of the neighbour differences of the recovered vs the true target (whole crop)"
                          if c.lambda_grad > 0 else None),
-            "border": ("L1 of the steps across the 16-px patch borders, recovered vs true target"
+            "border": ("L1 of the steps across the model's patch borders, recovered vs true target"
                        if c.lambda_border > 0 else None),
             "separation": (("hinge on IDSim(recovered target, source) - IDSim(target, source)" if c.sep_mode == "hinge"
                             else f"relu(IDSim(recovered target, source) - IDSim(recovered target, target) + {c.sep_margin})")
@@ -291,9 +292,11 @@ class DFRECLoss(nn.Module):
         if c.lambda_border > 0:
             from dfrec.losses.recovery import border_loss
 
-            self._need(outputs, ("target",), "outputs")
+            self._need(outputs, ("target", "pred_patches"), "outputs")
             self._need(batch, ("target",), "batch")
-            add("border", c.lambda_border, border_loss(outputs["target"], batch["target"].to(outputs["target"].device)))
+            # the grid of the model's own patches (the side of its predicted patches, as L_patch reads it)
+            add("border", c.lambda_border, border_loss(outputs["target"], batch["target"].to(outputs["target"].device),
+                                                       patch_size=_patch_side(outputs["pred_patches"])))
         if total is None:
             raise ConfigError("all loss weights are 0: nothing to train")
         parts["total"] = total.detach()

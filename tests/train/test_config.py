@@ -62,6 +62,8 @@ def test_overrides_and_types(tmp_path):
         ({"optim": {"betas": [0.9]}}, "optim.betas: expected 2 values"),
         ({"data": {"batch_size": 0}}, "data.batch_size: must be >= 2"),
         ({"data": {"batch_size": 1}}, "data.batch_size: must be >= 2 (the models' BatchNorm"),
+        ({"train": {"micro_batch_size": 1}}, "train.micro_batch_size: must be >= 2"),
+        ({"data": {"batch_size": 8}, "train": {"micro_batch_size": 3}}, "train.micro_batch_size: must divide data.batch_size (8)"),
         ({"bogus": {}}, "bogus: unknown key"),
         ({"data": 3}, "data: expected a mapping"),
     ],

@@ -65,21 +65,22 @@ def _ddp(cfg_path: Path, out: Path, kind: str) -> dict[str, torch.Tensor]:
 
 
 def test_two_ranks_equal_one_process_at_the_combined_batch(lfw_cache, tmp_path):
-    """2 ranks x batch 2 == 1 process x batch 4: the ranks see disjoint halves of the same
-    batches and average their gradients. Compared on the BatchNorm-free stand-in network
-    (standins.py: the real model's per-rank BatchNorm statistics and masking noise differ
-    between the two set-ups by design); real synthesised data, real trainer."""
+    """2 ranks x batch 4 (each as two accumulated micro-batches of 2) == 1 process x batch 8:
+    the ranks see disjoint halves of the same batches, accumulate without all-reducing until
+    their last micro-batch, and average their gradients. Compared on the BatchNorm-free
+    stand-in network (standins.py: the real model's per-rank BatchNorm statistics and masking
+    noise differ between the two set-ups by design); real synthesised data, real trainer."""
     from standins import plain_components
 
     from dfrec.train.config import config_from_dict
     from dfrec.train.loop import Trainer
 
-    def cfg(out: Path, batch: int) -> dict:
-        c = tiny_config(lfw_cache, out, steps=4, checkpoint_every=4)
-        c["data"].update(batch_size=batch, val_samples=0)
+    def cfg(out: Path, batch: int, micro: int | None = None) -> dict:
+        c = tiny_config(lfw_cache, out, steps=4, checkpoint_every=4, micro_batch_size=micro)
+        c["data"].update(batch_size=batch, val_samples=0, samples_per_epoch=16)
         return c
 
-    ddp = _ddp(write_config(cfg(tmp_path / "ddp", 2), tmp_path / "ddp.yaml"), tmp_path / "ddp", "plain")
+    ddp = _ddp(write_config(cfg(tmp_path / "ddp", 4, micro=2), tmp_path / "ddp.yaml"), tmp_path / "ddp", "plain")
     torch.set_num_threads(1)
 
     def single(batch: int) -> dict[str, torch.Tensor]:
@@ -89,7 +90,7 @@ def test_two_ranks_equal_one_process_at_the_combined_batch(lfw_cache, tmp_path):
         return {k: v.detach().clone() for k, v in t.model.state_dict().items()}
 
     try:
-        combined, half = single(4), single(2)
+        combined, half = single(8), single(4)
     finally:
         torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     assert ddp.keys() == combined.keys()

@@ -57,6 +57,29 @@ def test_tiny_loss_falls_on_lfw_224(lfw_cache, tmp_path):
     _loss_falls(lfw_cache, tmp_path, size=224, steps=30, batch=4)
 
 
+def test_micro_batches_accumulate_to_the_whole_batch(lfw_cache, tmp_path):
+    """Batch 4 as two accumulated micro-batches of 2 == batch 4 in one pass (BatchNorm-free
+    stand-in network, real data and trainer), and the real tiny model trains with them."""
+    from standins import plain_components
+
+    def run(name: str, micro: int | None, components=None) -> Trainer:
+        c = tiny_config(lfw_cache, tmp_path / name, steps=3, checkpoint_every=3, micro_batch_size=micro)
+        c["data"].update(batch_size=4, val_samples=0)
+        t = Trainer(config_from_dict(c), device="cpu", components=components, progress=False)
+        assert t.fit()["step"] == 3
+        return t
+
+    whole, split = run("whole", None, plain_components()), run("split", 2, plain_components())
+    a, b = whole.model.state_dict(), split.model.state_dict()
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
+    # the logged loss is the batch's, not one micro-batch's
+    assert abs(_losses(whole)[0] - _losses(split)[0]) < 1e-5
+    real = run("real", 2)
+    losses = _losses(real)
+    assert len(losses) == 3 and all(map(torch.isfinite, torch.tensor(losses)))
+    assert json.loads((tmp_path / "real" / "model" / "config.json").read_text())["metadata"]["train"]["micro_batch_size"] == 2
+
+
 def test_final_model_loads_with_metadata(fixture_cache, tmp_path):
     """Fixture faces only (no LFW needed): train, then DFREC.from_pretrained the result."""
     from dfrec.models.dfrec import DFREC

@@ -112,6 +112,11 @@ class TrainSection:
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     #: clip the global gradient norm to this value (0 or None = off)
     grad_clip: float | None = 1.0
+    #: split each step's batch (``data.batch_size`` per rank) into micro-batches of this
+    #: size and accumulate their gradients before the one optimizer step (None = no split).
+    #: The update equals the whole batch's up to BatchNorm statistics (per micro-batch) and
+    #: terms averaged over part of a batch (identity separation); memory is the micro-batch's.
+    micro_batch_size: int | None = None
     ema: EMASection = field(default_factory=EMASection)
     checkpoint_every: int = 1000
     #: how many step checkpoints to keep (older ones are deleted)
@@ -225,6 +230,10 @@ def validate(cfg: Config) -> Config:
         (cfg.train.steps >= 1, "train.steps: must be >= 1"),
         (cfg.train.max_minutes is None or cfg.train.max_minutes > 0, "train.max_minutes: must be > 0"),
         (cfg.train.grad_clip is None or cfg.train.grad_clip >= 0, "train.grad_clip: must be >= 0"),
+        (cfg.train.micro_batch_size is None or cfg.train.micro_batch_size >= 2,
+         "train.micro_batch_size: must be >= 2 (BatchNorm needs two samples per micro-batch)"),
+        (cfg.train.micro_batch_size is None or cfg.data.batch_size % cfg.train.micro_batch_size == 0,
+         f"train.micro_batch_size: must divide data.batch_size ({cfg.data.batch_size}), got {cfg.train.micro_batch_size}"),
         (0 < cfg.train.ema.decay < 1, "train.ema.decay: must be in (0, 1)"),
         (cfg.train.checkpoint_every >= 1, "train.checkpoint_every: must be >= 1"),
         (cfg.train.keep_last >= 1, "train.keep_last: must be >= 1"),

@@ -3,7 +3,8 @@
 ``Trainer(cfg).fit()`` trains until ``cfg.train.steps`` optimizer steps (or ``max_steps``,
 which stops early without changing the learning-rate schedule, so a stopped run can be
 continued with ``resume=True``). One step = one batch of ``data.batch_size`` samples per
-rank. Run folder (``cfg.output.dir``)::
+rank (run as micro-batches of ``train.micro_batch_size`` with accumulated gradients when set).
+Run folder (``cfg.output.dir``)::
 
     config.yaml          the resolved config of the run
     metrics.jsonl        one JSON line per log / validation
@@ -324,12 +325,28 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     def _forward_backward(self, b: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        with self.autocast():
-            out = self.train_model(b["forgery"])
-            total, parts = self.loss_call(out, b)
+        """Gradients of the step's batch in ``self.params``' ``.grad``; returns (loss, parts)
+        as the means over its micro-batches (``train.micro_batch_size``)."""
         self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        return total, parts
+        chunks = S.split_batch(b, self.cfg.train.micro_batch_size)
+        total_sum: torch.Tensor | None = None
+        parts_sum: dict[str, torch.Tensor] = {}
+        for i, chunk in enumerate(chunks):
+            last = i == len(chunks) - 1
+            # under DDP only the last micro-batch all-reduces the accumulated gradients
+            sync = contextlib.nullcontext() if last or not hasattr(self._eager_model, "no_sync") \
+                else self._eager_model.no_sync()
+            with sync:
+                with self.autocast():
+                    out = self.train_model(chunk["forgery"])
+                    total, parts = self.loss_call(out, chunk)
+                (total / len(chunks)).backward()
+            total_sum = total.detach() if total_sum is None else total_sum + total.detach()
+            for k, v in parts.items():
+                v = torch.as_tensor(v).detach().float().reshape(-1).mean()
+                parts_sum[k] = v if k not in parts_sum else parts_sum[k] + v
+        assert total_sum is not None
+        return total_sum / len(chunks), {k: v / len(chunks) for k, v in parts_sum.items()}
 
     def train_step(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """One optimizer step; returns (loss, parts, grad norm) as detached tensors.

@@ -257,6 +257,16 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def split_batch(batch: dict[str, Any], size: int | None) -> list[dict[str, Any]]:
+    """A collated batch of n samples as consecutive micro-batches of ``size`` (tensors sliced
+    on dim 0, lists sliced); ``[batch]`` when ``size`` is None or covers the batch."""
+    n = next((len(v) for v in batch.values() if torch.is_tensor(v) or isinstance(v, list)), 0)
+    if size is None or size >= n:
+        return [batch]
+    return [{k: (v[i:i + size] if torch.is_tensor(v) or isinstance(v, list) else v) for k, v in batch.items()}
+            for i in range(0, n, size)]
+
+
 def to_device(batch: dict[str, Any], device: torch.device, channels_last: bool) -> dict[str, Any]:
     """A collated batch with its tensors on ``device`` (4-D ones channels-last if asked)."""
     out = {}

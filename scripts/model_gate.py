@@ -5,9 +5,10 @@
 
 Scores both model folders on the same held-out forgeries (LFW validation identities;
 :mod:`dfrec.train.heldout`) and passes (exit 0) only when the candidate's recovered target
-IDSim and recovered source IDSim on swaps are not below the incumbent's, and its recovered
-targets show no more patch grid than the incumbent's or ``BLOCKINESS_CEILING`` (blockiness on
-swaps; ≈ 1 for a natural photo). Exit 1 = keep the incumbent. The JSON holds both models'
+IDSim and recovered source IDSim on swaps are not below the incumbent's, and the blockiness of
+its recovered targets on swaps (≈ 1 for a natural photo) lies within ``BLOCKINESS_BAND`` of 1
+or no further from 1 than the incumbent's: above 1 is a patch grid, below 1 a grid blurred
+away (over-smoothed block edges). Exit 1 = keep the incumbent. The JSON holds both models'
 metrics per set.
 """
 
@@ -22,18 +23,21 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 
-#: (set, metric, rule) the candidate must pass: "higher" = not below the incumbent; "ceiling" = not
-#: above the incumbent's value or ``BLOCKINESS_CEILING``, whichever is larger
-GATES = (("swap", "idsim_target", "higher"), ("swap", "idsim_source", "higher"), ("swap", "blockiness_target", "ceiling"))
-#: blockiness a candidate may always reach (the bundled model's must-show: no visible patch grid)
-BLOCKINESS_CEILING = 1.15
+#: (set, metric, rule) the candidate must pass: "higher" = not below the incumbent; "band" = within
+#: ``BLOCKINESS_BAND`` of 1, or no further from 1 than the incumbent
+GATES = (("swap", "idsim_target", "higher"), ("swap", "idsim_source", "higher"), ("swap", "blockiness_target", "band"))
+#: how far from 1 a candidate's blockiness may always be (the bundled model's must-show is
+#: blockiness <= 1.15, no visible grid; CPU run 11 showed weights that drive it to 0.77 blur the grid lines)
+BLOCKINESS_BAND = 0.15
 
 
 def holds(rule: str, old: float, new: float) -> bool:
     """Whether the candidate's ``new`` value passes ``rule`` against the incumbent's ``old`` (NaN fails)."""
     if rule == "higher":
         return new >= old
-    return new <= BLOCKINESS_CEILING or new <= old
+    if rule == "band":
+        return abs(new - 1.0) <= BLOCKINESS_BAND or abs(new - 1.0) <= abs(old - 1.0)
+    raise ValueError(f"unknown gate rule {rule!r}")
 
 
 def main(argv: list[str] | None = None) -> int:

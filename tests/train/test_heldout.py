@@ -105,10 +105,20 @@ def test_gate_needs_both_identities_to_hold_and_no_patch_grid(monkeypatch, tmp_p
 
 def test_gate_blockiness_rule_lets_a_blocky_incumbent_be_improved():
     gate = _gate_module()
-    assert gate.holds("ceiling", 1.30, 1.25)      # less grid than a blocky incumbent, though above the ceiling
-    assert not gate.holds("ceiling", 1.20, 1.25)
-    assert gate.holds("ceiling", float("nan"), gate.BLOCKINESS_CEILING)
+    assert gate.holds("band", 1.30, 1.25)      # less grid than a blocky incumbent, though outside the band
+    assert not gate.holds("band", 1.20, 1.25)
+    assert gate.holds("band", float("nan"), 1 + gate.BLOCKINESS_BAND)
     assert gate.holds("higher", 0.2, 0.2) and not gate.holds("higher", 0.2, float("nan"))
+
+
+def test_gate_blockiness_rule_fails_a_blurred_grid():
+    """Below 1 the block edges are smoother than the picture (CPU run 11's border weight 8: 0.77)."""
+    gate = _gate_module()
+    assert gate.holds("band", 1.02, 0.88)
+    assert not gate.holds("band", 1.02, 0.77)
+    assert gate.holds("band", 0.70, 0.77)     # yet closer to 1 than an over-smoothed incumbent
+    with pytest.raises(ValueError, match="unknown gate rule"):
+        gate.holds("ceiling", 1.0, 1.0)
 
 
 def test_revalidate_records_a_row_and_fills_an_unvalidated_run(lfw_cache, tmp_path):

@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{s:9s} {m:17s} incumbent {old:7.4f}  candidate {new:7.4f}  {'ok' if verdicts[-1] else 'WORSE'}")
     for s in scores["candidate"]:
         for m in ("idsim_target", "idsim_target_none", "verif_target", "blockiness_target", "map_iou",
-                  "idsim_target_source", "idsim_target_source_none", "idsim_pair", "idsim_pair_true"):
+                  "idsim_target_source", "idsim_target_source_none", "idsim_source_target", "idsim_pair",
+                  "idsim_pair_true"):
             if m in scores["candidate"][s]:
                 print(f"  {s:9s} {m:24s} {scores['incumbent'][s].get(m, float('nan')):7.4f} -> {scores['candidate'][s][m]:7.4f}")
     passed = all(verdicts)

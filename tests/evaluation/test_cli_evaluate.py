@@ -39,9 +39,11 @@ def test_evaluate_writes_every_table_and_the_figure(lfw_dir, tiny_checkpoint, tm
     # the forgery carries the source's face: it is closer to the source than the two people are
     assert none["IDSim_to_source"] > none["IDSim_true_pair"] and none["n"] == 2
     for method in ("Inpainting (telea)", "None (forgery)"):  # no source recovered / both faces are the forgery
-        v = sep[(method, "swap")]["IDSim_to_recovered_source"]
-        assert v is None or math.isnan(v), method  # NaN, null in JSON
+        for col in ("IDSim_to_recovered_source", "source_IDSim_to_target"):
+            v = sep[(method, "swap")][col]
+            assert v is None or math.isnan(v), (method, col)  # NaN, null in JSON
     assert -1 <= sep[("DFREC", "blend")]["IDSim_to_recovered_source"] <= 1
+    assert -1 <= sep[("DFREC", "swap")]["source_IDSim_to_target"] <= 1
     acc = {r["method"]: r for r in doc["tables"]["table3_accuracy"]["rows"]}
     assert acc["DFREC"]["n_real"] == 2 and acc["DFREC"]["n_fake"] == 4
     assert acc["DFREC"]["tau"] == pytest.approx(doc["tau"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from dfrec.errors import ConfigError
 from dfrec.losses.recovery import border_loss, gradient_loss, map_loss, pixel_loss, separation_loss
 from dfrec.losses.total import DFRECLoss, LossConfig, two_people
 
@@ -125,3 +126,18 @@ def test_total_border_term_follows_the_models_patch_grid():
         outputs = {"target": stepped, "pred_patches": torch.zeros(1, 2, side * side * 3)}
         _, parts = loss(outputs, {"target": true})
         assert bool(parts["border"] > 0.001) is charged, (side, parts["border"])
+
+
+def test_total_source_separation_charges_a_source_that_kept_the_targets_head(fixture_faces):
+    """Obama pasted on Biden and back: a recovered source equal to the target is charged, the
+    true source is not; the source's term leaves the target's alone."""
+    x = torch.cat([fixture_faces["obama"], fixture_faces["biden"]])
+    batch = {"source": x.flip(0), "target": x, "is_fake": torch.ones(2), "source_id": ["b", "o"], "target_id": ["o", "b"]}
+    cfg = dict(lambda_perc=0, lambda_attr=0, lambda_patch=0, lambda_cls=0, sep_mode="triplet", lambda_sep_source=1.0)
+    loss = DFRECLoss(LossConfig(**cfg))
+    _, kept_target = loss({"source": x, "target": x}, batch)          # the source is the target's face
+    _, separated = loss({"source": x.flip(0), "target": x}, batch)    # the true source
+    assert kept_target["sep_source"] > 1.0 and separated["sep_source"] == 0
+    assert "sep" not in kept_target
+    with pytest.raises(ConfigError, match="lambda_sep_source needs the identity"):
+        LossConfig(lambda_id=0, lambda_sep_source=1.0)

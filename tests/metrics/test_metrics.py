@@ -121,7 +121,11 @@ def test_separation_scores_flag_a_target_that_carries_the_source(fixture_dir):
     assert sep["target_source"][0] > 0.5 > sep["target_source"][1]  # carries the source vs separated
     assert torch.isclose(sep["target_source"][1], sep["pair_true"][1])  # a perfect recovery = the true pair
     assert sep["pair"][0] > sep["pair"][1]
+    # a recovered source that kept the target's head (Biden) vs a perfect one (Obama)
+    st = separation_scores(rec_tgt, torch.stack([e_biden, e_obama, e_obama]), true_src, true_tgt, two)["source_target"]
+    assert st[0] > 0.5 > st[1] and torch.isclose(st[1], sep["pair_true"][1])
     assert all(torch.isnan(v[2]) for v in sep.values())
-    assert "pair" not in separation_scores(rec_tgt, None, true_src, true_tgt)  # no source: no pair
+    no_source = separation_scores(rec_tgt, None, true_src, true_tgt)
+    assert "pair" not in no_source and "source_target" not in no_source  # no source: no pair
     with pytest.raises(ValueError, match="embeddings"):
         separation_scores(rec_tgt[:2], rec_src, true_src, true_tgt)

@@ -179,7 +179,8 @@ def separation_table(r: Recoveries) -> Table:
     ``IDSim_true_pair``: true target vs true source, the value a perfect recovery has.
     """
     t = Table("table_separation", "Identity separation (recovered target vs the source) — not in the paper",
-              ["method", "kind", "n", "IDSim_to_source", "IDSim_to_recovered_source", "IDSim_true_pair"],
+              ["method", "kind", "n", "IDSim_to_source", "IDSim_to_recovered_source", "source_IDSim_to_target",
+               "IDSim_true_pair"],
               formats={"n": "d"})
     smp = r.samples
     two = torch.tensor([s != g for s, g in zip(smp.source_id, smp.target_id)], dtype=torch.bool)
@@ -194,10 +195,12 @@ def separation_table(r: Recoveries) -> Table:
                 continue
             t.add(method=m.name, kind=kind, n=len(idx), IDSim_to_source=mean(sep["target_source"][idx]),
                   IDSim_to_recovered_source=mean(sep["pair"][idx]) if "pair" in sep else float("nan"),
+                  source_IDSim_to_target=mean(sep["source_target"][idx]) if "source_target" in sep else float("nan"),
                   IDSim_true_pair=mean(sep["pair_true"][idx]))
     t.notes = ["Forgeries whose source and target are different people. IDSim_to_source: lower is better "
                "(the None row: the forgery itself, which carries the source's face); a recovery that separates "
-               "the two people brings it down towards IDSim_true_pair."] + SUBSTITUTIONS[:1]
+               "the two people brings it down towards IDSim_true_pair. source_IDSim_to_target: the recovered source "
+               "against the true target, lower is better (a source that kept the target's head scores high)."] + SUBSTITUTIONS[:1]
     return t
 
 

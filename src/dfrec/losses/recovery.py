@@ -104,6 +104,7 @@ def separation_loss(
     does not lower it. IDSim is :func:`dfrec.faces.identity.idsim` (cosine after removing the
     mean LFW embedding, in [-1, 1]). ``applies`` (bool or 0/1) marks forgeries whose source
     and target are different people; the mean runs over those (0 when there are none).
+    For the recovered source the roles swap: pass (Ŝ, T, S) (``loss.lambda_sep_source``).
     """
     from dfrec.faces.identity import idsim
 

@@ -17,7 +17,9 @@ Optional terms of the fast recipe (weight 0 = off, the paper; see ``recovery.py`
   true target;
 * ``L_sep``   identity separation: hinge on IDSim(recovered target, true source) above
   IDSim(true target, true source) (``sep_mode: hinge``), or above IDSim(recovered target,
-  true target) − ``sep_margin`` (``sep_mode: triplet``), for forgeries of two different people.
+  true target) − ``sep_margin`` (``sep_mode: triplet``), for forgeries of two different people;
+* ``L_sep_source`` the same for the recovered source with the roles of the two people swapped
+  (the source should not keep the target's head).
 
 The identity and perceptual networks see the recovered faces with gradients and the true
 faces without (one no-grad pass), which gives the same values for half the backward work.
@@ -44,7 +46,7 @@ from dfrec.losses.patch import _patch_side, patch_loss
 
 
 #: Names of the weighted terms (``lambda_<name>``), in the order they are added.
-TERMS = ("id", "perc", "attr", "patch", "cls", "map", "pix", "grad", "border", "sep")
+TERMS = ("id", "perc", "attr", "patch", "cls", "map", "pix", "grad", "border", "sep", "sep_source")
 #: Terms whose gradient reaches a part of the model only they train: with one of these at
 #: weight 0 some parameters get no gradient (DDP's find_unused_parameters).
 MODEL_TERMS = ("id", "perc", "attr", "patch", "cls")
@@ -71,6 +73,9 @@ class LossConfig:
     #: sep_margin below IDSim(T̂, T) (dfrec.losses.recovery.separation_loss)
     sep_mode: str = "hinge"
     sep_margin: float = 0.2
+    #: the same separation for the recovered source, roles swapped: IDSim(Ŝ, T) vs IDSim(S, T)
+    #: (hinge) or vs IDSim(Ŝ, S) − sep_margin (triplet); sep_mode and sep_margin are shared
+    lambda_sep_source: float = 0.0
     #: relative weights of the source and target terms inside L_id and L_perc
     id_source_weight: float = 1.0
     id_target_weight: float = 1.0
@@ -115,7 +120,7 @@ class LossConfig:
         """The weight λ of every term of :data:`TERMS`, by term name."""
         return {"id": self.lambda_id, "perc": self.lambda_perc, "attr": self.lambda_attr, "patch": self.lambda_patch,
                 "cls": self.lambda_cls, "map": self.lambda_map, "pix": self.lambda_pix, "grad": self.lambda_grad,
-                "border": self.lambda_border, "sep": self.lambda_sep}
+                "border": self.lambda_border, "sep": self.lambda_sep, "sep_source": self.lambda_sep_source}
 
     def validate(self) -> "LossConfig":
         """Range checks (run once, at construction)."""
@@ -135,8 +140,9 @@ class LossConfig:
             raise ConfigError(f"loss.sep_mode must be hinge or triplet, got {self.sep_mode!r}")
         if not 0 <= self.sep_margin <= 2:
             raise ConfigError(f"loss.sep_margin must be within [0, 2], got {self.sep_margin}")
-        if self.lambda_sep > 0 and self.lambda_id == 0:
-            raise ConfigError("loss.lambda_sep needs the identity network: set lambda_id > 0")
+        for name in ("lambda_sep", "lambda_sep_source"):
+            if getattr(self, name) > 0 and self.lambda_id == 0:
+                raise ConfigError(f"loss.{name} needs the identity network: set lambda_id > 0")
         if all(w == 0 for w in self.weights().values()):
             raise ConfigError("loss: all weights lambda_* are 0, nothing to train")
         if self.attribute_beta <= 0:
@@ -219,6 +225,9 @@ class DFRECLoss(nn.Module):
             "separation": (("hinge on IDSim(recovered target, source) - IDSim(target, source)" if c.sep_mode == "hinge"
                             else f"relu(IDSim(recovered target, source) - IDSim(recovered target, target) + {c.sep_margin})")
                            + ", forgeries of two people") if c.lambda_sep > 0 else None,
+            "separation_source": (("hinge on IDSim(recovered source, target) - IDSim(source, target)" if c.sep_mode == "hinge"
+                                   else f"relu(IDSim(recovered source, target) - IDSim(recovered source, source) + {c.sep_margin})")
+                                  + ", forgeries of two people") if c.lambda_sep_source > 0 else None,
         }
 
     @staticmethod
@@ -251,11 +260,16 @@ class DFRECLoss(nn.Module):
             ids, idt = d[:n].mean(), d[n:].mean()
             parts["id_source"], parts["id_target"] = ids.detach(), idt.detach()
             add("id", c.lambda_id, (c.id_source_weight * ids + c.id_target_weight * idt))
-            if c.lambda_sep > 0:
+            if c.lambda_sep > 0 or c.lambda_sep_source > 0:
                 from dfrec.losses.recovery import separation_loss
 
-                add("sep", c.lambda_sep, separation_loss(rec[-1][n:], true[-1][:n], true[-1][n:], two_people(batch, n, d.device),
-                                                            mode=c.sep_mode, margin=c.sep_margin))
+                two = two_people(batch, n, d.device)
+                e_src_hat, e_tgt_hat, e_src, e_tgt = rec[-1][:n], rec[-1][n:], true[-1][:n], true[-1][n:]
+                if c.lambda_sep > 0:
+                    add("sep", c.lambda_sep, separation_loss(e_tgt_hat, e_src, e_tgt, two, mode=c.sep_mode, margin=c.sep_margin))
+                if c.lambda_sep_source > 0:  # the source's turn: the target is the other person
+                    add("sep_source", c.lambda_sep_source,
+                        separation_loss(e_src_hat, e_tgt, e_src, two, mode=c.sep_mode, margin=c.sep_margin))
         if self.perceptual is not None:
             d = self.perceptual(torch.cat([src_hat, tgt_hat]), torch.cat([src, tgt]).to(src_hat), reduction="none",
                                 size=c.perceptual_size)

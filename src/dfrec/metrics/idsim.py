@@ -16,7 +16,8 @@ Reported per pair (:data:`SCORES`):
   (``verif`` is 1.0 for a verified pair, else 0.0).
 
 Identity separation (:func:`separation_scores`, :data:`SEPARATION`): does a recovered target
-still carry the source's identity? Defined for forgeries of two different people.
+still carry the source's identity, or a recovered source the target's? Defined for forgeries of
+two different people.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from dfrec.metrics._validate import check_images
 SCORES = ("idsim", "cos", "l2", "verif")
 
 #: Names of the separation scores, in the order :func:`separation_scores` returns them.
-SEPARATION = ("target_source", "pair", "pair_true")
+SEPARATION = ("target_source", "source_target", "pair", "pair_true")
 
 
 def identity_scores(emb_a: torch.Tensor, emb_b: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -60,6 +61,9 @@ def separation_scores(
 
     * ``target_source`` — IDSim of the recovered target (``e_target``; the forgery's own
       embedding gives the "None" value) with the true source: lower is better;
+    * ``source_target`` — IDSim of the recovered source (``e_source``) with the true target:
+      lower is better (a source that kept the target's head scores high); left out when
+      ``e_source`` is None;
     * ``pair`` — IDSim of the recovered target with the recovered source (``e_source``);
       left out when ``e_source`` is None (a method without a source, or the forgery, whose
       two "recovered" faces are the same image);
@@ -70,7 +74,8 @@ def separation_scores(
     """
     from dfrec.faces.identity import idsim
 
-    pairs = {"target_source": (e_target, e_true_source), "pair": (e_target, e_source),
+    pairs = {"target_source": (e_target, e_true_source), "source_target": (e_source, e_true_target),
+             "pair": (e_target, e_source),
              "pair_true": (e_true_target, e_true_source)}
     out: dict[str, torch.Tensor] = {}
     for name, (a, b) in pairs.items():

@@ -10,7 +10,8 @@ Scores, for a fixed set of validation samples (``(N, 3, H, W)`` images in [0, 1]
   share verified as the same person) of recovered vs true faces;
 - identity separation, for forgeries of two different people only: ``idsim_target_source``,
   IDSim of the recovered target with the true *source* (lower is better; ``_none``: the
-  forgery's), and ``idsim_pair``, IDSim of the recovered target with the recovered source
+  forgery's), ``idsim_source_target``, of the recovered source with the true *target* (lower
+  is better), and ``idsim_pair``, IDSim of the recovered target with the recovered source
   (``_true``: of the true target with the true source, the value a perfect recovery has);
   ``idsim_target_two_people`` and ``idsim_target_none_two_people``: ``idsim_target`` and
   ``idsim_target_none`` over those forgeries only (a real face or a self-swap is already its own

@@ -229,3 +229,23 @@ def test_sirm_dilate_widens_what_the_sirm_sees():
     assert torch.equal(seen["x"], w * x)
     with pytest.raises(ConfigError, match="sirm_dilate"):
         DFRECConfig(sirm_dilate=-1)
+
+
+def test_fusion_detach_keeps_the_target_gradient_out_of_the_sirm():
+    """Same outputs; the target's loss reaches the SIRM only through the fusion, and
+    ``fusion_detach`` cuts it there (the source's loss still trains the SIRM)."""
+    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    outs, grads = {}, {}
+    for detach in (False, True):
+        torch.manual_seed(0)
+        model = _tiny(fusion_detach=detach).train()
+        out = model(x, generator=torch.Generator().manual_seed(1))
+        out["target"].mean().backward()
+        outs[detach] = out["target"].detach()
+        grads[detach] = sum(float(p.grad.abs().sum()) for p in model.sirm.parameters() if p.grad is not None)
+        model.zero_grad()
+        model(x, generator=torch.Generator().manual_seed(1))["source"].mean().backward()
+        assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in model.sirm.parameters())
+    assert torch.allclose(outs[False], outs[True])
+    assert grads[False] > 0 and grads[True] == 0
+    assert DFRECConfig().fusion_detach is False  # the paper trains the two modules together

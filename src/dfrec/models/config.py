@@ -90,6 +90,10 @@ class DFRECConfig:
     # What the SIRM sees (0 = the paper: m * x): the map dilated by sirm_dilate px (max-pool),
     # so a tight map still shows the SIRM the face around the pasted region.
     sirm_dilate: int = 0
+    # Training only (the forward is unchanged): stop the target's gradients at the SIRM's
+    # identity rows, so the SIRM learns from the source's terms alone (False = the paper: the
+    # TIRM's losses also train the SIRM through the fusion).
+    fusion_detach: bool = False
 
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes, kept in config.json
 

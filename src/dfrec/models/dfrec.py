@@ -173,6 +173,8 @@ class DFREC(nn.Module):
             rows = None
         elif not fuse:
             rows = torch.zeros_like(rows)
+        elif self.config.fusion_detach:
+            rows = rows.detach()
         raw, pred = self.tirm(x, idx_keep, idx_mask, rows)
         extra = {}
         target = raw

@@ -1,7 +1,7 @@
 """Decide whether a newly trained model may replace the bundled one: never regress.
 
     python scripts/model_gate.py CANDIDATE [--incumbent src/dfrec/weights/default] \
-        [--cache .cache/lfw_index] [--n 48] [--json gate.json] [--device auto]
+        [--cache .cache/lfw_index] [--n 96] [--json gate.json] [--device auto]
 
 Scores both model folders on the same held-out forgeries (LFW validation identities;
 :mod:`dfrec.train.heldout`) and passes (exit 0) only when the candidate's recovered target
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("candidate", type=Path)
     ap.add_argument("--incumbent", type=Path, default=ROOT / "src" / "dfrec" / "weights" / "default")
     ap.add_argument("--cache", default=str(ROOT / ".cache" / "lfw_index"), help="landmark cache or pack with LFW val faces")
-    ap.add_argument("--n", type=int, default=48, help="swaps per set (blends and reals: half)")
+    ap.add_argument("--n", type=int, default=96, help="swaps per set (blends and reals: half; 96 since CPU run 15, 48 before)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--identity-weights", default=None, help="dlib .dat or its .safetensors export")
     ap.add_argument("--json", type=Path, default=None)

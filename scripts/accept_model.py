@@ -1,6 +1,6 @@
 """Replace the bundled model with a newly trained one, only if it does not regress.
 
-    python scripts/accept_model.py CANDIDATE_DIR [--cache .cache/lfw_index] [--n 96] [--force]
+    python scripts/accept_model.py CANDIDATE_DIR [--cache .cache/lfw_index] [--n N] [--force]
 
 Runs ``scripts/model_gate.py`` (same held-out forgeries for both models; recovered target
 and source IDSim must not drop, the patch grid must not return), checks the size rules (≤ 40 MB in all, no file over
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("candidate", type=Path)
     ap.add_argument("--cache", default=str(ROOT / ".cache" / "lfw_index"))
-    ap.add_argument("--n", type=int, default=96, help="swaps per set (n = 48 read the shipped model 0.016 high: a lucky draw)")
+    ap.add_argument("--n", type=int, default=None, help="swaps per set (default: model_gate.py's)")
     ap.add_argument("--force", action="store_true", help="skip the gate (not for the bundled model's history)")
     a = ap.parse_args(argv)
     files = [p for p in a.candidate.iterdir() if p.is_file()]
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not a.force:
         gate = subprocess.run([sys.executable, str(ROOT / "scripts" / "model_gate.py"), str(a.candidate),
-                               "--cache", a.cache, "--n", str(a.n)])
+                               "--cache", a.cache] + (["--n", str(a.n)] if a.n is not None else []))
         if gate.returncode != 0:
             print("the bundled model stays", file=sys.stderr)
             return 1

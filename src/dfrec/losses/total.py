@@ -222,13 +222,18 @@ class DFRECLoss(nn.Module):
                          if c.lambda_grad > 0 else None),
             "border": ("L1 of the steps across the model's patch borders, recovered vs true target"
                        if c.lambda_border > 0 else None),
-            "separation": (("hinge on IDSim(recovered target, source) - IDSim(target, source)" if c.sep_mode == "hinge"
-                            else f"relu(IDSim(recovered target, source) - IDSim(recovered target, target) + {c.sep_margin})")
-                           + ", forgeries of two people") if c.lambda_sep > 0 else None,
-            "separation_source": (("hinge on IDSim(recovered source, target) - IDSim(source, target)" if c.sep_mode == "hinge"
-                                   else f"relu(IDSim(recovered source, target) - IDSim(recovered source, source) + {c.sep_margin})")
-                                  + ", forgeries of two people") if c.lambda_sep_source > 0 else None,
+            "separation": self._separation_text("target", "source") if c.lambda_sep > 0 else None,
+            "separation_source": self._separation_text("source", "target") if c.lambda_sep_source > 0 else None,
         }
+
+    def _separation_text(self, own: str, other: str) -> str:
+        """What the separation term of the recovered ``own`` face computes (``other``: the other person)."""
+        c = self.config
+        if c.sep_mode == "hinge":
+            rule = f"hinge on IDSim(recovered {own}, {other}) - IDSim({own}, {other})"
+        else:
+            rule = f"relu(IDSim(recovered {own}, {other}) - IDSim(recovered {own}, {own}) + {c.sep_margin})"
+        return rule + ", forgeries of two people"
 
     @staticmethod
     def _need(d: dict, keys: tuple[str, ...], what: str) -> None:

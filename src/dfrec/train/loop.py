@@ -379,7 +379,7 @@ class Trainer:
         self.scheduler.step()
         if self.ema is not None:
             self.ema.update_parameters(self.model)
-        return total.detach().float(), {k: torch.as_tensor(v).detach().float() for k, v in parts.items()}, gnorm.detach()
+        return total.float(), parts, gnorm.detach()  # _forward_backward returns them detached, as batch means
 
     def fit(self) -> dict[str, Any]:
         """Train; returns a summary (steps, last losses, validation metrics, paths)."""

@@ -9,7 +9,9 @@ IDSim and recovered source IDSim on swaps are not below the incumbent's, and the
 its recovered targets on swaps (≈ 1 for a natural photo) lies within ``BLOCKINESS_BAND`` of 1
 or no further from 1 than the incumbent's: above 1 is a patch grid, below 1 a grid blurred
 away (over-smoothed block edges). Exit 1 = keep the incumbent. The JSON holds both models'
-metrics per set.
+metrics per set and, for the identity scores, the paired differences on the same forgeries
+(mean, standard error, z; :func:`dfrec.metrics.paired_difference`): the verdict stays the
+plain "not below", the paired z says whether a small gap is more than noise at this n.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: (set, metric, rule) the candidate must pass: "higher" = not below the incumbent; "band" = within
 #: ``BLOCKINESS_BAND`` of 1, or no further from 1 than the incumbent
 GATES = (("swap", "idsim_target", "higher"), ("swap", "idsim_source", "higher"), ("swap", "blockiness_target", "band"))
+#: per-sample scores compared pairwise on every set that has them (printed and in the JSON)
+PAIRED = ("idsim_target", "idsim_source", "verif_target", "idsim_target_source", "idsim_source_target")
 #: how far from 1 a candidate's blockiness may always be (the bundled model's must-show is
 #: blockiness <= 1.15, no visible grid; CPU run 11 showed weights that drive it to 0.77 blur the grid lines)
 BLOCKINESS_BAND = 0.15
@@ -38,6 +42,14 @@ def holds(rule: str, old: float, new: float) -> bool:
     if rule == "band":
         return abs(new - 1.0) <= BLOCKINESS_BAND or abs(new - 1.0) <= abs(old - 1.0)
     raise ValueError(f"unknown gate rule {rule!r}")
+
+
+def paired_scores(old: dict, new: dict) -> dict[str, dict[str, dict[str, float]]]:
+    """``{set: {metric: paired_difference}}`` of the :data:`PAIRED` metrics both models have per sample."""
+    from dfrec.metrics import paired_difference
+
+    return {s: {m: paired_difference(old[s][m], new[s][m]) for m in PAIRED if m in old[s] and m in new.get(s, {})}
+            for s in old}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,25 +69,34 @@ def main(argv: list[str] | None = None) -> int:
 
     device = select_device(a.device)
     ev = HeldOutEvaluator(heldout_sets(a.cache, a.n), device=device, fid=False, identity_weights=a.identity_weights)
-    scores = {name: ev(DFREC.from_pretrained(path, map_location=device))
-              for name, path in (("incumbent", a.incumbent), ("candidate", a.candidate))}
+    scores, samples = {}, {}
+    for name, path in (("incumbent", a.incumbent), ("candidate", a.candidate)):
+        scores[name], samples[name] = ev.score(DFREC.from_pretrained(path, map_location=device))
+    paired = paired_scores(samples["incumbent"], samples["candidate"])
     verdicts = []
     for s, m, rule in GATES:
         old, new = scores["incumbent"][s].get(m, float("nan")), scores["candidate"][s].get(m, float("nan"))
         verdicts.append(holds(rule, old, new))
-        print(f"{s:9s} {m:17s} incumbent {old:7.4f}  candidate {new:7.4f}  {'ok' if verdicts[-1] else 'WORSE'}")
+        p = paired.get(s, {}).get(m)
+        noise = f"  paired {p['mean']:+.4f} ± {p['se']:.4f} (z {p['z']:+.1f})" if p else ""
+        print(f"{s:9s} {m:17s} incumbent {old:7.4f}  candidate {new:7.4f}  {'ok' if verdicts[-1] else 'WORSE'}{noise}")
     for s in scores["candidate"]:
         for m in ("idsim_target", "idsim_target_none", "verif_target", "blockiness_target", "map_iou",
                   "idsim_target_source", "idsim_target_source_none", "idsim_source_target", "idsim_pair",
                   "idsim_pair_true"):
             if m in scores["candidate"][s]:
                 print(f"  {s:9s} {m:24s} {scores['incumbent'][s].get(m, float('nan')):7.4f} -> {scores['candidate'][s][m]:7.4f}")
+    for s, per in paired.items():
+        for m, p in per.items():
+            if p["n"] > 1:
+                print(f"  paired {s:9s} {m:20s} {p['mean']:+.4f} ± {p['se']:.4f}  z {p['z']:+5.1f}  "
+                      f"candidate higher on {p['higher']:.0%}, lower on {p['lower']:.0%} of {p['n']}")
     passed = all(verdicts)
     print("PASS: the candidate may replace the incumbent" if passed else "FAIL: keep the incumbent")
     if a.json:
         from dfrec.io import write_text_atomic
 
-        write_text_atomic(a.json, json.dumps({"passed": passed, "gates": [list(g) for g in GATES], **scores}, indent=1))
+        write_text_atomic(a.json, json.dumps({"passed": passed, "gates": [list(g) for g in GATES], **scores, "paired": paired}, indent=1))
     return 0 if passed else 1
 
 

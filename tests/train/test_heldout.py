@@ -64,6 +64,15 @@ def test_evaluator_scores_every_set(lfw_cache, tiny_checkpoint):
         assert res[name]["idsim_target_two_people"] == pytest.approx(res[name]["idsim_target"])
         assert res[name]["idsim_target_none_two_people"] == pytest.approx(res[name]["idsim_target_none"])
     assert res["real"]["two_people"] == 0.0 and "idsim_target_two_people" not in res["real"]
+    # per-sample scores, in the sets' order, average to the reported means
+    again, per = ev.score(DFREC.from_pretrained(tiny_checkpoint))
+    assert again == res
+    for name in res:
+        assert per[name]["idsim_target"].shape == (len(ev.sets[name]),)
+        for k in ("idsim_target", "blockiness_target", "psnr_target"):
+            v = per[name][k]
+            assert float(v[~v.isnan()].mean()) == pytest.approx(res[name][k], abs=1e-9), (name, k)
+    assert per["real"]["map_iou"].isnan().all()  # undefined for a real face: NaN per sample, absent from the means
 
 
 def _gate_module():
@@ -86,8 +95,8 @@ def test_gate_needs_both_identities_to_hold_and_no_patch_grid(monkeypatch, tmp_p
         def __init__(self, *a, **k):
             pass
 
-        def __call__(self, model):
-            return {"swap": dict(model)}
+        def score(self, model):
+            return {"swap": dict(model)}, {"swap": {k: torch.full((4,), v, dtype=torch.float64) for k, v in model.items()}}
 
     monkeypatch.setattr(heldout, "HeldOutEvaluator", FakeEvaluator)
     monkeypatch.setattr(heldout, "heldout_sets", lambda *a, **k: {})
@@ -101,6 +110,9 @@ def test_gate_needs_both_identities_to_hold_and_no_patch_grid(monkeypatch, tmp_p
 
     doc = json.loads((tmp_path / "g.json").read_text())
     assert doc["passed"] is passes and np.isclose(doc["candidate"]["swap"]["idsim_target"], target)
+    # the paired differences on the same samples are recorded beside the verdict
+    assert np.isclose(doc["paired"]["swap"]["idsim_source"]["mean"], source - 0.55)
+    assert doc["paired"]["swap"]["idsim_target"]["n"] == 4
 
 
 def test_gate_blockiness_rule_lets_a_blocky_incumbent_be_improved():

@@ -95,15 +95,24 @@ class HeldOutEvaluator:
 
         return DataLoader(self.sets[name], batch_size=self.batch, shuffle=False, num_workers=0, collate_fn=collate)
 
-    @torch.no_grad()
     def __call__(self, model: torch.nn.Module) -> dict[str, dict[str, float]]:
+        return self.score(model)[0]
+
+    @torch.no_grad()
+    def score(self, model: torch.nn.Module) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, torch.Tensor]]]:
+        """``(metrics, per_sample)``: the means per set and metric, and per set and metric the (N,)
+        float64 per-sample scores in the sets' fixed order (NaN where undefined), so that two models
+        can be compared sample by sample (:func:`dfrec.metrics.paired_difference`)."""
         from dfrec.metrics.fid import fid_from_features
         from dfrec.train.validation import validate
 
         model = model.to(self.device).eval()
-        res = {}
+        res, samples = {}, {}
         for name in self.sets:
-            metrics, _ = validate(model, self.loss, self._loader(name), self.device, contextlib.nullcontext, self.ident, 0)
+            per: dict[str, list[torch.Tensor]] = {}
+            metrics, _ = validate(model, self.loss, self._loader(name), self.device, contextlib.nullcontext, self.ident, 0,
+                                  per_sample=per)
+            samples[name] = {k: torch.cat(v) for k, v in per.items()}
             if name in self.ref:
                 rec = [self.fid_ex(model(b["forgery"].to(self.device))["target"].float().clamp(0, 1)).cpu()
                        for b in self._loader(name)]
@@ -111,4 +120,4 @@ class HeldOutEvaluator:
                 metrics["fid_target"] = float(fid_from_features(torch.cat(rec), true_f))
                 metrics["fid_target_none"] = float(fid_from_features(forg_f, true_f))
             res[name] = {k: float(v) for k, v in metrics.items()}
-        return res
+        return res, samples

@@ -92,8 +92,11 @@ def validate(
     autocast: Any,
     identity: IDSim | None = None,
     n_images: int = 0,
+    per_sample: dict[str, list[torch.Tensor]] | None = None,
 ) -> tuple[dict[str, float], dict[str, torch.Tensor] | None]:
-    """Score ``model`` on ``batches``; returns (metrics, first-batch images for a grid or None)."""
+    """Score ``model`` on ``batches``; returns (metrics, first-batch images for a grid or None).
+    ``per_sample``: a dict that receives, per metric, the (n,) float64 CPU scores of each batch in
+    order (NaN where undefined; loss parts are batch means), for paired comparisons of models."""
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
@@ -141,6 +144,8 @@ def validate(
                     vals.update(_identity_values(identity, b, x, src, tgt))
                 for k, v in vals.items():
                     v = v.double().reshape(-1)
+                    if per_sample is not None:
+                        per_sample.setdefault(k, []).append(v.cpu())
                     ok = ~torch.isnan(v)  # NaN = not defined for this sample (e.g. map IoU of a real face)
                     sums[k] = sums.get(k, 0.0) + float(v[ok].sum())
                     counts[k] = counts.get(k, 0) + int(ok.sum())

@@ -41,11 +41,12 @@ def loss_variants(loss: dict) -> list[tuple[str, dict]]:
     other = {k: v for k, v in loss.items() if k not in terms}
     cls = {**other, **{k: 0.0 for k in terms}, "lambda_cls": full["lambda_cls"]}
     variants = [("model + AdamW + classification", cls)]
+    sep = ("lambda_sep", "lambda_sep_source")  # the separation terms need the identity network
     for key in terms:
-        if key in ("lambda_cls", "lambda_sep") or not full[key]:
+        if key == "lambda_cls" or key in sep or not full[key]:
             continue
-        extra = {"lambda_sep": full["lambda_sep"]} if key == "lambda_id" else {}
-        name = "+ " + LABELS.get(key, key[len("lambda_"):]) + (" and separation" if extra.get("lambda_sep") else "")
+        extra = {k: full[k] for k in sep} if key == "lambda_id" else {}
+        name = "+ " + LABELS.get(key, key[len("lambda_"):]) + (" and separation" if any(extra.values()) else "")
         variants.append((name, {**cls, key: full[key], **extra}))
     variants.append(("full loss", {**other, **full}))
     return variants

@@ -34,14 +34,14 @@ def loss_variants(loss: dict) -> list[tuple[str, dict]]:
     """The rows' loss settings from a config's ``loss`` section: the classification loss alone,
     then each other weighted term added alone (identity separation rides with the identity
     term, which it needs), then the full loss. Each dict is complete ``LossConfig`` keywords."""
-    from dfrec.losses.total import LossConfig
+    from dfrec.losses.total import NEEDS_IDENTITY, LossConfig
 
     terms = tuple(f.name for f in dataclasses.fields(LossConfig) if f.name.startswith("lambda_"))
     full = {k: loss.get(k, getattr(LossConfig(), k)) for k in terms}
     other = {k: v for k, v in loss.items() if k not in terms}
     cls = {**other, **{k: 0.0 for k in terms}, "lambda_cls": full["lambda_cls"]}
     variants = [("model + AdamW + classification", cls)]
-    sep = ("lambda_sep", "lambda_sep_source")  # the separation terms need the identity network
+    sep = NEEDS_IDENTITY  # the separation terms ride with the identity term
     for key in terms:
         if key == "lambda_cls" or key in sep or not full[key]:
             continue

@@ -14,9 +14,8 @@ if ! python3 -c "import segmentation_models_pytorch" 2>/dev/null; then
 fi
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 WORKERS=$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))
-# one torch import for both facts (importing torch takes seconds)
-read -r DEVICE_NAME TORCH_VERSION < <(python3 -c "import torch; print((torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu').replace(' ', '_'), torch.__version__)")
-DEVICE_NAME=${DEVICE_NAME//_/ }
+# one torch import for both facts (importing torch takes seconds), one per line
+{ read -r DEVICE_NAME; read -r TORCH_VERSION; } < <(python3 -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu'); print(torch.__version__)")
 echo "device: $DEVICE_NAME | torch $TORCH_VERSION | $WORKERS data workers"
 # what the device machine's data and loss networks are (every run on it alike)
 DEVICE_SETS=(--set data.cache=.device/pack --set loss.identity_weights=.device/identity.safetensors

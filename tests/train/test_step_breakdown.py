@@ -13,7 +13,7 @@ def _breakdown():
 
 @pytest.mark.parametrize("config", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")))
 def test_every_row_is_a_valid_objective(config):
-    from dfrec.losses.total import LossConfig
+    from dfrec.losses.total import NEEDS_IDENTITY, LossConfig
     from dfrec.train.config import load_config
 
     cfg = load_config(ROOT / "configs" / config)
@@ -26,7 +26,7 @@ def test_every_row_is_a_valid_objective(config):
     full = rows[-1][1]
     assert all(full[k] == v for k, v in cfg.loss.items() if k.startswith("lambda_"))
     # one row per weighted term besides classification (separation shares the identity row)
-    weighted = [k for k, v in full.items() if k.startswith("lambda_") and v and k not in ("lambda_cls", "lambda_sep", "lambda_sep_source")]
+    weighted = [k for k, v in full.items() if k.startswith("lambda_") and v and k != "lambda_cls" and k not in NEEDS_IDENTITY]
     assert len(rows) == len(weighted) + 2
     if full.get("lambda_sep"):
         assert any("separation" in n for n in names)

@@ -50,6 +50,8 @@ TERMS = ("id", "perc", "attr", "patch", "cls", "map", "pix", "grad", "border", "
 #: Terms whose gradient reaches a part of the model only they train: with one of these at
 #: weight 0 some parameters get no gradient (DDP's find_unused_parameters).
 MODEL_TERMS = ("id", "perc", "attr", "patch", "cls")
+#: Weights of terms built on the identity network's embeddings: they need ``lambda_id > 0``.
+NEEDS_IDENTITY = ("lambda_sep", "lambda_sep_source")
 
 
 @dataclass
@@ -140,7 +142,7 @@ class LossConfig:
             raise ConfigError(f"loss.sep_mode must be hinge or triplet, got {self.sep_mode!r}")
         if not 0 <= self.sep_margin <= 2:
             raise ConfigError(f"loss.sep_margin must be within [0, 2], got {self.sep_margin}")
-        for name in ("lambda_sep", "lambda_sep_source"):
+        for name in NEEDS_IDENTITY:
             if getattr(self, name) > 0 and self.lambda_id == 0:
                 raise ConfigError(f"loss.{name} needs the identity network: set lambda_id > 0")
         if all(w == 0 for w in self.weights().values()):

@@ -37,12 +37,10 @@ def paired_difference(old: torch.Tensor, new: torch.Tensor) -> dict[str, float]:
     if n == 0:
         return {"mean": math.nan, "se": math.nan, "z": math.nan, "n": 0, "higher": math.nan, "lower": math.nan}
     mean = float(d.mean())
-    se = float(d.std(unbiased=True) / math.sqrt(n)) if n > 1 else math.nan
     if n < 2:
-        z = math.nan
-    elif se > 0:
-        z = mean / se
+        se = z = math.nan
     else:
-        z = 0.0 if mean == 0 else math.copysign(math.inf, mean)
+        se = float(d.std(unbiased=True) / math.sqrt(n))
+        z = mean / se if se > 0 else (0.0 if mean == 0 else math.copysign(math.inf, mean))
     return {"mean": mean, "se": se, "z": z, "n": n,
             "higher": float((d > 0).double().mean()), "lower": float((d < 0).double().mean())}

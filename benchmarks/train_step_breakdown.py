@@ -27,7 +27,8 @@ import torch  # noqa: E402
 
 #: Row names of the loss terms.
 LABELS = {"lambda_id": "identity", "lambda_perc": "perceptual", "lambda_attr": "attribute", "lambda_patch": "patch",
-          "lambda_map": "ISM map", "lambda_pix": "pixel L1 of the composite"}
+          "lambda_map": "ISM map", "lambda_pix": "pixel L1 of the composite",
+          "lambda_pix_source": "pixel L1 of the source"}
 
 
 def loss_variants(loss: dict) -> list[tuple[str, dict]]:

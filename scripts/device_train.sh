@@ -17,6 +17,7 @@
 #   GATE_N=N        (environment) held-out forgeries per kind for the gate (default 96)
 #   BREAKDOWN=1     (environment) then, if at least 90 s of the 570 s budget are left, where a
 #                   step's time goes (benchmarks/train_step_breakdown.py) into breakdown.txt
+#   BREAKDOWN_BATCH=N (environment) its batch (default 128; e.g. 4 for a CPU rehearsal)
 #
 # Writes to $OUT (what the device tool brings back; at most 8 files of 16 MiB):
 #   model/config.json + model-*.safetensors   EMA weights, fp16, with the cumulative history
@@ -40,7 +41,7 @@ while [ $# -gt 0 ]; do
     --config) CONFIG="$2"; shift ;;
     --set) [ $# -ge 2 ] || { echo "device_train.sh: --set needs KEY=VALUE" >&2; exit 2; }
            EXTRA+=(--set "$2"); shift ;;
-    -h|--help) sed -n 2,27p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,28p "$0"; exit 0 ;;
     *) MINUTES="$1" ;;
   esac
   shift
@@ -104,7 +105,7 @@ python3 scripts/model_gate.py "$OUT/model" --cache .device/pack --n "${GATE_N:-9
 if [ "${BREAKDOWN:-0}" = 1 ]; then
   LEFT=$((570 - SECONDS))
   if [ "$LEFT" -gt 90 ]; then
-    timeout "$LEFT" python3 benchmarks/train_step_breakdown.py --config "$CONFIG" --batch 128 --workers "$WORKERS" \
+    timeout "$LEFT" python3 benchmarks/train_step_breakdown.py --config "$CONFIG" --batch "${BREAKDOWN_BATCH:-128}" --workers "$WORKERS" \
       --steps 5 "${DEVICE_SETS[@]}" > "$OUT/breakdown.txt" 2>&1 || true
     tail -20 "$OUT/breakdown.txt"
   else

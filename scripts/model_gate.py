@@ -12,6 +12,10 @@ away (over-smoothed block edges). Exit 1 = keep the incumbent. The JSON holds bo
 metrics per set and, for the identity scores, the paired differences on the same forgeries
 (mean, standard error, z; :func:`dfrec.metrics.paired_difference`): the verdict stays the
 plain "not below", the paired z says whether a small gap is more than noise at this n.
+
+Each model's scores are kept in ``--score-cache`` (default ``.cache/gate_scores``) under a key of
+its weight files' bytes, the dfrec source code, the held-out cache, ``--n``, the identity weights
+and the device type, so gating several candidates against one incumbent scores it once.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: ``BLOCKINESS_BAND`` of 1, or no further from 1 than the incumbent
 GATES = (("swap", "idsim_target", "higher"), ("swap", "idsim_source", "higher"), ("swap", "blockiness_target", "band"))
 #: per-sample scores compared pairwise on every set that has them (printed and in the JSON)
-PAIRED = ("idsim_target", "idsim_source", "verif_target", "idsim_target_source", "idsim_source_target")
+PAIRED = ("idsim_target", "idsim_source", "verif_target", "idsim_target_source", "idsim_source_target",
+          "ssim_source", "psnr_source", "ssim_target")
 #: how far from 1 a candidate's blockiness may always be (the bundled model's must-show is
 #: blockiness <= 1.15, no visible grid; CPU run 11 showed weights that drive it to 0.77 blur the grid lines)
 BLOCKINESS_BAND = 0.15
@@ -52,6 +57,46 @@ def paired_scores(old: dict, new: dict) -> dict[str, dict[str, dict[str, float]]
             for s in old}
 
 
+def score_key(model_dir: Path, *settings: object) -> str | None:
+    """sha256 over ``model_dir``'s files (names and bytes), every ``.py`` of the dfrec package, and
+    ``settings``; None when ``model_dir`` is not a folder (nothing to key on)."""
+    import hashlib
+
+    if not Path(model_dir).is_dir():
+        return None
+    h = hashlib.sha256(repr(settings).encode())
+    pkg = ROOT / "src" / "dfrec"
+    for base, pattern in ((Path(model_dir), "*"), (pkg, "*.py")):
+        for f in sorted(p for p in base.rglob(pattern) if p.is_file()):
+            h.update(str(f.relative_to(base)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def cached_score(evaluator, model_dir: Path, device, cache_dir: Path | None, settings: tuple):
+    """``evaluator.score`` of the model in ``model_dir``, read from / written to ``cache_dir``
+    (JSON keyed by :func:`score_key`; ``cache_dir`` None = no cache)."""
+    import torch
+
+    from dfrec.models import DFREC
+
+    key = score_key(model_dir, *settings) if cache_dir is not None else None
+    path = Path(cache_dir) / f"{key}.json" if key else None
+    if path is not None and path.is_file():
+        doc = json.loads(path.read_text())
+        per = {s: {m: torch.tensor(v, dtype=torch.float64) for m, v in d.items()} for s, d in doc["per_sample"].items()}
+        print(f"{model_dir}: scores from {path}")
+        return doc["metrics"], per
+    metrics, per = evaluator.score(DFREC.from_pretrained(model_dir, map_location=device))
+    if path is not None:
+        from dfrec.io import write_text_atomic
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps({"model": str(model_dir), "metrics": metrics,
+                                            "per_sample": {s: {m: v.tolist() for m, v in d.items()} for s, d in per.items()}}))
+    return metrics, per
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("candidate", type=Path)
@@ -61,17 +106,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--identity-weights", default=None, help="dlib .dat or its .safetensors export")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--score-cache", type=Path, default=ROOT / ".cache" / "gate_scores",
+                    help="folder of each model's scores, reused while weights, code and settings are unchanged")
+    ap.add_argument("--no-score-cache", action="store_true", help="score both models afresh and keep nothing")
     a = ap.parse_args(argv)
 
     from dfrec.device import select_device
-    from dfrec.models import DFREC
     from dfrec.train.heldout import HeldOutEvaluator, heldout_sets
 
     device = select_device(a.device)
     ev = HeldOutEvaluator(heldout_sets(a.cache, a.n), device=device, fid=False, identity_weights=a.identity_weights)
+    settings = (str(Path(a.cache).resolve()), a.n, a.identity_weights, device.type)
+    cache_dir = None if a.no_score_cache else a.score_cache
     scores, samples = {}, {}
     for name, path in (("incumbent", a.incumbent), ("candidate", a.candidate)):
-        scores[name], samples[name] = ev.score(DFREC.from_pretrained(path, map_location=device))
+        scores[name], samples[name] = cached_score(ev, path, device, cache_dir, settings)
     paired = paired_scores(samples["incumbent"], samples["candidate"])
     verdicts = []
     for s, m, rule in GATES:
@@ -83,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     for s in scores["candidate"]:
         for m in ("idsim_target", "idsim_target_none", "verif_target", "blockiness_target", "map_iou",
                   "idsim_target_source", "idsim_target_source_none", "idsim_source_target", "idsim_pair",
-                  "idsim_pair_true"):
+                  "idsim_pair_true", "ssim_source", "psnr_source"):
             if m in scores["candidate"][s]:
                 print(f"  {s:9s} {m:24s} {scores['incumbent'][s].get(m, float('nan')):7.4f} -> {scores['candidate'][s][m]:7.4f}")
     for s, per in paired.items():

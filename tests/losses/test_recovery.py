@@ -141,3 +141,18 @@ def test_total_source_separation_charges_a_source_that_kept_the_targets_head(fix
     assert "sep" not in kept_target
     with pytest.raises(ConfigError, match="lambda_sep_source needs the identity"):
         LossConfig(lambda_id=0, lambda_sep_source=1.0)
+
+
+def test_total_source_pixel_term_charges_the_source_only(fixture_faces):
+    """``lambda_pix_source``: L1 of the recovered source against the true source's crop; the
+    recovered target does not enter it."""
+    obama, biden = fixture_faces["obama"], fixture_faces["biden"]
+    batch = {"source": obama, "target": biden}
+    loss = DFRECLoss(LossConfig(lambda_id=0, lambda_perc=0, lambda_attr=0, lambda_patch=0, lambda_cls=0,
+                                lambda_pix_source=2.0))
+    _, right = loss({"source": obama, "target": obama}, batch)   # the target is wrong, the source right
+    total, wrong = loss({"source": biden, "target": biden}, batch)
+    assert right["pix_source"] == 0 and "pix" not in right
+    assert wrong["pix_source"] == pytest.approx(float(pixel_loss(biden, obama)))
+    assert torch.allclose(total, 2.0 * wrong["pix_source"])
+    assert "source" in loss.describe()["pixel_source"]

@@ -159,3 +159,43 @@ def test_revalidate_records_a_row_and_fills_an_unvalidated_run(lfw_cache, tmp_pa
     assert row["note"] == "after" and row["samples"] == 4 and 0 <= row["val/idsim_target_none"] <= 1
     assert np.isfinite(row["val/idsim_target"]) and np.isfinite(row["val/idsim_source"])
     assert meta["history"][-1]["validation"] == row and meta["history"][0]["validation"] == {"val/idsim_target": 0.1}
+
+
+def test_gate_reuses_a_models_scores_until_its_weights_change(monkeypatch, tmp_path):
+    """The gate keys each model's scores by its weight files (and code, data, n): a second gate
+    against the same incumbent does not score it again; changed weights are scored afresh."""
+    import dfrec.models
+    import dfrec.train.heldout as heldout
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    for d, v in ((old, b"1"), (new, b"2")):
+        d.mkdir()
+        (d / "model.safetensors").write_bytes(v)
+    values = {"old": {"idsim_target": 0.2, "idsim_source": 0.5, "blockiness_target": 1.0},
+              "new": {"idsim_target": 0.3, "idsim_source": 0.5, "blockiness_target": 1.0}}
+    scored = []
+
+    class FakeEvaluator:
+        def __init__(self, *a, **k):
+            pass
+
+        def score(self, model):
+            scored.append(model)
+            return ({"swap": dict(values[model])},
+                    {"swap": {k: torch.tensor([v, float("nan")], dtype=torch.float64) for k, v in values[model].items()}})
+
+    monkeypatch.setattr(heldout, "HeldOutEvaluator", FakeEvaluator)
+    monkeypatch.setattr(heldout, "heldout_sets", lambda *a, **k: {})
+    monkeypatch.setattr(dfrec.models.DFREC, "from_pretrained", classmethod(lambda cls, p, **k: Path(p).name))
+    gate = _gate_module()
+    args = [str(new), "--incumbent", str(old), "--device", "cpu", "--score-cache", str(tmp_path / "scores"),
+            "--json", str(tmp_path / "g.json")]
+    assert gate.main(args) == 0 and scored == ["old", "new"]
+    import json
+
+    first = json.loads((tmp_path / "g.json").read_text())
+    assert gate.main(args) == 0 and scored == ["old", "new"]  # both from the cache
+    assert json.loads((tmp_path / "g.json").read_text())["paired"] == first["paired"]
+    (new / "model.safetensors").write_bytes(b"3")  # new weights: scored again, the incumbent not
+    assert gate.main(args) == 0 and scored == ["old", "new", "new"]
+    assert gate.main([*args, "--no-score-cache"]) == 0 and scored == ["old", "new", "new", "old", "new"]

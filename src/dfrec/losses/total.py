@@ -13,6 +13,8 @@ Optional terms of the fast recipe (weight 0 = off, the paper; see ``recovery.py`
 
 * ``L_map``   BCE of the ISM map vs the synthesiser's true source mask (``batch["mask"]``);
 * ``L_pix``   L1 of the recovered (composed) target vs the true target over the whole crop;
+* ``L_pix_source`` L1 of the recovered source vs the true source's aligned crop (anchors its
+  colours and smooth areas, which the identity and perceptual terms leave free);
 * ``L_border`` L1 of the steps across the model's patch borders (16 px by default), recovered vs
   true target;
 * ``L_sep``   identity separation: hinge on IDSim(recovered target, true source) above
@@ -46,7 +48,7 @@ from dfrec.losses.patch import _patch_side, patch_loss
 
 
 #: Names of the weighted terms (``lambda_<name>``), in the order they are added.
-TERMS = ("id", "perc", "attr", "patch", "cls", "map", "pix", "grad", "border", "sep", "sep_source")
+TERMS = ("id", "perc", "attr", "patch", "cls", "map", "pix", "pix_source", "grad", "border", "sep", "sep_source")
 #: Terms whose gradient reaches a part of the model only they train: with one of these at
 #: weight 0 some parameters get no gradient (DDP's find_unused_parameters).
 MODEL_TERMS = ("id", "perc", "attr", "patch", "cls")
@@ -67,6 +69,8 @@ class LossConfig:
     #: neighbour differences: patch steps); identity separation
     lambda_map: float = 0.0
     lambda_pix: float = 0.0
+    #: recovered source vs the true source's aligned crop: L1 over the whole crop
+    lambda_pix_source: float = 0.0
     lambda_grad: float = 0.0
     #: composed target vs true target: L1 of the steps across the model's patch borders only
     lambda_border: float = 0.0
@@ -121,7 +125,8 @@ class LossConfig:
     def weights(self) -> dict[str, float]:
         """The weight λ of every term of :data:`TERMS`, by term name."""
         return {"id": self.lambda_id, "perc": self.lambda_perc, "attr": self.lambda_attr, "patch": self.lambda_patch,
-                "cls": self.lambda_cls, "map": self.lambda_map, "pix": self.lambda_pix, "grad": self.lambda_grad,
+                "cls": self.lambda_cls, "map": self.lambda_map, "pix": self.lambda_pix,
+                "pix_source": self.lambda_pix_source, "grad": self.lambda_grad,
                 "border": self.lambda_border, "sep": self.lambda_sep, "sep_source": self.lambda_sep_source}
 
     def validate(self) -> "LossConfig":
@@ -220,6 +225,8 @@ class DFRECLoss(nn.Module):
             "classification": "BCE-with-logits of the ISM head vs is_fake",
             "map": "BCE of the ISM map vs the true source mask" if c.lambda_map > 0 else None,
             "pixel": "L1 of the recovered target vs the true target (whole crop)" if c.lambda_pix > 0 else None,
+            "pixel_source": ("L1 of the recovered source vs the true source (whole crop)"
+                             if c.lambda_pix_source > 0 else None),
             "gradient": ("MSE of the neighbour differences of the recovered vs the true target (whole crop)"
                          if c.lambda_grad > 0 else None),
             "border": ("L1 of the steps across the model's patch borders, recovered vs true target"
@@ -304,6 +311,13 @@ class DFRECLoss(nn.Module):
             self._need(outputs, ("target",), "outputs")
             self._need(batch, ("target",), "batch")
             add("pix", c.lambda_pix, pixel_loss(outputs["target"], batch["target"].to(outputs["target"].device)))
+        if c.lambda_pix_source > 0:
+            from dfrec.losses.recovery import pixel_loss
+
+            self._need(outputs, ("source",), "outputs")
+            self._need(batch, ("source",), "batch")
+            add("pix_source", c.lambda_pix_source,
+                pixel_loss(outputs["source"], batch["source"].to(outputs["source"].device)))
         if c.lambda_grad > 0:
             from dfrec.losses.recovery import gradient_loss
 

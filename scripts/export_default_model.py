@@ -1,6 +1,12 @@
 """Export a training run's checkpoint as dfrec's bundled default model.
 
     python scripts/export_default_model.py runs/small_lfw_gpu [--step N] [--ema] [--out src/dfrec/weights/default]
+    python scripts/export_default_model.py runs/X --ema --average 560 590 620 --out runs/candX   # weight average
+
+``--average`` exports the uniform mean of several checkpoints' weights (each the EMA with
+``--ema``; checkpoints under ``checkpoints/`` or ``kept/``), a checkpoint average over a longer
+horizon than the EMA's. The new files are written to a folder beside the output and moved in
+only when complete, so a failed export leaves the old model in place.
 
 Writes ``config.json`` + safetensors shards (14 MiB, under 15 MB, each) into the package, with the
 training command, data split, step count and the run's validation numbers in the metadata,
@@ -51,11 +57,41 @@ def training_history(meta: dict, history_from: Path | None) -> list[dict]:
     return prev + [entry]
 
 
-def main() -> int:
+def checkpoint_weights(ckpt: Path, ema: bool) -> dict:
+    """The model's state dict in checkpoint folder ``ckpt``: its raw weights, or its EMA weights."""
+    from dfrec.models.checkpoint import read_state_dict
+    from dfrec.train.checkpointing import load_ema_weights
+
+    if not ema:
+        return read_state_dict(ckpt)
+    state = load_ema_weights(ckpt)  # AveragedModel's state: module.* + n_averaged
+    return {k.removeprefix("module."): v for k, v in state.items() if k != "n_averaged"}
+
+
+def average_weights(states: list[dict]) -> dict:
+    """Uniform mean of state dicts with the same keys (floating tensors in float32; other tensors,
+    e.g. counters, from the last state)."""
+    import torch
+
+    keys = set(states[0])
+    for st in states[1:]:
+        if set(st) != keys:
+            raise ValueError(f"checkpoints disagree on {sorted(keys ^ set(st))[:5]}")
+    out = {}
+    for k in states[0]:
+        v = states[-1][k]
+        out[k] = (torch.stack([st[k].float() for st in states]).mean(0).to(v.dtype)
+                  if v.is_floating_point() else v.clone())
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, help="training run folder (holds checkpoints/ and metrics.jsonl)")
     ap.add_argument("--step", type=int, default=None, help="checkpoint step (default: newest)")
     ap.add_argument("--ema", action="store_true", help="export the EMA weights instead of the raw weights")
+    ap.add_argument("--average", type=int, nargs="+", default=None, metavar="STEP",
+                    help="export the mean of these checkpoints' weights (the newest gives the metadata)")
     ap.add_argument("--out", type=Path, default=ROOT / "src" / "dfrec" / "weights" / "default")
     ap.add_argument("--command", default=None, help="the training command to record")
     ap.add_argument("--status", default=None, help="one line on how far the training went (recorded as is)")
@@ -63,24 +99,32 @@ def main() -> int:
                     help="storage precision (default float16: half the size; weights load as float32)")
     ap.add_argument("--history-from", type=Path, default=None,
                     help="model folder whose training history this run continues (default: the run's model.init_from)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     from dfrec.models import DFREC
     from dfrec.models.checkpoint import load_state_strict
-    from dfrec.train.checkpointing import load_ema_weights
 
-    ckpts = sorted((args.run / "checkpoints").glob("step_*"))
-    if args.step is not None:
+    found = {c.name: c for d in ("kept", "checkpoints") for c in (args.run / d).glob("step_*")}
+    ckpts = [found[k] for k in sorted(found)]
+    if args.average:
+        want = {f"step_{n:08d}" for n in args.average}
+        ckpts = [c for c in ckpts if c.name in want]
+        if len(ckpts) != len(want):
+            have = ", ".join(sorted(found)) or "none"
+            print(f"--average: not all of {sorted(args.average)} found in {args.run} (have: {have})", file=sys.stderr)
+            return 1
+    elif args.step is not None:
         ckpts = [c for c in ckpts if c.name == f"step_{args.step:08d}"]
     if not ckpts:
         print(f"no checkpoint found in {args.run}/checkpoints", file=sys.stderr)
         return 1
     ckpt = ckpts[-1]
     model = DFREC.from_pretrained(ckpt)
-    if args.ema:
-        ema = load_ema_weights(ckpt)  # AveragedModel's state: module.* + n_averaged
-        ema = {k.removeprefix("module."): v for k, v in ema.items() if k != "n_averaged"}
-        load_state_strict(model, ema, source=str(ckpt / "ema.safetensors"))
+    if args.average:
+        load_state_strict(model, average_weights([checkpoint_weights(c, args.ema) for c in ckpts]),
+                          source=f"mean of {len(ckpts)} checkpoints of {args.run}")
+    elif args.ema:
+        load_state_strict(model, checkpoint_weights(ckpt, True), source=str(ckpt / "ema.safetensors"))
     meta = json.loads((ckpt / "config.json").read_text()).get("metadata", {})
     step = int(ckpt.name.split("_")[1])
     rows = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines() if line.strip()]
@@ -91,7 +135,8 @@ def main() -> int:
         {
             "bundled_as": "dfrec default model",
             "checkpoint_step": step,
-            "weights": "ema" if args.ema else "raw (EMA not used: too few steps for its horizon)",
+            "weights": ("ema" if args.ema else "raw (EMA not used: too few steps for its horizon)")
+            + (f", uniform mean of steps {sorted(args.average)}" if args.average else ""),
             "images_seen": step * batch if batch else None,
             "training_command": args.command
             or meta.get("command") or f"(not recorded; run folder {args.run})",
@@ -103,10 +148,19 @@ def main() -> int:
     )
     meta["history"] = training_history(meta, args.history_from)
     meta = _relative(meta, str(ROOT))
-    args.out.mkdir(parents=True, exist_ok=True)
-    for old in list(args.out.glob("*.safetensors")) + list(args.out.glob("*.json")):
-        old.unlink()
-    model.save_pretrained(args.out, metadata=meta, shard_size_mb=14.0, dtype=args.dtype)  # 14 MiB < 15 MB
+    import shutil
+
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, metadata=meta, shard_size_mb=14.0, dtype=args.dtype)  # 14 MiB < 15 MB
+    if args.out.exists():  # keep anything else in the folder (e.g. a README); replace the model files
+        for f in list(args.out.glob("*.safetensors")) + list(args.out.glob("*.json")):
+            f.unlink()
+        for f in tmp.iterdir():
+            f.replace(args.out / f.name)
+        tmp.rmdir()
+    else:
+        tmp.replace(args.out)
     total = sum(p.stat().st_size for p in args.out.iterdir()) / 1e6
     print(f"exported {ckpt} -> {args.out} ({total:.1f} MB)")
     return 0

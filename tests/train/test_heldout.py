@@ -199,3 +199,22 @@ def test_gate_reuses_a_models_scores_until_its_weights_change(monkeypatch, tmp_p
     (new / "model.safetensors").write_bytes(b"3")  # new weights: scored again, the incumbent not
     assert gate.main(args) == 0 and scored == ["old", "new", "new"]
     assert gate.main([*args, "--no-score-cache"]) == 0 and scored == ["old", "new", "new", "old", "new"]
+
+
+def test_evaluator_fid_comes_from_the_scoring_pass(lfw_cache, tiny_checkpoint):
+    """With ``fid=True`` the recovered targets' FID features are taken in the same pass as the
+    other scores; they equal a separate pass of the (deterministic, eval-mode) model."""
+    from dfrec.metrics.fid import fid_from_features
+    from dfrec.models import DFREC
+    from dfrec.train.heldout import HeldOutEvaluator, heldout_sets
+
+    sets = heldout_sets(lfw_cache, n=4, names=("swap",))
+    ev = HeldOutEvaluator(sets, fid=True, batch=4)
+    model = DFREC.from_pretrained(tiny_checkpoint)
+    res = ev(model)["swap"]
+    with torch.no_grad():
+        rec = torch.cat([ev.fid_ex(model(b["forgery"])["target"].float().clamp(0, 1)) for b in ev._loader("swap")])
+    true_f, forg_f = ev.ref["swap"]
+    assert res["fid_target"] == pytest.approx(float(fid_from_features(rec, true_f)), rel=1e-4)
+    assert res["fid_target_none"] == pytest.approx(float(fid_from_features(forg_f, true_f)), rel=1e-6)
+    assert res["fid_target"] > 0

@@ -110,12 +110,12 @@ class HeldOutEvaluator:
         res, samples = {}, {}
         for name in self.sets:
             per: dict[str, list[torch.Tensor]] = {}
+            rec: list[torch.Tensor] = []  # FID features of the recovered targets, from the same pass
+            collect = (lambda b, out: rec.append(self.fid_ex(out["target"]).cpu())) if name in self.ref else None
             metrics, _ = validate(model, self.loss, self._loader(name), self.device, contextlib.nullcontext, self.ident, 0,
-                                  per_sample=per)
+                                  per_sample=per, on_outputs=collect)
             samples[name] = {k: torch.cat(v) for k, v in per.items()}
             if name in self.ref:
-                rec = [self.fid_ex(model(b["forgery"].to(self.device))["target"].float().clamp(0, 1)).cpu()
-                       for b in self._loader(name)]
                 true_f, forg_f = self.ref[name]
                 metrics["fid_target"] = float(fid_from_features(torch.cat(rec), true_f))
                 metrics["fid_target_none"] = float(fid_from_features(forg_f, true_f))

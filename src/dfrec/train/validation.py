@@ -30,7 +30,7 @@ random stream (resumed runs stay bit-exact).
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -93,10 +93,13 @@ def validate(
     identity: IDSim | None = None,
     n_images: int = 0,
     per_sample: dict[str, list[torch.Tensor]] | None = None,
+    on_outputs: Callable[[dict[str, Any], dict[str, torch.Tensor]], None] | None = None,
 ) -> tuple[dict[str, float], dict[str, torch.Tensor] | None]:
     """Score ``model`` on ``batches``; returns (metrics, first-batch images for a grid or None).
     ``per_sample``: a dict that receives, per metric, the (n,) float64 CPU scores of each batch in
-    order (NaN where undefined; loss parts are batch means), for paired comparisons of models."""
+    order (NaN where undefined; loss parts are batch means), for paired comparisons of models.
+    ``on_outputs(batch, outputs)``: called with each batch (on ``device``) and the model's outputs
+    (``source``/``target`` clamped to [0, 1], float32), e.g. to collect FID features in the same pass."""
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
@@ -116,6 +119,8 @@ def validate(
                     total, parts = loss_fn(out, b)
                 src = out["source"].float().clamp(0, 1)
                 tgt = out["target"].float().clamp(0, 1)
+                if on_outputs is not None:
+                    on_outputs(b, {**out, "source": src, "target": tgt})
                 vals: dict[str, torch.Tensor] = {
                     "loss": total.detach().float().expand(n),
                     "psnr_source": psnr(src, b["source"].float(), reduction="none"),

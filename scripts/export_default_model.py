@@ -36,11 +36,16 @@ def _relative(obj, root: str):
     return obj
 
 
-def training_history(meta: dict, history_from: Path | None) -> list[dict]:
-    """The cumulative training history: the earlier model's runs, then this run's entry."""
+def training_history(meta: dict, history_from: Path | None, since_step: int | None = None) -> list[dict]:
+    """The cumulative training history: the earlier model's runs, then this run's entry.
+
+    ``since_step``: this run resumed the checkpoint at that step from which the earlier model
+    was exported, so that model's entry already holds the run's first ``since_step`` steps; the
+    new entry counts only the steps, images and minutes after it."""
     import datetime
 
     prev: list[dict] = []
+    old: dict = {}
     src = history_from or (Path(meta["init_from"]) if meta.get("init_from") else None)
     if src is not None and (src / "config.json").is_file():
         old = json.loads((src / "config.json").read_text()).get("metadata", {})
@@ -51,9 +56,20 @@ def training_history(meta: dict, history_from: Path | None) -> list[dict]:
         }])
     val = meta.get("validation")
     last = val[-1] if isinstance(val, list) and val else val
+    minutes, images, steps = meta.get("train_minutes"), meta.get("images_seen"), meta.get("checkpoint_step")
+    if since_step:
+        if old.get("checkpoint_step") != since_step or old.get("train_minutes") is None:
+            raise ValueError(f"--since-step {since_step}: the earlier model ({src}) was not exported at step "
+                             f"{since_step} of this run (its checkpoint_step: {old.get('checkpoint_step')})")
+        batch = (meta.get("data") or {}).get("batch_size") or 0
+        steps = steps - since_step
+        minutes = round(minutes - float(old["train_minutes"]), 3) if minutes is not None else None
+        images = steps * batch if batch else None
     entry = {"date": datetime.date.today().isoformat(), "run": meta.get("status"), "device": meta.get("device", "unknown"),
-             "minutes": meta.get("train_minutes"), "images": meta.get("images_seen"), "steps": meta.get("checkpoint_step"),
+             "minutes": minutes, "images": images, "steps": steps,
              "init_from": meta.get("init_from"), "validation": last}
+    if since_step:
+        entry["resumed_at_step"] = since_step
     return prev + [entry]
 
 
@@ -99,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="storage precision (default float16: half the size; weights load as float32)")
     ap.add_argument("--history-from", type=Path, default=None,
                     help="model folder whose training history this run continues (default: the run's model.init_from)")
+    ap.add_argument("--since-step", type=int, default=None, metavar="N",
+                    help="the run resumed, at step N, the checkpoint that --history-from was exported from: "
+                         "the new history entry counts only what came after step N")
     args = ap.parse_args(argv)
 
     from dfrec.models import DFREC
@@ -146,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
             "status": args.status or f"checkpoint at step {step} of run {args.run.name}",
         }
     )
-    meta["history"] = training_history(meta, args.history_from)
+    try:
+        meta["history"] = training_history(meta, args.history_from, args.since_step)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 1
     meta = _relative(meta, str(ROOT))
     import shutil
 

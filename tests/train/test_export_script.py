@@ -49,3 +49,23 @@ def test_export_names_missing_checkpoints(tiny_run, tmp_path, capsys):
     export = load_script("scripts/export_default_model.py")
     assert export.main([str(tiny_run), "--average", "2", "6", "--out", str(tmp_path / "x")]) == 1
     assert "not all of [2, 6]" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_history_of_a_resumed_run_counts_only_the_new_steps(tiny_run, tmp_path):
+    """A run that resumed the checkpoint an earlier export came from: ``--since-step`` makes the
+    new history entry hold only the steps after it (else the earlier entry's are counted twice)."""
+    export = load_script("scripts/export_default_model.py")
+    early, late = tmp_path / "early", tmp_path / "late"
+    assert export.main([str(tiny_run), "--ema", "--step", "2", "--out", str(early)]) == 0
+    assert export.main([str(tiny_run), "--ema", "--step", "4", "--history-from", str(early), "--since-step", "2",
+                        "--out", str(late)]) == 0
+    m_early = json.loads((early / "config.json").read_text())["metadata"]
+    m_late = json.loads((late / "config.json").read_text())["metadata"]
+    *prev, last = m_late["history"]
+    assert prev == m_early["history"]
+    assert last["steps"] == 2 and last["images"] == 2 * 2 and last["resumed_at_step"] == 2  # batch 2
+    assert last["minutes"] == pytest.approx(m_late["train_minutes"] - m_early["train_minutes"], abs=2e-3)
+    # an earlier model exported at another step cannot be the start
+    assert export.main([str(tiny_run), "--step", "4", "--history-from", str(early), "--since-step", "3",
+                        "--out", str(tmp_path / "bad")]) == 1
+    assert not (tmp_path / "bad").exists()

@@ -4,7 +4,8 @@
         --note "deblock 8 added after training" --write
 
 Builds the validation set from the model's own training metadata (data section: split,
-synthesiser, ``val_samples`` forgeries of the validation identities, seed ``train.seed + 1``)
+synthesiser, ``val_samples`` forgeries of the validation identities, seed ``train.seed + 1``;
+``--seed`` picks another run's ``train.seed``, e.g. the model it replaces, for the same forgeries)
 with ``--cache`` in place of the training machine's face cache, and scores the model with
 the training loss and :func:`dfrec.train.validation.validate` (PSNR/SSIM, IDSim against the
 true faces and the forgery's own ``*_none``, blockiness, map IoU, accuracy). Prints the
@@ -40,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="model config override for this run, e.g. deblock=8 (recorded with --write)")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="train.seed whose validation forgeries to build (default: the model's own run's); "
+                         "give the earlier model's to compare two models on the same forgeries")
     ap.add_argument("--note", default="", help="what changed (recorded with --write)")
     ap.add_argument("--write", action="store_true", help="append the row to the model's config.json metadata")
     a = ap.parse_args(argv)
@@ -65,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     losses = dict((meta.get("losses") or {}).get("config") or {})
     losses.pop("identity_weights", None)  # the training machine's file; the installed one here
     cfg = from_dict(Config, {"model": {"preset": meta.get("preset", "small")}, "data": data, "loss": losses,
-                             "train": {"seed": (meta.get("train") or {}).get("seed", 0)}})
+                             "train": {"seed": a.seed if a.seed is not None else (meta.get("train") or {}).get("seed", 0)}})
     _, val = build_datasets(cfg)
     n = min(len(val), cfg.data.val_samples)
     subset = Subset(D.SeededDataset(val, cfg.train.seed + 1), list(range(n)))
@@ -84,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     row = {"step": meta.get("checkpoint_step", meta.get("step")),
            **{f"val/{k}": v for k, v in metrics.items()},
            "note": a.note, "date": dt.date.today().isoformat(), "cache": str(a.cache), "samples": n,
+           "seed": cfg.train.seed + 1,
            "model_overrides": overrides}
     keys = ("idsim_target", "idsim_target_none", "idsim_target_two_people", "idsim_target_none_two_people",
             "idsim_source", "blockiness_target", "ssim_target", "psnr_target", "map_iou", "accuracy")

@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--incumbent", type=Path, default=ROOT / "src" / "dfrec" / "weights" / "default")
     ap.add_argument("--cache", default=str(ROOT / ".cache" / "lfw_index"), help="landmark cache or pack with LFW val faces")
     ap.add_argument("--n", type=int, default=96, help="swaps per set (blends and reals: half; 96 since CPU run 15, 48 before)")
+    ap.add_argument("--split", default="val", choices=("val", "test"),
+                    help="identities of the held-out forgeries (val decides; test only to confirm a decision afterwards)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--identity-weights", default=None, help="dlib .dat or its .safetensors export")
     ap.add_argument("--json", type=Path, default=None)
@@ -115,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     from dfrec.train.heldout import HeldOutEvaluator, heldout_sets
 
     device = select_device(a.device)
-    ev = HeldOutEvaluator(heldout_sets(a.cache, a.n), device=device, fid=False, identity_weights=a.identity_weights)
-    settings = (str(Path(a.cache).resolve()), a.n, a.identity_weights, device.type)
+    ev = HeldOutEvaluator(heldout_sets(a.cache, a.n, split=a.split), device=device, fid=False,
+                          identity_weights=a.identity_weights)
+    settings = (str(Path(a.cache).resolve()), a.n, a.identity_weights, device.type) + ((a.split,) if a.split != "val" else ())
     cache_dir = None if a.no_score_cache else a.score_cache
     scores, samples = {}, {}
     for name, path in (("incumbent", a.incumbent), ("candidate", a.candidate)):

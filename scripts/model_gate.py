@@ -14,7 +14,7 @@ metrics per set and, for the identity scores, the paired differences on the same
 plain "not below", the paired z says whether a small gap is more than noise at this n.
 
 Each model's scores are kept in ``--score-cache`` (default ``.cache/gate_scores``) under a key of
-its weight files' bytes, the dfrec source code, the held-out cache, ``--n``, the identity weights
+its weight files' bytes, the dfrec source code, the held-out cache, ``--n``, ``--split``, the identity weights
 and the device type, so gating several candidates against one incumbent scores it once.
 """
 

@@ -61,10 +61,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from dfrec.io import write_image
 
-    img = figure(args.models, examples(args.examples), args.device, args.size)
+    folders = examples(args.examples)
+    img = figure(args.models, folders, args.device, args.size)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_image(args.out, img)
-    print(f"{args.out}: {len(examples(args.examples))} examples x (forgery, {len(args.models)} models x "
+    print(f"{args.out}: {len(folders)} examples x (forgery, {len(args.models)} models x "
           f"(source, target), true source, true target), {img.shape[1]}x{img.shape[0]} px")
     return 0
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -171,8 +172,6 @@ def main(argv: list[str] | None = None) -> int:
         print(e, file=sys.stderr)
         return 1
     meta = _relative(meta, str(ROOT))
-    import shutil
-
     tmp = args.out.with_name(args.out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, metadata=meta, shard_size_mb=14.0, dtype=args.dtype)  # 14 MiB < 15 MB

@@ -74,8 +74,10 @@ def score_key(model_dir: Path, *settings: object) -> str | None:
 
 
 def cached_score(evaluator, model_dir: Path, device, cache_dir: Path | None, settings: tuple):
-    """``evaluator.score`` of the model in ``model_dir``, read from / written to ``cache_dir``
-    (JSON keyed by :func:`score_key`; ``cache_dir`` None = no cache)."""
+    """``evaluator().score`` of the model in ``model_dir``, read from / written to ``cache_dir``
+    (JSON keyed by :func:`score_key`; ``cache_dir`` None = no cache). ``evaluator``: a callable
+    that returns the :class:`HeldOutEvaluator`, called only on a cache miss (building it loads
+    the identity network and the held-out faces)."""
     import torch
 
     from dfrec.models import DFREC
@@ -87,7 +89,7 @@ def cached_score(evaluator, model_dir: Path, device, cache_dir: Path | None, set
         per = {s: {m: torch.tensor(v, dtype=torch.float64) for m, v in d.items()} for s, d in doc["per_sample"].items()}
         print(f"{model_dir}: scores from {path}")
         return doc["metrics"], per
-    metrics, per = evaluator.score(DFREC.from_pretrained(model_dir, map_location=device))
+    metrics, per = evaluator().score(DFREC.from_pretrained(model_dir, map_location=device))
     if path is not None:
         from dfrec.io import write_text_atomic
 
@@ -116,14 +118,20 @@ def main(argv: list[str] | None = None) -> int:
     from dfrec.device import select_device
     from dfrec.train.heldout import HeldOutEvaluator, heldout_sets
 
+    from functools import cache
+
     device = select_device(a.device)
-    ev = HeldOutEvaluator(heldout_sets(a.cache, a.n, split=a.split), device=device, fid=False,
-                          identity_weights=a.identity_weights)
-    settings = (str(Path(a.cache).resolve()), a.n, a.identity_weights, device.type) + ((a.split,) if a.split != "val" else ())
+
+    @cache
+    def evaluator() -> HeldOutEvaluator:
+        return HeldOutEvaluator(heldout_sets(a.cache, a.n, split=a.split), device=device, fid=False,
+                                identity_weights=a.identity_weights)
+
+    settings = (str(Path(a.cache).resolve()), a.n, a.split, a.identity_weights, device.type)
     cache_dir = None if a.no_score_cache else a.score_cache
     scores, samples = {}, {}
     for name, path in (("incumbent", a.incumbent), ("candidate", a.candidate)):
-        scores[name], samples[name] = cached_score(ev, path, device, cache_dir, settings)
+        scores[name], samples[name] = cached_score(evaluator, path, device, cache_dir, settings)
     paired = paired_scores(samples["incumbent"], samples["candidate"])
     verdicts = []
     for s, m, rule in GATES:

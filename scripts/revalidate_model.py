@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     row = {"step": meta.get("checkpoint_step", meta.get("step")),
            **{f"val/{k}": v for k, v in metrics.items()},
            "note": a.note, "date": dt.date.today().isoformat(), "cache": str(a.cache), "samples": n,
-           "seed": cfg.train.seed + 1,
+           "train_seed": cfg.train.seed,  # the validation forgeries are drawn with train_seed + 1
            "model_overrides": overrides}
     keys = ("idsim_target", "idsim_target_none", "idsim_target_two_people", "idsim_target_none_two_people",
             "idsim_source", "blockiness_target", "ssim_target", "psnr_target", "map_iou", "accuracy")

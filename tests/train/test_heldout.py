@@ -159,12 +159,12 @@ def test_revalidate_records_a_row_and_fills_an_unvalidated_run(lfw_cache, tmp_pa
     assert row["note"] == "after" and row["samples"] == 4 and 0 <= row["val/idsim_target_none"] <= 1
     assert np.isfinite(row["val/idsim_target"]) and np.isfinite(row["val/idsim_source"])
     assert meta["history"][-1]["validation"] == row and meta["history"][0]["validation"] == {"val/idsim_target": 0.1}
-    assert row["seed"] == 3 + 1  # tiny_config's train.seed
+    assert row["train_seed"] == 3  # tiny_config's train.seed
     # --seed: another run's validation forgeries (e.g. the replaced model's), recorded in the row
     assert mod.main([str(model), "--cache", str(lfw_cache), "--samples", "4", "--batch", "2", "--seed", "0",
                      "--write"]) == 0
     other = json.loads((model / "config.json").read_text())["metadata"]["validation"][-1]
-    assert other["seed"] == 1 and other["val/idsim_target_none"] != row["val/idsim_target_none"]
+    assert other["train_seed"] == 0 and other["val/idsim_target_none"] != row["val/idsim_target_none"]
 
 
 def test_gate_reuses_a_models_scores_until_its_weights_change(monkeypatch, tmp_path):

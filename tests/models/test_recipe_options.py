@@ -137,6 +137,26 @@ def test_refiner_starts_as_identity_and_learns():
     assert last.weight.grad is not None and last.weight.grad.abs().sum() > 0
 
 
+def test_refiner_blind_to_the_masked_input_cannot_copy_it():
+    """``refine_sees_masked=False``: what the input holds under the masked patches no longer
+    reaches the refined target; with the default it does (the refinement reads the forgery)."""
+    x = torch.rand(1, 3, 224, 224)
+    m = torch.zeros(1, 1, 224, 224)
+    m[..., 64:160, 64:160] = 1.0
+    y = x.clone()
+    y[..., 96:128, 96:128] = 1.0 - y[..., 96:128, 96:128]  # changed only deep inside the masked region
+    for sees, same in ((True, False), (False, True)):
+        model = _tiny(refine_depth=4, masking="map", refine_sees_masked=sees)
+        torch.manual_seed(1)
+        torch.nn.init.normal_(model.tirm.refiner.net[-1].weight, std=0.05)  # a refinement that does something
+        a = model(x, map_override=m, generator=torch.Generator().manual_seed(0))
+        b = model(y, map_override=m, generator=torch.Generator().manual_seed(0))
+        assert torch.equal(a["mask_indices"], b["mask_indices"])
+        inside = (slice(None), slice(None), slice(96, 128), slice(96, 128))
+        assert torch.allclose(a["pred_patches"], b["pred_patches"])  # the MAE never sees masked patches
+        assert torch.allclose(a["target"][inside], b["target"][inside], atol=1e-6) is same
+
+
 def test_map_masking_takes_the_map_then_its_border():
     m = torch.zeros(1, 1, 224, 224)
     m[..., 48:144, 64:160] = 1.0  # 6 x 6 = 36 patches

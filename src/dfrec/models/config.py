@@ -74,6 +74,10 @@ class DFRECConfig:
     # un-patchified image that remove the patch grid (see dfrec.models.tirm.Refiner).
     refine_depth: int = 0
     refine_width: int = 16
+    # What the refinement sees of the input under the masked patches: the forgery (True, as the
+    # bundled model's refinement was trained up to CPU run 23) or nothing (False: blanked, so it
+    # cannot copy the pasted face's eyes and mouth into the recovered target).
+    refine_sees_masked: bool = True
     # Fixed deblocking filter at patch borders, band half-width in px (0 = none, the paper;
     # see dfrec.models.tirm.deblock): runs before the refinement, at inference (eval mode) and,
     # with deblock_in_training, in training too (from scratch it learned slower at 60 steps; from

@@ -93,6 +93,7 @@ class DFREC(nn.Module):
             refine_width=c.refine_width,
             deblock=c.deblock,
             deblock_in_training=c.deblock_in_training,
+            refine_sees_masked=c.refine_sees_masked,
         )
 
     # ------------------------------------------------------------------------------------

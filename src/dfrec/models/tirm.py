@@ -10,7 +10,9 @@ The recovered target = the input's visible patches + the predicted masked patche
 Optionally (``refine_depth > 0``) a light convolutional refinement runs over that
 un-patchified image, the input and the map of masked patches, and adds a residual: it
 sees across the 16-px patch borders, so the recovered target carries no patch grid. Its
-last convolution starts at zero, so a new refinement starts as the identity.
+last convolution starts at zero, so a new refinement starts as the identity. With
+``refine_sees_masked=False`` its view of the input is blanked on the masked patches, so it
+cannot copy the forgery's (the source's) features there into the recovered target.
 
 Optionally (``deblock > 0``) a fixed deblocking filter runs first, as video codecs have
 at block edges: independently predicted patches differ by small offsets, which read as a
@@ -140,6 +142,7 @@ class TIRM(nn.Module):
         refine_width: int = 16,
         deblock: int = 0,
         deblock_in_training: bool = False,
+        refine_sees_masked: bool = True,
     ) -> None:
         super().__init__()
         self.patch_size = patch_size
@@ -162,6 +165,7 @@ class TIRM(nn.Module):
         self.refiner = Refiner(refine_depth, refine_width) if refine_depth else None
         self.deblock = deblock
         self.deblock_in_training = deblock_in_training
+        self.refine_sees_masked = refine_sees_masked
 
     def _init_weights(self) -> None:
         fan_in = self.patch_embed.in_channels * self.patch_size**2
@@ -208,7 +212,8 @@ class TIRM(nn.Module):
             if deblocking:
                 target = deblock(target, holes, self.patch_size, self.deblock).clamp(0.0, 1.0)
             if self.refiner is not None:
-                target = self.refiner(target, x, holes)
+                seen = x if self.refine_sees_masked else x * (1.0 - holes.to(x.dtype))
+                target = self.refiner(target, seen, holes)
         return target, pred
 
     def holes(self, idx_mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

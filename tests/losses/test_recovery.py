@@ -156,3 +156,22 @@ def test_total_source_pixel_term_charges_the_source_only(fixture_faces):
     assert wrong["pix_source"] == pytest.approx(float(pixel_loss(biden, obama)))
     assert torch.allclose(total, 2.0 * wrong["pix_source"])
     assert "source" in loss.describe()["pixel_source"]
+
+
+def test_low_passed_source_pixel_term_sees_colour_not_features(fixture_faces):
+    """``pix_source_lowpass`` 8: a colour cast costs as much as at full resolution, a shuffle of
+    pixels inside each 8-px block (the features, same block means) costs nothing."""
+    obama = fixture_faces["obama"]
+    cast = (obama + torch.tensor([0.0, 0.0, 0.1]).view(1, 3, 1, 1)).clamp(0, 1)
+    blocks = obama.unfold(2, 8, 8).unfold(3, 8, 8)  # (1, 3, 28, 28, 8, 8)
+    shuffled = blocks.flip(-1).flip(-2).permute(0, 1, 2, 4, 3, 5).reshape_as(obama)
+    assert float(pixel_loss(shuffled, obama)) > 0.01
+    assert float(pixel_loss(shuffled, obama, lowpass=8)) < 1e-6
+    assert float(pixel_loss(cast, obama, lowpass=8)) == pytest.approx(float(pixel_loss(cast, obama)), rel=1e-4)
+    loss = DFRECLoss(LossConfig(lambda_id=0, lambda_perc=0, lambda_attr=0, lambda_patch=0, lambda_cls=0,
+                                lambda_pix_source=1.0, pix_source_lowpass=8))
+    _, parts = loss({"source": shuffled, "target": obama}, {"source": obama, "target": obama})
+    assert float(parts["pix_source"]) < 1e-6
+    assert "8-px block means" in loss.describe()["pixel_source"]
+    with pytest.raises(ConfigError, match="pix_source_lowpass"):
+        LossConfig(pix_source_lowpass=0)

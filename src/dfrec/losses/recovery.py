@@ -43,11 +43,17 @@ def map_loss(pred: torch.Tensor, true: torch.Tensor, reduction: str = "mean") ->
     return err.mean() if reduction == "mean" else err
 
 
-def pixel_loss(recovered: torch.Tensor, true: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Mean absolute error of images ``(N, 3, H, W)`` in [0, 1]: scalar or ``(N,)``."""
+def pixel_loss(recovered: torch.Tensor, true: torch.Tensor, reduction: str = "mean", lowpass: int = 1) -> torch.Tensor:
+    """Mean absolute error of images ``(N, 3, H, W)`` in [0, 1]: scalar or ``(N,)``. With
+    ``lowpass`` k > 1 both images are first averaged over k x k blocks (224 -> 28 at k = 8),
+    so only colour and shading count, not the features that carry identity."""
     if recovered.shape != true.shape:
         raise ValueError(f"images {tuple(recovered.shape)} and {tuple(true.shape)} disagree")
-    err = (recovered.float() - true.float()).abs().flatten(1).mean(1)
+    r, t = recovered.float(), true.float()
+    if lowpass > 1:
+        r = torch.nn.functional.avg_pool2d(r, lowpass, ceil_mode=True)
+        t = torch.nn.functional.avg_pool2d(t, lowpass, ceil_mode=True)
+    err = (r - t).abs().flatten(1).mean(1)
     return err.mean() if reduction == "mean" else err
 
 

@@ -71,6 +71,9 @@ class LossConfig:
     lambda_pix: float = 0.0
     #: recovered source vs the true source's aligned crop: L1 over the whole crop
     lambda_pix_source: float = 0.0
+    #: ... after averaging both over blocks of this many px (1 = full resolution; 8: colour and
+    #: shading only, as the full-resolution L1 cost source identity in CPU runs 21-23)
+    pix_source_lowpass: int = 1
     lambda_grad: float = 0.0
     #: composed target vs true target: L1 of the steps across the model's patch borders only
     lambda_border: float = 0.0
@@ -143,6 +146,8 @@ class LossConfig:
             raise ConfigError("loss.perceptual is vgg19 but loss.vgg19_weights (vgg19-dcbb9e9d.pth) is not set")
         if self.perceptual_size is not None and not 32 <= int(self.perceptual_size) <= 1024:
             raise ConfigError(f"loss.perceptual_size must be None or within [32, 1024], got {self.perceptual_size}")
+        if isinstance(self.pix_source_lowpass, bool) or not 1 <= int(self.pix_source_lowpass) <= 64:
+            raise ConfigError(f"loss.pix_source_lowpass must be an integer within [1, 64], got {self.pix_source_lowpass}")
         if self.sep_mode not in ("hinge", "triplet"):
             raise ConfigError(f"loss.sep_mode must be hinge or triplet, got {self.sep_mode!r}")
         if not 0 <= self.sep_margin <= 2:
@@ -225,7 +230,8 @@ class DFRECLoss(nn.Module):
             "classification": "BCE-with-logits of the ISM head vs is_fake",
             "map": "BCE of the ISM map vs the true source mask" if c.lambda_map > 0 else None,
             "pixel": "L1 of the recovered target vs the true target (whole crop)" if c.lambda_pix > 0 else None,
-            "pixel_source": ("L1 of the recovered source vs the true source (whole crop)"
+            "pixel_source": (("L1 of the recovered source vs the true source (whole crop"
+                              + (f", {c.pix_source_lowpass}-px block means)" if c.pix_source_lowpass > 1 else ")"))
                              if c.lambda_pix_source > 0 else None),
             "gradient": ("MSE of the neighbour differences of the recovered vs the true target (whole crop)"
                          if c.lambda_grad > 0 else None),
@@ -317,7 +323,8 @@ class DFRECLoss(nn.Module):
             self._need(outputs, ("source",), "outputs")
             self._need(batch, ("source",), "batch")
             add("pix_source", c.lambda_pix_source,
-                pixel_loss(outputs["source"], batch["source"].to(outputs["source"].device)))
+                pixel_loss(outputs["source"], batch["source"].to(outputs["source"].device),
+                           lowpass=c.pix_source_lowpass))
         if c.lambda_grad > 0:
             from dfrec.losses.recovery import gradient_loss
 

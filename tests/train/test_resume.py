@@ -154,3 +154,29 @@ def test_resume_is_bit_exact_with_ema_workers_and_a_time_budget(lfw_cache, tmp_p
     assert_same_state(model_state(latest_checkpoint(tmp_path / "ref")), model_state(latest_checkpoint(tmp_path / "run")))
     by_step = lambda t: {r["step"]: (r["loss"], r["lr"]) for r in t.history if "loss" in r}  # noqa: E731
     assert {s: v for s, v in by_step(ref).items() if s > 3} == by_step(again)
+
+
+def test_resume_takes_the_configs_learning_rate_and_says_when_it_moves(lfw_cache, tmp_path, monkeypatch, capsys):
+    """A resume with another ``optim.lr`` trains at it from the next step (the scheduler's saved
+    base lr no longer wins), and a larger ``train.max_minutes`` (which moves the time-driven
+    cosine back, to a higher rate) is reported with the rate before and after."""
+    monkeypatch.setattr(Trainer, "_elapsed", lambda self: float(self.step))
+    Trainer(config_from_dict(tiny_config(lfw_cache, tmp_path, steps=8)), device="cpu", max_steps=3, progress=False).fit()
+    capsys.readouterr()
+    resumed = Trainer(config_from_dict(tiny_config(lfw_cache, tmp_path, steps=8) | {"optim": {"lr": 1e-4, "warmup_steps": 2}}),
+                      device="cpu", max_steps=4, resume=True, progress=False)
+    resumed.fit()
+    assert "moves from" in capsys.readouterr().err
+    lrs = {r["step"]: r["lr"] for r in resumed.history if "lr" in r}
+    assert max(lrs.values()) <= 1e-4 + 1e-12  # not the saved base lr of 1e-3
+
+    def timed(out: Path, minutes: float):
+        c = tiny_config(lfw_cache, out, steps=1000, max_minutes=minutes)
+        c["data"].update(val_samples=0)
+        return config_from_dict(c)
+
+    Trainer(timed(tmp_path / "t", 6 / 60), device="cpu", max_steps=4, progress=False).fit()
+    capsys.readouterr()
+    Trainer(timed(tmp_path / "t", 60 / 60), device="cpu", max_steps=5, resume=True, progress=False).fit()
+    err = capsys.readouterr().err
+    assert "resume: the learning rate at step 4 moves from" in err and "train.max_minutes" in err

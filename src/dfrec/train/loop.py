@@ -149,6 +149,7 @@ class Trainer:
         # the schedule's share of train.max_minutes as of the step saved (else the first step
         # after a resume would see 0 and run at a higher learning rate than the original run)
         self._time_frac = float(state.get("time_fraction", 0.0))
+        self._resume_schedule(state.get("max_minutes"))
         if int(state.get("batch_size", cfg.data.batch_size)) != cfg.data.batch_size:
             self._log("resume: data.batch_size changed; the data order will differ from an uninterrupted run")
         rngs = state.get("rng", [])
@@ -159,6 +160,29 @@ class Trainer:
             seed_all(D.sample_seed(cfg.train.seed + self.step, 1_000_003, self.info.rank))
         self.last_val = dict(state.get("last_val", {}))
         self._log(f"resumed from {folder} at step {self.step}")
+
+    def _resume_schedule(self, saved_max_minutes: float | None) -> None:
+        """After a restore: take ``optim.lr`` from this run's config (the scheduler restores the
+        saved base lr), and say when the config moves the learning rate away from the one saved
+        (another ``optim.lr``, ``optim.schedule``, ``train.steps`` or ``train.max_minutes``: a larger
+        time budget moves the time-driven cosine back, to a higher rate)."""
+        cfg = self.cfg
+        saved_lr = float(self.optimizer.param_groups[0]["lr"])
+        saved_base = list(self.scheduler.base_lrs)
+        new_base = any(abs(b - cfg.optim.lr) > 1e-9 * b for b in saved_base)
+        if new_base:
+            self.scheduler.base_lrs = [cfg.optim.lr for _ in saved_base]
+        if cfg.train.max_minutes and saved_max_minutes and float(saved_max_minutes) != cfg.train.max_minutes:
+            # what the next time check computes from the training seconds so far
+            self._time_frac = min(1.0, self._time_frac * float(saved_max_minutes) / cfg.train.max_minutes)
+        timed = (lambda: self._time_frac) if cfg.train.max_minutes else None
+        now = cfg.optim.lr * S.lr_lambda(cfg, timed)(self.step)
+        if new_base:
+            for group in self.optimizer.param_groups:
+                group["lr"] = now
+        if abs(now - saved_lr) > 0.05 * saved_lr:
+            self._log(f"resume: the learning rate at step {self.step} moves from {saved_lr:.3g} (saved) to {now:.3g}, "
+                      "as optim.lr, optim.schedule, train.steps or train.max_minutes differ from the run that saved it")
 
     # ------------------------------------------------------------------ helpers
     def _elapsed(self) -> float:
@@ -227,6 +251,7 @@ class Trainer:
             "ema": self.ema is not None,
             "train_seconds": self._elapsed(),
             "time_fraction": self._time_frac,  # what the schedule saw at the last time check
+            "max_minutes": self.cfg.train.max_minutes,  # the budget that fraction is of
         }
 
     def metadata(self) -> dict[str, Any]:

@@ -68,3 +68,33 @@ def test_evaluate_user_errors(tmp_path, capsys):
     assert main(["evaluate", "--data", str(tmp_path), "--out", str(tmp_path / "ev"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "identities" in err and "checkpoint" not in err
+
+
+def test_evaluate_against_a_reference_checkpoint_pairs_the_same_forgeries(lfw_dir, tiny_checkpoint, tmp_path, capsys):
+    """``--reference``: the other checkpoint's rows join the tables and the paired table
+    compares per forgery; a checkpoint against itself differs by exactly 0 everywhere, and the
+    paired table's means are Table I's and the source table's."""
+    out = tmp_path / "eval"
+    rc = main(["evaluate", "--checkpoint", str(tiny_checkpoint), "--reference", str(tiny_checkpoint), "--data",
+               str(lfw_dir), "--limit", "2", "--device", "cpu", "--out", str(out), "--no-progress", "--no-robustness",
+               "--no-ablation", "--no-tracing", "--no-fid"])
+    assert rc == 0
+    doc = json.loads((out / "results.json").read_text())
+    ref_name = next(r["method"] for r in doc["tables"]["table1_target"]["rows"] if r["method"].startswith("DFREC ("))
+    t1 = {(r["method"], r["kind"]): r for r in doc["tables"]["table1_target"]["rows"]}
+    src = {(r["method"], r["kind"]): r for r in doc["tables"]["table_source"]["rows"]}
+    paired = doc["tables"]["table_paired"]["rows"]
+    assert {r["kind"] for r in paired} == {"swap", "blend"}
+    assert {"IDSim_target", "IDSim_source", "IDSim_target_to_source"} <= {r["score"] for r in paired}
+    for r in paired:
+        assert r["difference"] == 0 and r["z"] == 0 and r["checkpoint"] == pytest.approx(r["reference"])
+        if r["score"] == "IDSim_target":
+            assert r["checkpoint"] == pytest.approx(t1[("DFREC", r["kind"])]["IDSim"], abs=1e-6)
+            assert t1[(ref_name, r["kind"])]["IDSim"] == pytest.approx(t1[("DFREC", r["kind"])]["IDSim"], abs=1e-6)
+        if r["score"] == "IDSim_source":
+            assert r["reference"] == pytest.approx(src[(ref_name, r["kind"])]["IDSim"], abs=1e-6)
+    assert "Paired comparison" in (out / "tables.md").read_text()
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(tiny_checkpoint), "--reference", str(tmp_path / "nope"), "--data",
+                 str(lfw_dir), "--out", str(tmp_path / "e2")]) == 2
+    assert "--reference" in capsys.readouterr().err

@@ -35,6 +35,9 @@ def register(subparsers) -> None:
     p.add_argument("--no-fid", action="store_true", help="skip FID (the slowest metric on a CPU)")
     p.add_argument("--inpaint", choices=("telea", "ns"), default="telea", help="inpainting baseline (default telea)")
     p.add_argument("--baseline-unet", help="folder of a trained direct U-Net baseline (DirectUNet.save_pretrained)")
+    p.add_argument("--reference", metavar="CHECKPOINT",
+                   help="another model folder to run on the same forgeries: its rows join the tables and a paired "
+                        "table gives checkpoint - reference per sample (mean, se, z)")
     p.add_argument("--fid-weights", help="pytorch-fid pt_inception-2015-12-05-6726825d.pth to use instead of "
                                          "fid-helper's network")
     p.add_argument("--cache", help="landmark cache folder for an image folder (default ~/.cache/dfrec/faces)")
@@ -66,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         args.checkpoint = str(DEFAULT_CHECKPOINT)
     if not Path(args.checkpoint).is_dir():
         raise InputError(f"{args.checkpoint}: no such checkpoint folder")
+    if args.reference and not Path(args.reference).is_dir():
+        raise InputError(f"--reference {args.reference}: no such checkpoint folder")
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
     bad = [k for k in kinds if k not in ("swap", "blend", "self")]
     if bad or not kinds:
@@ -76,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint, data=args.data, split=split, limit=args.limit, kinds=kinds, seed=args.seed,
         batch_size=args.batch_size, device=args.device, out=args.out, robust_limit=args.robust_limit,
         robustness=not args.no_robustness, ablation=not args.no_ablation, tracing=not args.no_tracing,
-        fid=not args.no_fid, inpaint=args.inpaint, baseline_unet=args.baseline_unet, fid_weights=args.fid_weights,
+        fid=not args.no_fid, inpaint=args.inpaint, baseline_unet=args.baseline_unet, reference=args.reference,
+        fid_weights=args.fid_weights,
         cache=args.cache, threshold=args.threshold, progress=not args.quiet,
     )
     doc = evaluate(s)

@@ -38,6 +38,7 @@ class Method:
     is_reference: bool = False
     is_baseline: bool = False
     variant: str | None = None
+    is_other_checkpoint: bool = False
     note: str = ""
 
     @property
@@ -57,17 +58,18 @@ class Method:
 
 
 def build_methods(model, device: torch.device, seed: int, inpaint: str = "telea", ablation: bool = True,
-                  unet=None) -> list[Method]:
+                  unet=None, other=None, other_name: str = "reference") -> list[Method]:
     """The rows: the forgery itself, inpainting, DFREC (and, with ``ablation``, its w/o-fusion
-    and w/o-ISM variants), and the direct U-Net when ``unet`` is given. DFREC's masking noise
-    is drawn from a generator seeded with ``seed`` at every batch."""
+    and w/o-ISM variants), the direct U-Net when ``unet`` is given, and the full DFREC of
+    another checkpoint ``other`` (named ``other_name``) when given. DFREC's masking noise is
+    drawn from a generator seeded with ``seed`` at every batch (the same for both checkpoints)."""
     from dfrec.evaluation.baselines import inpaint_faces
     from dfrec.evaluation.variants import run_variant
 
-    def dfrec_fn(variant: str) -> RunFn:
+    def dfrec_fn(variant: str, net=model) -> RunFn:
         def fn(x: torch.Tensor, lm: np.ndarray) -> dict:
             g = torch.Generator(device=device).manual_seed(seed)
-            return run_variant(model, x.to(device), variant, generator=g)
+            return run_variant(net, x.to(device), variant, generator=g)
         return fn
 
     methods = [
@@ -90,6 +92,9 @@ def build_methods(model, device: torch.device, seed: int, inpaint: str = "telea"
                 return {"target": unet(x.to(device))["target"]}
         methods.append(Method("Direct U-Net (DFI idea)", unet_fn, has_source=False, is_baseline=True,
                               note="forgery -> target U-Net"))
+    if other is not None:
+        methods.append(Method(f"DFREC {other_name}", dfrec_fn("full", other), has_source=True, is_baseline=True,
+                              is_other_checkpoint=True, note="another checkpoint (--reference), same forgeries and masking"))
     return methods
 
 

@@ -30,6 +30,7 @@ from dfrec.evaluation.paper_tables import (
     accuracy_table,
     map_table,
     measure_references,
+    paired_table,
     recover_all,
     robustness_table,
     separation_table,
@@ -62,6 +63,7 @@ class EvalSettings:
     fid: bool = True
     inpaint: str = "telea"
     baseline_unet: str | None = None
+    reference: str | None = None
     fid_weights: str | None = None
     cache: str | None = None
     figure_rows: int = 8
@@ -106,6 +108,16 @@ def evaluate(s: EvalSettings, model=None, eval_set: EvalSet | None = None) -> di
         from dfrec.models.direct_unet import DirectUNet
 
         unet = DirectUNet.from_pretrained(s.baseline_unet, map_location=device)
+    other = None
+    if s.reference:
+        from dfrec.models import DFREC
+
+        other = DFREC.from_pretrained(s.reference, map_location=device).to(device).eval()
+        if other.config.image_size != model.config.image_size:
+            from dfrec.errors import ConfigError
+
+            raise ConfigError(f"--reference {s.reference}: image size {other.config.image_size} differs from the "
+                              f"checkpoint's {model.config.image_size}")
     size = model.config.image_size
     es = eval_set or build_eval_set(s.data, s.split, s.limit, tuple(s.kinds), s.seed, s.cache, size=size,
                                     progress=s.progress)
@@ -115,10 +127,10 @@ def evaluate(s: EvalSettings, model=None, eval_set: EvalSet | None = None) -> di
     bar = tqdm(total=6, desc="evaluate", disable=not s.progress)
     references = measure_references(es.samples, meter)
     bar.update(1)
-    methods = build_methods(model, device, s.seed, s.inpaint, s.ablation, unet)
+    methods = build_methods(model, device, s.seed, s.inpaint, s.ablation, unet, other, _checkpoint_name(s.reference))
     r = recover_all(es.samples, methods, meter, references, s.batch_size, size, model.config.patch_size, s.progress)
     bar.update(1)
-    t1, ts, tsep = target_table(r), source_table(r), separation_table(r)
+    t1, ts, tsep, tp = target_table(r), source_table(r), separation_table(r), paired_table(r)
     bar.update(1)
     tm = map_table(r)
     t3 = accuracy_table(r, tau, tau_src)
@@ -132,12 +144,14 @@ def evaluate(s: EvalSettings, model=None, eval_set: EvalSet | None = None) -> di
 
     out_dir = Path(s.out)
     fig_path = save_figure(out_dir, r, s.figure_rows)
-    tables = [t1, ts, tsep, tm, t3, t5, t6, tt]
+    tables = [t1, ts, tsep, tm, t3, t5, t6, tt] + ([tp] if other is not None else [])
     settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(s).items()}
     header = (f"# dfrec evaluation\n\ncheckpoint `{s.checkpoint}` (preset {model.config.preset}), data `{s.data}` "
               f"split {s.split}: {es.info['people']} people, {len(r.fake_idx)} forgeries ({', '.join(r.kinds)}), "
               f"{len(r.real_idx)} real, gallery {len(es.gallery_ids)} photos; device {device}; seed {s.seed}; "
-              f"{time.time() - t0:.0f} s.\n\n![samples](figure_samples.png)")
+              f"{time.time() - t0:.0f} s."
+              + (f" Reference checkpoint `{s.reference}` (paired table at the end)." if other is not None else "")
+              + "\n\n![samples](figure_samples.png)")
     extra = {"settings": settings, "eval_set": es.info, "tau": tau, "tau_source": tau_src,
              "checkpoint_metadata": model.checkpoint_metadata, "substitutions": SUBSTITUTIONS,
              "seconds": time.time() - t0, "torch": torch.__version__, "python": platform.python_version()}
@@ -145,6 +159,14 @@ def evaluate(s: EvalSettings, model=None, eval_set: EvalSet | None = None) -> di
     doc = json.loads(Path(paths["json"]).read_text())
     doc["files"] = {k: str(v) for k, v in paths.items()} | {"figure": str(fig_path)}
     return doc
+
+
+def _checkpoint_name(path: str | None) -> str:
+    """A short name for a checkpoint folder: ``(run/model)`` from its last two path parts."""
+    if not path:
+        return "reference"
+    parts = Path(path).resolve().parts
+    return "(" + "/".join(parts[-2:]) + ")"
 
 
 def save_figure(out_dir: Path, r: Recoveries, n_rows: int) -> Path:

@@ -56,7 +56,7 @@ def training_history(meta: dict, history_from: Path | None, since_step: int | No
             "validation": (old.get("validation") or [{}])[-1] if isinstance(old.get("validation"), list) else old.get("validation"),
         }])
     val = meta.get("validation")
-    last = val[-1] if isinstance(val, list) and val else val
+    last = (val[-1] if val else None) if isinstance(val, list) else val  # a run without validation: None
     minutes, images, steps = meta.get("train_minutes"), meta.get("images_seen"), meta.get("checkpoint_step")
     if since_step:
         if old.get("checkpoint_step") != since_step or old.get("train_minutes") is None:

@@ -69,3 +69,13 @@ def test_history_of_a_resumed_run_counts_only_the_new_steps(tiny_run, tmp_path):
     assert export.main([str(tiny_run), "--step", "4", "--history-from", str(early), "--since-step", "3",
                         "--out", str(tmp_path / "bad")]) == 1
     assert not (tmp_path / "bad").exists()
+
+
+def test_history_entry_of_a_run_without_validation_says_none():
+    """A run that never validated (``data.val_samples: 0``) records ``None``, not an empty list;
+    one that did records its last validation."""
+    export = load_script("scripts/export_default_model.py")
+    meta = {"status": "run", "train_minutes": 1.0, "images_seen": 8, "checkpoint_step": 4}
+    assert export.training_history(meta | {"validation": []}, None)[-1]["validation"] is None
+    rows = [{"step": 2, "val/loss": 2.0}, {"step": 4, "val/loss": 1.0}]
+    assert export.training_history(meta | {"validation": rows}, None)[-1]["validation"] == rows[-1]

@@ -90,6 +90,12 @@ class Recoveries:
         pool = self.fake_idx if fakes_only else range(len(self.samples.kind))
         return np.array([i for i in pool if self.samples.kind[i] == kind])
 
+    @property
+    def two_people(self) -> torch.Tensor:
+        """``(N,)`` bool: samples whose source and target are different people."""
+        smp = self.samples
+        return torch.tensor([s != g for s, g in zip(smp.source_id, smp.target_id)], dtype=torch.bool)
+
     def method(self, variant: str) -> Method:
         return next(m for m in self.methods if m.variant == variant)
 
@@ -183,8 +189,7 @@ def separation_table(r: Recoveries) -> Table:
               ["method", "kind", "n", "IDSim_to_source", "IDSim_to_recovered_source", "source_IDSim_to_target",
                "IDSim_true_pair"],
               formats={"n": "d"})
-    smp = r.samples
-    two = torch.tensor([s != g for s, g in zip(smp.source_id, smp.target_id)], dtype=torch.bool)
+    two = r.two_people
     for m in r.methods:
         # the None row's "recovered" faces are both the forgery: no pair to compare
         e_s = None if m.is_reference else r.e_rec_source[m.name]
@@ -225,9 +230,7 @@ def paired_scores(r: Recoveries, name: str) -> dict[str, np.ndarray]:
     o = r.outputs[name]
     pt = pair_metrics(o["target"], smp.target, r.e_rec_target[name], r.e_target)
     ps = pair_metrics(o["source"], smp.source, r.e_rec_source[name], r.e_source)
-    two = torch.tensor([s != g for s, g in zip(smp.source_id, smp.target_id)], dtype=torch.bool) & torch.from_numpy(
-        np.asarray(smp.is_fake, dtype=bool))
-    sep = separation_scores(r.e_rec_target[name], r.e_rec_source[name], r.e_source, r.e_target, two)
+    sep = separation_scores(r.e_rec_target[name], r.e_rec_source[name], r.e_source, r.e_target, r.two_people)
     return {"IDSim_target": pt["idsim"], "verif_target": pt["verif"].astype(np.float64), "SSIM_target": pt["ssim"],
             "IDSim_source": ps["idsim"], "PSNR_source": ps["psnr"],
             "IDSim_target_to_source": sep["target_source"].numpy(),

@@ -224,3 +224,33 @@ def test_evaluator_fid_comes_from_the_scoring_pass(lfw_cache, tiny_checkpoint):
     assert res["fid_target"] == pytest.approx(float(fid_from_features(rec, true_f)), rel=1e-4)
     assert res["fid_target_none"] == pytest.approx(float(fid_from_features(forg_f, true_f)), rel=1e-6)
     assert res["fid_target"] > 0
+
+
+@pytest.mark.parametrize("failing, replaced", [(None, True), ("test", False), ("val", False)])
+def test_accept_needs_the_gate_to_pass_on_validation_and_test_identities(monkeypatch, tmp_path, failing, replaced):
+    """CPU runs 20 and 24 passed on validation and showed nothing on the test identities: the test
+    split vetoes before the bundled folder is swapped, and a veto leaves it as it was."""
+    import subprocess
+    import types
+
+    accept = load_script("scripts/accept_model.py")
+    bundled, cand = tmp_path / "default", tmp_path / "cand"
+    for folder, text in ((bundled, "old"), (cand, "new")):
+        folder.mkdir()
+        (folder / "config.json").write_text(f'{{"who": "{text}"}}')
+        (folder / "model.safetensors").write_bytes(text.encode())
+    monkeypatch.setattr(accept, "BUNDLED", bundled)
+    seen = []
+
+    def fake_run(cmd, *a, **k):
+        split = cmd[cmd.index("--split") + 1]
+        seen.append(split)
+        return types.SimpleNamespace(returncode=1 if split == failing else 0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    rc = accept.main([str(cand), "--cache", str(tmp_path)])
+    assert (rc == 0) is replaced
+    assert seen == (["val"] if failing == "val" else ["val", "test"])
+    assert (bundled / "config.json").read_text() == ('{"who": "new"}' if replaced else '{"who": "old"}')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cand", "default"]  # no half-swapped folder left
+    assert accept.main([str(cand), "--splits", "train"]) == 2

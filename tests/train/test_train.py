@@ -184,6 +184,47 @@ def test_init_from_partial_keeps_new_modules_fresh(fixture_cache, tmp_path, tiny
     assert fresh and all(k.startswith("tirm.refiner.") for k in fresh)
 
 
+def test_init_grow_deepens_the_tirm_without_changing_what_it_computes(fixture_cache, tmp_path, tiny_checkpoint):
+    """model.init_grow: encoder and decoder blocks the saved model lacks start as the identity, so
+    the grown model recovers exactly what the saved one did; training then moves them."""
+    from dfrec.models.dfrec import DFREC
+
+    saved = DFREC.from_pretrained(tiny_checkpoint)
+    data = tiny_config(fixture_cache, tmp_path, steps=1, dataset="faces")
+    data["model"].update(init_from=str(tiny_checkpoint), init_strict=False, init_grow=True,
+                         overrides={"enc_depth": saved.config.enc_depth + 1, "dec_depth": saved.config.dec_depth + 2})
+    data["optim"] = {"lr": 1e-3, "warmup_steps": 0, "schedule": "constant"}
+    trainer = Trainer(config_from_dict(data), device="cpu", progress=False)
+    said: list[str] = []
+    trainer._log = said.append
+    trainer._setup()
+    grown = [m for m in said if m.startswith("model.init_grow")]
+    assert grown and "3 new transformer blocks" in grown[0] and "tirm.decoder.2" in grown[0]
+    model = trainer.model.eval()
+    x = torch.rand(2, 3, saved.config.image_size, saved.config.image_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a = saved(x, generator=torch.Generator().manual_seed(1))
+        b = model(x, generator=torch.Generator().manual_seed(1))
+    for k in ("target", "source", "mask", "pred_patches"):
+        torch.testing.assert_close(b[k], a[k], rtol=0, atol=1e-6)
+    assert not torch.equal(b["target"], x)  # the recovery itself is not trivially the input
+    trainer.fit()
+    fc2 = trainer.model.tirm.decoder[2].mlp.fc2.weight
+    assert fc2.abs().sum() > 0  # the new block learns from its zero start
+
+
+def test_init_grow_refuses_what_is_not_a_new_block(fixture_cache, tmp_path, tiny_checkpoint):
+    from dfrec.errors import ConfigError
+
+    data = tiny_config(fixture_cache, tmp_path, steps=1, dataset="faces")
+    data["model"].update(init_from=str(tiny_checkpoint), init_grow=True)
+    with pytest.raises(ConfigError, match="init_strict: false"):
+        config_from_dict(data)
+    data["model"].update(init_strict=False, overrides={"refine_depth": 3})  # a new module, not a block
+    with pytest.raises(ConfigError, match="tirm.refiner"):
+        Trainer(config_from_dict(data), device="cpu", progress=False)._setup()
+
+
 def test_compile_failure_falls_back_to_eager(fixture_cache, tmp_path, monkeypatch):
     """A torch.compile that breaks at the first step costs a warning, not the run."""
 

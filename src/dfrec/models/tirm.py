@@ -37,6 +37,16 @@ def _blocks(dim: int, depth: int, heads: int, mlp_ratio: float) -> nn.Sequential
     return nn.Sequential(*[Block(dim, heads, mlp_ratio=mlp_ratio, qkv_bias=True, norm_layer=norm) for _ in range(depth)])
 
 
+def start_as_identity(block: Block) -> None:
+    """Make a timm ViT ``Block`` compute the identity: zero its attention and MLP output projections
+    (weights and biases), so both residual branches add 0. The branches' inputs still carry
+    gradients, so training grows them from there (used to deepen a trained TIRM without changing
+    what it computes: ``model.init_grow``)."""
+    for proj in (block.attn.proj, block.mlp.fc2):
+        nn.init.zeros_(proj.weight)
+        nn.init.zeros_(proj.bias)
+
+
 class Refiner(nn.Module):
     """Residual convolutional refinement of an un-patchified MAE output.
 

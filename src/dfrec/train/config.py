@@ -40,6 +40,12 @@ class ModelSection:
     #: False: tensors of ``init_from`` whose name and shape match are loaded and the rest (e.g.
     #: a module the recipe added) keep their fresh initialisation; the run log lists them.
     init_strict: bool = True
+    #: with ``init_strict: false``: transformer blocks that ``init_from`` lacks (a deeper TIRM
+    #: encoder or decoder than the saved one, e.g. ``--set model.overrides.dec_depth=4``) start as
+    #: the identity (their attention and MLP output projections zeroed), so the grown model computes
+    #: exactly what the saved one did and training adds capacity without a from-scratch restart.
+    #: Any other tensor left fresh is an error.
+    init_grow: bool = False
     #: modules whose weights stay as loaded (``ism``, ``sirm``, ``tirm`` or dotted paths such as
     #: ``tirm.refiner``): no gradient, not in the optimizer, BatchNorm statistics fixed
     freeze: list[str] = field(default_factory=list)
@@ -240,6 +246,8 @@ def validate(cfg: Config) -> Config:
         (cfg.train.val_every >= 1, "train.val_every: must be >= 1"),
         (cfg.train.log_every >= 1, "train.log_every: must be >= 1"),
         (cfg.train.val_images >= 0, "train.val_images: must be >= 0"),
+        (not cfg.model.init_grow or (cfg.model.init_from and not cfg.model.init_strict),
+         "model.init_grow: needs model.init_from and model.init_strict: false (it grows a saved model)"),
     ]
     for ok, msg in checks:
         if not ok:

@@ -76,6 +76,9 @@ def init_weights(model: torch.nn.Module, cfg: Config, say: Callable[[str], None]
             raise ConfigError(f"model.init_from: no tensor of {folder} fits preset {cfg.model.preset!r}")
         shown = ", ".join(sorted({k.rsplit(".", 2)[0] for k in fresh})[:6])
         say(f"initialised {len(loaded)} tensors from {folder}; {len(fresh)} kept fresh" + (f" ({shown})" if fresh else ""))
+        if cfg.model.init_grow:
+            grown = grow_blocks(model, fresh, folder)
+            say(f"model.init_grow: {len(grown)} new transformer blocks start as the identity ({', '.join(grown)})")
         return
     try:
         load_state_strict(model, state, source=folder)
@@ -85,6 +88,33 @@ def init_weights(model: torch.nn.Module, cfg: Config, say: Callable[[str], None]
             f"{cfg.model.preset!r} with these overrides ({e})"
         ) from None
     say(f"initialised from {folder}")
+
+
+def grow_blocks(model: torch.nn.Module, fresh: list[str], folder: str = "init_from") -> list[str]:
+    """Make every transformer block of ``model`` whose tensors are all in ``fresh`` (names left as
+    initialised by a partial load) the identity (:func:`dfrec.models.tirm.start_as_identity`), so
+    the grown model computes what the saved one did. Returns the blocks' names; a fresh tensor
+    outside such a block (a changed width, a new module) raises ``ConfigError``: the start would
+    not be the saved model's function."""
+    from timm.models.vision_transformer import Block
+
+    from dfrec.models.tirm import start_as_identity
+
+    left = set(fresh)
+    grown = []
+    for name, mod in model.named_modules():
+        if not isinstance(mod, Block):
+            continue
+        keys = {f"{name}.{k}" for k in mod.state_dict()}
+        if keys <= left:
+            start_as_identity(mod)
+            grown.append(name)
+            left -= keys
+    if left:
+        shown = ", ".join(sorted(left)[:6]) + (" ..." if len(left) > 6 else "")
+        raise ConfigError(f"model.init_grow: {folder} lacks tensors that are not whole new transformer blocks "
+                          f"({shown}): growing keeps the saved model's function only by adding blocks")
+    return grown
 
 
 def config_changes(folder: str, model: torch.nn.Module) -> str:

@@ -1,0 +1,101 @@
+"""Inference-only ways to use a trained model's TIRM, scored against its plain forward.
+
+    python benchmarks/inference_variants.py MODEL [--variants flip,twopass] [--n 96] [--split val]
+
+Scores MODEL (a saved model folder; weights unchanged) on the gate's held-out sets
+(:func:`dfrec.train.heldout.heldout_sets`: swaps, GAN-like swaps, blends, real faces) with:
+
+- ``plain``: the model's forward (what ``dfrec recover`` runs);
+- ``flip``: test-time mirroring: the TIRM's output for the crop and for its mirror image (mirrored
+  back) averaged, then composited by the map as usual;
+- ``twopass``: the recovered target fed through the model again with the first pass's map
+  (``map_override``), so the refinement sees the first recovery, not the pasted face, under the
+  masked patches.
+
+Prints per set and variant the means and the paired differences against ``plain`` on the same
+forgeries (mean, z; :func:`dfrec.metrics.paired_difference`). docs/training.md ("Inference-time
+variants") quotes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+METRICS = (("idsim_target", "target IDSim"), ("verif_target", "verif"), ("idsim_target_source", "target vs true source"),
+           ("psnr_target", "PSNR dB"), ("ssim_target", "SSIM"), ("blockiness_target", "blockiness"))
+
+
+def variant_model(model, kind: str):
+    """``model`` wrapped to run inference variant ``kind`` (``plain``, ``flip``, ``twopass``); the
+    wrapper returns the model's output dict with ``target`` replaced."""
+    import torch
+
+    class Variant(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model, self.config = model, model.config
+
+        def forward(self, x: torch.Tensor, generator=None) -> dict:
+            out = self.model(x, generator=generator)
+            if kind == "plain":
+                return out
+            if kind == "flip":
+                if "target_raw" not in out:
+                    raise ValueError("the flip variant needs a model with compose: true")
+                mirrored = self.model(x.flip(-1), generator=generator)
+                raw = (out["target_raw"] + mirrored["target_raw"].flip(-1)) / 2
+                w = self.model.blend_weight(out["mask"]).to(raw.dtype)
+                return {**out, "target": w * raw + (1 - w) * x, "target_raw": raw}
+            if kind == "twopass":
+                again = self.model(out["target"], generator=generator, map_override=out["mask"])
+                return {**out, "target": again["target"]}
+            raise ValueError(f"unknown variant {kind!r}")
+
+    return Variant()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("model")
+    ap.add_argument("--variants", default="flip,twopass")
+    ap.add_argument("--sets", default="swap,gan_swap,blend,real")
+    ap.add_argument("--cache", default=".cache/lfw_index")
+    ap.add_argument("--n", type=int, default=96)
+    ap.add_argument("--split", default="val", choices=("val", "test"))
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args(argv)
+
+    import torch
+
+    from dfrec.metrics import paired_difference
+    from dfrec.models import DFREC
+    from dfrec.train.heldout import HeldOutEvaluator, heldout_sets
+
+    torch.set_num_threads(a.threads)
+    sets = heldout_sets(a.cache, a.n, split=a.split)
+    ev = HeldOutEvaluator({k: sets[k] for k in a.sets.split(",") if k in sets}, device="cpu", fid=False)
+    model = DFREC.from_pretrained(a.model)
+    base, base_per = ev.score(variant_model(model, "plain"))
+    print(f"model: {a.model}; {a.split} identities, n = {a.n} swaps per set; paired differences against plain")
+    print("| set | variant | " + " | ".join(name for _, name in METRICS) + " |")
+    print("|---|---|" + "---|" * len(METRICS))
+    for name, r in base.items():
+        print(f"| {name} | plain | " + " | ".join(f"{r.get(k, float('nan')):.3f}" for k, _ in METRICS) + " |", flush=True)
+    for kind in (v for v in a.variants.split(",") if v and v != "plain"):
+        res, per = ev.score(variant_model(model, kind))
+        for name, r in res.items():
+            cells = []
+            for k, _ in METRICS:
+                d = paired_difference(base_per[name][k], per[name][k]) if k in per[name] else None
+                z = f" ({d['mean']:+.3f}, z {d['z']:+.1f})" if d and d["n"] > 1 else ""
+                cells.append(f"{r.get(k, float('nan')):.3f}{z}")
+            print(f"| {name} | {kind} | " + " | ".join(cells) + " |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -72,6 +72,18 @@ class Recoveries:
     lm_true: np.ndarray
     size: int
     patch: int
+    _pairs: dict = field(default_factory=dict, repr=False)
+
+    def pair_scores(self, name: str, face: str) -> dict[str, np.ndarray]:
+        """Per-sample :func:`pair_metrics` ``(N,)`` of method ``name``'s recovered ``face``
+        (``"target"`` or ``"source"``) against the true one, over every sample; computed once
+        and shared by Table I, the source table and the paired table."""
+        key = (name, face)
+        if key not in self._pairs:
+            e_rec = (self.e_rec_target if face == "target" else self.e_rec_source)[name]
+            true, e_true = (self.samples.target, self.e_target) if face == "target" else (self.samples.source, self.e_source)
+            self._pairs[key] = pair_metrics(self.outputs[name][face], true, e_rec, e_true)
+        return self._pairs[key]
 
     @property
     def fake_idx(self) -> np.ndarray:
@@ -138,7 +150,7 @@ def target_table(r: Recoveries) -> Table:
         for kind in r.kinds:
             idx = r.of_kind(kind)
             ti = torch.from_numpy(idx)
-            pm = pair_metrics(rec[ti], smp.target[ti], r.e_rec_target[m.name][ti], r.e_target[ti])
+            pm = {k: v[idx] for k, v in r.pair_scores(m.name, "target").items()}
             fid_v = float("nan")
             if meter.fid_ex is not None and len(idx) >= 2:
                 fid_v = fid_from_features(meter.fid_features(rec[ti]), r.fid_ref)
@@ -163,11 +175,9 @@ def source_table(r: Recoveries) -> Table:
     t = Table("table_source", "Source recovery (recovered source vs true source) — not in the paper",
               ["method", "kind", "n", "IDSim", "cos", "verif", "PSNR", "SSIM"], formats={"PSNR": ".2f"})
     for m in (m for m in r.methods if m.has_source):
-        rec = r.outputs[m.name]["source"]
         for kind in r.kinds:
             idx = r.of_kind(kind)
-            ti = torch.from_numpy(idx)
-            ps = pair_metrics(rec[ti], r.samples.source[ti], r.e_rec_source[m.name][ti], r.e_source[ti])
+            ps = {k: v[idx] for k, v in r.pair_scores(m.name, "source").items()}
             t.add(method=m.name, kind=kind, n=len(idx), IDSim=mean(ps["idsim"]), cos=mean(ps["cos"]),
                   verif=mean(ps["verif"]), PSNR=mean(ps["psnr"]), SSIM=mean(ps["ssim"]))
     t.notes = ["The true source is the source person's own aligned photo (different pose and lighting from the "
@@ -226,10 +236,7 @@ PAIRED_SCORES = (
 def paired_scores(r: Recoveries, name: str) -> dict[str, np.ndarray]:
     """Per-sample scores ``(N,)`` of method ``name`` over every sample (NaN where undefined),
     by the names of :data:`PAIRED_SCORES`."""
-    smp = r.samples
-    o = r.outputs[name]
-    pt = pair_metrics(o["target"], smp.target, r.e_rec_target[name], r.e_target)
-    ps = pair_metrics(o["source"], smp.source, r.e_rec_source[name], r.e_source)
+    pt, ps = r.pair_scores(name, "target"), r.pair_scores(name, "source")
     sep = separation_scores(r.e_rec_target[name], r.e_rec_source[name], r.e_source, r.e_target, r.two_people)
     return {"IDSim_target": pt["idsim"], "verif_target": pt["verif"].astype(np.float64), "SSIM_target": pt["ssim"],
             "IDSim_source": ps["idsim"], "PSNR_source": ps["psnr"],

@@ -117,10 +117,23 @@ class FaceRecovery:
             raise KeyError(f"no image {name!r}; choose from {', '.join(images)}")
         return Image.fromarray(images[name])
 
+    def source_vs_target(self) -> dict[str, float | bool] | None:
+        """How far apart the model put the two people: ``idsim`` (centred identity similarity, as
+        every other IDSim; about 0 for unrelated people), ``l2`` (dlib distance) and ``same_person``
+        (dlib's rule, L2 < 0.6) of the recovered source and target; ``None`` without both embeddings."""
+        if not {"source", "target"} <= self.embeddings.keys():
+            return None
+        from dfrec.faces.identity import idsim, is_same_person
+
+        a, b = (np.asarray(self.embeddings[k], dtype=np.float32) for k in ("source", "target"))
+        dist = float(np.linalg.norm(a - b))
+        return {"idsim": float(idsim(a, b)), "l2": dist, "same_person": bool(is_same_person(dist))}
+
     def to_dict(self) -> dict[str, Any]:
         """Scores and geometry as plain JSON-ready values (no images)."""
         from dfrec.faces.identity import is_same_person
 
+        pair = self.source_vs_target()
         return {
             "index": self.index,
             "score_fake": round(float(self.score_fake), 6),
@@ -128,11 +141,9 @@ class FaceRecovery:
             "idsim_forgery_vs_recovered_target": round(float(self.idsim), 6),
             "l2_forgery_vs_recovered_target": round(float(self.l2), 6),
             "dlib_same_person_forgery_vs_recovered_target": bool(is_same_person(float(self.l2))),
-            "idsim_recovered_source_vs_target": round(
-                float(_cos(self.embeddings["source"], self.embeddings["target"])), 6
-            )
-            if {"source", "target"} <= self.embeddings.keys()
-            else None,
+            "idsim_recovered_source_vs_target": None if pair is None else round(pair["idsim"], 6),
+            "l2_recovered_source_vs_target": None if pair is None else round(pair["l2"], 6),
+            "dlib_same_person_recovered_source_vs_target": None if pair is None else pair["same_person"],
             "box": [round(float(v), 2) for v in self.box],
             "detection_score": round(float(self.detection_score), 6),
             "landmarks": np.round(np.asarray(self.landmarks, dtype=np.float64), 2).tolist(),
@@ -151,10 +162,6 @@ def paste_faces(image: np.ndarray, faces: Sequence[FaceRecovery], which: str = "
     for face in faces:
         out = paste_back(out, getattr(face, which), face.matrix, **kw)
     return out
-
-
-def _cos(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
 
 
 @dataclass

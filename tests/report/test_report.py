@@ -20,7 +20,8 @@ def _face_dict(files: dict[str, str], score: float) -> dict:
     return {
         "label": "Face 1", "score_fake": score, "verdict": "fake" if score >= 0.5 else "real",
         "idsim_forgery_vs_recovered_target": 0.31, "l2_forgery_vs_recovered_target": 0.71,
-        "idsim_recovered_source_vs_target": 0.1, "box": [1.0, 2.0, 30.0, 40.0], "detection_score": 1.2,
+        "idsim_recovered_source_vs_target": 0.1, "l2_recovered_source_vs_target": 0.52,
+        "dlib_same_person_recovered_source_vs_target": True, "box": [1.0, 2.0, 30.0, 40.0], "detection_score": 1.2,
         "files": files,
     }
 
@@ -82,6 +83,8 @@ def test_report_html_is_self_contained_and_escaped(report_folder):
     assert raw == (folder / "face1_forgery.png").read_bytes()
     assert "research tool" in page and "likely swapped" in page
     assert result["input"]["sha256"] in page
+    # recovered source and target that dlib calls one person: the report says they were not told apart
+    assert "0.520 — same person: the two recovered faces were not told apart by dlib" in page
 
 
 def test_external_urls_detects_network_references():

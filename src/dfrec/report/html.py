@@ -223,6 +223,11 @@ def _face_card(folder: Path, face: dict[str, Any], threshold: float) -> str:
             " — " + ("same person" if face["dlib_same_person_forgery_vs_recovered_target"] else "different people")
             + " by dlib's rule")),
         ("Identity similarity (recovered source vs target)", _fmt(face.get("idsim_recovered_source_vs_target"))),
+        ("Identity distance (recovered source vs target)", _fmt(face.get("l2_recovered_source_vs_target"))
+         + ("" if face.get("dlib_same_person_recovered_source_vs_target") is None else
+            " — " + ("same person: the two recovered faces were not told apart"
+                     if face["dlib_same_person_recovered_source_vs_target"] else "different people")
+            + " by dlib's rule")),
         ("Face box (x0, y0, x1, y1)", ", ".join(f"{v:.0f}" for v in face.get("box", []))),
         ("Detector confidence", _fmt(face.get("detection_score"))),
     ]

@@ -252,6 +252,8 @@ def _face_card(base: str, face: dict[str, Any], threshold: float, frame_img: str
         ("Identity similarity, recovered source vs target", _fmt(face.get("idsim_recovered_source_vs_target"))),
         ("Identity distance, face vs recovered target",
          _fmt(face.get("l2_forgery_vs_recovered_target")) + (" (dlib: same person below 0.6)")),
+        ("Identity distance, recovered source vs target",
+         _fmt(face.get("l2_recovered_source_vs_target")) + (" (dlib: same person below 0.6)")),
         ("Detector confidence", _fmt(face.get("detection_score"), 2)),
     ]
     if "n_frames" in face:

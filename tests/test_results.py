@@ -1,0 +1,38 @@
+"""dfrec.results: the numbers of a recovered face as they reach result.json."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dfrec.results import FaceRecovery
+
+
+def _face(embeddings: dict) -> FaceRecovery:
+    z3, z2 = np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.float32)
+    return FaceRecovery(index=0, box=np.zeros(4), landmarks=np.zeros((68, 2)), detection_score=1.0,
+                        matrix=np.eye(2, 3), forgery=z3, source=z3, target=z3, map=z2, score_fake=0.9,
+                        idsim=0.2, l2=0.7, embeddings=embeddings)
+
+
+def test_source_vs_target_is_the_centred_identity_similarity_and_dlibs_rule():
+    """Two unrelated people: raw cosines of dlib embeddings sit near 0.9 for anyone, so the JSON
+    gives the centred IDSim (≈ 0 here), as every other identity similarity of the report."""
+    from dfrec.faces.identity import mean_embedding
+
+    mu = mean_embedding().numpy().astype(np.float64)
+    u, v = np.zeros(128), np.zeros(128)
+    u[0], v[1] = 0.3, 0.3  # orthogonal offsets from the mean face: unrelated people
+    src, tgt = (mu + u).astype(np.float32), (mu + v).astype(np.float32)
+    assert float(src @ tgt / np.linalg.norm(src) / np.linalg.norm(tgt)) > 0.8  # what the raw cosine said
+    d = _face({"forgery": src, "source": src, "target": tgt}).to_dict()
+    assert d["idsim_recovered_source_vs_target"] == pytest.approx(0.0, abs=1e-5)
+    assert d["l2_recovered_source_vs_target"] == pytest.approx(0.3 * 2**0.5, abs=1e-5)
+    assert d["dlib_same_person_recovered_source_vs_target"] is True  # 0.42 < 0.6
+    same = _face({"source": src, "target": src}).to_dict()
+    assert same["idsim_recovered_source_vs_target"] == pytest.approx(1.0)
+    assert same["l2_recovered_source_vs_target"] == 0.0
+    far = _face({"source": mu + 3 * u, "target": mu + 3 * v}).source_vs_target()
+    assert far["same_person"] is False and far["l2"] > 0.6
+    none = _face({}).to_dict()
+    assert none["idsim_recovered_source_vs_target"] is None and none["dlib_same_person_recovered_source_vs_target"] is None

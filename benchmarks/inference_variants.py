@@ -48,8 +48,7 @@ def variant_model(model, kind: str):
                     raise ValueError("the flip variant needs a model with compose: true")
                 mirrored = self.model(x.flip(-1), generator=generator)
                 raw = (out["target_raw"] + mirrored["target_raw"].flip(-1)) / 2
-                w = self.model.blend_weight(out["mask"]).to(raw.dtype)
-                return {**out, "target": w * raw + (1 - w) * x, "target_raw": raw}
+                return {**out, "target": self.model.composite(raw, out["mask"], x), "target_raw": raw}
             if kind == "twopass":
                 again = self.model(out["target"], generator=generator, map_override=out["mask"])
                 return {**out, "target": again["target"]}

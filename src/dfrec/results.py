@@ -123,10 +123,10 @@ class FaceRecovery:
         (dlib's rule, L2 < 0.6) of the recovered source and target; ``None`` without both embeddings."""
         if not {"source", "target"} <= self.embeddings.keys():
             return None
-        from dfrec.faces.identity import idsim, is_same_person
+        from dfrec.faces.identity import idsim, is_same_person, l2_distance
 
         a, b = (np.asarray(self.embeddings[k], dtype=np.float32) for k in ("source", "target"))
-        dist = float(np.linalg.norm(a - b))
+        dist = float(l2_distance(a, b))
         return {"idsim": float(idsim(a, b)), "l2": dist, "same_person": bool(is_same_person(dist))}
 
     def to_dict(self) -> dict[str, Any]:

@@ -143,7 +143,7 @@ def target_table(r: Recoveries) -> Table:
               ["method", "kind", "n", "FID", "IDSim", "cos", "verif", "PSNR", "SSIM", "blockiness", "pose_deg",
                "attr_l1", "expr_nme", "landmarks_found"],
               formats={"FID": ".1f", "PSNR": ".2f", "pose_deg": ".2f", "n": "d"})
-    smp, meter = r.samples, r.meter
+    meter = r.meter
     for m in r.methods:
         rec = r.outputs[m.name]["target"]
         block = face_blockiness(rec, r.patch)

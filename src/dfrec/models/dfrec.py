@@ -137,6 +137,12 @@ class DFREC(nn.Module):
             return mask
         return torch.nn.functional.avg_pool2d(_dilate(mask, d), 2 * d + 1, stride=1, padding=d, count_include_pad=False)
 
+    def composite(self, raw: torch.Tensor, mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The recovered target of ``compose``: the TIRM's output ``raw`` ``(N, 3, S, S)`` inside the
+        map ``mask`` ``(N, 1, S, S)`` (as :meth:`blend_weight` makes it), the input ``x`` outside it."""
+        w = self.blend_weight(mask).to(raw.dtype)
+        return w * raw + (1.0 - w) * x.to(raw.dtype)
+
     def _check(self, x: torch.Tensor) -> None:
         s = self.config.image_size
         if not torch.is_tensor(x) or x.dim() != 4 or x.shape[1] != 3 or x.shape[2] != s or x.shape[3] != s:
@@ -180,8 +186,7 @@ class DFREC(nn.Module):
         extra = {}
         target = raw
         if self.config.compose:
-            w = self.blend_weight(m).to(raw.dtype)
-            target = w * raw + (1.0 - w) * x.to(raw.dtype)
+            target = self.composite(raw, m, x)
             extra["target_raw"] = raw
         return {
             **extra,

@@ -6,7 +6,10 @@ Runs ``scripts/model_gate.py`` on each of ``--splits`` (default: the LFW validat
 then the test identities; same held-out forgeries for both models; recovered target and source
 IDSim must not drop, the patch grid must not return) and needs every one to pass: twice (CPU runs
 20 and 24) a candidate passed on validation by +0.007 / +0.009 target IDSim and showed nothing on
-the test identities, so the test split now vetoes before the swap, not after it. Then it checks
+the test identities, so the test split now vetoes before the swap, not after it. The test-split
+sets leave out every person ``dfrec evaluate --limit 100 --seed 0`` may report on
+(:func:`dfrec.data.people.reported_people`), so the published test table stays on people no
+model was chosen on. Then it checks
 the size rules (≤ 40 MB in all, no file over 15 MB) and swaps ``src/dfrec/weights/default`` for
 the candidate's files in one rename.
 Afterwards re-measure: ``dfrec evaluate --data .cache/lfw_index --limit 100 --out docs/results``.

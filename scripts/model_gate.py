@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=str(ROOT / ".cache" / "lfw_index"), help="landmark cache or pack with LFW val faces")
     ap.add_argument("--n", type=int, default=96, help="swaps per set (blends and reals: half; 96 since CPU run 15, 48 before)")
     ap.add_argument("--split", default="val", choices=("val", "test"),
-                    help="identities of the held-out forgeries (val decides; test only to confirm a decision afterwards)")
+                    help="identities of the held-out forgeries (test: those `dfrec evaluate --limit 100` does not report on)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--identity-weights", default=None, help="dlib .dat or its .safetensors export")
     ap.add_argument("--json", type=Path, default=None)

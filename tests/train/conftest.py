@@ -46,6 +46,22 @@ def lfw_cache(lfw_dir, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def lfw_test_cache(lfw_dir, tmp_path_factory) -> Path:
+    """Landmark cache of 12 LFW test images: 4 people with 2 images (whom ``dfrec evaluate`` may
+    report on) and 4 people with 1 (whom it cannot: it needs a second photo for the gallery)."""
+    need_module("dlib")
+    from dfrec.data.cache import index_folder
+
+    pairs = _lfw_files(lfw_dir, {"test": 4})
+    taken = {f.split("/")[0] for f in pairs}
+    singles = [f for f in _lfw_files(lfw_dir, {"test": 12}, per_person=1) if f.split("/")[0] not in taken][:4]
+    cache = tmp_path_factory.mktemp("lfw_test_cache")
+    report = index_folder(lfw_dir / "images_deepfunneled", cache, files=pairs + singles, progress=False)
+    assert report.indexed == 12, report
+    return cache
+
+
+@pytest.fixture(scope="session")
 def fixture_cache(fixture_dir, tmp_path_factory) -> Path:
     """Landmark cache of the public-domain face_recognition fixtures (one identity per file)."""
     need_module("dlib")

@@ -28,6 +28,29 @@ def test_heldout_sets_are_fixed_and_held_out(lfw_cache):
     assert not torch.equal(a["swap"][0]["forgery"], a["gan_swap"][0]["forgery"])
 
 
+def test_heldout_test_sets_leave_out_the_people_evaluate_reports_on(lfw_test_cache):
+    """Choosing a model on the test split must not bias the published test table: the gate's
+    test sets never show a person ``dfrec evaluate --limit 100 --seed 0`` may report on."""
+    from dfrec.data.people import candidate_people, identity_counts, reported_people
+    from dfrec.train.heldout import heldout_sets
+
+    counts = identity_counts(lfw_test_cache)
+    reported = reported_people(lfw_test_cache)
+    assert reported == {n for n, c in counts.items() if c >= 2} and len(reported) == 4
+    # a smaller evaluation draws fewer (limit + limit // 4 + 2), seeded, among those same people
+    few = candidate_people(counts, None, 1, 0)
+    assert len(few) == 3 and set(few) < reported and few == candidate_people(counts, None, 1, 0)
+    sets = heldout_sets(lfw_test_cache, n=8, split="test", names=("swap", "real"))
+    seen = {x[k] for s in sets.values() for x in s for k in ("source_id", "target_id")}
+    assert seen and not seen & reported
+    assert seen <= {n for n, c in counts.items() if c == 1}
+    # nobody left out on request, the reported people come back
+    everyone = heldout_sets(lfw_test_cache, n=24, split="test", names=("swap",), exclude=set())
+    assert {x["target_id"] for x in everyone["swap"]} & reported
+    with pytest.raises(ValueError, match="fewer than two"):
+        heldout_sets(lfw_test_cache, n=8, split="test", exclude=set(counts) - {next(iter(counts))})
+
+
 def test_heldout_self_swaps_on_request(lfw_cache):
     from dfrec.train.heldout import heldout_sets
 

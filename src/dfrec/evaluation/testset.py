@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -68,33 +67,6 @@ def _u8(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).contiguous()
 
 
-def resolve_source(data: str | os.PathLike) -> Path:
-    """A pack, a landmark cache, or an image folder; an LFW root becomes its
-    ``images_deepfunneled`` folder (so identities are the person folders)."""
-    p = Path(data)
-    if not p.exists():
-        raise InputError(f"{p}: no such folder")
-    if (p / "images_deepfunneled").is_dir():
-        return p / "images_deepfunneled"
-    return p
-
-
-def _identity_counts(src: Path) -> dict[str, int]:
-    from dfrec.data.cache import default_identity
-    from dfrec.data.faceset import is_cache, is_pack, open_faces
-    from dfrec.io import list_images
-
-    counts: dict[str, int] = {}
-    if is_pack(src) or is_cache(src):
-        names = open_faces(src).identities
-    else:
-        root = src.resolve()
-        names = [default_identity(f.relative_to(root).as_posix()) for f in list_images(root)]
-    for n in names:
-        counts[n] = counts.get(n, 0) + 1
-    return counts
-
-
 def build_eval_set(data: str | os.PathLike, split: str | None = "test", limit: int = 100,
                    kinds: tuple[str, ...] = DEFAULT_KINDS, seed: int = 0, cache: str | os.PathLike | None = None,
                    size: int = 224, include_real: bool = True, progress: bool = True) -> EvalSet:
@@ -102,19 +74,16 @@ def build_eval_set(data: str | os.PathLike, split: str | None = "test", limit: i
     collect their gallery. ``split`` None uses every identity (for a folder of your own)."""
     from dfrec.data.build import faces_from
     from dfrec.data.datasets.lfw import split_identities
+    from dfrec.data.people import candidate_people, identity_counts, resolve_source
     from dfrec.data.synth import SynthConfig, Synthesizer
     from dfrec.data.synth.blend import nearest_donor
 
     if limit < 2:
         raise InputError("--limit must be at least 2 (forgeries need two people)")
     src = resolve_source(data)
-    counts = _identity_counts(src)
-    allowed = split_identities(split) if split else set(counts)
-    eligible = sorted(n for n, c in counts.items() if c >= 2 and n in allowed)
-    if len(eligible) < 2:
+    chosen = candidate_people(identity_counts(src), split_identities(split) if split else None, limit, seed)
+    if len(chosen) < 2:
         raise InputError(f"{data}: fewer than two {split or ''} identities with two or more photos")
-    rng = np.random.default_rng(seed)
-    chosen = [eligible[i] for i in rng.permutation(len(eligible))[: min(limit + limit // 4 + 2, len(eligible))]]
     faces = faces_from(src, cache=cache, identities=set(chosen), max_faces=3 * len(chosen), seed=seed, size=size,
                        progress=progress)
     by_id = faces.by_identity()

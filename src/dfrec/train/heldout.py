@@ -1,4 +1,5 @@
-"""Held-out evaluation of a model: fixed forgery sets from LFW validation identities.
+"""Held-out evaluation of a model: fixed forgery sets from LFW validation identities (or from test
+identities other than those `dfrec evaluate` reports on).
 
 Used to compare recipes at equal compute (``benchmarks/recipe_compare.py``) and to decide
 whether a newly trained model may replace the bundled one (``scripts/model_gate.py``):
@@ -38,19 +39,30 @@ def wide_synth() -> dict:
 
 
 def heldout_sets(cache: str | os.PathLike, n: int = 48, seed: int = 0, split: str = "val",
-                 names: tuple[str, ...] | list[str] = tuple(SETS)) -> dict[str, Any]:
+                 names: tuple[str, ...] | list[str] = tuple(SETS), exclude: set[str] | None = None) -> dict[str, Any]:
     """The fixed sets from the faces of ``split`` in a landmark cache or pack: ``n`` swaps and
     GAN-like swaps, ``n // 2`` blends, self-swaps and reals (at least 8 each). ``names``: which
-    sets (of :data:`SETS` and :data:`EXTRA_SETS`); a set's samples do not depend on the others."""
+    sets (of :data:`SETS` and :data:`EXTRA_SETS`); a set's samples do not depend on the others.
+
+    ``exclude``: people no sample may show. None = on the test split, the people
+    ``dfrec evaluate --limit 100 --seed 0`` reports on (:func:`dfrec.data.people.reported_people`),
+    so a model chosen on these sets is still measured on unseen people there; elsewhere nobody."""
     from dfrec.data.datasets import SyntheticForgeries, lfw_faces
     from dfrec.data.faceset import open_faces
+    from dfrec.data.people import reported_people
     from dfrec.data.synth import SynthConfig
 
     known = {**SETS, **EXTRA_SETS}
     unknown = [x for x in names if x not in known]
     if unknown:
         raise ValueError(f"unknown held-out sets {unknown}; known: {sorted(known)}")
+    if exclude is None:
+        exclude = reported_people(cache) if "test" in split.split(",") else set()
     faces = lfw_faces(open_faces(cache), split)
+    if exclude:
+        faces = faces.select_identities(set(faces.identities) - set(exclude))
+    if len(set(faces.identities)) < 2:
+        raise ValueError(f"{cache}: fewer than two {split} people left for the held-out sets")
     sets = {}
     for name in names:
         kinds = known[name]

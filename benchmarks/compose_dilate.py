@@ -17,26 +17,19 @@ import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _heldout import add_heldout_args, heldout_evaluator  # noqa: E402  (benchmarks/_heldout.py)
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model")
     ap.add_argument("--dilations", default="0,2,4,8")
-    ap.add_argument("--sets", default="swap,gan_swap,blend")
-    ap.add_argument("--cache", default=".cache/lfw_index")
-    ap.add_argument("--n", type=int, default=48)
-    ap.add_argument("--threads", type=int, default=2)
+    add_heldout_args(ap, n=48)
     a = ap.parse_args(argv)
 
-    import torch
-
     from dfrec.models import DFREC
-    from dfrec.train.heldout import HeldOutEvaluator, heldout_sets
 
-    torch.set_num_threads(a.threads)
-    names = a.sets.split(",")
-    sets = heldout_sets(a.cache, a.n)
-    ev = HeldOutEvaluator({k: sets[k] for k in names}, device="cpu", fid=False)
+    ev = heldout_evaluator(a)
     saved = DFREC.from_pretrained(a.model).config.compose_dilate
     print(f"model: {a.model} (saved with compose_dilate {saved})")
     print("| set | compose_dilate px | target IDSim | verif | PSNR dB | blockiness |")

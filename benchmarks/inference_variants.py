@@ -25,6 +25,8 @@ import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _heldout import add_heldout_args, heldout_evaluator  # noqa: E402  (benchmarks/_heldout.py)
+
 METRICS = (("idsim_target", "target IDSim"), ("verif_target", "verif"), ("idsim_target_source", "target vs true source"),
            ("psnr_target", "PSNR dB"), ("ssim_target", "SSIM"), ("blockiness_target", "blockiness"))
 
@@ -61,22 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model")
     ap.add_argument("--variants", default="flip,twopass")
-    ap.add_argument("--sets", default="swap,gan_swap,blend,real")
-    ap.add_argument("--cache", default=".cache/lfw_index")
-    ap.add_argument("--n", type=int, default=96)
-    ap.add_argument("--split", default="val", choices=("val", "test"))
-    ap.add_argument("--threads", type=int, default=2)
+    add_heldout_args(ap, n=96, sets="swap,gan_swap,blend,real")
     a = ap.parse_args(argv)
-
-    import torch
 
     from dfrec.metrics import paired_difference
     from dfrec.models import DFREC
-    from dfrec.train.heldout import HeldOutEvaluator, heldout_sets
 
-    torch.set_num_threads(a.threads)
-    sets = heldout_sets(a.cache, a.n, split=a.split)
-    ev = HeldOutEvaluator({k: sets[k] for k in a.sets.split(",") if k in sets}, device="cpu", fid=False)
+    ev = heldout_evaluator(a)
     model = DFREC.from_pretrained(a.model)
     base, base_per = ev.score(variant_model(model, "plain"))
     print(f"model: {a.model}; {a.split} identities, n = {a.n} swaps per set; paired differences against plain")

@@ -17,24 +17,20 @@ import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _heldout import add_heldout_args, heldout_evaluator  # noqa: E402  (benchmarks/_heldout.py)
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model")
     ap.add_argument("--sirm-from", default=None, help="model folder whose SIRM weights are also tried")
     ap.add_argument("--dilations", default="0,8,16,32")
-    ap.add_argument("--cache", default=".cache/lfw_index")
-    ap.add_argument("--n", type=int, default=48)
-    ap.add_argument("--threads", type=int, default=2)
+    add_heldout_args(ap, n=48, sets="swap")
     a = ap.parse_args(argv)
 
-    import torch
-
     from dfrec.models import DFREC
-    from dfrec.train.heldout import HeldOutEvaluator, heldout_sets
 
-    torch.set_num_threads(a.threads)
-    ev = HeldOutEvaluator({"swap": heldout_sets(a.cache, a.n)["swap"]}, device="cpu", fid=False)
+    ev = heldout_evaluator(a)
     sirms = {"own": {}}
     if a.sirm_from:
         other = DFREC.from_pretrained(a.sirm_from).state_dict()

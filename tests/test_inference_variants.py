@@ -34,3 +34,16 @@ def test_variants_mirror_and_repeat_the_models_own_forward(tiny_checkpoint):
     assert torch.equal(again["source"], ref["source"]) and torch.equal(again["mask"], ref["mask"])
     with pytest.raises(ValueError, match="unknown variant"):
         bench.variant_model(model, "blur")(x)
+
+
+@pytest.mark.parametrize("script", ["benchmarks/inference_variants.py", "benchmarks/compose_dilate.py",
+                                    "benchmarks/sirm_dilate.py"])
+def test_heldout_benchmarks_share_the_gates_options(script, capsys):
+    """The three benchmarks that score a model on the gate's forgeries take the same set options
+    (benchmarks/_heldout.py), the test split included."""
+    bench = load_script(script)
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert all(opt in out for opt in ("--sets", "--cache", "--n", "--split", "--threads"))

@@ -35,7 +35,7 @@ def test_heldout_test_sets_leave_out_the_people_evaluate_reports_on(lfw_test_cac
     from dfrec.train.heldout import heldout_sets
 
     counts = identity_counts(lfw_test_cache)
-    reported = reported_people(lfw_test_cache)
+    reported = reported_people(counts)
     assert reported == {n for n, c in counts.items() if c >= 2} and len(reported) == 4
     # a smaller evaluation draws fewer (limit + limit // 4 + 2), seeded, among those same people
     few = candidate_people(counts, None, 1, 0)

@@ -172,16 +172,7 @@ def build_dataset(
 
 def _folder_split(src: str | os.PathLike, split: str) -> set[str]:
     """Identities of ``split`` for a generic folder / cache / pack: seeded 80/10/10 of its people."""
-    from dfrec.data.cache import default_identity
+    from dfrec.data.people import count_identities
 
-    p = Path(src)
-    if is_pack(p) or is_cache(p):
-        names = open_faces(p).identities
-    else:
-        root = p.resolve()
-        names = [default_identity(f.relative_to(root).as_posix()) for f in list_images(root)]
-    counts: dict[str, int] = {}
-    for n in names:
-        counts[n] = counts.get(n, 0) + 1
-    parts = make_identity_split(counts)
+    parts = make_identity_split(count_identities(src))
     return set().union(*(set(parts[s]) for s in split.split(",")))

@@ -32,24 +32,33 @@ def resolve_source(data: str | os.PathLike) -> Path:
     return p
 
 
-def identity_counts(data: str | os.PathLike) -> dict[str, int]:
-    """``{identity: number of images}`` of a pack, a landmark cache or an image folder (an LFW
-    root or its image folder: the person sub-folders). A cache lists every image it indexed, so
-    LFW's cache and its folder give the same counts."""
-    from dfrec.data.cache import default_identity
-    from dfrec.data.faceset import is_cache, is_pack, open_faces
-    from dfrec.io import list_images
-
-    src = resolve_source(data)
-    if is_pack(src) or is_cache(src):
-        names = open_faces(src).identities
-    else:
-        root = src.resolve()
-        names = [default_identity(f.relative_to(root).as_posix()) for f in list_images(root)]
+def tally(names: list[str]) -> dict[str, int]:
+    """``{identity: number of images}`` of a list with one identity per image."""
     counts: dict[str, int] = {}
     for n in names:
         counts[n] = counts.get(n, 0) + 1
     return counts
+
+
+def count_identities(src: str | os.PathLike) -> dict[str, int]:
+    """:func:`tally` of a pack's or landmark cache's faces, or of an image folder's files (the
+    identity of a file: :func:`dfrec.data.cache.default_identity` of its path under ``src``)."""
+    from dfrec.data.cache import default_identity
+    from dfrec.data.faceset import is_cache, is_pack, open_faces
+    from dfrec.io import list_images
+
+    p = Path(src)
+    if is_pack(p) or is_cache(p):
+        return tally(open_faces(p).identities)
+    root = p.resolve()
+    return tally([default_identity(f.relative_to(root).as_posix()) for f in list_images(root)])
+
+
+def identity_counts(data: str | os.PathLike) -> dict[str, int]:
+    """:func:`count_identities` of a pack, a landmark cache or an image folder (an LFW root
+    becomes its image folder: the person sub-folders). A cache lists every image it indexed, so
+    LFW's cache and its folder give the same counts."""
+    return count_identities(resolve_source(data))
 
 
 def candidate_people(counts: dict[str, int], allowed: set[str] | None, limit: int, seed: int) -> list[str]:
@@ -62,10 +71,11 @@ def candidate_people(counts: dict[str, int], allowed: set[str] | None, limit: in
     return [eligible[i] for i in rng.permutation(len(eligible))[: min(limit + limit // 4 + 2, len(eligible))]]
 
 
-def reported_people(data: str | os.PathLike, split: str = "test", limit: int = REPORT_LIMIT,
+def reported_people(counts: dict[str, int], split: str = "test", limit: int = REPORT_LIMIT,
                     seed: int = REPORT_SEED) -> set[str]:
-    """Every person ``dfrec evaluate --data data --limit limit --seed seed`` (LFW ``split``) may
-    report on: the candidates of :func:`candidate_people` (a superset of the people it uses)."""
+    """Every person ``dfrec evaluate --limit limit --seed seed`` (LFW ``split``) may report on,
+    given the data's :func:`identity_counts`: the candidates of :func:`candidate_people` (a
+    superset of the people it uses)."""
     from dfrec.data.datasets.lfw import split_identities
 
-    return set(candidate_people(identity_counts(data), split_identities(split), limit, seed))
+    return set(candidate_people(counts, split_identities(split), limit, seed))

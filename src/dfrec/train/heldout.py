@@ -49,16 +49,17 @@ def heldout_sets(cache: str | os.PathLike, n: int = 48, seed: int = 0, split: st
     so a model chosen on these sets is still measured on unseen people there; elsewhere nobody."""
     from dfrec.data.datasets import SyntheticForgeries, lfw_faces
     from dfrec.data.faceset import open_faces
-    from dfrec.data.people import reported_people
+    from dfrec.data.people import reported_people, tally
     from dfrec.data.synth import SynthConfig
 
     known = {**SETS, **EXTRA_SETS}
     unknown = [x for x in names if x not in known]
     if unknown:
         raise ValueError(f"unknown held-out sets {unknown}; known: {sorted(known)}")
+    everyone = open_faces(cache)
     if exclude is None:
-        exclude = reported_people(cache) if "test" in split.split(",") else set()
-    faces = lfw_faces(open_faces(cache), split)
+        exclude = reported_people(tally(everyone.identities)) if "test" in split.split(",") else set()
+    faces = lfw_faces(everyone, split)
     if exclude:
         faces = faces.select_identities(set(faces.identities) - set(exclude))
     if len(set(faces.identities)) < 2:

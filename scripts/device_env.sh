@@ -2,14 +2,16 @@
 # Python environment and what its runs share. Sets PYTHONPATH (dfrec's src, and the carried
 # segmentation-models-pytorch wheel when the machine lacks it), HF_HUB_OFFLINE, the offline
 # EfficientNet-Lite0 file, WORKERS (data workers: cores - 2) and DEVICE_SETS (the --set
-# arguments naming the carried data and loss-network weights).
-for need in .device/pack/meta.json .device/identity.safetensors .device/efficientnet-lite0.pth; do
+# arguments naming the carried data and loss-network weights). DFREC_DEVICE_DIR (environment)
+# names that folder when it is not .device (the CPU rehearsal in tests/train/test_device_train.py).
+DEVICE_DIR="${DFREC_DEVICE_DIR:-.device}"
+for need in "$DEVICE_DIR/pack/meta.json" "$DEVICE_DIR/identity.safetensors" "$DEVICE_DIR/efficientnet-lite0.pth"; do
   [ -e "$need" ] || { echo "$(basename "$0"): $need missing: run python scripts/device_prepare.py and carry .device" >&2; exit 2; }
 done
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
-export DFREC_EFFICIENTNET_LITE0="$PWD/.device/efficientnet-lite0.pth"
+export DFREC_EFFICIENTNET_LITE0="$(cd "$DEVICE_DIR" && pwd)/efficientnet-lite0.pth"
 if ! python3 -c "import segmentation_models_pytorch" 2>/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .device/whl/*.whl
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site "$DEVICE_DIR"/whl/*.whl
   export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
@@ -18,5 +20,5 @@ WORKERS=$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))
 { read -r DEVICE_NAME; read -r TORCH_VERSION; } < <(python3 -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu'); print(torch.__version__)")
 echo "device: $DEVICE_NAME | torch $TORCH_VERSION | $WORKERS data workers"
 # what the device machine's data and loss networks are (every run on it alike)
-DEVICE_SETS=(--set data.cache=.device/pack --set loss.identity_weights=.device/identity.safetensors
-             --set loss.efficientnet_lite0_weights=.device/efficientnet-lite0.pth)
+DEVICE_SETS=(--set data.cache="$DEVICE_DIR/pack" --set loss.identity_weights="$DEVICE_DIR/identity.safetensors"
+             --set loss.efficientnet_lite0_weights="$DEVICE_DIR/efficientnet-lite0.pth")

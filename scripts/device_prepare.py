@@ -56,27 +56,29 @@ def build_index(cache: Path, lfw: Path) -> None:
                     "--workers", "2", "--no-progress"], check=True)
 
 
-def build_pack(cache: Path, size: int, quality: int, per_identity: int) -> None:
+def build_pack(cache: Path, size: int, quality: int, per_identity: int, dest: Path = DEVICE) -> None:
+    """``dest/pack``: the LFW train + val identities of ``cache``, at most ``per_identity`` faces each."""
     from dfrec.data.cache import write_pack
     from dfrec.data.datasets.lfw import split_identities
     from dfrec.data.faceset import open_faces
 
     faces = open_faces(cache).select_identities(split_identities("train,val")).cap_per_identity(per_identity)
-    write_pack(faces, DEVICE / "pack", size=size, quality=quality, codec="webp", progress=False,
+    write_pack(faces, dest / "pack", size=size, quality=quality, codec="webp", progress=False,
                extra_meta={"split": "train,val", "max_per_identity": per_identity})
 
 
-def build_weights() -> None:
+def build_weights(dest: Path = DEVICE) -> None:
+    """``dest/identity.safetensors`` and ``dest/efficientnet-lite0.pth``, both in fp16."""
     import torch
 
     from dfrec.faces.identity import IdentityNet
     from dfrec.models.ism import efficientnet_lite0_file
 
-    IdentityNet.from_file().save_safetensors(DEVICE / "identity.safetensors", dtype=torch.float16)
+    IdentityNet.from_file().save_safetensors(dest / "identity.safetensors", dtype=torch.float16)
     sd = torch.load(efficientnet_lite0_file(), map_location="cpu", weights_only=True)
     from dfrec.io import atomic_path
 
-    with atomic_path(DEVICE / "efficientnet-lite0.pth") as tmp:
+    with atomic_path(dest / "efficientnet-lite0.pth") as tmp:
         torch.save({k: v.half() if v.is_floating_point() else v for k, v in sd.items()}, tmp)
 
 

@@ -100,8 +100,8 @@ cp "$RUN/metrics.jsonl" "$OUT/metrics.jsonl"
 python3 scripts/export_default_model.py "$RUN" --ema --dtype float16 --out "$OUT/model" \
   "${HISTORY[@]}" \
   --status "device run: $MINUTES min on $DEVICE_NAME"
-python3 scripts/model_gate.py "$OUT/model" --cache .device/pack --n "${GATE_N:-96}" --device auto \
-  --identity-weights .device/identity.safetensors --json "$OUT/gate.json" || true
+python3 scripts/model_gate.py "$OUT/model" --cache "$DEVICE_DIR/pack" --n "${GATE_N:-96}" --device auto \
+  --identity-weights "$DEVICE_DIR/identity.safetensors" --json "$OUT/gate.json" || true
 if [ "${BREAKDOWN:-0}" = 1 ]; then
   LEFT=$((570 - SECONDS))
   if [ "$LEFT" -gt 90 ]; then

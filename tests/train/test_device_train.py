@@ -1,0 +1,74 @@
+"""scripts/device_train.sh, the first job of every GPU session, rehearsed on this CPU end to end:
+a device folder built by scripts/device_prepare.py (a pack of a few LFW people, the fp16 loss
+weights), a few training steps continuing the bundled model, validation, the fp16 export with the
+cumulative history, the gate, and what comes back within the device tool's limits."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors import safe_open
+
+from repo_scripts import ROOT, load_script
+
+#: what the device tool brings back from $OUT: at most 8 files, none over 16 MiB
+MAX_FILES, MAX_FILE_BYTES = 8, 16 * 2**20
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # python3 = this venv's
+    return subprocess.run(["bash", "scripts/device_train.sh", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PATH": path, **env}, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def device_dir(lfw_cache, tmp_path_factory) -> Path:
+    """What ``python scripts/device_prepare.py`` builds in .device, from the 12-person LFW cache."""
+    prepare = load_script("scripts/device_prepare.py")
+    dest = tmp_path_factory.mktemp("device")
+    prepare.build_pack(lfw_cache, size=160, quality=75, per_identity=5, dest=dest)
+    prepare.build_weights(dest=dest)
+    return dest
+
+
+def test_device_train_runs_through_on_cpu(device_dir, tmp_path):
+    out = tmp_path / "out"
+    cpu = ["--set", "data.batch_size=2", "--set", "data.workers=0", "--set", "data.samples_per_epoch=8",
+           "--set", "data.val_samples=4", "--set", "data.val_batch_size=4", "--set", "train.val_images=2",
+           "--set", "train.log_every=1", "--set", "train.compile=false", "--set", "train.compile_loss=false"]
+    r = _run(["0.05", *cpu], {"DFREC_DEVICE_DIR": str(device_dir), "OUT": str(out),
+                              "RUN_DIR": str(tmp_path / "run"), "GATE_N": "2"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    # the progress line a timed-out run still leaves: step, speed, loss and the last validation
+    assert any(" img/s " in line and "| val@" in line and "target IDSim" in line for line in r.stdout.splitlines()), r.stdout
+
+    back = [p for p in out.rglob("*") if p.is_file()]
+    assert {p.relative_to(out).as_posix() for p in back} >= {"model/config.json", "model/model.safetensors.index.json",
+                                                             "metrics.jsonl", "gate.json"}
+    assert len(back) <= MAX_FILES and max(p.stat().st_size for p in back) <= MAX_FILE_BYTES
+
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    assert any("loss" in row for row in rows) and any("val/idsim_target" in row for row in rows)
+
+    bundled = json.loads((ROOT / "src/dfrec/weights/default/config.json").read_text())["metadata"]["history"]
+    history = json.loads((out / "model/config.json").read_text())["metadata"]["history"]
+    assert history[:-1] == bundled  # the cumulative history, one run added
+    assert history[-1]["steps"] >= 1 and history[-1]["init_from"] == "src/dfrec/weights/default"
+    assert "val/idsim_target" in history[-1]["validation"]
+    for shard in (out / "model").glob("model-*.safetensors"):
+        with safe_open(str(shard), "pt") as f:
+            assert {str(f.get_slice(k).get_dtype()) for k in f.keys()} <= {"F16", "I64", "BOOL"}
+
+    gate = json.loads((out / "gate.json").read_text())  # bundled vs new on the same held-out forgeries
+    assert isinstance(gate["passed"], bool) and set(gate["incumbent"]) == set(gate["candidate"]) >= {"swap", "blend"}
+    assert gate["candidate"]["swap"]["idsim_target"] != gate["incumbent"]["swap"]["idsim_target"]  # the new weights ran
+
+
+def test_device_train_names_what_is_missing(tmp_path):
+    r = _run(["1"], {"DFREC_DEVICE_DIR": str(tmp_path / "nothing"), "OUT": str(tmp_path / "out")})
+    assert r.returncode == 2 and "pack/meta.json missing" in r.stderr and "device_prepare.py" in r.stderr

@@ -183,3 +183,36 @@ def test_threads_share_models_safely(obama, obama_face):
         results = list(pool.map(det.detect, [obama] * 3))
     for faces in results:
         np.testing.assert_array_equal(faces[0].landmarks, obama_face.landmarks)
+
+
+@pytest.mark.parametrize("side", [800, 2000])
+def test_smallest_face_is_where_detection_stops(obama, obama_face, side):
+    """The size ``no_face_message`` quotes: the face, pasted at half that size onto a grey picture of
+    ``side`` px, is missed; at 1.5 times it, found (HOG and its fallback, as a report runs them)."""
+    from dfrec.faces.detect import no_face_message, smallest_face
+
+    least = smallest_face((side, side, 3))
+    x0, y0, x1, y1 = obama_face.box.astype(int)
+    w = x1 - x0
+    head = obama[max(0, y0 - w // 2):y1 + w // 2, max(0, x0 - w // 2):x1 + w // 2]
+    det = FaceDetector(detectors=("hog", "hog+up"), verify_below=0)
+    found = {}
+    for factor in (0.5, 1.5):
+        small = cv2.resize(head, None, fx=factor * least / w, fy=factor * least / w, interpolation=cv2.INTER_AREA)
+        canvas = np.full((side, side, 3), 128, np.uint8)
+        canvas[10:10 + small.shape[0], 10:10 + small.shape[1]] = small
+        found[factor] = len(det.detect(canvas))
+    assert found == {0.5: 0, 1.5: 1}
+    msg = no_face_message((side, side, 3), upsample=1, option="--detection-upsample")
+    assert msg.startswith("no face found") and f"about {least} px" in msg
+    assert f"--detection-upsample 2 looks for faces down to about {smallest_face((side, side, 3), upsample=2)} px" in msg
+    assert "--detection-upsample" not in no_face_message((side, side, 3), upsample=2, option="--detection-upsample")
+
+
+def test_smallest_face_follows_the_detection_copy():
+    """Small pictures get the one-more-upsampling fallback; big ones are searched on a 1024-px copy."""
+    from dfrec.faces.detect import smallest_face
+
+    assert smallest_face((300, 300)) == 20 and smallest_face((800, 600)) == 40   # 300 * 4 <= 2048 < 800 * 4
+    assert smallest_face((4000, 3000)) == 157 and smallest_face((4000, 3000), upsample=2) == 79
+    assert smallest_face((100, 100), upsample=2) == 20  # never under the detector's min_size

@@ -71,12 +71,13 @@ def _collect(inputs: list[str], outdir: Path, failed: list[dict[str, str]],
 
 def _process(path: Path, stem: Path, outdir: Path, args: argparse.Namespace, detector) -> dict[str, Any]:
     from dfrec.faces.align import DEFAULT_MARGIN, align_face
+    from dfrec.faces.detect import no_face_message
     from dfrec.io import read_image, write_image, write_json_atomic
 
     image = read_image(path)
     faces = detector.detect(image)
     if not faces:
-        raise NoFaceError(f"{shown(path)}: no face found")
+        raise NoFaceError(f"{shown(path)}: {no_face_message(image.shape, args.upsample, option='--upsample')}")
     if args.largest:
         faces = faces[:1]
     margin = DEFAULT_MARGIN if args.margin is None else args.margin

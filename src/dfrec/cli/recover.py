@@ -183,6 +183,7 @@ def recover_one(store: Any, recoverer: Any, item: Item, settings: dict[str, Any]
     gallery state; not with ``--force``). Raises :class:`DfrecError` for inputs that cannot
     be processed.
     """
+    from dfrec.faces.detect import DEFAULT_UPSAMPLE, no_face_message
     from dfrec.io import read_image, sha256_file
     from dfrec.report.writer import write_image_report, write_video_report
 
@@ -206,7 +207,9 @@ def recover_one(store: Any, recoverer: Any, item: Item, settings: dict[str, Any]
     else:
         recovery = recoverer.recover_image(read_image(path), max_faces=args.max_faces)
         if not recovery.faces:
-            raise NoFaceError(f"{shown(path)}: no face found")
+            raise NoFaceError(f"{shown(path)}: " + no_face_message(
+                recovery.image.shape, DEFAULT_UPSAMPLE if args.detection_upsample is None else args.detection_upsample,
+                option="--detection-upsample"))
         with store.staged(name) as stage:
             result = write_image_report(stage, path, recovery, settings, model_info, gallery=gallery,
                                         top_k=args.top_k, notes=_image_notes(path))

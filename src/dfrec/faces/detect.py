@@ -72,6 +72,38 @@ def check_geometry(shape: tuple[int, ...], name: str | None = None) -> None:
                          "too thin for face detection (crop it first)")
 
 
+#: Side of dlib's HOG frontal-face window in detection-copy pixels: the smallest face HOG finds
+#: without upsampling (each upsampling halves it).
+HOG_WINDOW = 80
+#: FaceDetector's defaults, which ``no_face_message`` assumes unless told otherwise.
+DEFAULT_UPSAMPLE, DEFAULT_MAX_SIDE, DEFAULT_MIN_SIZE = 1, 1024, 20.0
+
+
+def smallest_face(shape: tuple[int, ...], upsample: int = DEFAULT_UPSAMPLE, max_side: int = DEFAULT_MAX_SIDE,
+                  min_size: float = DEFAULT_MIN_SIZE) -> int:
+    """About the smallest face side, in image pixels, that :class:`FaceDetector` (HOG, and its
+    ``hog+up`` fallback where the image is small enough) finds in an image of ``shape`` (H, W, ...)."""
+    scale = min(1.0, max_side / max(int(shape[0]), int(shape[1])))
+    long_copy = max(int(shape[0]), int(shape[1])) * scale
+    ups = upsample + 1 if long_copy * 2 ** (upsample + 1) <= _HOG_UP_MAX_SIDE else upsample
+    return int(np.ceil(max(min_size, HOG_WINDOW / 2**ups / scale)))
+
+
+def no_face_message(shape: tuple[int, ...], upsample: int = DEFAULT_UPSAMPLE, option: str | None = None,
+                    max_side: int = DEFAULT_MAX_SIDE) -> str:
+    """``no face found`` and what the detector misses in a picture of ``shape`` (H, W, ...), for the
+    person reading the error. ``option``: the command-line flag that sets ``upsample``, named in a
+    hint when one more upsampling would find smaller faces."""
+    h, w = int(shape[0]), int(shape[1])
+    least = smallest_face(shape, upsample, max_side)
+    text = (f"no face found (in this {w}x{h} picture faces under about {least} px across, in profile or "
+            "heavily covered are missed")
+    if option and upsample < 2 and smallest_face(shape, upsample + 1, max_side) < least:
+        text += (f"; {option} {upsample + 1} looks for faces down to about "
+                 f"{smallest_face(shape, upsample + 1, max_side)} px, more slowly")
+    return text + ")"
+
+
 def _pad_to(img: np.ndarray, side: int) -> np.ndarray:
     """``img`` padded with black at the bottom and right so both sides are at least ``side``
     (coordinates of the original pixels are unchanged)."""
@@ -184,9 +216,9 @@ class FaceDetector:
 
     def __init__(
         self,
-        upsample: int = 1,
-        max_side: int = 1024,
-        min_size: float = 20.0,
+        upsample: int = DEFAULT_UPSAMPLE,
+        max_side: int = DEFAULT_MAX_SIDE,
+        min_size: float = DEFAULT_MIN_SIZE,
         threshold: float = 0.0,
         detectors: tuple[str, ...] | list[str] = DETECTORS,
         verify_below: float = VERIFY_BELOW,

@@ -146,6 +146,7 @@ class Worker:
 
     def _image(self, jid: str, n: int, src: Path, out: Path) -> dict[str, Any]:
         from dfrec.errors import NoFaceError
+        from dfrec.faces.detect import no_face_message
         from dfrec.io import read_image
         from dfrec.report.writer import write_image_report
 
@@ -153,8 +154,7 @@ class Worker:
         self.store.update_input(jid, n, progress=0.1, stage="finding faces")
         recovery = self.recoverer.recover_image(image, max_faces=self.cfg.max_faces)
         if not recovery.faces:
-            raise NoFaceError("no face found in this picture (faces smaller than about 40 pixels, in profile or "
-                              "heavily covered can be missed)")
+            raise NoFaceError(no_face_message(image.shape))
         self.store.update_input(jid, n, progress=0.6, stage="writing the report")
         result = write_image_report(out, src, recovery, self.settings, self.model_info,
                                     gallery=self.gallery, top_k=self.cfg.top_k)

@@ -42,7 +42,7 @@ def test_folder_with_bad_files(tmp_path, tiny_checkpoint, face_image, capsys):
     err = capsys.readouterr().err
     assert rc == 0
     assert "2 input(s) could not be processed" in err
-    assert "corrupt.jpg" in err and "noface.png: no face found" in err
+    assert "corrupt.jpg" in err and "noface.png: no face found (in this 160x120 picture faces under about 20 px" in err
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["processed"] == 1 and summary["failed_count"] == 2
@@ -107,7 +107,8 @@ def test_video_tracks_and_json_summary(tmp_path, tiny_checkpoint, face_image, ca
     assert rc == 0
     summary = json.loads(cap.out)  # stdout holds only the JSON summary
     assert summary["processed"] == 1 and summary["failed"][0]["input"].endswith("blank.avi")
-    assert "no face found in any of the 2 sampled frames" in summary["failed"][0]["reason"]
+    assert "no face found in any of the 2 sampled frames (in these 64x64 frames faces under about 20 px" \
+        in summary["failed"][0]["reason"]
     result = json.loads((out / "clip" / "result.json").read_text())
     assert result["input"]["kind"] == "video" and result["input"]["frames_sampled"] == 3
     track = result["faces"][0]

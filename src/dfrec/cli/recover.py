@@ -197,19 +197,21 @@ def recover_one(store: Any, recoverer: Any, item: Item, settings: dict[str, Any]
         if done is not None:
             return "done", done
     store.check_replaceable(name)  # before the work, not after
+    upsample = DEFAULT_UPSAMPLE if args.detection_upsample is None else args.detection_upsample
     if kind == "video":
         video = recoverer.recover_video(path, fps=args.fps, max_faces=args.max_faces,
                                         max_frames=args.max_frames, progress=not args.no_progress)
         if not video.tracks:
-            raise NoFaceError(f"{shown(path)}: no face found in any of the {video.frames_sampled} sampled frames")
+            raise NoFaceError(f"{shown(path)}: " + no_face_message(
+                (video.info.height, video.info.width), upsample, option="--detection-upsample",
+                frames=video.frames_sampled))
         with store.staged(name) as stage:
             result = write_video_report(stage, path, video, settings, model_info, gallery=gallery, top_k=args.top_k)
     else:
         recovery = recoverer.recover_image(read_image(path), max_faces=args.max_faces)
         if not recovery.faces:
-            raise NoFaceError(f"{shown(path)}: " + no_face_message(
-                recovery.image.shape, DEFAULT_UPSAMPLE if args.detection_upsample is None else args.detection_upsample,
-                option="--detection-upsample"))
+            raise NoFaceError(f"{shown(path)}: " + no_face_message(recovery.image.shape, upsample,
+                                                                   option="--detection-upsample"))
         with store.staged(name) as stage:
             result = write_image_report(stage, path, recovery, settings, model_info, gallery=gallery,
                                         top_k=args.top_k, notes=_image_notes(path))

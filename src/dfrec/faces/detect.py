@@ -90,14 +90,16 @@ def smallest_face(shape: tuple[int, ...], upsample: int = DEFAULT_UPSAMPLE, max_
 
 
 def no_face_message(shape: tuple[int, ...], upsample: int = DEFAULT_UPSAMPLE, option: str | None = None,
-                    max_side: int = DEFAULT_MAX_SIDE) -> str:
+                    max_side: int = DEFAULT_MAX_SIDE, frames: int | None = None) -> str:
     """``no face found`` and what the detector misses in a picture of ``shape`` (H, W, ...), for the
     person reading the error. ``option``: the command-line flag that sets ``upsample``, named in a
-    hint when one more upsampling would find smaller faces."""
+    hint when one more upsampling would find smaller faces. ``frames``: how many video frames of
+    that shape were searched, for a video."""
     h, w = int(shape[0]), int(shape[1])
     least = smallest_face(shape, upsample, max_side)
-    text = (f"no face found (in this {w}x{h} picture faces under about {least} px across, in profile or "
-            "heavily covered are missed")
+    where = f"in any of the {frames} sampled frames (in these {w}x{h} frames" if frames is not None else \
+        f"(in this {w}x{h} picture"
+    text = f"no face found {where} faces under about {least} px across, in profile or heavily covered are missed"
     if option and upsample < 2 and smallest_face(shape, upsample + 1, max_side) < least:
         text += (f"; {option} {upsample + 1} looks for faces down to about "
                  f"{smallest_face(shape, upsample + 1, max_side)} px, more slowly")

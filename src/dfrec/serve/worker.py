@@ -163,6 +163,7 @@ class Worker:
 
     def _video(self, jid: str, n: int, src: Path, out: Path) -> dict[str, Any]:
         from dfrec.errors import NoFaceError
+        from dfrec.faces.detect import no_face_message
         from dfrec.report.writer import write_video_report
 
         last = [0.0]
@@ -180,7 +181,7 @@ class Worker:
         video = self.recoverer.recover_video(src, fps=self.cfg.fps, max_faces=self.cfg.max_faces,
                                              max_frames=self.cfg.max_frames, on_frame=on_frame)
         if not video.tracks:
-            raise NoFaceError(f"no face found in any of the {video.frames_sampled} sampled frames")
+            raise NoFaceError(no_face_message((video.info.height, video.info.width), frames=video.frames_sampled))
         self.store.update_input(jid, n, progress=0.92, stage="writing the report")
         result = write_video_report(out, src, video, self.settings, self.model_info,
                                     gallery=self.gallery, top_k=self.cfg.top_k)

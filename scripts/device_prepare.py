@@ -82,10 +82,11 @@ def build_weights(dest: Path = DEVICE) -> None:
         torch.save({k: v.half() if v.is_floating_point() else v for k, v in sd.items()}, tmp)
 
 
-def build_wheels() -> None:
+def build_wheels(dest: Path = DEVICE) -> None:
+    """``dest/whl``: the segmentation-models-pytorch wheel this environment uses (the device lacks it)."""
     from importlib.metadata import version
 
-    whl = DEVICE / "whl"
+    whl = dest / "whl"
     whl.mkdir(parents=True, exist_ok=True)
     for old in whl.glob("*.whl"):
         old.unlink()

@@ -18,7 +18,6 @@ writes the network's weights for machines without the ``.dat`` file (or without 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -55,8 +54,15 @@ def _pyramid_down(x: torch.Tensor) -> torch.Tensor:
     return x[:, :, ::2, ::2]
 
 
+def chip_scale(chip_to_image: torch.Tensor | np.ndarray) -> float:
+    """Image pixels per chip pixel of ``chip_to_image`` (2, 3) or (N, 2, 3), the largest over N:
+    the square root of the linear part's determinant."""
+    m = torch.as_tensor(chip_to_image).detach().to("cpu", torch.float64).reshape(-1, 2, 3)
+    return float(torch.sqrt(torch.abs(torch.det(m[:, :, :2]))).max())
+
+
 def extract_chips(
-    images: torch.Tensor, chip_to_image: torch.Tensor, size: int = CHIP_SIZE
+    images: torch.Tensor, chip_to_image: torch.Tensor, size: int = CHIP_SIZE, scale: float | None = None
 ) -> torch.Tensor:
     """Differentiable dlib-style chip extraction.
 
@@ -65,8 +71,13 @@ def extract_chips(
     Returns (N, 3, size, size) by bilinear sampling, zeros outside the image. When the chip
     is much smaller than its footprint (scale > 2, where dlib switches to an image pyramid)
     the image is first reduced with the same 2x binomial pyramid, so the chip does not alias.
+    ``scale``: :func:`chip_scale` of ``chip_to_image``, computed here when None (on a GPU that
+    waits for the device); pass it for a fixed map, as :class:`IdentityEncoder` does, so a
+    training step neither waits nor breaks a ``torch.compile`` graph.
     """
     n = images.shape[0]
+    if scale is None:
+        scale = chip_scale(chip_to_image)
     m = torch.as_tensor(chip_to_image).to(device=images.device, dtype=torch.float32)
     if m.ndim == 2:
         m = m.unsqueeze(0).expand(n, 2, 3)
@@ -74,7 +85,6 @@ def extract_chips(
     # geometry in fp32 whatever the image dtype (bf16 coordinates would be off by ~0.5 px)
     x = images.float()
     # dlib: pyramid level while the half-size footprint is still larger than the chip area
-    scale = float(torch.sqrt(torch.abs(torch.det(m[:, :, :2]))).max())
     while scale > 2.0 and min(x.shape[-2:]) >= 8:
         x = _pyramid_down(x)
         m = m / 2.0
@@ -113,12 +123,13 @@ class IdentityEncoder(nn.Module):
         # not persistent: a model holding the encoder as its loss keeps it out of checkpoints
         self.register_buffer("chip_to_crop", torch.as_tensor(np.asarray(chip_to_crop), dtype=torch.float32),
                              persistent=False)
+        self.chip_scale = chip_scale(self.chip_to_crop)  # fixed: no device sync per call
 
     def chips(self, crops: torch.Tensor) -> torch.Tensor:
         """crops (N, 3, size, size) in [0, 1] -> dlib chips (N, 3, 150, 150) in [0, 1]."""
         if crops.ndim != 4 or crops.shape[1] != 3 or crops.shape[-1] != self.size or crops.shape[-2] != self.size:
             raise ValueError(f"expected crops (N, 3, {self.size}, {self.size}), got {tuple(crops.shape)}")
-        return extract_chips(crops, self.chip_to_crop, CHIP_SIZE)
+        return extract_chips(crops, self.chip_to_crop, CHIP_SIZE, scale=self.chip_scale)
 
     def embed(self, crops: torch.Tensor) -> torch.Tensor:
         """crops (N, 3, size, size) in [0, 1] -> embeddings (N, 128)."""
@@ -157,8 +168,12 @@ def is_same_person(distance: torch.Tensor | np.ndarray | float, threshold: float
     return torch.as_tensor(distance) < threshold
 
 
-@lru_cache(maxsize=1)
-def _mean_embedding_np() -> np.ndarray:
+#: :func:`mean_embedding`'s tensors by (device, dtype): the file is read once, and a training step
+#: (compiled or not) neither touches the file system nor copies the mean to the GPU again.
+_MEAN_EMBEDDINGS: dict[tuple[str, torch.dtype], torch.Tensor] = {}
+
+
+def _read_mean_embedding() -> np.ndarray:
     if not IDENTITY_MEAN_FILE.exists():
         raise CheckpointError(f"{IDENTITY_MEAN_FILE}: mean identity embedding missing (rebuild with python scripts/build_identity_mean.py --lfw LFW_DIR)")
     mean = np.load(IDENTITY_MEAN_FILE).astype(np.float32)
@@ -168,8 +183,13 @@ def _mean_embedding_np() -> np.ndarray:
 
 
 def mean_embedding(device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """The fixed mean embedding (128,) subtracted by :func:`idsim`."""
-    return torch.from_numpy(_mean_embedding_np()).to(device=device, dtype=dtype)
+    """The fixed mean embedding (128,) subtracted by :func:`idsim`; one shared tensor per
+    device and dtype (do not modify it in place)."""
+    key = (str(torch.device("cpu") if device is None else torch.device(device)), dtype)
+    mean = _MEAN_EMBEDDINGS.get(key)
+    if mean is None:
+        mean = _MEAN_EMBEDDINGS[key] = torch.from_numpy(_read_mean_embedding()).to(device=device, dtype=dtype)
+    return mean
 
 
 def cosine(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -178,18 +198,19 @@ def cosine(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> torch.
     return F.cosine_similarity(a, b, dim=-1)
 
 
-def idsim(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> torch.Tensor:
+def idsim(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray, mean: torch.Tensor | None = None) -> torch.Tensor:
     """Identity similarity in [-1, 1]: cosine of the embeddings after subtracting the mean
     embedding of LFW identities (``assets/identity_mean.npy``).
 
     a, b: (..., 128) dlib embeddings (broadcastable) -> (...). idsim(x, x) == 1. Raw
     cosines of dlib embeddings crowd into 0.8-0.97; centring spreads them (on LFW pairs:
     same person 0.71 +- 0.13, different people 0.00 +- 0.17; the best same/different
-    threshold is 0.41, see docs/identity.md). Differentiable.
+    threshold is 0.41, see docs/identity.md). Differentiable. ``mean``: :func:`mean_embedding`
+    already on ``a``'s device (a loss module's buffer), so a compiled step reads no file.
     """
     a, b = torch.as_tensor(a), torch.as_tensor(b)
     dtype = a.dtype if a.is_floating_point() else torch.float32
-    mu = mean_embedding(a.device, dtype)
+    mu = mean_embedding(a.device, dtype) if mean is None else mean.to(dtype)
     return F.cosine_similarity(a.to(dtype) - mu, b.to(dtype) - mu, dim=-1, eps=1e-8)
 
 

@@ -100,6 +100,7 @@ def separation_loss(
     reduction: str = "mean",
     mode: str = "hinge",
     margin: float = 0.2,
+    mean: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Identity separation on dlib embeddings ``(N, 128)``, where ``applies (N,)``.
 
@@ -111,14 +112,15 @@ def separation_loss(
     mean LFW embedding, in [-1, 1]). ``applies`` (bool or 0/1) marks forgeries whose source
     and target are different people; the mean runs over those (0 when there are none).
     For the recovered source the roles swap: pass (Ŝ, T, S) (``loss.lambda_sep_source``).
+    ``mean``: the embedding mean IDSim removes, passed on to ``idsim``.
     """
     from dfrec.faces.identity import idsim
 
-    sim_rec = idsim(recovered_target.float(), true_source.float().detach())
+    sim_rec = idsim(recovered_target.float(), true_source.float().detach(), mean)
     if mode == "hinge":
-        ref = idsim(true_target.float().detach(), true_source.float().detach())
+        ref = idsim(true_target.float().detach(), true_source.float().detach(), mean)
     elif mode == "triplet":
-        ref = idsim(recovered_target.float(), true_target.float().detach()) - margin
+        ref = idsim(recovered_target.float(), true_target.float().detach(), mean) - margin
     else:
         raise ValueError(f"separation mode must be hinge or triplet, got {mode!r}")
     hinge = F.relu(sim_rec - ref) * applies.to(sim_rec).reshape(-1)

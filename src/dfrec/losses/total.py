@@ -167,9 +167,14 @@ class LossConfig:
 def two_people(batch: dict, n: int, device: torch.device) -> torch.Tensor:
     """``(n,)`` bool: forgeries whose source and target are different people.
 
-    From ``source_id``/``target_id`` when the batch has them (the synthesiser's and triple
-    folders' samples), else every fake (``is_fake``).
+    The batch's ``two_people`` tensor when it has one (:func:`dfrec.train.setup.collate` adds it,
+    so a compiled loss reads a tensor, not the names: names change every batch, and a traced
+    comparison of them would recompile at every step); else from ``source_id``/``target_id``
+    when the batch has them (the synthesiser's and triple folders' samples), else every fake
+    (``is_fake``).
     """
+    if torch.is_tensor(batch.get("two_people")):
+        return batch["two_people"].reshape(-1).to(device=device, dtype=torch.bool)
     fake = torch.as_tensor(batch["is_fake"]).reshape(-1).to(device) > 0.5 if "is_fake" in batch else torch.ones(n, dtype=torch.bool, device=device)
     s_ids, t_ids = batch.get("source_id"), batch.get("target_id")
     if isinstance(s_ids, (list, tuple)) and isinstance(t_ids, (list, tuple)) and len(s_ids) == n == len(t_ids):
@@ -203,6 +208,11 @@ class DFRECLoss(nn.Module):
 
             self.identity = IdentityLoss(weights=c.identity_weights, layer_weights=c.identity_layer_weights,
                                          size=c.image_size, margin=c.align_margin)
+            if c.lambda_sep > 0 or c.lambda_sep_source > 0:
+                from dfrec.faces.identity import mean_embedding
+
+                # IDSim's centring as a buffer: moves with the loss, read without a file or a copy per step
+                self.register_buffer("identity_mean", mean_embedding().clone(), persistent=False)
         if c.lambda_perc > 0:
             from dfrec.losses.perceptual import PerceptualLoss
 
@@ -286,10 +296,12 @@ class DFRECLoss(nn.Module):
                 two = two_people(batch, n, d.device)
                 e_src_hat, e_tgt_hat, e_src, e_tgt = rec[-1][:n], rec[-1][n:], true[-1][:n], true[-1][n:]
                 if c.lambda_sep > 0:
-                    add("sep", c.lambda_sep, separation_loss(e_tgt_hat, e_src, e_tgt, two, mode=c.sep_mode, margin=c.sep_margin))
+                    add("sep", c.lambda_sep, separation_loss(e_tgt_hat, e_src, e_tgt, two, mode=c.sep_mode,
+                                                             margin=c.sep_margin, mean=self.identity_mean))
                 if c.lambda_sep_source > 0:  # the source's turn: the target is the other person
                     add("sep_source", c.lambda_sep_source,
-                        separation_loss(e_src_hat, e_tgt, e_src, two, mode=c.sep_mode, margin=c.sep_margin))
+                        separation_loss(e_src_hat, e_tgt, e_src, two, mode=c.sep_mode, margin=c.sep_margin,
+                                        mean=self.identity_mean))
         if self.perceptual is not None:
             d = self.perceptual(torch.cat([src_hat, tgt_hat]), torch.cat([src, tgt]).to(src_hat), reduction="none",
                                 size=c.perceptual_size)

@@ -273,7 +273,11 @@ def open_run_folder(cfg: Config, out: Path, info: D.DistInfo) -> Any:
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack tensors/numbers; keep other fields (strings, names) as lists."""
+    """Stack tensors/numbers; keep other fields (strings, names) as lists. Samples that name their
+    people (``source_id``, ``target_id``) also get ``two_people`` ``(N,)`` bool
+    (:func:`dfrec.losses.total.two_people`), so the loss never compares names inside a step."""
+    from dfrec.losses.total import two_people
+
     out: dict[str, Any] = {}
     for k in items[0]:
         vals = [it[k] for it in items]
@@ -284,6 +288,8 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
             out[k] = torch.tensor(vals, dtype=torch.float32)
         else:
             out[k] = vals
+    if "source_id" in out and "target_id" in out and "two_people" not in out:
+        out["two_people"] = two_people(out, len(items), torch.device("cpu"))
     return out
 
 

@@ -8,10 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
-from dfrec.train.distributed import ResumableSampler, SeededDataset
+from dfrec.train.distributed import DistInfo, ResumableSampler, SeededDataset, reduce_mean
 from helpers import assert_same_state, model_state, tiny_config, write_config
 
 HERE = Path(__file__).resolve().parent
@@ -126,3 +127,25 @@ def test_sampler_shards_resumes_and_seeds_samples():
     before = torch.get_rng_state()
     ds[a[1]]
     assert torch.equal(before, torch.get_rng_state())
+
+
+@pytest.mark.parametrize("backend", ["gloo", pytest.param("nccl", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="NCCL needs a CUDA device"))])
+def test_reduce_mean_reduces_on_the_ranks_device(backend):
+    """The all-reduce of the training log rows runs on the rank's device and answers on the
+    values' own: NCCL (CUDA ranks) reduces only CUDA tensors, and a CPU tensor there raised
+    "No backend type associated with device type cpu" at the first log row of a torchrun job.
+    One real process stands for rank 0 of two whose other rank contributes nothing."""
+    import torch.distributed as dist
+
+    device = torch.device("cuda", 0) if backend == "nccl" else torch.device("cpu")
+    dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        info = DistInfo(rank=0, world_size=2, device=device)
+        for values in (torch.tensor([2.0, 5.0], dtype=torch.float64), torch.tensor([1.0, 3.0], device=device)):
+            out = reduce_mean(values, info)
+            assert out.device == values.device and out.dtype == values.dtype
+            assert torch.equal(out, values / 2)
+        assert torch.equal(values, torch.tensor([1.0, 3.0], device=device))  # the input is left as it was
+    finally:
+        dist.destroy_process_group()

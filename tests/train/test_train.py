@@ -109,6 +109,33 @@ def test_final_model_loads_with_metadata(fixture_cache, tmp_path):
     assert any("val/psnr_target" in r for r in rows)
 
 
+def test_log_rows_are_the_means_of_their_steps(fixture_cache, tmp_path):
+    """A log row holds the mean over its window of each step's loss, parts and gradient norm
+    (summed on the device without a host sync per step, read once per row)."""
+    data = tiny_config(fixture_cache, tmp_path, steps=5, dataset="faces", val_every=100, checkpoint_every=100,
+                       log_every=2)
+    data["data"]["val_samples"] = 0
+    trainer = Trainer(config_from_dict(data), device="cpu", progress=False)
+    steps: list[dict[str, float]] = []
+    step = trainer.train_step
+
+    def recorded(batch):
+        loss, parts, gnorm = step(batch)
+        steps.append({"loss": float(loss), "grad_norm": float(gnorm),
+                      **{f"loss_{k}": float(v.mean()) for k, v in parts.items() if k != "total"}})
+        return loss, parts, gnorm
+
+    trainer.train_step = recorded
+    trainer.fit()
+    rows = [r for r in trainer.history if "loss" in r]
+    assert [r["step"] for r in rows] == [2, 4, 5] and len(steps) == 5
+    for row, window in zip(rows, (steps[0:2], steps[2:4], steps[4:5])):
+        assert set(window[0]) <= set(row) and len(window[0]) > 3
+        for k in window[0]:
+            assert row[k] == pytest.approx(sum(w[k] for w in window) / len(window), rel=1e-6, abs=1e-9), k
+        assert row["images_per_s"] > 0
+
+
 def test_cli_end_to_end_and_errors(fixture_cache, tmp_path):
     cfg = write_config(tiny_config(fixture_cache, tmp_path / "run", steps=2, dataset="faces"), tmp_path / "c.yaml")
     cmd = [sys.executable, "-m", "dfrec", "train", "--config", str(cfg), "--device", "cpu", "--json", "--no-progress"]

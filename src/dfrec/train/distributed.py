@@ -99,12 +99,15 @@ def broadcast_object(obj: Any, info: DistInfo, src: int = 0) -> Any:
 
 
 def reduce_mean(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
-    """Mean of a tensor across ranks (identity when not distributed)."""
+    """Mean of a tensor across ranks (identity when not distributed), on ``values``' device.
+
+    The reduction runs on ``info.device``: NCCL, the backend of CUDA ranks, reduces only CUDA
+    tensors (a CPU tensor raises "No backend type associated with device type cpu")."""
     if not info.distributed:
         return values
-    v = values.detach().clone()
+    v = values.detach().to(info.device, copy=True)
     dist.all_reduce(v, op=dist.ReduceOp.SUM)
-    return v / info.world_size
+    return (v / info.world_size).to(values.device)
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:

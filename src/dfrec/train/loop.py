@@ -431,7 +431,7 @@ class Trainer:
 
             bar = tqdm(total=stop, initial=self.step, desc="train", unit="step", dynamic_ncols=True, file=sys.stderr)
         imgs_per_step = cfg.data.batch_size * info.world_size
-        win: dict[str, float] = {}
+        win: dict[str, torch.Tensor] = {}  # per-metric sums since the last log row, on the device
         win_n = 0
         t0 = time.perf_counter()
         last_loss = float("nan")
@@ -448,8 +448,9 @@ class Trainer:
                 self.step += 1
                 vals = {"loss": loss, "grad_norm": gnorm}
                 vals.update({f"loss_{k}": v.reshape(-1).mean() for k, v in parts.items() if k != "total"})
-                for k, v in vals.items():
-                    win[k] = win.get(k, 0.0) + float(v)
+                for k, v in vals.items():  # summed where they are: no host sync per step
+                    v = v.detach().reshape(-1).mean().double()
+                    win[k] = v if k not in win else win[k] + v
                 win_n += 1
                 if bar is not None:
                     bar.update(1)
@@ -458,10 +459,11 @@ class Trainer:
                     stop = self.step
                     self._log(f"time limit of {cfg.train.max_minutes:g} min reached at step {self.step}")
                 if self.step % cfg.train.log_every == 0 or self.step == stop:
-                    dt = time.perf_counter() - t0
                     names = sorted(win)
-                    mean = D.reduce_mean(torch.tensor([win[k] / win_n for k in names], dtype=torch.float64), info)
-                    row = {"step": self.step, **{k: float(v) for k, v in zip(names, mean)}}
+                    mean = torch.stack([win[k].to(info.device) for k in names]) / win_n
+                    mean = D.reduce_mean(mean, info).cpu().tolist()  # one host sync per log row
+                    dt = time.perf_counter() - t0  # after the sync: the window's steps have run
+                    row = {"step": self.step, **dict(zip(names, mean))}
                     row["lr"] = float(self.scheduler.get_last_lr()[0])
                     row["images_per_s"] = win_n * imgs_per_step / max(dt, 1e-9)
                     row["epoch"] = epoch

@@ -48,7 +48,7 @@ def folder_bytes(p: Path) -> int:
 
 
 def build_index(cache: Path, lfw: Path) -> None:
-    """The LFW landmark cache (dlib detection + 68 landmarks per image): about 20-40 min on 2 cores."""
+    """The LFW landmark cache (dlib detection + 68 landmarks per image): about 12-40 min on 2 cores."""
     images = lfw / "images_deepfunneled"
     if not images.is_dir():
         raise SystemExit(f"{images}: LFW not found (set --lfw); needed to build the landmark cache {cache}")

@@ -273,6 +273,15 @@ def test_compile_failure_falls_back_to_eager(fixture_cache, tmp_path, monkeypatc
     assert meta["device"].startswith("cpu") and meta["train_minutes"] > 0
 
 
+def test_compiled_first_step_says_what_it_cost(fixture_cache, tmp_path, monkeypatch, capsys):
+    """The first step of a compiled run logs its time: a timed GPU run spends it compiling."""
+    monkeypatch.setattr(torch, "compile", lambda m, **k: m)  # the loop's path, without the compiler's minutes
+    data = tiny_config(fixture_cache, tmp_path, steps=2, dataset="faces", compile=True, compile_loss=True)
+    assert Trainer(config_from_dict(data), device="cpu", progress=False).fit()["finished"]
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "first step compiled" in ln]
+    assert len(lines) == 1 and float(lines[0].split(" in ")[1].split(" s")[0]) > 0
+
+
 def test_freeze_leaves_the_named_modules_as_loaded(fixture_cache, tmp_path, tiny_checkpoint):
     """model.freeze: a fine-tuning run changes the other modules and leaves the frozen ones (weights and
     BatchNorm statistics) exactly as init_from had them; they are not in the optimizer."""

@@ -383,8 +383,11 @@ class Trainer:
         b = S.to_device(batch, self.info.device, cfg.train.channels_last)
         if cfg.train.compile and not self._compile_checked:
             self._compile_checked = True
+            t0 = time.perf_counter()
             try:
                 total, parts = self._forward_backward(b)
+                # what compiling costs a timed GPU run (validation runs the EMA model eager)
+                self._log(f"first step compiled and ran in {time.perf_counter() - t0:.1f} s")
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as e:  # noqa: BLE001 - any compiler failure: fall back, say why

@@ -4,6 +4,7 @@ the run folder holds a loadable model with its metadata, and `dfrec train` works
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -271,6 +272,47 @@ def test_compile_failure_falls_back_to_eager(fixture_cache, tmp_path, monkeypatc
     assert not isinstance(trainer.train_model, Broken) and trainer.loss_call is trainer.loss_fn
     meta = json.loads((tmp_path / "model" / "config.json").read_text())["metadata"]
     assert meta["device"].startswith("cpu") and meta["train_minutes"] > 0
+
+
+def test_a_non_finite_step_is_skipped_and_the_run_goes_on(fixture_cache, tmp_path, capsys):
+    """A step whose loss is NaN (so are its gradients) leaves the weights and AdamW's state as they
+    were, is counted and said, and the run trains on."""
+    data = tiny_config(fixture_cache, tmp_path, steps=3, dataset="faces", log_every=1)
+    data["data"]["val_samples"] = 0
+    trainer = Trainer(config_from_dict(data), device="cpu", progress=False)
+    setup, calls = trainer._setup, []
+
+    def poisoned_setup():
+        setup()
+        call = trainer.loss_call
+
+        def poisoned(out, batch):
+            total, parts = call(out, batch)
+            calls.append(1)
+            return (total * float("nan") if len(calls) == 2 else total), parts
+
+        trainer.loss_call = poisoned
+
+    trainer._setup = poisoned_setup
+    snapshots, step = [], trainer.train_step
+
+    def recorded(batch):
+        snapshots.append({n: p.detach().clone() for n, p in trainer.model.named_parameters()})
+        return step(batch)
+
+    trainer.train_step = recorded
+    summary = trainer.fit()
+    assert summary["finished"] and summary["step"] == 3 and summary["skipped_steps"] == 1
+    after_step2 = snapshots[2]  # the weights before step 3 = after step 2
+    for n, p in snapshots[1].items():
+        assert torch.equal(p, after_step2[n]), n
+    state = trainer.optimizer.state_dict()["state"][0]
+    assert int(state["step"]) == 2  # AdamW counted the two real updates only
+    moved = [n for n, p in trainer.model.named_parameters() if not torch.equal(p.detach(), after_step2[n])]
+    assert moved  # step 3 trained again
+    losses = _losses(trainer)
+    assert len(losses) == 3 and not math.isfinite(losses[1]) and math.isfinite(losses[2])
+    assert "step 2: non-finite gradient norm, update skipped" in capsys.readouterr().err
 
 
 def test_compiled_first_step_says_what_it_cost(fixture_cache, tmp_path, monkeypatch, capsys):

@@ -386,8 +386,6 @@ class Trainer:
             t0 = time.perf_counter()
             try:
                 total, parts = self._forward_backward(b)
-                # what compiling costs a timed GPU run (validation runs the EMA model eager)
-                self._log(f"first step compiled and ran in {time.perf_counter() - t0:.1f} s")
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as e:  # noqa: BLE001 - any compiler failure: fall back, say why
@@ -395,6 +393,8 @@ class Trainer:
                           "continuing eager")
                 self.train_model, self.loss_call = self._eager_model, self.loss_fn
                 total, parts = self._forward_backward(b)
+            else:  # what compiling costs a timed GPU run (validation runs the EMA model eager)
+                self._log(f"first step compiled and ran in {time.perf_counter() - t0:.1f} s")
         else:
             total, parts = self._forward_backward(b)
         clip = cfg.train.grad_clip if cfg.train.grad_clip else float("inf")
@@ -450,7 +450,7 @@ class Trainer:
                 loss, parts, gnorm = self.train_step(batch)
                 self.step += 1
                 vals = {"loss": loss, "grad_norm": gnorm}
-                vals.update({f"loss_{k}": v.reshape(-1).mean() for k, v in parts.items() if k != "total"})
+                vals.update({f"loss_{k}": v for k, v in parts.items() if k != "total"})
                 for k, v in vals.items():  # summed where they are: no host sync per step
                     v = v.detach().reshape(-1).mean().double()
                     win[k] = v if k not in win else win[k] + v

@@ -187,7 +187,11 @@ def build_optimizer(cfg: Config, model: torch.nn.Module, device: torch.device,
 
 
 def build_ema(cfg: Config, model: torch.nn.Module) -> torch.nn.Module | None:
-    """The exponential moving average of the weights (``train.ema``), or None."""
+    """The exponential moving average of the weights (``train.ema``), or None.
+
+    Its step counter (``n_averaged``) stays on the host, so an update reads nothing back from a
+    GPU (torch's update branches on the counter twice); do not move the EMA with ``.to(device)``.
+    """
     if not cfg.train.ema.enabled:
         return None
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn

@@ -315,22 +315,6 @@ def test_a_non_finite_step_is_skipped_and_the_run_goes_on(fixture_cache, tmp_pat
     assert "step 2: non-finite gradient norm, update skipped" in capsys.readouterr().err
 
 
-def test_the_ema_update_reads_nothing_back_from_the_device(fixture_cache, tmp_path):
-    """The EMA's step counter lives on the host, so an update queues its work and reads no value
-    back from the device: on a GPU it costs no sync. Weights on the meta device stand in for a
-    GPU's (reading one back raises), with a BatchNorm for the float and integer buffers."""
-    from dfrec.train.setup import build_ema
-
-    data = tiny_config(fixture_cache, tmp_path, steps=1, dataset="faces", ema={"enabled": True, "decay": 0.9})
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).to("meta")
-    ema = build_ema(config_from_dict(data), model)
-    assert ema is not None
-    for _ in range(3):
-        ema.update_parameters(model)
-    assert ema.n_averaged.device.type == "cpu" and int(ema.n_averaged) == 3
-    assert {k for k in ema.state_dict()} == {"n_averaged"} | {f"module.{k}" for k in model.state_dict()}
-
-
 def test_compiled_first_step_says_what_it_cost(fixture_cache, tmp_path, monkeypatch, capsys):
     """The first step of a compiled run logs its time: a timed GPU run spends it compiling."""
     monkeypatch.setattr(torch, "compile", lambda m, **k: m)  # the loop's path, without the compiler's minutes

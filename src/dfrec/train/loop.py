@@ -85,7 +85,7 @@ class Trainer:
         self.params: list[torch.nn.Parameter] = []
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
-        self.ema: torch.nn.Module | None = None  # AveragedModel when train.ema.enabled
+        self.ema: torch.nn.Module | None = None  # dfrec.train.ema.EMA when train.ema.enabled
         self.train_ds: D.SeededDataset | None = None
         self.sampler: D.ResumableSampler | None = None
         self.batches_per_epoch = 0

@@ -189,14 +189,14 @@ def build_optimizer(cfg: Config, model: torch.nn.Module, device: torch.device,
 def build_ema(cfg: Config, model: torch.nn.Module) -> torch.nn.Module | None:
     """The exponential moving average of the weights (``train.ema``), or None.
 
-    Its step counter (``n_averaged``) stays on the host, so an update reads nothing back from a
-    GPU (torch's update branches on the counter twice); do not move the EMA with ``.to(device)``.
+    ``dfrec.train.ema.EMA``: torch's ``AveragedModel`` layout (checkpoints load either way) with an
+    update that waits for nothing on a GPU. Its counter stays on the host: never ``.to(device)`` it.
     """
     if not cfg.train.ema.enabled:
         return None
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+    from dfrec.train.ema import EMA
 
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema.decay), use_buffers=True)
+    return EMA(model, cfg.train.ema.decay)
 
 
 def build_data(cfg: Config, components: Components,

@@ -121,10 +121,10 @@ def test_log_rows_are_the_means_of_their_steps(fixture_cache, tmp_path):
     step = trainer.train_step
 
     def recorded(batch):
-        loss, parts, gnorm = step(batch)
+        loss, parts, gnorm, skipped = step(batch)
         steps.append({"loss": float(loss), "grad_norm": float(gnorm),
                       **{f"loss_{k}": float(v.mean()) for k, v in parts.items() if k != "total"}})
-        return loss, parts, gnorm
+        return loss, parts, gnorm, skipped
 
     trainer.train_step = recorded
     trainer.fit()
@@ -134,7 +134,7 @@ def test_log_rows_are_the_means_of_their_steps(fixture_cache, tmp_path):
         assert set(window[0]) <= set(row) and len(window[0]) > 3
         for k in window[0]:
             assert row[k] == pytest.approx(sum(w[k] for w in window) / len(window), rel=1e-6, abs=1e-9), k
-        assert row["images_per_s"] > 0
+        assert row["images_per_s"] > 0 and row["skipped_steps"] == 0  # a count per window
 
 
 def test_cli_end_to_end_and_errors(fixture_cache, tmp_path):
@@ -274,12 +274,8 @@ def test_compile_failure_falls_back_to_eager(fixture_cache, tmp_path, monkeypatc
     assert meta["device"].startswith("cpu") and meta["train_minutes"] > 0
 
 
-def test_a_non_finite_step_is_skipped_and_the_run_goes_on(fixture_cache, tmp_path, capsys):
-    """A step whose loss is NaN (so are its gradients) leaves the weights and AdamW's state as they
-    were, is counted and said, and the run trains on."""
-    data = tiny_config(fixture_cache, tmp_path, steps=3, dataset="faces", log_every=1)
-    data["data"]["val_samples"] = 0
-    trainer = Trainer(config_from_dict(data), device="cpu", progress=False)
+def _poisoned(trainer: Trainer, steps: set[int]) -> Trainer:
+    """``trainer`` whose loss is NaN at the given steps (1-based), so are their gradients."""
     setup, calls = trainer._setup, []
 
     def poisoned_setup():
@@ -289,11 +285,26 @@ def test_a_non_finite_step_is_skipped_and_the_run_goes_on(fixture_cache, tmp_pat
         def poisoned(out, batch):
             total, parts = call(out, batch)
             calls.append(1)
-            return (total * float("nan") if len(calls) == 2 else total), parts
+            return (total * float("nan") if len(calls) in steps else total), parts
 
         trainer.loss_call = poisoned
 
     trainer._setup = poisoned_setup
+    return trainer
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["host-decides", "fused-adamw"])
+def test_a_non_finite_step_is_skipped_and_the_run_goes_on(fixture_cache, tmp_path, capsys, monkeypatch, fused):
+    """A step whose loss is NaN (so are its gradients) leaves the weights and AdamW's state as they
+    were, is counted and said, and the run trains on. Both ways: the host reads the gradient norm
+    (CPU), or fused AdamW skips the step in its kernel, flagged by a device tensor (the GPU path:
+    no host sync; PyTorch's CPU build has the fused kernel too, so it runs here)."""
+    if fused:
+        adamw = torch.optim.AdamW
+        monkeypatch.setattr(torch.optim, "AdamW", lambda *a, **k: adamw(*a, **{**k, "fused": True}))
+    data = tiny_config(fixture_cache, tmp_path, steps=3, dataset="faces", log_every=1)
+    data["data"]["val_samples"] = 0
+    trainer = _poisoned(Trainer(config_from_dict(data), device="cpu", progress=False), {2})
     snapshots, step = [], trainer.train_step
 
     def recorded(batch):
@@ -313,6 +324,18 @@ def test_a_non_finite_step_is_skipped_and_the_run_goes_on(fixture_cache, tmp_pat
     losses = _losses(trainer)
     assert len(losses) == 3 and not math.isfinite(losses[1]) and math.isfinite(losses[2])
     assert "step 2: non-finite gradient norm, update skipped" in capsys.readouterr().err
+    assert bool(trainer.optimizer.defaults.get("fused")) == fused
+    assert [r["skipped_steps"] for r in trainer.history if "skipped_steps" in r] == [0, 1, 0]
+
+
+def test_skipped_steps_are_counted_per_log_row(fixture_cache, tmp_path, capsys):
+    """With several steps per log row, the row counts the window's skipped steps and says which steps."""
+    data = tiny_config(fixture_cache, tmp_path, steps=4, dataset="faces", log_every=4)
+    data["data"]["val_samples"] = 0
+    trainer = _poisoned(Trainer(config_from_dict(data), device="cpu", progress=False), {2, 3})
+    assert trainer.fit()["skipped_steps"] == 2
+    assert [r["skipped_steps"] for r in trainer.history if "skipped_steps" in r] == [2]
+    assert "steps 1-4: 2 non-finite gradient norms, updates skipped" in capsys.readouterr().err
 
 
 def test_compiled_first_step_says_what_it_cost(fixture_cache, tmp_path, monkeypatch, capsys):

@@ -373,8 +373,9 @@ class Trainer:
         assert total_sum is not None
         return total_sum / len(chunks), {k: v / len(chunks) for k, v in parts_sum.items()}
 
-    def train_step(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
-        """One optimizer step; returns (loss, parts, grad norm) as detached tensors.
+    def train_step(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """One optimizer step; returns (loss, parts, grad norm, skipped) as detached tensors,
+        ``skipped`` 1.0 where a non-finite gradient norm left the weights as they were, else 0.0.
 
         With ``train.compile`` the first step compiles; if that fails the run continues eager
         (one warning), since an hour of GPU time is worth more than the speed-up.
@@ -399,15 +400,19 @@ class Trainer:
             total, parts = self._forward_backward(b)
         clip = cfg.train.grad_clip if cfg.train.grad_clip else float("inf")
         gnorm = torch.nn.utils.clip_grad_norm_(self.params, clip)
-        if torch.isfinite(gnorm):
+        skipped = (~torch.isfinite(gnorm)).float()  # gradients are all-reduced: every rank skips alike
+        if self.optimizer.defaults.get("fused"):
+            # fused AdamW (on GPUs) skips a flagged step inside its kernel (weights, moments and step
+            # count stay), GradScaler's hook: the host does not wait for the GPU to decide
+            self.optimizer.found_inf = skipped
             self.optimizer.step()
-        else:  # gradients are all-reduced, so every rank skips the same step
-            self.skipped += 1
-            self._log(f"step {self.step + 1}: non-finite gradient norm, update skipped")
+        elif not skipped:  # a host read: free on a CPU
+            self.optimizer.step()
         self.scheduler.step()
         if self.ema is not None:
             self.ema.update_parameters(self.model)
-        return total.float(), parts, gnorm.detach()  # _forward_backward returns them detached, as batch means
+        # _forward_backward returns them detached, as batch means; the loop counts skipped steps per log row
+        return total.float(), parts, gnorm.detach(), skipped
 
     def fit(self) -> dict[str, Any]:
         """Train; returns a summary (steps, last losses, validation metrics, paths)."""
@@ -447,9 +452,9 @@ class Trainer:
         while self.step < stop:
             epoch, b0 = divmod(self.step, self.batches_per_epoch)
             for batch in self._loader(epoch, b0):
-                loss, parts, gnorm = self.train_step(batch)
+                loss, parts, gnorm, skipped = self.train_step(batch)
                 self.step += 1
-                vals = {"loss": loss, "grad_norm": gnorm}
+                vals = {"loss": loss, "grad_norm": gnorm, "skipped_steps": skipped}
                 vals.update({f"loss_{k}": v for k, v in parts.items() if k != "total"})
                 for k, v in vals.items():  # summed where they are: no host sync per step
                     v = v.detach().reshape(-1).mean().double()
@@ -467,6 +472,12 @@ class Trainer:
                     mean = D.reduce_mean(mean, info).cpu().tolist()  # one host sync per log row
                     dt = time.perf_counter() - t0  # after the sync: the window's steps have run
                     row = {"step": self.step, **dict(zip(names, mean))}
+                    row["skipped_steps"] = n_skipped = round(row["skipped_steps"] * win_n)  # a count, not a mean
+                    if n_skipped:
+                        self.skipped += n_skipped
+                        self._log(f"step {self.step}: non-finite gradient norm, update skipped" if win_n == 1 else
+                                  f"steps {self.step - win_n + 1}-{self.step}: {n_skipped} non-finite gradient "
+                                  f"norm{'s' if n_skipped > 1 else ''}, update{'s' if n_skipped > 1 else ''} skipped")
                     row["lr"] = float(self.scheduler.get_last_lr()[0])
                     row["images_per_s"] = win_n * imgs_per_step / max(dt, 1e-9)
                     row["epoch"] = epoch

@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Subset
 from dfrec.errors import CheckpointError, ConfigError
 from dfrec.train import checkpointing as ckpt
 from dfrec.train import distributed as D
+from dfrec.train import host_syncs as HS
 from dfrec.train import setup as S
 from dfrec.train.components import Components, default_components
 from dfrec.train.config import Config, save_config
@@ -441,6 +442,7 @@ class Trainer:
         imgs_per_step = cfg.data.batch_size * info.world_size
         win: dict[str, torch.Tensor] = {}  # per-metric sums since the last log row, on the device
         win_n = 0
+        steps_here = 0  # steps this process has run (the sync probe's clock)
         t0 = time.perf_counter()
         last_loss = float("nan")
         checkpoint_path = None
@@ -452,8 +454,13 @@ class Trainer:
         while self.step < stop:
             epoch, b0 = divmod(self.step, self.batches_per_epoch)
             for batch in self._loader(epoch, b0):
-                loss, parts, gnorm, skipped = self.train_step(batch)
+                steps_here += 1
+                probe = steps_here == HS.PROBE_STEP and info.device.type == "cuda"
+                with HS.counting_host_syncs(info.device) if probe else contextlib.nullcontext([]) as syncs:
+                    loss, parts, gnorm, skipped = self.train_step(batch)
                 self.step += 1
+                if probe:  # what a timed GPU run needs to know: does the host wait inside a step?
+                    self._log(f"step {self.step}: host syncs in the training step: {HS.describe(syncs)}")
                 vals = {"loss": loss, "grad_norm": gnorm, "skipped_steps": skipped}
                 vals.update({f"loss_{k}": v for k, v in parts.items() if k != "total"})
                 for k, v in vals.items():  # summed where they are: no host sync per step

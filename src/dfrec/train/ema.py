@@ -5,7 +5,7 @@ tensor) to the GPU once per group of weights of one dtype at every update; a blo
 host-to-device copy synchronises the stream, so each training step waited for the GPU that
 many times (two for DFREC: float weights and the BatchNorms' integer counters). ``EMA`` keeps
 ``AveragedModel``'s layout and state dict (``module.*`` + ``n_averaged``), so checkpoints of
-either load into the other, and updates with one foreach lerp that reads only the host counter.
+either load into the other, and updates with one foreach lerp per dtype, reading only the host counter.
 """
 from __future__ import annotations
 

@@ -22,10 +22,12 @@
 # Writes to $OUT (what the device tool brings back; at most 8 files of 16 MiB):
 #   model/config.json + model-*.safetensors   EMA weights, fp16, with the cumulative history
 #   metrics.jsonl                             every logged step and validation
+#   train.log                                 the trainer's log (compile time, host syncs, warnings): the
+#                                             device tool returns only the last 12,000 characters of output
 #   gate.json                                 bundled vs new on the same held-out forgeries
 #   breakdown.txt                             (BREAKDOWN=1) the step-time table
-# and prints one line per minute (step, img/s, loss, last validation) so a run that times
-# out still tells what happened.
+# (8 files with BREAKDOWN=1: the model's four and these four) and prints one line per minute
+# (step, img/s, loss, last validation) so a run that times out still tells what happened.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +43,7 @@ while [ $# -gt 0 ]; do
     --config) CONFIG="$2"; shift ;;
     --set) [ $# -ge 2 ] || { echo "device_train.sh: --set needs KEY=VALUE" >&2; exit 2; }
            EXTRA+=(--set "$2"); shift ;;
-    -h|--help) sed -n 2,28p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,30p "$0"; exit 0 ;;
     *) MINUTES="$1" ;;
   esac
   shift
@@ -64,8 +66,8 @@ if [ "$SCRATCH" = 1 ]; then INIT=(--set model.init_from=null); HISTORY=(); fi
 
 python3 -m dfrec train --config "$CONFIG" --device auto --out "$RUN" --no-progress \
   --set train.max_minutes="$MINUTES" --set data.workers="$WORKERS" "${DEVICE_SETS[@]}" \
-  "${INIT[@]}" ${EXTRA[@]+"${EXTRA[@]}"} &
-TRAIN=$!
+  "${INIT[@]}" ${EXTRA[@]+"${EXTRA[@]}"} > >(tee "$OUT/train.log") 2>&1 &
+TRAIN=$!  # the trainer's pid; its log also goes to $OUT/train.log, as the tool returns only the output's tail
 report() {  # one line from the newest train and validation rows of metrics.jsonl
   python3 - "$RUN/metrics.jsonl" <<'EOF'
 import json, sys, time

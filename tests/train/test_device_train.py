@@ -49,8 +49,12 @@ def test_device_train_runs_through_on_cpu(device_dir, tmp_path):
 
     back = [p for p in out.rglob("*") if p.is_file()]
     assert {p.relative_to(out).as_posix() for p in back} >= {"model/config.json", "model/model.safetensors.index.json",
-                                                             "metrics.jsonl", "gate.json"}
-    assert len(back) <= MAX_FILES and max(p.stat().st_size for p in back) <= MAX_FILE_BYTES
+                                                             "metrics.jsonl", "gate.json", "train.log"}
+    assert len(back) <= MAX_FILES - 1  # breakdown.txt (BREAKDOWN=1) is the eighth
+    assert max(p.stat().st_size for p in back) <= MAX_FILE_BYTES
+    # the trainer's log comes back whole, whatever the tool's output tail keeps
+    log = (out / "train.log").read_text()
+    assert "dfrec train: training small on cpu" in log and "final model written" in log
 
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
     assert any("loss" in row for row in rows) and any("val/idsim_target" in row for row in rows)

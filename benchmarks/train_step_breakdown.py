@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     from dfrec.losses.total import DFRECLoss, LossConfig
     from dfrec.train.components import default_components
     from dfrec.train.config import load_config
-    from dfrec.train.setup import collate
+    from dfrec.train.setup import collate, worker_init
 
     cfg = load_config(args.config, args.set)
     comp = default_components()
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     batch = None
     for pin in (True, False):
         dl = DataLoader(train_ds, batch_size=args.batch, num_workers=args.workers, collate_fn=collate,
-                        pin_memory=pin and dev.type == "cuda", shuffle=True)
+                        worker_init_fn=worker_init, pin_memory=pin and dev.type == "cuda", shuffle=True)
         it = iter(dl)
         for _ in range(3):
             batch = next(it)

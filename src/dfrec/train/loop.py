@@ -40,7 +40,7 @@ from dfrec.train import host_syncs as HS
 from dfrec.train import setup as S
 from dfrec.train.components import Components, default_components
 from dfrec.train.config import Config, save_config
-from dfrec.train.setup import collate, seed_all
+from dfrec.train.setup import collate, seed_all, worker_init
 
 log = logging.getLogger("dfrec.train")
 
@@ -232,6 +232,7 @@ class Trainer:
             drop_last=True,
             pin_memory=self.info.device.type == "cuda",
             generator=g,
+            worker_init_fn=worker_init,
             persistent_workers=False,
         )
 
@@ -330,6 +331,7 @@ class Trainer:
                 shuffle=False,
                 num_workers=min(self.cfg.data.workers, 2),
                 collate_fn=collate,
+                worker_init_fn=worker_init,
                 generator=torch.Generator().manual_seed(0),
             )
             model = self.ema.module if self.ema is not None else self.model

@@ -63,12 +63,10 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=10, help="timed steps per row (after 3 warm-up steps)")
     args = p.parse_args(argv)
 
-    from torch.utils.data import DataLoader
-
     from dfrec.losses.total import DFRECLoss, LossConfig
     from dfrec.train.components import default_components
     from dfrec.train.config import load_config
-    from dfrec.train.setup import collate, worker_init
+    from dfrec.train.setup import data_loader
 
     cfg = load_config(args.config, args.set)
     comp = default_components()
@@ -77,8 +75,8 @@ def main(argv=None) -> int:
     rows: list[tuple[str, float, float]] = []
     batch = None
     for pin in (True, False):
-        dl = DataLoader(train_ds, batch_size=args.batch, num_workers=args.workers, collate_fn=collate,
-                        worker_init_fn=worker_init, pin_memory=pin and dev.type == "cuda", shuffle=True)
+        dl = data_loader(train_ds, batch_size=args.batch, num_workers=args.workers,
+                         pin_memory=pin and dev.type == "cuda", shuffle=True)
         it = iter(dl)
         for _ in range(3):
             batch = next(it)

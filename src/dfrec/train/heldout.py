@@ -102,11 +102,9 @@ class HeldOutEvaluator:
                         self.ref[name] = (torch.cat(true), torch.cat(forg))
 
     def _loader(self, name: str):
-        from torch.utils.data import DataLoader
+        from dfrec.train.setup import data_loader
 
-        from dfrec.train.setup import collate
-
-        return DataLoader(self.sets[name], batch_size=self.batch, shuffle=False, num_workers=0, collate_fn=collate)
+        return data_loader(self.sets[name], batch_size=self.batch, shuffle=False, num_workers=0)
 
     def __call__(self, model: torch.nn.Module) -> dict[str, dict[str, float]]:
         return self.score(model)[0]

@@ -40,7 +40,7 @@ from dfrec.train import host_syncs as HS
 from dfrec.train import setup as S
 from dfrec.train.components import Components, default_components
 from dfrec.train.config import Config, save_config
-from dfrec.train.setup import collate, seed_all, worker_init
+from dfrec.train.setup import data_loader, seed_all
 
 log = logging.getLogger("dfrec.train")
 
@@ -223,16 +223,14 @@ class Trainer:
         self.sampler.set_epoch(epoch, start_batch * cfg.data.batch_size)
         g = torch.Generator()
         g.manual_seed(D.sample_seed(cfg.train.seed, epoch, 7))
-        return DataLoader(
+        return data_loader(
             self.train_ds,
             batch_size=cfg.data.batch_size,
             sampler=self.sampler,
             num_workers=cfg.data.workers,
-            collate_fn=collate,
             drop_last=True,
             pin_memory=self.info.device.type == "cuda",
             generator=g,
-            worker_init_fn=worker_init,
             persistent_workers=False,
         )
 
@@ -325,13 +323,11 @@ class Trainer:
             if not self._identity_built:
                 self._identity = identity_metric(self.info.device, self.cfg.loss.get("identity_weights"))
                 self._identity_built = True
-            loader = DataLoader(
+            loader = data_loader(
                 self.val_ds,
                 batch_size=self.cfg.data.val_batch_size,
                 shuffle=False,
                 num_workers=min(self.cfg.data.workers, 2),
-                collate_fn=collate,
-                worker_init_fn=worker_init,
                 generator=torch.Generator().manual_seed(0),
             )
             model = self.ema.module if self.ema is not None else self.model

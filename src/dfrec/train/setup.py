@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import random
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
-from torch.utils.data import Subset
+from torch.utils.data import DataLoader, Subset
 
 from dfrec.errors import CheckpointError, ConfigError
 from dfrec.train import distributed as D
@@ -276,15 +277,48 @@ def open_run_folder(cfg: Config, out: Path, info: D.DistInfo) -> Any:
         return None
 
 
-def worker_init(worker_id: int) -> None:
-    """``worker_init_fn`` of the data loaders: one OpenCV thread per worker. The workers are the
-    parallelism; OpenCV's own pool (a thread per core, in every worker) oversubscribes the CPU:
-    2 workers given 16 OpenCV threads each on 2 cores (what a 16-core GPU machine gives 14 workers)
-    delivered 150-161 training items/s, with one thread each 202-210 (2026-12-04). PyTorch's
-    DataLoader already holds each worker to one torch thread."""
+_forks_hold_opencv = False
+
+
+def opencv_one_thread_in_forks() -> None:
+    """From now on, every process forked from this one (the data loader workers) starts with
+    OpenCV on one thread; the parent keeps its own count. Idempotent.
+
+    The workers are the parallelism; OpenCV's own pool (a thread per core, in every worker)
+    oversubscribes the CPU: 2 workers given 16 OpenCV threads each on 2 cores (what a 16-core
+    GPU machine gives 14 workers) delivered 150-161 training items/s, with one thread each
+    202-210 (2026-12-04). The count is set in the parent around the fork (``os.register_at_fork``),
+    not in the worker: a forked child that calls ``cv2.setNumThreads`` after its parent's pool
+    has run waits forever for pool threads that fork did not copy (OpenCV 4.x/5.x, pthreads
+    backend). PyTorch's DataLoader already holds each worker to one torch thread."""
+    global _forks_hold_opencv
+    if _forks_hold_opencv or not hasattr(os, "register_at_fork"):
+        return
     import cv2
 
-    cv2.setNumThreads(1)
+    parent: list[int] = []
+
+    def before() -> None:
+        parent.append(cv2.getNumThreads())
+        if parent[-1] != 1:
+            cv2.setNumThreads(1)  # joins the parent's pool threads: the child copies an empty pool
+
+    def after_in_parent() -> None:
+        n = parent.pop()
+        if n != 1:
+            cv2.setNumThreads(n)
+
+    os.register_at_fork(before=before, after_in_parent=after_in_parent, after_in_child=parent.clear)
+    _forks_hold_opencv = True
+
+
+def data_loader(dataset: Any, **options: Any) -> DataLoader:
+    """``DataLoader(dataset, collate_fn=collate, **options)``, the one way dfrec's training,
+    validation and benchmarks build theirs; with ``num_workers`` > 0 the workers run OpenCV on one
+    thread (:func:`opencv_one_thread_in_forks`)."""
+    if options.get("num_workers", 0) > 0:
+        opencv_one_thread_in_forks()
+    return DataLoader(dataset, collate_fn=collate, **options)
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:

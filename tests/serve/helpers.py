@@ -179,6 +179,14 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def dead(pid: int) -> bool:
+    """Whether process ``pid`` has ended (gone, or a zombie: its files, and so its locks, are closed)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
 def rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -187,3 +195,13 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def hold_lock(lock: Any, conn: Any) -> None:
+    """Target of a spawned process given a :class:`dfrec.serve.lock.HeldLock`: keeps it until
+    ``conn`` sends something (or closes)."""
+    conn.send(lock.fd is not None)
+    try:
+        conn.recv()
+    except EOFError:
+        pass

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from .helpers import EXAMPLE, ROOT, Server, example_video, multipart, png_bytes
+from .helpers import EXAMPLE, ROOT, Server, dead, example_video, multipart, png_bytes
 
 TOKEN = "test-token-0123456789abcdef"
 
@@ -257,3 +257,53 @@ def test_delete_queued_and_running(tmp_path):
         assert health["queue"] == 1  # the cancelled case left the queue: only the running one is there
     finally:
         srv.stop()
+
+
+def test_second_server_on_the_same_data_is_refused(tmp_path):
+    """A second `dfrec serve --data D` while one runs on D stops at once (exit 2, naming the
+    first) without touching D: the running job stays running, an upload being received stays.
+    After a crash of the first (SIGKILL) the next start is not blocked and recovers the job."""
+    import os
+    import signal
+    import time
+
+    path = example_video(tmp_path / "long.avi", 300)
+    data = tmp_path / "data"
+    first = Server(data, "--fps", "0").start()  # every frame: 300 frames keep the worker busy
+    try:
+        code, body = first.upload([("long.avi", path.read_bytes())])
+        assert code == 201, body
+        first.wait_inside_video(body["id"])
+        incoming = data / "jobs" / ".incoming-AAAAAAAAAAAAAAAAAAAAAA" / "uploads"  # an upload being received
+        incoming.mkdir(parents=True)
+        (incoming / "face.png").write_bytes(EXAMPLE.read_bytes())
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
+        r = subprocess.run([sys.executable, "-m", "dfrec", "serve", "--port", "0", "--data", str(data), "--device",
+                            "cpu"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+        holder = (data / "serve.lock").read_text().strip()
+        assert holder.startswith(f"pid {first.proc.pid}, started ")
+        assert r.returncode == 2 and r.stdout == ""
+        assert r.stderr == (f"dfrec: error: {data}: another dfrec serve ({holder}) is using this data folder; "
+                            "stop it first or choose another --data\n")
+        _, job = first.get_json(f"/api/jobs/{body['id']}")
+        assert job["status"] == "running" and job["inputs"][0]["stage"].startswith("frame")
+        assert (incoming / "face.png").is_file()
+        pids = first.pids()  # the web process, its worker (and multiprocessing's resource tracker)
+        assert len(pids) >= 2
+        for pid in pids:  # a crash: they all die at once
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        first.stop()
+    deadline = time.monotonic() + 60
+    while not all(dead(pid) for pid in pids):
+        assert time.monotonic() < deadline, pids
+        time.sleep(0.1)
+    second = Server(data, "--fps", "0").start(wait_ready=False)  # the dead server's lock file does not block
+    try:
+        _, job = second.get_json(f"/api/jobs/{body['id']}")
+        assert job["status"] == "interrupted" and job["message"].startswith("the server was restarted while")
+        assert "1 job(s) were interrupted by the last shutdown" in second.log.read_text()
+        assert not incoming.parent.exists()  # what the crash left is cleaned up now
+        assert (data / "serve.lock").read_text().startswith(f"pid {second.proc.pid}, started ")
+    finally:
+        second.stop()

@@ -167,3 +167,89 @@ def test_sweep_orphans_moves_uploads_without_a_case(tmp_path):
     assert sorted(p.name for p in jobs.iterdir()) == sorted([kept, "notes.txt"])
     assert empty_trash(trash) == 2 and not any(trash.iterdir())
     assert sweep_orphans(jobs, store, trash) == 0
+
+
+def test_data_folder_lock(tmp_path):
+    """One server per data folder: a second lock is refused naming the holder (exit 2); a copy
+    handed to a spawned worker keeps it held after the web process lets go; a dead holder's
+    lock file does not block."""
+    import multiprocessing as mp
+    import os
+
+    from dfrec.errors import OutputError
+    from dfrec.serve.lock import LOCK_NAME, lock_data_folder
+
+    from .helpers import hold_lock
+
+    data = tmp_path / "data"
+    (data).mkdir()
+    (data / LOCK_NAME).write_text("pid 999999999, started 2020-01-01T00:00:00Z\n")  # left by a killed server
+    first = lock_data_folder(data)  # a stale file is not a lock: the kernel released it with its process
+    assert (data / LOCK_NAME).read_text().startswith(f"pid {os.getpid()}, started ")
+    with pytest.raises(OutputError) as err:
+        lock_data_folder(data)
+    assert err.value.exit_code == 2
+    assert str(err.value) == (f"{data}: another dfrec serve ({(data / LOCK_NAME).read_text().strip()}) is using this "
+                              "data folder; stop it first or choose another --data")
+    ctx = mp.get_context("spawn")
+    parent_end, child_end = ctx.Pipe()
+    worker = ctx.Process(target=hold_lock, args=(first, child_end), daemon=True)
+    worker.start()
+    try:
+        assert parent_end.recv() is True  # the worker holds its duplicate
+        first.release()  # the web process is gone ...
+        with pytest.raises(OutputError):  # ... but its worker still runs: still locked
+            lock_data_folder(data)
+        parent_end.send("stop")
+        worker.join(60)
+        assert worker.exitcode == 0
+    finally:
+        if worker.is_alive():
+            worker.kill()
+    lock_data_folder(data).release()  # both gone: free
+
+
+def test_second_server_leaves_a_folder_in_use_alone(tmp_path):
+    """The lock is taken before the start-up recovery: a server refused on a folder in use
+    neither marks the other's running job interrupted nor sweeps an upload it is receiving."""
+    import asyncio
+    import threading
+
+    from dfrec.errors import OutputError
+    from dfrec.serve.app import create_app
+    from dfrec.serve.lock import lock_data_folder
+
+    data = tmp_path / "data"
+    store = JobStore(data / "serve.sqlite")
+    jid = new_job_id()
+    store.create(jid, [{"name": "a.mp4", "stored": "1/a.mp4", "kind": "video", "bytes": 10}], max_queue=5)
+    assert store.claim_next()["id"] == jid  # the first server's worker is analysing it
+    incoming = data / "jobs" / f".incoming-{new_job_id()}" / "uploads"  # an upload being received
+    incoming.mkdir(parents=True)
+    (incoming / "face.png").write_bytes(b"x")
+    first = lock_data_folder(data)
+    with pytest.raises(OutputError, match="another dfrec serve"):
+        create_app(ServeConfig(data_dir=data), start_worker=False)
+    assert store.get(jid)["status"] == "running" and (incoming / "face.png").is_file()
+    first.release()  # the first server ends (here without marking its job: as if killed)
+    app = create_app(ServeConfig(data_dir=data), start_worker=False)
+    assert store.get(jid)["status"] == "interrupted" and not incoming.exists()  # the restart recovery
+
+    refused: list[bool] = []
+
+    async def run_and_stop():
+        async with app.router.lifespan_context(app):
+            try:
+                lock_data_folder(data).release()
+                refused.append(False)
+            except OutputError:  # held while the app runs
+                refused.append(True)
+
+    # a thread of its own: Playwright's loop may be running in this one (the browser tests)
+    t = threading.Thread(target=asyncio.run, args=(run_and_stop(),))
+    t.start()
+    t.join(60)
+    assert refused == [True]
+    lock_data_folder(data).release()  # released when it stops
+    store.close()
+

@@ -5,6 +5,7 @@
 - :mod:`dfrec.serve.intake`: an upload becomes a queued case (checks, storage).
 - :mod:`dfrec.serve.supervisor`: starts, restarts and stops the worker process.
 - :mod:`dfrec.serve.jobs`: jobs and inputs in SQLite (queue, progress, restart recovery).
+- :mod:`dfrec.serve.lock`: one server per data folder (``DATA/serve.lock``).
 - :mod:`dfrec.serve.worker`: the worker process (model loaded once; reports per input).
 - :mod:`dfrec.serve.uploads`: content sniffing and safe stored names.
 - :mod:`dfrec.serve.pages`: the HTML.

@@ -10,6 +10,9 @@ Routes (HTML pages, then the JSON API the pages use)::
     GET  /jobs/{id}/all.zip                  POST /jobs/{id}/delete, DELETE /api/jobs/{id} (200/404/409)
                                              GET  /api/health
 
+One server per data folder: ``DATA/serve.lock`` (:mod:`dfrec.serve.lock`) is taken before the
+start-up recovery and clean-up; a second server on the folder stops with exit status 2.
+
 Deleting a case removes its row and its folder (uploads, results, zips) for good; a queued
 case is thereby cancelled, a running one is refused with HTTP 409 (:meth:`JobStore.delete`).
 
@@ -41,6 +44,7 @@ from dfrec.serve import pages
 from dfrec.serve.config import ServeConfig
 from dfrec.serve.intake import queue_full, receive_upload
 from dfrec.serve.jobs import JOB_ID, JobRunning, JobStore, QueueFull, empty_trash, sweep_orphans
+from dfrec.serve.lock import lock_data_folder
 from dfrec.serve.supervisor import WorkerSupervisor
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -75,11 +79,18 @@ class _Server:
 
 
 def create_app(cfg: ServeConfig, start_worker: bool = True) -> FastAPI:
-    """The app for ``cfg`` (validated); ``start_worker=False`` serves pages without analysing."""
+    """The app for ``cfg`` (validated); ``start_worker=False`` serves pages without analysing.
+    Locks the data folder first (:mod:`dfrec.serve.lock`; :class:`~dfrec.errors.OutputError`
+    when another server uses it); the lock is released when the app shuts down."""
     cfg.validate()
     data = Path(cfg.data_dir)
-    store = _open_store(data)
-    srv = _Server(cfg, store, WorkerSupervisor(cfg, store), data, _gallery_summary(cfg.gallery), start_worker)
+    lock = lock_data_folder(data)  # before the start-up recovery: it must not run beside another server
+    try:
+        store = _open_store(data)
+    except BaseException:
+        lock.release()
+        raise
+    srv = _Server(cfg, store, WorkerSupervisor(cfg, store, lock), data, _gallery_summary(cfg.gallery), start_worker)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -89,6 +100,7 @@ def create_app(cfg: ServeConfig, start_worker: bool = True) -> FastAPI:
         if start_worker:
             await run_in_threadpool(srv.supervisor.stop)
         store.close()
+        lock.release()
 
     app = FastAPI(title="dfrec serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.middleware("http")(_guard(cfg))

@@ -43,9 +43,9 @@ def run(cfg: ServeConfig, log_level: str = "warning") -> int:
         print(f"dfrec serve: WARNING: listening on {cfg.host}, reachable from other machines. Every request needs "
               "the token; traffic is plain HTTP (use a TLS proxy or an SSH tunnel on untrusted networks).",
               file=sys.stderr)
+    app = create_app(cfg)  # locks the data folder first: a second server stops here, whatever its port
     sock = bind(cfg.host, cfg.port)
     port = sock.getsockname()[1]
-    app = create_app(cfg)
     print(f"dfrec serve: open {url_of(cfg, port)} in a browser (data in {cfg.data_dir.resolve()}; Ctrl-C stops)",
           flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False, timeout_graceful_shutdown=20,

@@ -11,6 +11,7 @@ from typing import Any
 
 from dfrec.serve.config import ServeConfig
 from dfrec.serve.jobs import JobStore
+from dfrec.serve.lock import HeldLock
 
 RESTARTS_MAX = 5
 
@@ -18,9 +19,10 @@ RESTARTS_MAX = 5
 class WorkerSupervisor:
     """Starts the worker process, restarts it if it dies (marking its job interrupted), stops it."""
 
-    def __init__(self, cfg: ServeConfig, store: JobStore):
+    def __init__(self, cfg: ServeConfig, store: JobStore, lock: HeldLock | None = None):
         self.cfg = cfg
         self.store = store
+        self.lock = lock  # the data folder's lock: each worker holds a duplicate while it lives
         self.ctx = mp.get_context("spawn")
         self.proc: Any = None
         self.stop_w: Any = None  # write end of the worker's stop pipe
@@ -46,7 +48,7 @@ class WorkerSupervisor:
         stop_r, self.stop_w = self.ctx.Pipe(duplex=False)
         self.ready_r, ready_w = self.ctx.Pipe(duplex=False)
         self.ready = False
-        self.proc = self.ctx.Process(target=worker_main, args=(self.cfg.to_dict(), stop_r, ready_w),
+        self.proc = self.ctx.Process(target=worker_main, args=(self.cfg.to_dict(), stop_r, ready_w, self.lock),
                                      name="dfrec-serve-worker", daemon=True)
         self.proc.start()
         stop_r.close()

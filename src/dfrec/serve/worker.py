@@ -266,13 +266,15 @@ def _read_frame(path: Path, index: int):
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if ok else None
 
 
-def worker_main(cfg_dict: dict[str, Any], stop_conn: Any, ready_conn: Any) -> None:
+def worker_main(cfg_dict: dict[str, Any], stop_conn: Any, ready_conn: Any, lock: Any = None) -> None:
     """Entry point of the worker process (``multiprocessing`` target).
 
     ``stop_conn``: read end of a pipe; a message or EOF asks the worker to stop. ``ready_conn``:
     write end; the worker sends ``"ready"`` once the model is loaded. Pipes, not shared locks:
     a process killed while holding a lock (e.g. by a Ctrl-C sent to the whole process group)
-    would leave the other one waiting forever. Ctrl-C is left to the web process, which
+    would leave the other one waiting forever. ``lock``: a duplicate of the data folder's
+    ``flock`` (:class:`dfrec.serve.lock.HeldLock`; the kernel drops it when the process ends),
+    kept open so that no other server starts on the folder while this worker may write to it. Ctrl-C is left to the web process, which
     stops the worker between two inputs or two frames; SIGTERM does the same.
     """
     import signal

@@ -253,3 +253,52 @@ def test_second_server_leaves_a_folder_in_use_alone(tmp_path):
     lock_data_folder(data).release()  # released when it stops
     store.close()
 
+
+def _result_with_gallery(likely: list[bool | None]) -> dict:
+    cands = [{"rank": i + 1, "name": name, "similarity": sim, "likely_same_person": lk, "photo_id": i + 1,
+              "gallery_file": "x.jpg"} for i, (name, sim, lk) in enumerate(zip(("Joe_Biden", "Barack_Obama"),
+                                                                               (0.16, 0.05), likely))]
+    face = {"label": "Face 1", "score_fake": 0.9, "box": [0, 0, 10, 10], "files": {},
+            "gallery": {"source": cands, "target": [dict(cands[0], similarity=0.83, likely_same_person=True)]}}
+    return {"input": {"name": "a.png", "kind": "image", "width": 10, "height": 10, "sha256": "0" * 64},
+            "settings": {}, "faces": [face],
+            "gallery": {"photos": 14, "persons": 2, "likely_same_person": {
+                "threshold": 0.7154, "false_match_rate": 0.0001, "true_match_rate": 0.67,
+                "calibration": "LFW", "expected_chance_matches_per_search": 0.0014}}}
+
+
+def _text(html_page: str) -> str:
+    import re
+
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html_page))
+
+
+def test_weak_gallery_candidates_read_as_leads():
+    """A best candidate under the gallery's threshold reads as no likely match, not as an
+    identification; one above it still reads as likely the same person."""
+    from dfrec.serve import pages
+
+    job = {"id": "A" * 22}
+    html_page = pages.results_page(job, {"n": 1, "name": "a.png"}, _result_with_gallery([False, False]), [], "")
+    text = _text(html_page)
+    assert "source: no likely match; nearest: Joe_Biden 0.16 (below the 0.715 threshold)" in text
+    assert "target: Joe_Biden 0.83 · likely the same person" in text
+    assert "source: Joe_Biden 0.16" not in text and "Best gallery match" not in text
+    source_col = _text(html_page.split('data-probe="source"', 1)[1].split('data-probe="target"', 1)[0])
+    assert "No likely match: every candidate is below the 0.715 threshold." in source_col
+    assert source_col.count("weak lead: below the 0.715 threshold") == 2 and "likely the same person" not in source_col
+    target_col = _text(html_page.split('data-probe="target"', 1)[1])
+    assert "likely the same person" in target_col and "No likely match" not in target_col
+    assert "about 0.001 chance matches per search" in text and "0.00 chance" not in text
+    # without a calibrated threshold nothing is judged, and the name is still not shown as a match
+    html_page = pages.results_page(job, {"n": 1, "name": "a.png"}, _result_with_gallery([None, None]), [], "")
+    assert "source: nearest: Joe_Biden 0.16 (no calibrated threshold)" in _text(html_page)
+    assert "weak lead" not in html_page and "No likely match" not in html_page
+
+
+@pytest.mark.parametrize("x,shown", [(0.0014, "0.001"), (0.0004, "0.0004"), (0.26, "0.3"), (0.05, "0.05"),
+                                     (2.6, "2.6"), (14.2, "14"), (0.0, "under 0.0001")])
+def test_chance_matches_are_read_with_their_digits(x, shown):
+    from dfrec.serve.pages import about
+
+    assert about(x) == shown

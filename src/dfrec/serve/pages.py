@@ -9,6 +9,7 @@ run under a strict Content-Security-Policy (no inline script).
 from __future__ import annotations
 
 import html
+import math
 from typing import Any
 from urllib.parse import quote
 
@@ -199,7 +200,28 @@ def _fmt(x: Any, nd: int = 3) -> str:
     return "–" if x is None else f"{float(x):.{nd}f}"
 
 
-def _candidates(base: str, matches: dict[str, list[dict[str, Any]]]) -> str:
+def about(x: Any) -> str:
+    """A small expected count as read: one significant digit below 1 (0.0014 -> '0.001', 0.26 ->
+    '0.3'), one decimal below 10, whole numbers above; ``result.json`` rounds it to 4 decimals,
+    so 0 reads 'under 0.0001'."""
+    x = float(x)
+    if x <= 0:
+        return "under 0.0001"
+    if x >= 10:
+        return f"{x:.0f}"
+    if x >= 1:
+        return f"{x:.1f}"
+    return f"{x:.{-math.floor(math.log10(x))}f}"
+
+
+def _below(same_threshold: float | None) -> str:
+    """'below the 0.715 threshold' (the gallery's calibrated 'likely the same person' line)."""
+    return f"below the {same_threshold:.3f} threshold" if same_threshold is not None else "below the threshold"
+
+
+def _candidates(base: str, matches: dict[str, list[dict[str, Any]]], same_threshold: float | None = None) -> str:
+    """Candidate lists per probe. A candidate under the gallery's threshold is shown as a weak
+    lead, and a list with none above it says there is no likely match."""
     from dfrec.report.html import GALLERY_PROBES
 
     cols = []
@@ -211,33 +233,51 @@ def _candidates(base: str, matches: dict[str, list[dict[str, Any]]]) -> str:
         for c in items:
             thumb = c.get("thumbnail")
             img = f'<img src="{base}/files/{_u(thumb)}" alt="">' if thumb else "<span></span>"
-            likely = '<div class="likely">likely the same person</div>' if c.get("likely_same_person") else ""
-            rows.append(f'<div class="cand">{img}<div><div class="nm">{c["rank"]}. {_e(c["name"])}</div>'
-                        f'<div class="sim">similarity {float(c["similarity"]):.3f}</div>{likely}</div></div>')
+            likely = c.get("likely_same_person")  # None: the gallery has no calibrated threshold
+            weak = likely is False
+            verdict = ('<div class="likely">likely the same person</div>' if likely else
+                       f'<div class="weak-note">weak lead: {_below(same_threshold)}</div>' if weak else "")
+            rows.append(f'<div class="cand{" weak" if weak else ""}">{img}<div><div class="nm">{c["rank"]}. '
+                        f'{_e(c["name"])}</div><div class="sim">similarity {float(c["similarity"]):.3f}</div>'
+                        f'{verdict}</div></div>')
+        none_likely = items and all(c.get("likely_same_person") is False for c in items)
+        head = (f'<div class="nomatch">No likely match: every candidate is {_below(same_threshold)}.</div>'
+                if none_likely else "")
         cols.append(f'<div class="gcol" data-probe="{key}"><h4>{_e(title)}</h4><div class="sub">{_e(sub)}</div>'
-                    f'{"".join(rows) or "<div class=sub>the gallery is empty</div>"}</div>')
+                    f'{head}{"".join(rows) or "<div class=sub>the gallery is empty</div>"}</div>')
     return f'<h3 style="margin-top:16px">Gallery candidates</h3><div class="gallery">{"".join(cols)}</div>'
 
 
-def _overview(faces: list[dict[str, Any]], threshold: float, video: bool) -> str:
+def _lead(word: str, c: dict[str, Any], same_threshold: float | None) -> str:
+    """One line about the best candidate of a probe: a likely match, or only the nearest person
+    (below the threshold, or with no calibrated threshold to judge it)."""
+    name, sim = _e(c["name"]), f"{float(c['similarity']):.2f}"
+    if c.get("likely_same_person"):
+        return f'<div class="who">{word}: <b>{name}</b> <span class="muted">{sim} · likely the same person</span></div>'
+    if c.get("likely_same_person") is False:
+        return (f'<div class="who weak">{word}: no likely match; <span class="muted">nearest: {name} {sim} '
+                f'({_below(same_threshold)})</span></div>')
+    return f'<div class="who">{word}: <span class="muted">nearest: {name} {sim} (no calibrated threshold)</span></div>'
+
+
+def _overview(faces: list[dict[str, Any]], threshold: float, video: bool, same_threshold: float | None = None) -> str:
     """Table of every face: score and the best gallery candidate for source and target."""
     rows = []
     for i, f in enumerate(faces):
         s = float(f["score_fake"])
         who = []
-        for probe, word in (("source", "source"), ("target", "target")):
+        for probe in ("source", "target"):
             c = ((f.get("gallery") or {}).get(probe) or [None])[0]
             if c:
-                likely = " · likely the same person" if c.get("likely_same_person") else ""
-                who.append(f'<div class="who">{word}: <b>{_e(c["name"])}</b> '
-                           f'<span class="muted">{float(c["similarity"]):.2f}{likely}</span></div>')
+                who.append(_lead(probe, c, same_threshold))
         rows.append(f'<tr><td><a href="#face-{i + 1}">{_e(f.get("label", f"Face {i + 1}"))}</a></td>'
                     f'<td>{_score(s, threshold)}</td><td>{"".join(who) or "<span class=muted>–</span>"}</td></tr>')
-    head = "<tr><th>" + ("Track" if video else "Face") + "</th><th>Fake score</th><th>Best gallery match</th></tr>"
+    head = "<tr><th>" + ("Track" if video else "Face") + "</th><th>Fake score</th><th>Gallery</th></tr>"
     return f'<div><h3>{"Tracked faces" if video else "Faces"}</h3><table id="face-table">{head}{"".join(rows)}</table></div>'
 
 
-def _face_card(base: str, face: dict[str, Any], threshold: float, frame_img: str = "") -> str:
+def _face_card(base: str, face: dict[str, Any], threshold: float, frame_img: str = "",
+               same_threshold: float | None = None) -> str:
     files = face.get("files", {})
     s = float(face["score_fake"])
     cls = verdict(s, threshold)
@@ -261,7 +301,7 @@ def _face_card(base: str, face: dict[str, Any], threshold: float, frame_img: str
                                               f"max {face['score_fake_max']:.3f} (mean above)"))
         kv.insert(2, ("Pictures from frame", f"#{face['representative_frame']} at {face['representative_time']:.2f} s"))
     dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in kv)
-    gallery = _candidates(base, face["gallery"]) if face.get("gallery") is not None else ""
+    gallery = _candidates(base, face["gallery"], same_threshold) if face.get("gallery") is not None else ""
     anchor = _e(str(face.get("label", "face")).lower().replace("track", "face").replace(" ", "-"))
     return (f'<div class="card face" id="{anchor}" data-score="{s:.6f}"><div class="facehead"><h3>{_e(face.get("label", "Face"))}</h3>'
             f'<span class="score {cls}">{s:.2f}</span><span class="badge {cls}">'
@@ -279,7 +319,10 @@ def results_page(job: dict[str, Any], inp: dict[str, Any], result: dict[str, Any
     w, h = int(info.get("width") or 1), int(info.get("height") or 1)
     top = max((float(f["score_fake"]) for f in faces), default=0.0)
     video = info.get("kind") == "video"
-    overview = _overview(faces, thr, video)
+    gal = result.get("gallery")
+    same = (gal or {}).get("likely_same_person")
+    same_thr = float(same["threshold"]) if same else None
+    overview = _overview(faces, thr, video, same_thr)
     if not video and "preview.jpg" in previews:
         dw = int(min(540 / w, 560 / h) * w)  # shown size: fills the column, tall pictures at most 560 px high
         picture = (f'<div class="card overview"><div><div class="pic" style="width:{dw}px">'
@@ -296,7 +339,7 @@ def results_page(job: dict[str, Any], inp: dict[str, Any], result: dict[str, Any
         if video and f"track{i + 1}.jpg" in previews:
             frame = (f'<div class="pic" style="margin-bottom:10px"><img src="{base}/preview/track{i + 1}.jpg" '
                      f'alt="frame of this track">{_boxes_svg([f], w, h, thr)}</div>')
-        cards.append(_face_card(base, f, thr, frame))
+        cards.append(_face_card(base, f, thr, frame, same_thr))
     what = "tracked face" if video else "face"
     model = (result.get("model") or {}).get("training") or {}
     val = model.get("validation") or {}
@@ -304,16 +347,16 @@ def results_page(job: dict[str, Any], inp: dict[str, Any], result: dict[str, Any
     caveat = target_caveat(val)
     if caveat:
         model_warn = f" <b>{_e(caveat)}</b> (held-out validation): treat them as a rough visualisation."
-    gal = result.get("gallery")
     gal_note = ""
     if gal:
-        same = gal.get("likely_same_person")
         gal_note = (f'<div class="card small">Gallery: {_e(gal["photos"])} photos of {_e(gal["persons"])} people. '
                     "A candidate's similarity is the identity similarity of the face and that person's most similar "
-                    "photo." + (f" <b>Likely the same person</b> = similarity ≥ {float(same['threshold']):.3f}: a "
+                    "photo." + (f" <b>Likely the same person</b> = similarity ≥ {same_thr:.3f}: a "
                                 f"false-match rate of {float(same['false_match_rate']):g} per photo compared "
-                                f"(≈ {float(same['expected_chance_matches_per_search']):.2f} chance matches per search "
-                                "in this gallery); calibrated on LFW validation identities." if same else "")
+                                f"(about {about(same['expected_chance_matches_per_search'])} chance matches per "
+                                "search in this gallery); calibrated on LFW validation identities. Below it a "
+                                "candidate is only the nearest person in the gallery, not a likely match."
+                                if same else "")
                     + " A candidate is a lead to check, never an identification.</div>")
     body = f"""
 <div class="crumbs"><a href="/cases">Cases</a> › <a href="/jobs/{_u(jid)}">case <code>{_e(jid[:8])}</code></a> › {_e(inp['name'])}</div>

@@ -225,3 +225,13 @@ def test_bundled_model_records_its_training():
 
     tr = training_summary(DEFAULT_CHECKPOINT)
     assert tr["images_seen"] > 0 and {"idsim_target", "idsim_target_none", "idsim_source"} <= set(tr["validation"])
+
+
+def test_provenance_lists_dlib_files_and_threads(report_folder):
+    folder, result = report_folder
+    rec = model_record(None)
+    page = render_report({**result, "model": rec}, folder)
+    prov = page[page.index("<h2>Provenance"):]
+    for f in rec["dlib_files"]:
+        assert f["path"] in prov and f["sha256"] in prov
+    assert re.search(r"CPU threads \(torch\)</th><td>%d " % result["environment"]["torch_threads"], prov)

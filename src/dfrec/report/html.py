@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
-from dfrec.report.provenance import target_caveat, target_comparison
+from dfrec.report.provenance import DLIB_ROLES, target_caveat, target_comparison
 from dfrec.results import FAKE_THRESHOLD, VERDICT_TEXT, verdict
 
 #: Images larger than this (bytes) are shown inline as a downscaled JPEG preview; the
@@ -65,6 +65,7 @@ th{background:#f0f2f5}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospa
 .bar span{display:block;height:10px;border-radius:4px}
 .fake{color:#b42318;font-weight:600}.real{color:#067647;font-weight:600}.bad{color:#b42318}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:0}dt{font-weight:600}dd{margin:0}
+td.sha code{word-break:normal;white-space:nowrap}
 .thumb{width:64px;height:64px;object-fit:cover;border-radius:4px}
 .gallery{display:flex;flex-wrap:wrap;gap:18px}.gcol{flex:1 1 220px}.gcol h4{margin:.2em 0 0}.gcol .sub{font-size:.8em;color:#4a5263}
 .gcol table td{border:none;padding:3px 6px}h4{margin:1em 0 .4em}
@@ -347,11 +348,21 @@ def _provenance_html(result: dict[str, Any]) -> str:
         ("Device", _e(f"{env.get('device')} ({env.get('device_name')})")),
         ("Model checkpoint", f"<code>{_e(model.get('checkpoint'))}</code>"),
         ("Settings", f"<code>{_e(result.get('settings'))}</code>"),
+        ("Software", _e(", ".join(f"{k} {env[k]}" for k in ("python", "torch", "numpy", "opencv", "dlib")
+                                   if env.get(k)))),
+        ("CPU threads (torch)", _e(env.get("torch_threads", "not recorded"))
+         + " — outputs are reproducible bit for bit on the same machine with the same thread count"),
+        ("Platform", _e(env.get("platform"))),
     ]
     if inp.get("kind") == "video":
         info.insert(3, ("Video", _e(f"{inp.get('fps'):.2f} fps, {inp.get('frame_count')} frames, "
                                     f"{inp.get('frames_sampled')} sampled at {result['settings'].get('fps')} fps")))
     rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in info)
+    dlib = "".join(f"<tr><td>{_e(DLIB_ROLES.get(f.get('role'), f.get('role')))}</td>"
+                   f"<td><code>{_e(f.get('path') or f.get('name'))}</code></td><td>{_e(f.get('bytes', '–'))}</td>"
+                   f"<td class=\"sha\"><code>{_e(f.get('sha256') or f.get('error') or f.get('note', ''))}</code></td></tr>"
+                   for f in model.get("dlib_files", []))
+    photos = _gallery_photos(result)
     mfiles = "".join(f"<tr><td><code>{_e(f['path'])}</code></td><td>{f['bytes']}</td><td><code>{_e(f['sha256'])}</code></td></tr>"
                      for f in model.get("files", []))
     outs = "".join(f"<tr><td><code>{_e(f['path'])}</code></td><td>{f['bytes']}</td><td><code>{_e(f['sha256'])}</code></td></tr>"
@@ -362,8 +373,25 @@ def _provenance_html(result: dict[str, Any]) -> str:
         "records, including this page's own hash.</p>"
         f"<table>{rows}</table>"
         f"<h3>Model files</h3><table><tr><th>file</th><th>bytes</th><th>SHA-256</th></tr>{mfiles}</table>"
-        f"<h3>Output files</h3><table><tr><th>file</th><th>bytes</th><th>SHA-256</th></tr>{outs}</table></div>"
+        + (f"<h3>dlib model files</h3><p>Face detection, landmarks and identity use these files beside the DFREC "
+           "model (dlib's HOG detector is built into dlib itself: its version is under Software above).</p>"
+           f"<table><tr><th>role</th><th>file</th><th>bytes</th><th>SHA-256</th></tr>{dlib}</table>" if dlib else "")
+        + (f"<h3>Gallery photos of the candidates</h3><table><tr><th>file</th><th>SHA-256 (recorded by the gallery)"
+           f"</th></tr>{photos}</table>" if photos else "")
+        + f"<h3>Output files</h3><table><tr><th>file</th><th>bytes</th><th>SHA-256</th></tr>{outs}</table></div>"
     )
+
+
+def _gallery_photos(result: dict[str, Any]) -> str:
+    """Table rows: every gallery photo a candidate came from, once, with its recorded SHA-256."""
+    seen: dict[str, Any] = {}
+    for face in result.get("faces", []):
+        for items in (face.get("gallery") or {}).values():
+            for c in items:
+                if c.get("gallery_file"):
+                    seen.setdefault(c["gallery_file"], c.get("gallery_file_sha256"))
+    return "".join(f"<tr><td><code>{_e(path)}</code></td><td><code>{_e(digest or 'not recorded')}</code></td></tr>"
+                   for path, digest in seen.items())
 
 
 def _href(folder: str) -> str:

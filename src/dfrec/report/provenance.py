@@ -2,8 +2,11 @@
 
 Each record is a plain dict ready for JSON: the file's path (relative to the report folder
 where that makes sense), its size in bytes and its SHA-256. ``model_record`` hashes every
-file of a checkpoint folder (weight shards, ``config.json``, metadata); ``environment``
-names the software and device that produced a result.
+file of a checkpoint folder (weight shards, ``config.json``, metadata) and dlib's model files
+that shape a result too (:func:`dlib_files`: landmarks, CNN face detector, identity weights);
+``environment`` names the software, thread count and device that produced a result. Hashes of
+model files are cached per path, modification time and size (:func:`cached_sha256`), so a
+batch hashes them once.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from dfrec.io import sha256_file
+
+#: SHA-256 of files already hashed in this process, by (resolved path, mtime in ns, size)
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
 
 def utc_now() -> str:
@@ -30,21 +36,81 @@ def file_record(path: str | os.PathLike, relative_to: str | os.PathLike | None =
     return {"path": shown, "bytes": p.stat().st_size, "sha256": sha256_file(p)}
 
 
-def model_record(checkpoint_dir: str | os.PathLike | None, config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Hashes of every file in a checkpoint folder (sorted by name), plus its config.
+def cached_sha256(path: str | os.PathLike) -> tuple[int, str]:
+    """``(bytes, sha256)`` of a file, hashed once per resolved path, modification time and size."""
+    p = Path(path).resolve()
+    st = p.stat()
+    key = (str(p), st.st_mtime_ns, st.st_size)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = sha256_file(p)
+    return st.st_size, _SHA_CACHE[key]
 
-    ``checkpoint_dir`` may be ``None`` for a model built in memory; then only the config
-    is recorded and ``files`` is empty.
+
+#: dlib's files that shape a result beside the DFREC checkpoint: role -> what the file does
+DLIB_ROLES = {
+    "landmarks": "68-point landmark model (shape predictor): places and aligns every face",
+    "face_detector_cnn": "CNN face detector (mmod): fallback when HOG finds no face; checks weak HOG finds",
+    "identity": "identity network (face-recognition ResNet): every identity similarity and distance",
+}
+
+
+def dlib_files(identity: bool | str | os.PathLike = True, cnn: bool = True) -> list[dict[str, Any]]:
+    """Records of the dlib model files a result depends on, one per :data:`DLIB_ROLES` entry used.
+
+    Each is ``{"role", "name", "path", "bytes", "sha256"}`` (absolute ``path``); a file that
+    cannot be found gives ``{"role", "name", "path": None, "error"}`` instead. ``identity``:
+    True = the default identity weights (:func:`dfrec.faces.dlib_resnet.default_model_path`,
+    ``DFREC_IDENTITY_WEIGHTS`` honoured), a path = that file, False = not recorded. ``cnn``:
+    whether the face detector can run dlib's CNN (the default chain does). The HOG detector
+    is compiled into dlib: ``environment()["dlib"]`` names it.
     """
+    from dfrec.errors import CheckpointError
+    from dfrec.faces.model_files import CNN_DETECTOR, RECOGNITION, SHAPE_68, model_path
+
+    wanted: list[tuple[str, str, Any]] = [("landmarks", SHAPE_68, lambda: model_path(SHAPE_68))]
+    if cnn:
+        wanted.append(("face_detector_cnn", CNN_DETECTOR, lambda: model_path(CNN_DETECTOR)))
+    if identity is True:
+        from dfrec.faces.dlib_resnet import default_model_path
+
+        wanted.append(("identity", RECOGNITION, default_model_path))
+    elif identity is not False:
+        wanted.append(("identity", Path(identity).name, lambda: Path(identity)))
+    out = []
+    for role, name, locate in wanted:
+        try:
+            p = Path(locate()).resolve()
+            size, digest = cached_sha256(p)
+        except (CheckpointError, OSError) as e:
+            out.append({"role": role, "name": name, "path": None, "error": str(getattr(e, "strerror", None) or e)})
+            continue
+        out.append({"role": role, "name": p.name, "path": str(p), "bytes": size, "sha256": digest})
+    return out
+
+
+def model_record(checkpoint_dir: str | os.PathLike | None, config: dict[str, Any] | None = None,
+                 dlib: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Hashes of every file in a checkpoint folder (sorted by name), its config and training
+    metadata, and ``dlib_files``: dlib's model files (``dlib``, default :func:`dlib_files`).
+
+    ``checkpoint_dir`` may be ``None`` for a model built in memory; then ``files`` is empty.
+    :meth:`dfrec.recover.Recoverer.model_info` gives the record of a recoverer.
+    """
+    dlib = dlib_files() if dlib is None else dlib
     if checkpoint_dir is None:
-        return {"checkpoint": None, "files": [], "config": config or {}}
+        return {"checkpoint": None, "files": [], "config": config or {}, "dlib_files": dlib}
     root = Path(checkpoint_dir).resolve()
     files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    records = []
+    for p in files:
+        size, digest = cached_sha256(p)
+        records.append({"path": p.relative_to(root).as_posix(), "bytes": size, "sha256": digest})
     return {
         "checkpoint": str(root),
-        "files": [file_record(p, root) for p in files],
+        "files": records,
         "config": config or {},
         "training": training_summary(root),
+        "dlib_files": dlib,
     }
 
 
@@ -139,7 +205,9 @@ def target_caveat(validation: dict[str, Any]) -> str | None:
 
 
 def environment(device: Any = None) -> dict[str, Any]:
-    """Versions of dfrec, Python, torch, OpenCV and the OS, and the device used."""
+    """Versions of dfrec, Python, torch, numpy, OpenCV, dlib and the OS, torch's CPU thread
+    count (``torch_threads``: the order of floating-point sums, hence output bytes, follows
+    it) and the device used."""
     import cv2
     import numpy as np
     import torch
@@ -147,12 +215,20 @@ def environment(device: Any = None) -> dict[str, Any]:
     from dfrec import __version__
 
     dev = str(device) if device is not None else None
+    try:
+        import dlib
+
+        dlib_version = dlib.__version__
+    except ImportError:
+        dlib_version = None
     info: dict[str, Any] = {
         "dfrec": __version__,
         "python": sys.version.split()[0],
         "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
         "numpy": np.__version__,
         "opencv": cv2.__version__,
+        "dlib": dlib_version,
         "platform": platform.platform(),
         "device": dev,
     }

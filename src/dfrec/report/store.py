@@ -8,7 +8,7 @@
   result folder always holds exactly the files its ``result.json`` lists. An earlier result
   of the same name is moved aside first and deleted after.
 - **Resume.** :meth:`done` finds a finished result for an input: same input SHA-256, same
-  settings, same model files and dfrec version, and files that still match their hashes.
+  settings, same model files (dlib's too) and dfrec version, and files that still match their hashes.
 - **Clean-up.** Opening the store deletes what killed runs left: staging folders, results
   moved aside, and ``.NAME.XXXXXXXX.tmp`` files of interrupted atomic writes.
 
@@ -78,12 +78,13 @@ def verify_folder(folder: str | os.PathLike, result: dict[str, Any] | None = Non
 
 def run_key(result: dict[str, Any]) -> dict[str, Any]:
     """What must match for a stored result to stand for a new run of the same input: the
-    input's SHA-256, the settings, the model files' hashes and the dfrec version."""
+    input's SHA-256, the settings, the model files' hashes (dlib's included) and the dfrec version."""
     model = result.get("model") or {}
     key = {
         "input_sha256": (result.get("input") or {}).get("sha256"),
         "settings": result.get("settings"),
         "model_files": [[f.get("path"), f.get("sha256")] for f in model.get("files", []) if isinstance(f, dict)],
+        "dlib_files": [[f.get("role"), f.get("sha256")] for f in model.get("dlib_files", []) if isinstance(f, dict)],
         "checkpoint": model.get("checkpoint"),
         "dfrec_version": result.get("dfrec_version"),
         "gallery": result.get("gallery"),  # folder, size and update time of a gallery searched

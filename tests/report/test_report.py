@@ -227,6 +227,19 @@ def test_bundled_model_records_its_training():
     assert tr["images_seen"] > 0 and {"idsim_target", "idsim_target_none", "idsim_source"} <= set(tr["validation"])
 
 
+def test_settings_render_as_a_key_value_list(report_folder):
+    folder, result = report_folder
+    settings = {"fake_threshold": 0.5, "max_faces": None, "seed": 0, "device": "cpu", "checkpoint": "/m/<x>"}
+    page = render_report({**result, "settings": settings}, folder)
+    row = page[page.index("<th>Settings</th>"):]
+    row = row[:row.index("</tr>")]
+    assert "{" not in row and "None" not in row and "'" not in row
+    pairs = re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", row)
+    assert [k for k, _ in pairs] == list(settings)
+    assert dict(pairs)["max_faces"] == "not set (default)" and dict(pairs)["seed"] == "0"
+    assert dict(pairs)["checkpoint"] == "<code>/m/&lt;x&gt;</code>"
+
+
 def test_provenance_lists_dlib_files_and_threads(report_folder):
     folder, result = report_folder
     rec = model_record(None)

@@ -65,6 +65,7 @@ th{background:#f0f2f5}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospa
 .bar span{display:block;height:10px;border-radius:4px}
 .fake{color:#b42318;font-weight:600}.real{color:#067647;font-weight:600}.bad{color:#b42318}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:0}dt{font-weight:600}dd{margin:0}
+dl.settings{gap:2px 14px}dl.settings dt{font-weight:400;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em}
 td.sha code{word-break:normal;white-space:nowrap}
 .thumb{width:64px;height:64px;object-fit:cover;border-radius:4px}
 .gallery{display:flex;flex-wrap:wrap;gap:18px}.gcol{flex:1 1 220px}.gcol h4{margin:.2em 0 0}.gcol .sub{font-size:.8em;color:#4a5263}
@@ -347,12 +348,12 @@ def _provenance_html(result: dict[str, Any]) -> str:
         ("dfrec version", _e(result.get("dfrec_version"))),
         ("Device", _e(f"{env.get('device')} ({env.get('device_name')})")),
         ("Model checkpoint", f"<code>{_e(model.get('checkpoint'))}</code>"),
-        ("Settings", f"<code>{_e(result.get('settings'))}</code>"),
         ("Software", _e(", ".join(f"{k} {env[k]}" for k in ("python", "torch", "numpy", "opencv", "dlib")
                                    if env.get(k)))),
         ("CPU threads (torch)", _e(env.get("torch_threads", "not recorded"))
          + " — outputs are reproducible bit for bit on the same machine with the same thread count"),
         ("Platform", _e(env.get("platform"))),
+        ("Settings", _settings_html(result.get("settings") or {})),
     ]
     if inp.get("kind") == "video":
         info.insert(3, ("Video", _e(f"{inp.get('fps'):.2f} fps, {inp.get('frame_count')} frames, "
@@ -380,6 +381,19 @@ def _provenance_html(result: dict[str, Any]) -> str:
            f"</th></tr>{photos}</table>" if photos else "")
         + f"<h3>Output files</h3><table><tr><th>file</th><th>bytes</th><th>SHA-256</th></tr>{outs}</table></div>"
     )
+
+
+def _settings_html(settings: dict[str, Any]) -> str:
+    """A run's settings as a key/value list (``None``: not set, the default applies)."""
+    def value(v: Any) -> str:
+        if v is None:
+            return "not set (default)"
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        return f"<code>{_e(v)}</code>" if isinstance(v, str) else _e(v)
+
+    items = "".join(f"<dt>{_e(k)}</dt><dd>{value(v)}</dd>" for k, v in settings.items())
+    return f'<dl class="settings">{items}</dl>'
 
 
 def _gallery_photos(result: dict[str, Any]) -> str:

@@ -248,3 +248,14 @@ def test_provenance_lists_dlib_files_and_threads(report_folder):
     for f in rec["dlib_files"]:
         assert f["path"] in prov and f["sha256"] in prov
     assert re.search(r"CPU threads \(torch\)</th><td>%d " % result["environment"]["torch_threads"], prov)
+
+
+def test_overview_picture_is_shown_from_its_file(report_folder):
+    """The picture with numbered boxes is the file beside the page (listed and hashed in outputs)."""
+    folder, result = report_folder
+    write_image(folder / "faces_found.jpg", np.full((40, 60, 3), 90, np.uint8))
+    page = render_report({**result, "overview": {"file": "faces_found.jpg", "caption": "boxes"}}, folder)
+    uris = re.findall(r'<div class="card frames overview"><img src="data:image/jpeg;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(uris) == 1 and base64.b64decode(uris[0]) == (folder / "faces_found.jpg").read_bytes()
+    assert page.index("faces_found.jpg") < page.index("Face 1</h3>")  # above the face cards
+    assert 'class="card frames overview"' not in render_report(result, folder)  # no overview recorded: none shown

@@ -67,6 +67,7 @@ th{background:#f0f2f5}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospa
 dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:0}dt{font-weight:600}dd{margin:0}
 dl.settings{gap:2px 14px}dl.settings dt{font-weight:400;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em}
 td.sha code{word-break:normal;white-space:nowrap}
+.overview img{max-width:min(100%,800px)}
 .thumb{width:64px;height:64px;object-fit:cover;border-radius:4px}
 .gallery{display:flex;flex-wrap:wrap;gap:18px}.gcol{flex:1 1 220px}.gcol h4{margin:.2em 0 0}.gcol .sub{font-size:.8em;color:#4a5263}
 .gcol table td{border:none;padding:3px 6px}h4{margin:1em 0 .4em}
@@ -276,6 +277,8 @@ def render_report(result: dict[str, Any], folder: str | Path) -> str:
                      "frame (largest face).</p>")
     else:
         parts.append("<h2>Faces</h2>")
+    if result.get("overview"):
+        parts.append(_overview_html(folder, result["overview"], thr))
     if result.get("gallery"):
         parts.append(_gallery_note(result["gallery"]))
     parts += [_face_card(folder, f, thr) for f in faces]
@@ -288,6 +291,18 @@ def render_report(result: dict[str, Any], folder: str | Path) -> str:
                          f'<div class="mono">{_e(fr["file"])}</div></div>')
     parts.append(_provenance_html(result))
     return _page(f"dfrec report: {inp.get('name', '')}", "".join(parts))
+
+
+def _overview_html(folder: Path, overview: dict[str, Any], thr: float) -> str:
+    """The picture with every face boxed and numbered (:mod:`dfrec.report.overview`)."""
+    name = overview.get("file")
+    if not name or not (folder / name).is_file():
+        return ""
+    return (f'<div class="card frames overview">'
+            f'<img src="{data_uri(folder / name)}" alt="{_e(overview.get("caption", ""))}">'
+            f'<p>Every face found, numbered as below from the largest (red box: {VERDICT_TEXT["fake"]}, '
+            f'green: {VERDICT_TEXT["real"]}, at a fake score of {thr:.2f}).</p>'
+            f'<div class="mono">{_e(name)}</div></div>')
 
 
 def _model_card(model: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ Layout of a folder (``N`` = face number from 1, ``face`` becomes ``track`` for v
 
     face1_forgery.png   face1_source.png   face1_target.png   face1_map.png   face1_overlay.png
     frame_source.png    frame_target.png   (video: track1_frame_source.png, track1_frame_target.png)
+    faces_found.jpg     (image: the picture, downscaled, every face boxed and numbered)
     report.html         result.json
     face1_gallery_source_1.jpg ...   (with a gallery: thumbnails of the candidates, per probe and rank)
 
@@ -24,10 +25,13 @@ from dfrec import __version__
 from dfrec.io import write_image, write_json_atomic, write_text_atomic
 from dfrec.report.gallery import gallery_matches, gallery_record
 from dfrec.report.html import render_report
+from dfrec.report.overview import overview_image
 from dfrec.report.provenance import environment, file_record, utc_now
 from dfrec.results import FAKE_THRESHOLD, FaceRecovery, ImageRecovery, VideoRecovery
 
 FACE_IMAGES = ("forgery", "source", "target", "map", "overlay")
+#: The picture with every face boxed and numbered (image reports).
+OVERVIEW_FILE = "faces_found.jpg"
 
 
 def save_face_images(folder: Path, prefix: str, rec: FaceRecovery) -> dict[str, str]:
@@ -124,7 +128,18 @@ def write_image_report(
         frames = [_frame(folder, "frame_source.png", recovery.source_frame, "Recovered source faces pasted back"),
                   _frame(folder, "frame_target.png", recovery.target_frame, "Recovered target faces pasted back")]
     result["frames"] = frames
+    if recovery.faces:
+        result["overview"] = _overview(folder, image, recovery.faces)
     return _finish(folder, result)
+
+
+def _overview(folder: Path, image: np.ndarray, faces: Sequence[FaceRecovery]) -> dict[str, Any]:
+    """Write :data:`OVERVIEW_FILE` (:func:`dfrec.report.overview.overview_image`); returns its record."""
+    boxes = np.stack([np.asarray(f.box, np.float64) for f in faces])
+    pic = overview_image(image, boxes, np.array([f.score_fake for f in faces]), FAKE_THRESHOLD)
+    write_image(folder / OVERVIEW_FILE, pic, quality=90)
+    return {"file": OVERVIEW_FILE, "width": int(pic.shape[1]), "height": int(pic.shape[0]),
+            "caption": "The picture with every face found, boxed and numbered as in this report (largest first)"}
 
 
 def write_video_report(

@@ -227,3 +227,82 @@ def test_recover_video_aggregates_per_track(recoverer, fixture_dir, tmp_path):
     assert tr.face.target_frame.shape == (260, 208, 3)
     d = tr.to_dict()
     assert d["n_frames"] == 4 and d["score_fake_min"] <= d["score_fake"] <= d["score_fake_max"]
+
+
+# ---------------------------------------------------------------------------- reports from the API
+
+
+def test_model_info_records_the_models_this_recoverer_uses(recoverer, tiny_checkpoint):
+    """Recoverer.model_info(): the checkpoint's files and dlib's files with their SHA-256; what the
+    CLI records for the same recoverer (model_record with the default dlib files)."""
+    import hashlib
+
+    from dfrec.faces.detect import FaceDetector
+    from dfrec.faces.worker import IsolatedDetector
+    from dfrec.recover import Recoverer
+    from dfrec.report.provenance import model_record
+
+    info = recoverer.model_info()
+    assert info == model_record(recoverer.checkpoint, recoverer.model_config)
+    assert {f["path"]: f["sha256"] for f in info["files"]} == {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tiny_checkpoint.iterdir()}
+    assert [f["role"] for f in info["dlib_files"]] == ["landmarks", "face_detector_cnn", "identity"]
+    # the CLI's worker-process detector wraps the same FaceDetector: same files
+    wrapped = Recoverer(recoverer.model, device="cpu", checkpoint=tiny_checkpoint,
+                        detector=IsolatedDetector(FaceDetector()))
+    assert wrapped.model_info()["dlib_files"] == info["dlib_files"]
+    # a HOG-only detector never loads the CNN; an identity network passed in has no file to hash
+    hog = Recoverer(recoverer.model, device="cpu", checkpoint=tiny_checkpoint, identity=recoverer.identity.encoder,
+                    detector=FaceDetector(detectors=("hog",), verify_below=0))
+    files = hog.model_info()["dlib_files"]
+    assert [f["role"] for f in files] == ["landmarks", "identity"]
+    assert files[1]["path"] is None and "sha256" not in files[1] and files[1]["note"]
+
+
+def test_report_of_two_faces_shows_where_each_face_is(recoverer, astronaut, fixture_dir, tmp_path):
+    """write_image_report with Recoverer.model_info(): faces_found.jpg boxes each face at its place in
+    its verdict's colour, is listed and hashed in outputs, and the folder holds exactly what result.json lists."""
+    from dfrec.io import read_image, write_image
+    from dfrec.report.overview import COLORS
+    from dfrec.report.store import verify_folder
+    from dfrec.report.writer import write_image_report
+
+    obama = cv2.resize(read_image(fixture_dir / "obama.jpg"), (205, 256), interpolation=cv2.INTER_AREA)
+    canvas = np.full((512, 512 + 205, 3), 128, np.uint8)
+    canvas[:, :512] = astronaut
+    canvas[128:384, 512:] = obama
+    src = write_image(tmp_path / "two.png", canvas)
+    image = recoverer.recover_image(canvas, max_faces=2)
+    out = tmp_path / "report"
+    result = write_image_report(out, src, image, {"device": "cpu", "seed": recoverer.seed}, recoverer.model_info())
+    assert len(result["faces"]) == 2 and verify_folder(out) == []
+    assert {o["path"] for o in result["outputs"]} == {p.name for p in out.iterdir()} - {"result.json"}
+    assert result["overview"]["file"] == "faces_found.jpg" and "faces_found.jpg" in {o["path"] for o in result["outputs"]}
+    pic = read_image(out / "faces_found.jpg")
+    assert pic.shape == canvas.shape  # under 800 px: not scaled
+    for face in result["faces"]:
+        x0, y0, x1, y1 = (int(round(v)) for v in face["box"])
+        edge = pic[(y0 + y1) // 2, max(x0, 0) - 1:max(x0, 0) + 2].astype(int)  # the box's left edge, mid-height
+        assert np.abs(edge - COLORS[face["verdict"]]).max(axis=1).min() < 60, face["label"]
+    assert result["model"]["dlib_files"] and result["environment"]["torch_threads"] == torch.get_num_threads()
+
+
+def test_documented_report_snippet_runs(tmp_path, monkeypatch):
+    """The docs/recover.md block that writes a report from the API runs as written."""
+    import re
+    from pathlib import Path
+
+    from dfrec.report.store import verify_folder
+
+    root = Path(__file__).resolve().parents[1]
+    blocks = re.findall(r"^```python\n(.*?)^```", (root / "docs" / "recover.md").read_text(encoding="utf-8"), re.S | re.M)
+    code = next(b for b in blocks if "write_image_report(" in b and "model_info=r.model_info()" in b)
+    (tmp_path / "examples").symlink_to(root / "examples", target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {"__name__": "__docs__"}
+    exec(compile(code, "docs/recover.md", "exec"), scope)
+    folder = tmp_path / "report_forgery"
+    assert verify_folder(folder) == []
+    result = scope["result"]
+    assert result["faces"] and {"faces_found.jpg", "report.html"} <= {o["path"] for o in result["outputs"]}
+    assert [f["role"] for f in result["model"]["dlib_files"]] == ["landmarks", "face_detector_cnn", "identity"]

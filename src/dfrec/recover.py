@@ -66,7 +66,8 @@ class Recoverer:
     a native crash costs one image (the CLI uses it). Faces of one image go
     through the model in batches of ``batch_size``. ``timings``
     holds the wall-clock seconds per stage of the last call (``detect``, ``align``,
-    ``model``, ``identity``, ``paste``).
+    ``model``, ``identity``, ``paste``). :meth:`model_info` is what a report records of its
+    models (checkpoint and dlib files with their SHA-256).
     """
 
     def __init__(
@@ -88,6 +89,7 @@ class Recoverer:
         self.model = model.to(self.device).eval()
         self.checkpoint = Path(checkpoint).resolve() if checkpoint is not None else None
         self._scorer = None if identity is None else IDSim(self.device, batch_size=None, encoder=identity)
+        self._identity_given = identity is not None
         self.feather = feather
         self.seed = int(seed)
         self.detection_threshold = detection_threshold
@@ -131,6 +133,27 @@ class Recoverer:
     def model_config(self) -> dict[str, Any]:
         """The model's configuration (:class:`dfrec.models.DFRECConfig`) as a JSON-ready dict."""
         return self.model.config.to_dict()
+
+    def model_info(self) -> dict[str, Any]:
+        """What a report records about the models behind this recoverer: the ``model_info`` of
+        :func:`dfrec.report.writer.write_image_report` and ``write_video_report``.
+
+        :func:`dfrec.report.provenance.model_record`: the checkpoint folder, path, size and
+        SHA-256 of its every file, the model's config and training metadata, and ``dlib_files``:
+        dlib's landmark model, its CNN face detector (when the detector can run it) and the
+        identity weights. Hashes are cached per file (path, mtime, size): calling it per image
+        costs no rehashing.
+        """
+        from dfrec.report.provenance import dlib_files, model_record
+
+        det = getattr(self.detector, "detector", self.detector)  # an IsolatedDetector wraps a FaceDetector
+        cnn = "cnn" in getattr(det, "detectors", ("cnn",)) or float(getattr(det, "verify_below", 0) or 0) > 0
+        given = self._identity_given
+        files = dlib_files(identity=not given, cnn=cnn)
+        if given:
+            files.append({"role": "identity", "name": type(self._scorer.encoder).__name__, "path": None,
+                          "note": "an identity network given to Recoverer(identity=...): no file to hash"})
+        return model_record(self.checkpoint, self.model_config, dlib=files)
 
     @property
     def identity(self) -> IDSim:

@@ -227,6 +227,11 @@ def test_bundled_model_records_its_training():
     assert tr["images_seen"] > 0 and {"idsim_target", "idsim_target_none", "idsim_source"} <= set(tr["validation"])
 
 
+def _text(page: str) -> str:
+    """The page's visible text, tags removed and whitespace collapsed."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+
+
 def test_settings_render_as_a_key_value_list(report_folder):
     folder, result = report_folder
     settings = {"fake_threshold": 0.5, "max_faces": None, "seed": 0, "device": "cpu", "checkpoint": "/m/<x>"}
@@ -238,6 +243,18 @@ def test_settings_render_as_a_key_value_list(report_folder):
     assert [k for k, _ in pairs] == list(settings)
     assert dict(pairs)["max_faces"] == "not set (default)" and dict(pairs)["seed"] == "0"
     assert dict(pairs)["checkpoint"] == "<code>/m/&lt;x&gt;</code>"
+
+
+def test_lfw_same_person_number_is_the_measured_one(report_folder):
+    """The report quotes the same-person IDSim that docs/identity.md measured on the LFW pairs."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "identity.md").read_text(encoding="utf-8")
+    measured = float(re.search(r"^\| IDSim \| (\d\.\d+) ±", doc, re.M).group(1))
+    folder, result = report_folder
+    text = _text(render_report(result, folder))
+    assert f"{measured:.3f} on the 6,000 LFW pairs" in text
+    assert f"average about {measured:.1f}" in text and "about 0.75" not in text
 
 
 def test_provenance_lists_dlib_files_and_threads(report_folder):

@@ -42,9 +42,9 @@ EXPLAIN = [
      "under the swap. For an untouched face it should look like the input."),
     ("Map", "where the model locates pixels carrying the pasted identity (red = strong, blue = none)."),
     ("Identity similarity", "how alike the face in the picture and the recovered target are to a "
-     "face-recognition network (dlib's, centred; 1 = identical, about 0 = unrelated people; on LFW photo "
-     "pairs the same person averages about 0.75). A swapped face usually scores lower than an untouched "
-     "one, because the model recovers a different person underneath."),
+     "face-recognition network (dlib's, centred; 1 = identical, about 0 = unrelated people; two photos "
+     "of the same person average about 0.7: 0.709 on the 6,000 LFW pairs). A swapped face usually scores "
+     "lower than an untouched one, because the model recovers a different person underneath."),
     ("Identity distance", "the same comparison as a distance in the dlib face-recognition space; dlib "
      "treats distances under 0.6 as the same person."),
 ]

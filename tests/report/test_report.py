@@ -232,6 +232,21 @@ def _text(page: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
 
 
+def test_pair_wording_follows_the_verdict(report_folder):
+    """Recovered source and target that dlib calls one person: a warning on a likely swap, the
+    expected outcome (worded as such) on a face judged untouched."""
+    folder, result = report_folder
+    real = {**result["faces"][0], "score_fake": 0.04, "verdict": "real"}
+    page = render_report({**result, "faces": [real]}, folder)
+    assert "not told apart" not in page
+    assert "same person by dlib's rule, as expected for a face judged untouched" in page
+    assert "both recoveries are the face itself" in page
+    # a video track is worded by the frame its faces come from (representative_score_fake), not the mean
+    track = {**result["faces"][0], "score_fake": 0.7, "representative_score_fake": 0.1}
+    assert "not told apart" not in render_report({**result, "faces": [track]}, folder)
+    assert "not told apart" in render_report(result, folder)  # 0.83: likely swapped
+
+
 def test_settings_render_as_a_key_value_list(report_folder):
     folder, result = report_folder
     settings = {"fake_threshold": 0.5, "max_faces": None, "seed": 0, "device": "cpu", "checkpoint": "/m/<x>"}

@@ -210,6 +210,20 @@ def _gallery_note(gal: dict[str, Any]) -> str:
     return f'<div class="card caveat"><b>Gallery search.</b> {text}</div>'
 
 
+def _pair_words(same: bool | None, face_verdict: str) -> str:
+    """What dlib's rule says of the recovered source vs target, worded for the face's verdict: on a
+    likely swap "same person" means the model did not tell the two apart; on a face judged
+    untouched it is what a working recovery gives."""
+    if same is None:
+        return ""
+    if not same:
+        return " — different people by dlib's rule"
+    if face_verdict == "real":
+        return (" — same person by dlib's rule, as expected for a face judged untouched: with no swap, both "
+                "recoveries are the face itself")
+    return " — same person: the two recovered faces were not told apart by dlib's rule"
+
+
 def _face_card(folder: Path, face: dict[str, Any], threshold: float) -> str:
     files = face.get("files", {})
     score = float(face["score_fake"])
@@ -227,10 +241,8 @@ def _face_card(folder: Path, face: dict[str, Any], threshold: float) -> str:
             + " by dlib's rule")),
         ("Identity similarity (recovered source vs target)", _fmt(face.get("idsim_recovered_source_vs_target"))),
         ("Identity distance (recovered source vs target)", _fmt(face.get("l2_recovered_source_vs_target"))
-         + ("" if face.get("dlib_same_person_recovered_source_vs_target") is None else
-            " — " + ("same person: the two recovered faces were not told apart"
-                     if face["dlib_same_person_recovered_source_vs_target"] else "different people")
-            + " by dlib's rule")),
+         + _pair_words(face.get("dlib_same_person_recovered_source_vs_target"),  # of the face shown: a track's
+                       verdict(float(face.get("representative_score_fake", score)), threshold))),  # own frame
         ("Face box (x0, y0, x1, y1)", ", ".join(f"{v:.0f}" for v in face.get("box", []))),
         ("Detector confidence", _fmt(face.get("detection_score"))),
     ]

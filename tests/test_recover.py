@@ -306,3 +306,28 @@ def test_documented_report_snippet_runs(tmp_path, monkeypatch):
     result = scope["result"]
     assert result["faces"] and {"faces_found.jpg", "report.html"} <= {o["path"] for o in result["outputs"]}
     assert [f["role"] for f in result["model"]["dlib_files"]] == ["landmarks", "face_detector_cnn", "identity"]
+
+
+def test_video_report_names_the_worst_frame(recoverer, fixture_dir, tmp_path):
+    """result.json's track names the frame of its highest fake score; report.html's first card shows that
+    score beside the track mean, and summary.json keeps it (a swap in a few frames barely moves the mean)."""
+    from dfrec.io import read_image
+    from dfrec.report.store import verify_folder
+    from dfrec.report.summary import summary_entry
+    from dfrec.report.writer import write_video_report
+
+    small = cv2.resize(read_image(fixture_dir / "obama.jpg"), (208, 260), interpolation=cv2.INTER_AREA)
+    p = write_video(tmp_path / "face.avi", [np.roll(small, 3 * i, axis=1) for i in range(4)], fps=4)
+    video = recoverer.recover_video(p, fps=0)
+    result = write_video_report(tmp_path / "out" / "face", p, video, {"device": "cpu"}, recoverer.model_info())
+    assert verify_folder(tmp_path / "out" / "face") == []
+    track = result["faces"][0]
+    worst = max(track["frames"], key=lambda f: f["score_fake"])
+    assert (track["score_fake_max_frame"], track["score_fake_max_time"]) == (worst["frame"], worst["time"])
+    assert track["score_fake_max"] == pytest.approx(worst["score_fake"])
+    page = (tmp_path / "out" / "face" / "report.html").read_text()
+    head = page[:page.index("Read this first")]
+    assert f"{track['score_fake']:.3f}" in head and "Worst single frame" in head
+    assert f"{worst['score_fake']:.3f}" in head and f"frame #{worst['frame']} at {worst['time']:.2f} s" in head
+    entry = summary_entry(tmp_path / "out", tmp_path / "out" / "face", result)
+    assert entry["max_score_fake_frame"] == pytest.approx(worst["score_fake"])

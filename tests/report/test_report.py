@@ -272,6 +272,35 @@ def test_lfw_same_person_number_is_the_measured_one(report_folder):
     assert f"average about {measured:.1f}" in text and "about 0.75" not in text
 
 
+def test_video_headline_shows_the_worst_frame(report_folder):
+    """A track whose mean is under the line but whose worst frame is over it: the first card says both."""
+    from dfrec.report.summary import summary_entry
+
+    folder, result = report_folder
+    frames = [{"frame": i * 5, "time": i * 0.5, "score_fake": s} for i, s in enumerate([0.1, 0.1, 0.92, 0.1])]
+    track = {**result["faces"][0], "label": "Track 1", "score_fake": 0.305, "verdict": "real", "n_frames": 4,
+             "frames": frames, "score_fake_min": 0.1, "score_fake_max": 0.92, "score_fake_max_frame": 10,
+             "score_fake_max_time": 1.0, "representative_frame": 0, "representative_time": 0.0,
+             "representative_score_fake": 0.1}
+    video = {**result, "faces": [track], "input": {**result["input"], "kind": "video", "fps": 10.0,
+                                                     "frame_count": 20, "frames_sampled": 4}}
+    page = render_report(video, folder)
+    head = _text(page[page.index('<div class="card">'):page.index("Read this first")])
+    assert "Highest fake score (a track’s mean over its frames) 0.305 — no swap detected" in head
+    assert "Worst single frame 0.920 — likely swapped (Track 1, frame #10 at 1.00 s)" in head
+    assert "max 0.920 in frame #10 at 1.00 s — likely swapped" in _text(page)
+    # an image has no such line
+    assert "Worst single frame" not in render_report(result, folder)
+    # summary.json / summary.html: the video's worst frame beside its mean
+    out = folder / "out"
+    (out / "v").mkdir(parents=True)
+    (out / "v" / "result.json").write_text(json.dumps(video))
+    entry = summary_entry(out, out / "v", video)
+    assert entry["max_score_fake"] == pytest.approx(0.305) and entry["max_score_fake_frame"] == pytest.approx(0.92)
+    assert "worst single frame 0.920" in render_summary({"results": [entry]})
+    assert "max_score_fake_frame" not in summary_entry(out, out / "v", result)
+
+
 def test_provenance_lists_dlib_files_and_threads(report_folder):
     folder, result = report_folder
     rec = model_record(None)

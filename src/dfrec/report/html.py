@@ -247,8 +247,11 @@ def _face_card(folder: Path, face: dict[str, Any], threshold: float) -> str:
         ("Detector confidence", _fmt(face.get("detection_score"))),
     ]
     if "n_frames" in face:  # a video track
+        worst = (f" in frame #{face['score_fake_max_frame']} at {float(face['score_fake_max_time']):.2f} s"
+                 if "score_fake_max_frame" in face else "")
         rows.insert(1, ("Frames with this face", f"{face['n_frames']} (fake score min {face['score_fake_min']:.3f}, "
-                                                 f"max {face['score_fake_max']:.3f}, mean shown above)"))
+                                                 f"max {face['score_fake_max']:.3f}{worst} — "
+                                                 f"{_verdict(face['score_fake_max'], threshold)}; mean shown above)"))
         rows.insert(2, ("Representative frame", f"#{face['representative_frame']} at {face['representative_time']:.2f} s "
                                                 f"(its own fake score {face['representative_score_fake']:.3f})"))
     table = "".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in rows)
@@ -269,12 +272,7 @@ def render_report(result: dict[str, Any], folder: str | Path) -> str:
     faces = result.get("faces", [])
     parts = [f"<h1>dfrec report: {_e(inp.get('name', ''))}</h1>"]
     if faces:
-        top = max(float(f["score_fake"]) for f in faces)
-        what = "tracked face" if inp.get("kind") == "video" else "face"
-        parts.append(
-            f'<div class="card"><b>{len(faces)} {what}{"s" if len(faces) != 1 else ""} analysed.</b> '
-            f"Highest fake score {_bar(top, thr)}{top:.3f} — {_verdict(top, thr)}.</div>"
-        )
+        parts.append(_headline(faces, thr, inp.get("kind") == "video"))
     parts.append(f'<div class="card caveat"><b>Read this first.</b> {_e(CAVEAT)}</div>')
     for note in result.get("notes", []):
         parts.append(f'<div class="card caveat"><b>Note.</b> {_e(note)}</div>')
@@ -303,6 +301,24 @@ def render_report(result: dict[str, Any], folder: str | Path) -> str:
                          f'<div class="mono">{_e(fr["file"])}</div></div>')
     parts.append(_provenance_html(result))
     return _page(f"dfrec report: {inp.get('name', '')}", "".join(parts))
+
+
+def _headline(faces: list[dict[str, Any]], thr: float, video: bool) -> str:
+    """The first card: how many faces, the highest fake score; for a video the highest track mean
+    and, beside it, the worst single frame (a swap in a few frames barely moves a track's mean)."""
+    top = max(float(f["score_fake"]) for f in faces)
+    what = "tracked face" if video else "face"
+    text = (f'<b>{len(faces)} {what}{"s" if len(faces) != 1 else ""} analysed.</b> '
+            f"Highest fake score{' (a track’s mean over its frames)' if video else ''} "
+            f"{_bar(top, thr)}{top:.3f} — {_verdict(top, thr)}.")
+    if video and all("score_fake_max" in f for f in faces):
+        worst = max(faces, key=lambda f: float(f["score_fake_max"]))
+        w = float(worst["score_fake_max"])
+        where = _e(worst.get("label", "a track"))
+        if "score_fake_max_frame" in worst:
+            where += f", frame #{worst['score_fake_max_frame']} at {float(worst['score_fake_max_time']):.2f} s"
+        text += (f"<br>Worst single frame {_bar(w, thr)}{w:.3f} — {_verdict(w, thr)} ({where}).")
+    return f'<div class="card">{text}</div>'
 
 
 def _overview_html(folder: Path, overview: dict[str, Any], thr: float) -> str:
@@ -442,6 +458,14 @@ def _href(folder: str) -> str:
     return quote(folder, safe="/", errors="surrogateescape")
 
 
+def _worst_frame_note(item: dict[str, Any], thr: float) -> str:
+    """For a video in the summary: its worst single frame beside the track mean."""
+    worst = item.get("max_score_fake_frame")
+    if worst is None:
+        return ""
+    return f"<br><small>worst single frame {float(worst):.3f} — {_verdict(float(worst), thr)}</small>"
+
+
 def render_summary(summary: dict[str, Any], thumbs: dict[str, str] | None = None) -> str:
     """HTML index of a batch from its ``summary.json`` dict; ``thumbs`` maps report folders
     to ``data:`` URIs of a face thumbnail."""
@@ -455,7 +479,7 @@ def render_summary(summary: dict[str, Any], thumbs: dict[str, str] | None = None
         rows.append(
             f"<tr><td>{img}</td><td><a href=\"{_e(_href(item['folder']))}/report.html\">{_e(item['input'])}</a></td>"
             f"<td>{_e(item['kind'])}</td><td>{item['faces']}</td>"
-            f"<td>{_bar(top, thr)}{top:.3f} — {_verdict(top, thr)}</td></tr>"
+            f"<td>{_bar(top, thr)}{top:.3f} — {_verdict(top, thr)}{_worst_frame_note(item, thr)}</td></tr>"
         )
     bad = "".join(f"<tr><td><code>{_e(b['input'])}</code></td><td class=\"bad\">{_e(b['reason'])}</td></tr>"
                   for b in summary.get("failed", []))
@@ -466,7 +490,8 @@ def render_summary(summary: dict[str, Any], thumbs: dict[str, str] | None = None
         f'with dfrec {_e(summary.get("dfrec_version"))}.</div>',
         f'<div class="card caveat"><b>Read this first.</b> {_e(CAVEAT)}</div>',
         "<h2>Processed</h2><div class=\"card\"><table><tr><th></th><th>input (opens its report)</th>"
-        "<th>kind</th><th>faces</th><th>highest fake score</th></tr>" + "".join(rows) + "</table></div>",
+        "<th>kind</th><th>faces</th><th>highest fake score (video: a track's mean)</th></tr>"
+        + "".join(rows) + "</table></div>",
     ]
     if bad:
         body.append("<h2>Not processed</h2><div class=\"card\"><table><tr><th>input</th><th>reason</th></tr>"

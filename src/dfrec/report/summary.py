@@ -1,8 +1,8 @@
 """The batch index: ``summary.json`` and ``summary.html`` at the top of an output folder.
 
-One entry per processed input (its report folder, kind, number of faces or tracks,
-highest fake score, ``result.json`` hash) and one per input that could not be processed,
-with the reason.
+One entry per processed input (its report folder, kind, number of faces or tracks, highest
+fake score, for a video also its worst single frame's, ``result.json`` hash) and one per input
+that could not be processed, with the reason.
 
 :func:`merged_summary` builds the index from the result folders on disk, not from one run's
 memory: a rerun, a resumed run or a run that processed nothing lists every result the
@@ -29,7 +29,7 @@ def summary_entry(out_root: str | os.PathLike, folder: str | os.PathLike, result
     faces = result.get("faces", [])
     folder = Path(folder)
     rel = folder.relative_to(out_root).as_posix()
-    return {
+    entry = {
         "input": result["input"]["path"],
         "sha256": result["input"]["sha256"],
         "kind": result["input"]["kind"],
@@ -41,6 +41,10 @@ def summary_entry(out_root: str | os.PathLike, folder: str | os.PathLike, result
         "created_utc": result.get("created_utc"),
         "settings": result.get("settings"),
     }
+    if result["input"]["kind"] == "video" and faces and all("score_fake_max" in f for f in faces):
+        # a track's score_fake is its mean over frames: a swap in a few frames shows here
+        entry["max_score_fake_frame"] = max(float(f["score_fake_max"]) for f in faces)
+    return entry
 
 
 def merged_summary(

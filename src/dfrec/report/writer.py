@@ -142,6 +142,16 @@ def _overview(folder: Path, image: np.ndarray, faces: Sequence[FaceRecovery]) ->
             "caption": "The picture with every face found, boxed and numbered as in this report (largest first)"}
 
 
+def _worst_frame(entry: dict[str, Any]) -> dict[str, Any]:
+    """A track's entry with the frame of its highest fake score (``score_fake_max_frame``,
+    ``score_fake_max_time``): the track's ``score_fake`` is the mean over its frames, so a swap
+    in a few frames shows here, not there."""
+    worst = max(entry["frames"], key=lambda f: f["score_fake"])
+    entry["score_fake_max_frame"] = worst["frame"]
+    entry["score_fake_max_time"] = worst["time"]
+    return entry
+
+
 def write_video_report(
     folder: str | os.PathLike,
     input_path: str | os.PathLike,
@@ -162,7 +172,8 @@ def write_video_report(
                            frames_sampled=video.frames_sampled, frames_with_faces=video.frames_with_faces)
     faces, frames = [], []
     for i, tr in enumerate(video.tracks):
-        faces.append(_face_entry(folder, f"track{i + 1}", f"Track {i + 1}", tr.to_dict(), tr.face, gallery, top_k))
+        faces.append(_face_entry(folder, f"track{i + 1}", f"Track {i + 1}", _worst_frame(tr.to_dict()), tr.face,
+                                 gallery, top_k))
         for which in ("source", "target"):
             frames.append(_frame(folder, f"track{i + 1}_frame_{which}.png", getattr(tr.face, f"{which}_frame"),
                                  f"Track {i + 1}: recovered {which} pasted into frame #{tr.frame_index}"))

@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     from dfrec.losses.total import DFRECLoss, LossConfig
     from dfrec.train.components import default_components
     from dfrec.train.config import load_config
-    from dfrec.train.setup import data_loader
+    from dfrec.train.setup import data_loader, to_device
 
     cfg = load_config(args.config, args.set)
     comp = default_components()
@@ -94,7 +94,7 @@ def main(argv=None) -> int:
         torch.backends.cudnn.allow_tf32 = True
     model = comp.build_model(cfg).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    b = {k: (v.to(dev) if torch.is_tensor(v) else v) for k, v in batch.items()}
+    b = to_device(batch, dev)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if dev.type == "cuda" else contextlib.nullcontext
     variants = loss_variants(dict(cfg.loss))
 

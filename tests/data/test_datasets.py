@@ -37,6 +37,21 @@ def test_items_follow_the_contract(face_cache):
     assert len(seen) >= 2
 
 
+def test_uint8_images_carry_the_same_pixels(face_cache):
+    from dfrec.io import to_float
+
+    faces = open_cache(face_cache)
+    f32 = SyntheticForgeries(faces, SynthConfig(), seed=5, length=4)
+    u8 = SyntheticForgeries(faces, SynthConfig(), seed=5, length=4, uint8_images=True)
+    for i in range(4):
+        a, b = f32[i], u8[i]
+        for k in ("forgery", "source", "target"):
+            assert b[k].dtype == torch.uint8 and b[k].shape == (3, 224, 224) and b[k].is_contiguous()
+            assert torch.equal(to_float(b[k]), a[k])
+        assert torch.equal(a["mask"], b["mask"]) and b["mask"].dtype == torch.float32
+        assert a["kind"] == b["kind"] and a["source_id"] == b["source_id"]
+
+
 def test_workers_are_deterministic_and_epochs_differ(face_cache):
     faces = open_cache(face_cache)
     ds = SyntheticForgeries(faces, SynthConfig(), seed=3, length=6)
@@ -88,6 +103,10 @@ def test_triple_folder_reads_written_samples(fixture_faces, tmp_path):
     assert a["kind"] == "swap" and a["source_id"] == "biden" and a["target_id"] == "obama" and float(a["is_fake"]) == 1
     assert a["forgery"].shape == (3, 128, 128) and not a["mask_estimated"]
     assert b["kind"] == "real" and not b["mask"].any()
+    u8 = TripleFolder(tmp_path, size=128, uint8_images=True).split("train,val,test").head(2)
+    from dfrec.io import to_float
+
+    assert u8[0]["forgery"].dtype == torch.uint8 and torch.equal(to_float(u8[0]["forgery"]), a["forgery"])
 
 
 def test_difference_mask_finds_the_changed_region():

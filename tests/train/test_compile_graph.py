@@ -11,7 +11,7 @@ import torch
 
 from dfrec.train.components import build_datasets, build_loss, build_model
 from dfrec.train.config import load_config
-from dfrec.train.setup import collate
+from dfrec.train.setup import collate, to_device
 from repo_scripts import ROOT
 
 
@@ -20,7 +20,7 @@ def test_recipe_model_and_loss_trace_as_one_graph_each(lfw_cache):
                       [f"data.cache={lfw_cache}", "model.preset=tiny", "model.init_from=null"])
     model, loss_fn = build_model(cfg).train(), build_loss(cfg).eval()
     train, _ = build_datasets(cfg)
-    batches = [collate([train[i] for i in range(k, k + 4)]) for k in (0, 4)]
+    batches = [to_device(collate([train[i] for i in range(k, k + 4)]), torch.device("cpu")) for k in (0, 4)]
     assert batches[0]["source_id"] != batches[1]["source_id"]  # other people, as at every step
     traced_model = torch.compile(model, backend="eager", fullgraph=True)  # raises at a graph break
     traced_loss = torch.compile(loss_fn, backend="eager", fullgraph=True)

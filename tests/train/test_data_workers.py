@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from dfrec.train.config import config_from_dict
 from dfrec.train.loop import Trainer
-from dfrec.train.setup import data_loader
+from dfrec.train.setup import data_loader, to_device
 from helpers import tiny_config
 
 # A parent whose OpenCV pool has run (4 threads) builds a loader with 2 workers; each worker
@@ -88,3 +88,24 @@ def test_the_trainers_loaders_give_their_workers_one_opencv_thread(fixture_cache
         cv2.setNumThreads(before)
         if trainer.writer is not None:
             trainer.writer.close()
+
+
+def test_uint8_images_train_exactly_as_float32(fixture_cache, tmp_path):
+    """``data.uint8_images`` (the default) changes how the pixels travel, not what the model
+    sees: the loader's batches are uint8, the step's are float32, and two runs, one each way,
+    log the same losses and validation to the last bit."""
+    runs = {}
+    for u8 in (True, False):
+        data = tiny_config(fixture_cache, tmp_path / str(u8), steps=3, dataset="faces", log_every=1)
+        data["data"].update(uint8_images=u8, workers=1, val_samples=4, val_batch_size=4)
+        trainer = Trainer(config_from_dict(data), device="cpu", progress=False)
+        summary = trainer.fit()
+        if u8:
+            batch = next(iter(trainer._loader(0, 0)))
+            assert batch["forgery"].dtype == torch.uint8 and batch["mask"].dtype == torch.float32
+            on_device = to_device(batch, torch.device("cpu"))
+            assert on_device["forgery"].dtype == torch.float32
+            assert torch.equal(on_device["forgery"], batch["forgery"].float() / 255)
+        runs[u8] = ([{k: v for k, v in r.items() if "per_s" not in k and k != "time"} for r in trainer.history],
+                    summary["validation"])
+    assert runs[True] == runs[False] and len(runs[True][0]) >= 3

@@ -105,7 +105,7 @@ def _synthetic(cfg: Config) -> tuple[Dataset, Dataset | None]:
             return faces
         return lfw_faces(faces, split)
 
-    options = dict(d.options)
+    options = {"uint8_images": d.uint8_images, **dict(d.options)}
     try:
         train = SyntheticForgeries(part(d.train_split), synth, seed=cfg.train.seed, length=d.samples_per_epoch, **options)
         val = None
@@ -128,7 +128,7 @@ def _triples(cfg: Config) -> tuple[Dataset, Dataset | None]:
     if not root:
         raise ConfigError(f"data.root: required for dataset {d.dataset!r} (a folder written by `dfrec data prepare`)")
     try:
-        full = TripleFolder(root, size=d.image_size, **dict(d.options))
+        full = TripleFolder(root, size=d.image_size, **{"uint8_images": d.uint8_images, **dict(d.options)})
     except InputError as e:
         raise ConfigError(f"data.root: {e}") from None
     train = full if d.train_split == "all" else full.split(d.train_split, seed=cfg.train.seed)

@@ -73,6 +73,9 @@ class DataSection:
     #: held-out validation samples scored at each validation
     val_samples: int = 64
     val_batch_size: int = 16
+    #: the loader carries images as uint8 and the trainer makes them float on the device (the
+    #: same values, a third of the bytes through the workers and pinned memory); false = float32
+    uint8_images: bool = True
     #: synthesiser options passed to ``dfrec.data`` (kinds, probabilities, blending...)
     synth: dict[str, Any] = field(default_factory=dict)
     #: extra keyword arguments for the dataset constructor

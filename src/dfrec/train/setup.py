@@ -352,12 +352,18 @@ def split_batch(batch: dict[str, Any], size: int | None) -> list[dict[str, Any]]
             for i in range(0, n, size)]
 
 
-def to_device(batch: dict[str, Any], device: torch.device, channels_last: bool) -> dict[str, Any]:
-    """A collated batch with its tensors on ``device`` (4-D ones channels-last if asked)."""
+def to_device(batch: dict[str, Any], device: torch.device, channels_last: bool = False) -> dict[str, Any]:
+    """A collated batch with its tensors on ``device``: uint8 images (a dataset's
+    ``uint8_images``) become float32 in [0, 1] there, after the copy; 4-D tensors channels-last
+    if asked."""
+    from dfrec.io import to_float
+
     out = {}
     for k, v in batch.items():
         if torch.is_tensor(v):
             v = v.to(device, non_blocking=True)
+            if v.dtype == torch.uint8:
+                v = to_float(v)
             if channels_last and v.dim() == 4:
                 v = v.contiguous(memory_format=torch.channels_last)
         out[k] = v

@@ -41,6 +41,7 @@ from dfrec.metrics.idsim import IDSim, identity_scores, separation_scores
 from dfrec.metrics.psnr_ssim import psnr, ssim
 from dfrec.metrics.segmentation import false_positive_area, map_iou
 from dfrec.models.dfrec import face_prior_mask
+from dfrec.train.setup import to_device
 
 log = logging.getLogger("dfrec.train")
 
@@ -111,7 +112,7 @@ def validate(
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(0)
             for batch in batches:
-                b = {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+                b = to_device(batch, device)
                 x = b["forgery"]
                 n = x.shape[0]
                 with autocast():

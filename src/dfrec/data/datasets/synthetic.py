@@ -23,18 +23,20 @@ from dfrec.data.synth.types import Sample
 from dfrec.io import to_float
 
 
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """``(H, W, 3) uint8`` → ``(3, H, W) float32`` in [0, 1]."""
+def to_tensor(image: np.ndarray, uint8: bool = False) -> torch.Tensor:
+    """``(H, W, 3) uint8`` → ``(3, H, W) float32`` in [0, 1], or with ``uint8`` the same
+    pixels as a contiguous ``(3, H, W) uint8`` tensor."""
     arr = image if image.flags.writeable and image.flags.c_contiguous else np.array(image)
-    return to_float(torch.from_numpy(arr).permute(2, 0, 1))
+    chw = torch.from_numpy(arr).permute(2, 0, 1)
+    return chw.contiguous() if uint8 else to_float(chw)
 
 
-def sample_to_item(s: Sample) -> dict:
+def sample_to_item(s: Sample, uint8_images: bool = False) -> dict:
     """A :class:`Sample` as the dataset item dict (see :class:`SyntheticForgeries`)."""
     return {
-        "forgery": to_tensor(s.forgery),
-        "source": to_tensor(s.source),
-        "target": to_tensor(s.target),
+        "forgery": to_tensor(s.forgery, uint8_images),
+        "source": to_tensor(s.source, uint8_images),
+        "target": to_tensor(s.target, uint8_images),
         "mask": torch.from_numpy(np.array(s.mask, np.float32))[None],
         "is_fake": torch.tensor(1.0 if s.is_fake else 0.0),
         "kind": s.kind,
@@ -51,11 +53,13 @@ class SyntheticForgeries(Dataset):
     ``target_id`` str. ``S = config.size`` (224); smaller packed crops are upsampled.
 
     ``length``: items per epoch (default: one per face). Needs faces of >= 2 identities
-    for ``swap``/``blend``.
+    for ``swap``/``blend``. ``uint8_images``: ``forgery``, ``source`` and ``target`` stay
+    ``(3, S, S) uint8`` in [0, 255] (a third of the bytes through the loader's workers and
+    pinned memory; the trainer's ``to_device`` makes them float on the device).
     """
 
     def __init__(self, faces: FaceSet, config: SynthConfig | None = None, seed: int = 0,
-                 length: int | None = None, augment: bool = True):
+                 length: int | None = None, augment: bool = True, uint8_images: bool = False):
         if len(faces) == 0:
             raise ValueError("SyntheticForgeries needs at least one face")
         self.faces = faces
@@ -64,6 +68,7 @@ class SyntheticForgeries(Dataset):
         self.seed = int(seed)
         self.epoch = 0
         self.length = int(length) if length is not None else len(faces)
+        self.uint8_images = bool(uint8_images)
         self._ids = faces.identity_index
         if len(faces.identity_names) < 2:
             needs = [k for k in ("swap", "blend") if self.config.kinds.get(k, 0) > 0]
@@ -105,4 +110,4 @@ class SyntheticForgeries(Dataset):
     def __getitem__(self, index: int) -> dict:
         if not -len(self) <= index < len(self):
             raise IndexError(index)
-        return sample_to_item(self.sample(index % len(self)))
+        return sample_to_item(self.sample(index % len(self)), self.uint8_images)

@@ -76,12 +76,15 @@ class TripleFolder(Dataset):
 
     Items: ``forgery``, ``source``, ``target`` ``(3, size, size)`` float32 [0, 1], ``mask``
     ``(1, size, size)`` [0, 1], ``is_fake`` float, ``kind``, ``source_id``, ``target_id``,
-    ``name``, ``mask_estimated`` bool.
+    ``name``, ``mask_estimated`` bool. ``uint8_images``: the three images stay ``(3, size,
+    size) uint8`` (as :class:`~dfrec.data.datasets.SyntheticForgeries` gives them).
     """
 
-    def __init__(self, root: str | os.PathLike, size: int = 224, records: list[dict] | None = None):
+    def __init__(self, root: str | os.PathLike, size: int = 224, records: list[dict] | None = None,
+                 uint8_images: bool = False):
         self.root = Path(root)
         self.size = int(size)
+        self.uint8_images = bool(uint8_images)
         if records is None:
             records = scan_triples(self.root)
             meta = {}
@@ -114,11 +117,11 @@ class TripleFolder(Dataset):
             counts[k] = counts.get(k, 0) + 1
         parts = make_identity_split(counts, seed=seed)
         keep = set().union(*(set(parts[s]) for s in split.split(",")))
-        return TripleFolder(self.root, self.size, [r for r, k in zip(self.records, keys) if k in keep])
+        return TripleFolder(self.root, self.size, [r for r, k in zip(self.records, keys) if k in keep], self.uint8_images)
 
     def head(self, n: int) -> "TripleFolder":
         """The first ``n`` items."""
-        return TripleFolder(self.root, self.size, self.records[:n])
+        return TripleFolder(self.root, self.size, self.records[:n], self.uint8_images)
 
     def __getitem__(self, index: int) -> dict:
         r = self.records[index]
@@ -132,7 +135,7 @@ class TripleFolder(Dataset):
         else:
             mask, estimated = difference_mask(imgs["forgery"], imgs["target"]), True
         return {
-            **{role: to_tensor(imgs[role]) for role in ROLES},
+            **{role: to_tensor(imgs[role], self.uint8_images) for role in ROLES},
             "mask": torch.from_numpy(np.ascontiguousarray(mask))[None],
             "is_fake": torch.tensor(float(r["is_fake"])),
             "kind": r["kind"],

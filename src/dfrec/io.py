@@ -118,8 +118,8 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
             raise InputError(f"{shown(p)}: {describe(OSError(e.errno, e.strerror))}") from None
         msg = shown(str(e) or "unreadable")
         if "truncated" in msg.lower() or "broken" in msg.lower():
-            raise InputError(f"{shown(p)}: truncated or corrupt image ({msg})") from None
-        raise InputError(f"{shown(p)}: cannot read image ({msg})") from None
+            raise InputError(f"{shown(p)}: truncated or corrupt image: {msg}") from None
+        raise InputError(f"{shown(p)}: cannot read image: {msg}") from None
     except Exception:  # noqa: BLE001 - a damaged file can make a decoder fail in any way
         raise InputError(f"{shown(p)}: cannot read image (damaged or unsupported content)") from None
 

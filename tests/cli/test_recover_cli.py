@@ -90,6 +90,36 @@ def test_only_no_face_inputs_exit_with_no_face_code(tmp_path, tiny_checkpoint, c
     assert run_cli(tmp_path / "noface.png", "-o", tmp_path / "out", "--checkpoint", tiny_checkpoint) == 3
 
 
+@pytest.mark.parametrize("kind, code, words", [("empty", 2, "empty file"), ("noface", 3, "no face"),
+                                               ("missing", 2, "no such file")])
+def test_one_bad_input_is_one_line(kind, code, words, tmp_path, tiny_checkpoint, capsys):
+    """A single input that cannot be processed: its one `dfrec: error: PATH: reason` line on
+    stderr, its exit code, nothing on stdout; the summary still records it."""
+    path = tmp_path / f"{kind}.png"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "noface":
+        write_image(path, np.full((100, 100, 3), 200, np.uint8))
+    rc = run_cli(path, "-o", tmp_path / "out", "--checkpoint", tiny_checkpoint)
+    out, err = capsys.readouterr()
+    assert rc == code and out == ""
+    assert err.count("\n") == 1 and err.startswith(f"dfrec: error: {path}: ") and words in err, err
+    if kind != "missing":
+        summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+        assert [f["input"] for f in summary["failed"]] == [str(path)]
+
+
+@pytest.mark.parametrize("device, words", [("bogus", "unknown device 'bogus'"), ("cuda:99", "cuda:99")])
+def test_a_device_this_machine_lacks_is_an_argument_error(device, words, tmp_path, capsys):
+    if device.startswith("cuda") and torch.cuda.device_count() > 99:
+        pytest.skip("a machine with 100 GPUs")
+    rc = main(["recover", str(tmp_path / "x.png"), "-o", str(tmp_path / "out"), "--device", device])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("dfrec: error: argument --device: ") and words in err, err
+    assert "opengl" not in err and err.count("\n") == 1  # not torch's list of device types
+    assert not (tmp_path / "out").exists()  # refused before any work
+
+
 def test_video_tracks_and_json_summary(tmp_path, tiny_checkpoint, face_image, capsys):
     p = tmp_path / "clip.avi"
     vw = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*"MJPG"), 4.0, (208, 260))

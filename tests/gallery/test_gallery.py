@@ -187,7 +187,7 @@ def test_reader_sees_writer_changes(tmp_path):
 
 
 def test_open_errors(tmp_path):
-    with pytest.raises(ConfigError, match="not a dfrec gallery"):
+    with pytest.raises(InputError, match="not a dfrec gallery"):
         Gallery.open(tmp_path / "none")
     Gallery.create(tmp_path / "g").close()
     with pytest.raises(ConfigError, match="exists"):

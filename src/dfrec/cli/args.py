@@ -55,6 +55,22 @@ def seed(text: str) -> int:
     return ranged(int, 0, SEED_MAX)(text)
 
 
+def device_name(text: str) -> str:
+    """An argparse ``type`` for ``--device``: ``auto`` or a device this machine has (``cpu``,
+    ``cuda``, ``cuda:1``, ``mps``); anything else is a one-line argparse error (exit 2). Returns
+    the text, for :func:`dfrec.device.select_device`."""
+    if text.strip().lower() == "auto":
+        return text
+    from dfrec.device import select_device
+    from dfrec.errors import ConfigError
+
+    try:
+        select_device(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def fractions(text: str) -> tuple[float, float, float]:
     """An argparse ``type`` for ``train,val,test`` fractions: three finite numbers >= 0 summing to 1."""
     parts = [p.strip() for p in text.split(",")]

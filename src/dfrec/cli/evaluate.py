@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dfrec.cli.args import ranged, seed
+from dfrec.cli.args import ranged, seed, device_name
 from dfrec.errors import ConfigError, InputError
 
 
@@ -24,7 +24,7 @@ def register(subparsers) -> None:
     p.add_argument("--split", default="test", help="identity split to use: test (default), val, train, or 'all'")
     p.add_argument("--limit", type=ranged(int, 2, 1_000_000), default=100, help="number of test people (targets); default 100")
     p.add_argument("--kinds", default="swap,blend", help="forgery kinds, comma-separated (swap, blend, self)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--out", default="eval", help="output folder (default ./eval)")
     p.add_argument("--seed", type=seed, default=0, help="seed of person choice, pairing, masking (default 0)")
     p.add_argument("--batch-size", type=ranged(int, 1, 4096), default=8, help="model batch size, 1-4096 (default 8)")

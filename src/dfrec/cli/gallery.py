@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from dfrec.cli.args import ranged
+from dfrec.cli.args import ranged, device_name
 from dfrec.errors import InputError
 
 
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "faster on very large galleries; given for an existing gallery, rebuilds its index")
     q.add_argument("--face", choices=("largest", "central"), default="largest",
                    help="which face of a photo with several (default: largest)")
-    q.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ... (default: auto)")
+    q.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda, cuda:1, ... (default: auto)")
     q.add_argument("--batch-size", type=ranged(int, 1, 4096), default=32, metavar="N",
                    help="photos embedded and committed together, 1-4096 (default 32)")
     q.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -64,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("image", metavar="IMAGE")
     _gallery_arg(q)
     q.add_argument("--top-k", type=ranged(int, 1, 1000), default=5, metavar="K", help="candidates to list, 1-1000 (default 5)")
-    q.add_argument("--device", default="auto")
+    q.add_argument("--device", default="auto", type=device_name)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=run_search)
 

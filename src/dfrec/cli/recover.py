@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dfrec._faults import crashpoint
-from dfrec.cli.args import ranged, seed
+from dfrec.cli.args import ranged, seed, device_name
 from dfrec.errors import DfrecError, InputError, NoFaceError, describe, shown
 from dfrec.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, scan_folder
 
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", default=None, metavar="DIR",
                    help="checkpoint folder (config.json + safetensors), e.g. a converted official model; "
                         "default: the model bundled with dfrec")
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ... (default: auto)")
+    p.add_argument("--device", default="auto", type=device_name, help="auto (CUDA if present), cpu, cuda, cuda:1, ... (default: auto)")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     p.add_argument("--fps", type=ranged(float, 0, 1000), default=1.0,
                    help="frames per second of video time to analyse (0 = every frame; default: 1)")
@@ -258,6 +258,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.output)
     ignored: list[dict[str, str]] = []
     items, failed = collect_inputs(args.inputs, out_dir, ignored)
+    n_inputs = len(items) + len(failed)
     outcomes: list[tuple[str, dict[str, Any], Path]] = []
     reasons: list[type] = []
     summary = None
@@ -291,7 +292,8 @@ def run(args: argparse.Namespace) -> int:
                             traceback.print_exc()
                         failed.append({"input": str(item[0]), "reason": _reason(item[0], e)})
                         reasons.append(type(e))
-                        tqdm.write(f"dfrec: skipped {shown(item[0])}: {failed[-1]['reason']}", file=sys.stderr)
+                        if n_inputs > 1:  # a single input's error is the one line of _finish
+                            tqdm.write(f"dfrec: skipped {shown(item[0])}: {failed[-1]['reason']}", file=sys.stderr)
                 bar.close()
             finally:
                 recoverer.detector.close()
@@ -329,6 +331,9 @@ def _finish(args: argparse.Namespace, out_dir: Path, summary: dict[str, Any] | N
     own code: NoFaceError's when no input had a face)."""
     from dfrec.io import dumps_json
 
+    if not outcomes and len(failed) == 1 and not ignored and not args.json:  # one input: one line
+        print(f"dfrec: error: {shown(failed[0]['input'])}: {failed[0]['reason']}", file=sys.stderr)
+        return NoFaceError.exit_code if reasons and issubclass(reasons[0], NoFaceError) else InputError.exit_code
     if args.json:
         print(dumps_json(summary or {"processed": 0, "results": [], "failed": failed, "ignored": ignored}))
     else:
@@ -336,8 +341,11 @@ def _finish(args: argparse.Namespace, out_dir: Path, summary: dict[str, Any] | N
         if summary is not None:
             print(f"summary: {shown(out_dir / 'summary.html')}")
     if ignored:
-        print(f"dfrec: {len(ignored)} file(s) in the input folders were not media or hidden and were passed over "
-              "(listed under 'ignored' in summary.json)", file=sys.stderr)
+        from collections import Counter
+
+        why = "; ".join(f"{reason}: {n}" for reason, n in Counter(i["reason"] for i in ignored).items())
+        print(f"dfrec: {len(ignored)} item(s) in the input folders passed over ({why}; listed under 'ignored' "
+              "in summary.json)", file=sys.stderr)
     if failed:
         print(f"dfrec: {len(failed)} input(s) could not be processed:", file=sys.stderr)
         for f in failed:
@@ -359,8 +367,10 @@ def gallery_lines(result: dict[str, Any]) -> list[str]:
             cands = face.get("gallery", {}).get(probe) or []
             if cands:
                 c = cands[0]
-                same = " likely the same person" if c.get("likely_same_person") else ""
-                bits.append(f"{probe} ~ {shown(c['name'])} ({c['similarity']:.2f}{same})")
+                if c.get("likely_same_person"):
+                    bits.append(f"{probe} ~ {shown(c['name'])} ({c['similarity']:.2f} likely the same person)")
+                else:  # the nearest person, however unlike: a weak lead, not a match
+                    bits.append(f"{probe}: no likely match (nearest {shown(c['name'])}, {c['similarity']:.2f})")
         if bits:
             lines.append(f"  {face.get('label', 'face')}: " + ", ".join(bits))
     return lines

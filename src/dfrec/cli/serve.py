@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from dfrec.cli.args import ranged
+from dfrec.cli.args import ranged, device_name
 
 DEFAULT_DATA = "dfrec_serve"
 
@@ -26,11 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--token", default=os.environ.get("DFREC_SERVE_TOKEN"),
                    help="access token every request must carry (required off loopback; default $DFREC_SERVE_TOKEN)")
     p.add_argument("--data", default=DEFAULT_DATA, metavar="DIR",
-                   help=f"folder for jobs, uploads and results (default ./{DEFAULT_DATA})")
+                   help=f"folder for jobs, uploads and results, used by one server at a time (default ./{DEFAULT_DATA})")
     p.add_argument("--gallery", default=None, metavar="G", help="gallery folder to search recovered faces in")
     p.add_argument("--top-k", type=ranged(int, 1, 1000), default=5, metavar="K", help="gallery candidates per face (default 5)")
     p.add_argument("--checkpoint", default=None, metavar="DIR", help="model folder (default: the bundled model)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ... (default: auto)")
+    p.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda, cuda:1, ... (default: auto)")
     p.add_argument("--threads", type=ranged(int, 1, 1024), default=None, metavar="N", help="CPU threads of the worker (default: torch's)")
     p.add_argument("--max-upload-mb", type=ranged(float, 0, 1e6, lo_open=True), default=512, metavar="MB",
                    help="largest upload (all its files together) in MB (default 512)")

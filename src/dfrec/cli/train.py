@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dfrec.cli.args import ranged
+from dfrec.cli.args import ranged, device_name
 from dfrec.errors import ConfigError
 
 
@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", help="run folder (overrides output.dir)")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CKPT",
                    help="continue the run folder's newest checkpoint (or the given checkpoint folder)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
+    p.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda, cuda:1 (default: auto)")
     p.add_argument("--max-steps", type=ranged(int, 1, 10**9), metavar="N",
                    help="stop after step N (the lr schedule still spans train.steps; continue with --resume)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dfrec.cli.args import ranged
+from dfrec.cli.args import ranged, device_name
 
 HELP = "say whether two images show the same person (L2 distance, IDSim)"
 
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=ranged(float, 0, 4, lo_open=True), default=0.6,
                    help="L2 distance below which faces match, in (0, 4] (default 0.6)")
     p.add_argument("--flip", action="store_true", help="average each embedding with its mirror image's")
-    p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 (default auto)")
+    p.add_argument("--device", default="auto", type=device_name, help="torch device: auto, cpu, cuda, cuda:1 (default auto)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 

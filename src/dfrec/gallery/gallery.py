@@ -136,10 +136,10 @@ class Gallery:
 
     @classmethod
     def open(cls, folder: str | os.PathLike, readonly: bool = False) -> "Gallery":
-        """Open an existing gallery folder; :class:`ConfigError` when there is none."""
+        """Open an existing gallery folder; :class:`InputError` when there is none."""
         p = Path(folder)
         if not (p / DB_NAME).is_file():
-            raise ConfigError(f"{p}: not a dfrec gallery (no {DB_NAME}); make one with `dfrec gallery add DIR --gallery {p}`")
+            raise InputError(f"{p}: not a dfrec gallery (no {DB_NAME}); make one with `dfrec gallery add DIR --gallery {p}`")
         vindex.faiss_module()
         return cls(p, store.connect(p / DB_NAME, readonly=readonly), readonly=readonly)
 

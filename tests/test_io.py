@@ -163,3 +163,19 @@ def test_float_uint8_conversions_round_half_up_and_agree_for_numpy_and_torch():
     assert to_uint8(t).dtype == torch.uint8 and to_uint8(t).tolist() == to_uint8(x).tolist()
     assert torch.equal(to_float(torch.from_numpy(u8)), torch.from_numpy(f))
     assert to_uint8(torch.tensor([0.5], dtype=torch.bfloat16)).tolist() == [128]
+
+
+def test_hold_lock_admits_one_holder_and_names_it(tmp_path):
+    import os
+
+    from dfrec.errors import OutputError
+
+    path = tmp_path / "we{ir}d" / "lock"  # braces in a path are not a format field
+    path.parent.mkdir()
+    fd = io.hold_lock(path, f"{path.parent}: busy ({{holder}})")
+    try:
+        with pytest.raises(OutputError, match=r"we\{ir\}d: busy \(pid %d, started 20" % os.getpid()):
+            io.hold_lock(path, f"{path.parent}: busy ({{holder}})")  # another open file: refused
+    finally:
+        os.close(fd)
+    os.close(io.hold_lock(path, "busy {holder}"))  # released with its descriptor

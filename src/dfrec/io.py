@@ -338,6 +338,32 @@ def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -
     return dst
 
 
+def hold_lock(path: str | os.PathLike, busy: str) -> int:
+    """Take the exclusive lock of the file ``path`` (created if needed) and write the holder,
+    ``pid N, started T``, into it; returns the open descriptor, whose closing releases the lock.
+    The lock is ``flock``'s: the kernel releases it when the process ends, however it ends (even
+    SIGKILL), so a crashed holder never blocks the next one. When another process holds it,
+    raises :class:`OutputError` with ``busy`` formatted with ``holder`` (what the file says).
+    Without ``fcntl`` (not POSIX) nothing is locked."""
+    import datetime as dt
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown process"
+        os.close(fd)
+        raise OutputError(busy.replace("{holder}", shown(holder))) from None
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()}, started {now}\n".encode(), 0)
+    return fd
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """SHA-256 hex digest of a file's bytes."""
     h = hashlib.sha256()

@@ -74,6 +74,43 @@ def test_folder_with_bad_files(tmp_path, tiny_checkpoint, face_image, capsys):
     assert frame.shape == face_image.shape
 
 
+def test_a_result_that_no_longer_stands_is_replaced_and_said(tmp_path, tiny_checkpoint, face_image, capsys):
+    """An examiner hears when an earlier result is replaced: its files were changed since, or
+    it was made from another picture of the same name; an up-to-date one is kept in silence."""
+    inp, out = tmp_path / "a.png", tmp_path / "out"
+    write_image(inp, face_image)
+    assert run_cli(inp, "-o", out, "--checkpoint", tiny_checkpoint) == 0
+    capsys.readouterr()
+    assert run_cli(inp, "-o", out, "--checkpoint", tiny_checkpoint) == 0
+    assert "replaced" not in capsys.readouterr().err  # already done
+    with open(out / "a" / "face1_map.png", "ab") as f:
+        f.write(b"tampered")
+    assert run_cli(inp, "-o", out, "--checkpoint", tiny_checkpoint) == 0
+    err = capsys.readouterr().err
+    assert (f"dfrec: {out / 'a'}: replaced the result that was there: its files no longer match result.json "
+            "(face1_map.png: size or SHA-256 differs from result.json)") in err, err
+    write_image(inp, face_image[:, ::-1])  # another picture under the same name
+    assert run_cli(inp, "-o", out, "--checkpoint", tiny_checkpoint) == 0
+    err = capsys.readouterr().err
+    assert f"dfrec: {out / 'a'}: replaced the result that was there: made from a different input (sha256 " in err, err
+    result = json.loads((out / "a" / "result.json").read_text())
+    assert result["input"]["sha256"] == sha(inp)
+
+
+def test_one_file_reached_twice_is_analysed_once(tmp_path, tiny_checkpoint, face_image, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_image(folder / "a.png", face_image)
+    (folder / "link.png").symlink_to(folder / "a.png")
+    rc = main(["recover", str(folder), str(folder / "a.png"), "-o", str(tmp_path / "out"), "--device", "cpu",
+               "--no-progress", "--checkpoint", str(tiny_checkpoint), "--json"])
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    assert rc == 0 and summary["processed"] == 1 and len(summary["results"]) == 1
+    assert sorted(Path(i["input"]).name for i in summary["ignored"]) == ["a.png", "link.png"]
+    assert "2 item(s) in the input folders passed over (the same file as an input before it: 2;" in err
+
+
 def test_all_bad_inputs_exit_non_zero(tmp_path, tiny_checkpoint, capsys):
     write_image(tmp_path / "noface.png", np.full((100, 100, 3), 200, np.uint8))
     (tmp_path / "broken.png").write_bytes(b"garbage")

@@ -107,7 +107,8 @@ def collect_inputs(inputs: list[str], out_dir: Path,
 
     Folders are searched recursively for image and video files (hidden files and anything
     inside ``out_dir`` are skipped; see :func:`dfrec.io.scan_folder`); files passed over are added to
-    ``ignored`` when given. Result folder names are unique relative paths (:func:`_assign_names`).
+    ``ignored`` when given, and so is a file reached a second time (given twice, through its folder
+    and by name, or through a link). Result folder names are unique relative paths (:func:`_assign_names`).
     """
     out_abs = out_dir.resolve()
     ignored = [] if ignored is None else ignored
@@ -132,7 +133,13 @@ def collect_inputs(inputs: list[str], out_dir: Path,
             raw.append((p, kind, Path(stem), p.resolve().parent.name))
         else:
             failed.append({"input": str(p), "reason": "no such file or folder"})
-    return _assign_names(raw), failed
+    unique: dict[Path, tuple[Path, str, Path, str]] = {}
+    for r in raw:  # one file reached twice (a folder and the file in it, a link): analysed once
+        if r[0].resolve() in unique:
+            ignored.append({"input": str(r[0]), "reason": "the same file as an input before it"})
+        else:
+            unique[r[0].resolve()] = r
+    return _assign_names(list(unique.values())), failed
 
 
 def _settings(args: argparse.Namespace, recoverer: Any) -> dict[str, Any]:
@@ -180,8 +187,9 @@ def recover_one(store: Any, recoverer: Any, item: Item, settings: dict[str, Any]
     """Process one input into ``OUT/name`` as a unit; returns ``("done" | "new", result)``.
 
     ``done``: an up-to-date result was already there (same input hash, settings, model,
-    gallery state; not with ``--force``). Raises :class:`DfrecError` for inputs that cannot
-    be processed.
+    gallery state; not with ``--force``). An earlier result that does not stand is replaced
+    and the console says why (another input, other settings, files changed since). Raises
+    :class:`DfrecError` for inputs that cannot be processed.
     """
     from dfrec.faces.detect import DEFAULT_UPSAMPLE, no_face_message
     from dfrec.io import read_image, sha256_file
@@ -192,11 +200,13 @@ def recover_one(store: Any, recoverer: Any, item: Item, settings: dict[str, Any]
         digest = sha256_file(path)
     except OSError as e:
         raise InputError(f"{shown(path)}: {describe(OSError(e.errno, e.strerror))}") from None
+    key = _key(digest, settings, model_info, gallery_info)
     if not args.force:
-        done = store.done(name, _key(digest, settings, model_info, gallery_info))
+        done = store.done(name, key)
         if done is not None:
             return "done", done
     store.check_replaceable(name)  # before the work, not after
+    stale = None if args.force else store.why_not_done(name, key)
     upsample = DEFAULT_UPSAMPLE if args.detection_upsample is None else args.detection_upsample
     if kind == "video":
         video = recoverer.recover_video(path, fps=args.fps, max_faces=args.max_faces,
@@ -217,6 +227,10 @@ def recover_one(store: Any, recoverer: Any, item: Item, settings: dict[str, Any]
                                         top_k=args.top_k, notes=_image_notes(path))
     if result["input"]["sha256"] != digest:
         raise InputError(f"{shown(path)}: the file changed while it was being processed; run again")
+    if stale is not None:
+        from tqdm import tqdm
+
+        tqdm.write(f"dfrec: {shown(store.root / name)}: replaced the result that was there: {stale}", file=sys.stderr)
     return "new", result
 
 
@@ -237,8 +251,12 @@ def _print_outcomes(out_dir: Path, outcomes: list[tuple[str, dict[str, Any], Pat
         top = max((float(f["score_fake"]) for f in faces), default=0.0)
         what = "track" if result["input"]["kind"] == "video" else "face"
         again = " (already done: same input, settings and model; --force redoes it)" if status == "done" else ""
+        worst = ""
+        if what == "track" and faces:  # a track's score is its frames' mean: a swap in a few frames hides in it
+            w = max(float(f.get("score_fake_max", f["score_fake"])) for f in faces)
+            worst = f", worst frame {w:.3f} ({VERDICT_TEXT[verdict(w)]})"
         print(f"{shown(result['input']['path'])}: {len(faces)} {what}{'s' if len(faces) != 1 else ''}, highest fake "
-              f"score {top:.3f} ({VERDICT_TEXT[verdict(top)]}) -> "
+              f"score {top:.3f} ({VERDICT_TEXT[verdict(top)]}){worst} -> "
               f"{shown(out_dir / name / 'report.html')}{again}")
         for line in gallery_lines(result):
             print(line)
@@ -251,7 +269,6 @@ def run(args: argparse.Namespace) -> int:
 
     from dfrec.faces.worker import IsolatedDetector, WorkerStartError
     from dfrec.recover import Recoverer
-    from dfrec.report.provenance import model_record
     from dfrec.report.store import ResultStore
     from dfrec.report.summary import merged_summary, write_summary
 
@@ -274,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
                                                 detection_upsample=args.detection_upsample)
             recoverer.detector = IsolatedDetector(recoverer.detector)  # a native crash costs one file
             try:
-                model_info = model_record(recoverer.checkpoint, recoverer.model_config)
+                model_info = recoverer.model_info()
                 settings = _settings(args, recoverer)
                 if gallery is not None:
                     settings.update(gallery=str(gallery.folder.resolve()), top_k=args.top_k)
@@ -341,8 +358,6 @@ def _finish(args: argparse.Namespace, out_dir: Path, summary: dict[str, Any] | N
         if summary is not None:
             print(f"summary: {shown(out_dir / 'summary.html')}")
     if ignored:
-        from collections import Counter
-
         why = "; ".join(f"{reason}: {n}" for reason, n in Counter(i["reason"] for i in ignored).items())
         print(f"dfrec: {len(ignored)} item(s) in the input folders passed over ({why}; listed under 'ignored' "
               "in summary.json)", file=sys.stderr)

@@ -368,6 +368,11 @@ class Gallery:
         row = self._con.execute("SELECT thumbnail FROM photos WHERE id = ?", (int(photo_id),)).fetchone()
         return None if row is None else row[0]
 
+    def photo_sha256(self, photo_id: int) -> str | None:
+        """The SHA-256 of a photo's file, recorded when it was added (``None`` if there is none)."""
+        row = self._con.execute("SELECT sha256 FROM photos WHERE id = ?", (int(photo_id),)).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
     def search(self, embeddings: np.ndarray, top_k: int = 5, exclude: set[int] | Sequence[set[int]] | None = None,
                threshold: float | None | str = "calibrated", space: bool = False) -> list[list[Candidate]]:
         """The ``top_k`` most similar *people* for each raw dlib embedding in ``embeddings (N, 128)``.

@@ -17,13 +17,6 @@ from dfrec.io import write_bytes_atomic
 PROBES = ("source", "target", "forgery")
 
 
-def photo_sha256(gallery: Any, photo_id: int) -> str | None:
-    """The SHA-256 the gallery recorded for a photo when it was added (``None`` if unknown)."""
-    # read from the gallery's own database: dfrec.gallery.Gallery has no public accessor for it yet
-    row = gallery._con.execute("SELECT sha256 FROM photos WHERE id = ?", (int(photo_id),)).fetchone()
-    return None if row is None else str(row[0])
-
-
 def gallery_matches(folder: Path, prefix: str, embeddings: dict[str, np.ndarray], gallery: Any,
                     top_k: int) -> dict[str, list[dict[str, Any]]]:
     """``{probe: [candidate dict, ...]}`` for one face; thumbnails go to
@@ -35,7 +28,7 @@ def gallery_matches(folder: Path, prefix: str, embeddings: dict[str, np.ndarray]
         items = []
         for c in cands:
             d = c.to_dict()
-            d["gallery_file_sha256"] = photo_sha256(gallery, c.photo_id)
+            d["gallery_file_sha256"] = gallery.photo_sha256(c.photo_id)
             thumb = gallery.thumbnail(c.photo_id)
             if thumb:
                 fname = f"{prefix}_gallery_{probe}_{c.rank}.jpg"

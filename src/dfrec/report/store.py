@@ -28,7 +28,7 @@ from typing import Any, Iterator
 
 from dfrec._faults import crashpoint
 from dfrec.errors import InputError, OutputError, shown
-from dfrec.io import prepare_output_dir, remove_temp_files, sha256_file
+from dfrec.io import hold_lock, prepare_output_dir, remove_temp_files, sha256_file
 
 #: Work area inside the output folder (hidden; never scanned as input or listed as a result).
 WORK = ".dfrec"
@@ -74,6 +74,12 @@ def verify_folder(folder: str | os.PathLike, result: dict[str, Any] | None = Non
         elif p.stat().st_size != listed[name].get("bytes") or sha256_file(p) != listed[name].get("sha256"):
             problems.append(f"{shown(name)}: size or SHA-256 differs from {RESULT}")
     return problems
+
+
+#: what a changed part of :func:`run_key` means, for :meth:`ResultStore.why_not_done`
+KEY_WORDS = {"settings": "other settings", "model_files": "another model", "checkpoint": "another model",
+             "dlib_files": "other dlib model files", "dfrec_version": "another dfrec version",
+             "gallery": "another gallery or gallery state"}
 
 
 def run_key(result: dict[str, Any]) -> dict[str, Any]:
@@ -143,28 +149,8 @@ class ResultStore:
         self.close()
 
     def _lock(self) -> None:
-        import datetime as dt
-
-        path = self.work / "lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX: no lock, as before
-            self._lock_fd = fd
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown process"
-            os.close(fd)
-            raise OutputError(
-                f"{shown(self.root)}: another dfrec run ({holder}) is writing to this folder; "
-                "wait for it to finish or choose another -o"
-            ) from None
-        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}, started {now}\n".encode(), 0)
-        self._lock_fd = fd
+        self._lock_fd = hold_lock(self.work / "lock", f"{shown(self.root)}: another dfrec run ({{holder}}) is writing "
+                                  "to this folder; wait for it to finish or choose another -o")
 
     def _clean(self) -> list[Path]:
         """Remove staging folders, results moved aside and temp files of killed runs."""
@@ -237,11 +223,30 @@ class ResultStore:
     def done(self, name: str | os.PathLike, key: dict[str, Any]) -> dict[str, Any] | None:
         """The stored result at ``OUT/name`` if it was made from the same input, settings,
         model and dfrec version (``key``, see :func:`run_key`) and its files still match."""
+        result = read_result(self.root / name)
+        return result if result is not None and self.why_not_done(name, key, result) is None else None
+
+    def why_not_done(self, name: str | os.PathLike, key: dict[str, Any],
+                     result: dict[str, Any] | None = None) -> str | None:
+        """Why the result at ``OUT/name`` does not stand for a run of ``key``, e.g. ``"made from a
+        different input (sha256 1a2b3c4d...)"`` or ``"its files no longer match result.json
+        (face1_map.png: size or SHA-256 differs from result.json)"``; None when there is no
+        result there or it stands."""
         folder = self.root / name
-        result = read_result(folder)
-        if result is None or run_key(result) != key:
+        result = result if result is not None else read_result(folder)
+        if result is None:
             return None
-        return result if not verify_folder(folder, result) else None
+        old = run_key(result)
+        if old["input_sha256"] != key.get("input_sha256"):
+            return f"made from a different input (sha256 {str(old['input_sha256'])[:8]}...)"
+        changed = list(dict.fromkeys(word for k, word in KEY_WORDS.items() if old.get(k) != key.get(k)))
+        if changed:
+            return "made with " + ", ".join(changed)
+        problems = verify_folder(folder, result)
+        if problems:
+            more = f"; {len(problems) - 2} more" if len(problems) > 2 else ""
+            return f"its files no longer match {RESULT} ({'; '.join(problems[:2])}{more})"
+        return None
 
     def results(self) -> list[tuple[Path, dict[str, Any], list[str]]]:
         """Every result folder under the root: ``(folder, result, problems)``, by folder name."""

@@ -1,6 +1,6 @@
 """One ``dfrec serve`` per data folder: the lock ``DATA/serve.lock``.
 
-The same mechanism as ``dfrec recover``'s ``OUT/.dfrec/lock`` (:mod:`dfrec.report.store`):
+The same lock as ``dfrec recover``'s ``OUT/.dfrec/lock`` (:func:`dfrec.io.hold_lock`):
 ``flock`` on a file that holds the holder's process id and start time. The kernel releases
 the lock when the process ends, however it ends (even SIGKILL), so a crashed server never
 blocks the next start; a second server on a folder in use stops at once, naming the first,
@@ -13,11 +13,11 @@ start beside a worker that outlived a killed web process.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 
 from dfrec.errors import OutputError, shown
+from dfrec.io import hold_lock
 
 LOCK_NAME = "serve.lock"
 
@@ -51,26 +51,10 @@ def lock_data_folder(data: str | os.PathLike) -> HeldLock:
     """Create ``data`` if needed and lock it for this server. Raises :class:`OutputError`
     (exit 2) naming the holder when another ``dfrec serve`` uses the folder."""
     data = Path(data)
+    busy = f"{shown(data)}: another dfrec serve ({{holder}}) is using this data folder; stop it first or choose another --data"
     try:
         data.mkdir(parents=True, exist_ok=True)
-        fd = os.open(data / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+        return HeldLock(hold_lock(data / LOCK_NAME, busy))
     except OSError as e:
         raise OutputError(f"{shown(data)}: cannot use this folder for the server's data "
                           f"({(e.strerror or str(e)).lower()})") from None
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no lock, as in dfrec recover
-        return HeldLock(fd)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown process"
-        os.close(fd)
-        raise OutputError(
-            f"{shown(data)}: another dfrec serve ({shown(holder)}) is using this data folder; "
-            "stop it first or choose another --data"
-        ) from None
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"pid {os.getpid()}, started {now}\n".encode(), 0)
-    return HeldLock(fd)

@@ -42,7 +42,6 @@ class Worker:
         import torch
 
         from dfrec.recover import Recoverer
-        from dfrec.report.provenance import model_record
 
         if cfg.threads:
             torch.set_num_threads(int(cfg.threads))
@@ -52,7 +51,7 @@ class Worker:
         self.parent = os.getppid()
         self.store = JobStore(Path(cfg.data_dir) / "serve.sqlite")
         self.recoverer = Recoverer.from_pretrained(cfg.checkpoint, device=cfg.device, seed=cfg.seed)
-        self.model_info = model_record(self.recoverer.checkpoint, self.recoverer.model_config)
+        self.model_info = self.recoverer.model_info()
         self.gallery = None
         if cfg.gallery:
             from dfrec.gallery import Gallery

@@ -296,9 +296,19 @@ def test_weak_gallery_candidates_read_as_leads():
     assert "weak lead" not in html_page and "No likely match" not in html_page
 
 
+def test_the_standalone_report_reads_weak_candidates_the_same_way(tmp_path):
+    from dfrec.report.html import render_report
+
+    text = _text(render_report(_result_with_gallery([False, False]), tmp_path))
+    source_col = text.split("Recovered source", 1)[-1]
+    assert "No likely match: every candidate is below the 0.715 threshold." in text
+    assert "weak lead: below the 0.715 threshold" in source_col and "likely the same person" in text
+    assert "about 0.001 chance match(es) per search" in text and "0.00 chance" not in text
+
+
 @pytest.mark.parametrize("x,shown", [(0.0014, "0.001"), (0.0004, "0.0004"), (0.26, "0.3"), (0.05, "0.05"),
                                      (2.6, "2.6"), (14.2, "14"), (0.0, "under 0.0001")])
 def test_chance_matches_are_read_with_their_digits(x, shown):
-    from dfrec.serve.pages import about
+    from dfrec.report.gallery import about
 
     assert about(x) == shown

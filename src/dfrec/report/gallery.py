@@ -6,6 +6,8 @@ photo was added (``gallery_file_sha256``), so the photo can be checked later."""
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,25 @@ from dfrec.io import write_bytes_atomic
 
 #: What is searched, in the order shown: the two recovered faces, then the face as seen.
 PROBES = ("source", "target", "forgery")
+
+
+def about(x: Any) -> str:
+    """A small expected count as read: one significant digit below 1 (0.0014 -> '0.001', 0.26 ->
+    '0.3'), one decimal below 10, whole numbers above; ``result.json`` rounds it to 4 decimals,
+    so 0 reads 'under 0.0001'."""
+    x = float(x)
+    if x <= 0:
+        return "under 0.0001"
+    if x >= 10:
+        return f"{x:.0f}"
+    if x >= 1:
+        return f"{x:.1f}"
+    return f"{x:.{-math.floor(math.log10(x))}f}"
+
+
+def below(same_threshold: float | None) -> str:
+    """'below the 0.715 threshold' (the gallery's calibrated 'likely the same person' line)."""
+    return f"below the {same_threshold:.3f} threshold" if same_threshold is not None else "below the threshold"
 
 
 def gallery_matches(folder: Path, prefix: str, embeddings: dict[str, np.ndarray], gallery: Any,

@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
+from dfrec.report.gallery import about, below
 from dfrec.report.provenance import DLIB_ROLES, target_caveat, target_comparison
 from dfrec.results import FAKE_THRESHOLD, VERDICT_TEXT, verdict
 
@@ -63,7 +64,7 @@ table{border-collapse:collapse;width:100%;font-size:.92em}td,th{padding:5px 8px;
 th{background:#f0f2f5}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em;word-break:break-all}
 .bar{background:#e5e7eb;border-radius:4px;height:10px;width:200px;display:inline-block;vertical-align:middle;margin-right:8px}
 .bar span{display:block;height:10px;border-radius:4px}
-.fake{color:#b42318;font-weight:600}.real{color:#067647;font-weight:600}.bad{color:#b42318}
+.fake{color:#b42318;font-weight:600}.real{color:#067647;font-weight:600}.muted{color:#667085}.bad{color:#b42318}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:0}dt{font-weight:600}dd{margin:0}
 dl.settings{gap:2px 14px}dl.settings dt{font-weight:400;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em}
 td.sha code{word-break:normal;white-space:nowrap}
@@ -173,8 +174,10 @@ GALLERY_PROBES = (
 )
 
 
-def _gallery_html(folder: Path, matches: dict[str, list[dict[str, Any]]]) -> str:
-    """Candidate lists of one face (thumbnail, name, similarity, verdict) per probe."""
+def _gallery_html(folder: Path, matches: dict[str, list[dict[str, Any]]], same_threshold: float | None = None) -> str:
+    """Candidate lists of one face (thumbnail, name, similarity, verdict) per probe. A candidate
+    under the gallery's threshold reads as a weak lead, and a list with none above it says there
+    is no likely match (as the web pages do)."""
     cols = []
     for key, title, sub in GALLERY_PROBES:
         items = matches.get(key)
@@ -185,11 +188,15 @@ def _gallery_html(folder: Path, matches: dict[str, list[dict[str, Any]]]) -> str
             thumb = c.get("thumbnail")
             img = (f'<img class="thumb" src="{data_uri(folder / thumb)}" alt="{_e(c["name"])}">'
                    if thumb and (folder / thumb).is_file() else "")
-            verdict = ' <span class="real">likely the same person</span>' if c.get("likely_same_person") else ""
+            likely = c.get("likely_same_person")  # None: the gallery has no calibrated threshold
+            verdict = (' <span class="real">likely the same person</span>' if likely else
+                       f' <span class="muted">weak lead: {below(same_threshold)}</span>' if likely is False else "")
             rows.append(f'<tr><td>{img}</td><td>{c["rank"]}. <b>{_e(c["name"])}</b>{verdict}<br>'
                         f'similarity {float(c["similarity"]):.3f}</td></tr>')
+        none_likely = items and all(c.get("likely_same_person") is False for c in items)
+        head = f'<div class="sub"><b>No likely match:</b> every candidate is {below(same_threshold)}.</div>' if none_likely else ""
         body = "".join(rows) or '<tr><td>the gallery is empty</td></tr>'
-        cols.append(f'<div class="gcol"><h4>{_e(title)}</h4><div class="sub">{_e(sub)}</div><table>{body}</table></div>')
+        cols.append(f'<div class="gcol"><h4>{_e(title)}</h4><div class="sub">{_e(sub)}</div>{head}<table>{body}</table></div>')
     return f'<h4>Gallery candidates</h4><div class="gallery">{"".join(cols)}</div>'
 
 
@@ -204,7 +211,7 @@ def _gallery_note(gal: dict[str, Any]) -> str:
                  f"two photos of different people reach that value with probability {float(same['false_match_rate']):g} "
                  f"(false-match rate, calibrated on {_e(same['calibration'])}; same-person photo pairs reach it "
                  f"{float(same['true_match_rate']):.0%} of the time), so about "
-                 f"{float(same['expected_chance_matches_per_search']):.2f} chance match(es) per search are expected in "
+                 f"{about(same['expected_chance_matches_per_search'])} chance match(es) per search are expected in "
                  "this gallery. A recovered face is a reconstruction: a candidate is a lead to check, never an "
                  "identification.")
     return f'<div class="card caveat"><b>Gallery search.</b> {text}</div>'
@@ -224,7 +231,7 @@ def _pair_words(same: bool | None, face_verdict: str) -> str:
     return " — same person: the two recovered faces were not told apart by dlib's rule"
 
 
-def _face_card(folder: Path, face: dict[str, Any], threshold: float) -> str:
+def _face_card(folder: Path, face: dict[str, Any], threshold: float, same_threshold: float | None = None) -> str:
     files = face.get("files", {})
     score = float(face["score_fake"])
     figs = "".join(
@@ -259,7 +266,7 @@ def _face_card(folder: Path, face: dict[str, Any], threshold: float) -> str:
     if face.get("frames"):
         chart = ("<p>Fake score of this face in each sampled frame (dashed: the "
                  f"{threshold:.2f} line):</p>" + score_chart(face["frames"], threshold))
-    gallery = _gallery_html(folder, face["gallery"]) if face.get("gallery") is not None else ""
+    gallery = _gallery_html(folder, face["gallery"], same_threshold) if face.get("gallery") is not None else ""
     return (f'<div class="card"><h3>{_e(face.get("label", "Face"))}</h3>'
             f'<div class="faces">{figs}</div><table>{table}</table>{gallery}{chart}</div>')
 
@@ -291,7 +298,8 @@ def render_report(result: dict[str, Any], folder: str | Path) -> str:
         parts.append(_overview_html(folder, result["overview"], thr))
     if result.get("gallery"):
         parts.append(_gallery_note(result["gallery"]))
-    parts += [_face_card(folder, f, thr) for f in faces]
+    same = (result.get("gallery") or {}).get("likely_same_person") or {}
+    parts += [_face_card(folder, f, thr, same.get("threshold")) for f in faces]
     frames = result.get("frames", [])
     if frames:
         parts.append("<h2>Recovered faces pasted back into the picture</h2>")

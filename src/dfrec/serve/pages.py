@@ -9,10 +9,10 @@ run under a strict Content-Security-Policy (no inline script).
 from __future__ import annotations
 
 import html
-import math
 from typing import Any
 from urllib.parse import quote
 
+from dfrec.report.gallery import about, below
 from dfrec.report.html import CAVEAT
 from dfrec.report.provenance import target_caveat
 from dfrec.results import FAKE_THRESHOLD, VERDICT_TEXT, verdict
@@ -200,25 +200,6 @@ def _fmt(x: Any, nd: int = 3) -> str:
     return "–" if x is None else f"{float(x):.{nd}f}"
 
 
-def about(x: Any) -> str:
-    """A small expected count as read: one significant digit below 1 (0.0014 -> '0.001', 0.26 ->
-    '0.3'), one decimal below 10, whole numbers above; ``result.json`` rounds it to 4 decimals,
-    so 0 reads 'under 0.0001'."""
-    x = float(x)
-    if x <= 0:
-        return "under 0.0001"
-    if x >= 10:
-        return f"{x:.0f}"
-    if x >= 1:
-        return f"{x:.1f}"
-    return f"{x:.{-math.floor(math.log10(x))}f}"
-
-
-def _below(same_threshold: float | None) -> str:
-    """'below the 0.715 threshold' (the gallery's calibrated 'likely the same person' line)."""
-    return f"below the {same_threshold:.3f} threshold" if same_threshold is not None else "below the threshold"
-
-
 def _candidates(base: str, matches: dict[str, list[dict[str, Any]]], same_threshold: float | None = None) -> str:
     """Candidate lists per probe. A candidate under the gallery's threshold is shown as a weak
     lead, and a list with none above it says there is no likely match."""
@@ -236,12 +217,12 @@ def _candidates(base: str, matches: dict[str, list[dict[str, Any]]], same_thresh
             likely = c.get("likely_same_person")  # None: the gallery has no calibrated threshold
             weak = likely is False
             verdict = ('<div class="likely">likely the same person</div>' if likely else
-                       f'<div class="weak-note">weak lead: {_below(same_threshold)}</div>' if weak else "")
+                       f'<div class="weak-note">weak lead: {below(same_threshold)}</div>' if weak else "")
             rows.append(f'<div class="cand{" weak" if weak else ""}">{img}<div><div class="nm">{c["rank"]}. '
                         f'{_e(c["name"])}</div><div class="sim">similarity {float(c["similarity"]):.3f}</div>'
                         f'{verdict}</div></div>')
         none_likely = items and all(c.get("likely_same_person") is False for c in items)
-        head = (f'<div class="nomatch">No likely match: every candidate is {_below(same_threshold)}.</div>'
+        head = (f'<div class="nomatch">No likely match: every candidate is {below(same_threshold)}.</div>'
                 if none_likely else "")
         cols.append(f'<div class="gcol" data-probe="{key}"><h4>{_e(title)}</h4><div class="sub">{_e(sub)}</div>'
                     f'{head}{"".join(rows) or "<div class=sub>the gallery is empty</div>"}</div>')
@@ -256,7 +237,7 @@ def _lead(word: str, c: dict[str, Any], same_threshold: float | None) -> str:
         return f'<div class="who">{word}: <b>{name}</b> <span class="muted">{sim} · likely the same person</span></div>'
     if c.get("likely_same_person") is False:
         return (f'<div class="who weak">{word}: no likely match; <span class="muted">nearest: {name} {sim} '
-                f'({_below(same_threshold)})</span></div>')
+                f'({below(same_threshold)})</span></div>')
     return f'<div class="who">{word}: <span class="muted">nearest: {name} {sim} (no calibrated threshold)</span></div>'
 
 

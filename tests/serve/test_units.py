@@ -296,6 +296,18 @@ def test_weak_gallery_candidates_read_as_leads():
     assert "weak lead" not in html_page and "No likely match" not in html_page
 
 
+def test_a_tracks_worst_frame_stands_beside_its_mean():
+    """A video's faces table gives each track's worst single frame next to its mean, so a swap in a
+    few frames does not hide under 'no swap detected'."""
+    from dfrec.serve import pages
+
+    track = {"label": "Track 1", "score_fake": 0.2, "score_fake_max": 0.9, "n_frames": 10}
+    text = _text(pages._overview([track], 0.5, video=True))
+    assert "Fake score (mean over its frames)" in text
+    assert "0.20 no swap detected" in text and "worst frame 0.90 likely swapped" in text
+    assert "worst frame" not in _text(pages._overview([{"label": "Face 1", "score_fake": 0.2}], 0.5, video=False))
+
+
 def test_the_standalone_report_reads_weak_candidates_the_same_way(tmp_path):
     from dfrec.report.html import render_report
 

@@ -251,9 +251,13 @@ def _overview(faces: list[dict[str, Any]], threshold: float, video: bool, same_t
             c = ((f.get("gallery") or {}).get(probe) or [None])[0]
             if c:
                 who.append(_lead(probe, c, same_threshold))
+        score = _score(s, threshold)
+        if video and "score_fake_max" in f:  # a track's score is its frames' mean: a swap in a few frames hides in it
+            score += f'<div class="small muted">worst frame {_score(float(f["score_fake_max"]), threshold)}</div>'
         rows.append(f'<tr><td><a href="#face-{i + 1}">{_e(f.get("label", f"Face {i + 1}"))}</a></td>'
-                    f'<td>{_score(s, threshold)}</td><td>{"".join(who) or "<span class=muted>–</span>"}</td></tr>')
-    head = "<tr><th>" + ("Track" if video else "Face") + "</th><th>Fake score</th><th>Gallery</th></tr>"
+                    f'<td>{score}</td><td>{"".join(who) or "<span class=muted>–</span>"}</td></tr>')
+    head = ("<tr><th>" + ("Track" if video else "Face") + "</th><th>Fake score" + (" (mean over its frames)" if video else "")
+            + "</th><th>Gallery</th></tr>")
     return f'<div><h3>{"Tracked faces" if video else "Faces"}</h3><table id="face-table">{head}{"".join(rows)}</table></div>'
 
 

@@ -1,0 +1,35 @@
+"""benchmarks/real_photo_scores.py: the untouched photos it scores, its degradations, and the
+README's count of untouched faces outside LFW that the bundled model calls swapped."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from repo_scripts import ROOT, load_script
+
+
+def test_degradations_keep_the_crop_and_change_it_as_named():
+    bench = load_script("benchmarks/real_photo_scores.py")
+    rng = np.random.default_rng(0)
+    crop = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
+    ops = bench.degradations()
+    assert np.array_equal(ops["as they are"](crop), crop)
+    for name, f in ops.items():
+        out = f(crop)
+        assert out.shape == crop.shape and out.dtype == np.uint8, name
+        if name != "as they are":
+            assert not np.array_equal(out, crop), name
+    smooth = ops["Gaussian blur, sigma 1"](crop).astype(float)
+    assert np.abs(np.diff(smooth, axis=1)).mean() < np.abs(np.diff(crop.astype(float), axis=1)).mean()
+
+
+def test_the_readme_count_of_untouched_faces_called_swapped(fixture_dir, capsys, tmp_path):
+    bench = load_script("benchmarks/real_photo_scores.py")
+    assert bench.main(["--json", "--cache", str(tmp_path / "no_cache")]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    n, above = len(doc["faces"]), doc["above"]
+    assert n == 12 and doc["lfw_reals"] == []
+    assert f"of the {n} untouched faces at hand outside LFW" in " ".join((ROOT / "README.md").read_text().split())
+    assert f"**{above} score above 0.5 and are labelled" in (ROOT / "README.md").read_text()

@@ -196,9 +196,15 @@ def test_result_names_are_unique_visible_and_never_nest(tmp_path):
         (d / rel).parent.mkdir(parents=True, exist_ok=True)
         (d / rel).write_bytes(b"x")
     (tmp_path / ".single.png").write_bytes(b"x")
-    items, failed = collect_inputs([str(d), str(tmp_path / ".single.png"), str(d / "a.png")], tmp_path / "out")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "a.png").write_bytes(b"x")  # another file whose stem is "a", given singly
+    ignored: list[dict[str, str]] = []
+    items, failed = collect_inputs([str(d), str(tmp_path / ".single.png"), str(tmp_path / "other" / "a.png"),
+                                    str(d / "a.png")], tmp_path / "out", ignored)
     names = [n.as_posix() for _, _, n in items]
     assert failed == [] and len(names) == 7 and len({n.lower() for n in names}) == 7
+    # the folder's a.png given again by name is the same file: analysed once, listed as passed over
+    assert ignored == [{"input": str(d / "a.png"), "reason": "the same file as an input before it"}]
     assert not any(part.startswith(".") for n in names for part in n.split("/"))  # summaries list every result
     assert not any(b.startswith(a + "/") for a in names for b in names if a != b)
     assert "evidence/a/b" in names and "single" in names

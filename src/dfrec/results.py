@@ -24,6 +24,8 @@ from dfrec.io import to_uint8
 FAKE_THRESHOLD = 0.5
 #: How reports and the console word a verdict.
 VERDICT_TEXT = {"fake": "likely swapped", "real": "no swap detected"}
+#: The colour of a verdict in every picture and page (face boxes): red for swapped, green for not.
+VERDICT_COLOR = {"fake": "#e5484d", "real": "#30a46c"}
 
 
 def verdict(score_fake: float, threshold: float = FAKE_THRESHOLD) -> str:

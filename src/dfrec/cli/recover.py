@@ -135,10 +135,11 @@ def collect_inputs(inputs: list[str], out_dir: Path,
             failed.append({"input": str(p), "reason": "no such file or folder"})
     unique: dict[Path, tuple[Path, str, Path, str]] = {}
     for r in raw:  # one file reached twice (a folder and the file in it, a link): analysed once
-        if r[0].resolve() in unique:
+        real = r[0].resolve()
+        if real in unique:
             ignored.append({"input": str(r[0]), "reason": "the same file as an input before it"})
         else:
-            unique[r[0].resolve()] = r
+            unique[real] = r
     return _assign_names(list(unique.values())), failed
 
 
@@ -201,12 +202,12 @@ def recover_one(store: Any, recoverer: Any, item: Item, settings: dict[str, Any]
     except OSError as e:
         raise InputError(f"{shown(path)}: {describe(OSError(e.errno, e.strerror))}") from None
     key = _key(digest, settings, model_info, gallery_info)
+    stale = None
     if not args.force:
-        done = store.done(name, key)
+        done, stale = store.lookup(name, key)  # the old folder's files are hashed once
         if done is not None:
             return "done", done
     store.check_replaceable(name)  # before the work, not after
-    stale = None if args.force else store.why_not_done(name, key)
     upsample = DEFAULT_UPSAMPLE if args.detection_upsample is None else args.detection_upsample
     if kind == "video":
         video = recoverer.recover_video(path, fps=args.fps, max_faces=args.max_faces,

@@ -11,12 +11,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from dfrec.results import FAKE_THRESHOLD, verdict
+from dfrec.results import FAKE_THRESHOLD, VERDICT_COLOR, verdict
 
 #: Long side of the overview picture in pixels (smaller pictures keep their size).
 OVERVIEW_SIDE = 800
-#: Box colours (RGB) per verdict.
-COLORS = {"fake": (229, 72, 77), "real": (48, 164, 108)}
+#: Box colours (RGB) per verdict, those of the web pages (:data:`dfrec.results.VERDICT_COLOR`).
+COLORS = {k: tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for k, c in VERDICT_COLOR.items()}
 
 
 def overview_image(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray,

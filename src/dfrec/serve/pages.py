@@ -15,7 +15,7 @@ from urllib.parse import quote
 from dfrec.report.gallery import about, below
 from dfrec.report.html import CAVEAT
 from dfrec.report.provenance import target_caveat
-from dfrec.results import FAKE_THRESHOLD, VERDICT_TEXT, verdict
+from dfrec.results import FAKE_THRESHOLD, VERDICT_COLOR, VERDICT_TEXT, verdict
 
 def _e(x: Any) -> str:
     return html.escape("" if x is None else str(x), quote=True)
@@ -186,7 +186,7 @@ def _boxes_svg(faces: list[dict[str, Any]], width: int, height: int, threshold: 
     parts = []
     for i, f in enumerate(faces):
         x0, y0, x1, y1 = (float(v) for v in f["box"])
-        color = "#e5484d" if verdict(f["score_fake"], threshold) == "fake" else "#30a46c"
+        color = VERDICT_COLOR[verdict(f["score_fake"], threshold)]
         label = f"{i + 1}"
         parts.append(f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" stroke="{color}"/>')
         tw = 26

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from dfrec.errors import CheckpointError, ConfigError
+from dfrec.io import to_float
 from dfrec.train import distributed as D
 from dfrec.train.components import Components
 from dfrec.train.config import Config, save_config
@@ -356,8 +357,6 @@ def to_device(batch: dict[str, Any], device: torch.device, channels_last: bool =
     """A collated batch with its tensors on ``device``: uint8 images (a dataset's
     ``uint8_images``) become float32 in [0, 1] there, after the copy; 4-D tensors channels-last
     if asked."""
-    from dfrec.io import to_float
-
     out = {}
     for k, v in batch.items():
         if torch.is_tensor(v):

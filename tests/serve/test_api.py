@@ -105,6 +105,20 @@ def test_files_only_from_the_jobs_folder(srv, done_job):
     assert code == 200 and raw[:2] == b"PK"
 
 
+def test_result_page_shows_the_provenance_of_result_json(srv, done_job):
+    """The web page lists what report.html does: every hash of result.json, dlib's files, threads."""
+    base = f"/jobs/{done_job['id']}/inputs/1"
+    code, body, _ = srv.request(base + "/result.json")
+    result = json.loads(body)
+    code, page, _ = srv.request(base)
+    assert code == 200
+    page = page.decode() if isinstance(page, bytes) else page
+    assert 'id="provenance"' in page and "CPU threads (torch)" in page
+    hashes = [f["sha256"] for f in result["outputs"] + result["model"]["files"]]
+    hashes += [f["sha256"] for f in result["model"]["dlib_files"] if f.get("sha256")]
+    assert hashes and all(h in page for h in hashes + [result["input"]["sha256"]])
+
+
 def test_rerun_only_interrupted(srv, done_job):
     code, raw, _ = srv.request(f"/api/jobs/{done_job['id']}/rerun", b"", method="POST")
     assert code == 409

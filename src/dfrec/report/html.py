@@ -307,7 +307,7 @@ def render_report(result: dict[str, Any], folder: str | Path) -> str:
             parts.append(f'<div class="card frames"><h3>{_e(fr["caption"])}</h3>'
                          f'<img src="{data_uri(folder / fr["file"])}" alt="{_e(fr["caption"])}">'
                          f'<div class="mono">{_e(fr["file"])}</div></div>')
-    parts.append(_provenance_html(result))
+    parts.append(provenance_html(result))
     return _page(f"dfrec report: {inp.get('name', '')}", "".join(parts))
 
 
@@ -389,7 +389,10 @@ def _history_html(history: list[dict[str, Any]]) -> str:
             f'<th>minutes</th><th>forgeries</th><th>what was done</th></tr>{rows}</table></details>')
 
 
-def _provenance_html(result: dict[str, Any]) -> str:
+def provenance_html(result: dict[str, Any]) -> str:
+    """The "Provenance" section of a result (a ``result.json`` dict): input, model, dlib and output
+    files with their SHA-256, software versions, torch's thread count and the settings; shared by
+    report.html and the web app's result page."""
     inp, model, env = result["input"], result.get("model", {}), result.get("environment", {})
     info = [
         ("Input file", f"<code>{_e(inp.get('path'))}</code>"),

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from dfrec.report.gallery import about, below
-from dfrec.report.html import CAVEAT
+from dfrec.report.html import CAVEAT, provenance_html
 from dfrec.report.provenance import target_caveat
 from dfrec.results import FAKE_THRESHOLD, VERDICT_COLOR, VERDICT_TEXT, verdict
 
@@ -358,7 +358,9 @@ def results_page(job: dict[str, Any], inp: dict[str, Any], result: dict[str, Any
 {picture}
 {''.join(cards)}
 <p class="small muted">Input SHA-256 <code>{_e(info.get('sha256'))}</code> · {w}×{h} px · analysed {_e(result.get('created_utc'))}
-with dfrec {_e(result.get('dfrec_version'))}. Every output file is listed with its hash in result.json.</p>"""
+with dfrec {_e(result.get('dfrec_version'))}. Every output file is listed with its hash in result.json.</p>
+<details class="provenance" id="provenance"><summary>Provenance: hashes of the input, the model, dlib's files and every output;
+software, threads and settings</summary>{provenance_html(result)}</details>"""
     return page(inp["name"], body, "cases", status)
 
 

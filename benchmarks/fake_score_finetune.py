@@ -140,12 +140,14 @@ def finetune(model, faces, seconds: float, part: str = "ism", degrade: str = "wi
 
 
 def roc_auc(pos, neg) -> float:
-    """Probability that a random positive scores above a random negative (ties count half)."""
-    import torch
+    """Probability that a random one of the ``pos`` scores (1-D tensor) is above a random one of
+    ``neg`` (ties count half): ``benchmarks/identity_layer_auc.py``'s rank form."""
+    import numpy as np
 
-    s = torch.cat([pos, neg]).double()
-    below = (s[: len(pos), None] > s[None, len(pos):]).double() + 0.5 * (s[: len(pos), None] == s[None, len(pos):]).double()
-    return float(below.mean())
+    from identity_layer_auc import roc_auc as rank_auc
+
+    scores = np.concatenate([pos.double().numpy(), neg.double().numpy()])
+    return rank_auc(scores, np.arange(len(scores)) < len(pos))
 
 
 def score(recoverer, cache: str, n: int = 96) -> dict:
@@ -155,7 +157,7 @@ def score(recoverer, cache: str, n: int = 96) -> dict:
 
     from dfrec.io import read_image
     from dfrec.train.heldout import heldout_sets
-    from real_photo_scores import degradations, real_photos
+    from real_photo_scores import degradations, photo_scores
 
     model = recoverer.model.eval()
     sets = heldout_sets(cache, n, split="val", names=["swap", "gan_swap", "blend", "self", "real"])
@@ -182,11 +184,7 @@ def score(recoverer, cache: str, n: int = 96) -> dict:
                 "degradation": dname, "reals_called_swapped": round(float((p["real"] > 0.5).float().mean()), 3),
                 **{f"{k}_caught": round(float((p[k] > 0.5).float().mean()), 3) for k in fakes},
                 "auc": round(roc_auc(torch.cat([p[k] for k in fakes]), p["real"]), 3)})
-    photos = []
-    for name, src in real_photos():
-        image = read_image(src) if isinstance(src, Path) else src
-        for k, face in enumerate(recoverer.recover_image(image).faces):
-            photos.append({"photo": name, "face": k + 1, "score_fake": round(face.score_fake, 3)})
+    photos = photo_scores(recoverer)
     out["photos"] = photos
     out["photos_above"] = sum(r["score_fake"] > 0.5 for r in photos)
     out["photos_mean"] = round(float(np.mean([r["score_fake"] for r in photos])), 3) if photos else None

@@ -43,6 +43,19 @@ def real_photos() -> list[tuple[str, object]]:
     return found + [("skimage astronaut", data.astronaut())]
 
 
+def photo_scores(recoverer) -> list[dict]:
+    """``{"photo", "face", "score_fake"}`` of every face in :func:`real_photos`, through the
+    recover path (detection, alignment, the model) of ``recoverer`` (a ``Recoverer``)."""
+    from dfrec.io import read_image
+
+    rows = []
+    for name, src in real_photos():
+        image = read_image(src) if isinstance(src, Path) else src
+        for k, face in enumerate(recoverer.recover_image(image).faces):
+            rows.append({"photo": name, "face": k + 1, "score_fake": round(face.score_fake, 3)})
+    return rows
+
+
 def degradations() -> dict[str, object]:
     """name -> function of an (S, S, 3) uint8 RGB crop."""
     import cv2
@@ -107,15 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
 
-    from dfrec.io import read_image
     from dfrec.recover import Recoverer
 
     rec = Recoverer.from_pretrained(a.checkpoint, device=a.device)
-    rows = []
-    for name, src in real_photos():
-        image = read_image(src) if isinstance(src, Path) else src
-        for k, face in enumerate(rec.recover_image(image).faces):
-            rows.append({"photo": name, "face": k + 1, "score_fake": round(face.score_fake, 3)})
+    rows = photo_scores(rec)
     above = [r for r in rows if r["score_fake"] > a.threshold]
     lfw = lfw_reals_table(rec.model, a.cache, a.threshold) if Path(a.cache).exists() else []
     if a.json:

@@ -27,7 +27,6 @@ SOURCES = {
                                 ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "obama_partial_face.jpg", "32bit.png"]),
     "insightface==0.7.3": (FIXTURES / "insightface", ["t1.jpg", "Tom_Hanks_54745.png"]),
 }
-DEST = SOURCES["face_recognition==1.3.0"][0]
 
 
 def fetch(requirement: str, dest: Path, files: list[str]) -> None:

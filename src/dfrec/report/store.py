@@ -220,14 +220,10 @@ class ResultStore:
                              "(move it away or choose another -o)")
 
     # -- reading ------------------------------------------------------------------------------
-    def done(self, name: str | os.PathLike, key: dict[str, Any]) -> dict[str, Any] | None:
-        """The stored result at ``OUT/name`` if it was made from the same input, settings,
-        model and dfrec version (``key``, see :func:`run_key`) and its files still match."""
-        return self.lookup(name, key)[0]
-
     def lookup(self, name: str | os.PathLike, key: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
-        """``(result, why)`` for ``OUT/name`` with its files hashed once: the stored result when
-        it stands for a run of ``key`` (``why`` None); else None and why it does not
+        """``(result, why)`` for ``OUT/name``, its files hashed once: the stored result if it was
+        made from the same input, settings, model and dfrec version (``key``, see :func:`run_key`)
+        and its files still match (``why`` None); else None and why it does not
         (:meth:`why_not_done`; None too when nothing is stored there)."""
         result = read_result(self.root / name)
         if result is None:

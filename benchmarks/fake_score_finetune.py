@@ -50,31 +50,26 @@ def wide_degrade(a, rng):
     """``a`` (S, S, 3) uint8 RGB after a random chain of degradations: down- and up-scaling (p 0.3,
     factor 0.35-0.95, half of them JPEG 30-95 in between), Gaussian blur (p 0.15, sigma 0.4-1.5),
     unsharp masking (p 0.15, amount 0.3-1.5), Gaussian noise (p 0.25, variance 5-50), JPEG
-    (p 0.5, quality 30-99); ``rng`` a numpy Generator."""
+    (p 0.5, quality 30-99); ``rng`` a numpy Generator. The same steps as the synthesiser's
+    ``augment.rescale_prob`` / ``sharpen_prob`` options (:mod:`dfrec.data.synth.augment`)."""
     import cv2
     import numpy as np
 
-    def jpeg(x, q):
-        return cv2.imdecode(cv2.imencode(".jpg", x, [cv2.IMWRITE_JPEG_QUALITY, int(q)])[1], cv2.IMREAD_UNCHANGED)
+    from dfrec.data.synth.augment import gaussian_noise, jpeg, rescale_round_trip, unsharp_mask
 
     a = a.copy()
-    s = a.shape[0]
     if rng.random() < 0.3:
         f = rng.uniform(0.35, 0.95)
-        small = cv2.resize(a, (int(s * f), int(s * f)), interpolation=cv2.INTER_AREA)
-        if rng.random() < 0.5:
-            small = jpeg(small, rng.integers(30, 96))
-        a = cv2.resize(small, (s, s), interpolation=(cv2.INTER_LINEAR, cv2.INTER_CUBIC)[int(rng.integers(2))])
+        q = int(rng.integers(30, 96)) if rng.random() < 0.5 else None
+        a = rescale_round_trip(a, f, q, cubic=bool(rng.integers(2)))
     if rng.random() < 0.15:
         a = cv2.GaussianBlur(a, (0, 0), rng.uniform(0.4, 1.5))
     if rng.random() < 0.15:
-        blurred = cv2.GaussianBlur(a, (0, 0), 1.5).astype(np.float32)
-        k = rng.uniform(0.3, 1.5)
-        a = np.clip(a * (1 + k) - blurred * k, 0, 255).astype(np.uint8)
+        a = unsharp_mask(a, rng.uniform(0.3, 1.5))
     if rng.random() < 0.25:
-        a = np.clip(a + rng.normal(0, rng.uniform(5, 50) ** 0.5, a.shape), 0, 255).astype(np.uint8)
+        a = gaussian_noise(a, rng.uniform(5, 50), rng)
     if rng.random() < 0.5:
-        a = jpeg(a, rng.integers(30, 100))
+        a = jpeg(a, int(rng.integers(30, 100)))
     return np.ascontiguousarray(a)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from dfrec.data.synth import KINDS, SynthConfig, Synthesizer
-from dfrec.data.synth.augment import gaussian_noise, jpeg
+from dfrec.data.synth.augment import augment, gaussian_noise, jpeg, rescale_round_trip, unsharp_mask
+from dfrec.data.synth.config import AugmentConfig
 from dfrec.data.synth.blend import landmark_distance, nearest_donor
 from dfrec.data.synth.masks import hull_polygons, fill_polygons
 from dfrec.data.synth.warp import piecewise_affine
@@ -136,7 +139,9 @@ def test_config_yaml_roundtrip_and_errors(tmp_path):
     assert cfg.swap.mask.feather == (0.01, 0.02) and cfg.swap.mask.deform == SynthConfig().swap.mask.deform
     assert SynthConfig.from_dict(cfg.to_dict()).to_dict() == cfg.to_dict()
     for bad in ({"kinds": {"morph": 1}}, {"augment": {"jpeg_prob": 2}}, {"swap": {"colour": 1}},
-                {"augment": {"jpeg_quality": [90, 50]}}, {"blend": {"mask": {"hull_weights": {"oval": 1}}}}):
+                {"augment": {"jpeg_quality": [90, 50]}}, {"blend": {"mask": {"hull_weights": {"oval": 1}}}},
+                {"augment": {"rescale": [0.0, 0.5]}}, {"augment": {"rescale": [0.5, 1.5]}},
+                {"augment": {"sharpen_prob": 1.5}}):
         with pytest.raises(ConfigError):
             SynthConfig.from_dict(bad)
 
@@ -179,3 +184,46 @@ def test_degradation_primitives(pair):
     noisy = gaussian_noise(img, 50.0, rng)
     assert 4.0 < np.std(noisy.astype(float) - img.astype(float)) < 9.0  # sqrt(50) ~ 7.1, minus clipping
     assert np.abs(jpeg(img, 95).astype(int) - img.astype(int)).mean() < np.abs(jpeg(img, 20).astype(int) - img.astype(int)).mean()
+
+
+def _detail(img: np.ndarray) -> float:
+    """Mean absolute Laplacian of the grey image: how much fine detail there is."""
+    import cv2
+
+    return float(np.abs(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F)).mean())
+
+
+def test_rescale_and_sharpen_primitives(pair):
+    img = pair[0].image
+    down = rescale_round_trip(img, 0.4)
+    assert down.shape == img.shape and down.dtype == np.uint8
+    assert _detail(down) < 0.7 * _detail(img)                # detail lost at 40 % resolution
+    assert _detail(rescale_round_trip(img, 0.4, quality=30, cubic=True)) < _detail(img)
+    sharp = unsharp_mask(img, 1.5)
+    assert sharp.shape == img.shape and _detail(sharp) > 1.3 * _detail(img)
+    assert np.array_equal(unsharp_mask(img, 0.0), img)
+
+
+def test_rescale_and_sharpen_touch_only_the_forgery(pair):
+    t, s = pair
+    cfg = SynthConfig.from_dict({"augment": {"flip_prob": 0.0, "jitter_prob": 0.0, "jpeg_prob": 0.0, "blur_prob": 0.0,
+                                             "noise_prob": 0.0, "rescale_prob": 1.0, "rescale_jpeg_prob": 1.0,
+                                             "sharpen_prob": 1.0}})
+    smp = Synthesizer(cfg)(t, s, kind="real", rng=3)
+    assert np.array_equal(smp.target, t.image) and not np.array_equal(smp.forgery, t.image)
+    assert {"rescale", "rescale_jpeg_quality", "sharpen"} <= set(smp.info["augment"])
+    assert cfg.augment.rescale[0] <= smp.info["augment"]["rescale"] <= cfg.augment.rescale[1]
+
+
+def test_rescale_and_sharpen_off_draw_nothing(pair):
+    """With their probabilities at 0 the new steps take no random numbers: a seeded sample of a
+    config without them is the sample it always was, whatever their ranges say."""
+    t, s = pair
+    smp = Synthesizer(SynthConfig(), augment=False)(t, s, kind="swap", rng=0)
+    other = AugmentConfig(rescale=(0.5, 0.6), rescale_jpeg_prob=1.0, sharpen_amount=(2.0, 3.0))
+    outs = []
+    for cfg in (AugmentConfig(), other):
+        rng = np.random.default_rng(11)
+        a = augment(dataclasses.replace(smp, info={}), cfg, rng)
+        outs.append((a.forgery, a.info, rng.random()))
+    assert np.array_equal(outs[0][0], outs[1][0]) and outs[0][1] == outs[1][1] and outs[0][2] == outs[1][2]

@@ -3,7 +3,9 @@
 Joint (same parameters on forgery, source, target and mask): horizontal flip, colour
 jitter (brightness, contrast, saturation, hue). Degradations of the forgery only, the
 network's input, as in the paper's robustness tests: JPEG (quality 50-99), Gaussian blur
-(kernel 3-7), Gaussian noise (variance 10-50 in 0..255 units).
+(kernel 3-7), Gaussian noise (variance 10-50 in 0..255 units); and, off by default, what
+photos from elsewhere go through: down- and up-scaling (a JPEG round trip in between, at
+times) and unsharp masking. Order: rescale, blur, sharpen, noise, JPEG.
 """
 
 from __future__ import annotations
@@ -33,6 +35,23 @@ def gaussian_noise(image: np.ndarray, variance: float, rng: np.random.Generator)
     return np.clip(image.astype(np.float32) + n + 0.5, 0, 255).astype(np.uint8)
 
 
+def rescale_round_trip(image: np.ndarray, factor: float, quality: int | None = None, cubic: bool = False) -> np.ndarray:
+    """``(H, W, 3) uint8`` image down-scaled by ``factor`` in (0, 1] (area), JPEG round trip at
+    ``quality`` when given, and back up to its size (bilinear, or bicubic with ``cubic``)."""
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (max(2, round(w * factor)), max(2, round(h * factor))), interpolation=cv2.INTER_AREA)
+    if quality is not None:
+        small = jpeg(small, quality)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR)
+
+
+def unsharp_mask(image: np.ndarray, amount: float, sigma: float = 1.5) -> np.ndarray:
+    """``(H, W, 3) uint8`` image sharpened: ``image + amount * (image - blur(image, sigma))``."""
+    x = image.astype(np.float32)
+    blurred = cv2.GaussianBlur(x, (0, 0), sigma)
+    return np.clip(x + amount * (x - blurred) + 0.5, 0, 255).astype(np.uint8)
+
+
 def color_jitter(images: list[np.ndarray], b: float, c: float, s: float, hue: float) -> list[np.ndarray]:
     """Apply the same brightness shift ``b`` (fraction of 255), contrast ``c``, saturation ``s``
     (multipliers) and hue shift (OpenCV 0..180 units) to each ``(H, W, 3) uint8`` image
@@ -56,7 +75,9 @@ def augment(sample: Sample, cfg: AugmentConfig, rng: np.random.Generator) -> Sam
     """Apply the configured post-augmentations to ``sample`` in place and return it.
 
     Every probability is drawn whether or not it fires, so the random stream (and thus a
-    seeded sample) does not depend on earlier outcomes.
+    seeded sample) does not depend on earlier outcomes. The rescale and sharpen steps draw
+    nothing while their probability is 0, so configs without them give the samples they
+    always gave.
     """
     u = rng.random(5)
     info = sample.info.setdefault("augment", {})
@@ -80,9 +101,25 @@ def augment(sample: Sample, cfg: AugmentConfig, rng: np.random.Generator) -> Sam
     q = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
     k = int(rng.integers(cfg.blur_kernel[0] // 2, cfg.blur_kernel[1] // 2 + 1)) * 2 + 1
     var = float(rng.uniform(*cfg.noise_var))
+    if cfg.rescale_prob > 0:
+        v = rng.random(3)
+        f = float(rng.uniform(*cfg.rescale))
+        rq = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
+        if v[0] < cfg.rescale_prob:
+            rq_used = rq if v[1] < cfg.rescale_jpeg_prob else None
+            sample.forgery = rescale_round_trip(sample.forgery, f, rq_used, cubic=bool(v[2] < 0.5))
+            info["rescale"] = round(f, 3)
+            if rq_used is not None:
+                info["rescale_jpeg_quality"] = rq_used
     if u[2] < cfg.blur_prob:
         sample.forgery = gaussian_blur(sample.forgery, k)
         info["blur_kernel"] = k
+    if cfg.sharpen_prob > 0:
+        r = rng.random()
+        amount = float(rng.uniform(*cfg.sharpen_amount))
+        if r < cfg.sharpen_prob:
+            sample.forgery = unsharp_mask(sample.forgery, amount)
+            info["sharpen"] = round(amount, 2)
     if u[3] < cfg.noise_prob:
         sample.forgery = gaussian_noise(sample.forgery, var, rng)
         info["noise_var"] = round(var, 2)

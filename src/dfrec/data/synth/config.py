@@ -154,6 +154,17 @@ class AugmentConfig:
     noise_prob: float = 0.1
     #: Gaussian noise variance, in (0..255 units)^2, as in the paper's robustness tests.
     noise_var: tuple[float, float] = (10.0, 50.0)
+    #: the whole input down-scaled by this factor and back up (a re-posted, re-encoded photo),
+    #: with a JPEG round trip at ``jpeg_quality`` in between with ``rescale_jpeg_prob``.
+    #: Off by default; nothing of it is drawn while ``rescale_prob`` is 0, so seeded samples
+    #: of configs without it are unchanged.
+    rescale_prob: float = 0.0
+    rescale: tuple[float, float] = (0.35, 0.95)
+    rescale_jpeg_prob: float = 0.5
+    #: unsharp masking of the whole input (sigma 1.5 px, this amount); off by default, drawn
+    #: only when ``sharpen_prob`` > 0.
+    sharpen_prob: float = 0.0
+    sharpen_amount: tuple[float, float] = (0.3, 1.5)
 
 
 @dataclass
@@ -224,6 +235,8 @@ class SynthConfig:
         q = self.augment.jpeg_quality
         if not (1 <= q[0] <= 100 and 1 <= q[1] <= 100):
             raise ConfigError(f"augment.jpeg_quality must be within [1, 100], got {list(q)}")
+        if self.augment.rescale[0] <= 0 or self.augment.rescale[1] > 1:
+            raise ConfigError(f"augment.rescale must lie in (0, 1], got {list(self.augment.rescale)}")
         for name, a in (("swap", self.swap.appearance), ("blend", self.blend.appearance)):
             if a.blur_prob + a.sharpen_prob > 1.0:
                 raise ConfigError(f"{name}.appearance: blur_prob + sharpen_prob must be <= 1")

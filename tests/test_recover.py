@@ -321,6 +321,7 @@ def test_video_report_names_the_worst_frame(recoverer, fixture_dir, tmp_path):
     video = recoverer.recover_video(p, fps=0)
     result = write_video_report(tmp_path / "out" / "face", p, video, {"device": "cpu"}, recoverer.model_info())
     assert verify_folder(tmp_path / "out" / "face") == []
+    assert result["overview"]["tracks"] == [1] and result["overview"]["frame"] == 0
     track = result["faces"][0]
     worst = max(track["frames"], key=lambda f: f["score_fake"])
     assert (track["score_fake_max_frame"], track["score_fake_max_time"]) == (worst["frame"], worst["time"])
@@ -331,3 +332,37 @@ def test_video_report_names_the_worst_frame(recoverer, fixture_dir, tmp_path):
     assert f"{worst['score_fake']:.3f}" in head and f"frame #{worst['frame']} at {worst['time']:.2f} s" in head
     entry = summary_entry(tmp_path / "out", tmp_path / "out" / "face", result)
     assert entry["max_score_fake_frame"] == pytest.approx(worst["score_fake"])
+
+
+def test_video_report_numbers_the_tracks_in_the_busiest_frame(recoverer, astronaut, fixture_dir, tmp_path):
+    """A video's faces_found.jpg is the sampled frame with the most faces, each face tagged with its
+    track's number in its track's verdict colour; the caption says which frame and which tracks."""
+    from dfrec.io import read_image
+    from dfrec.report.overview import COLORS
+    from dfrec.report.store import verify_folder
+    from dfrec.report.writer import write_video_report
+
+    obama = cv2.resize(read_image(fixture_dir / "obama.jpg"), (205, 256), interpolation=cv2.INTER_AREA)
+    alone = np.full((512, 512 + 206, 3), 128, np.uint8)  # even width: the codec's
+    alone[:, :512] = astronaut
+    both = alone.copy()
+    both[128:384, 512:717] = obama
+    p = write_video(tmp_path / "two.avi", [alone, both, both], fps=4)
+    video = recoverer.recover_video(p, fps=0, max_faces=2)
+    assert video.busiest_frame_index == 1 and video.busiest_frame.shape == both.shape
+    assert [len(t.frames) for t in video.tracks] == [3, 2]
+    out = tmp_path / "report"
+    result = write_video_report(out, p, video, {"device": "cpu"}, recoverer.model_info())
+    assert verify_folder(out) == []
+    ov = result["overview"]
+    assert (ov["file"], ov["frame"], ov["tracks"]) == ("faces_found.jpg", 1, [1, 2])
+    assert ov["caption"].startswith("Frame #1 at 0.25 s") and "tracks 1, 2" in ov["caption"]
+    pic = read_image(out / "faces_found.jpg")
+    assert pic.shape == both.shape
+    for track in result["faces"]:
+        box = next(f["box"] for f in track["frames"] if f["frame"] == 1)
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        edge = pic[(y0 + y1) // 2, max(x0, 0) - 1:max(x0, 0) + 2].astype(int)
+        assert np.abs(edge - COLORS[track["verdict"]]).max(axis=1).min() < 60, track["label"]
+    page = (out / "report.html").read_text()
+    assert "faces_found.jpg" in page and "Frame #1 at 0.25 s" in page and "mean fake score over its frames" in page

@@ -297,7 +297,8 @@ class Recoverer:
 
         Faces are linked across sampled frames by box overlap (:class:`dfrec.video.FaceTracker`).
         Each track keeps every frame's score and, as its representative, the frame where the
-        face is largest, with the recovered faces pasted back into that frame.
+        face is largest, with the recovered faces pasted back into that frame. The sampled frame
+        with the most faces is kept too (the report's numbered picture of the tracks).
         ``on_frame(done, expected)`` is called after every sampled frame (progress reports).
         """
         from tqdm.auto import tqdm
@@ -312,6 +313,7 @@ class Recoverer:
         tracks: dict[int, TrackRecovery] = {}
         rep_frames: dict[int, np.ndarray] = {}
         sampled = with_faces = 0
+        busiest: tuple[int, int, float, np.ndarray | None] = (0, -1, 0.0, None)  # faces, index, time, image
         bar = tqdm(total=expected or None, desc=Path(path).name, unit="frame", disable=not progress, leave=False)
         for frame in sample_frames(path, fps=fps, max_frames=max_frames):
             sampled += 1
@@ -320,6 +322,8 @@ class Recoverer:
             except InputError as e:  # say which frame (all frames share the size, so usually the first)
                 raise InputError(f"frame {frame.index} ({frame.time:.2f} s): {e}") from None
             with_faces += bool(recs)
+            if len(recs) > busiest[0]:
+                busiest = (len(recs), frame.index, frame.time, frame.image)
             ids = tracker.update(np.stack([r.box for r in recs]) if recs else np.zeros((0, 4)), frame.index)
             for tid, rec in zip(ids, recs):
                 tr = tracks.get(tid)
@@ -342,4 +346,5 @@ class Recoverer:
         ordered = sorted(tracks.values(), key=lambda t: (-len(t.frames), t.track_id))
         for i, tr in enumerate(ordered):
             tr.face.index = i
-        return VideoRecovery(info=info, frames_sampled=sampled, frames_with_faces=with_faces, tracks=ordered)
+        return VideoRecovery(info=info, frames_sampled=sampled, frames_with_faces=with_faces, tracks=ordered,
+                             busiest_frame=busiest[3], busiest_frame_index=busiest[1], busiest_frame_time=busiest[2])

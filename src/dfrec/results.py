@@ -216,9 +216,14 @@ class TrackRecovery:
 @dataclass
 class VideoRecovery:
     """Result of :meth:`Recoverer.recover_video`: container ``info``, how many frames were
-    sampled and how many held a face, and the tracks (longest first)."""
+    sampled and how many held a face, and the tracks (longest first). ``busiest_frame``: the
+    sampled frame with the most faces (the first of them), ``(H, W, 3) uint8`` RGB, with its
+    ``busiest_frame_index`` and ``busiest_frame_time`` (s); ``None`` / -1 when no frame had a face."""
 
     info: Any
     frames_sampled: int
     frames_with_faces: int
     tracks: list[TrackRecovery]
+    busiest_frame: np.ndarray | None = None
+    busiest_frame_index: int = -1
+    busiest_frame_time: float = 0.0

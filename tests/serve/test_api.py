@@ -153,6 +153,7 @@ def test_video_upload(srv, tmp_path):
     assert result["faces"][0]["n_frames"] == 2
     code, page, _ = srv.request(f"/jobs/{job['id']}/inputs/1")
     assert code == 200 and b"track1.jpg" in page and b"Frames with this face" in page
+    assert b"/files/faces_found.jpg" in page and b"Frame #0 at 0.00 s" in page  # the frame with the tracks numbered
 
 
 def test_interrupted_job_is_marked_and_rerun(tmp_path):

@@ -334,11 +334,15 @@ def _overview_html(folder: Path, overview: dict[str, Any], thr: float) -> str:
     name = overview.get("file")
     if not name or not (folder / name).is_file():
         return ""
+    if "tracks" in overview:  # a video: one frame, its faces tagged with their track numbers
+        text = (f'{_e(overview.get("caption", ""))}. Red box: {VERDICT_TEXT["fake"]}, green: {VERDICT_TEXT["real"]}, '
+                f'by the track’s mean fake score over its frames (threshold {thr:.2f}).')
+    else:
+        text = (f'Every face found, numbered as below from the largest (red box: {VERDICT_TEXT["fake"]}, '
+                f'green: {VERDICT_TEXT["real"]}, at a fake score of {thr:.2f}).')
     return (f'<div class="card frames overview">'
             f'<img src="{data_uri(folder / name)}" alt="{_e(overview.get("caption", ""))}">'
-            f'<p>Every face found, numbered as below from the largest (red box: {VERDICT_TEXT["fake"]}, '
-            f'green: {VERDICT_TEXT["real"]}, at a fake score of {thr:.2f}).</p>'
-            f'<div class="mono">{_e(name)}</div></div>')
+            f'<p>{text}</p><div class="mono">{_e(name)}</div></div>')
 
 
 def _model_card(model: dict[str, Any]) -> str:

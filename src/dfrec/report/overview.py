@@ -8,6 +8,8 @@ as on the web app's results page) and its number in a tag above the box, so that
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -20,10 +22,11 @@ COLORS = {k: tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for k, c in VERDICT_C
 
 
 def overview_image(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
-                   threshold: float = FAKE_THRESHOLD, side: int = OVERVIEW_SIDE) -> np.ndarray:
+                   threshold: float = FAKE_THRESHOLD, side: int = OVERVIEW_SIDE,
+                   labels: Sequence[str] | None = None) -> np.ndarray:
     """``image`` (H, W, 3) uint8 RGB with face ``boxes`` (N, 4) x0, y0, x1, y1 in its pixels
-    numbered 1..N in order, coloured by ``scores`` (N,) fake score; returns (h, w, 3) uint8,
-    scaled by ``min(1, side / max(H, W))``."""
+    numbered 1..N in order (or tagged with ``labels``, N strings), coloured by ``scores`` (N,)
+    fake score; returns (h, w, 3) uint8, scaled by ``min(1, side / max(H, W))``."""
     h, w = image.shape[:2]
     scale = min(1.0, side / max(h, w))
     out = image if scale >= 1.0 else cv2.resize(
@@ -39,7 +42,7 @@ def overview_image(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
         x0, x1 = np.clip([x0, x1], 0, ow - 1)
         y0, y1 = np.clip([y0, y1], 0, oh - 1)
         cv2.rectangle(out, (int(x0), int(y0)), (int(x1), int(y1)), color, thick, cv2.LINE_AA)
-        label = str(i + 1)
+        label = str(i + 1) if labels is None else str(labels[i])
         (tw, th), base = cv2.getTextSize(label, font, fscale, ftick)
         pad = max(3, th // 3)
         tag_w, tag_h = tw + 2 * pad, th + base + 2 * pad

@@ -181,4 +181,27 @@ def write_video_report(
     result["frames"] = frames
     if gallery is not None:
         result["gallery"] = gallery_record(gallery, top_k)
+    if video.busiest_frame is not None and video.tracks:
+        result["overview"] = _video_overview(folder, video)
     return _finish(folder, result)
+
+
+def _video_overview(folder: Path, video: VideoRecovery) -> dict[str, Any]:
+    """Write :data:`OVERVIEW_FILE` for a video: the sampled frame with the most faces, each
+    face tagged with its track's number and boxed in its track's verdict colour (the mean over
+    its frames, as in the report); returns its record (``frame``, ``time``, ``tracks`` shown)."""
+    idx = video.busiest_frame_index
+    shown = [(i + 1, rec["box"], tr.score_fake) for i, tr in enumerate(video.tracks)
+             for rec in tr.frames if rec["frame"] == idx]
+    boxes = np.array([b for _, b, _ in shown], np.float64).reshape(-1, 4)
+    pic = overview_image(video.busiest_frame, boxes, np.array([s for _, _, s in shown]), FAKE_THRESHOLD,
+                         labels=[str(n) for n, _, _ in shown])
+    write_image(folder / OVERVIEW_FILE, pic, quality=90)
+    numbers = [n for n, _, _ in shown]
+    missing = len(video.tracks) - len(numbers)
+    caption = (f"Frame #{idx} at {video.busiest_frame_time:.2f} s, the sampled frame with the most faces: "
+               f"track{'s' if len(numbers) != 1 else ''} {', '.join(map(str, numbers))} boxed and numbered as in "
+               f"this report" + (f" ({missing} other track{'s' if missing != 1 else ''} not in this frame)"
+                                 if missing else ""))
+    return {"file": OVERVIEW_FILE, "width": int(pic.shape[1]), "height": int(pic.shape[0]), "caption": caption,
+            "frame": int(idx), "time": round(float(video.busiest_frame_time), 3), "tracks": numbers}

@@ -315,6 +315,12 @@ def results_page(job: dict[str, Any], inp: dict[str, Any], result: dict[str, Any
                    f'alt="the picture with every face boxed">{_boxes_svg(faces, w, h, thr)}</div>'
                    f'<p class="small muted">Every face found, numbered from the largest (red: {VERDICT_TEXT["fake"]}, '
                    f'green: {VERDICT_TEXT["real"]}).</p></div>{overview}</div>')
+    elif video and (result.get("overview") or {}).get("file"):  # the report's frame with the tracks numbered
+        ov = result["overview"]
+        picture = (f'<div class="card overview"><div><div class="pic">'
+                   f'<img src="{base}/files/{_u(ov["file"])}" alt="{_e(ov.get("caption", ""))}"></div>'
+                   f'<p class="small muted">{_e(ov.get("caption", ""))} (red: {VERDICT_TEXT["fake"]}, '
+                   f'green: {VERDICT_TEXT["real"]}, by the track’s mean).</p></div>{overview}</div>')
     else:
         picture = f'<div class="card">{overview}</div>'
 

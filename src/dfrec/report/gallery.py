@@ -7,7 +7,7 @@ photo was added (``gallery_file_sha256``), so the photo can be checked later."""
 from __future__ import annotations
 
 import math
-
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,52 @@ def about(x: Any) -> str:
 def below(same_threshold: float | None) -> str:
     """'below the 0.715 threshold' (the gallery's calibrated 'likely the same person' line)."""
     return f"below the {same_threshold:.3f} threshold" if same_threshold is not None else "below the threshold"
+
+
+#: Each probe's column in a report or the web page: key, title, what it means (order shown).
+GALLERY_PROBES = (
+    ("source", "Recovered source", "who was pasted in"),
+    ("target", "Recovered target", "who was originally in the picture"),
+    ("forgery", "The face as seen", "for comparison: what a search without dfrec finds"),
+)
+#: The verdict of a candidate at or above the gallery's calibrated threshold.
+LIKELY_TEXT = "likely the same person"
+
+
+def weak_lead_text(same_threshold: float | None) -> str:
+    """What a candidate under the threshold reads as: 'weak lead: below the 0.715 threshold'."""
+    return f"weak lead: {below(same_threshold)}"
+
+
+def no_match_text(same_threshold: float | None) -> str:
+    """The head of a list with no candidate at or above the threshold."""
+    return f"No likely match: every candidate is {below(same_threshold)}."
+
+
+@dataclass
+class CandidateColumn:
+    """One probe's candidates as shown: ``rows`` pairs each candidate dict with its verdict
+    (True: likely the same person, False: a weak lead, None: no calibrated threshold);
+    ``none_likely``: the list is not empty and every candidate is a weak lead."""
+
+    key: str
+    title: str
+    sub: str
+    rows: list[tuple[dict[str, Any], bool | None]]
+    none_likely: bool
+
+
+def candidate_columns(matches: dict[str, list[dict[str, Any]]]) -> list[CandidateColumn]:
+    """The columns of one face's gallery candidates, in :data:`GALLERY_PROBES` order (probes not
+    searched are left out): what report.html and the web page both render."""
+    cols = []
+    for key, title, sub in GALLERY_PROBES:
+        items = matches.get(key)
+        if items is None:
+            continue
+        rows = [(c, c.get("likely_same_person")) for c in items]
+        cols.append(CandidateColumn(key, title, sub, rows, bool(items) and all(v is False for _, v in rows)))
+    return cols
 
 
 def gallery_matches(folder: Path, prefix: str, embeddings: dict[str, np.ndarray], gallery: Any,

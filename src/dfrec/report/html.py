@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
-from dfrec.report.gallery import about, below
+from dfrec.report.gallery import LIKELY_TEXT, about, candidate_columns, no_match_text, weak_lead_text
 from dfrec.report.provenance import DLIB_ROLES, target_caveat, target_comparison
 from dfrec.results import FAKE_THRESHOLD, VERDICT_TEXT, verdict
 
@@ -167,36 +167,24 @@ def score_chart(frames: list[dict[str, Any]], threshold: float = FAKE_THRESHOLD,
     )
 
 
-GALLERY_PROBES = (
-    ("source", "Recovered source", "who was pasted in"),
-    ("target", "Recovered target", "who was originally in the picture"),
-    ("forgery", "The face as seen", "for comparison: what a search without dfrec finds"),
-)
-
-
 def _gallery_html(folder: Path, matches: dict[str, list[dict[str, Any]]], same_threshold: float | None = None) -> str:
-    """Candidate lists of one face (thumbnail, name, similarity, verdict) per probe. A candidate
-    under the gallery's threshold reads as a weak lead, and a list with none above it says there
-    is no likely match (as the web pages do)."""
+    """Candidate lists of one face (thumbnail, name, similarity, verdict) per probe
+    (:func:`dfrec.report.gallery.candidate_columns`, as the web page shows them)."""
     cols = []
-    for key, title, sub in GALLERY_PROBES:
-        items = matches.get(key)
-        if items is None:
-            continue
+    for col in candidate_columns(matches):
         rows = []
-        for c in items:
+        for c, likely in col.rows:
             thumb = c.get("thumbnail")
             img = (f'<img class="thumb" src="{data_uri(folder / thumb)}" alt="{_e(c["name"])}">'
                    if thumb and (folder / thumb).is_file() else "")
-            likely = c.get("likely_same_person")  # None: the gallery has no calibrated threshold
-            verdict = (' <span class="real">likely the same person</span>' if likely else
-                       f' <span class="muted">weak lead: {below(same_threshold)}</span>' if likely is False else "")
+            verdict = (f' <span class="real">{LIKELY_TEXT}</span>' if likely else
+                       f' <span class="muted">{weak_lead_text(same_threshold)}</span>' if likely is False else "")
             rows.append(f'<tr><td>{img}</td><td>{c["rank"]}. <b>{_e(c["name"])}</b>{verdict}<br>'
                         f'similarity {float(c["similarity"]):.3f}</td></tr>')
-        none_likely = items and all(c.get("likely_same_person") is False for c in items)
-        head = f'<div class="sub"><b>No likely match:</b> every candidate is {below(same_threshold)}.</div>' if none_likely else ""
+        no_match = no_match_text(same_threshold).split(":", 1)
+        head = f'<div class="sub"><b>{no_match[0]}:</b>{no_match[1]}</div>' if col.none_likely else ""
         body = "".join(rows) or '<tr><td>the gallery is empty</td></tr>'
-        cols.append(f'<div class="gcol"><h4>{_e(title)}</h4><div class="sub">{_e(sub)}</div>{head}<table>{body}</table></div>')
+        cols.append(f'<div class="gcol"><h4>{_e(col.title)}</h4><div class="sub">{_e(col.sub)}</div>{head}<table>{body}</table></div>')
     return f'<h4>Gallery candidates</h4><div class="gallery">{"".join(cols)}</div>'
 
 

@@ -12,7 +12,7 @@ import html
 from typing import Any
 from urllib.parse import quote
 
-from dfrec.report.gallery import about, below
+from dfrec.report.gallery import LIKELY_TEXT, about, below, candidate_columns, no_match_text, weak_lead_text
 from dfrec.report.html import CAVEAT, provenance_html
 from dfrec.report.provenance import target_caveat
 from dfrec.results import FAKE_THRESHOLD, VERDICT_COLOR, VERDICT_TEXT, verdict
@@ -201,30 +201,23 @@ def _fmt(x: Any, nd: int = 3) -> str:
 
 
 def _candidates(base: str, matches: dict[str, list[dict[str, Any]]], same_threshold: float | None = None) -> str:
-    """Candidate lists per probe. A candidate under the gallery's threshold is shown as a weak
-    lead, and a list with none above it says there is no likely match."""
-    from dfrec.report.html import GALLERY_PROBES
-
+    """Candidate lists per probe (:func:`dfrec.report.gallery.candidate_columns`, as report.html
+    shows them): a candidate under the gallery's threshold is greyed as a weak lead, and a list
+    with none above it says there is no likely match."""
     cols = []
-    for key, title, sub in GALLERY_PROBES:
-        items = matches.get(key)
-        if items is None:
-            continue
+    for col in candidate_columns(matches):
         rows = []
-        for c in items:
+        for c, likely in col.rows:
             thumb = c.get("thumbnail")
             img = f'<img src="{base}/files/{_u(thumb)}" alt="">' if thumb else "<span></span>"
-            likely = c.get("likely_same_person")  # None: the gallery has no calibrated threshold
             weak = likely is False
-            verdict = ('<div class="likely">likely the same person</div>' if likely else
-                       f'<div class="weak-note">weak lead: {below(same_threshold)}</div>' if weak else "")
+            verdict = (f'<div class="likely">{LIKELY_TEXT}</div>' if likely else
+                       f'<div class="weak-note">{weak_lead_text(same_threshold)}</div>' if weak else "")
             rows.append(f'<div class="cand{" weak" if weak else ""}">{img}<div><div class="nm">{c["rank"]}. '
                         f'{_e(c["name"])}</div><div class="sim">similarity {float(c["similarity"]):.3f}</div>'
                         f'{verdict}</div></div>')
-        none_likely = items and all(c.get("likely_same_person") is False for c in items)
-        head = (f'<div class="nomatch">No likely match: every candidate is {below(same_threshold)}.</div>'
-                if none_likely else "")
-        cols.append(f'<div class="gcol" data-probe="{key}"><h4>{_e(title)}</h4><div class="sub">{_e(sub)}</div>'
+        head = f'<div class="nomatch">{no_match_text(same_threshold)}</div>' if col.none_likely else ""
+        cols.append(f'<div class="gcol" data-probe="{col.key}"><h4>{_e(col.title)}</h4><div class="sub">{_e(col.sub)}</div>'
                     f'{head}{"".join(rows) or "<div class=sub>the gallery is empty</div>"}</div>')
     return f'<h3 style="margin-top:16px">Gallery candidates</h3><div class="gallery">{"".join(cols)}</div>'
 
@@ -234,7 +227,7 @@ def _lead(word: str, c: dict[str, Any], same_threshold: float | None) -> str:
     (below the threshold, or with no calibrated threshold to judge it)."""
     name, sim = _e(c["name"]), f"{float(c['similarity']):.2f}"
     if c.get("likely_same_person"):
-        return f'<div class="who">{word}: <b>{name}</b> <span class="muted">{sim} · likely the same person</span></div>'
+        return f'<div class="who">{word}: <b>{name}</b> <span class="muted">{sim} · {LIKELY_TEXT}</span></div>'
     if c.get("likely_same_person") is False:
         return (f'<div class="who weak">{word}: no likely match; <span class="muted">nearest: {name} {sim} '
                 f'({below(same_threshold)})</span></div>')

@@ -8,6 +8,7 @@ Single process, one OpenCV/torch thread; rates are samples per CPU-second of thi
 DataLoader worker does. Target: >= 50 samples/s per core (16 cores feed >= 800 img/s).
 
     python benchmarks/synth_throughput.py [--faces PACK_OR_CACHE_OR_FOLDER] [-n 200] [--json]
+        [--config configs/small_lfw_gpu.yaml]   # that recipe's synthesiser (kind mix, appearance, augmentation)
 """
 
 from __future__ import annotations
@@ -39,13 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", type=int, default=200, help="samples per kind (default 200)")
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--config", default=None,
+                    help="a training config (its data.synth) or a synthesiser YAML; default: SynthConfig()")
     args = ap.parse_args(argv)
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     faces = faces_from(args.faces, max_faces=args.pool, progress=False)
     crops = [faces.crop(i).resized(args.size) for i in range(len(faces))]
-    cfg = SynthConfig(size=args.size)
+    cfg = _synth_config(args.config, args.size)
     synth = Synthesizer(cfg)
     m = len(crops)
     ids = np.array([c.identity for c in crops])
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"kind": kind, "synth_per_s": round(synth_rate, 1), "item_per_s": round(item_rate, 1),
                      "synth_per_s_wall": round(synth_wall, 1), "item_per_s_wall": round(item_wall, 1)})
     mean_mix = 1.0 / sum(w / sum(cfg.kinds.values()) / r["item_per_s"] for r, w in zip(rows, [cfg.kinds.get(r["kind"], 0) for r in rows]))
-    result = {"size": args.size, "faces": len(faces), "face_size": faces.size, "samples_per_kind": args.n,
+    result = {"config": args.config, "size": args.size, "faces": len(faces), "face_size": faces.size, "samples_per_kind": args.n,
               "rows": rows, "default_mix_item_per_s": round(mean_mix, 1), "cpu": _cpu_name()}
     if args.json:
         print(json.dumps(result, indent=2))
@@ -86,8 +89,26 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows:
             print(f"{r['kind']:<6} {r['synth_per_s']:>8.1f} {r['item_per_s']:>8.1f}   "
                   f"({r['synth_per_s_wall']:.1f} {r['item_per_s_wall']:.1f})")
-        print(f"default mix {cfg.kinds}: {mean_mix:.1f} items/s per core")
+        print(f"{'the config' if args.config else 'default'} mix {cfg.kinds}: {mean_mix:.1f} items/s per core")
     return 0
+
+
+def _synth_config(path: str | None, size: int):
+    """``SynthConfig`` of ``path`` (a training config's ``data.synth``, or a synthesiser YAML) at ``size``."""
+    import dataclasses
+
+    import yaml
+
+    from dfrec.data.synth import SynthConfig
+
+    if path is None:
+        return SynthConfig(size=size)
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if isinstance(data.get("data"), dict):
+        data = data["data"].get("synth") or {}
+    elif set(data) == {"synth"}:
+        data = data["synth"]
+    return dataclasses.replace(SynthConfig.from_dict(data), size=size)
 
 
 def _cpu_name() -> str:

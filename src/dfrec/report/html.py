@@ -181,8 +181,7 @@ def _gallery_html(folder: Path, matches: dict[str, list[dict[str, Any]]], same_t
                        f' <span class="muted">{weak_lead_text(same_threshold)}</span>' if likely is False else "")
             rows.append(f'<tr><td>{img}</td><td>{c["rank"]}. <b>{_e(c["name"])}</b>{verdict}<br>'
                         f'similarity {float(c["similarity"]):.3f}</td></tr>')
-        no_match = no_match_text(same_threshold).split(":", 1)
-        head = f'<div class="sub"><b>{no_match[0]}:</b>{no_match[1]}</div>' if col.none_likely else ""
+        head = f'<div class="sub"><b>{no_match_text(same_threshold)}</b></div>' if col.none_likely else ""
         body = "".join(rows) or '<tr><td>the gallery is empty</td></tr>'
         cols.append(f'<div class="gcol"><h4>{_e(col.title)}</h4><div class="sub">{_e(col.sub)}</div>{head}<table>{body}</table></div>')
     return f'<h4>Gallery candidates</h4><div class="gallery">{"".join(cols)}</div>'

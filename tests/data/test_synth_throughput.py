@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from dfrec.data.synth import SynthConfig
@@ -24,7 +25,20 @@ def test_config_of_a_recipe_a_synth_yaml_or_the_default(tmp_path):
     assert bench._synth_config(None, 96).to_dict() == SynthConfig(size=96).to_dict()
 
 
-def test_table_of_a_recipe(lfw_pairs_cache, capsys):
+@pytest.fixture
+def keep_threads():
+    """The benchmark runs torch and OpenCV on one thread, as a script should; tests after this one
+    must not inherit that (other thread counts change float sums, and assets are compared to 1e-5)."""
+    import cv2
+    import torch
+
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    yield
+    torch.set_num_threads(before[0])
+    cv2.setNumThreads(before[1])
+
+
+def test_table_of_a_recipe(lfw_pairs_cache, capsys, keep_threads):
     cache, _ = lfw_pairs_cache
     bench = load_script("benchmarks/synth_throughput.py")
     cfg = str(ROOT / "configs" / "small_lfw_gpu.yaml")

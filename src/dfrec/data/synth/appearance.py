@@ -15,6 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from dfrec.data.synth.augment import rescale_round_trip
 from dfrec.data.synth.config import AppearanceConfig
 
 
@@ -54,9 +55,7 @@ def apply_appearance(
         info["color_shift"] = [round(float(v), 1) for v in shift]
     if rng.random() < cfg.rescale_prob:
         f = float(rng.uniform(*cfg.rescale))
-        h, w = region.shape[:2]
-        small = cv2.resize(region, (max(2, round(w * f)), max(2, round(h * f))), interpolation=cv2.INTER_AREA)
-        region = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        region = rescale_round_trip(region, f)
         info["rescale"] = round(f, 3)
     r = rng.random()
     if r < cfg.blur_prob:

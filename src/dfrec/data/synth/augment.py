@@ -36,8 +36,9 @@ def gaussian_noise(image: np.ndarray, variance: float, rng: np.random.Generator)
 
 
 def rescale_round_trip(image: np.ndarray, factor: float, quality: int | None = None, cubic: bool = False) -> np.ndarray:
-    """``(H, W, 3) uint8`` image down-scaled by ``factor`` in (0, 1] (area), JPEG round trip at
-    ``quality`` when given, and back up to its size (bilinear, or bicubic with ``cubic``)."""
+    """``(H, W, C)`` image (uint8, or float32 without ``quality``) down-scaled by ``factor`` in
+    (0, 1] (area, at least 2 px a side), JPEG round trip at ``quality`` when given, and back up to
+    its size (bilinear, or bicubic with ``cubic``)."""
     h, w = image.shape[:2]
     small = cv2.resize(image, (max(2, round(w * factor)), max(2, round(h * factor))), interpolation=cv2.INTER_AREA)
     if quality is not None:

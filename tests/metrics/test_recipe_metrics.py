@@ -1,4 +1,5 @@
-"""Blockiness and map IoU: natural photos ≈ 1, a block grid far above, region weighting,
+"""Blockiness and map IoU: natural photos ≈ 1, a block grid far above, JPEG blocks only with
+the off-border reference, region weighting,
 IoU against hand-computed overlaps, NaN for real faces."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dfrec.metrics import blockiness, false_positive_area, map_iou
+from dfrec.metrics import Blockiness, blockiness, false_positive_area, map_iou
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,34 @@ def test_patch_grid_is_detected(photo):
     assert float(blockiness(gridded)) > 1.3
     # the same steps moved 8 px off the measured borders (mid-patch) are not measured as a grid
     assert float(blockiness(gridded[..., 8:-8, 8:-8].contiguous())) < 1.15
+
+
+def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """``x (1, 3, H, W)`` in [0, 1] through a JPEG round trip (OpenCV, 4:2:0 colour)."""
+    import cv2
+
+    u8 = (x[0].permute(1, 2, 0).numpy() * 255).round().astype("uint8")
+    back = cv2.imdecode(cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_COLOR)
+    return torch.from_numpy(back).permute(2, 0, 1)[None].float() / 255
+
+
+def test_midline_reference_ignores_jpeg_blocks_but_not_a_patch_grid(photo):
+    compressed = jpeg(photo, 30)
+    # JPEG's 8-px blocks sit on the 16-px grid: the issue's definition counts them as grid
+    assert float(blockiness(compressed)) > 1.3
+    assert abs(float(blockiness(compressed, reference="midline")) - 1) < 0.1
+    assert abs(float(blockiness(photo, reference="midline")) - 1) < 0.1
+    g = torch.Generator().manual_seed(0)  # a brightness grid: the same step in every channel
+    offs = F.interpolate(torch.rand(1, 1, 14, 14, generator=g) * 0.1 - 0.05, scale_factor=16, mode="nearest")
+    gridded = (photo + offs).clamp(0, 1)
+    assert float(blockiness(gridded, reference="midline")) > 1.3  # (1.48)
+    assert float(blockiness(jpeg(gridded, 30), reference="midline")) > 1.15  # the grid survives compression (1.20)
+    # the module form passes the reference on; bad references and odd patches are refused
+    assert float(Blockiness(reference="midline")(compressed)) == float(blockiness(compressed, reference="midline"))
+    with pytest.raises(ValueError, match="reference"):
+        blockiness(photo, reference="mid")
+    with pytest.raises(ValueError, match="even"):
+        blockiness(photo, patch_size=15, reference="midline")
 
 
 def test_region_restricts_the_measure(photo):

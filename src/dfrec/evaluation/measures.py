@@ -73,10 +73,11 @@ class Meter:
         return out
 
 
-def face_blockiness(u8: torch.Tensor, patch_size: int = 16) -> np.ndarray:
-    """Per-crop :func:`~dfrec.metrics.blockiness.blockiness` of uint8 crops inside the face ellipse."""
+def face_blockiness(u8: torch.Tensor, patch_size: int = 16, reference: str = "off_border") -> np.ndarray:
+    """Per-crop :func:`~dfrec.metrics.blockiness.blockiness` of uint8 crops inside the face ellipse
+    (``reference``: ``"off_border"``, or ``"midline"``, which JPEG blocking does not raise)."""
     region = face_prior_mask(u8.shape[-1])
-    return torch.cat([blockiness(to_float(u8[i:i + 64]), region, patch_size, reduction="none")
+    return torch.cat([blockiness(to_float(u8[i:i + 64]), region, patch_size, reduction="none", reference=reference)
                       for i in range(0, len(u8), 64)]).numpy()
 
 

@@ -20,7 +20,9 @@ Scores, for a fixed set of validation samples (``(N, 3, H, W)`` images in [0, 1]
 - ``map_iou``: IoU of the ISM map with the true source mask (forgeries only) and
   ``map_fp_real``: share of a real face's crop the map marks (both binarised at 0.5);
 - ``blockiness_target`` (and ``_none`` for the forgery): patch-grid visibility of the
-  recovered target inside the face ellipse (≈ 1 for natural images);
+  recovered target inside the face ellipse (≈ 1 for natural images); ``blockiness_mid_target``:
+  the same against the lines halfway between borders (``reference="midline"``), which also
+  counts a step the model spreads over the pixels beside a border;
 - ``loss`` and each loss part.
 
 The model runs in eval mode under a forked RNG, so validating never changes the training
@@ -140,6 +142,7 @@ def validate(
                 patch = getattr(getattr(model, "config", None), "patch_size", 16)
                 vals["blockiness_target"] = blockiness(tgt, face, patch, reduction="none")
                 vals["blockiness_target_none"] = blockiness(x.float().clamp(0, 1), face, patch, reduction="none")
+                vals["blockiness_mid_target"] = blockiness(tgt, face, patch, reduction="none", reference="midline")
                 if "mask" in out and "mask" in b and "is_fake" in b:
                     m, true_m = out["mask"].float().clamp(0, 1), b["mask"].float().clamp(0, 1)
                     fake = b["is_fake"].float().reshape(-1) > 0.5

@@ -106,6 +106,28 @@ def test_resume_skips_done_inputs_force_redoes_and_summary_merges(tmp_path, face
     check_folder_true(out)
 
 
+def test_a_result_in_an_older_report_layout_is_redone(tmp_path, face_small, tiny_checkpoint, capsys):
+    """A result written before the report gained a file (no ``report_format``, or a lower one)
+    does not count as done: the rerun says why and writes the current layout."""
+    from dfrec.report.writer import REPORT_FORMAT
+
+    write_image(tmp_path / "a.png", face_small)
+    out = tmp_path / "out"
+    assert recover(tmp_path / "a.png", "-o", out, ckpt=tiny_checkpoint, capsys=capsys)[0] == 0
+    a_json = out / "a" / "result.json"
+    result = json.loads(a_json.read_text())
+    assert result["report_format"] == REPORT_FORMAT
+    del result["report_format"]  # as dfrec wrote it before the field existed
+    a_json.write_text(json.dumps(result))
+    rc, err = recover(tmp_path / "a.png", "-o", out, ckpt=tiny_checkpoint, capsys=capsys)
+    assert rc == 0 and "made with an older report layout" in err
+    assert json.loads(a_json.read_text())["report_format"] == REPORT_FORMAT
+    before = stamp(a_json)
+    assert recover(tmp_path / "a.png", "-o", out, ckpt=tiny_checkpoint, capsys=capsys)[0] == 0
+    assert stamp(a_json) == before  # the current layout stands
+    check_folder_true(out)
+
+
 def test_second_run_into_a_locked_folder_stops_at_once(tmp_path, face_small, tiny_checkpoint, capsys, monkeypatch):
     out = tmp_path / "out"
     write_image(tmp_path / "a.png", face_small)

@@ -163,10 +163,10 @@ def _key(input_sha256: str, settings: dict[str, Any], model_info: dict[str, Any]
     """The resume key a new result of this input would have (see ``run_key``)."""
     from dfrec import __version__
     from dfrec.report.store import run_key
-    from dfrec.report.writer import result_settings
+    from dfrec.report.writer import REPORT_FORMAT, result_settings
 
     result = {"input": {"sha256": input_sha256}, "settings": result_settings(settings),
-              "model": model_info, "dfrec_version": __version__}
+              "model": model_info, "dfrec_version": __version__, "report_format": REPORT_FORMAT}
     if gallery_info is not None:
         result["gallery"] = gallery_info
     return run_key(result)

@@ -8,7 +8,8 @@
   result folder always holds exactly the files its ``result.json`` lists. An earlier result
   of the same name is moved aside first and deleted after.
 - **Resume.** :meth:`done` finds a finished result for an input: same input SHA-256, same
-  settings, same model files (dlib's too) and dfrec version, and files that still match their hashes.
+  settings, same model files (dlib's too), dfrec version and report layout, and files that still
+  match their hashes.
 - **Clean-up.** Opening the store deletes what killed runs left: staging folders, results
   moved aside, and ``.NAME.XXXXXXXX.tmp`` files of interrupted atomic writes.
 
@@ -79,12 +80,14 @@ def verify_folder(folder: str | os.PathLike, result: dict[str, Any] | None = Non
 #: what a changed part of :func:`run_key` means, for :meth:`ResultStore.why_not_done`
 KEY_WORDS = {"settings": "other settings", "model_files": "another model", "checkpoint": "another model",
              "dlib_files": "other dlib model files", "dfrec_version": "another dfrec version",
+             "report_format": "an older report layout",
              "gallery": "another gallery or gallery state"}
 
 
 def run_key(result: dict[str, Any]) -> dict[str, Any]:
     """What must match for a stored result to stand for a new run of the same input: the
-    input's SHA-256, the settings, the model files' hashes (dlib's included) and the dfrec version."""
+    input's SHA-256, the settings, the model files' hashes (dlib's included), the dfrec version and
+    the report layout (:data:`dfrec.report.writer.REPORT_FORMAT`; None for results from before it)."""
     model = result.get("model") or {}
     key = {
         "input_sha256": (result.get("input") or {}).get("sha256"),
@@ -93,6 +96,7 @@ def run_key(result: dict[str, Any]) -> dict[str, Any]:
         "dlib_files": [[f.get("role"), f.get("sha256")] for f in model.get("dlib_files", []) if isinstance(f, dict)],
         "checkpoint": model.get("checkpoint"),
         "dfrec_version": result.get("dfrec_version"),
+        "report_format": result.get("report_format"),
         "gallery": result.get("gallery"),  # folder, size and update time of a gallery searched
     }
     return json.loads(json.dumps(key, default=str))  # as it reads back from result.json

@@ -32,6 +32,11 @@ from dfrec.results import FAKE_THRESHOLD, FaceRecovery, ImageRecovery, VideoReco
 FACE_IMAGES = ("forgery", "source", "target", "map", "overlay")
 #: The picture with every face boxed and numbered (image reports).
 OVERVIEW_FILE = "faces_found.jpg"
+#: Version of a result folder's layout (the files written, the keys of ``result.json``). Raise it
+#: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
+#: redoes results in an older layout instead of keeping them. 2: video reports gained
+#: ``faces_found.jpg`` (2026-12-05); 1 (or no ``report_format``): before.
+REPORT_FORMAT = 2
 
 
 def save_face_images(folder: Path, prefix: str, rec: FaceRecovery) -> dict[str, str]:
@@ -67,10 +72,11 @@ def result_settings(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def base_result(settings: dict[str, Any], model_info: dict[str, Any]) -> dict[str, Any]:
-    """The fields shared by every result: version, time, settings, environment (of the device
+    """The fields shared by every result: version, report format, time, settings, environment (of the device
     named by ``settings["device"]``), model (:func:`dfrec.report.provenance.model_record`)."""
     return {
         "dfrec_version": __version__,
+        "report_format": REPORT_FORMAT,
         "created_utc": utc_now(),
         "settings": result_settings(settings),
         "environment": environment(settings.get("device")),

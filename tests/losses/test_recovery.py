@@ -57,6 +57,27 @@ def test_border_loss_charges_steps_at_patch_borders_only():
     assert border_loss(grid, true, reduction="none").shape == (2,)
 
 
+def test_border_band_charges_a_step_spread_next_to_the_border():
+    g = torch.Generator().manual_seed(0)
+    true = torch.rand(2, 3, 48, 48, generator=g) * 0.5 + 0.25
+    sharp = true.clone()
+    sharp[..., 16:] += 0.1  # a 0.1 step across the grid line at column 16 (pair 15 -> 16)
+    smeared = true.clone()  # the same step spread over the pairs 14 -> 15, 15 -> 16, 16 -> 17
+    smeared[..., 15] += 0.1 / 3
+    smeared[..., 16] += 0.2 / 3
+    smeared[..., 17:] += 0.1
+    # band 0 sees a third of the smeared step (the escape a deblocking filter offers); band 2 all of it
+    assert border_loss(smeared, true) == pytest.approx(float(border_loss(sharp, true)) / 3, rel=1e-4)
+    assert border_loss(smeared, true, band=2) == pytest.approx(float(border_loss(sharp, true, band=2)), rel=1e-4)
+    mid = true.clone()
+    mid[..., 8] += 0.1  # a line halfway between borders: out of every band below half a patch
+    assert border_loss(mid, true, band=2) < 1e-6 and border_loss(mid, true, band=7) > 1e-3
+    with pytest.raises(ValueError, match="band"):
+        border_loss(true, true, band=8)
+    with pytest.raises(ConfigError, match="border_band"):
+        LossConfig(lambda_border=0.5, border_band=9)
+
+
 def test_separation_hinge_and_mask():
     from dfrec.faces.identity import mean_embedding
 

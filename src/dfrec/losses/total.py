@@ -77,6 +77,9 @@ class LossConfig:
     lambda_grad: float = 0.0
     #: composed target vs true target: L1 of the steps across the model's patch borders only
     lambda_border: float = 0.0
+    #: ... and of the steps up to this many px either side of each border (0: only across it;
+    #: dfrec.losses.recovery.border_loss)
+    border_band: int = 0
     lambda_sep: float = 0.0
     #: "hinge": IDSim(T̂, S) may not exceed IDSim(T, S); "triplet": IDSim(T̂, S) must stay
     #: sep_margin below IDSim(T̂, T) (dfrec.losses.recovery.separation_loss)
@@ -148,6 +151,8 @@ class LossConfig:
             raise ConfigError(f"loss.perceptual_size must be None or within [32, 1024], got {self.perceptual_size}")
         if isinstance(self.pix_source_lowpass, bool) or not 1 <= int(self.pix_source_lowpass) <= 64:
             raise ConfigError(f"loss.pix_source_lowpass must be an integer within [1, 64], got {self.pix_source_lowpass}")
+        if isinstance(self.border_band, bool) or not isinstance(self.border_band, int) or not 0 <= self.border_band <= 7:
+            raise ConfigError(f"loss.border_band must be an integer within [0, 7] (px; 16-px patches), got {self.border_band!r}")
         if self.sep_mode not in ("hinge", "triplet"):
             raise ConfigError(f"loss.sep_mode must be hinge or triplet, got {self.sep_mode!r}")
         if not 0 <= self.sep_margin <= 2:
@@ -245,8 +250,9 @@ class DFRECLoss(nn.Module):
                              if c.lambda_pix_source > 0 else None),
             "gradient": ("MSE of the neighbour differences of the recovered vs the true target (whole crop)"
                          if c.lambda_grad > 0 else None),
-            "border": ("L1 of the steps across the model's patch borders, recovered vs true target"
-                       if c.lambda_border > 0 else None),
+            "border": (("L1 of the steps across the model's patch borders"
+                        + (f" and up to {c.border_band} px either side" if c.border_band else "")
+                        + ", recovered vs true target") if c.lambda_border > 0 else None),
             "separation": self._separation_text("target", "source") if c.lambda_sep > 0 else None,
             "separation_source": self._separation_text("source", "target") if c.lambda_sep_source > 0 else None,
         }
@@ -350,7 +356,8 @@ class DFRECLoss(nn.Module):
             self._need(batch, ("target",), "batch")
             # the grid of the model's own patches (the side of its predicted patches, as L_patch reads it)
             add("border", c.lambda_border, border_loss(outputs["target"], batch["target"].to(outputs["target"].device),
-                                                       patch_size=_patch_side(outputs["pred_patches"])))
+                                                       patch_size=_patch_side(outputs["pred_patches"]),
+                                                       band=c.border_band))
         if total is None:
             raise ConfigError("all loss weights are 0: nothing to train")
         parts["total"] = total.detach()

@@ -71,23 +71,16 @@ def gradient_loss(recovered: torch.Tensor, true: torch.Tensor, reduction: str = 
     return err.mean() if reduction == "mean" else err
 
 
-def _band_pairs(size: int, patch_size: int, band: int, device: torch.device) -> torch.Tensor:
-    """Second-pixel indices ``j`` of the neighbour pairs ``(j - 1, j)`` within ``band`` px of a
-    ``patch_size`` grid line along an axis of ``size`` px (``band`` 0: the pairs straddling a line)."""
-    lines = torch.arange(patch_size, size, patch_size, device=device)
-    idx = (lines[:, None] + torch.arange(-band, band + 1, device=device)[None]).flatten()
-    return idx[(idx >= 1) & (idx <= size - 1)].unique()
-
-
 def border_loss(recovered: torch.Tensor, true: torch.Tensor, patch_size: int = 16, reduction: str = "mean",
                 band: int = 0) -> torch.Tensor:
     """Mean of ``|d(recovered) - d(true)|`` over the pixel pairs that straddle a ``patch_size``
     grid line (``d`` = horizontal or vertical neighbour difference) of images ``(N, 3, H, W)``
     in [0, 1]: scalar or ``(N,)``; 0 when every patch border steps as the true image does.
 
-    ``band``: also the pairs up to ``band`` px either side of each line (2 → five pairs per
-    line): a step the model spreads over the pixels next to a border is charged too, where
-    ``band`` 0 charges only the pair across the line."""
+    ``band``: the same mean is added for the pairs 1, 2, ... ``band`` px either side of each
+    line (2 → five such means), so the pair across the line keeps its weight and a step the
+    model spreads over the pixels beside a border costs what the step itself costs, where
+    ``band`` 0 charges only the part that still crosses the line."""
     if recovered.shape != true.shape:
         raise ValueError(f"images {tuple(recovered.shape)} and {tuple(true.shape)} disagree")
     h, w = recovered.shape[-2:]
@@ -96,15 +89,22 @@ def border_loss(recovered: torch.Tensor, true: torch.Tensor, patch_size: int = 1
     if not 0 <= band < patch_size // 2:
         raise ValueError(f"band must be in [0, {patch_size // 2 - 1}] px for {patch_size}-px patches, got {band}")
     r, t = recovered.float(), true.float()
-    err = []
-    if w > patch_size:
-        c = _band_pairs(w, patch_size, band, r.device)
-        err.append(((r[..., c] - r[..., c - 1]) - (t[..., c] - t[..., c - 1])).abs().flatten(1))
-    if h > patch_size:
-        c = _band_pairs(h, patch_size, band, r.device)
-        err.append(((r[..., c, :] - r[..., c - 1, :]) - (t[..., c, :] - t[..., c - 1, :])).abs().flatten(1))
-    err = torch.cat(err, 1).mean(1)
-    return err.mean() if reduction == "mean" else err
+
+    def pairs(size: int, offset: int) -> torch.Tensor:
+        """Second pixels ``c`` of the pairs ``(c - 1, c)`` at ``offset`` from a line, inside the image."""
+        c = torch.arange(patch_size, size, patch_size, device=r.device) + offset
+        return c[(c >= 1) & (c <= size - 1)]
+
+    total = torch.zeros(r.shape[0], device=r.device)
+    for offset in range(-band, band + 1):
+        err = []
+        if len(c := pairs(w, offset)):
+            err.append(((r[..., c] - r[..., c - 1]) - (t[..., c] - t[..., c - 1])).abs().flatten(1))
+        if len(c := pairs(h, offset)):
+            err.append(((r[..., c, :] - r[..., c - 1, :]) - (t[..., c, :] - t[..., c - 1, :])).abs().flatten(1))
+        if err:
+            total = total + torch.cat(err, 1).mean(1)
+    return total.mean() if reduction == "mean" else total
 
 
 def separation_loss(

@@ -1,6 +1,6 @@
 """Blockiness under compression: the issue's measure against the JPEG-proof ``midline`` reference.
 
-    python benchmarks/blockiness_jpeg.py [--checkpoint DIR] [--n 48] [--cache .cache/lfw_index] [--json]
+    python benchmarks/blockiness_jpeg.py [--checkpoint DIR] [--n 48] [--cache .cache/lfw_index] [--json] [--profile]
 
 JPEG puts 8-px blocks on the crop, on the same lines as the model's 16-px patch grid, so the
 plain blockiness (steps across patch borders / steps off them) counts compression as grid.
@@ -14,7 +14,12 @@ ellipse (:func:`dfrec.evaluation.measures.face_blockiness`) for:
 - ``forgery`` and ``recovered``: the held-out swaps as degraded, and the recovered targets
   of the model (``--checkpoint``; default: the bundled model) from them.
 
-docs/evaluation.md ("Blockiness") quotes it.
+``--profile`` adds where the steps sit: the mean absolute luma step (×1000) of horizontal and
+vertical neighbour pairs inside the face ellipse, by the pair's position across the patch
+(position 0: the pair across a border; 8: across the midline), for the clean forgeries and
+their recovered targets.
+
+docs/evaluation.md ("Blockiness") and docs/training.md (CPU run 27) quote it.
 """
 
 from __future__ import annotations
@@ -61,6 +66,28 @@ def recovered_targets(model, u8, batch: int = 16):
     return torch.cat(out)
 
 
+def step_profile(u8, patch: int):
+    """Mean absolute luma step ``(patch,)`` of neighbour pairs ``(j - 1, j)`` inside the face ellipse,
+    by ``j % patch`` (0 = across a patch border), horizontal and vertical pairs pooled."""
+    import torch
+
+    from dfrec.models.dfrec import face_prior_mask
+
+    x = u8.double() / 255
+    y = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+    region = face_prior_mask(u8.shape[-1])[0, 0].double()
+    size = u8.shape[-1]
+    pos = (torch.arange(size - 1) + 1) % patch
+    dx, wx = (y[:, :, 1:] - y[:, :, :-1]).abs(), torch.minimum(region[:, 1:], region[:, :-1])
+    dy, wy = (y[:, 1:, :] - y[:, :-1, :]).abs(), torch.minimum(region[1:, :], region[:-1, :])
+    out = []
+    for k in range(patch):
+        num = (dx[..., pos == k] * wx[:, pos == k]).sum() + (dy[:, pos == k, :] * wy[pos == k, :]).sum()
+        den = (wx[:, pos == k].sum() + wy[pos == k, :].sum()) * len(u8)
+        out.append(float(num / den))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", default=None, help="model folder (default: the bundled model)")
@@ -68,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=48, help="swaps (reals: half, at least 8; default 48)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    ap.add_argument("--profile", action="store_true", help="also print the step size by position across the patch")
     a = ap.parse_args(argv)
 
     import numpy as np
@@ -101,8 +129,12 @@ def main(argv: list[str] | None = None) -> int:
             plain, mid = both(u8)
             rows.append({"degradation": fam if fam == "none" else f"{fam} {level}", "images": name, "n": len(u8),
                          "blockiness": round(plain, 3), "blockiness_mid": round(mid, 3)})
+    profile = None
+    if a.profile:
+        profile = {"forgery": step_profile(forgeries, patch),
+                   "recovered": step_profile(recovered_targets(model, forgeries), patch)}
     if a.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"rows": rows, "profile": profile}, indent=2))
         return 0
     print(f"model: {a.checkpoint or 'bundled'}; face ellipse of {reals.shape[-1]}-px crops, {patch}-px patches")
     print("| degradation | " + " | ".join(f"{n}: plain / mid" for n in ("real", "grid", "forgery", "recovered")) + " |")
@@ -110,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(0, len(rows), 4):
         cells = [f"{r['blockiness']:.2f} / {r['blockiness_mid']:.2f}" for r in rows[i:i + 4]]
         print(f"| {rows[i]['degradation']} | " + " | ".join(cells) + " |")
+    if profile:
+        print("\nmean |luma step| x 1000 by the pair's position across the patch (0: across the border)")
+        print("| position | " + " | ".join(str(k) for k in range(patch)) + " |")
+        print("|---|" + "---|" * patch)
+        for name, values in profile.items():
+            print(f"| {name} | " + " | ".join(f"{v * 1000:.1f}" for v in values) + " |")
     return 0
 
 

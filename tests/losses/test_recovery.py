@@ -78,6 +78,14 @@ def test_border_band_charges_a_step_spread_next_to_the_border():
         LossConfig(lambda_border=0.5, border_band=9)
 
 
+def test_border_band_traces_as_one_graph():
+    # the GPU recipe compiles the whole objective (fullgraph): a band must not make a shape data-dependent
+    g = torch.Generator().manual_seed(1)
+    r, t = torch.rand(2, 3, 40, 56, generator=g), torch.rand(2, 3, 40, 56, generator=g)
+    traced = torch.compile(lambda a, b: border_loss(a, b, reduction="none", band=3), backend="eager", fullgraph=True)
+    torch.testing.assert_close(traced(r, t), border_loss(r, t, reduction="none", band=3))
+
+
 def test_separation_hinge_and_mask():
     from dfrec.faces.identity import mean_embedding
 

@@ -90,18 +90,20 @@ def border_loss(recovered: torch.Tensor, true: torch.Tensor, patch_size: int = 1
         raise ValueError(f"band must be in [0, {patch_size // 2 - 1}] px for {patch_size}-px patches, got {band}")
     r, t = recovered.float(), true.float()
 
-    def pairs(size: int, offset: int) -> torch.Tensor:
-        """Second pixels ``c`` of the pairs ``(c - 1, c)`` at ``offset`` from a line, inside the image."""
-        c = torch.arange(patch_size, size, patch_size, device=r.device) + offset
-        return c[(c >= 1) & (c <= size - 1)]
+    def pairs(size: int, offset: int) -> list[int]:
+        """Second pixels ``c`` of the pairs ``(c - 1, c)`` at ``offset`` from a line, inside the image
+        (Python ints: the shapes stay static, so ``torch.compile`` traces the loss as one graph)."""
+        return [c + offset for c in range(patch_size, size, patch_size) if 1 <= c + offset <= size - 1]
 
     total = torch.zeros(r.shape[0], device=r.device)
     for offset in range(-band, band + 1):
         err = []
-        if len(c := pairs(w, offset)):
-            err.append(((r[..., c] - r[..., c - 1]) - (t[..., c] - t[..., c - 1])).abs().flatten(1))
-        if len(c := pairs(h, offset)):
-            err.append(((r[..., c, :] - r[..., c - 1, :]) - (t[..., c, :] - t[..., c - 1, :])).abs().flatten(1))
+        if c := pairs(w, offset):
+            c, b = torch.tensor(c, device=r.device), torch.tensor([i - 1 for i in c], device=r.device)
+            err.append(((r[..., c] - r[..., b]) - (t[..., c] - t[..., b])).abs().flatten(1))
+        if c := pairs(h, offset):
+            c, b = torch.tensor(c, device=r.device), torch.tensor([i - 1 for i in c], device=r.device)
+            err.append(((r[..., c, :] - r[..., b, :]) - (t[..., c, :] - t[..., b, :])).abs().flatten(1))
         if err:
             total = total + torch.cat(err, 1).mean(1)
     return total.mean() if reduction == "mean" else total

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GATES = (("swap", "idsim_target", "higher"), ("swap", "idsim_source", "higher"), ("swap", "blockiness_target", "band"))
 #: per-sample scores compared pairwise on every set that has them (printed and in the JSON)
 PAIRED = ("idsim_target", "idsim_source", "verif_target", "idsim_target_source", "idsim_source_target",
-          "ssim_source", "psnr_source", "ssim_target", "blockiness_mid_target")
+          "ssim_source", "psnr_source", "ssim_target", "blockiness_mid_target", "checker_target")
 #: how far from 1 a candidate's blockiness may always be (the bundled model's must-show is
 #: blockiness <= 1.15, no visible grid; CPU run 11 showed weights that drive it to 0.77 blur the grid lines)
 BLOCKINESS_BAND = 0.15
@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         noise = f"  paired {p['mean']:+.4f} ± {p['se']:.4f} (z {p['z']:+.1f})" if p else ""
         print(f"{s:9s} {m:17s} incumbent {old:7.4f}  candidate {new:7.4f}  {'ok' if verdicts[-1] else 'WORSE'}{noise}")
     for s in scores["candidate"]:
-        for m in ("idsim_target", "idsim_target_none", "verif_target", "blockiness_target", "blockiness_mid_target", "map_iou",
+        for m in ("idsim_target", "idsim_target_none", "verif_target", "blockiness_target", "blockiness_mid_target",
+                  "checker_target", "checker_target_none", "map_iou",
                   "idsim_target_source", "idsim_target_source_none", "idsim_source_target", "idsim_pair",
                   "idsim_pair_true", "ssim_source", "psnr_source"):
             if m in scores["candidate"][s]:

@@ -52,7 +52,8 @@ def test_evaluate_writes_every_table_and_the_figure(lfw_dir, tiny_checkpoint, tm
     for r in robust:  # the perturbed forgery (a real LFW face) shows no grid, JPEG blocks or not
         assert 0.8 < r["None_blockiness_mid"] < 1.2, r
         assert math.isfinite(r["blockiness_mid_target"])
-    assert all(math.isfinite(r["blockiness_mid"]) for r in t1)
+    assert all(math.isfinite(r["blockiness_mid"]) and math.isfinite(r["checker"]) for r in t1)
+    assert none_swap["checker"] < 0.8  # a forgery's fine detail is a photo's, not a checkerboard (2)
     tracing = doc["tables"]["tracing"]["rows"]
     assert tracing[0]["probe"] == "raw forgery" and all(0 <= r["top1"] <= r["top5"] <= 1 for r in tracing)
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dfrec.metrics import Blockiness, blockiness, false_positive_area, map_iou
+from dfrec.metrics import Blockiness, Checkerboard, blockiness, checkerboard, false_positive_area, map_iou
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +59,27 @@ def test_midline_reference_ignores_jpeg_blocks_but_not_a_patch_grid(photo):
         blockiness(photo, reference="mid")
     with pytest.raises(ValueError, match="even"):
         blockiness(photo, patch_size=15, reference="midline")
+
+
+def test_checkerboard_reads_a_two_pixel_checker_and_not_a_photo(photo):
+    assert 0.2 < float(checkerboard(photo)) < 0.8  # a photo's fine detail is mostly edges (white noise: 1.41)
+    i = torch.arange(224.0)
+    checker = (-1) ** (i[:, None] + i[None, :])
+    assert float(checkerboard(0.5 + 0.1 * checker.expand(1, 3, -1, -1))) == pytest.approx(2.0)
+    # added to the photo at a few grey levels, it doubles the measure; the binomial filter takes it away
+    dotted = (photo + 0.02 * checker).clamp(0, 1)
+    assert float(checkerboard(dotted)) > 2 * float(checkerboard(photo))
+    from dfrec.models.tirm import binomial_blur
+
+    assert float(checkerboard(binomial_blur(dotted))) < float(checkerboard(photo))
+    # only the region counts; a flat image is NaN, not 0
+    region = torch.zeros(1, 1, 224, 224)
+    region[..., :112, :] = 1.0
+    half = photo.clone()
+    half[..., 112:, :] = dotted[..., 112:, :]
+    torch.testing.assert_close(checkerboard(half, region), checkerboard(photo[..., :113, :]), rtol=0.02, atol=0)
+    assert math.isnan(float(checkerboard(torch.full((1, 3, 32, 32), 0.5))))
+    assert Checkerboard(reduction="none")(torch.cat([photo, dotted])).shape == (2,)
 
 
 def test_region_restricts_the_measure(photo):

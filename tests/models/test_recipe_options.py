@@ -110,6 +110,37 @@ def test_deblock_option_in_the_model():
     assert always.tirm.head.weight.grad.abs().sum() > 0
 
 
+def test_antialias_removes_a_checkerboard_from_the_predicted_patches_only():
+    from dfrec.metrics.checkerboard import checkerboard
+    from dfrec.models.tirm import binomial_blur
+
+    # the filter: a 2-px checkerboard goes, a smooth ramp stays
+    i = torch.arange(32.0)
+    checker = (0.5 + 0.1 * (-1) ** (i[:, None] + i[None, :])).expand(1, 3, 32, 32)
+    assert binomial_blur(checker)[..., 1:-1, 1:-1].sub(0.5).abs().max() < 1e-6
+    ramp = (i[None, :] / 31).expand(1, 3, 32, 32)
+    torch.testing.assert_close(binomial_blur(ramp)[..., 1:-1], ramp[..., 1:-1])
+    # in the model: the same masking, the visible patches still the input's, the predicted ones smoother
+    x = torch.rand(1, 3, 224, 224)
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    plain, smooth = _tiny()(x, generator=gen()), _tiny(antialias=True)(x, generator=gen())
+    assert torch.equal(plain["pred_patches"], smooth["pred_patches"])
+    from dfrec.models.masking import patchify
+
+    keep = smooth["keep_indices"][0]
+    hole = smooth["mask_indices"][0]
+    inner = torch.zeros(16, 16, dtype=torch.bool)
+    inner[1:-1, 1:-1] = True  # inside a visible patch, away from a predicted neighbour
+    vis_in = patchify(smooth["target"], 16)[0, keep].view(-1, 3, 16, 16)[..., inner]
+    assert torch.equal(vis_in, patchify(x, 16)[0, keep].view(-1, 3, 16, 16)[..., inner])
+    pred_of = lambda out: patchify(out["target"], 16)[:, hole]  # noqa: E731
+    assert not torch.equal(pred_of(plain), pred_of(smooth))
+    assert checkerboard(smooth["target"]) < checkerboard(plain["target"])
+    # it runs in training too, and gradients pass it to the decoder
+    out = _tiny(antialias=True).train()(x.expand(2, -1, -1, -1), generator=gen())["target"]
+    out.mean().backward()
+
+
 def test_paper_output_is_unchanged_without_compose():
     model = _tiny()
     x = torch.rand(1, 3, 224, 224)
@@ -189,10 +220,11 @@ def test_forward_switches_match_their_definition():
 def test_old_config_dicts_keep_the_paper_behaviour():
     old = DFRECConfig().to_dict()
     for key in ("compose", "compose_dilate", "compose_threshold", "refine_depth", "refine_width", "deblock", "deblock_in_training",
-                "map_noise"):
+                "map_noise", "antialias"):
         old.pop(key)
     cfg = DFRECConfig.from_dict(old)
     assert cfg.compose is False and cfg.refine_depth == 0 and cfg.compose_threshold is None and cfg.deblock == 0
+    assert cfg.antialias is False
 
 
 def test_partial_load_keeps_new_modules_fresh():

@@ -14,6 +14,7 @@ import torch
 from dfrec.io import to_float
 from dfrec.metrics.attributes import attribute_consistency
 from dfrec.metrics.blockiness import blockiness
+from dfrec.metrics.checkerboard import checkerboard
 from dfrec.metrics.idsim import IDSim, identity_scores
 from dfrec.metrics.pose import pose_error
 from dfrec.metrics.psnr_ssim import psnr, ssim
@@ -78,6 +79,13 @@ def face_blockiness(u8: torch.Tensor, patch_size: int = 16, reference: str = "of
     (``reference``: ``"off_border"``, or ``"midline"``, which JPEG blocking does not raise)."""
     region = face_prior_mask(u8.shape[-1])
     return torch.cat([blockiness(to_float(u8[i:i + 64]), region, patch_size, reduction="none", reference=reference)
+                      for i in range(0, len(u8), 64)]).numpy()
+
+
+def face_checkerboard(u8: torch.Tensor) -> np.ndarray:
+    """Per-crop :func:`~dfrec.metrics.checkerboard.checkerboard` of uint8 crops inside the face ellipse."""
+    region = face_prior_mask(u8.shape[-1])
+    return torch.cat([checkerboard(to_float(u8[i:i + 64]), region, reduction="none")
                       for i in range(0, len(u8), 64)]).numpy()
 
 

@@ -84,6 +84,11 @@ class DFRECConfig:
     # a trained model it raised the target IDSim, CPU run 10: docs/training.md).
     deblock: int = 0
     deblock_in_training: bool = False
+    # Fixed 3x3 binomial low-pass over the TIRM's predicted patches, last, then the deblocking
+    # filter once more where it runs (False = the paper; see dfrec.models.tirm.binomial_blur):
+    # removes the 2-px checkerboard the per-patch linear head leaves, in training and at
+    # inference (CPU run 28: docs/training.md).
+    antialias: bool = False
     # Composite output (False = the paper): recovered target = the input outside the ISM map,
     # the TIRM's output inside it; the map is dilated by compose_dilate px and feathered over
     # as many px before it is used as the blending weight; with compose_threshold the map is

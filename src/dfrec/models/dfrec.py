@@ -94,6 +94,7 @@ class DFREC(nn.Module):
             deblock=c.deblock,
             deblock_in_training=c.deblock_in_training,
             refine_sees_masked=c.refine_sees_masked,
+            antialias=c.antialias,
         )
 
     # ------------------------------------------------------------------------------------

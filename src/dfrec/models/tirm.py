@@ -19,6 +19,14 @@ at block edges: independently predicted patches differ by small offsets, which r
 16-px grid; at each patch border next to a predicted patch the step beyond the
 neighbours' slope is spread as ramps over ``deblock`` px on both sides (:func:`deblock`).
 It runs in eval mode (inference, validation) and, with ``deblock_in_training``, in training.
+
+Optionally (``antialias=True``) the predicted patches of the output pass, last, through a
+fixed 3x3 binomial low-pass (:func:`binomial_blur`), in training and at inference, and then
+(where the deblocking filter runs) through the deblocking filter once more: the linear head
+writes every pixel of a patch independently, and trained models leave a 2-px checkerboard
+there (at the Nyquist frequency, hundreds of times the forgery's power) that the identity
+network does not read and that hid the patches' offsets from the first deblocking pass
+(docs/training.md, CPU run 28). The visible patches stay the input's.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from functools import partial
 import torch
 from timm.models.vision_transformer import Block
 from torch import nn
+from torch.nn import functional as F
 
 from dfrec.models.masking import gather_patches, patchify, unpatchify
 
@@ -120,6 +129,15 @@ def deblock(img: torch.Tensor, holes: torch.Tensor, patch_size: int, band: int) 
     return _deblock_columns(out.transpose(-1, -2), holes.transpose(-1, -2), patch_size, band).transpose(-1, -2)
 
 
+def binomial_blur(img: torch.Tensor) -> torch.Tensor:
+    """``img (N, C, H, W)`` through the 3x3 binomial filter ``[1, 2, 1]/4`` in each direction,
+    replicate-padded: zero response at the Nyquist frequency (a 2-px checkerboard or stripes),
+    half at a 4-px period, 0.85 at 8 px."""
+    k = img.new_tensor([0.25, 0.5, 0.25])
+    k2 = (k[:, None] * k[None, :]).expand(img.shape[1], 1, 3, 3)
+    return F.conv2d(F.pad(img, (1, 1, 1, 1), mode="replicate"), k2, groups=img.shape[1])
+
+
 class TIRM(nn.Module):
     """Masked autoencoder with identity fusion.
 
@@ -153,6 +171,7 @@ class TIRM(nn.Module):
         deblock: int = 0,
         deblock_in_training: bool = False,
         refine_sees_masked: bool = True,
+        antialias: bool = False,
     ) -> None:
         super().__init__()
         self.patch_size = patch_size
@@ -176,6 +195,7 @@ class TIRM(nn.Module):
         self.deblock = deblock
         self.deblock_in_training = deblock_in_training
         self.refine_sees_masked = refine_sees_masked
+        self.antialias = antialias
 
     def _init_weights(self) -> None:
         fan_in = self.patch_embed.in_channels * self.patch_size**2
@@ -217,13 +237,17 @@ class TIRM(nn.Module):
         idx = idx_mask.unsqueeze(-1).expand(-1, -1, patches.shape[-1])
         target = unpatchify(patches.scatter(1, idx, pred.to(patches.dtype)), self.patch_size)
         deblocking = self.deblock and (self.deblock_in_training or not self.training)
-        if deblocking or self.refiner is not None:
+        if deblocking or self.refiner is not None or self.antialias:
             holes = self.holes(idx_mask, x)
             if deblocking:
                 target = deblock(target, holes, self.patch_size, self.deblock).clamp(0.0, 1.0)
             if self.refiner is not None:
                 seen = x if self.refine_sees_masked else x * (1.0 - holes.to(x.dtype))
                 target = self.refiner(target, seen, holes)
+            if self.antialias:
+                target = target + (binomial_blur(target) - target) * holes.to(target.dtype)
+                if deblocking:  # the checkerboard hid the patches' offsets from the first pass
+                    target = deblock(target, holes, self.patch_size, self.deblock).clamp(0.0, 1.0)
         return target, pred
 
     def holes(self, idx_mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,8 @@ Scores, for a fixed set of validation samples (``(N, 3, H, W)`` images in [0, 1]
 - ``blockiness_target`` (and ``_none`` for the forgery): patch-grid visibility of the
   recovered target inside the face ellipse (≈ 1 for natural images); ``blockiness_mid_target``:
   the same against the lines halfway between borders (``reference="midline"``), which also
-  counts a step the model spreads over the pixels beside a border;
+  counts a step the model spreads over the pixels beside a border; ``checker_target`` (and
+  ``_none``): the share of a 2-px checkerboard in its fine detail (photos ≈ 0.3-0.6);
 - ``loss`` and each loss part.
 
 The model runs in eval mode under a forked RNG, so validating never changes the training
@@ -38,6 +39,7 @@ import torch
 
 from dfrec.faces.identity import mean_embedding
 from dfrec.metrics.blockiness import blockiness
+from dfrec.metrics.checkerboard import checkerboard
 from dfrec.losses.total import two_people
 from dfrec.metrics.idsim import IDSim, identity_scores, separation_scores
 from dfrec.metrics.psnr_ssim import psnr, ssim
@@ -143,6 +145,8 @@ def validate(
                 vals["blockiness_target"] = blockiness(tgt, face, patch, reduction="none")
                 vals["blockiness_target_none"] = blockiness(x.float().clamp(0, 1), face, patch, reduction="none")
                 vals["blockiness_mid_target"] = blockiness(tgt, face, patch, reduction="none", reference="midline")
+                vals["checker_target"] = checkerboard(tgt, face, reduction="none")
+                vals["checker_target_none"] = checkerboard(x.float().clamp(0, 1), face, reduction="none")
                 if "mask" in out and "mask" in b and "is_fake" in b:
                     m, true_m = out["mask"].float().clamp(0, 1), b["mask"].float().clamp(0, 1)
                     fake = b["is_fake"].float().reshape(-1) > 0.5

@@ -85,6 +85,7 @@ if va:
     v = va[-1]
     msg += (f" | val@{v['step']}: target IDSim {v['val/idsim_target']:.3f} (None {v.get('val/idsim_target_none', float('nan')):.3f})"
             f" source {v.get('val/idsim_source', float('nan')):.3f} block {v.get('val/blockiness_target', float('nan')):.2f}"
+            f" mid {v.get('val/blockiness_mid_target', float('nan')):.2f} checker {v.get('val/checker_target', float('nan')):.2f}"
             f" IoU {v.get('val/map_iou', float('nan')):.2f}")
 print(msg, flush=True)
 EOF

@@ -71,7 +71,7 @@ def test_evaluator_scores_every_set(lfw_cache, tiny_checkpoint):
     res = ev(DFREC.from_pretrained(tiny_checkpoint))
     assert set(res) == {"swap", "gan_swap", "blend", "real"}
     for name, m in res.items():
-        assert {"idsim_target", "idsim_target_none", "verif_target", "blockiness_target"} <= set(m), name
+        assert {"idsim_target", "idsim_target_none", "verif_target", "blockiness_target", "blockiness_mid_target", "checker_target"} <= set(m), name
     assert res["real"]["idsim_target_none"] == pytest.approx(1.0, abs=1e-5)  # a real face is its own target
     assert "map_iou" in res["swap"] and "map_fp_real" in res["real"]
     # identity separation: defined for two-person forgeries, never for a real face
@@ -102,17 +102,25 @@ def _gate_module():
     return load_script("scripts/model_gate.py")
 
 
-@pytest.mark.parametrize("target, source, block, passes", [
-    (0.30, 0.60, 1.10, True), (0.20, 0.60, 1.10, True), (0.30, 0.50, 1.10, False), (0.10, 0.70, 1.10, False),
-    (0.30, 0.60, 1.15, True),    # up to the ceiling, though blockier than the incumbent
-    (0.30, 0.60, 1.18, False),   # a visible patch grid again
-    (0.30, 0.60, float("nan"), False)])
-def test_gate_needs_both_identities_to_hold_and_no_patch_grid(monkeypatch, tmp_path, target, source, block, passes):
+@pytest.mark.parametrize("target, source, block, checker, passes", [
+    (0.30, 0.60, 1.10, 0.4, True), (0.20, 0.60, 1.10, 0.4, True), (0.30, 0.50, 1.10, 0.4, False),
+    (0.10, 0.70, 1.10, 0.4, False),
+    (0.30, 0.60, 1.15, 0.4, True),    # up to the ceiling, though blockier than the incumbent
+    (0.30, 0.60, 1.18, 0.4, False),   # a visible patch grid again
+    (0.30, 0.60, float("nan"), 0.4, False),
+    (0.30, 0.60, 1.10, 0.7, True),    # a checkerboard, but less of one than the incumbent's
+    (0.30, 0.60, 1.10, 0.9, False),   # more checkerboard: noise that would buy the grid measure down
+    (0.30, 0.60, 1.10, float("nan"), False)])
+def test_gate_needs_both_identities_to_hold_and_no_patch_grid(monkeypatch, tmp_path, target, source, block, checker,
+                                                              passes):
     import dfrec.models
     import dfrec.train.heldout as heldout
 
-    incumbent = {"idsim_target": 0.20, "idsim_source": 0.55, "blockiness_target": 1.13}
-    candidate = {"idsim_target": target, "idsim_source": source, "blockiness_target": block}
+    # the grid rule reads the midline blockiness; the plain one is scored and printed, not gated
+    incumbent = {"idsim_target": 0.20, "idsim_source": 0.55, "blockiness_mid_target": 1.13, "blockiness_target": 1.05,
+                 "checker_target": 0.8}
+    candidate = {"idsim_target": target, "idsim_source": source, "blockiness_mid_target": block,
+                 "blockiness_target": 1.3, "checker_target": checker}
 
     class FakeEvaluator:
         def __init__(self, *a, **k):
@@ -144,6 +152,8 @@ def test_gate_blockiness_rule_lets_a_blocky_incumbent_be_improved():
     assert not gate.holds("band", 1.20, 1.25)
     assert gate.holds("band", float("nan"), 1 + gate.BLOCKINESS_BAND)
     assert gate.holds("higher", 0.2, 0.2) and not gate.holds("higher", 0.2, float("nan"))
+    assert gate.holds("photo", 0.86, 0.34) and gate.holds("photo", 0.3, gate.CHECKER_PHOTO)
+    assert not gate.holds("photo", 0.34, 0.6) and gate.holds("photo", 0.86, 0.8)
 
 
 def test_gate_blockiness_rule_fails_a_blurred_grid():
@@ -200,8 +210,8 @@ def test_gate_reuses_a_models_scores_until_its_weights_change(monkeypatch, tmp_p
     for d, v in ((old, b"1"), (new, b"2")):
         d.mkdir()
         (d / "model.safetensors").write_bytes(v)
-    values = {"old": {"idsim_target": 0.2, "idsim_source": 0.5, "blockiness_target": 1.0},
-              "new": {"idsim_target": 0.3, "idsim_source": 0.5, "blockiness_target": 1.0}}
+    values = {"old": {"idsim_target": 0.2, "idsim_source": 0.5, "blockiness_mid_target": 1.0, "checker_target": 0.4},
+              "new": {"idsim_target": 0.3, "idsim_source": 0.5, "blockiness_mid_target": 1.0, "checker_target": 0.4}}
     scored = []
 
     class FakeEvaluator:

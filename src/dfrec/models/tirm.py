@@ -24,7 +24,7 @@ Optionally (``antialias=True``) the predicted patches of the output pass, last, 
 fixed 3x3 binomial low-pass (:func:`binomial_blur`), in training and at inference, and then
 (where the deblocking filter runs) through the deblocking filter once more: the linear head
 writes every pixel of a patch independently, and trained models leave a 2-px checkerboard
-there (at the Nyquist frequency, hundreds of times the forgery's power) that the identity
+there (at the Nyquist frequency, about 2,400 times the forgery's power) that the identity
 network does not read and that hid the patches' offsets from the first deblocking pass
 (docs/training.md, CPU run 28). The visible patches stay the input's.
 """

@@ -71,10 +71,11 @@ def step_profile(u8, patch: int):
     by ``j % patch`` (0 = across a patch border), horizontal and vertical pairs pooled."""
     import torch
 
+    from dfrec.metrics._luma import luma
     from dfrec.models.dfrec import face_prior_mask
 
     x = u8.double() / 255
-    y = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+    y = luma(x)[:, 0]
     region = face_prior_mask(u8.shape[-1])[0, 0].double()
     size = u8.shape[-1]
     pos = (torch.arange(size - 1) + 1) % patch

@@ -32,10 +32,11 @@ def power_spectrum(img):
     """Mean luma power spectrum ``(128, 128)`` over images ``(N, 3, S, S)`` in [0, 1] (centre crop, Hann)."""
     import torch
 
+    from dfrec.metrics._luma import luma
+
     s = img.shape[-1]
     o = (s - 128) // 2
-    y = 0.299 * img[:, 0] + 0.587 * img[:, 1] + 0.114 * img[:, 2]
-    y = y[:, o:o + 128, o:o + 128].double()
+    y = luma(img.double())[:, 0, o:o + 128, o:o + 128]
     h = torch.hann_window(128, periodic=False, dtype=torch.float64)
     y = (y - y.mean((1, 2), keepdim=True)) * h[:, None] * h[None]
     return torch.fft.fft2(y).abs().pow(2).mean(0)

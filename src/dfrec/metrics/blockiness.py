@@ -22,11 +22,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dfrec.metrics._luma import luma
 from dfrec.metrics._validate import check_images, reduce
 
-
-#: ITU-R BT.601 luma weights for RGB
-_LUMA = (0.299, 0.587, 0.114)
 REFERENCES = ("off_border", "midline")
 
 
@@ -72,7 +70,7 @@ def blockiness(x: torch.Tensor, region: torch.Tensor | None = None, patch_size: 
         raise ValueError(f"image {h}x{w} holds no {patch_size}-px patch border")
     xf = x.double()
     if reference == "midline" and c == 3:
-        xf = sum(wt * xf[:, i:i + 1] for i, wt in enumerate(_LUMA))
+        xf = luma(xf)
     wt = torch.ones(1, 1, h, w, dtype=torch.float64, device=x.device) if region is None else region.double()
     if wt.ndim != 4 or wt.shape[1] != 1 or wt.shape[-2:] != x.shape[-2:]:
         raise ValueError(f"region must be (N, 1, {h}, {w}), got {tuple(wt.shape)}")

@@ -17,10 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dfrec.metrics._luma import luma
 from dfrec.metrics._validate import check_images, reduce
-
-#: ITU-R BT.601 luma weights for RGB
-_LUMA = (0.299, 0.587, 0.114)
 
 
 def checkerboard(x: torch.Tensor, region: torch.Tensor | None = None, reduction: str = "mean",
@@ -37,7 +35,7 @@ def checkerboard(x: torch.Tensor, region: torch.Tensor | None = None, reduction:
     if h < 2 or w < 2:
         raise ValueError(f"image {h}x{w} holds no 2x2 window")
     xf = x.double()
-    y = sum(wt * xf[:, i:i + 1] for i, wt in enumerate(_LUMA)) if c == 3 else xf.mean(1, keepdim=True)
+    y = luma(xf) if c == 3 else xf.mean(1, keepdim=True)
     wt = torch.ones(1, 1, h, w, dtype=torch.float64, device=x.device) if region is None else region.double()
     if wt.ndim != 4 or wt.shape[1] != 1 or wt.shape[-2:] != x.shape[-2:]:
         raise ValueError(f"region must be (N, 1, {h}, {w}), got {tuple(wt.shape)}")

@@ -74,19 +74,23 @@ class Meter:
         return out
 
 
+def _in_face(metric, u8: torch.Tensor, **kwargs) -> np.ndarray:
+    """Per-crop ``metric(images, region, reduction="none", **kwargs)`` of uint8 crops inside the
+    face ellipse, 64 crops at a time."""
+    region = face_prior_mask(u8.shape[-1])
+    return torch.cat([metric(to_float(u8[i:i + 64]), region, reduction="none", **kwargs)
+                      for i in range(0, len(u8), 64)]).numpy()
+
+
 def face_blockiness(u8: torch.Tensor, patch_size: int = 16, reference: str = "off_border") -> np.ndarray:
     """Per-crop :func:`~dfrec.metrics.blockiness.blockiness` of uint8 crops inside the face ellipse
     (``reference``: ``"off_border"``, or ``"midline"``, which JPEG blocking does not raise)."""
-    region = face_prior_mask(u8.shape[-1])
-    return torch.cat([blockiness(to_float(u8[i:i + 64]), region, patch_size, reduction="none", reference=reference)
-                      for i in range(0, len(u8), 64)]).numpy()
+    return _in_face(blockiness, u8, patch_size=patch_size, reference=reference)
 
 
 def face_checkerboard(u8: torch.Tensor) -> np.ndarray:
     """Per-crop :func:`~dfrec.metrics.checkerboard.checkerboard` of uint8 crops inside the face ellipse."""
-    region = face_prior_mask(u8.shape[-1])
-    return torch.cat([checkerboard(to_float(u8[i:i + 64]), region, reduction="none")
-                      for i in range(0, len(u8), 64)]).numpy()
+    return _in_face(checkerboard, u8)
 
 
 def map_rows(mask: torch.Tensor, true_u8: torch.Tensor, logit: torch.Tensor | None, is_fake: np.ndarray) -> dict[str, np.ndarray]:

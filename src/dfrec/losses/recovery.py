@@ -90,19 +90,21 @@ def border_loss(recovered: torch.Tensor, true: torch.Tensor, patch_size: int = 1
         raise ValueError(f"band must be in [0, {patch_size // 2 - 1}] px for {patch_size}-px patches, got {band}")
     r, t = recovered.float(), true.float()
 
-    def pairs(size: int, offset: int) -> list[int]:
-        """Second pixels ``c`` of the pairs ``(c - 1, c)`` at ``offset`` from a line, inside the image
-        (Python ints: the shapes stay static, so ``torch.compile`` traces the loss as one graph)."""
-        return [c + offset for c in range(patch_size, size, patch_size) if 1 <= c + offset <= size - 1]
+    def pairs(size: int, offset: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Pixels ``(c, c - 1)`` of the pairs at ``offset`` from a line, inside the image; None if there
+        are none (built from Python ints: the shapes stay static, so ``torch.compile`` traces the
+        loss as one graph)."""
+        c = [c + offset for c in range(patch_size, size, patch_size) if 1 <= c + offset <= size - 1]
+        return (torch.tensor(c, device=r.device), torch.tensor([i - 1 for i in c], device=r.device)) if c else None
 
     total = torch.zeros(r.shape[0], device=r.device)
     for offset in range(-band, band + 1):
         err = []
-        if c := pairs(w, offset):
-            c, b = torch.tensor(c, device=r.device), torch.tensor([i - 1 for i in c], device=r.device)
+        if p := pairs(w, offset):
+            c, b = p
             err.append(((r[..., c] - r[..., b]) - (t[..., c] - t[..., b])).abs().flatten(1))
-        if c := pairs(h, offset):
-            c, b = torch.tensor(c, device=r.device), torch.tensor([i - 1 for i in c], device=r.device)
+        if p := pairs(h, offset):
+            c, b = p
             err.append(((r[..., c, :] - r[..., b, :]) - (t[..., c, :] - t[..., b, :])).abs().flatten(1))
         if err:
             total = total + torch.cat(err, 1).mean(1)

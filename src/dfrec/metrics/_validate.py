@@ -31,6 +31,16 @@ def check_images(*tensors: torch.Tensor, data_range: float = 1.0, same_shape: bo
             raise ValueError(f"inputs must have the same shape, got {sorted(shapes)}")
 
 
+def region_weights(x: torch.Tensor, region: torch.Tensor | None) -> torch.Tensor:
+    """Float64 weights ``(N or 1, 1, H, W)`` for images ``x (N, C, H, W)``: ``region`` (weights in
+    [0, 1], e.g. the face ellipse) checked for its shape, or ones (the whole image) when None."""
+    h, w = x.shape[-2:]
+    wt = torch.ones(1, 1, h, w, dtype=torch.float64, device=x.device) if region is None else region.double()
+    if wt.ndim != 4 or wt.shape[1] != 1 or wt.shape[-2:] != x.shape[-2:]:
+        raise ValueError(f"region must be (N, 1, {h}, {w}), got {tuple(wt.shape)}")
+    return wt
+
+
 def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
     """Apply ``reduction`` ('none' | 'mean' | 'sum') to a per-sample ``(N,)`` tensor."""
     if reduction == "none":

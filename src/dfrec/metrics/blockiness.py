@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from dfrec.metrics._luma import luma
-from dfrec.metrics._validate import check_images, reduce
+from dfrec.metrics._validate import check_images, reduce, region_weights
 
 REFERENCES = ("off_border", "midline")
 
@@ -71,9 +71,7 @@ def blockiness(x: torch.Tensor, region: torch.Tensor | None = None, patch_size: 
     xf = x.double()
     if reference == "midline" and c == 3:
         xf = luma(xf)
-    wt = torch.ones(1, 1, h, w, dtype=torch.float64, device=x.device) if region is None else region.double()
-    if wt.ndim != 4 or wt.shape[1] != 1 or wt.shape[-2:] != x.shape[-2:]:
-        raise ValueError(f"region must be (N, 1, {h}, {w}), got {tuple(wt.shape)}")
+    wt = region_weights(x, region)
     dx = (xf[..., :, 1:] - xf[..., :, :-1]).abs().mean(1, keepdim=True)  # pair (j, j+1)
     dy = (xf[..., 1:, :] - xf[..., :-1, :]).abs().mean(1, keepdim=True)
     wx = torch.minimum(wt[..., :, 1:], wt[..., :, :-1]).expand(n, -1, -1, -1)

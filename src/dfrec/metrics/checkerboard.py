@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from dfrec.metrics._luma import luma
-from dfrec.metrics._validate import check_images, reduce
+from dfrec.metrics._validate import check_images, reduce, region_weights
 
 
 def checkerboard(x: torch.Tensor, region: torch.Tensor | None = None, reduction: str = "mean",
@@ -36,20 +36,17 @@ def checkerboard(x: torch.Tensor, region: torch.Tensor | None = None, reduction:
         raise ValueError(f"image {h}x{w} holds no 2x2 window")
     xf = x.double()
     y = luma(xf) if c == 3 else xf.mean(1, keepdim=True)
-    wt = torch.ones(1, 1, h, w, dtype=torch.float64, device=x.device) if region is None else region.double()
-    if wt.ndim != 4 or wt.shape[1] != 1 or wt.shape[-2:] != x.shape[-2:]:
-        raise ValueError(f"region must be (N, 1, {h}, {w}), got {tuple(wt.shape)}")
+    wt = region_weights(x, region)
     a, b, cc, d = y[..., :-1, :-1], y[..., :-1, 1:], y[..., 1:, :-1], y[..., 1:, 1:]
     win = torch.minimum(torch.minimum(wt[..., :-1, :-1], wt[..., :-1, 1:]),
                         torch.minimum(wt[..., 1:, :-1], wt[..., 1:, 1:])).expand(n, -1, -1, -1)
     diag = (a - b - cc + d).abs()
     # the window's two horizontal and two vertical neighbour pairs
     grad = 0.25 * ((b - a).abs() + (d - cc).abs() + (cc - a).abs() + (d - b).abs())
-    total = win.flatten(1).sum(1)
     num = (diag * win).flatten(1).sum(1)
-    den = (grad * win).flatten(1).sum(1)
+    den = (grad * win).flatten(1).sum(1)  # 0 where the region holds no window, too
     values = num / (den + eps)
-    values = torch.where((total > eps) & (den > eps), values, torch.full_like(values, float("nan")))
+    values = torch.where(den > eps, values, torch.full_like(values, float("nan")))
     return reduce(values.float(), reduction)
 
 

@@ -143,10 +143,11 @@ def validate(
                 face = face_prior_mask(x.shape[-1]).to(x.device)
                 patch = getattr(getattr(model, "config", None), "patch_size", 16)
                 vals["blockiness_target"] = blockiness(tgt, face, patch, reduction="none")
-                vals["blockiness_target_none"] = blockiness(x.float().clamp(0, 1), face, patch, reduction="none")
+                forgery = x.float().clamp(0, 1)
+                vals["blockiness_target_none"] = blockiness(forgery, face, patch, reduction="none")
                 vals["blockiness_mid_target"] = blockiness(tgt, face, patch, reduction="none", reference="midline")
                 vals["checker_target"] = checkerboard(tgt, face, reduction="none")
-                vals["checker_target_none"] = checkerboard(x.float().clamp(0, 1), face, reduction="none")
+                vals["checker_target_none"] = checkerboard(forgery, face, reduction="none")
                 if "mask" in out and "mask" in b and "is_fake" in b:
                     m, true_m = out["mask"].float().clamp(0, 1), b["mask"].float().clamp(0, 1)
                     fake = b["is_fake"].float().reshape(-1) > 0.5

@@ -24,6 +24,9 @@ else
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq chromium >/dev/null
+# Wait up to 10 minutes for a dpkg/apt lock another process holds (unattended upgrades on a
+# fresh machine, a second set-up running beside this one) instead of failing at once.
+LOCK_WAIT=(-o DPkg::Lock::Timeout=600)
+$SUDO apt-get "${LOCK_WAIT[@]}" update -qq
+$SUDO apt-get "${LOCK_WAIT[@]}" install -y -qq chromium >/dev/null
 echo "chromium: $(command -v chromium)"

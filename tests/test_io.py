@@ -179,3 +179,17 @@ def test_hold_lock_admits_one_holder_and_names_it(tmp_path):
     finally:
         os.close(fd)
     os.close(io.hold_lock(path, "busy {holder}"))  # released with its descriptor
+
+
+def test_list_images_follows_linked_folders_once(tmp_path, rgb):
+    people = tmp_path / "people"
+    io.write_image(people / "Ann" / "Ann_0001.jpg", rgb)
+    io.write_image(people / "Bob" / "Bob_0001.png", rgb)
+    subset = tmp_path / "subset"  # a dataset assembled from links to person folders
+    subset.mkdir()
+    (subset / "Ann").symlink_to(people / "Ann", target_is_directory=True)
+    (subset / "Ann_again").symlink_to(people / "Ann", target_is_directory=True)  # the same folder twice
+    (subset / "loop").symlink_to(subset, target_is_directory=True)  # and a cycle
+    rels = [p.relative_to(subset).as_posix() for p in io.list_images(subset)]
+    assert len(rels) == 1 and rels[0].endswith("Ann_0001.jpg")
+    assert [p.name for p in io.list_images(people)] == ["Ann_0001.jpg", "Bob_0001.png"]

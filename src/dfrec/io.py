@@ -437,11 +437,24 @@ def scan_folder(root: str | os.PathLike, suffixes: tuple[str, ...], exclude: str
 
 
 def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
-    """Sorted image files under ``folder`` (by suffix; hidden files skipped)."""
+    """Sorted image files under ``folder`` (by suffix; hidden files skipped). Linked folders
+    are followed (a dataset assembled from symbolic links to person folders), each folder
+    once, and the paths stay under ``folder`` (``relative_to(folder)`` works)."""
     root = Path(folder)
-    it = root.rglob("*") if recursive else root.iterdir()
+    if recursive:
+        seen: set[tuple[int, int]] = set()
+        found = []
+        for dirpath, dirs, names in os.walk(root, followlinks=True):
+            st = os.stat(dirpath)
+            if (st.st_dev, st.st_ino) in seen:
+                dirs[:] = []
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            found += [Path(dirpath) / n for n in names]
+    else:
+        found = list(root.iterdir())
     return sorted(
-        p for p in it if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+        p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
     )
 
 

@@ -69,3 +69,12 @@ def test_errors_are_one_line(tmp_path, capsys):
     bad.write_text("kinds: {morph: 1}\n")
     assert main(["synth", "--faces", str(tmp_path), "-n", "2", "-o", str(tmp_path / "o"), "--config", str(bad)]) == 5
     assert "morph" in capsys.readouterr().err
+
+
+def test_data_index_of_a_folder_without_images_says_so(tmp_path, capsys):
+    empty = tmp_path / "faces"
+    (empty / "Ann").mkdir(parents=True)
+    (empty / "Ann" / "notes.txt").write_text("x")
+    assert main(["data", "index", str(empty), "--cache", str(tmp_path / "cache"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "no image files" in err and not (tmp_path / "cache").exists()

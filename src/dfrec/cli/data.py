@@ -97,6 +97,11 @@ def run_index(args: argparse.Namespace) -> int:
     folder = Path(args.folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder")
+    found = list_images(folder)
+    if not found:
+        from dfrec.io import IMAGE_SUFFIXES
+
+        raise InputError(f"{folder}: no image files in it or its sub-folders (looked for {', '.join(IMAGE_SUFFIXES)})")
     cache = Path(args.cache) if args.cache else default_cache_dir(folder)
     files = None
     if args.limit:

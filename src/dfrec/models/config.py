@@ -22,9 +22,6 @@ LITE0_ENCODERS = ("tu-tf_efficientnet_lite0", "timm-tf_efficientnet_lite0")
 ISM_INPUT_NORMS = ("none", "imagenet", "inception")
 #: Semantic-guided masking variants (see :mod:`dfrec.models.masking`).
 MASKINGS = ("paper", "released", "map")
-#: Test-time views whose recovered faces are averaged (see :mod:`dfrec.models.tta`): the input
-#: alone, mirrored, with the patch grid moved by half a patch, or all four combinations.
-TTAS = ("none", "flip", "shift", "flip_shift")
 
 
 @dataclass
@@ -106,10 +103,6 @@ class DFRECConfig:
     # identity rows, so the SIRM learns from the source's terms alone (False = the paper: the
     # TIRM's losses also train the SIRM through the fusion).
     fusion_detach: bool = False
-    # Inference only (training and the losses see one view): average the recovered faces over
-    # test-time views of the input (TTAS; "none" = the paper): "flip" mirrors it, "shift" moves
-    # the 16-px patch grid by half a patch, "flip_shift" both (4 forward passes).
-    tta: str = "none"
 
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes, kept in config.json
 
@@ -183,8 +176,6 @@ class DFRECConfig:
             bad(f"ism_encoder_weights 'efficientnet_lite0_imagenet' needs ism_encoder in {LITE0_ENCODERS}")
         if self.ism_input_norm not in ISM_INPUT_NORMS:
             bad(f"ism_input_norm must be one of {ISM_INPUT_NORMS}, got {self.ism_input_norm!r}")
-        if self.tta not in TTAS:
-            bad(f"tta must be one of {TTAS}, got {self.tta!r}")
         if not 0.0 <= self.map_noise <= 1.0:
             bad(f"map_noise must lie in [0, 1], got {self.map_noise}")
         if self.refine_depth < 0 or self.refine_depth == 1 or self.refine_width < 1:

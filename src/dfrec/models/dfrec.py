@@ -21,8 +21,6 @@ from dfrec.models.masking import patchify as _patchify
 from dfrec.models.masking import semantic_mask
 from dfrec.models.sirm import SIRM
 from dfrec.models.tirm import TIRM
-from dfrec.models.tta import average as tta_average
-from dfrec.models.tta import views as tta_views
 
 
 def face_prior_mask(size: int, prior: tuple[float, ...] = (0.5, 0.55, 0.34, 0.42)) -> torch.Tensor:
@@ -172,38 +170,8 @@ class DFREC(nn.Module):
         ``generator`` makes the masking noise reproducible. Ablation switches (paper Table VI):
         ``map_override`` ``(N or 1, 1, S, S)`` in [0, 1] replaces the ISM map downstream (the
         ISM's logit is kept); ``fuse=False`` feeds zeros in place of the SIRM's identity rows.
-
-        In eval mode with ``tta`` set, ``source`` and ``target_raw`` (the ``target`` without
-        ``compose``) are the means over the test-time views (:mod:`dfrec.models.tta`), and the
-        composite is made from that mean; the map, logit and everything else come from the
-        plain view.
         """
         self._check(x)
-        out = self._recover(x, generator, map_override, fuse)
-        if self.training or self.config.tta == "none":
-            return out
-        used = tta_views(self.config.tta, self.config.patch_size)
-        raw_key = "target_raw" if self.config.compose else "target"
-        sources, raws = [out["source"]], [out[raw_key]]
-        for view in used[1:]:
-            mo = None if map_override is None else view.apply(map_override.to(x.dtype))
-            o = self._recover(view.apply(x), generator, mo, fuse)
-            sources.append(o["source"])
-            raws.append(o[raw_key])
-        out["source"] = tta_average(sources, used)
-        out[raw_key] = tta_average(raws, used)
-        if self.config.compose:
-            out["target"] = self.composite(out["target_raw"], out["mask"], x)
-        return out
-
-    def _recover(
-        self,
-        x: torch.Tensor,
-        generator: torch.Generator | None,
-        map_override: torch.Tensor | None,
-        fuse: bool,
-    ) -> dict[str, torch.Tensor]:
-        """One pass of :meth:`forward` on ``x`` as it is (no test-time views)."""
         m, logit = self.segment(x)
         if map_override is not None:
             m = map_override.to(device=x.device, dtype=m.dtype).expand_as(m)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dfrec.data.synth import KINDS, SynthConfig, Synthesizer
-from dfrec.data.synth.augment import augment, gaussian_noise, jpeg, rescale_round_trip, unsharp_mask
+from dfrec.data.synth.augment import augment, gaussian_noise, jpeg, rescale_round_trip, translate, unsharp_mask
 from dfrec.data.synth.config import AugmentConfig
 from dfrec.data.synth.blend import landmark_distance, nearest_donor
 from dfrec.data.synth.masks import hull_polygons, fill_polygons
@@ -220,10 +220,41 @@ def test_rescale_and_sharpen_off_draw_nothing(pair):
     config without them is the sample it always was, whatever their ranges say."""
     t, s = pair
     smp = Synthesizer(SynthConfig(), augment=False)(t, s, kind="swap", rng=0)
-    other = AugmentConfig(rescale=(0.5, 0.6), rescale_jpeg_prob=1.0, sharpen_amount=(2.0, 3.0))
+    other = AugmentConfig(rescale=(0.5, 0.6), rescale_jpeg_prob=1.0, sharpen_amount=(2.0, 3.0), shift_px=7)
     outs = []
     for cfg in (AugmentConfig(), other):
         rng = np.random.default_rng(11)
         a = augment(dataclasses.replace(smp, info={}), cfg, rng)
         outs.append((a.forgery, a.info, rng.random()))
     assert np.array_equal(outs[0][0], outs[1][0]) and outs[0][1] == outs[1][1] and outs[0][2] == outs[1][2]
+
+
+def test_translate_moves_content_and_repeats_the_edge():
+    a = np.arange(5 * 6 * 3, dtype=np.uint8).reshape(5, 6, 3)
+    down_right = translate(a, 2, 1)
+    assert np.array_equal(down_right[2:, 1:], a[:-2, :-1])
+    assert np.array_equal(down_right[:2, 1:], np.broadcast_to(a[:1, :-1], (2, 5, 3)))  # the top row repeated
+    assert np.array_equal(translate(translate(a, -1, -3), 0, 0), translate(a, -1, -3))
+    assert np.array_equal(translate(a, -1, -3)[:-1, :-3], a[1:, 3:])
+    m = np.random.default_rng(0).random((5, 6)).astype(np.float32)
+    assert translate(m, 1, -1).dtype == np.float32 and translate(m, 1, -1).shape == (5, 6)
+    with pytest.raises(ValueError, match="does not fit"):
+        translate(a, 5, 0)
+
+
+def test_shift_moves_all_four_together(pair):
+    """The joint shift keeps forgery, target and mask aligned (outside the mask forgery ==
+    target), moves the face, and is recorded."""
+    t, s = pair
+    base = {"flip_prob": 0.0, "jitter_prob": 0.0, "jpeg_prob": 0.0, "blur_prob": 0.0, "noise_prob": 0.0}
+    plain = Synthesizer(SynthConfig.from_dict({"augment": base}))(t, s, kind="swap", rng=4)
+    cfg = SynthConfig.from_dict({"augment": {**base, "shift_prob": 1.0, "shift_px": 6}})
+    moved = Synthesizer(cfg)(t, s, kind="swap", rng=4)
+    dy, dx = moved.info["augment"]["shift"]
+    assert max(abs(dy), abs(dx)) <= 6 and (dy or dx)
+    out = moved.mask == 0
+    assert np.array_equal(moved.forgery[out], moved.target[out])
+    for name in ("forgery", "source", "target", "mask"):
+        assert np.array_equal(getattr(moved, name), translate(getattr(plain, name), dy, dx)), name
+    with pytest.raises(ConfigError, match="shift_px"):
+        SynthConfig.from_dict({"augment": {"shift_px": 40}})

@@ -1,7 +1,8 @@
 """Post-augmentations of a sample.
 
 Joint (same parameters on forgery, source, target and mask): horizontal flip, colour
-jitter (brightness, contrast, saturation, hue). Degradations of the forgery only, the
+jitter (brightness, contrast, saturation, hue) and, off by default, a translation by whole
+pixels (an alignment error). Degradations of the forgery only, the
 network's input, as in the paper's robustness tests: JPEG (quality 50-99), Gaussian blur
 (kernel 3-7), Gaussian noise (variance 10-50 in 0..255 units); and, off by default, what
 photos from elsewhere go through: down- and up-scaling (a JPEG round trip in between, at
@@ -53,6 +54,18 @@ def unsharp_mask(image: np.ndarray, amount: float, sigma: float = 1.5) -> np.nda
     return np.clip(x + amount * (x - blurred) + 0.5, 0, 255).astype(np.uint8)
 
 
+def translate(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``(H, W)`` or ``(H, W, C)`` array with its content moved ``dy`` px down and ``dx`` px right
+    (negative: up / left); the rows and columns uncovered repeat the edge. Same shape and dtype."""
+    h, w = image.shape[:2]
+    if abs(dy) >= h or abs(dx) >= w:
+        raise ValueError(f"shift ({dy}, {dx}) px does not fit a {h}x{w} image")
+    pad = [(max(dy, 0), max(-dy, 0)), (max(dx, 0), max(-dx, 0))] + [(0, 0)] * (image.ndim - 2)
+    big = np.pad(image, pad, mode="edge")
+    top, left = max(-dy, 0), max(-dx, 0)
+    return np.ascontiguousarray(big[top:top + h, left:left + w])
+
+
 def color_jitter(images: list[np.ndarray], b: float, c: float, s: float, hue: float) -> list[np.ndarray]:
     """Apply the same brightness shift ``b`` (fraction of 255), contrast ``c``, saturation ``s``
     (multipliers) and hue shift (OpenCV 0..180 units) to each ``(H, W, 3) uint8`` image
@@ -99,6 +112,15 @@ def augment(sample: Sample, cfg: AugmentConfig, rng: np.random.Generator) -> Sam
                 [sample.forgery, sample.source, sample.target], *jit
             )
         info["jitter"] = [round(float(v), 3) for v in jit]
+    if cfg.shift_prob > 0:
+        v = rng.random()
+        dy, dx = (int(d) for d in rng.integers(-cfg.shift_px, cfg.shift_px + 1, size=2))
+        if v < cfg.shift_prob and (dy or dx):
+            sample.forgery = translate(sample.forgery, dy, dx)
+            sample.target = translate(sample.target, dy, dx)
+            sample.source = sample.target if same else translate(sample.source, dy, dx)
+            sample.mask = translate(sample.mask, dy, dx)
+            info["shift"] = [dy, dx]
     q = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
     k = int(rng.integers(cfg.blur_kernel[0] // 2, cfg.blur_kernel[1] // 2 + 1)) * 2 + 1
     var = float(rng.uniform(*cfg.noise_var))

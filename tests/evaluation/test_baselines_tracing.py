@@ -109,3 +109,13 @@ def test_direct_unet_trains_with_dfrecs_loop(tmp_path):
     train_direct_unet(cfg, (4, 8), build_datasets=lambda _c: (items, None), device="cpu", progress=False)
     model = DirectUNet.from_pretrained(tmp_path / "run" / "model")
     assert model.widths == (4, 8) and model(items[0]["forgery"][None])["target"].shape == (1, 3, 32, 32)
+
+
+def test_shift_perturbation_moves_the_crop_and_back():
+    from dfrec.evaluation.paper_tables import perturb, translate_crops
+
+    x = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    moved = perturb(x, "shift", 4)
+    assert moved.dtype == torch.uint8 and moved.shape == x.shape
+    assert torch.equal(moved[..., 4:, 4:], x[..., :-4, :-4])
+    assert torch.equal(translate_crops(moved, -4, -4)[..., :-4, :-4], x[..., :-4, :-4])  # back, but the edge band

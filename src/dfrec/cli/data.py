@@ -105,8 +105,7 @@ def run_index(args: argparse.Namespace) -> int:
     cache = Path(args.cache) if args.cache else default_cache_dir(folder)
     files = None
     if args.limit:
-        root = folder.resolve()
-        rels = [f.relative_to(root).as_posix() for f in list_images(root)]
+        rels = [f.relative_to(folder).as_posix() for f in found]
         files = spread_subset(rels, [default_identity(r) for r in rels], args.limit, args.seed)
     rep = index_folder(folder, cache, files=files, size=args.size, quality=args.quality, workers=args.workers,
                        retry_failures=args.retry_failures, progress=not args.no_progress)

@@ -62,12 +62,6 @@ class AppearanceConfig:
     blur_sigma: tuple[float, float] = (0.5, 2.0)
     sharpen_prob: float = 0.0
     sharpen_amount: tuple[float, float] = (0.3, 1.5)
-    #: joint translation of forgery, source, target and mask by whole pixels, up to ``shift_px``
-    #: each way on each axis (edges repeated): the alignment error of a face found and aligned
-    #: in another photo (the bundled model loses 0.04 target IDSim at 4 px; docs/training.md).
-    #: Off by default; drawn only when ``shift_prob`` > 0.
-    shift_prob: float = 0.0
-    shift_px: int = 4
     #: Gaussian noise sigma (0..255 units) on the pasted face only.
     noise_prob: float = 0.0
     noise_sigma: tuple[float, float] = (1.0, 6.0)

@@ -5,6 +5,7 @@
 | ``assets/identity_mean.npy`` | ``python scripts/build_identity_mean.py --lfw ../shared/data/lfw`` |
 | ``assets/eval_threshold.json`` | ``dfrec evaluate --calibrate --data ../shared/data/lfw --split val --limit 200 --seed 0 --out src/dfrec/assets`` |
 | ``assets/attribute_appearance.json`` | ``python scripts/build_attribute_asset.py --lfw ../shared/data/lfw`` |
+| ``assets/training_faces.json`` | ``python benchmarks/training_face_size.py --every 10 --write`` (a 10 × sparser sample is checked against it) |
 
 Each test runs the command's function with the command's defaults and compares with the
 shipped file, to float round-off (summation order may differ between machines).
@@ -53,3 +54,19 @@ def test_attribute_asset_is_the_documented_regeneration(lfw_dir):
         assert asset[k] == shipped[k], k
     np.testing.assert_allclose(asset["mean_face"], shipped["mean_face"], rtol=0, atol=2e-5)  # stored to 5 decimals
     np.testing.assert_allclose(asset["scales"], shipped["scales"], rtol=1e-4)
+
+
+def test_training_faces_asset_agrees_with_a_fresh_sample(lfw_dir):
+    """The face sizes ``dfrec recover``'s small-face caveat compares with: a sparser fresh sample of
+    LFW train photos (every 100th person instead of every 10th) falls inside the shipped spread."""
+    from repo_scripts import load_script
+
+    from dfrec.results import training_faces
+
+    shipped = training_faces()
+    assert shipped["command"] == "python benchmarks/training_face_size.py --every 10 --write" and shipped["n"] >= 400
+    fresh, n, missed = load_script("benchmarks/training_face_size.py").measure(lfw_dir, every=100)
+    assert n >= 40 and missed <= 2
+    for key in ("eye_distance_px", "crop_scale"):
+        assert shipped[key]["p10"] <= fresh[key]["p50"] <= shipped[key]["p90"], key
+        assert fresh[key]["p50"] == pytest.approx(shipped[key]["p50"], rel=0.05), key

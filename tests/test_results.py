@@ -36,3 +36,26 @@ def test_source_vs_target_is_the_centred_identity_similarity_and_dlibs_rule():
     assert far["same_person"] is False and far["l2"] > 0.6
     none = _face({}).to_dict()
     assert none["idsim_recovered_source_vs_target"] is None and none["dlib_same_person_recovered_source_vs_target"] is None
+
+
+def test_face_size_and_the_small_face_caveat():
+    """A face at the training faces' size has no caveat; the same face a third as large in the
+    picture (eyes ~18 px apart) is called small, with its size and the training range in words."""
+    from dfrec.faces.align import alignment_matrix, canonical_landmarks, crop_scale, eye_distance
+    from dfrec.results import SMALL_FACE_EYES_PX, input_caveats, training_faces
+
+    ref = training_faces()["eye_distance_px"]
+    assert 25 < ref["p1"] < ref["p50"] < ref["p99"] < 70  # LFW's faces, as dfrec detects them
+    lfw_like = canonical_landmarks(224) / 1.3 + 40  # LFW reaches the crop enlarged about 1.3 times
+    assert ref["p1"] < eye_distance(lfw_like) < ref["p99"]
+    assert crop_scale(alignment_matrix(lfw_like)) == pytest.approx(1.3, rel=1e-3)
+    assert input_caveats(lfw_like) == []
+
+    small = lfw_like / 3
+    assert eye_distance(small) == pytest.approx(eye_distance(lfw_like) / 3)
+    assert crop_scale(alignment_matrix(small)) == pytest.approx(3.9, rel=1e-3)
+    (c,) = input_caveats(small)
+    assert c["code"] == "small_face" and eye_distance(small) < SMALL_FACE_EYES_PX
+    assert f"{eye_distance(small):.0f} px apart" in c["message"] and f"{ref['p1']:.0f}-{ref['p99']:.0f} px" in c["message"]
+    d = _face({}).to_dict()  # every face's JSON carries its size and caveats
+    assert {"eye_distance_px", "crop_scale", "caveats"} <= d.keys()

@@ -11,12 +11,16 @@ face's ``map``; the sigmoid of its ``logit`` is ``score_fake`` (and ``verdict`` 
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
 
+from dfrec.faces.align import crop_scale, eye_distance
 from dfrec.io import to_uint8
 
 
@@ -26,6 +30,34 @@ FAKE_THRESHOLD = 0.5
 VERDICT_TEXT = {"fake": "likely swapped", "real": "no swap detected"}
 #: The colour of a verdict in every picture and page (face boxes): red for swapped, green for not.
 VERDICT_COLOR = {"fake": "#e5484d", "real": "#30a46c"}
+#: A face whose eye centres are fewer than this many picture pixels apart gets the ``small_face``
+#: caveat. The training faces' are 32-51 px apart (LFW, ``assets/training_faces.json``); on held-out
+#: swaps run through ``recover`` at smaller sizes (``benchmarks/face_size_sensitivity.py``) the
+#: recovered target's lead over the forgery halves by 14 px and is gone at 10 px.
+SMALL_FACE_EYES_PX = 16.0
+
+
+@functools.lru_cache(maxsize=1)
+def training_faces() -> dict[str, Any]:
+    """The size of the faces the bundled model learnt from (``assets/training_faces.json``:
+    percentiles ``p1`` … ``p99`` of ``eye_distance_px`` and ``crop_scale``, and how they were
+    measured: ``benchmarks/training_face_size.py``)."""
+    return json.loads(resources.files("dfrec").joinpath("assets", "training_faces.json").read_text(encoding="utf-8"))
+
+
+def input_caveats(landmarks: np.ndarray) -> list[dict[str, str]]:
+    """What about a face, as found in the picture, makes its recovery less reliable than the
+    tested case: ``[{"code", "message"}]``, empty when nothing is known to. ``landmarks (68, 2)``
+    in picture pixels. Today one rule: ``small_face`` below :data:`SMALL_FACE_EYES_PX`."""
+    eyes = eye_distance(landmarks)
+    out = []
+    if eyes < SMALL_FACE_EYES_PX:
+        ref = training_faces()["eye_distance_px"]
+        out.append({"code": "small_face", "message": (
+            f"small face: its eyes are {eyes:.0f} px apart in the picture, against {ref['p1']:.0f}-{ref['p99']:.0f} px "
+            f"in the faces the model was trained on; on held-out swaps shown with eyes 14 px apart the recovered "
+            f"target's lead over the forgery itself halved, and at 10 px it was gone")})
+    return out
 
 
 def verdict(score_fake: float, threshold: float = FAKE_THRESHOLD) -> str:
@@ -148,6 +180,9 @@ class FaceRecovery:
             "dlib_same_person_recovered_source_vs_target": None if pair is None else pair["same_person"],
             "box": [round(float(v), 2) for v in self.box],
             "detection_score": round(float(self.detection_score), 6),
+            "eye_distance_px": round(eye_distance(self.landmarks), 2),
+            "crop_scale": round(crop_scale(self.matrix), 4),
+            "caveats": input_caveats(self.landmarks),
             "landmarks": np.round(np.asarray(self.landmarks, dtype=np.float64), 2).tolist(),
         }
 

@@ -193,3 +193,24 @@ def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch, face_imag
     write_image(tmp_path / "a.png", face_image)
     rc = run_cli(tmp_path / "a.png", "-o", tmp_path / "out")
     assert rc == 4 and "bundled default model is missing" in capsys.readouterr().err
+
+
+def test_a_small_face_is_flagged_in_json_report_and_console(tmp_path, tiny_checkpoint, capsys):
+    """The bundled example at its own size (a face as large as LFW's) gets no caveat; the same
+    picture a third as large (eyes ~14 px apart) does, in result.json, report.html and the console."""
+    example = read_image(Path(__file__).resolve().parents[2] / "examples" / "obama_on_biden" / "forgery.png")
+    h, w = example.shape[:2]
+    write_image(tmp_path / "in" / "full.png", example)
+    write_image(tmp_path / "in" / "third.png", cv2.resize(example, (w // 3, h // 3), interpolation=cv2.INTER_AREA))
+    out = tmp_path / "out"
+    assert run_cli(tmp_path / "in", "-o", out, "--checkpoint", tiny_checkpoint) == 0
+    printed = capsys.readouterr().out
+    full = json.loads((out / "in" / "full" / "result.json").read_text())["faces"][0]
+    third = json.loads((out / "in" / "third" / "result.json").read_text())["faces"][0]
+    assert full["caveats"] == [] and 35 < full["eye_distance_px"] < 50 and 1.1 < full["crop_scale"] < 1.4
+    assert [c["code"] for c in third["caveats"]] == ["small_face"] and third["eye_distance_px"] < 16
+    assert third["crop_scale"] == pytest.approx(3 * full["crop_scale"], rel=0.1)
+    page = (out / "in" / "third" / "report.html").read_text()
+    assert "Less reliable here." in page and "Face size in the picture" in page
+    assert "Less reliable here." not in (out / "in" / "full" / "report.html").read_text()
+    assert printed.count("small face: its eyes are") == 1

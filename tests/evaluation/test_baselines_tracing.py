@@ -111,6 +111,34 @@ def test_direct_unet_trains_with_dfrecs_loop(tmp_path):
     assert model.widths == (4, 8) and model(items[0]["forgery"][None])["target"].shape == (1, 3, 32, 32)
 
 
+def test_downscale_perturbation_loses_detail_not_layout():
+    from dfrec.evaluation.paper_tables import perturb
+
+    x = torch.from_numpy(np.stack([_lfw_like_crop(seed) for seed in (0, 1)])).permute(0, 3, 1, 2).contiguous()
+    sharp = _detail(x)
+    prev = sharp
+    for k in (2, 3, 4):
+        y = perturb(x, "downscale", k)
+        assert y.dtype == torch.uint8 and y.shape == x.shape
+        assert (y.float() - x.float()).mean().abs() < 2  # the same picture, brightness kept
+        now = _detail(y)
+        assert now < prev  # less fine detail the smaller the face was
+        prev = now
+    assert prev < 0.5 * sharp
+
+
+def _lfw_like_crop(seed: int) -> np.ndarray:
+    """A crop with fine detail at every scale: smoothed noise plus a pixel-level texture."""
+    g = np.random.default_rng(seed)
+    coarse = np.kron(g.uniform(60, 200, (8, 8, 3)), np.ones((8, 8, 1)))
+    return np.clip(coarse + g.normal(0, 25, coarse.shape), 0, 255).astype(np.uint8)
+
+
+def _detail(x: torch.Tensor) -> float:
+    """Mean |horizontal neighbour difference|: the energy of the finest detail."""
+    return float((x[..., 1:].float() - x[..., :-1].float()).abs().mean())
+
+
 def test_shift_perturbation_moves_the_crop_and_back():
     from dfrec.evaluation.paper_tables import perturb, translate_crops
 

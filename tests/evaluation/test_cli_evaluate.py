@@ -48,7 +48,7 @@ def test_evaluate_writes_every_table_and_the_figure(lfw_dir, tiny_checkpoint, tm
     assert acc["DFREC"]["n_real"] == 2 and acc["DFREC"]["n_fake"] == 4
     assert acc["DFREC"]["tau"] == pytest.approx(doc["tau"])
     robust = doc["tables"]["table5_robustness"]["rows"]
-    assert {r["perturbation"] for r in robust} == {"blur", "jpeg", "noise", "shift"}
+    assert {r["perturbation"] for r in robust} == {"blur", "jpeg", "noise", "shift", "downscale"}
     shifted = {r["level"]: r for r in robust if r["perturbation"] == "shift"}
     assert sorted(shifted) == [2, 4, 8]
     assert all(-1 <= r[c] <= 1 for r in shifted.values() for c in ("IDSim_target", "IDSim_source", "None_IDSim_target"))

@@ -259,6 +259,9 @@ def _print_outcomes(out_dir: Path, outcomes: list[tuple[str, dict[str, Any], Pat
         print(f"{shown(result['input']['path'])}: {len(faces)} {what}{'s' if len(faces) != 1 else ''}, highest fake "
               f"score {top:.3f} ({VERDICT_TEXT[verdict(top)]}){worst} -> "
               f"{shown(out_dir / name / 'report.html')}{again}")
+        for face in faces:
+            for c in face.get("caveats", []):
+                print(f"  {face.get('label', 'face')}: {c['message']}")
         for line in gallery_lines(result):
             print(line)
 

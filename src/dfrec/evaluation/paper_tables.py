@@ -34,6 +34,7 @@ ROBUSTNESS = (
     + [("jpeg", q) for q in (50, 70, 90, 99)]
     + [("noise", v) for v in (10, 30, 50)]
     + [("shift", d) for d in (2, 4, 8)]
+    + [("downscale", k) for k in (2, 3, 4)]
 )
 
 SUBSTITUTIONS = [
@@ -352,7 +353,9 @@ def perturb(images: torch.Tensor, family: str, level: int, seed: int = 0) -> tor
     """Table V perturbation of uint8 crops ``(N, 3, H, W)``: Gaussian ``blur`` (kernel
     ``level``, sigma from OpenCV's rule), ``jpeg`` (quality ``level``), Gaussian ``noise``
     (variance ``level`` on the 0–255 scale), ``shift`` (the content moved ``level`` px down
-    and right: a face aligned ``level`` px off). Returns uint8."""
+    and right: a face aligned ``level`` px off), ``downscale`` (the crop shrunk ``level`` times
+    with area averaging and brought back with the aligner's bilinear interpolation: the same face
+    ``level`` times smaller in the picture). Returns uint8."""
     import cv2
 
     if family == "shift":
@@ -368,6 +371,10 @@ def perturb(images: torch.Tensor, family: str, level: int, seed: int = 0) -> tor
             buf = io.BytesIO()
             Image.fromarray(a).save(buf, format="JPEG", quality=int(level))
             b = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+        elif family == "downscale":
+            h, w = a.shape[:2]
+            small = cv2.resize(a, (max(1, round(w / level)), max(1, round(h / level))), interpolation=cv2.INTER_AREA)
+            b = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
         elif family == "noise":
             b = np.clip(a.astype(np.float64) + g.normal(0, math.sqrt(level), a.shape), 0, 255).round().astype(np.uint8)
         else:
@@ -406,7 +413,9 @@ def robustness_table(r: Recoveries, limit: int, batch_size: int, seed: int, enab
     t.notes = ["blur: Gaussian kernel k x k (OpenCV sigma rule); jpeg: quality; noise: Gaussian, variance on the "
                "0-255 scale; shift: the aligned crop's content moved k px down and right, edges repeated (a face "
                "aligned k px off), the recovered faces and the None row moved back before they are compared "
-               "(blockiness in the model's frame). None_IDSim_target: the perturbed forgery itself vs the true target.",
+               "(blockiness in the model's frame); downscale: the crop shrunk k times (area) and enlarged back "
+               "(bilinear, as the aligner does): the face k times smaller in the picture (an LFW face's eye centres "
+               "are some 40 px apart in the photo, 53 px in the crop; at k = 2, 3, 4: 20, 13, 10 px). None_IDSim_target: the perturbed forgery itself vs the true target.",
                f"blockiness_mid: steps across the {r.patch}-px patch borders / across the lines halfway between "
                "them, on luma, inside the face ellipse: ≈ 1 without a patch grid, with or without JPEG blocking "
                "(the plain blockiness of Table I counts JPEG's blocks as grid)."] + SUBSTITUTIONS[:1]

@@ -157,6 +157,20 @@ def alignment_matrix(landmarks: np.ndarray, size: int = 224, margin: float = DEF
     return invert_affine(crop_to_image)
 
 
+def eye_distance(landmarks: np.ndarray) -> float:
+    """Distance between the two eye centres (means of dlib-68 points 36–41 and 42–47), in the
+    landmarks' pixels: how many pixels of the picture the face spans, whatever its pose."""
+    lm = np.asarray(landmarks, np.float64)
+    return float(np.linalg.norm(lm[36:42].mean(0) - lm[42:48].mean(0)))
+
+
+def crop_scale(matrix: np.ndarray) -> float:
+    """Crop pixels per image pixel of an alignment ``matrix`` (2, 3): > 1 when the crop enlarges
+    the picture (a face smaller than the crop), < 1 when it shrinks it."""
+    m = np.asarray(matrix, np.float64)[:, :2]
+    return float(np.sqrt(abs(np.linalg.det(m))))
+
+
 def _warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], border: int) -> np.ndarray:
     """warpAffine with anti-aliasing: halve the source (pyrDown) while the warp shrinks > 2×."""
     m = np.asarray(matrix, np.float64).copy()

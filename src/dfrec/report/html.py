@@ -19,7 +19,7 @@ from PIL import Image
 
 from dfrec.report.gallery import LIKELY_TEXT, about, candidate_columns, no_match_text, weak_lead_text
 from dfrec.report.provenance import DLIB_ROLES, target_caveat, target_comparison
-from dfrec.results import FAKE_THRESHOLD, VERDICT_TEXT, verdict
+from dfrec.results import FAKE_THRESHOLD, VERDICT_TEXT, training_faces, verdict
 
 #: Images larger than this (bytes) are shown inline as a downscaled JPEG preview; the
 #: full-resolution file stays beside the page and is listed with its hash.
@@ -56,6 +56,7 @@ main{max-width:1100px;margin:0 auto;padding:24px}
 h1{font-size:1.6em;margin:.2em 0}h2{font-size:1.25em;margin:1.4em 0 .5em}h3{margin:.2em 0 .5em}
 .card{background:#fff;border-radius:10px;box-shadow:0 1px 3px rgba(0,0,0,.12);padding:16px 20px;margin:14px 0}
 .caveat{background:#fff7e0;border-left:5px solid #e0a800}
+.face-caveat{background:#fff7e0;border-left:5px solid #e0a800;padding:6px 10px;margin:.3em 0 .7em}
 .faces{display:flex;flex-wrap:wrap;gap:12px}
 figure{margin:0;text-align:center}figure img{width:180px;height:180px;object-fit:contain;border-radius:6px;background:#ddd}
 figcaption{font-size:.85em;color:#4a5263;margin-top:4px}
@@ -240,6 +241,11 @@ def _face_card(folder: Path, face: dict[str, Any], threshold: float, same_thresh
         ("Face box (x0, y0, x1, y1)", ", ".join(f"{v:.0f}" for v in face.get("box", []))),
         ("Detector confidence", _fmt(face.get("detection_score"))),
     ]
+    if face.get("eye_distance_px") is not None:
+        ref = training_faces()["eye_distance_px"]
+        rows.append(("Face size in the picture", f"eyes {float(face['eye_distance_px']):.0f} px apart (the training "
+                                                 f"faces: {ref['p1']:.0f}–{ref['p99']:.0f} px); the aligned crop is "
+                                                 f"the picture × {float(face['crop_scale']):.2f}"))
     if "n_frames" in face:  # a video track
         worst = (f" in frame #{face['score_fake_max_frame']} at {float(face['score_fake_max_time']):.2f} s"
                  if "score_fake_max_frame" in face else "")
@@ -254,7 +260,9 @@ def _face_card(folder: Path, face: dict[str, Any], threshold: float, same_thresh
         chart = ("<p>Fake score of this face in each sampled frame (dashed: the "
                  f"{threshold:.2f} line):</p>" + score_chart(face["frames"], threshold))
     gallery = _gallery_html(folder, face["gallery"], same_threshold) if face.get("gallery") is not None else ""
-    return (f'<div class="card"><h3>{_e(face.get("label", "Face"))}</h3>'
+    caveats = "".join(f'<p class="face-caveat"><b>Less reliable here.</b> {_e(c["message"][:1].upper() + c["message"][1:])}.</p>'
+                      for c in face.get("caveats", []))
+    return (f'<div class="card"><h3>{_e(face.get("label", "Face"))}</h3>{caveats}'
             f'<div class="faces">{figs}</div><table>{table}</table>{gallery}{chart}</div>')
 
 

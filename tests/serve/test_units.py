@@ -324,3 +324,21 @@ def test_chance_matches_are_read_with_their_digits(x, shown):
     from dfrec.report.gallery import about
 
     assert about(x) == shown
+
+
+def test_face_card_shows_the_face_size_and_its_caveats():
+    """The web app words a face's size and caveats as report.html does (one home: report.html's
+    helpers); a face without them (a result from before they existed) shows neither."""
+    from dfrec.report.html import caveat_sentences, face_size_text
+    from dfrec.serve.pages import _face_card
+
+    face = {"label": "Face 1", "score_fake": 0.9, "files": {}, "eye_distance_px": 14.2, "crop_scale": 3.7,
+            "caveats": [{"code": "small_face", "message": "small face: its eyes are 14 px apart"}]}
+    html = _face_card("/jobs/x/inputs/0", face, 0.5)
+    assert "Less reliable here.</b> Small face: its eyes are 14 px apart." in html
+    assert "Face size in the picture" in html and "eyes 14 px apart (the training faces: 32–51 px)" in html
+    assert caveat_sentences(face) == ["Small face: its eyes are 14 px apart."]
+    old = {"label": "Face 1", "score_fake": 0.9, "files": {}}
+    assert face_size_text(old) is None and caveat_sentences(old) == []
+    html = _face_card("/jobs/x/inputs/0", old, 0.5)
+    assert "Less reliable" not in html and "Face size" not in html

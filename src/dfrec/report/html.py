@@ -219,6 +219,21 @@ def _pair_words(same: bool | None, face_verdict: str) -> str:
     return " — same person: the two recovered faces were not told apart by dlib's rule"
 
 
+def face_size_text(face: dict[str, Any]) -> str | None:
+    """A face's size in the picture next to the training faces' (``None`` for results written
+    before faces carried it): report.html and the web app word it alike."""
+    if face.get("eye_distance_px") is None:
+        return None
+    ref = training_faces()["eye_distance_px"]
+    return (f"eyes {float(face['eye_distance_px']):.0f} px apart (the training faces: {ref['p1']:.0f}–{ref['p99']:.0f} "
+            f"px); the aligned crop is the picture × {float(face['crop_scale']):.2f}")
+
+
+def caveat_sentences(face: dict[str, Any]) -> list[str]:
+    """The face's ``caveats`` as sentences (capitalised, full stop), for report.html and the web app."""
+    return [c["message"][:1].upper() + c["message"][1:] + "." for c in face.get("caveats", [])]
+
+
 def _face_card(folder: Path, face: dict[str, Any], threshold: float, same_threshold: float | None = None) -> str:
     files = face.get("files", {})
     score = float(face["score_fake"])
@@ -241,11 +256,8 @@ def _face_card(folder: Path, face: dict[str, Any], threshold: float, same_thresh
         ("Face box (x0, y0, x1, y1)", ", ".join(f"{v:.0f}" for v in face.get("box", []))),
         ("Detector confidence", _fmt(face.get("detection_score"))),
     ]
-    if face.get("eye_distance_px") is not None:
-        ref = training_faces()["eye_distance_px"]
-        rows.append(("Face size in the picture", f"eyes {float(face['eye_distance_px']):.0f} px apart (the training "
-                                                 f"faces: {ref['p1']:.0f}–{ref['p99']:.0f} px); the aligned crop is "
-                                                 f"the picture × {float(face['crop_scale']):.2f}"))
+    if face_size_text(face):
+        rows.append(("Face size in the picture", face_size_text(face)))
     if "n_frames" in face:  # a video track
         worst = (f" in frame #{face['score_fake_max_frame']} at {float(face['score_fake_max_time']):.2f} s"
                  if "score_fake_max_frame" in face else "")
@@ -260,8 +272,7 @@ def _face_card(folder: Path, face: dict[str, Any], threshold: float, same_thresh
         chart = ("<p>Fake score of this face in each sampled frame (dashed: the "
                  f"{threshold:.2f} line):</p>" + score_chart(face["frames"], threshold))
     gallery = _gallery_html(folder, face["gallery"], same_threshold) if face.get("gallery") is not None else ""
-    caveats = "".join(f'<p class="face-caveat"><b>Less reliable here.</b> {_e(c["message"][:1].upper() + c["message"][1:])}.</p>'
-                      for c in face.get("caveats", []))
+    caveats = "".join(f'<p class="face-caveat"><b>Less reliable here.</b> {_e(c)}</p>' for c in caveat_sentences(face))
     return (f'<div class="card"><h3>{_e(face.get("label", "Face"))}</h3>{caveats}'
             f'<div class="faces">{figs}</div><table>{table}</table>{gallery}{chart}</div>')
 

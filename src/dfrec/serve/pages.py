@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from dfrec.report.gallery import LIKELY_TEXT, about, below, candidate_columns, no_match_text, weak_lead_text
-from dfrec.report.html import CAVEAT, provenance_html
+from dfrec.report.html import CAVEAT, caveat_sentences, face_size_text, provenance_html
 from dfrec.report.provenance import target_caveat
 from dfrec.results import FAKE_THRESHOLD, VERDICT_COLOR, VERDICT_TEXT, verdict
 
@@ -274,6 +274,8 @@ def _face_card(base: str, face: dict[str, Any], threshold: float, frame_img: str
          _fmt(face.get("l2_recovered_source_vs_target")) + (" (dlib: same person below 0.6)")),
         ("Detector confidence", _fmt(face.get("detection_score"), 2)),
     ]
+    if face_size_text(face):
+        kv.append(("Face size in the picture", face_size_text(face)))
     if "n_frames" in face:
         kv.insert(1, ("Frames with this face", f"{face['n_frames']} · fake score min {face['score_fake_min']:.3f}, "
                                               f"max {face['score_fake_max']:.3f} (mean above)"))
@@ -281,9 +283,10 @@ def _face_card(base: str, face: dict[str, Any], threshold: float, frame_img: str
     dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in kv)
     gallery = _candidates(base, face["gallery"], same_threshold) if face.get("gallery") is not None else ""
     anchor = _e(str(face.get("label", "face")).lower().replace("track", "face").replace(" ", "-"))
+    caveats = "".join(f'<p class="caveat face-caveat"><b>Less reliable here.</b> {_e(c)}</p>' for c in caveat_sentences(face))
     return (f'<div class="card face" id="{anchor}" data-score="{s:.6f}"><div class="facehead"><h3>{_e(face.get("label", "Face"))}</h3>'
             f'<span class="score {cls}">{s:.2f}</span><span class="badge {cls}">'
-            f'{VERDICT_TEXT[cls]}</span></div>{frame_img}'
+            f'{VERDICT_TEXT[cls]}</span></div>{caveats}{frame_img}'
             f'<div class="strip">{figs}</div><dl class="kv">{dl}</dl>{gallery}</div>')
 
 

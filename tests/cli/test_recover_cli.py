@@ -214,3 +214,6 @@ def test_a_small_face_is_flagged_in_json_report_and_console(tmp_path, tiny_check
     assert "Less reliable here." in page and "Face size in the picture" in page
     assert "Less reliable here." not in (out / "in" / "full" / "report.html").read_text()
     assert printed.count("small face: its eyes are") == 1
+    summary = json.loads((out / "summary.json").read_text())  # a batch's index says which inputs to read with care
+    assert sorted(r["caveats"] for r in summary["results"]) == [[[]], [["small_face"]]]
+    assert (out / "summary.html").read_text().count("1 less reliable: small face") == 1

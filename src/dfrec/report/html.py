@@ -65,7 +65,7 @@ table{border-collapse:collapse;width:100%;font-size:.92em}td,th{padding:5px 8px;
 th{background:#f0f2f5}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em;word-break:break-all}
 .bar{background:#e5e7eb;border-radius:4px;height:10px;width:200px;display:inline-block;vertical-align:middle;margin-right:8px}
 .bar span{display:block;height:10px;border-radius:4px}
-.fake{color:#b42318;font-weight:600}.real{color:#067647;font-weight:600}.muted{color:#667085}.bad{color:#b42318}
+.fake{color:#b42318;font-weight:600}.real{color:#067647;font-weight:600}.muted{color:#667085}.bad{color:#b42318}.warn{color:#b54708}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:0}dt{font-weight:600}dd{margin:0}
 dl.settings{gap:2px 14px}dl.settings dt{font-weight:400;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em}
 td.sha code{word-break:normal;white-space:nowrap}
@@ -487,6 +487,15 @@ def _worst_frame_note(item: dict[str, Any], thr: float) -> str:
     return f"<br><small>worst single frame {float(worst):.3f} — {_verdict(float(worst), thr)}</small>"
 
 
+def _caveat_count(item: dict[str, Any]) -> str:
+    """`` (1 less reliable: small face)`` after a summary line's face count, when any face has a caveat."""
+    flagged = [codes for codes in item.get("caveats", []) if codes]
+    if not flagged:
+        return ""
+    kinds = sorted({c.replace("_", " ") for codes in flagged for c in codes})
+    return f' <span class="warn">({len(flagged)} less reliable: {_e(", ".join(kinds))})</span>'
+
+
 def render_summary(summary: dict[str, Any], thumbs: dict[str, str] | None = None) -> str:
     """HTML index of a batch from its ``summary.json`` dict; ``thumbs`` maps report folders
     to ``data:`` URIs of a face thumbnail."""
@@ -499,7 +508,7 @@ def render_summary(summary: dict[str, Any], thumbs: dict[str, str] | None = None
         img = f'<img class="thumb" src="{thumb}" alt="">' if thumb else ""
         rows.append(
             f"<tr><td>{img}</td><td><a href=\"{_e(_href(item['folder']))}/report.html\">{_e(item['input'])}</a></td>"
-            f"<td>{_e(item['kind'])}</td><td>{item['faces']}</td>"
+            f"<td>{_e(item['kind'])}</td><td>{item['faces']}{_caveat_count(item)}</td>"
             f"<td>{_bar(top, thr)}{top:.3f} — {_verdict(top, thr)}{_worst_frame_note(item, thr)}</td></tr>"
         )
     bad = "".join(f"<tr><td><code>{_e(b['input'])}</code></td><td class=\"bad\">{_e(b['reason'])}</td></tr>"

@@ -37,6 +37,8 @@ def summary_entry(out_root: str | os.PathLike, folder: str | os.PathLike, result
         "faces": len(faces),
         "max_score_fake": max((float(f["score_fake"]) for f in faces), default=0.0),
         "scores_fake": [float(f["score_fake"]) for f in faces],
+        # per face, the codes of what makes its recovery less reliable (dfrec.results.input_caveats)
+        "caveats": [[c["code"] for c in f.get("caveats", [])] for f in faces],
         "result_json": file_record(folder / "result.json", out_root),
         "created_utc": result.get("created_utc"),
         "settings": result.get("settings"),

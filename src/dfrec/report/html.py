@@ -229,6 +229,18 @@ def face_size_text(face: dict[str, Any]) -> str | None:
             f"px); the aligned crop is the picture × {float(face['crop_scale']):.2f}")
 
 
+def face_pose_text(face: dict[str, Any]) -> str | None:
+    """A face's head pose next to the training faces' (``None`` when not measured)."""
+    pose = face.get("head_pose_deg")
+    if not pose:
+        return None
+    ref = training_faces()
+    yaw, pitch = float(pose["yaw"]), float(pose["pitch"])
+    return (f"turned {abs(yaw):.0f}° to the side, tilted {abs(pitch):.0f}° chin {'down' if pitch > 0 else 'up'} "
+            f"(the training faces: up to {ref['abs_yaw_deg']['p99']:.0f}° to the side, "
+            f"{abs(ref['pitch_deg']['p1']):.0f}° chin up to {ref['pitch_deg']['p99']:.0f}° chin down)")
+
+
 def caveat_sentences(face: dict[str, Any]) -> list[str]:
     """The face's ``caveats`` as sentences (capitalised, full stop), for report.html and the web app."""
     return [c["message"][:1].upper() + c["message"][1:] + "." for c in face.get("caveats", [])]
@@ -258,6 +270,8 @@ def _face_card(folder: Path, face: dict[str, Any], threshold: float, same_thresh
     ]
     if face_size_text(face):
         rows.append(("Face size in the picture", face_size_text(face)))
+    if face_pose_text(face):
+        rows.append(("Head pose", face_pose_text(face)))
     if "n_frames" in face:  # a video track
         worst = (f" in frame #{face['score_fake_max_frame']} at {float(face['score_fake_max_time']):.2f} s"
                  if "score_fake_max_frame" in face else "")

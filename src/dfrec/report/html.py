@@ -241,6 +241,10 @@ def face_pose_text(face: dict[str, Any]) -> str | None:
             f"{abs(ref['pitch_deg']['p1']):.0f}° chin up to {ref['pitch_deg']['p99']:.0f}° chin down)")
 
 
+#: The words before each of a face's caveats, in report.html and the web app.
+CAVEAT_LEAD = "Less reliable here."
+
+
 def caveat_sentences(face: dict[str, Any]) -> list[str]:
     """The face's ``caveats`` as sentences (capitalised, full stop), for report.html and the web app."""
     return [c["message"][:1].upper() + c["message"][1:] + "." for c in face.get("caveats", [])]
@@ -286,7 +290,7 @@ def _face_card(folder: Path, face: dict[str, Any], threshold: float, same_thresh
         chart = ("<p>Fake score of this face in each sampled frame (dashed: the "
                  f"{threshold:.2f} line):</p>" + score_chart(face["frames"], threshold))
     gallery = _gallery_html(folder, face["gallery"], same_threshold) if face.get("gallery") is not None else ""
-    caveats = "".join(f'<p class="face-caveat"><b>Less reliable here.</b> {_e(c)}</p>' for c in caveat_sentences(face))
+    caveats = "".join(f'<p class="face-caveat"><b>{CAVEAT_LEAD}</b> {_e(c)}</p>' for c in caveat_sentences(face))
     return (f'<div class="card"><h3>{_e(face.get("label", "Face"))}</h3>{caveats}'
             f'<div class="faces">{figs}</div><table>{table}</table>{gallery}{chart}</div>')
 

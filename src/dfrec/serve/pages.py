@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from dfrec.report.gallery import LIKELY_TEXT, about, below, candidate_columns, no_match_text, weak_lead_text
-from dfrec.report.html import CAVEAT, caveat_sentences, face_pose_text, face_size_text, provenance_html
+from dfrec.report.html import CAVEAT, CAVEAT_LEAD, caveat_sentences, face_pose_text, face_size_text, provenance_html
 from dfrec.report.provenance import target_caveat
 from dfrec.results import FAKE_THRESHOLD, VERDICT_COLOR, VERDICT_TEXT, verdict
 
@@ -285,7 +285,7 @@ def _face_card(base: str, face: dict[str, Any], threshold: float, frame_img: str
     dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in kv)
     gallery = _candidates(base, face["gallery"], same_threshold) if face.get("gallery") is not None else ""
     anchor = _e(str(face.get("label", "face")).lower().replace("track", "face").replace(" ", "-"))
-    caveats = "".join(f'<p class="caveat face-caveat"><b>Less reliable here.</b> {_e(c)}</p>' for c in caveat_sentences(face))
+    caveats = "".join(f'<p class="caveat face-caveat"><b>{CAVEAT_LEAD}</b> {_e(c)}</p>' for c in caveat_sentences(face))
     return (f'<div class="card face" id="{anchor}" data-score="{s:.6f}"><div class="facehead"><h3>{_e(face.get("label", "Face"))}</h3>'
             f'<span class="score {cls}">{s:.2f}</span><span class="badge {cls}">'
             f'{VERDICT_TEXT[cls]}</span></div>{caveats}{frame_img}'

@@ -16,10 +16,21 @@ ROOT = Path(__file__).resolve().parents[1]
 LFW_DIR = Path(os.environ.get("DFREC_LFW", ROOT.parent / "shared" / "data" / "lfw"))
 FIXTURES = ROOT / ".cache" / "fixtures" / "face_recognition"
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+TORCH_THREADS = max(1, min(2, os.cpu_count() or 1))
+torch.set_num_threads(TORCH_THREADS)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from needs import skip_or_fail  # noqa: E402  (tests/needs.py: skip here, fail under CI=true)
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """Every test starts with the suite's torch thread count and leaves it so: a benchmark's
+    ``main`` run in-process sets its own (``--threads``), and a float sum over another number of
+    threads differs in the last bits (a resumed run compared bit for bit with a reference then fails)."""
+    torch.set_num_threads(TORCH_THREADS)
+    yield
+    torch.set_num_threads(TORCH_THREADS)
 
 
 @pytest.fixture(scope="session")

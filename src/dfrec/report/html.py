@@ -241,6 +241,13 @@ def face_pose_text(face: dict[str, Any]) -> str | None:
             f"{abs(ref['pitch_deg']['p1']):.0f}° chin up to {ref['pitch_deg']['p99']:.0f}° chin down)")
 
 
+def face_geometry_rows(face: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (label, text) rows of a face's size and head pose that report.html and the web app
+    add to a face's table; only those the result carries."""
+    rows = [("Face size in the picture", face_size_text(face)), ("Head pose", face_pose_text(face))]
+    return [(label, text) for label, text in rows if text]
+
+
 #: The words before each of a face's caveats, in report.html and the web app.
 CAVEAT_LEAD = "Less reliable here."
 
@@ -272,10 +279,7 @@ def _face_card(folder: Path, face: dict[str, Any], threshold: float, same_thresh
         ("Face box (x0, y0, x1, y1)", ", ".join(f"{v:.0f}" for v in face.get("box", []))),
         ("Detector confidence", _fmt(face.get("detection_score"))),
     ]
-    if face_size_text(face):
-        rows.append(("Face size in the picture", face_size_text(face)))
-    if face_pose_text(face):
-        rows.append(("Head pose", face_pose_text(face)))
+    rows += face_geometry_rows(face)
     if "n_frames" in face:  # a video track
         worst = (f" in frame #{face['score_fake_max_frame']} at {float(face['score_fake_max_time']):.2f} s"
                  if "score_fake_max_frame" in face else "")

@@ -35,7 +35,7 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: Version of a result folder's layout (the files written, the keys of ``result.json``). Raise it
 #: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
 #: redoes results in an older layout instead of keeping them. 3: faces gained ``eye_distance_px``,
-#: ``crop_scale`` and ``caveats`` (2026-12-06); 2: video reports gained ``faces_found.jpg``
+#: ``crop_scale``, ``head_pose_deg`` and ``caveats`` (2026-12-06); 2: video reports gained ``faces_found.jpg``
 #: (2026-12-05); 1 (or no ``report_format``): before.
 REPORT_FORMAT = 3
 

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from dfrec.report.gallery import LIKELY_TEXT, about, below, candidate_columns, no_match_text, weak_lead_text
-from dfrec.report.html import CAVEAT, CAVEAT_LEAD, caveat_sentences, face_pose_text, face_size_text, provenance_html
+from dfrec.report.html import CAVEAT, CAVEAT_LEAD, caveat_sentences, face_geometry_rows, provenance_html
 from dfrec.report.provenance import target_caveat
 from dfrec.results import FAKE_THRESHOLD, VERDICT_COLOR, VERDICT_TEXT, verdict
 
@@ -274,10 +274,7 @@ def _face_card(base: str, face: dict[str, Any], threshold: float, frame_img: str
          _fmt(face.get("l2_recovered_source_vs_target")) + (" (dlib: same person below 0.6)")),
         ("Detector confidence", _fmt(face.get("detection_score"), 2)),
     ]
-    if face_size_text(face):
-        kv.append(("Face size in the picture", face_size_text(face)))
-    if face_pose_text(face):
-        kv.append(("Head pose", face_pose_text(face)))
+    kv += face_geometry_rows(face)
     if "n_frames" in face:
         kv.insert(1, ("Frames with this face", f"{face['n_frames']} · fake score min {face['score_fake_min']:.3f}, "
                                               f"max {face['score_fake_max']:.3f} (mean above)"))

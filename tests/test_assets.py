@@ -50,7 +50,7 @@ def test_attribute_asset_is_the_documented_regeneration(lfw_dir):
     asset = build_asset(lfw_dir)  # the command's defaults: 400 train identities, seed 0
     shipped = json.loads(DEFAULT_OUT.read_text())
     assert set(asset) == set(shipped)
-    for k in ("what", "source", "n_images", "seed", "size", "margin", "groups"):
+    for k in ("what", "source", "n_images", "seed", "size", "margin", "crop_enlarge", "groups"):
         assert asset[k] == shipped[k], k
     np.testing.assert_allclose(asset["mean_face"], shipped["mean_face"], rtol=0, atol=2e-5)  # stored to 5 decimals
     np.testing.assert_allclose(asset["scales"], shipped["scales"], rtol=1e-4)

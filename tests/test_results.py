@@ -40,7 +40,7 @@ def test_source_vs_target_is_the_centred_identity_similarity_and_dlibs_rule():
 
 def test_face_size_and_the_small_face_caveat():
     """A face at the training faces' size has no caveat; the same face a third as large in the
-    picture (eyes ~18 px apart) is called small, with its size and the training range in words."""
+    picture (eyes ~14 px apart) is called small, with its size and the training range in words."""
     from dfrec.faces.align import alignment_matrix, canonical_landmarks, crop_scale, eye_distance
     from dfrec.results import SMALL_FACE_EYES_PX, input_caveats, training_faces
 

@@ -39,6 +39,8 @@ def test_cache_matches_the_face_toolkit(face_folder, face_cache):
     crop = faces.crop(i)
     assert crop.image.shape == (224, 224, 3) and crop.identity == "biden"
     assert np.abs(crop.image.astype(int) - al.image.astype(int)).mean() < 3.0  # JPEG q95
+    meta = json.loads((face_cache / "meta.json").read_text())
+    assert meta["size"] == 224 and meta["crop_enlarge"] == "lanczos4"  # how its small faces were enlarged
 
 
 def test_pack_roundtrip(face_cache, tmp_path):

@@ -127,6 +127,28 @@ def test_large_image_is_antialiased(obama):
     assert psnr(a1.image, a2.image) > 30
 
 
+def test_small_face_is_enlarged_with_lanczos(fixture_dir, obama, monkeypatch):
+    """A face 8x smaller than in the photo is enlarged to the crop with Lanczos-4
+    (ENLARGE_INTERPOLATION): closer to the full-size face's crop than a bilinear enlargement.
+    A shrinking warp (a face larger than the crop) does not use it."""
+    import dfrec.faces.align as align
+
+    _, _, lm = obama
+    full = read_image(fixture_dir / "obama.jpg")
+    lm_full = (lm + 0.5) * np.array([full.shape[1] / 455, full.shape[0] / 569]) - 0.5
+    ref = align_face(full, lm_full)  # eyes ~100 px apart: a shrinking warp
+    small = cv2.resize(full, (full.shape[1] // 8, full.shape[0] // 8), interpolation=cv2.INTER_AREA)
+    lm_small = (lm_full + 0.5) * np.array([small.shape[1] / full.shape[1], small.shape[0] / full.shape[0]]) - 0.5
+    assert align.ENLARGE_INTERPOLATION == cv2.INTER_LANCZOS4
+    lanczos = align_face(small, lm_small)
+    monkeypatch.setattr(align, "ENLARGE_INTERPOLATION", cv2.INTER_LINEAR)
+    linear = align_face(small, lm_small)
+    assert lanczos.matrix[0, 0] > 3 and ref.matrix[0, 0] < 1  # enlarged > 3x; shrunk
+    inner = (slice(40, 184), slice(40, 184))
+    assert psnr(lanczos.image[inner], ref.image[inner]) > psnr(linear.image[inner], ref.image[inner]) + 0.2
+    np.testing.assert_array_equal(align_face(full, lm_full).image, ref.image)  # shrinking: bilinear either way
+
+
 def test_paste_back_roundtrip(fixture_dir):
     """paste_back(align(x)) reproduces x on the face and leaves far pixels bit-exact."""
     img = read_image(fixture_dir / "obama.jpg")

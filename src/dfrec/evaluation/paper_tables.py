@@ -354,9 +354,11 @@ def perturb(images: torch.Tensor, family: str, level: int, seed: int = 0) -> tor
     ``level``, sigma from OpenCV's rule), ``jpeg`` (quality ``level``), Gaussian ``noise``
     (variance ``level`` on the 0–255 scale), ``shift`` (the content moved ``level`` px down
     and right: a face aligned ``level`` px off), ``downscale`` (the crop shrunk ``level`` times
-    with area averaging and brought back with the aligner's bilinear interpolation: the same face
+    with area averaging and brought back as the aligner enlarges, Lanczos-4: the same face
     ``level`` times smaller in the picture). Returns uint8."""
     import cv2
+
+    from dfrec.faces import align
 
     if family == "shift":
         return translate_crops(images, level, level)
@@ -374,7 +376,7 @@ def perturb(images: torch.Tensor, family: str, level: int, seed: int = 0) -> tor
         elif family == "downscale":
             h, w = a.shape[:2]
             small = cv2.resize(a, (max(1, round(w / level)), max(1, round(h / level))), interpolation=cv2.INTER_AREA)
-            b = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+            b = cv2.resize(small, (w, h), interpolation=align.ENLARGE_INTERPOLATION)  # as the aligner enlarges
         elif family == "noise":
             b = np.clip(a.astype(np.float64) + g.normal(0, math.sqrt(level), a.shape), 0, 255).round().astype(np.uint8)
         else:
@@ -414,7 +416,7 @@ def robustness_table(r: Recoveries, limit: int, batch_size: int, seed: int, enab
                "0-255 scale; shift: the aligned crop's content moved k px down and right, edges repeated (a face "
                "aligned k px off), the recovered faces and the None row moved back before they are compared "
                "(blockiness in the model's frame); downscale: the crop shrunk k times (area) and enlarged back "
-               "(bilinear, as the aligner does): the face k times smaller in the picture (an LFW face's eye centres "
+               "(Lanczos-4, as the aligner does since 2026-12-06): the face k times smaller in the picture (an LFW face's eye centres "
                "are some 40 px apart in the photo, 53 px in the crop; at k = 2, 3, 4: 20, 13, 10 px). None_IDSim_target: the perturbed forgery itself vs the true target.",
                f"blockiness_mid: steps across the {r.patch}-px patch borders / across the lines halfway between "
                "them, on luma, inside the face ellipse: ≈ 1 without a patch grid, with or without JPEG blocking "

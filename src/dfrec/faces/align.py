@@ -171,8 +171,30 @@ def crop_scale(matrix: np.ndarray) -> float:
     return float(np.sqrt(abs(np.linalg.det(m))))
 
 
-def _warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], border: int) -> np.ndarray:
-    """warpAffine with anti-aliasing: halve the source (pyrDown) while the warp shrinks > 2×."""
+#: Interpolation of a warp that enlarges the picture (a face smaller than the crop: most faces).
+#: Lanczos-4 (8×8 taps) instead of bilinear: on held-out LFW faces shrunk until the eyes are 40 /
+#: 20 / 14 / 10 px apart and run through ``dfrec recover`` (192 swaps, 96 untouched), the bundled
+#: model's recovered target gained +0.007 / +0.011 / +0.014 / +0.027 IDSim (z 3.6 / 2.9 / 3.3 / 6.1),
+#: the source +0.001 / +0.003 / +0.007 / +0.019, and the untouched faces called swapped fell
+#: 0.05 / 0.32 / 0.76 / 0.96 → 0.05 / 0.09 / 0.35 / 0.73 (a soft enlargement reads as a pasted
+#: face); bicubic gained about as much on the target, less on the source
+#: (``benchmarks/face_size_sensitivity.py --interpolation``, docs/recover.md). Shrinking warps stay
+#: bilinear after the pyramid (anti-aliased). Landmark caches built before 2026-12-06, the bundled
+#: model's training and test crops among them, hold bilinear enlargements; one built now, Lanczos.
+ENLARGE_INTERPOLATION = cv2.INTER_LANCZOS4
+_INTERPOLATION_NAMES = {cv2.INTER_LINEAR: "bilinear", cv2.INTER_CUBIC: "bicubic", cv2.INTER_LANCZOS4: "lanczos4"}
+
+
+def enlarge_interpolation_name() -> str:
+    """The name of :data:`ENLARGE_INTERPOLATION` as reports record it (``lanczos4``, ``bilinear``, ...)."""
+    return _INTERPOLATION_NAMES.get(ENLARGE_INTERPOLATION, f"opencv flag {ENLARGE_INTERPOLATION}")
+
+
+def _warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], border: int,
+          enlarge: int | None = None) -> np.ndarray:
+    """warpAffine with anti-aliasing: halve the source (pyrDown) while the warp shrinks > 2×;
+    ``enlarge`` (an OpenCV ``INTER_*`` flag; default :data:`ENLARGE_INTERPOLATION`) where the
+    warp enlarges, bilinear otherwise."""
     m = np.asarray(matrix, np.float64).copy()
     scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
     src = image
@@ -181,7 +203,8 @@ def _warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], border: 
         # pyrDown's output pixel x' is centred on input pixel 2x' (5-tap kernel at 2x')
         m[:, :2] *= 2.0
         scale *= 2.0
-    return cv2.warpAffine(src, m, size, flags=cv2.INTER_LINEAR, borderMode=border)
+    flags = (ENLARGE_INTERPOLATION if enlarge is None else enlarge) if scale > 1.0 else cv2.INTER_LINEAR
+    return cv2.warpAffine(src, m, size, flags=flags, borderMode=border)
 
 
 def align_face(
@@ -190,13 +213,16 @@ def align_face(
     size: int = 224,
     margin: float | None = None,
     border: str = "reflect",
+    enlarge: int | None = None,
 ) -> AlignedFace:
     """Warp the face with 68 ``landmarks`` to a canonical ``size``×``size`` crop.
 
     image: (H, W, 3) uint8 RGB (other modes via :func:`dfrec.io.as_rgb_uint8`);
     landmarks: (68, 2) (x, y) image pixels; margin: dlib-style padding (default
     :data:`DEFAULT_MARGIN`); border: how pixels outside the image are filled
-    (``reflect``, ``replicate`` or ``constant`` black).
+    (``reflect``, ``replicate`` or ``constant`` black); enlarge: OpenCV interpolation flag for
+    a face smaller than the crop (default :data:`ENLARGE_INTERPOLATION`, Lanczos-4;
+    ``cv2.INTER_LINEAR`` reproduces crops made before 2026-12-06).
     """
     img = as_rgb_uint8(image)
     margin = DEFAULT_MARGIN if margin is None else float(margin)
@@ -206,7 +232,7 @@ def align_face(
     if border not in modes:
         raise InputError(f"border must be one of {sorted(modes)}; got {border!r}")
     matrix = alignment_matrix(landmarks, size, margin)
-    crop = _warp(img, matrix, (size, size), modes[border])
+    crop = _warp(img, matrix, (size, size), modes[border], enlarge)
     lm_crop = transform_points(landmarks, matrix).astype(np.float32)
     return AlignedFace(image=crop, matrix=matrix, landmarks=lm_crop, size=int(size), margin=margin)
 

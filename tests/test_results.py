@@ -82,3 +82,25 @@ def test_head_pose_caveats(yaw, pitch, codes):
         angle = abs(est[0]) if c["code"] == "turned_head" else abs(est[1])
         assert f"about {angle:.0f}°" in c["message"] and "never tested" in c["message"]
     assert head_pose_deg(np.zeros((68, 2))) is None  # degenerate landmarks: no pose, no caveat
+
+
+def test_a_turned_head_is_not_called_small_for_its_closer_eyes():
+    """Turned 45°, a head whose eyes would be 25 px apart facing the camera shows them ~18 px apart:
+    not a small face (only turned); the same face frontal at 17 px is small, and so is a turned
+    head whose eyes would be 17 px apart facing the camera."""
+    from dfrec.faces.align import eye_distance
+    from dfrec.metrics.pose import euler_to_rotation, project_template
+    from dfrec.results import SMALL_FACE_EYES_PX, head_pose_deg, input_caveats
+
+    def face(yaw: float, frontal_eyes: float) -> np.ndarray:
+        scale = frontal_eyes / eye_distance(project_template(euler_to_rotation(0, 0, 0)))
+        return project_template(euler_to_rotation(yaw, 0, 0)) * scale + 100
+
+    turned = face(45, 25)
+    assert eye_distance(turned) < SMALL_FACE_EYES_PX  # closer in the picture than the threshold
+    assert [c["code"] for c in input_caveats(turned, head_pose_deg(turned))] == ["turned_head"]
+    assert [c["code"] for c in input_caveats(turned)] == ["small_face"]  # without a pose: eyes as seen
+    assert [c["code"] for c in input_caveats(face(0, 17), head_pose_deg(face(0, 17)))] == ["small_face"]
+    small_turned = face(45, 17)
+    (size, _) = sorted(input_caveats(small_turned, head_pose_deg(small_turned)), key=lambda c: c["code"] != "small_face")
+    assert size["code"] == "small_face" and "facing the camera" in size["message"]

@@ -37,6 +37,10 @@ VERDICT_COLOR = {"fake": "#e5484d", "real": "#30a46c"}
 #: at 40 px, 9 % at 20, then 20 / 25 / 35 / 73 % at 18 / 16 / 14 / 10 px; the recovered target's
 #: lead over the forgery +0.097 at 40 px, +0.081 at 20, +0.066 at 14, +0.056 at 10.
 SMALL_FACE_EYES_PX = 20.0
+#: A turned head brings the eyes closer in the picture (by cos(yaw): 0.71 at 45° for the 3D mean
+#: face) without making the face smaller, so the rule compares the eye distance the face would
+#: have facing the camera, eyes / cos(yaw), with the yaw capped here (the pose fit is loose beyond).
+SMALL_FACE_MAX_YAW_DEG = 60.0
 #: A head turned further than this (|yaw|, degrees) gets the ``turned_head`` caveat, and one
 #: tilted outside this pitch range (degrees, + = chin down) ``tilted_head``: just beyond the
 #: training faces (|yaw| ≤ 26°, pitch −21° … 14° for 98–99 % of them, ``assets/training_faces.json``).
@@ -79,7 +83,8 @@ def input_caveats(landmarks: np.ndarray, pose: tuple[float, float] | None = None
     """What about a face, as found in the picture, makes its recovery less reliable than the
     tested case: ``[{"code", "message"}]``, empty when nothing is known to. ``landmarks (68, 2)``
     in picture pixels; ``pose`` its :func:`head_pose_deg` (``None``: the pose rules are skipped).
-    Rules: ``small_face`` below :data:`SMALL_FACE_EYES_PX`; ``turned_head`` beyond
+    Rules: ``small_face`` below :data:`SMALL_FACE_EYES_PX` (facing the camera: the eye distance
+    ÷ cos(yaw) when the pose is known, see :data:`SMALL_FACE_MAX_YAW_DEG`); ``turned_head`` beyond
     :data:`TURNED_HEAD_YAW_DEG`; ``tilted_head`` outside :data:`TILTED_HEAD_PITCH_DEG`."""
     eyes = eye_distance(landmarks)
     out = []
@@ -97,10 +102,12 @@ def input_caveats(landmarks: np.ndarray, pose: tuple[float, float] | None = None
                 f"tilted head: about {abs(pitch):.0f}° chin {'down' if pitch > 0 else 'up'}, while 98 % of the faces "
                 f"the model was trained on tilt between {abs(ref['pitch_deg']['p1']):.0f}° chin up and "
                 f"{ref['pitch_deg']['p99']:.0f}° chin down; {untested}")})
-    if eyes < SMALL_FACE_EYES_PX:
+    frontal = eyes / np.cos(np.radians(min(abs(pose[0]), SMALL_FACE_MAX_YAW_DEG))) if pose is not None else eyes
+    if frontal < SMALL_FACE_EYES_PX:
         ref = training_faces()["eye_distance_px"]
+        turned = f" (about {frontal:.0f} px facing the camera)" if round(frontal) != round(eyes) else ""
         out.append({"code": "small_face", "message": (
-            f"small face: its eyes are {eyes:.0f} px apart in the picture, against {ref['p1']:.0f}-{ref['p99']:.0f} px "
+            f"small face: its eyes are {eyes:.0f} px apart in the picture{turned}, against {ref['p1']:.0f}-{ref['p99']:.0f} px "
             f"in the faces the model was trained on; shown with eyes 14 px apart, a third of untouched test faces "
             f"were called swapped (at 40 px: 5 %), and the recovered target's lead over the forgery itself fell "
             f"by a third")})

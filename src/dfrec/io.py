@@ -17,7 +17,7 @@ import re
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -373,6 +373,32 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def walk_folders_once(root: str | os.PathLike, onerror: Callable[[OSError], None] | None = None,
+                      on_repeat: Callable[[Path], None] | None = None) -> Iterator[tuple[Path, list[str], list[str]]]:
+    """``os.walk`` with symbolic links followed and each real folder entered once: yields
+    ``(folder, dirs, names)`` (prune ``dirs`` in place to skip sub-folders). A folder reached
+    again through a link goes to ``on_repeat`` and is not entered; an unreadable one goes to
+    ``onerror`` (without it, the ``OSError`` of a folder that cannot be examined is raised)."""
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirs, names in os.walk(root, onerror=onerror, followlinks=True):
+        here = Path(dirpath)
+        try:
+            st = here.stat()
+        except OSError as e:
+            if onerror is None:
+                raise
+            onerror(e)
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            if on_repeat is not None:
+                on_repeat(here)
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        yield here, dirs, names
+
+
 def scan_folder(root: str | os.PathLike, suffixes: tuple[str, ...], exclude: str | os.PathLike | None,
                 failed: list[dict[str, str]], ignored: list[dict[str, str]]) -> list[Path]:
     """Files under ``root`` whose suffix is in ``suffixes`` (symbolic links followed, each
@@ -387,25 +413,15 @@ def scan_folder(root: str | os.PathLike, suffixes: tuple[str, ...], exclude: str
     root = Path(root)
     out_abs = Path(exclude).resolve() if exclude is not None else None
     media = tuple(suffixes)
-    seen: set[tuple[int, int]] = set()
     files: list[Path] = []
 
     def onerror(err: OSError) -> None:
         failed.append({"input": str(err.filename or root), "reason": describe(OSError(err.errno, err.strerror))})
 
-    for dirpath, dirs, names in os.walk(root, onerror=onerror, followlinks=True):
-        here = Path(dirpath)
-        try:
-            st = here.stat()
-        except OSError as e:
-            failed.append({"input": str(here), "reason": describe(OSError(e.errno, e.strerror))})
-            dirs[:] = []
-            continue
-        if (st.st_dev, st.st_ino) in seen:
-            ignored.append({"input": str(here), "reason": "links to a folder already scanned"})
-            dirs[:] = []
-            continue
-        seen.add((st.st_dev, st.st_ino))
+    def on_repeat(here: Path) -> None:
+        ignored.append({"input": str(here), "reason": "links to a folder already scanned"})
+
+    for here, dirs, names in walk_folders_once(root, onerror, on_repeat):
         resolved = here.resolve()
         if out_abs is not None and (resolved == out_abs or out_abs in resolved.parents):
             dirs[:] = []  # dfrec's own output
@@ -442,15 +458,7 @@ def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]
     once, and the paths stay under ``folder`` (``relative_to(folder)`` works)."""
     root = Path(folder)
     if recursive:
-        seen: set[tuple[int, int]] = set()
-        found = []
-        for dirpath, dirs, names in os.walk(root, followlinks=True):
-            st = os.stat(dirpath)
-            if (st.st_dev, st.st_ino) in seen:
-                dirs[:] = []
-                continue
-            seen.add((st.st_dev, st.st_ino))
-            found += [Path(dirpath) / n for n in names]
+        found = [here / n for here, _, names in walk_folders_once(root) for n in names]
     else:
         found = list(root.iterdir())
     return sorted(

@@ -185,9 +185,11 @@ ENLARGE_INTERPOLATION = cv2.INTER_LANCZOS4
 _INTERPOLATION_NAMES = {cv2.INTER_LINEAR: "bilinear", cv2.INTER_CUBIC: "bicubic", cv2.INTER_LANCZOS4: "lanczos4"}
 
 
-def enlarge_interpolation_name() -> str:
-    """The name of :data:`ENLARGE_INTERPOLATION` as reports record it (``lanczos4``, ``bilinear``, ...)."""
-    return _INTERPOLATION_NAMES.get(ENLARGE_INTERPOLATION, f"opencv flag {ENLARGE_INTERPOLATION}")
+def enlarge_interpolation_name(flag: int | None = None) -> str:
+    """The name of an enlarging interpolation ``flag`` (default :data:`ENLARGE_INTERPOLATION`) as
+    reports, caches and assets record it (``lanczos4``, ``bilinear``, ...)."""
+    flag = ENLARGE_INTERPOLATION if flag is None else flag
+    return _INTERPOLATION_NAMES.get(flag, f"opencv flag {flag}")
 
 
 def _warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], border: int,
@@ -196,7 +198,7 @@ def _warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], border: 
     ``enlarge`` (an OpenCV ``INTER_*`` flag; default :data:`ENLARGE_INTERPOLATION`) where the
     warp enlarges, bilinear otherwise."""
     m = np.asarray(matrix, np.float64).copy()
-    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    scale = crop_scale(m)
     src = image
     while scale < 0.5 and min(src.shape[:2]) >= 4:
         src = cv2.pyrDown(src)

@@ -369,10 +369,10 @@ def _cnn_to_hog_box(box: np.ndarray) -> np.ndarray:
 
 def hog_box_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
     """(4,) HOG-style box x0, y0, x1, y1 implied by (68, 2) landmarks (see the constants above)."""
-    from dfrec.faces.align import FIT_INDICES, MEAN_FACE, similarity_transform, transform_points
+    from dfrec.faces.align import FIT_INDICES, MEAN_FACE, crop_scale, similarity_transform, transform_points
 
     m = similarity_transform(MEAN_FACE[FIT_INDICES], np.asarray(landmarks, np.float64)[FIT_INDICES])
-    side = _LM_BOX_SIDE * float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    side = _LM_BOX_SIDE * crop_scale(m)
     cx, cy = transform_points(np.array([_LM_BOX_CENTRE]), m)[0]
     return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float64)
 

@@ -69,13 +69,14 @@ def build_asset(lfw_dir: str | Path, n: int = 400, seed: int = 0, size: int = 22
     """Measure the mean face and the attribute scales (see the module docstring)."""
     import cv2
 
-    from dfrec.faces.align import DEFAULT_MARGIN
+    from dfrec.faces.align import DEFAULT_MARGIN, enlarge_interpolation_name
     from dfrec.losses.attribute import AppearanceAttributeNet
 
     margin = DEFAULT_MARGIN
     # bilinear, as the crops of the caches the bundled model trains on (Lanczos-4 raises some
     # texture scales by up to 8 %)
-    crops, lms = aligned_lfw_faces(lfw_dir, n, seed, size, margin, enlarge=cv2.INTER_LINEAR)
+    enlarge = cv2.INTER_LINEAR
+    crops, lms = aligned_lfw_faces(lfw_dir, n, seed, size, margin, enlarge=enlarge)
     mean_face = lms.astype(np.float64).mean(0) / size * (2 * margin + 1) - margin
     crop_lm = ((margin + mean_face) / (2 * margin + 1) * size).astype(np.float32)
     net = AppearanceAttributeNet(size, margin, landmarks=crop_lm, texture=True, calibrate=False)
@@ -94,7 +95,7 @@ def build_asset(lfw_dir: str | Path, n: int = 400, seed: int = 0, size: int = 22
         "seed": seed,
         "size": size,
         "margin": margin,
-        "crop_enlarge": "bilinear",
+        "crop_enlarge": enlarge_interpolation_name(enlarge),
         "groups": {k: [v.start, v.stop] for k, v in net.groups.items()},
         "mean_face": np.round(mean_face, 5).tolist(),
         "scales": [float(f"{v:.6g}") for v in std.tolist()],

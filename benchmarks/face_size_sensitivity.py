@@ -1,7 +1,7 @@
 """What a small face costs ``dfrec recover``: the whole pipeline on held-out swaps shown smaller.
 
     python benchmarks/face_size_sensitivity.py [--checkpoint DIR] [--eyes 40,20,14,10] [--n 96]
-        [--interpolation lanczos,linear] [--json]
+        [--interpolation lanczos4,bilinear] [--json]
 
 Table V's ``downscale`` rows blur an aligned crop, keeping its alignment; a small face in a real
 picture also has to be found, aligned from landmarks that dlib places on a few pixels, and
@@ -33,19 +33,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import cv2  # noqa: E402
 from _heldout import add_heldout_args  # noqa: E402  (benchmarks/_heldout.py)
 
+from dfrec.faces.align import interpolation_name  # noqa: E402
+
 #: eye-centre distance of the gate's 224-px crops (the alignment template), px
 CROP_EYES_PX = 53.0
-#: names of OpenCV's interpolations for ``--interpolation``
-INTERPOLATIONS = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
+#: OpenCV's interpolations for ``--interpolation``, by the names reports record
+#: (``dfrec.faces.align.interpolation_name``), and the short words this option took before
+INTERPOLATIONS = {interpolation_name(f): f for f in (cv2.INTER_LANCZOS4, cv2.INTER_LINEAR, cv2.INTER_CUBIC)}
+ALIASES = {"linear": "bilinear", "cubic": "bicubic", "lanczos": "lanczos4"}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", default=None, help="model folder (default: the bundled model)")
     ap.add_argument("--eyes", default="40,20,14,10", help="eye distances in px, comma-separated, largest first")
-    ap.add_argument("--interpolation", default="lanczos",
+    ap.add_argument("--interpolation", default="lanczos4",
                     help="the alignment's enlarging interpolation(s), comma-separated, the first the reference: "
-                         f"{', '.join(INTERPOLATIONS)} (default lanczos, dfrec's)")
+                         f"{', '.join(INTERPOLATIONS)} (or {', '.join(ALIASES)}; default lanczos4, dfrec's)")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
     add_heldout_args(ap, n=96, sets="swap,real")
     a = ap.parse_args(argv)
@@ -60,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(a.threads)
     sizes = [float(v) for v in a.eyes.split(",")]
-    interps = [v for v in a.interpolation.split(",") if v]
+    interps = [ALIASES.get(v, v) for v in a.interpolation.split(",") if v]
     if unknown := set(interps) - set(INTERPOLATIONS):
         ap.error(f"--interpolation: unknown {sorted(unknown)}; choose from {', '.join(INTERPOLATIONS)}")
     rec = Recoverer.from_pretrained(a.checkpoint, device="cpu")

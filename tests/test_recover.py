@@ -366,3 +366,31 @@ def test_video_report_numbers_the_tracks_in_the_busiest_frame(recoverer, astrona
         assert np.abs(edge - COLORS[track["verdict"]]).max(axis=1).min() < 60, track["label"]
     page = (out / "report.html").read_text()
     assert "faces_found.jpg" in page and "Frame #1 at 0.25 s" in page and "mean fake score over its frames" in page
+
+
+def test_a_composing_model_keeps_what_pasting_its_target_needs(tmp_path, astronaut):
+    """With ``compose`` the recovered target is the TIRM's output inside the map and the forgery
+    outside: the face carries both parts, the target is their blend, and the pasted frame is
+    composed from them (paste_faces), not from the whole crop."""
+    from dfrec.faces import paste_back
+    from dfrec.models import create_model
+    from dfrec.recover import Recoverer
+
+    torch.manual_seed(1)
+    create_model("tiny", pretrained_init=False, compose=True, compose_dilate=2).save_pretrained(tmp_path / "m")
+    rec = Recoverer.from_pretrained(tmp_path / "m", device="cpu")
+    f = rec.recover(astronaut, max_faces=1)[0]
+    assert f.target_raw.shape == (224, 224, 3) and f.target_raw.dtype == np.uint8
+    assert f.target_weight.shape == (224, 224) and 0 <= f.target_weight.min() and f.target_weight.max() <= 1
+    # blend_weight dilates and feathers the map: the weight is not the map itself here
+    assert not np.allclose(f.target_weight, f.map)
+    w = f.target_weight[..., None]
+    composite = w * f.target_raw.astype(np.float32) + (1 - w) * f.forgery.astype(np.float32)
+    assert np.abs(composite - f.target.astype(np.float32)).max() <= 1.0
+    expect = paste_back(astronaut, f.target_raw, f.matrix, mask=f.target_weight)  # the default feather
+    np.testing.assert_array_equal(f.target_frame, expect)
+    # the plain tiny model repaints the whole crop: nothing to compose with
+    plain = Recoverer.from_pretrained(tmp_path / "m", device="cpu")
+    plain.model.config.compose = False
+    g = plain.recover(astronaut, max_faces=1)[0]
+    assert g.target_raw is None and g.target_weight is None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import cv2
 import numpy as np
 import pytest
 
@@ -104,3 +107,38 @@ def test_a_turned_head_is_not_called_small_for_its_closer_eyes():
     small_turned = face(45, 17)
     (size, _) = sorted(input_caveats(small_turned, head_pose_deg(small_turned)), key=lambda c: c["code"] != "small_face")
     assert size["code"] == "small_face" and "facing the camera" in size["message"]
+
+
+def test_a_composed_target_is_pasted_by_its_weight_and_the_picture_keeps_its_pixels(fixture_dir):
+    """A face larger than the crop: pasting the whole composed target would bring the picture's own
+    pixels back through the 224-px crop (blurred); paste_faces composes at the picture's
+    resolution instead: the TIRM's output where the weight is 1, the picture untouched where 0."""
+    from dfrec.faces import align_face, detect_faces
+    from dfrec.io import read_image
+    from dfrec.results import paste_faces
+
+    img = read_image(fixture_dir / "obama.jpg")
+    face = detect_faces(img)[0]
+    al = align_face(img, face.landmarks, size=224)
+    assert np.sqrt(abs(np.linalg.det(al.matrix[:, :2]))) < 0.6  # the crop shrinks this face
+    yy, xx = np.mgrid[:224, :224]
+    weight = ((yy - 130) ** 2 + (xx - 112) ** 2 < 40**2).astype(np.float32)  # a disc on the mouth
+    raw = np.zeros((224, 224, 3), np.uint8)
+    raw[..., 2] = 255  # what the TIRM painted: pure blue
+    target = (weight[..., None] * raw + (1 - weight[..., None]) * al.image + 0.5).astype(np.uint8)
+    rec = FaceRecovery(index=0, box=np.asarray(face.box), landmarks=face.landmarks, detection_score=1.0,
+                       matrix=al.matrix, forgery=al.image, source=al.image, target=target, map=weight,
+                       score_fake=0.9, idsim=0.2, l2=0.7, target_raw=raw, target_weight=weight)
+    frame = paste_faces(img, [rec], "target")
+    whole = paste_faces(img, [dataclasses.replace(rec, target_raw=None, target_weight=None)], "target")
+    # where the disc lands in the picture (its centre, mapped back), the frame is the TIRM's blue
+    inv = cv2.invertAffineTransform(al.matrix)
+    cx, cy = (inv @ np.array([112.0, 130.0, 1.0])).round().astype(int)
+    assert np.abs(frame[cy, cx].astype(int) - [0, 0, 255]).max() <= 2
+    # outside the disc's footprint (dilated for the resampling), the picture keeps its pixels exactly
+    disc = cv2.warpAffine(weight, inv, (img.shape[1], img.shape[0]), flags=cv2.INTER_LINEAR)
+    outside = cv2.dilate((disc > 0).astype(np.uint8), np.ones((7, 7), np.uint8)) == 0
+    np.testing.assert_array_equal(frame[outside], img[outside])
+    # the whole-crop paste changed those pixels: the face came back through the crop
+    changed = np.abs(whole.astype(int) - img.astype(int)).max(axis=2)[outside]
+    assert (changed > 2).mean() > 0.02

@@ -149,7 +149,10 @@ class FaceRecovery:
     ``box`` (x0, y0, x1, y1) and ``landmarks (68, 2)`` are in original-image pixels and
     ``matrix (2, 3)`` maps image to crop pixels. ``source_frame`` / ``target_frame`` are the
     original image ``(H, W, 3) uint8`` with the recovered face pasted back (``None`` when
-    pasting was skipped).
+    pasting was skipped). When the model composes its target (the forgery outside the map),
+    ``target_raw`` ``(S, S, 3) uint8`` is the TIRM's own output and ``target_weight`` ``(S, S)
+    float32`` in [0, 1] its weight in ``target``; pasting uses them, so the picture keeps its own
+    pixels outside the map (``None`` for models that repaint the whole crop).
     """
 
     index: int
@@ -167,6 +170,8 @@ class FaceRecovery:
     embeddings: dict[str, np.ndarray] = field(default_factory=dict)
     source_frame: np.ndarray | None = None
     target_frame: np.ndarray | None = None
+    target_raw: np.ndarray | None = None
+    target_weight: np.ndarray | None = None
 
     @property
     def is_fake(self) -> bool:
@@ -247,13 +252,23 @@ def paste_faces(image: np.ndarray, faces: Sequence[FaceRecovery], which: str = "
                 feather: float | None = None) -> np.ndarray:
     """``image`` ``(H, W, 3) uint8`` with every face's recovered ``which`` (``source`` or
     ``target``) pasted back through the inverse of its alignment, feathered at the edge
-    (``feather``: :func:`dfrec.faces.paste_back`'s, ``None`` = its default)."""
+    (``feather``: :func:`dfrec.faces.paste_back`'s, ``None`` = its default).
+
+    A composed target (``target_weight`` set) is composed again at the picture's resolution:
+    the TIRM's ``target_raw`` pasted with its weight, so outside the map the picture keeps its own
+    pixels instead of their round trip through the crop (a face larger than the crop would come
+    back blurred). Any other crop is pasted whole."""
     from dfrec.faces import paste_back
 
+    if which not in ("source", "target"):
+        raise ValueError(f"which must be 'source' or 'target', got {which!r}")
     kw = {} if feather is None else {"feather": feather}
     out = image
     for face in faces:
-        out = paste_back(out, getattr(face, which), face.matrix, **kw)
+        if which == "target" and face.target_weight is not None and face.target_raw is not None:
+            out = paste_back(out, face.target_raw, face.matrix, mask=face.target_weight, **kw)
+        else:
+            out = paste_back(out, getattr(face, which), face.matrix, **kw)
     return out
 
 

@@ -69,6 +69,7 @@ def test_folder_with_bad_files(tmp_path, tiny_checkpoint, face_image, capsys):
     assert result["dfrec_version"] and result["created_utc"].endswith("Z")
     assert result["settings"]["device"] == "cpu" and result["environment"]["torch"] == torch.__version__
     assert result["settings"]["crop_enlarge"] == "lanczos4"  # how a small face was enlarged to the crop
+    assert result["settings"]["paste_interpolation"] == "lanczos4"  # how the recovered crops went back
     face = result["faces"][0]
     assert 0 <= face["score_fake"] <= 1 and face["files"]["target"] == "face1_target.png"
     frame = read_image(folder / "frame_target.png")

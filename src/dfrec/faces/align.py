@@ -182,14 +182,25 @@ def crop_scale(matrix: np.ndarray) -> float:
 #: bilinear after the pyramid (anti-aliased). Landmark caches built before 2026-12-06, the bundled
 #: model's training and test crops among them, hold bilinear enlargements; one built now, Lanczos.
 ENLARGE_INTERPOLATION = cv2.INTER_LANCZOS4
+#: Interpolation of :func:`paste_back`'s crop pixels, in both directions (no anti-aliasing pyramid:
+#: the pasted crop came from the same picture, and an interpolating kernel returns its pixels).
+#: A picture's face through ``align_face`` and back, PSNR inside the crop's footprint, Lanczos-4 −
+#: bilinear at < 0.7 / 0.7–1.4 / 1.4–2.8 / ≥ 2.8 crop px per photo px: +0.7 / +6.8 / +7.7 / −0.1 dB
+#: (11 faces of 6 photos from outside LFW at 4 sizes; ``benchmarks/paste_back_fidelity.py``,
+#: docs/recover.md). Bilinear until 2026-12-06.
+PASTE_INTERPOLATION = cv2.INTER_LANCZOS4
 _INTERPOLATION_NAMES = {cv2.INTER_LINEAR: "bilinear", cv2.INTER_CUBIC: "bicubic", cv2.INTER_LANCZOS4: "lanczos4"}
 
 
+def interpolation_name(flag: int) -> str:
+    """The name of an OpenCV interpolation ``flag`` as reports, caches and assets record it
+    (``lanczos4``, ``bicubic``, ``bilinear``; others as ``opencv flag N``)."""
+    return _INTERPOLATION_NAMES.get(int(flag), f"opencv flag {int(flag)}")
+
+
 def enlarge_interpolation_name(flag: int | None = None) -> str:
-    """The name of an enlarging interpolation ``flag`` (default :data:`ENLARGE_INTERPOLATION`) as
-    reports, caches and assets record it (``lanczos4``, ``bilinear``, ...)."""
-    flag = ENLARGE_INTERPOLATION if flag is None else flag
-    return _INTERPOLATION_NAMES.get(flag, f"opencv flag {flag}")
+    """:func:`interpolation_name` of an enlarging ``flag``, by default :data:`ENLARGE_INTERPOLATION`."""
+    return interpolation_name(ENLARGE_INTERPOLATION if flag is None else flag)
 
 
 def _warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], border: int,
@@ -297,13 +308,15 @@ def paste_back(
     matrix: np.ndarray,
     feather: float = 0.08,
     mask: np.ndarray | None = None,
+    interpolation: int | None = None,
 ) -> np.ndarray:
     """Warp a (size, size, 3) ``crop`` back into ``image`` and blend; returns a new image.
 
     image: (H, W, 3) uint8; crop: (size, size, 3) uint8 or float in [0, 1]; matrix: the
     (2, 3) image->crop matrix of :func:`align_face`; feather and mask as in
-    :func:`crop_weight`. Only the crop's footprint is touched: pixels outside it are
-    returned unchanged (bit-exact).
+    :func:`crop_weight`; interpolation: OpenCV ``INTER_*`` flag for the crop's pixels (default
+    :data:`PASTE_INTERPOLATION`; the blend weight is always bilinear). Only the crop's
+    footprint is touched: pixels outside it are returned unchanged (bit-exact).
     """
     img = as_rgb_uint8(image)
     c = as_rgb_uint8(crop)
@@ -323,10 +336,10 @@ def paste_back(
     # matrix from ROI pixels to crop pixels: roi (u, v) = image (u + x0, v + y0)
     m_roi = m.copy()
     m_roi[:, 2] += m[:, 0] * x0 + m[:, 1] * y0
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     roi_size = (x1 - x0, y1 - y0)
-    warped = cv2.warpAffine(c, m_roi, roi_size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    alpha = cv2.warpAffine(crop_weight(size, feather, mask), m_roi, roi_size, flags=flags,
+    interp = PASTE_INTERPOLATION if interpolation is None else int(interpolation)
+    warped = cv2.warpAffine(c, m_roi, roi_size, flags=interp | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    alpha = cv2.warpAffine(crop_weight(size, feather, mask), m_roi, roi_size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)[..., None]
     region = img[y0:y1, x0:x1].astype(np.float32)
     blended = region + alpha * (warped.astype(np.float32) - region)

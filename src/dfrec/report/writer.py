@@ -34,12 +34,15 @@ FACE_IMAGES = ("forgery", "source", "target", "map", "overlay")
 OVERVIEW_FILE = "faces_found.jpg"
 #: Version of a result folder's layout (the files written, the keys of ``result.json``). Raise it
 #: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
-#: redoes results in an older layout instead of keeping them. 4: ``settings`` gained ``crop_enlarge``,
+#: redoes results in an older layout instead of keeping them. 5: ``settings`` gained
+#: ``paste_interpolation`` (Lanczos-4 since 2026-12-06, bilinear before) and a composed target is
+#: pasted back by its weight, so ``frame_target.png`` keeps the picture's pixels outside the map
+#: (2026-12-06); 4: ``settings`` gained ``crop_enlarge``,
 #: the interpolation that enlarges a face smaller than the crop (Lanczos-4 since 2026-12-06, bilinear
 #: before: a rerun redoes older results, whose crops differ); 3: faces gained ``eye_distance_px``,
 #: ``crop_scale``, ``head_pose_deg`` and ``caveats`` (2026-12-06); 2: video reports gained ``faces_found.jpg``
 #: (2026-12-05); 1 (or no ``report_format``): before.
-REPORT_FORMAT = 4
+REPORT_FORMAT = 5
 
 
 def save_face_images(folder: Path, prefix: str, rec: FaceRecovery) -> dict[str, str]:
@@ -70,11 +73,13 @@ def _finish(folder: Path, result: dict[str, Any]) -> dict[str, Any]:
 
 
 def result_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """The ``settings`` a result records: the fake threshold and how a face smaller than the crop
-    is enlarged to it (``crop_enlarge``), then the run's own settings."""
-    from dfrec.faces.align import enlarge_interpolation_name
+    """The ``settings`` a result records: the fake threshold, how a face smaller than the crop
+    is enlarged to it (``crop_enlarge``) and how recovered crops go back into the picture
+    (``paste_interpolation``), then the run's own settings."""
+    from dfrec.faces.align import PASTE_INTERPOLATION, enlarge_interpolation_name, interpolation_name
 
-    return {"fake_threshold": FAKE_THRESHOLD, "crop_enlarge": enlarge_interpolation_name(), **settings}
+    return {"fake_threshold": FAKE_THRESHOLD, "crop_enlarge": enlarge_interpolation_name(),
+            "paste_interpolation": interpolation_name(PASTE_INTERPOLATION), **settings}
 
 
 def base_result(settings: dict[str, Any], model_info: dict[str, Any]) -> dict[str, Any]:

@@ -33,10 +33,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import cv2  # noqa: E402
 from _heldout import add_heldout_args  # noqa: E402  (benchmarks/_heldout.py)
 
-from dfrec.faces.align import interpolation_name  # noqa: E402
+from dfrec.faces.align import CROP_EYES_PX, interpolation_name  # noqa: E402
 
-#: eye-centre distance of the gate's 224-px crops (the alignment template), px
-CROP_EYES_PX = 53.0
 #: OpenCV's interpolations for ``--interpolation``, by the names reports record
 #: (``dfrec.faces.align.interpolation_name``), and the short words this option took before
 INTERPOLATIONS = {interpolation_name(f): f for f in (cv2.INTER_LANCZOS4, cv2.INTER_LINEAR, cv2.INTER_CUBIC)}

@@ -1,6 +1,6 @@
 """Can the fake score be made robust without a GPU? Fine-tune the real/fake side of the ISM alone.
 
-    python benchmarks/fake_score_finetune.py [--part ism|head] [--degrade wide|none] [--minutes 35]
+    python benchmarks/fake_score_finetune.py [--part ism|head] [--degrade wide|small|none] [--minutes 35]
         [--threads 1] [--out runs/fake_score_ism_wide] [--json]
 
 The bundled model's fake score is trained with four fakes to one real, and its reals are LFW's
@@ -15,11 +15,14 @@ TIRM are not touched, so the recovered faces change only through the map.
   probe on the frozen, pooled deepest features; the map cannot move).
 - ``--degrade wide``: each input also gets, on top of the synthesiser's own augmentation, a chain
   of degradations seen in photos from elsewhere (:func:`wide_degrade`: down- and up-scaling with
-  JPEG in between, blur, sharpening, noise, JPEG quality 30-99); ``none``: only the synthesiser's.
+  JPEG in between, blur, sharpening, noise, JPEG quality 30-99); ``small``: first, a third of the
+  inputs as small faces enlarged to the crop as ``recover`` does (:func:`small_face_degrade`: eyes
+  8-28 px apart, Lanczos-4), then the wide chain; ``none``: only the synthesiser's.
 
 It then scores the bundled and the fine-tuned model on the same samples: the held-out LFW
 validation sets (:func:`dfrec.train.heldout.heldout_sets`, n = 96: swaps, GAN-like swaps, blends,
-self-swaps, reals) under each degradation of ``benchmarks/real_photo_scores.py`` (share of reals
+self-swaps, reals) under each degradation of ``benchmarks/real_photo_scores.py`` and as small
+faces (:func:`as_small_face`, eyes 20 / 14 / 10 px; share of reals
 called swapped, share of each fake kind caught, ROC AUC of all fakes against the reals), the map
 IoU with the true mask, and the untouched faces from outside LFW of ``real_photo_scores.py``
 (how many score above 0.5, their mean) and the examples' three forgeries. Writes the fine-tuned
@@ -73,6 +76,29 @@ def wide_degrade(a, rng):
     return np.ascontiguousarray(a)
 
 
+#: eye distances (px) a small face is drawn at by :func:`small_face_degrade`, and scored at
+SMALL_EYES = (8.0, 28.0)
+SCORED_EYES = (20, 14, 10)
+
+
+def as_small_face(a, eyes: float):
+    """``a`` (S, S, 3) uint8 as ``dfrec recover`` sees a face whose eyes are ``eyes`` px apart in
+    its picture (:func:`dfrec.data.synth.augment.as_small_face`: area-shrunk, enlarged back with
+    Lanczos-4)."""
+    from dfrec.data.synth.augment import as_small_face as small
+
+    return small(a, eyes)
+
+
+def small_face_degrade(a, rng, p: float = 0.35):
+    """``a`` as a small face (:func:`as_small_face`, eyes drawn in :data:`SMALL_EYES`) with
+    probability ``p``, then :func:`wide_degrade`: reals and fakes alike, so softness from an
+    enlargement stops reading as a pasted face."""
+    if rng.random() < p:
+        a = as_small_face(a, float(rng.uniform(*SMALL_EYES)))
+    return wide_degrade(a, rng)
+
+
 def finetune(model, faces, seconds: float, part: str = "ism", degrade: str = "wide", lr: float = 1e-4,
              map_weight: float = 20.0, batch: int = 16, seed: int = 0, max_steps: int | None = None,
              log=print) -> dict:
@@ -110,6 +136,8 @@ def finetune(model, faces, seconds: float, part: str = "ism", degrade: str = "wi
         u8 = np.stack([it["forgery"].permute(1, 2, 0).numpy() for it in items])
         if degrade == "wide":
             u8 = np.stack([wide_degrade(a, rng) for a in u8])
+        elif degrade == "small":
+            u8 = np.stack([small_face_degrade(a, rng) for a in u8])
         x = torch.from_numpy(u8).permute(0, 3, 1, 2).float() / 255
         y = torch.tensor([float(it["is_fake"]) for it in items])
         ism.eval()  # BatchNorm statistics and the ASPP's dropout stay as they were
@@ -164,8 +192,11 @@ def score(recoverer, cache: str, n: int = 96) -> dict:
         crops[name], masks[name] = f.permute(0, 2, 3, 1).numpy(), torch.stack([it["mask"] for it in items]) > 0.5
     fakes = ("swap", "gan_swap", "blend", "self")
     out: dict = {"degradations": []}
+    ops = dict(degradations())
+    for eyes in SCORED_EYES:  # the face as recover enlarges it from a small picture
+        ops[f"small face, eyes {eyes} px (Lanczos)"] = lambda a, e=eyes: as_small_face(a, e)
     with torch.no_grad():
-        for dname, fn in degradations().items():
+        for dname, fn in ops.items():
             p = {}
             for name, u8 in crops.items():
                 x = torch.from_numpy(np.stack([fn(a) for a in u8])).permute(0, 3, 1, 2).float() / 255
@@ -207,10 +238,45 @@ def print_table(rows: dict[str, dict]) -> None:
         print(f"{d['degradation']:34s}" + "".join(f"{c:>40s}" for c in cells))
 
 
+def export_model(run_dir: Path, out: Path, base: str | None = None) -> Path:
+    """A model folder at ``out``: the ``base`` checkpoint (default: the bundled model) with the
+    ``ism.*`` tensors of ``run_dir/ism.safetensors``, stored as the base is, its metadata kept and
+    one history entry added from ``run_dir/scores.json`` (what the gate and ``accept_model.py`` take)."""
+    import datetime
+
+    from safetensors.torch import load_file
+
+    from dfrec.models import DFREC
+    from dfrec.recover import DEFAULT_CHECKPOINT
+
+    base = base or str(DEFAULT_CHECKPOINT)
+    model = DFREC.from_pretrained(base)
+    ism = load_file(str(run_dir / "ism.safetensors"))
+    if not ism or any(not k.startswith("ism.") for k in ism):
+        raise SystemExit(f"{run_dir / 'ism.safetensors'}: not a set of ism.* tensors")
+    missing = model.load_state_dict(ism, strict=False)
+    if missing.unexpected_keys:
+        raise SystemExit(f"{run_dir}: tensors the model does not have: {missing.unexpected_keys[:5]}")
+    doc = json.loads((run_dir / "scores.json").read_text())
+    st, tr = doc["settings"], doc["training"]
+    meta = dict(model.checkpoint_metadata)
+    meta["history"] = list(meta.get("history", [])) + [{
+        "date": datetime.date.today().isoformat(),
+        "run": f"the ISM's real/fake side fine-tuned (benchmarks/fake_score_finetune.py --part {st['part']} "
+               f"--degrade {st['degrade']}; the map held by L1 x {st['map_weight']} to its old self; SIRM and TIRM untouched)",
+        "device": f"cpu ({st['threads']} thread{'s' if st['threads'] != 1 else ''})",
+        "minutes": round(tr["seconds"] / 60, 3), "images": tr["samples"], "steps": tr["steps"],
+        "init_from": os.path.relpath(base, ROOT) if Path(base).resolve().is_relative_to(ROOT) else base,
+        "validation": None}]
+    dtype = json.loads((Path(base) / "config.json").read_text()).get("storage_dtype", "float32")
+    model.save_pretrained(out, metadata=meta, dtype=dtype)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--part", choices=("ism", "head"), default="ism")
-    ap.add_argument("--degrade", choices=("wide", "none"), default="wide")
+    ap.add_argument("--degrade", choices=("wide", "small", "none"), default="wide")
     ap.add_argument("--minutes", type=float, default=35.0, help="wall-clock training budget")
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--map-weight", type=float, default=20.0)
@@ -220,7 +286,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=str(ROOT / ".cache" / "lfw_index"))
     ap.add_argument("--out", default=None, help="folder for ism.safetensors and scores.json")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--export-from", type=Path, default=None, metavar="RUN_DIR",
+                    help="no training: write the bundled model with RUN_DIR's fine-tuned ISM to --out as a model folder")
     a = ap.parse_args(argv)
+    if a.export_from is not None:
+        if a.out is None:
+            ap.error("--export-from needs --out (the model folder to write)")
+        print(export_model(a.export_from, Path(a.out)))
+        return 0
 
     import torch
     from safetensors.torch import save_file

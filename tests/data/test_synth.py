@@ -220,13 +220,36 @@ def test_rescale_and_sharpen_off_draw_nothing(pair):
     config without them is the sample it always was, whatever their ranges say."""
     t, s = pair
     smp = Synthesizer(SynthConfig(), augment=False)(t, s, kind="swap", rng=0)
-    other = AugmentConfig(rescale=(0.5, 0.6), rescale_jpeg_prob=1.0, sharpen_amount=(2.0, 3.0), shift_px=7)
+    other = AugmentConfig(rescale=(0.5, 0.6), rescale_jpeg_prob=1.0, sharpen_amount=(2.0, 3.0), shift_px=7,
+                          small_face_eyes=(5.0, 6.0))
     outs = []
     for cfg in (AugmentConfig(), other):
         rng = np.random.default_rng(11)
         a = augment(dataclasses.replace(smp, info={}), cfg, rng)
         outs.append((a.forgery, a.info, rng.random()))
     assert np.array_equal(outs[0][0], outs[1][0]) and outs[0][1] == outs[1][1] and outs[0][2] == outs[1][2]
+
+
+def test_small_face_softens_only_the_forgery_as_recover_enlarges_it(pair):
+    """``small_face_prob``: the input as recover sees the face in a picture where its eyes are E px
+    apart (area-shrunk, Lanczos-4 back up): less detail the smaller E, the true faces and mask as they
+    were, E recorded; at or above the crop's own eye distance nothing changes."""
+    from dfrec.data.synth.augment import as_small_face
+    from dfrec.faces.align import CROP_EYES_PX
+
+    t, s = pair
+    img = t.image
+    assert np.array_equal(as_small_face(img, CROP_EYES_PX * img.shape[0] / 224), img)
+    d20, d10 = _detail(as_small_face(img, 20)), _detail(as_small_face(img, 10))
+    assert d10 < d20 < 0.8 * _detail(img)
+    cfg = SynthConfig.from_dict({"augment": {"flip_prob": 0.0, "jitter_prob": 0.0, "jpeg_prob": 0.0, "blur_prob": 0.0,
+                                             "noise_prob": 0.0, "small_face_prob": 1.0, "small_face_eyes": [9, 11]}})
+    smp = Synthesizer(cfg)(t, s, kind="real", rng=3)
+    assert np.array_equal(smp.target, t.image) and np.array_equal(smp.source, t.image)
+    assert 9 <= smp.info["augment"]["small_face_eyes"] <= 11
+    assert _detail(smp.forgery) < 0.8 * _detail(t.image)
+    with pytest.raises(ConfigError, match="small_face_eyes"):
+        SynthConfig.from_dict({"augment": {"small_face_eyes": [20, 10]}})
 
 
 def test_translate_moves_content_and_repeats_the_edge():

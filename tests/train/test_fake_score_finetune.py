@@ -39,3 +39,55 @@ def test_finetune_moves_only_the_named_part(lfw_cache, tiny_checkpoint):
         assert changed and all(k.startswith(prefixes) for k in changed), (part, sorted(changed)[:5])
         assert not any("running_" in k for k in changed)  # BatchNorm statistics are frozen
         assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_small_face_degrade_softens_like_an_enlarged_small_face():
+    """``--degrade small``: a face as ``recover`` sees it from a small picture (shrunk until its eyes
+    are E px apart, enlarged back with Lanczos-4): same crop, less fine detail the smaller E; the
+    draw is seeded and applies to a share of the inputs only."""
+    bench = load_script("benchmarks/fake_score_finetune.py")
+    from dfrec.data.synth.augment import rescale_round_trip
+    from dfrec.faces.align import CROP_EYES_PX, ENLARGE_INTERPOLATION
+
+    rng = np.random.default_rng(0)
+    crop = (rng.random((224, 224, 3)) * 255).astype(np.uint8)
+    detail = [np.abs(np.diff(bench.as_small_face(crop, e).astype(float), axis=1)).mean() for e in (53, 20, 10)]
+    assert detail[0] == np.abs(np.diff(crop.astype(float), axis=1)).mean()  # at the crop's own size: untouched
+    assert detail[0] > detail[1] > detail[2]
+    np.testing.assert_array_equal(bench.as_small_face(crop, 14),
+                                  rescale_round_trip(crop, 14 / CROP_EYES_PX, up=ENLARGE_INTERPOLATION))
+    outs = [bench.small_face_degrade(crop, np.random.default_rng(s), p=1.0) for s in range(3)]
+    assert all(o.shape == crop.shape and o.dtype == np.uint8 for o in outs)
+    assert np.array_equal(outs[1], bench.small_face_degrade(crop, np.random.default_rng(1), p=1.0))
+
+
+def test_export_puts_the_fine_tuned_ism_into_a_model_folder(lfw_cache, tiny_checkpoint, tmp_path):
+    """``--export-from RUN --out DIR``: the base model with the run's ISM, every other tensor and the
+    metadata kept, one history entry added (what ``scripts/accept_model.py`` takes)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from dfrec.data.datasets import lfw_faces
+    from dfrec.data.faceset import open_faces
+    from dfrec.models import DFREC
+
+    bench = load_script("benchmarks/fake_score_finetune.py")
+    model = DFREC.from_pretrained(tiny_checkpoint)
+    run = bench.finetune(model, lfw_faces(open_faces(lfw_cache), "train"), seconds=600, part="ism", degrade="small",
+                         max_steps=2, batch=2, log=lambda s: None)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items() if k.startswith("ism.")},
+              str(run_dir / "ism.safetensors"))
+    settings = {"part": "ism", "degrade": "small", "map_weight": 20.0, "threads": 1}
+    (run_dir / "scores.json").write_text(json.dumps({"settings": settings, "training": run}))
+    out = bench.export_model(run_dir, tmp_path / "tiny_tuned", base=str(tiny_checkpoint))
+    tuned, base = DFREC.from_pretrained(out), DFREC.from_pretrained(tiny_checkpoint)
+    for k, v in tuned.state_dict().items():
+        want = model.state_dict()[k] if k.startswith("ism.") else base.state_dict()[k]
+        assert torch.equal(v, want), k
+    assert any(not torch.equal(v, base.state_dict()[k]) for k, v in tuned.state_dict().items() if k.startswith("ism."))
+    hist = tuned.checkpoint_metadata["history"]
+    assert len(hist) == len(base.checkpoint_metadata.get("history", [])) + 1
+    assert hist[-1]["images"] == 4 and "--degrade small" in hist[-1]["run"]

@@ -157,6 +157,12 @@ def alignment_matrix(landmarks: np.ndarray, size: int = 224, margin: float = DEF
     return invert_affine(crop_to_image)
 
 
+#: Eye-centre distance, px, of a face aligned to a 224-px crop (LFW's aligned crops: mean 53.2,
+#: p5–p95 47.9–58.7); scales with the crop size. A face whose eyes are E px apart in its picture
+#: reaches the crop enlarged about CROP_EYES_PX / E times.
+CROP_EYES_PX = 53.0
+
+
 def eye_distance(landmarks: np.ndarray) -> float:
     """Distance between the two eye centres (means of dlib-68 points 36–41 and 42–47), in the
     landmarks' pixels: how many pixels of the picture the face spans, whatever its pose."""

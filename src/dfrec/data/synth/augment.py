@@ -5,8 +5,9 @@ jitter (brightness, contrast, saturation, hue) and, off by default, a translatio
 pixels (an alignment error). Degradations of the forgery only, the
 network's input, as in the paper's robustness tests: JPEG (quality 50-99), Gaussian blur
 (kernel 3-7), Gaussian noise (variance 10-50 in 0..255 units); and, off by default, what
-photos from elsewhere go through: down- and up-scaling (a JPEG round trip in between, at
-times) and unsharp masking. Order: rescale, blur, sharpen, noise, JPEG.
+photos from elsewhere go through: a small face enlarged to the crop as ``recover`` does,
+down- and up-scaling (a JPEG round trip in between, at times) and unsharp masking. Order:
+small face, rescale, blur, sharpen, noise, JPEG.
 """
 
 from __future__ import annotations
@@ -36,15 +37,32 @@ def gaussian_noise(image: np.ndarray, variance: float, rng: np.random.Generator)
     return np.clip(image.astype(np.float32) + n + 0.5, 0, 255).astype(np.uint8)
 
 
-def rescale_round_trip(image: np.ndarray, factor: float, quality: int | None = None, cubic: bool = False) -> np.ndarray:
+def rescale_round_trip(image: np.ndarray, factor: float, quality: int | None = None, cubic: bool = False,
+                       up: int | None = None) -> np.ndarray:
     """``(H, W, C)`` image (uint8, or float32 without ``quality``) down-scaled by ``factor`` in
     (0, 1] (area, at least 2 px a side), JPEG round trip at ``quality`` when given, and back up to
-    its size (bilinear, or bicubic with ``cubic``)."""
+    its size (bilinear, or bicubic with ``cubic``, or the OpenCV ``INTER_*`` flag ``up`` when given,
+    e.g. the aligner's Lanczos-4 for a small face enlarged to the crop)."""
     h, w = image.shape[:2]
     small = cv2.resize(image, (max(2, round(w * factor)), max(2, round(h * factor))), interpolation=cv2.INTER_AREA)
     if quality is not None:
         small = jpeg(small, quality)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR)
+    flag = up if up is not None else (cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR)
+    return cv2.resize(small, (w, h), interpolation=flag)
+
+
+def as_small_face(image: np.ndarray, eyes: float) -> np.ndarray:
+    """An aligned ``(S, S, C)`` crop as ``dfrec recover`` sees the same face in a picture where its eyes
+    are ``eyes`` px apart: area-shrunk by ``eyes`` / the crop's own eye distance
+    (:data:`dfrec.faces.align.CROP_EYES_PX` at 224 px, scaled with S) and enlarged back with the
+    aligner's :data:`~dfrec.faces.align.ENLARGE_INTERPOLATION`. Unchanged when ``eyes`` is at least
+    the crop's own."""
+    from dfrec.faces.align import CROP_EYES_PX, ENLARGE_INTERPOLATION
+
+    factor = float(eyes) / (CROP_EYES_PX * image.shape[0] / 224.0)
+    if factor >= 1.0:
+        return image
+    return rescale_round_trip(image, factor, up=ENLARGE_INTERPOLATION)
 
 
 def unsharp_mask(image: np.ndarray, amount: float, sigma: float = 1.5) -> np.ndarray:
@@ -124,6 +142,12 @@ def augment(sample: Sample, cfg: AugmentConfig, rng: np.random.Generator) -> Sam
     q = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
     k = int(rng.integers(cfg.blur_kernel[0] // 2, cfg.blur_kernel[1] // 2 + 1)) * 2 + 1
     var = float(rng.uniform(*cfg.noise_var))
+    if cfg.small_face_prob > 0:
+        v = rng.random()
+        eyes = float(rng.uniform(*cfg.small_face_eyes))
+        if v < cfg.small_face_prob:
+            sample.forgery = as_small_face(sample.forgery, eyes)
+            info["small_face_eyes"] = round(eyes, 1)
     if cfg.rescale_prob > 0:
         v = rng.random(3)
         f = float(rng.uniform(*cfg.rescale))

@@ -165,6 +165,12 @@ class AugmentConfig:
     #: only when ``sharpen_prob`` > 0.
     sharpen_prob: float = 0.0
     sharpen_amount: tuple[float, float] = (0.3, 1.5)
+    #: the input as ``dfrec recover`` sees a small face: shrunk until its eyes are this many px apart
+    #: (drawn in ``small_face_eyes``; the crop's own face has ``dfrec.faces.align.CROP_EYES_PX`` at
+    #: 224 px) and enlarged back with the aligner's interpolation (Lanczos-4), so softness from an
+    #: enlargement does not read as a pasted face. Off by default; drawn only when > 0.
+    small_face_prob: float = 0.0
+    small_face_eyes: tuple[float, float] = (8.0, 28.0)
     #: joint translation of forgery, source, target and mask by whole pixels, up to ``shift_px``
     #: each way on each axis (edges repeated): the alignment error of a face found and aligned
     #: in another photo (the bundled model loses 0.04 target IDSim at 4 px; docs/training.md).
@@ -243,6 +249,9 @@ class SynthConfig:
             raise ConfigError(f"augment.jpeg_quality must be within [1, 100], got {list(q)}")
         if self.augment.rescale[0] <= 0 or self.augment.rescale[1] > 1:
             raise ConfigError(f"augment.rescale must lie in (0, 1], got {list(self.augment.rescale)}")
+        lo, hi = self.augment.small_face_eyes
+        if not 2.0 <= lo <= hi:
+            raise ConfigError(f"augment.small_face_eyes must be [low, high] px with 2 <= low <= high, got {[lo, hi]}")
         if not 0 <= self.augment.shift_px <= self.size // 8:
             raise ConfigError(f"augment.shift_px must lie in [0, {self.size // 8}] (size / 8), got {self.augment.shift_px}")
         for name, a in (("swap", self.swap.appearance), ("blend", self.blend.appearance)):

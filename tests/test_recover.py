@@ -368,10 +368,11 @@ def test_video_report_numbers_the_tracks_in_the_busiest_frame(recoverer, astrona
     assert "faces_found.jpg" in page and "Frame #1 at 0.25 s" in page and "mean fake score over its frames" in page
 
 
-def test_a_composing_model_keeps_what_pasting_its_target_needs(tmp_path, astronaut):
+def test_a_composing_model_keeps_what_pasting_its_faces_needs(tmp_path, astronaut):
     """With ``compose`` the recovered target is the TIRM's output inside the map and the forgery
     outside: the face carries both parts, the target is their blend, and the pasted frame is
-    composed from them (paste_faces), not from the whole crop."""
+    composed from them (paste_faces), not from the whole crop. The source frame pastes the
+    source by the region the SIRM saw."""
     from dfrec.faces import paste_back
     from dfrec.models import create_model
     from dfrec.recover import Recoverer
@@ -389,8 +390,13 @@ def test_a_composing_model_keeps_what_pasting_its_target_needs(tmp_path, astrona
     assert np.abs(composite - f.target.astype(np.float32)).max() <= 1.0
     expect = paste_back(astronaut, f.target_raw, f.matrix, mask=f.target_weight)  # the default feather
     np.testing.assert_array_equal(f.target_frame, expect)
+    # the source goes back by the region the SIRM saw (the map dilated by sirm_dilate), not whole
+    with torch.inference_mode():
+        seen = rec.model.sirm_weight(torch.from_numpy(f.map)[None, None])[0, 0].numpy()
+    np.testing.assert_allclose(f.source_weight, seen, atol=1e-6)
+    np.testing.assert_array_equal(f.source_frame, paste_back(astronaut, f.source, f.matrix, mask=f.source_weight))
     # the plain tiny model repaints the whole crop: nothing to compose with
     plain = Recoverer.from_pretrained(tmp_path / "m", device="cpu")
     plain.model.config.compose = False
     g = plain.recover(astronaut, max_faces=1)[0]
-    assert g.target_raw is None and g.target_weight is None
+    assert g.target_raw is None and g.target_weight is None and g.source_weight is not None

@@ -173,8 +173,10 @@ class Recoverer:
         ``(N, 1, S, S)`` in [0, 1], ``score_fake`` ``(N,)`` probability of fake, and
         ``emb_forgery``, ``emb_source``, ``emb_target`` ``(N, 128)``. The model's ``mask`` and
         ``logit`` become ``map`` and ``score_fake`` here, the names they keep up to ``result.json``.
-        A model that composes its target (``compose``) adds ``target_raw`` ``(N, 3, S, S)`` (the
-        TIRM's own output) and ``target_weight`` ``(N, 1, S, S)`` (its weight in the composite,
+        ``source_weight`` ``(N, 1, S, S)`` in [0, 1] is the region the SIRM saw
+        (:meth:`dfrec.models.DFREC.sirm_weight` of the map). A model that composes its target
+        (``compose``) adds ``target_raw`` ``(N, 3, S, S)`` (the TIRM's own output) and
+        ``target_weight`` ``(N, 1, S, S)`` (its weight in the composite,
         :meth:`dfrec.models.DFREC.blend_weight`), both in [0, 1].
         """
         if isinstance(crops, np.ndarray):
@@ -188,10 +190,11 @@ class Recoverer:
         out = self.model(x, generator=gen)
         source, target = out["source"].clamp(0, 1), out["target"].clamp(0, 1)
         mask = out["mask"].clamp(0, 1)
-        composed = {}
-        if "target_raw" in out:  # the target is the forgery outside the map: keep what pasting needs
-            composed = {"target_raw": out["target_raw"].clamp(0, 1).float().cpu(),
-                        "target_weight": self.model.blend_weight(mask).float().cpu()}
+        # what pasting needs: the region the SIRM saw, and a composed target's parts
+        weights = {"source_weight": self.model.sirm_weight(mask).float().cpu()}
+        if "target_raw" in out:  # the target is the forgery outside the map
+            weights.update(target_raw=out["target_raw"].clamp(0, 1).float().cpu(),
+                           target_weight=self.model.blend_weight(mask).float().cpu())
         if mask.shape[-2:] != x.shape[-2:]:
             mask = torch.nn.functional.interpolate(mask, size=x.shape[-2:], mode="bilinear", align_corners=False)
         score = torch.sigmoid(out["logit"].reshape(-1).float())
@@ -212,7 +215,7 @@ class Recoverer:
             "emb_forgery": emb[:n],
             "emb_source": emb[n : 2 * n],
             "emb_target": emb[2 * n :],
-            **composed,
+            **weights,
         }
 
     def recover(
@@ -258,6 +261,7 @@ class Recoverer:
                     source=_to_uint8(res["source"][i]),
                     target=_to_uint8(res["target"][i]),
                     map=res["map"][i, 0].numpy().astype(np.float32),
+                    source_weight=res["source_weight"][i, 0].numpy().astype(np.float32),
                     target_raw=_to_uint8(res["target_raw"][i]) if "target_raw" in res else None,
                     target_weight=res["target_weight"][i, 0].numpy().astype(np.float32) if "target_weight" in res else None,
                     score_fake=float(res["score_fake"][i]),

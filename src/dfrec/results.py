@@ -149,10 +149,13 @@ class FaceRecovery:
     ``box`` (x0, y0, x1, y1) and ``landmarks (68, 2)`` are in original-image pixels and
     ``matrix (2, 3)`` maps image to crop pixels. ``source_frame`` / ``target_frame`` are the
     original image ``(H, W, 3) uint8`` with the recovered face pasted back (``None`` when
-    pasting was skipped). When the model composes its target (the forgery outside the map),
-    ``target_raw`` ``(S, S, 3) uint8`` is the TIRM's own output and ``target_weight`` ``(S, S)
-    float32`` in [0, 1] its weight in ``target``; pasting uses them, so the picture keeps its own
-    pixels outside the map (``None`` for models that repaint the whole crop).
+    pasting was skipped). ``source_weight`` ``(S, S) float32`` in [0, 1] is the region the SIRM
+    saw (the map, dilated by ``sirm_dilate``): the recovered source is pasted by it, since outside
+    it the SIRM only guesses a background. When the model composes its target (the forgery
+    outside the map), ``target_raw`` ``(S, S, 3) uint8`` is the TIRM's own output and
+    ``target_weight`` ``(S, S) float32`` in [0, 1] its weight in ``target``; pasting uses them, so
+    the picture keeps its own pixels outside the map (``None`` for models that repaint the whole
+    crop, and for faces made without these weights: then the whole crop is pasted).
     """
 
     index: int
@@ -170,6 +173,7 @@ class FaceRecovery:
     embeddings: dict[str, np.ndarray] = field(default_factory=dict)
     source_frame: np.ndarray | None = None
     target_frame: np.ndarray | None = None
+    source_weight: np.ndarray | None = None
     target_raw: np.ndarray | None = None
     target_weight: np.ndarray | None = None
 
@@ -257,7 +261,8 @@ def paste_faces(image: np.ndarray, faces: Sequence[FaceRecovery], which: str = "
     A composed target (``target_weight`` set) is composed again at the picture's resolution:
     the TIRM's ``target_raw`` pasted with its weight, so outside the map the picture keeps its own
     pixels instead of their round trip through the crop (a face larger than the crop would come
-    back blurred). Any other crop is pasted whole."""
+    back blurred). A source with ``source_weight`` is pasted by it, the region the SIRM saw, not
+    with the background it guessed around the face. Any other crop is pasted whole."""
     from dfrec.faces import paste_back
 
     if which not in ("source", "target"):
@@ -267,6 +272,8 @@ def paste_faces(image: np.ndarray, faces: Sequence[FaceRecovery], which: str = "
     for face in faces:
         if which == "target" and face.target_weight is not None and face.target_raw is not None:
             out = paste_back(out, face.target_raw, face.matrix, mask=face.target_weight, **kw)
+        elif which == "source" and face.source_weight is not None:
+            out = paste_back(out, face.source, face.matrix, mask=face.source_weight, **kw)
         else:
             out = paste_back(out, getattr(face, which), face.matrix, **kw)
     return out

@@ -35,9 +35,9 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: Version of a result folder's layout (the files written, the keys of ``result.json``). Raise it
 #: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
 #: redoes results in an older layout instead of keeping them. 5: ``settings`` gained
-#: ``paste_interpolation`` (Lanczos-4 since 2026-12-06, bilinear before) and a composed target is
-#: pasted back by its weight, so ``frame_target.png`` keeps the picture's pixels outside the map
-#: (2026-12-06); 4: ``settings`` gained ``crop_enlarge``,
+#: ``paste_interpolation`` (Lanczos-4 since 2026-12-06, bilinear before), a composed target is
+#: pasted back by its weight, so ``frame_target.png`` keeps the picture's pixels outside the map,
+#: and the source by the region the SIRM saw (2026-12-06); 4: ``settings`` gained ``crop_enlarge``,
 #: the interpolation that enlarges a face smaller than the crop (Lanczos-4 since 2026-12-06, bilinear
 #: before: a rerun redoes older results, whose crops differ); 3: faces gained ``eye_distance_px``,
 #: ``crop_scale``, ``head_pose_deg`` and ``caveats`` (2026-12-06); 2: video reports gained ``faces_found.jpg``

@@ -22,7 +22,7 @@ TIRM are not touched, so the recovered faces change only through the map.
 It then scores the bundled and the fine-tuned model on the same samples: the held-out LFW
 validation sets (:func:`dfrec.train.heldout.heldout_sets`, n = 96: swaps, GAN-like swaps, blends,
 self-swaps, reals) under each degradation of ``benchmarks/real_photo_scores.py`` and as small
-faces (:func:`as_small_face`, eyes 20 / 14 / 10 px; share of reals
+faces (:func:`dfrec.data.synth.augment.as_small_face`, eyes 20 / 14 / 10 px; share of reals
 called swapped, share of each fake kind caught, ROC AUC of all fakes against the reals), the map
 IoU with the true mask, and the untouched faces from outside LFW of ``real_photo_scores.py``
 (how many score above 0.5, their mean) and the examples' three forgeries. Writes the fine-tuned
@@ -64,7 +64,7 @@ def wide_degrade(a, rng):
     if rng.random() < 0.3:
         f = rng.uniform(0.35, 0.95)
         q = int(rng.integers(30, 96)) if rng.random() < 0.5 else None
-        a = rescale_round_trip(a, f, q, cubic=bool(rng.integers(2)))
+        a = rescale_round_trip(a, f, q, cv2.INTER_CUBIC if rng.integers(2) else cv2.INTER_LINEAR)
     if rng.random() < 0.15:
         a = cv2.GaussianBlur(a, (0, 0), rng.uniform(0.4, 1.5))
     if rng.random() < 0.15:
@@ -81,19 +81,12 @@ SMALL_EYES = (8.0, 28.0)
 SCORED_EYES = (20, 14, 10)
 
 
-def as_small_face(a, eyes: float):
-    """``a`` (S, S, 3) uint8 as ``dfrec recover`` sees a face whose eyes are ``eyes`` px apart in
-    its picture (:func:`dfrec.data.synth.augment.as_small_face`: area-shrunk, enlarged back with
-    Lanczos-4)."""
-    from dfrec.data.synth.augment import as_small_face as small
-
-    return small(a, eyes)
-
-
 def small_face_degrade(a, rng, p: float = 0.35):
-    """``a`` as a small face (:func:`as_small_face`, eyes drawn in :data:`SMALL_EYES`) with
-    probability ``p``, then :func:`wide_degrade`: reals and fakes alike, so softness from an
-    enlargement stops reading as a pasted face."""
+    """``a`` as a small face (:func:`dfrec.data.synth.augment.as_small_face`, eyes drawn in
+    :data:`SMALL_EYES`) with probability ``p``, then :func:`wide_degrade`: reals and fakes alike,
+    so softness from an enlargement stops reading as a pasted face."""
+    from dfrec.data.synth.augment import as_small_face
+
     if rng.random() < p:
         a = as_small_face(a, float(rng.uniform(*SMALL_EYES)))
     return wide_degrade(a, rng)
@@ -178,6 +171,7 @@ def score(recoverer, cache: str, n: int = 96) -> dict:
     import numpy as np
     import torch
 
+    from dfrec.data.synth.augment import as_small_face
     from dfrec.io import read_image
     from dfrec.train.heldout import heldout_sets
     from real_photo_scores import degradations, photo_scores

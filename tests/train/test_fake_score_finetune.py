@@ -46,15 +46,15 @@ def test_small_face_degrade_softens_like_an_enlarged_small_face():
     are E px apart, enlarged back with Lanczos-4): same crop, less fine detail the smaller E; the
     draw is seeded and applies to a share of the inputs only."""
     bench = load_script("benchmarks/fake_score_finetune.py")
-    from dfrec.data.synth.augment import rescale_round_trip
+    from dfrec.data.synth.augment import as_small_face, rescale_round_trip
     from dfrec.faces.align import CROP_EYES_PX, ENLARGE_INTERPOLATION
 
     rng = np.random.default_rng(0)
     crop = (rng.random((224, 224, 3)) * 255).astype(np.uint8)
-    detail = [np.abs(np.diff(bench.as_small_face(crop, e).astype(float), axis=1)).mean() for e in (53, 20, 10)]
+    detail = [np.abs(np.diff(as_small_face(crop, e).astype(float), axis=1)).mean() for e in (53, 20, 10)]
     assert detail[0] == np.abs(np.diff(crop.astype(float), axis=1)).mean()  # at the crop's own size: untouched
     assert detail[0] > detail[1] > detail[2]
-    np.testing.assert_array_equal(bench.as_small_face(crop, 14),
+    np.testing.assert_array_equal(as_small_face(crop, 14),
                                   rescale_round_trip(crop, 14 / CROP_EYES_PX, up=ENLARGE_INTERPOLATION))
     outs = [bench.small_face_degrade(crop, np.random.default_rng(s), p=1.0) for s in range(3)]
     assert all(o.shape == crop.shape and o.dtype == np.uint8 for o in outs)

@@ -164,7 +164,7 @@ def index_folder(
     ``quality``: JPEG quality of stored crops; ``workers``: processes (1 = in process).
     Settings must match an existing cache's ``meta.json`` (else :class:`ConfigError`).
     """
-    from dfrec.faces.align import DEFAULT_MARGIN, enlarge_interpolation_name
+    from dfrec.faces.align import DEFAULT_MARGIN, ENLARGE_INTERPOLATION, interpolation_name
 
     root = Path(folder).resolve()
     if not root.is_dir():
@@ -174,7 +174,7 @@ def index_folder(
     margin = DEFAULT_MARGIN if margin is None else float(margin)
     meta = {"version": CACHE_VERSION, "source": str(root), "size": int(size), "margin": margin,
             "quality": int(quality), "detector": f"dlib hog (upsample {upsample}, fallback {fallback}) + sp68",
-            "crop_enlarge": enlarge_interpolation_name()}
+            "crop_enlarge": interpolation_name(ENLARGE_INTERPOLATION)}
     _check_meta(cache, meta)
     paths = list_images(root) if files is None else _given_images(root, files)
     rels = [p.relative_to(root).as_posix() for p in paths]

@@ -204,11 +204,6 @@ def interpolation_name(flag: int) -> str:
     return _INTERPOLATION_NAMES.get(int(flag), f"opencv flag {int(flag)}")
 
 
-def enlarge_interpolation_name(flag: int | None = None) -> str:
-    """:func:`interpolation_name` of an enlarging ``flag``, by default :data:`ENLARGE_INTERPOLATION`."""
-    return interpolation_name(ENLARGE_INTERPOLATION if flag is None else flag)
-
-
 def _warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], border: int,
           enlarge: int | None = None) -> np.ndarray:
     """warpAffine with anti-aliasing: halve the source (pyrDown) while the warp shrinks > 2×;

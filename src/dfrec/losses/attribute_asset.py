@@ -69,7 +69,7 @@ def build_asset(lfw_dir: str | Path, n: int = 400, seed: int = 0, size: int = 22
     """Measure the mean face and the attribute scales (see the module docstring)."""
     import cv2
 
-    from dfrec.faces.align import DEFAULT_MARGIN, enlarge_interpolation_name
+    from dfrec.faces.align import DEFAULT_MARGIN, interpolation_name
     from dfrec.losses.attribute import AppearanceAttributeNet
 
     margin = DEFAULT_MARGIN
@@ -95,7 +95,7 @@ def build_asset(lfw_dir: str | Path, n: int = 400, seed: int = 0, size: int = 22
         "seed": seed,
         "size": size,
         "margin": margin,
-        "crop_enlarge": enlarge_interpolation_name(enlarge),
+        "crop_enlarge": interpolation_name(enlarge),
         "groups": {k: [v.start, v.stop] for k, v in net.groups.items()},
         "mean_face": np.round(mean_face, 5).tolist(),
         "scales": [float(f"{v:.6g}") for v in std.tolist()],

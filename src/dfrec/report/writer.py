@@ -76,9 +76,9 @@ def result_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """The ``settings`` a result records: the fake threshold, how a face smaller than the crop
     is enlarged to it (``crop_enlarge``) and how recovered crops go back into the picture
     (``paste_interpolation``), then the run's own settings."""
-    from dfrec.faces.align import PASTE_INTERPOLATION, enlarge_interpolation_name, interpolation_name
+    from dfrec.faces.align import ENLARGE_INTERPOLATION, PASTE_INTERPOLATION, interpolation_name
 
-    return {"fake_threshold": FAKE_THRESHOLD, "crop_enlarge": enlarge_interpolation_name(),
+    return {"fake_threshold": FAKE_THRESHOLD, "crop_enlarge": interpolation_name(ENLARGE_INTERPOLATION),
             "paste_interpolation": interpolation_name(PASTE_INTERPOLATION), **settings}
 
 

@@ -37,18 +37,17 @@ def gaussian_noise(image: np.ndarray, variance: float, rng: np.random.Generator)
     return np.clip(image.astype(np.float32) + n + 0.5, 0, 255).astype(np.uint8)
 
 
-def rescale_round_trip(image: np.ndarray, factor: float, quality: int | None = None, cubic: bool = False,
-                       up: int | None = None) -> np.ndarray:
+def rescale_round_trip(image: np.ndarray, factor: float, quality: int | None = None,
+                       up: int = cv2.INTER_LINEAR) -> np.ndarray:
     """``(H, W, C)`` image (uint8, or float32 without ``quality``) down-scaled by ``factor`` in
     (0, 1] (area, at least 2 px a side), JPEG round trip at ``quality`` when given, and back up to
-    its size (bilinear, or bicubic with ``cubic``, or the OpenCV ``INTER_*`` flag ``up`` when given,
-    e.g. the aligner's Lanczos-4 for a small face enlarged to the crop)."""
+    its size with the OpenCV ``INTER_*`` flag ``up`` (bilinear by default; bicubic, or the
+    aligner's Lanczos-4 for a small face enlarged to the crop)."""
     h, w = image.shape[:2]
     small = cv2.resize(image, (max(2, round(w * factor)), max(2, round(h * factor))), interpolation=cv2.INTER_AREA)
     if quality is not None:
         small = jpeg(small, quality)
-    flag = up if up is not None else (cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR)
-    return cv2.resize(small, (w, h), interpolation=flag)
+    return cv2.resize(small, (w, h), interpolation=up)
 
 
 def as_small_face(image: np.ndarray, eyes: float) -> np.ndarray:
@@ -154,7 +153,7 @@ def augment(sample: Sample, cfg: AugmentConfig, rng: np.random.Generator) -> Sam
         rq = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
         if v[0] < cfg.rescale_prob:
             rq_used = rq if v[1] < cfg.rescale_jpeg_prob else None
-            sample.forgery = rescale_round_trip(sample.forgery, f, rq_used, cubic=bool(v[2] < 0.5))
+            sample.forgery = rescale_round_trip(sample.forgery, f, rq_used, cv2.INTER_CUBIC if v[2] < 0.5 else cv2.INTER_LINEAR)
             info["rescale"] = round(f, 3)
             if rq_used is not None:
                 info["rescale_jpeg_quality"] = rq_used

@@ -5,11 +5,11 @@
 # arguments naming the carried data and loss-network weights). DFREC_DEVICE_DIR (environment)
 # names that folder when it is not .device (the CPU rehearsal in tests/train/test_device_train.py).
 DEVICE_DIR="${DFREC_DEVICE_DIR:-.device}"
-for need in "$DEVICE_DIR/pack/meta.json" "$DEVICE_DIR/identity.safetensors" "$DEVICE_DIR/efficientnet-lite0.pth"; do
+for need in "$DEVICE_DIR/pack/meta.json" "$DEVICE_DIR/identity.safetensors" "$DEVICE_DIR/efficientnet-lite0-trunk.pth"; do
   [ -e "$need" ] || { echo "$(basename "$0"): $need missing: run python scripts/device_prepare.py and carry .device" >&2; exit 2; }
 done
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
-export DFREC_EFFICIENTNET_LITE0="$(cd "$DEVICE_DIR" && pwd)/efficientnet-lite0.pth"
+export DFREC_EFFICIENTNET_LITE0="$(cd "$DEVICE_DIR" && pwd)/efficientnet-lite0-trunk.pth"
 if ! python3 -c "import segmentation_models_pytorch" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site "$DEVICE_DIR"/whl/*.whl
   export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
@@ -21,4 +21,4 @@ WORKERS=$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))
 echo "device: $DEVICE_NAME | torch $TORCH_VERSION | $WORKERS data workers"
 # what the device machine's data and loss networks are (every run on it alike)
 DEVICE_SETS=(--set data.cache="$DEVICE_DIR/pack" --set loss.identity_weights="$DEVICE_DIR/identity.safetensors"
-             --set loss.efficientnet_lite0_weights="$DEVICE_DIR/efficientnet-lite0.pth")
+             --set loss.efficientnet_lite0_weights="$DEVICE_DIR/efficientnet-lite0-trunk.pth")

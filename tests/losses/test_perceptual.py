@@ -88,3 +88,22 @@ def test_vgg19_bad_files(tmp_path):
         VGG19Features(bad)
     with pytest.raises(ConfigError):
         PerceptualLoss("vgg16")
+
+
+def test_lite0_features_from_a_trunk_copy(tmp_path, fixture_faces):
+    """The loss networks read the head-less fp16 copy the GPU machine carries: the same stage
+    features as from the whole file, to fp16 rounding of the weights."""
+    from dfrec.losses.backbones import EfficientNetLite0Features
+    from dfrec.models.ism import write_lite0_trunk
+
+    trunk = tmp_path / "lite0-trunk.pth"
+    write_lite0_trunk(trunk)
+    x = _small(fixture_faces["obama"])
+    with torch.no_grad():
+        whole = EfficientNetLite0Features(n_stages=5).features(x)
+        part = EfficientNetLite0Features(n_stages=5, weights=trunk).features(x)
+    for a, b in zip(whole, part):
+        assert a.shape == b.shape
+        assert (a - b).abs().max() < 0.02 * a.abs().max()
+    with pytest.raises(ConfigError, match="trunk copy"):
+        load_efficientnet_lite0_imagenet(trunk)  # the classifier needs the head

@@ -95,3 +95,26 @@ def test_bad_encoder_is_a_config_error():
 
     with pytest.raises(ConfigError):
         ISM(encoder="no-such-encoder")
+
+
+def test_trunk_copy_fills_the_encoder_and_refuses_the_classifier(tmp_path, monkeypatch):
+    """A trunk copy of the Lite0 weights (no classifier head: what the GPU machine carries) gives
+    the ISM's encoder the same tensors as the whole file, to fp16 rounding, and a network that
+    needs the head gets a ConfigError naming the trunk copy; a damaged copy is a CheckpointError."""
+    from dfrec.errors import CheckpointError, ConfigError
+    from dfrec.models.ism import LITE0_ENV, efficientnet_lite0_state_dict, write_lite0_trunk
+
+    trunk = tmp_path / "lite0-trunk.pth"
+    assert write_lite0_trunk(trunk) == len(efficientnet_lite0_state_dict()) - 8 == 288
+    whole = ISM(encoder="tu-tf_efficientnet_lite0", encoder_weights="efficientnet_lite0_imagenet").net.encoder
+    monkeypatch.setenv(LITE0_ENV, str(trunk))
+    part = ISM(encoder="tu-tf_efficientnet_lite0", encoder_weights="efficientnet_lite0_imagenet").net.encoder
+    a, b = whole.state_dict(), part.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(b[k], a[k].half().to(a[k].dtype)), k
+    with pytest.raises(ConfigError, match="trunk copy"):
+        map_lite0_onto(timm.create_model("tf_efficientnet_lite0", pretrained=False))
+    trunk.write_bytes(trunk.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="cannot read"):
+        efficientnet_lite0_state_dict(trunk)

@@ -149,16 +149,22 @@ def efficientnet_lite0_file() -> Path:
     return find()
 
 
-def load_efficientnet_lite0_imagenet(path: str | os.PathLike | None = None) -> nn.Module:
-    """timm ``tf_efficientnet_lite0`` with the packaged ImageNet weights (strict, in-order mapping)."""
+def load_efficientnet_lite0_imagenet(path: str | os.PathLike | None = None, head: bool = True) -> nn.Module:
+    """timm ``tf_efficientnet_lite0`` with the packaged ImageNet weights (strict, in-order mapping:
+    :func:`dfrec.models.ism.map_lite0_onto`).
+
+    ``head=False`` builds the trunk alone (``conv_head``, ``bn2`` and ``classifier`` are
+    ``nn.Identity``), which a trunk copy of the weights (:func:`dfrec.models.ism.write_lite0_trunk`)
+    fills; with ``head=True`` such a copy raises :class:`ConfigError`.
+    """
     import timm
 
-    src = load_torch_state_dict(path or efficientnet_lite0_file(), what="EfficientNet-Lite0")
+    from dfrec.models.ism import map_lite0_onto
+
     net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    dst = net.state_dict()
-    if len(src) != len(dst) or any(a.shape != b.shape for a, b in zip(src.values(), dst.values())):
-        raise CheckpointError("EfficientNet-Lite0 weights do not map one-to-one onto timm tf_efficientnet_lite0")
-    net.load_state_dict(dict(zip(dst.keys(), src.values())), strict=True)
+    if not head:
+        net.conv_head, net.bn2, net.classifier = nn.Identity(), nn.Identity(), nn.Identity()
+    map_lite0_onto(net, path)
     return net
 
 
@@ -176,7 +182,7 @@ class EfficientNetLite0Features(FrozenFeatureNet):
         super().__init__()
         if not 1 <= n_stages <= 5:
             raise ConfigError(f"n_stages must be 1..5, got {n_stages}")
-        net = load_efficientnet_lite0_imagenet(weights)
+        net = load_efficientnet_lite0_imagenet(weights, head=False)
         self.n_stages = n_stages
         self.weights_file = str(weights) if weights is not None else str(efficientnet_lite0_file())
         self.layer_names = self.layer_names[:n_stages]

@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 
 from dfrec.errors import CheckpointError, ConfigError
+from dfrec.models.checkpoint import read_torch_state_dict
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -89,7 +90,7 @@ class VGG19Features(FrozenFeatureNet):
         if state_dict is None:
             if weights is None:
                 raise ConfigError("vgg19 perceptual loss needs a weights file (vgg19_weights: PATH)")
-            state_dict = load_torch_state_dict(weights, what="VGG19")
+            state_dict = read_torch_state_dict(weights, what="VGG19")
         trunk = _vgg19_trunk()
         # only the convolutional trunk is used: take features.*, ignore the classifier
         feats = {k[len("features."):]: v for k, v in state_dict.items() if k.startswith("features.")}
@@ -124,22 +125,6 @@ def _vgg19_trunk() -> nn.Sequential:
     if hasattr(vgg, "make_layers") and hasattr(vgg, "cfgs") and "E" in vgg.cfgs:
         return vgg.make_layers(vgg.cfgs["E"], batch_norm=False)
     return vgg.vgg19(weights=None).features  # pragma: no cover - older/newer torchvision layouts
-
-
-def load_torch_state_dict(path: str | os.PathLike, what: str) -> dict[str, torch.Tensor]:
-    """Read a plain tensor state dict (``torch.load(weights_only=True)``) or raise one clear error."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ConfigError(f"{what} weights file not found: {p}")
-    try:
-        sd = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file for the user
-        raise CheckpointError(f"{p}: cannot read {what} weights ({type(e).__name__}: {e})") from None
-    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-        sd = sd["state_dict"]
-    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise CheckpointError(f"{p}: not a state dict of tensors ({what})")
-    return sd
 
 
 def efficientnet_lite0_file() -> Path:

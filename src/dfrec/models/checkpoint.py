@@ -192,6 +192,25 @@ def read_state_dict(path: str | os.PathLike, device: str | torch.device = "cpu")
     return state
 
 
+def read_torch_state_dict(path: str | os.PathLike, what: str) -> dict[str, torch.Tensor]:
+    """Read a plain tensor state dict from a ``.pth`` file another project wrote (ImageNet or VGG19
+    weights): ``torch.load(weights_only=True)``, so no pickled code runs; ``{"state_dict": ...}``
+    is unwrapped. A missing file raises :class:`ConfigError`, anything else unreadable one
+    :class:`CheckpointError` line."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"{what} weights file not found: {p}")
+    try:
+        sd = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file for the user
+        raise CheckpointError(f"{p}: cannot read {what} weights ({type(e).__name__}: {e})") from None
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise CheckpointError(f"{p}: not a state dict of tensors ({what})")
+    return sd
+
+
 def load_state_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
     """Load ``state`` into ``model``, casting to the model's dtypes; any missing, unexpected or
     mis-shaped tensor raises :class:`CheckpointError` naming the first few."""

@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dfrec.errors import CheckpointError, ConfigError
+from dfrec.errors import ConfigError
+from dfrec.models.checkpoint import read_torch_state_dict
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -71,17 +72,7 @@ def efficientnet_lite0_state_dict(path: str | os.PathLike | None = None) -> dict
     pickle code runs); an unreadable file raises :class:`CheckpointError`. Leaf names follow
     lukemelas' EfficientNet (``_conv_stem``, ``_blocks.N``, ``_fc``).
     """
-    p = Path(path).expanduser() if path is not None else efficientnet_lite0_file()
-    if not p.is_file():
-        raise ConfigError(f"EfficientNet-Lite0 weights file not found: {p}")
-    try:
-        sd = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file for the user
-        raise CheckpointError(f"{p}: cannot read EfficientNet-Lite0 weights ({type(e).__name__}: {e})") from None
-    if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
-        sd = sd["state_dict"]
-    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise CheckpointError(f"{p}: not a state dict of tensors (EfficientNet-Lite0)")
+    sd = read_torch_state_dict(path if path is not None else efficientnet_lite0_file(), what="EfficientNet-Lite0")
     return {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
 
 

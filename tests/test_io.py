@@ -193,3 +193,33 @@ def test_list_images_follows_linked_folders_once(tmp_path, rgb):
     rels = [p.relative_to(subset).as_posix() for p in io.list_images(subset)]
     assert len(rels) == 1 and rels[0].endswith("Ann_0001.jpg")
     assert [p.name for p in io.list_images(people)] == ["Ann_0001.jpg", "Bob_0001.png"]
+
+
+@pytest.mark.parametrize("fmt,suffix", [("HEIF", ".heic"), ("AVIF", ".avif")])
+def test_phone_and_web_formats_read_upright(tmp_path, fixture_dir, fmt, suffix):
+    """A phone's HEIC photo and a web AVIF, each stored sideways with an EXIF "rotate" tag,
+    read as the photo as displayed, to within lossy coding."""
+    assert io.enable_heif()
+    photo = io.read_image(fixture_dir / "obama.jpg")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    path = tmp_path / f"IMG_0001{suffix.upper()}"
+    Image.fromarray(np.ascontiguousarray(np.rot90(photo, 1))).save(path, format=fmt, quality=95, exif=exif.tobytes())
+    assert path.suffix.lower() in io.IMAGE_SUFFIXES and io.frame_count(path) == 1
+    out = io.read_image(path)
+    assert out.shape == photo.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - photo).mean() < 4
+
+
+def test_heic_without_pillow_heif_is_one_clear_line(tmp_path, rgb):
+    """Where pillow-heif is missing, a HEIC photo is named as such, with the package to install."""
+    import subprocess
+    import sys
+
+    io.enable_heif()
+    Image.fromarray(np.kron(rgb, np.ones((2, 2, 1), np.uint8))).save(tmp_path / "p.heic", format="HEIF")
+    code = ("import sys; sys.modules['pillow_heif'] = None\n"
+            "from dfrec import io\n"
+            "try:\n    io.read_image(sys.argv[1])\nexcept Exception as e:\n    print(type(e).__name__, e)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "p.heic")], capture_output=True, text=True, timeout=120)
+    assert r.stdout.startswith("InputError") and "pip install pillow-heif" in r.stdout, r.stdout + r.stderr

@@ -1,6 +1,7 @@
 """The one door for input and output files: validated image reading and atomic writes.
 
-``read_image`` turns any supported file into an ``(H, W, 3) uint8`` RGB array, whatever
+``read_image`` turns any supported file (JPEG, PNG, WebP, TIFF, BMP, PPM, GIF, AVIF, and the
+HEIC/HEIF photos of phones through pillow-heif) into an ``(H, W, 3) uint8`` RGB array, whatever
 its mode (grayscale, palette, RGBA, 16-bit, CMYK) or EXIF orientation, and raises
 :class:`dfrec.errors.InputError` with one clear line for anything it cannot read
 (missing, empty, truncated, not an image, decompression bomb).
@@ -34,12 +35,66 @@ MAX_PIXELS = 268_000_000
 Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, MAX_PIXELS)
 
 #: File suffixes treated as images when scanning folders.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif", ".avif",
+                  ".heic", ".heif", ".hif")
 #: Image formats dfrec cannot read; folder scans list such files as failed instead of
 #: passing over them.
-UNSUPPORTED_IMAGE_SUFFIXES = (".heic", ".heif", ".jxl", ".svg", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raw")
+UNSUPPORTED_IMAGE_SUFFIXES = (".jxl", ".svg", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raw")
+#: ISO base-media ``ftyp`` brands of HEIF images (a phone's HEIC photo among them), which PIL
+#: reads through pillow-heif's plugin; ``mif1``/``msf1`` may also be AVIF, which PIL's own
+#: AVIF plugin tries first.
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
+#: ``ftyp`` brands of AVIF images (PIL >= 11.3 decodes them itself).
+AVIF_BRANDS = (b"avif", b"avis")
 #: File suffixes treated as videos.
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+
+
+def ftyp_brand(head: bytes) -> bytes | None:
+    """The major brand of an ISO base-media file (HEIF, AVIF, MP4, MOV) from its first 12 bytes,
+    or ``None`` for any other file."""
+    return bytes(head[8:12]) if len(head) >= 12 and head[4:8] == b"ftyp" else None
+
+
+_HEIF_STATE: list[bool] = []
+
+
+def enable_heif() -> bool:
+    """Let PIL open HEIF/HEIC images: registers pillow-heif's plugin once (about 70 ms, so only
+    when such a file turns up). ``False`` where pillow-heif is not installed."""
+    if not _HEIF_STATE:
+        try:
+            import pillow_heif
+        except ImportError:
+            _HEIF_STATE.append(False)
+        else:
+            pillow_heif.register_heif_opener()
+            _HEIF_STATE.append(True)
+    return _HEIF_STATE[0]
+
+
+def _read_head(path: Path, n: int = 12) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError:
+        return b""
+
+
+def _unreadable_reason(head: bytes) -> str:
+    """Why PIL could not identify a file, in words, for the few formats it needs help with."""
+    from PIL import features
+
+    brand = ftyp_brand(head)
+    if brand in HEIF_BRANDS:
+        if not enable_heif():
+            return "an HEIC/HEIF image, and pillow-heif (which reads them) is not installed: pip install pillow-heif"
+        return "a damaged or truncated HEIC/HEIF image (its header is there, its picture cannot be found)"
+    if brand in AVIF_BRANDS:
+        if not features.check("avif"):
+            return "an AVIF image that this Pillow cannot decode (Pillow >= 11.3 reads AVIF)"
+        return "a damaged or truncated AVIF image"
+    return "not an image file (unrecognised format)"
 
 
 def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
@@ -85,6 +140,9 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
         raise InputError(f"{shown(p)}: {describe(OSError(e.errno, e.strerror))}") from None
     if size == 0:
         raise InputError(f"{shown(p)}: empty file")
+    head = _read_head(p)
+    if ftyp_brand(head) in HEIF_BRANDS:
+        enable_heif()
     try:
         with warnings.catch_warnings():
             # PIL's own guard (Image.MAX_IMAGE_PIXELS, raised to max_pixels above) backs up ours;
@@ -108,7 +166,7 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
     except Image.DecompressionBombError:
         raise InputError(f"{shown(p)}: more pixels than the limit of {max_pixels:,} (decompression-bomb guard)") from None
     except UnidentifiedImageError:
-        raise InputError(f"{shown(p)}: not an image file (unrecognised format)") from None
+        raise InputError(f"{shown(p)}: {_unreadable_reason(head)}") from None
     except MemoryError:
         raise InputError(f"{shown(p)}: out of memory while decoding the image") from None
     except OSError as e:
@@ -127,6 +185,8 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
 def frame_count(path: str | os.PathLike) -> int:
     """Frames (animated GIF/PNG/WebP) or pages (TIFF) in an image file; 1 for a still image
     or a file PIL cannot open. ``read_image`` reads the first one only."""
+    if ftyp_brand(_read_head(Path(path))) in HEIF_BRANDS:
+        enable_heif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # as in read_image: no library text on the terminal

@@ -78,7 +78,14 @@ def build_corpus(d: Path, face: np.ndarray) -> list[Case]:
     raw("png header only.png", _png_header(300, 200), "fail")
     raw("bomb.png", _png_header(50_000, 50_000), "fail", "pixels")
     raw("zero size header.png", _png_header(0, 0), "fail")
-    raw("photo.heic", b"\x00\x00\x00\x18ftypheic" + bytes(100), "fail", "unsupported image format")
+    raw("photo.heic", b"\x00\x00\x00\x18ftypheic" + bytes(100), "fail", "damaged or truncated HEIC")  # header only
+    raw("drawing.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>", "fail", "unsupported image format")
+    # a phone's photo (HEIC, through pillow-heif) and a web AVIF, both real
+    from dfrec.io import enable_heif
+
+    if enable_heif():
+        img("IMG_0042.HEIC", face, "ok", format="HEIF", quality=90)
+    img("web.avif", face, "ok", format="AVIF", quality=90)
     # unusual but valid modes and formats
     img("gray16.png", (np.random.default_rng(2).integers(0, 65535, (64, 64))).astype(np.uint16), "either")
     Image.fromarray(face).convert("CMYK").save(d / "cmyk.jpg")

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from dfrec.io import AVIF_BRANDS, HEIF_BRANDS, enable_heif, ftyp_brand
+
 #: Bytes read to decide a file's type.
 HEAD_BYTES = 64
 
@@ -42,8 +44,14 @@ def sniff(head: bytes) -> Sniffed | None:
         return Sniffed("image", ".bmp", "BMP image")
     if h[:2] in (b"P5", b"P6") and len(h) > 2 and h[2:3].isspace():
         return Sniffed("image", ".ppm" if h[:2] == b"P6" else ".pgm", "PPM/PGM image")
-    if h[4:8] == b"ftyp":
-        brand = h[8:12]
+    if h[:6] in (b"GIF87a", b"GIF89a"):
+        return Sniffed("image", ".gif", "GIF image")
+    brand = ftyp_brand(h)
+    if brand in AVIF_BRANDS:
+        return Sniffed("image", ".avif", "AVIF image")
+    if brand in HEIF_BRANDS:
+        return Sniffed("image", ".heic", "HEIC/HEIF image")
+    if brand is not None:
         if brand == b"qt  ":
             return Sniffed("video", ".mov", "QuickTime video")
         if brand.startswith((b"M4V", b"mp4", b"iso", b"avc", b"MSNV", b"3gp", b"dash", b"M4A")):
@@ -61,14 +69,10 @@ def describe_unknown(head: bytes) -> str:
     h = head
     if not h:
         return "the file is empty"
-    if h[:6] in (b"GIF87a", b"GIF89a"):
-        return "a GIF image: dfrec reads JPEG, PNG, WebP, TIFF, BMP and PPM images (convert it to PNG)"
     if h[:4] == b"%PDF":
         return "a PDF document, not an image or a video"
     if h[:4] == b"PK\x03\x04":
         return "a ZIP archive (or an Office document), not an image or a video: upload the files inside it"
-    if h[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif"):
-        return "an HEIC/AVIF image, which dfrec cannot read: convert it to JPEG or PNG"
     try:
         h.decode("utf-8")
         return "text, not an image or a video"
@@ -83,6 +87,8 @@ def check_image(fh: BinaryIO, expected: Sniffed, max_pixels: int) -> str | None:
 
     from PIL import Image
 
+    if expected.ext == ".heic" and not enable_heif():
+        return "an HEIC/HEIF image, and pillow-heif (which reads them) is not installed on the server"
     fh.seek(0)
     try:
         with warnings.catch_warnings():

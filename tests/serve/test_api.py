@@ -322,3 +322,26 @@ def test_second_server_on_the_same_data_is_refused(tmp_path):
         assert (data / "serve.lock").read_text().startswith(f"pid {second.proc.pid}, started ")
     finally:
         second.stop()
+
+
+def test_phone_heic_upload(srv):
+    """An iPhone-style HEIC photo is taken as a picture (not as the MP4 its container resembles)
+    and analysed like any other; the page shows it as a JPEG preview, which every browser can display."""
+    import io
+
+    from PIL import Image
+
+    from dfrec.io import enable_heif, read_image
+
+    assert enable_heif()
+    buf = io.BytesIO()
+    Image.fromarray(read_image(EXAMPLE)).save(buf, format="HEIF", quality=90)
+    code, body = srv.upload([("IMG_0001.HEIC", buf.getvalue())])
+    assert code == 201, body
+    job = srv.wait_job(body["id"])
+    inp = job["inputs"][0]
+    assert inp["kind"] == "image" and inp["status"] == "done" and inp["faces"] == 1, inp
+    code, page, _ = srv.request(f"/jobs/{job['id']}/inputs/1")
+    assert code == 200 and b"IMG_0001.HEIC" in page and b"/preview/preview.jpg" in page
+    code, preview, _ = srv.request(f"/jobs/{job['id']}/inputs/1/preview/preview.jpg")  # what any browser can show
+    assert code == 200 and preview[:3] == b"\xff\xd8\xff"

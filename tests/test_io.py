@@ -223,3 +223,22 @@ def test_heic_without_pillow_heif_is_one_clear_line(tmp_path, rgb):
             "try:\n    io.read_image(sys.argv[1])\nexcept Exception as e:\n    print(type(e).__name__, e)\n")
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "p.heic")], capture_output=True, text=True, timeout=120)
     assert r.stdout.startswith("InputError") and "pip install pillow-heif" in r.stdout, r.stdout + r.stderr
+
+
+def test_image_header_names_what_read_image_did(tmp_path, rgb):
+    """image_header reads the header only; decoding_words says what read_image did to each mode."""
+    cases = {
+        "g16.png": (Image.fromarray(rgb[..., 0].astype(np.uint16) * 257), {}, "16-bit grayscale, scaled to 8 bits"),
+        "cmyk.jpg": (Image.fromarray(rgb).convert("CMYK"), {}, "CMYK, converted to RGB"),
+        "pal.png": (Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE), {"transparency": 0},
+                    "palette colours with transparency: composited on white"),
+        "gray.png": (Image.fromarray(rgb).convert("L"), {}, "8-bit grayscale, copied to three channels"),
+    }
+    for name, (im, save, words) in cases.items():
+        im.save(tmp_path / name, **save)
+        header = io.image_header(tmp_path / name)
+        assert header["frames"] == 1 and header["exif_orientation"] == 1, name
+        assert io.decoding_words(header) == words, (name, header)
+    assert io.image_header(tmp_path / "nothing.png") == {}
+    (tmp_path / "text.png").write_text("not an image")
+    assert io.image_header(tmp_path / "text.png") == {} and io.frame_count(tmp_path / "text.png") == 1

@@ -182,18 +182,64 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
         raise InputError(f"{shown(p)}: cannot read image (damaged or unsupported content)") from None
 
 
-def frame_count(path: str | os.PathLike) -> int:
-    """Frames (animated GIF/PNG/WebP) or pages (TIFF) in an image file; 1 for a still image
-    or a file PIL cannot open. ``read_image`` reads the first one only."""
+#: What displaying an image with each EXIF orientation value (2-8) does to its stored pixels;
+#: ``read_image`` applies it (1, or no tag: shown as stored).
+EXIF_ORIENTATION_WORDS = {
+    2: "mirrored left to right", 3: "rotated 180°", 4: "mirrored top to bottom",
+    5: "mirrored across the main diagonal", 6: "rotated 90° clockwise",
+    7: "mirrored across the other diagonal", 8: "rotated 90° counter-clockwise",
+}
+
+
+def image_header(path: str | os.PathLike) -> dict[str, Any]:
+    """What an image file is, from its header (no pixels decoded): ``format`` (PIL's name: JPEG,
+    PNG, WEBP, HEIF, AVIF, TIFF, ...), ``mode`` (PIL's: RGB, RGBA, L, I;16, CMYK, P, ...),
+    ``transparency`` (a transparent palette colour), ``frames`` (animation frames or pages) and
+    ``exif_orientation`` (1-8; 1 without the tag). An empty dict for a file PIL cannot open;
+    :func:`read_image` says why."""
     if ftyp_brand(_read_head(Path(path))) in HEIF_BRANDS:
         enable_heif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # as in read_image: no library text on the terminal
             with Image.open(path) as img:
-                return max(1, int(getattr(img, "n_frames", 1)))
-    except Exception:  # noqa: BLE001 - only a hint; read_image reports unreadable files
-        return 1
+                try:
+                    orientation = int(img.getexif().get(0x0112, 1) or 1)
+                except Exception:  # noqa: BLE001 - a damaged EXIF block: read_image ignores it too
+                    orientation = 1
+                return {"format": img.format, "mode": img.mode, "transparency": "transparency" in img.info,
+                        "frames": max(1, int(getattr(img, "n_frames", 1))), "exif_orientation": orientation}
+    except Exception:  # noqa: BLE001 - only a description; read_image reports unreadable files
+        return {}
+
+
+def frame_count(path: str | os.PathLike) -> int:
+    """Frames (animated GIF/PNG/WebP) or pages (TIFF) in an image file; 1 for a still image
+    or a file PIL cannot open. ``read_image`` reads the first one only."""
+    return image_header(path).get("frames", 1)
+
+
+def decoding_words(header: dict[str, Any]) -> str:
+    """How :func:`read_image` turned an image of ``header`` (:func:`image_header`) into 8-bit RGB,
+    in words for a report: "8-bit RGB", "16-bit grayscale, scaled to 8 bits", ...
+    Kept beside ``_to_uint8_rgb``, which it describes."""
+    mode = header.get("mode")
+    if mode is None:
+        return "unknown"
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and header.get("transparency")):
+        words = "with transparency: composited on white"
+        words = {"RGBA": "RGB " + words, "LA": "grayscale " + words}.get(mode, "palette colours " + words)
+    else:
+        words = {
+            "RGB": "8-bit RGB", "L": "8-bit grayscale, copied to three channels",
+            "I;16": "16-bit grayscale, scaled to 8 bits", "I;16B": "16-bit grayscale, scaled to 8 bits",
+            "I;16L": "16-bit grayscale, scaled to 8 bits", "I;16N": "16-bit grayscale, scaled to 8 bits",
+            "I": "32-bit integer grayscale, scaled to 8 bits", "F": "floating-point grayscale, scaled to 8 bits",
+            "P": "palette colours, converted to RGB", "CMYK": "CMYK, converted to RGB",
+            "YCbCr": "YCbCr, converted to RGB", "1": "black and white (1 bit), converted to RGB",
+        }.get(mode, f"PIL mode {mode}, converted to RGB")
+    turn = EXIF_ORIENTATION_WORDS.get(int(header.get("exif_orientation") or 1))
+    return words + (f"; EXIF orientation {header['exif_orientation']} applied ({turn})" if turn else "")
 
 
 def as_rgb_uint8(image: Any) -> np.ndarray:

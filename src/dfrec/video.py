@@ -31,12 +31,15 @@ FALLBACK_FPS = 25.0
 @dataclass(frozen=True)
 class VideoInfo:
     """What the container reports: native ``fps``, ``frame_count`` (may be 0 when unknown),
-    frame ``width`` and ``height`` in pixels, and ``duration`` in seconds."""
+    frame ``width`` and ``height`` in pixels, ``duration`` in seconds, and the video stream's
+    ``codec`` as its four-character code (``avc1``, ``hev1``, ``mp4v``, ``MJPG``, ...; ``""``
+    when the container names none)."""
 
     fps: float
     frame_count: int
     width: int
     height: int
+    codec: str = ""
 
     @property
     def duration(self) -> float:
@@ -66,6 +69,16 @@ def _open(path: str | os.PathLike) -> cv2.VideoCapture:
     return cap
 
 
+def _fourcc(value: float) -> str:
+    """OpenCV's FOURCC property (a float holding four bytes) as text; ``""`` for none or junk."""
+    try:
+        code = int(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        return ""
+    text = bytes((code >> 8 * i) & 0xFF for i in range(4)).decode("latin-1")
+    return text.strip() if text.isprintable() and text.strip() else ""
+
+
 def video_info(path: str | os.PathLike) -> VideoInfo:
     """Read a video's frame rate, frame count and size without decoding frames."""
     cap = _open(path)
@@ -76,6 +89,7 @@ def video_info(path: str | os.PathLike) -> VideoInfo:
             frame_count=max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)),
             width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
             height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0),
+            codec=_fourcc(cap.get(cv2.CAP_PROP_FOURCC)),
         )
     finally:
         cap.release()

@@ -180,6 +180,7 @@ def test_video_tracks_and_json_summary(tmp_path, tiny_checkpoint, face_image, ca
         in summary["failed"][0]["reason"]
     result = json.loads((out / "clip" / "result.json").read_text())
     assert result["input"]["kind"] == "video" and result["input"]["frames_sampled"] == 3
+    assert result["input"]["codec"] == "MJPG" and "codec MJPG" in (out / "clip" / "report.html").read_text()
     track = result["faces"][0]
     assert len(result["faces"]) == 1 and [f["frame"] for f in track["frames"]] == [0, 2, 4]
     assert track["score_fake"] == pytest.approx(np.mean([f["score_fake"] for f in track["frames"]]), abs=1e-5)
@@ -219,3 +220,23 @@ def test_a_small_face_is_flagged_in_json_report_and_console(tmp_path, tiny_check
     summary = json.loads((out / "summary.json").read_text())  # a batch's index says which inputs to read with care
     assert sorted(r["caveats"] for r in summary["results"]) == [[[]], [["small_face"]]]
     assert (out / "summary.html").read_text().count("1 less reliable: small face") == 1
+
+
+def test_the_report_says_how_the_picture_was_read(tmp_path, tiny_checkpoint, face_image):
+    """A transparent PNG tagged "rotate 90° counter-clockwise": result.json and report.html name
+    the real format (content, not suffix), its mode, and what reading it as RGB did."""
+    from PIL import Image
+
+    rgba = np.dstack([np.ascontiguousarray(np.rot90(face_image, -1)), np.full(face_image.shape[:2][::-1], 255, np.uint8)])
+    rgba[:4, :4, 3] = 0  # a few transparent pixels
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    Image.fromarray(rgba).save(tmp_path / "photo.jpg", format="PNG", exif=exif.tobytes())  # a PNG named .jpg
+    out = tmp_path / "out"
+    assert run_cli(tmp_path / "photo.jpg", "-o", out, "--checkpoint", tiny_checkpoint) == 0
+    inp = json.loads((out / "photo" / "result.json").read_text())["input"]
+    assert (inp["format"], inp["mode"], inp["exif_orientation"], inp["frames_in_file"]) == ("PNG", "RGBA", 8, 1)
+    assert (inp["width"], inp["height"]) == (face_image.shape[1], face_image.shape[0])  # as displayed
+    words = "RGB with transparency: composited on white; EXIF orientation 8 applied (rotated 90° counter-clockwise)"
+    assert inp["decoding"] == words
+    assert f"PNG; read as {words}" in (out / "photo" / "report.html").read_text()

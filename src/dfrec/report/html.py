@@ -442,8 +442,13 @@ def provenance_html(result: dict[str, Any]) -> str:
         ("Settings", _settings_html(result.get("settings") or {})),
     ]
     if inp.get("kind") == "video":
-        info.insert(3, ("Video", _e(f"{inp.get('fps'):.2f} fps, {inp.get('frame_count')} frames, "
+        codec = f"codec {inp['codec']}, " if inp.get("codec") else ""
+        info.insert(3, ("Video", _e(f"{codec}{inp.get('fps'):.2f} fps, {inp.get('frame_count')} frames, "
                                     f"{inp.get('frames_sampled')} sampled at {result['settings'].get('fps')} fps")))
+    elif inp.get("format"):  # results before report format 6 do not say
+        frames = inp.get("frames_in_file") or 1
+        info.insert(3, ("Input format", _e(f"{inp['format']}; read as {inp.get('decoding')}"
+                                           + (f"; the first of its {frames} frames or pages" if frames > 1 else ""))))
     rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in info)
     dlib = "".join(f"<tr><td>{_e(DLIB_ROLES.get(f.get('role'), f.get('role')))}</td>"
                    f"<td><code>{_e(f.get('path') or f.get('name'))}</code></td><td>{_e(f.get('bytes', '–'))}</td>"

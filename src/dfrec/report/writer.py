@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from dfrec import __version__
-from dfrec.io import write_image, write_json_atomic, write_text_atomic
+from dfrec.io import decoding_words, image_header, write_image, write_json_atomic, write_text_atomic
 from dfrec.report.gallery import gallery_matches, gallery_record
 from dfrec.report.html import render_report
 from dfrec.report.overview import overview_image
@@ -34,7 +34,9 @@ FACE_IMAGES = ("forgery", "source", "target", "map", "overlay")
 OVERVIEW_FILE = "faces_found.jpg"
 #: Version of a result folder's layout (the files written, the keys of ``result.json``). Raise it
 #: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
-#: redoes results in an older layout instead of keeping them. 5: ``settings`` gained
+#: redoes results in an older layout instead of keeping them. 6: ``input`` gained an image's
+#: ``format``, ``mode``, ``exif_orientation``, ``frames_in_file`` and ``decoding`` (how it was
+#: read as 8-bit RGB), and a video's ``codec`` (2026-12-06); 5: ``settings`` gained
 #: ``paste_interpolation`` (Lanczos-4 since 2026-12-06, bilinear before), a composed target is
 #: pasted back by its weight, so ``frame_target.png`` keeps the picture's pixels outside the map,
 #: and the source by the region the SIRM saw (2026-12-06); 4: ``settings`` gained ``crop_enlarge``,
@@ -42,7 +44,7 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: before: a rerun redoes older results, whose crops differ); 3: faces gained ``eye_distance_px``,
 #: ``crop_scale``, ``head_pose_deg`` and ``caveats`` (2026-12-06); 2: video reports gained ``faces_found.jpg``
 #: (2026-12-05); 1 (or no ``report_format``): before.
-REPORT_FORMAT = 5
+REPORT_FORMAT = 6
 
 
 def save_face_images(folder: Path, prefix: str, rec: FaceRecovery) -> dict[str, str]:
@@ -57,9 +59,17 @@ def save_face_images(folder: Path, prefix: str, rec: FaceRecovery) -> dict[str, 
 
 
 def _input_record(path: Path, kind: str, width: int, height: int) -> dict[str, Any]:
+    """The input file: where, what (hash, size) and, for an image, what it is and how it was
+    decoded (``format``, ``mode``, ``exif_orientation``, ``frames_in_file``, ``decoding``)."""
     rec = file_record(path)
-    return {"path": str(path.resolve()), "name": path.name, "kind": kind, "bytes": rec["bytes"],
-            "sha256": rec["sha256"], "width": int(width), "height": int(height)}
+    out = {"path": str(path.resolve()), "name": path.name, "kind": kind, "bytes": rec["bytes"],
+           "sha256": rec["sha256"], "width": int(width), "height": int(height)}
+    if kind == "image":
+        header = image_header(path)
+        if header:
+            out.update(format=header["format"], mode=header["mode"], exif_orientation=header["exif_orientation"],
+                       frames_in_file=header["frames"], decoding=decoding_words(header))
+    return out
 
 
 def _finish(folder: Path, result: dict[str, Any]) -> dict[str, Any]:
@@ -185,7 +195,7 @@ def write_video_report(
     result = base_result(settings, model_info)
     info = video.info
     result["input"] = _input_record(Path(input_path), "video", info.width, info.height)
-    result["input"].update(fps=info.fps, frame_count=info.frame_count,
+    result["input"].update(codec=info.codec, fps=info.fps, frame_count=info.frame_count,
                            frames_sampled=video.frames_sampled, frames_with_faces=video.frames_with_faces)
     faces, frames = [], []
     for i, tr in enumerate(video.tracks):

@@ -128,3 +128,38 @@ def test_missing_frame_rate_falls_back_to_25_fps(people, tmp_path, monkeypatch, 
     got = list(sample_frames(path, fps=5))  # every 5th frame at 25 fps
     assert [f.index for f in got] == [0, 5, 10, 15, 20, 25]
     assert [f.time for f in got] == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+
+
+def _rotate_mp4(path, degrees_cw: int) -> None:
+    """Mark an MP4's video track "turn {degrees_cw} clockwise to display", as a phone does for video
+    recorded upright on its sideways sensor: the rotation matrix in the track header (``tkhd``)."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    i = data.find(b"tkhd")
+    assert i > 0
+    fixed = 4 * 5 if data[i + 4] == 0 else 8 * 3 + 4 * 2  # version 0 / 1 times, track id, reserved, duration
+    at = i + 4 + 4 + fixed + 8 + 8  # + reserved, layer, group, volume, reserved: the 3 x 3 matrix
+    c, s = {90: (0, 1), 180: (-1, 0), 270: (0, -1)}[degrees_cw]
+    data[at:at + 36] = struct.pack(">9i", c << 16, s << 16, 0, -s << 16, c << 16, 0, 0, 0, 1 << 30)
+    path.write_bytes(bytes(data))
+
+
+def test_phone_video_rotation_is_applied_and_recorded(people, tmp_path, recoverer):
+    """A phone video stored sideways with a rotation in its container: frames come out upright,
+    the face is found, and the rotation is recorded for the report."""
+    upright = _frame(people[0], 1.0, 40, 20)  # (H, W) = (300, 420)
+    stored = np.ascontiguousarray(np.rot90(upright, 1))  # what the sensor wrote: 90° counter-clockwise
+    path = tmp_path / "IMG_0007.mp4"
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 4, (stored.shape[1], stored.shape[0]))
+    for _ in range(4):
+        vw.write(cv2.cvtColor(stored, cv2.COLOR_RGB2BGR))
+    vw.release()
+    _rotate_mp4(path, 90)
+    info = video_info(path)
+    assert (info.rotation, info.width, info.height) == (90, W, H)
+    frame = next(sample_frames(path, fps=1))
+    assert frame.image.shape == upright.shape
+    assert np.abs(frame.image.astype(int) - upright).mean() < 6  # upright, to within the codec
+    video = recoverer.recover_video(path, fps=1)
+    assert video.info.rotation == 90 and len(video.tracks) == 1

@@ -31,15 +31,18 @@ FALLBACK_FPS = 25.0
 @dataclass(frozen=True)
 class VideoInfo:
     """What the container reports: native ``fps``, ``frame_count`` (may be 0 when unknown),
-    frame ``width`` and ``height`` in pixels, ``duration`` in seconds, and the video stream's
-    ``codec`` as its four-character code (``avc1``, ``hev1``, ``mp4v``, ``MJPG``, ...; ``""``
-    when the container names none)."""
+    frame ``width`` and ``height`` in pixels as displayed, ``duration`` in seconds, the video
+    stream's ``codec`` as its four-character code (``avc1``, ``hevc``, ``FMP4``, ``MJPG``, ...;
+    ``""`` when the container names none) and ``rotation``: the degrees (0, 90, 180, 270) the
+    container asks frames to be turned for display, as phones record upright video on a sideways
+    sensor; OpenCV turns every decoded frame accordingly."""
 
     fps: float
     frame_count: int
     width: int
     height: int
     codec: str = ""
+    rotation: int = 0
 
     @property
     def duration(self) -> float:
@@ -90,6 +93,7 @@ def video_info(path: str | os.PathLike) -> VideoInfo:
             width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
             height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0),
             codec=_fourcc(cap.get(cv2.CAP_PROP_FOURCC)),
+            rotation=int(round(float(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0.0))) % 360,
         )
     finally:
         cap.release()

@@ -443,8 +443,10 @@ def provenance_html(result: dict[str, Any]) -> str:
     ]
     if inp.get("kind") == "video":
         codec = f"codec {inp['codec']}, " if inp.get("codec") else ""
+        turn = (f"; frames turned {inp['rotation']}° clockwise for display, as the file asks"
+                if inp.get("rotation") else "")
         info.insert(3, ("Video", _e(f"{codec}{inp.get('fps'):.2f} fps, {inp.get('frame_count')} frames, "
-                                    f"{inp.get('frames_sampled')} sampled at {result['settings'].get('fps')} fps")))
+                                    f"{inp.get('frames_sampled')} sampled at {result['settings'].get('fps')} fps{turn}")))
     elif inp.get("format"):  # results before report format 6 do not say
         frames = inp.get("frames_in_file") or 1
         info.insert(3, ("Input format", _e(f"{inp['format']}; read as {inp.get('decoding')}"

@@ -36,7 +36,7 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
 #: redoes results in an older layout instead of keeping them. 6: ``input`` gained an image's
 #: ``format``, ``mode``, ``exif_orientation``, ``frames_in_file`` and ``decoding`` (how it was
-#: read as 8-bit RGB), and a video's ``codec`` (2026-12-06); 5: ``settings`` gained
+#: read as 8-bit RGB), and a video's ``codec`` and ``rotation`` (2026-12-06); 5: ``settings`` gained
 #: ``paste_interpolation`` (Lanczos-4 since 2026-12-06, bilinear before), a composed target is
 #: pasted back by its weight, so ``frame_target.png`` keeps the picture's pixels outside the map,
 #: and the source by the region the SIRM saw (2026-12-06); 4: ``settings`` gained ``crop_enlarge``,
@@ -195,7 +195,7 @@ def write_video_report(
     result = base_result(settings, model_info)
     info = video.info
     result["input"] = _input_record(Path(input_path), "video", info.width, info.height)
-    result["input"].update(codec=info.codec, fps=info.fps, frame_count=info.frame_count,
+    result["input"].update(codec=info.codec, rotation=info.rotation, fps=info.fps, frame_count=info.frame_count,
                            frames_sampled=video.frames_sampled, frames_with_faces=video.frames_with_faces)
     faces, frames = [], []
     for i, tr in enumerate(video.tracks):

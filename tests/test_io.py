@@ -242,3 +242,28 @@ def test_image_header_names_what_read_image_did(tmp_path, rgb):
     assert io.image_header(tmp_path / "nothing.png") == {}
     (tmp_path / "text.png").write_text("not an image")
     assert io.image_header(tmp_path / "text.png") == {} and io.frame_count(tmp_path / "text.png") == 1
+
+
+def test_image_metadata_shows_what_made_the_file_and_never_the_location(tmp_path, rgb):
+    """Camera, software and dates from EXIF, an image generator's PNG text, a JPEG comment and
+    the XMP CreatorTool are kept (long text cut); GPS and the rest of the XMP are not."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0131] = "Apple", "iPhone 14", "FaceApp 11.2"
+    exif.get_ifd(0x8769)[0x9003] = "2026:01:02 10:11:12"
+    exif.get_ifd(0x8825)[2] = (48.0, 51.0, 24.0)  # GPS latitude
+    xmp = (b'<x:xmpmeta><rdf:Description xmp:CreatorTool="Adobe Photoshop 25.0" '
+           b'exif:GPSLatitude="48,51.4N"/></x:xmpmeta>')
+    Image.fromarray(rgb).save(tmp_path / "a.jpg", exif=exif, xmp=xmp, comment="made with a face swap app")
+    meta = io.image_header(tmp_path / "a.jpg")["metadata"]
+    assert meta == {"Make": "Apple", "Model": "iPhone 14", "Software": "FaceApp 11.2",
+                    "DateTimeOriginal": "2026:01:02 10:11:12", "XMP CreatorTool": "Adobe Photoshop 25.0",
+                    "comment": "made with a face swap app"}
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "portrait of a man\nSteps: 20, " + "x" * 400)
+    Image.fromarray(rgb).save(tmp_path / "b.png", pnginfo=info)
+    text = io.image_header(tmp_path / "b.png")["metadata"]["parameters"]
+    assert text.startswith("portrait of a man\\nSteps: 20") and text.endswith("…") and len(text) < io.METADATA_MAX_CHARS + 5
+    Image.fromarray(rgb).save(tmp_path / "c.png")
+    assert io.image_header(tmp_path / "c.png")["metadata"] == {}

@@ -191,12 +191,53 @@ EXIF_ORIENTATION_WORDS = {
 }
 
 
+#: EXIF tags a report shows: what made the file or last wrote it (``Software`` names an editor or an
+#: app such as a face-swap app when it left its name). Location (GPS, or inside XMP) and maker notes are never shown.
+EXIF_TAGS_SHOWN = {0x010F: "Make", 0x0110: "Model", 0x0131: "Software", 0x0132: "DateTime", 0x013B: "Artist",
+                   0x9003: "DateTimeOriginal"}
+#: At most this many text entries, of at most this many characters each, from a file's metadata.
+METADATA_MAX_ENTRIES, METADATA_MAX_CHARS = 12, 300
+
+
+def _metadata(img: Image.Image) -> dict[str, str]:
+    """The :data:`EXIF_TAGS_SHOWN` of an opened image and its text chunks (PNG ``tEXt``/``iTXt``,
+    a JPEG comment: image generators write their settings there, e.g. ``parameters``), as text,
+    each cut to :data:`METADATA_MAX_CHARS`."""
+    out: dict[str, str] = {}
+    try:
+        exif = img.getexif()
+        tags = {**dict(exif), **dict(exif.get_ifd(0x8769))}
+    except Exception:  # noqa: BLE001 - a damaged EXIF block: nothing to show
+        tags = {}
+    for tag, name in EXIF_TAGS_SHOWN.items():
+        value = tags.get(tag)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, str) and value.strip("\x00 "):
+            out[name] = value.strip("\x00 ")
+    for key, value in img.info.items():
+        if isinstance(value, bytes) and key in ("comment", "xmp", "XML:com.adobe.xmp"):
+            value = value.decode("utf-8", "replace")
+        if key in ("xmp", "XML:com.adobe.xmp") and isinstance(value, str):  # XMP may hold a location too:
+            tool = re.search(r"CreatorTool(?:=\"|>)([^\"<]+)", value)      # only the tool that wrote the file
+            if tool:
+                out["XMP CreatorTool"] = tool.group(1)
+            continue
+        # a PNG's text values are its text chunks (those before the pixels: reading the others would
+        # decode the image); other formats' text values are technical, but for a JPEG or GIF comment
+        if (img.format == "PNG" or key == "comment") and isinstance(value, str) and value.strip() and key not in out:
+            out[key] = value.strip()
+    return {k: shown(v[:METADATA_MAX_CHARS] + ("…" if len(v) > METADATA_MAX_CHARS else ""))
+            for k, v in list(out.items())[:METADATA_MAX_ENTRIES]}
+
+
 def image_header(path: str | os.PathLike) -> dict[str, Any]:
     """What an image file is, from its header (no pixels decoded): ``format`` (PIL's name: JPEG,
     PNG, WEBP, HEIF, AVIF, TIFF, ...), ``mode`` (PIL's: RGB, RGBA, L, I;16, CMYK, P, ...),
-    ``transparency`` (a transparent palette colour), ``frames`` (animation frames or pages) and
-    ``exif_orientation`` (1-8; 1 without the tag). An empty dict for a file PIL cannot open;
-    :func:`read_image` says why."""
+    ``transparency`` (a transparent palette colour), ``frames`` (animation frames or pages),
+    ``exif_orientation`` (1-8; 1 without the tag) and ``metadata`` (:func:`_metadata`: camera,
+    software, dates, text chunks). An empty dict for a file PIL cannot open; :func:`read_image`
+    says why."""
     if ftyp_brand(_read_head(Path(path))) in HEIF_BRANDS:
         enable_heif()
     try:
@@ -208,7 +249,8 @@ def image_header(path: str | os.PathLike) -> dict[str, Any]:
                 except Exception:  # noqa: BLE001 - a damaged EXIF block: read_image ignores it too
                     orientation = 1
                 return {"format": img.format, "mode": img.mode, "transparency": "transparency" in img.info,
-                        "frames": max(1, int(getattr(img, "n_frames", 1))), "exif_orientation": orientation}
+                        "frames": max(1, int(getattr(img, "n_frames", 1))), "exif_orientation": orientation,
+                        "metadata": _metadata(img)}
     except Exception:  # noqa: BLE001 - only a description; read_image reports unreadable files
         return {}
 

@@ -223,14 +223,15 @@ def test_a_small_face_is_flagged_in_json_report_and_console(tmp_path, tiny_check
 
 
 def test_the_report_says_how_the_picture_was_read(tmp_path, tiny_checkpoint, face_image):
-    """A transparent PNG tagged "rotate 90° counter-clockwise": result.json and report.html name
-    the real format (content, not suffix), its mode, and what reading it as RGB did."""
+    """A transparent PNG tagged "rotate 90° counter-clockwise" by an app: result.json and
+    report.html name the real format (content, not suffix), its mode, what reading it as RGB did
+    and the software the file names."""
     from PIL import Image
 
     rgba = np.dstack([np.ascontiguousarray(np.rot90(face_image, -1)), np.full(face_image.shape[:2][::-1], 255, np.uint8)])
     rgba[:4, :4, 3] = 0  # a few transparent pixels
     exif = Image.Exif()
-    exif[0x0112] = 8
+    exif[0x0112], exif[0x0131] = 8, "FaceApp 11.2"
     Image.fromarray(rgba).save(tmp_path / "photo.jpg", format="PNG", exif=exif.tobytes())  # a PNG named .jpg
     out = tmp_path / "out"
     assert run_cli(tmp_path / "photo.jpg", "-o", out, "--checkpoint", tiny_checkpoint) == 0
@@ -239,4 +240,6 @@ def test_the_report_says_how_the_picture_was_read(tmp_path, tiny_checkpoint, fac
     assert (inp["width"], inp["height"]) == (face_image.shape[1], face_image.shape[0])  # as displayed
     words = "RGB with transparency: composited on white; EXIF orientation 8 applied (rotated 90° counter-clockwise)"
     assert inp["decoding"] == words
-    assert f"PNG; read as {words}" in (out / "photo" / "report.html").read_text()
+    assert inp["metadata"] == {"Software": "FaceApp 11.2"}
+    page = (out / "photo" / "report.html").read_text()
+    assert f"PNG; read as {words}" in page and "Software: <code>FaceApp 11.2</code>" in page

@@ -35,8 +35,8 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: Version of a result folder's layout (the files written, the keys of ``result.json``). Raise it
 #: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
 #: redoes results in an older layout instead of keeping them. 6: ``input`` gained an image's
-#: ``format``, ``mode``, ``exif_orientation``, ``frames_in_file`` and ``decoding`` (how it was
-#: read as 8-bit RGB), and a video's ``codec`` and ``rotation`` (2026-12-06); 5: ``settings`` gained
+#: ``format``, ``mode``, ``exif_orientation``, ``frames_in_file``, ``decoding`` (how it was
+#: read as 8-bit RGB) and ``metadata`` (camera, software, dates, text chunks), and a video's ``codec`` and ``rotation`` (2026-12-06); 5: ``settings`` gained
 #: ``paste_interpolation`` (Lanczos-4 since 2026-12-06, bilinear before), a composed target is
 #: pasted back by its weight, so ``frame_target.png`` keeps the picture's pixels outside the map,
 #: and the source by the region the SIRM saw (2026-12-06); 4: ``settings`` gained ``crop_enlarge``,
@@ -59,8 +59,9 @@ def save_face_images(folder: Path, prefix: str, rec: FaceRecovery) -> dict[str, 
 
 
 def _input_record(path: Path, kind: str, width: int, height: int) -> dict[str, Any]:
-    """The input file: where, what (hash, size) and, for an image, what it is and how it was
-    decoded (``format``, ``mode``, ``exif_orientation``, ``frames_in_file``, ``decoding``)."""
+    """The input file: where, what (hash, size) and, for an image, what it is, how it was
+    decoded and what its metadata says (``format``, ``mode``, ``exif_orientation``,
+    ``frames_in_file``, ``decoding``, ``metadata``)."""
     rec = file_record(path)
     out = {"path": str(path.resolve()), "name": path.name, "kind": kind, "bytes": rec["bytes"],
            "sha256": rec["sha256"], "width": int(width), "height": int(height)}
@@ -68,7 +69,7 @@ def _input_record(path: Path, kind: str, width: int, height: int) -> dict[str, A
         header = image_header(path)
         if header:
             out.update(format=header["format"], mode=header["mode"], exif_orientation=header["exif_orientation"],
-                       frames_in_file=header["frames"], decoding=decoding_words(header))
+                       frames_in_file=header["frames"], decoding=decoding_words(header), metadata=header["metadata"])
     return out
 
 

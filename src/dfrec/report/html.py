@@ -451,8 +451,8 @@ def provenance_html(result: dict[str, Any]) -> str:
         frames = inp.get("frames_in_file") or 1
         info.insert(3, ("Input format", _e(f"{inp['format']}; read as {inp.get('decoding')}"
                                            + (f"; the first of its {frames} frames or pages" if frames > 1 else ""))))
-        meta = inp.get("metadata") or {}
-        info.insert(4, ("Metadata in the file (what it claims; anyone can edit it)", "<br>".join(f"{_e(k)}: <code>{_e(v)}</code>" for k, v in meta.items())
+        meta = "<br>".join(f"{_e(k)}: <code>{_e(v)}</code>" for k, v in (inp.get("metadata") or {}).items())
+        info.insert(4, ("Metadata in the file (what it claims; anyone can edit it)", meta
                         or "none (camera, software and date tags are often stripped by the sites that pass pictures on)"))
     rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in info)
     dlib = "".join(f"<tr><td>{_e(DLIB_ROLES.get(f.get('role'), f.get('role')))}</td>"

@@ -36,7 +36,8 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
 #: redoes results in an older layout instead of keeping them. 6: ``input`` gained an image's
 #: ``format``, ``mode``, ``exif_orientation``, ``frames_in_file``, ``decoding`` (how it was
-#: read as 8-bit RGB) and ``metadata`` (camera, software, dates, text chunks), and a video's ``codec`` and ``rotation`` (2026-12-06); 5: ``settings`` gained
+#: read as 8-bit RGB) and ``metadata`` (camera, software, dates, text chunks), and a video's
+#: ``codec`` and ``rotation`` (2026-12-06); 5: ``settings`` gained
 #: ``paste_interpolation`` (Lanczos-4 since 2026-12-06, bilinear before), a composed target is
 #: pasted back by its weight, so ``frame_target.png`` keeps the picture's pixels outside the map,
 #: and the source by the region the SIRM saw (2026-12-06); 4: ``settings`` gained ``crop_enlarge``,

@@ -119,6 +119,11 @@ def test_summary_links_reports_and_lists_failures(tmp_path, report_folder):
     assert on_disk["processed"] == 1 and on_disk["failed"][0]["input"] == "bad.jpg"
     assert summary["results"][0]["result_json"]["sha256"] == hashlib.sha256((sub / "result.json").read_bytes()).hexdigest()
     assert render_summary(summary).count("<tr>") >= 2
+    # the file's format and the software it names, to spot an editing app across a batch
+    result["input"].update(format="JPEG", metadata={"Make": "Apple", "Software": "FaceApp 11.2"})
+    entry = summary_entry(tmp_path / "out", sub, result)
+    assert (entry["format"], entry["software"]) == ("JPEG", "FaceApp 11.2")
+    assert "JPEG, written by <code>FaceApp 11.2</code>" in render_summary({"results": [entry]})
 
 
 def test_score_chart_plots_every_frame():

@@ -72,7 +72,7 @@ td.sha code{word-break:normal;white-space:nowrap}
 .overview img{max-width:min(100%,800px)}
 .thumb{width:64px;height:64px;object-fit:cover;border-radius:4px}
 .gallery{display:flex;flex-wrap:wrap;gap:18px}.gcol{flex:1 1 220px}.gcol h4{margin:.2em 0 0}.gcol .sub{font-size:.8em;color:#4a5263}
-.gcol table td{border:none;padding:3px 6px}h4{margin:1em 0 .4em}
+.gcol table td{border:none;padding:3px 6px}h4{margin:1em 0 .4em}span.sub{font-size:.8em;color:#4a5263}
 """
 
 
@@ -528,6 +528,15 @@ def _caveat_count(item: dict[str, Any]) -> str:
     return f' <span class="warn">({len(flagged)} less reliable: {_e(", ".join(kinds))})</span>'
 
 
+def _file_note(item: dict[str, Any]) -> str:
+    """A summary row's format and the software its file names, under its kind (empty for
+    summaries written before they were recorded)."""
+    parts = [_e(item["format"])] if item.get("format") else []
+    if item.get("software"):
+        parts.append(f"written by <code>{_e(item['software'])}</code>")
+    return f'<br><span class="sub">{", ".join(parts)}</span>' if parts else ""
+
+
 def render_summary(summary: dict[str, Any], thumbs: dict[str, str] | None = None) -> str:
     """HTML index of a batch from its ``summary.json`` dict; ``thumbs`` maps report folders
     to ``data:`` URIs of a face thumbnail."""
@@ -540,7 +549,7 @@ def render_summary(summary: dict[str, Any], thumbs: dict[str, str] | None = None
         img = f'<img class="thumb" src="{thumb}" alt="">' if thumb else ""
         rows.append(
             f"<tr><td>{img}</td><td><a href=\"{_e(_href(item['folder']))}/report.html\">{_e(item['input'])}</a></td>"
-            f"<td>{_e(item['kind'])}</td><td>{item['faces']}{_caveat_count(item)}</td>"
+            f"<td>{_e(item['kind'])}{_file_note(item)}</td><td>{item['faces']}{_caveat_count(item)}</td>"
             f"<td>{_bar(top, thr)}{top:.3f} — {_verdict(top, thr)}{_worst_frame_note(item, thr)}</td></tr>"
         )
     bad = "".join(f"<tr><td><code>{_e(b['input'])}</code></td><td class=\"bad\">{_e(b['reason'])}</td></tr>"

@@ -79,7 +79,8 @@ def build_weights(dest: Path = DEVICE) -> None:
 
     IdentityNet.from_file().save_safetensors(dest / "identity.safetensors", dtype=torch.float16)
     write_lite0_trunk(dest / LITE0_FILE, dtype=torch.float16)
-    (dest / "efficientnet-lite0.pth").unlink(missing_ok=True)  # the whole network, before 2026-12-06: it would travel too
+    # the whole network, written before 2026-12-06: left there, it would travel too
+    (dest / "efficientnet-lite0.pth").unlink(missing_ok=True)
 
 
 def build_wheels(dest: Path = DEVICE) -> None:

@@ -191,8 +191,9 @@ EXIF_ORIENTATION_WORDS = {
 }
 
 
-#: EXIF tags a report shows: what made the file or last wrote it (``Software`` names an editor or an
-#: app such as a face-swap app when it left its name). Location (GPS, or inside XMP) and maker notes are never shown.
+#: EXIF tags a report shows: what made the file or last wrote it (``Software`` names an editor or
+#: an app such as a face-swap app when it left its name). Location (GPS, or inside XMP) and maker
+#: notes are never shown.
 EXIF_TAGS_SHOWN = {0x010F: "Make", 0x0110: "Model", 0x0131: "Software", 0x0132: "DateTime", 0x013B: "Artist",
                    0x9003: "DateTimeOriginal"}
 #: At most this many text entries, of at most this many characters each, from a file's metadata.

@@ -209,6 +209,23 @@ def test_phone_and_web_formats_read_upright(tmp_path, fixture_dir, fmt, suffix):
     out = io.read_image(path)
     assert out.shape == photo.shape and out.dtype == np.uint8
     assert np.abs(out.astype(int) - photo).mean() < 4
+    header = io.image_header(path)  # pillow-heif turns the picture itself; the report still says so
+    assert (header["format"], header["exif_orientation"]) == (fmt, 6)
+    assert io.decoding_words(header) == "8-bit RGB; EXIF orientation 6 applied (rotated 90° clockwise)"
+
+
+def test_ten_bit_heic_reads_as_8_bits_and_says_so(tmp_path, rgb):
+    """An HDR phone photo (10 bits per channel) reads as 8-bit RGB, and the report says it was reduced."""
+    import pillow_heif
+
+    assert io.enable_heif()
+    wide = np.kron(rgb, np.ones((4, 4, 1), np.uint8)).astype(np.uint16) * 257  # 16-bit values of the picture
+    pillow_heif.from_bytes(mode="RGB;16", size=(wide.shape[1], wide.shape[0]), data=wide.tobytes()).save(
+        tmp_path / "hdr.heic", quality=95)
+    out = io.read_image(tmp_path / "hdr.heic")
+    assert out.dtype == np.uint8 and np.abs(out.astype(int) - (wide // 257)).mean() < 4
+    header = io.image_header(tmp_path / "hdr.heic")
+    assert header["bit_depth"] == 10 and io.decoding_words(header) == "10-bit RGB, reduced to 8 bits"
 
 
 def test_heic_without_pillow_heif_is_one_clear_line(tmp_path, rgb):

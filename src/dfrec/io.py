@@ -236,8 +236,8 @@ def image_header(path: str | os.PathLike) -> dict[str, Any]:
     """What an image file is, from its header (no pixels decoded): ``format`` (PIL's name: JPEG,
     PNG, WEBP, HEIF, AVIF, TIFF, ...), ``mode`` (PIL's: RGB, RGBA, L, I;16, CMYK, P, ...),
     ``transparency`` (a transparent palette colour), ``frames`` (animation frames or pages),
-    ``exif_orientation`` (1-8; 1 without the tag) and ``metadata`` (:func:`_metadata`: camera,
-    software, dates, text chunks). An empty dict for a file PIL cannot open; :func:`read_image`
+    ``exif_orientation`` (1-8; 1 without the tag), ``metadata`` (:func:`_metadata`: camera,
+    software, dates, text chunks) and, for HEIF, ``bit_depth`` (8, 10 or 12 per channel). An empty dict for a file PIL cannot open; :func:`read_image`
     says why."""
     if ftyp_brand(_read_head(Path(path))) in HEIF_BRANDS:
         enable_heif()
@@ -246,12 +246,17 @@ def image_header(path: str | os.PathLike) -> dict[str, Any]:
             warnings.simplefilter("ignore")  # as in read_image: no library text on the terminal
             with Image.open(path) as img:
                 try:
-                    orientation = int(img.getexif().get(0x0112, 1) or 1)
+                    # pillow-heif turns a HEIF picture while decoding and resets the tag to 1; it keeps
+                    # the file's own value as "original_orientation"
+                    orientation = int(img.info.get("original_orientation") or img.getexif().get(0x0112, 1) or 1)
                 except Exception:  # noqa: BLE001 - a damaged EXIF block: read_image ignores it too
                     orientation = 1
-                return {"format": img.format, "mode": img.mode, "transparency": "transparency" in img.info,
-                        "frames": max(1, int(getattr(img, "n_frames", 1))), "exif_orientation": orientation,
-                        "metadata": _metadata(img)}
+                header = {"format": img.format, "mode": img.mode, "transparency": "transparency" in img.info,
+                          "frames": max(1, int(getattr(img, "n_frames", 1))), "exif_orientation": orientation,
+                          "metadata": _metadata(img)}
+                if isinstance(img.info.get("bit_depth"), int):  # HEIF: 10- or 12-bit photos decode to 8 bits
+                    header["bit_depth"] = img.info["bit_depth"]
+                return header
     except Exception:  # noqa: BLE001 - only a description; read_image reports unreadable files
         return {}
 
@@ -281,6 +286,9 @@ def decoding_words(header: dict[str, Any]) -> str:
             "P": "palette colours, converted to RGB", "CMYK": "CMYK, converted to RGB",
             "YCbCr": "YCbCr, converted to RGB", "1": "black and white (1 bit), converted to RGB",
         }.get(mode, f"PIL mode {mode}, converted to RGB")
+    depth = int(header.get("bit_depth") or 8)
+    if depth > 8 and mode in ("RGB", "RGBA"):
+        words = f"{depth}-bit {words.removeprefix('8-bit ')}, reduced to 8 bits"
     turn = EXIF_ORIENTATION_WORDS.get(int(header.get("exif_orientation") or 1))
     return words + (f"; EXIF orientation {header['exif_orientation']} applied ({turn})" if turn else "")
 

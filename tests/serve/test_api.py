@@ -343,5 +343,6 @@ def test_phone_heic_upload(srv):
     assert inp["kind"] == "image" and inp["status"] == "done" and inp["faces"] == 1, inp
     code, page, _ = srv.request(f"/jobs/{job['id']}/inputs/1")
     assert code == 200 and b"IMG_0001.HEIC" in page and b"/preview/preview.jpg" in page
+    assert b"<th>Input format</th><td>HEIF; read as 8-bit RGB</td>" in page  # the provenance, as in report.html
     code, preview, _ = srv.request(f"/jobs/{job['id']}/inputs/1/preview/preview.jpg")  # what any browser can show
     assert code == 200 and preview[:3] == b"\xff\xd8\xff"

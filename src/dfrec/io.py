@@ -74,11 +74,16 @@ def enable_heif() -> bool:
 
 
 def _read_head(path: Path, n: int = 12) -> bytes:
+    """A file's first ``n`` bytes (``b""`` when unreadable), with pillow-heif's plugin enabled
+    when they name a HEIF image, so that PIL can open it next."""
     try:
         with open(path, "rb") as f:
-            return f.read(n)
+            head = f.read(n)
     except OSError:
         return b""
+    if ftyp_brand(head) in HEIF_BRANDS:
+        enable_heif()
+    return head
 
 
 def _unreadable_reason(head: bytes) -> str:
@@ -141,8 +146,6 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
     if size == 0:
         raise InputError(f"{shown(p)}: empty file")
     head = _read_head(p)
-    if ftyp_brand(head) in HEIF_BRANDS:
-        enable_heif()
     try:
         with warnings.catch_warnings():
             # PIL's own guard (Image.MAX_IMAGE_PIXELS, raised to max_pixels above) backs up ours;
@@ -237,10 +240,9 @@ def image_header(path: str | os.PathLike) -> dict[str, Any]:
     PNG, WEBP, HEIF, AVIF, TIFF, ...), ``mode`` (PIL's: RGB, RGBA, L, I;16, CMYK, P, ...),
     ``transparency`` (a transparent palette colour), ``frames`` (animation frames or pages),
     ``exif_orientation`` (1-8; 1 without the tag), ``metadata`` (:func:`_metadata`: camera,
-    software, dates, text chunks) and, for HEIF, ``bit_depth`` (8, 10 or 12 per channel). An empty dict for a file PIL cannot open; :func:`read_image`
-    says why."""
-    if ftyp_brand(_read_head(Path(path))) in HEIF_BRANDS:
-        enable_heif()
+    software, dates, text chunks) and, for HEIF, ``bit_depth`` (8, 10 or 12 per channel). An
+    empty dict for a file PIL cannot open; :func:`read_image` says why."""
+    _read_head(Path(path))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # as in read_image: no library text on the terminal
@@ -261,12 +263,6 @@ def image_header(path: str | os.PathLike) -> dict[str, Any]:
         return {}
 
 
-def frame_count(path: str | os.PathLike) -> int:
-    """Frames (animated GIF/PNG/WebP) or pages (TIFF) in an image file; 1 for a still image
-    or a file PIL cannot open. ``read_image`` reads the first one only."""
-    return image_header(path).get("frames", 1)
-
-
 def decoding_words(header: dict[str, Any]) -> str:
     """How :func:`read_image` turned an image of ``header`` (:func:`image_header`) into 8-bit RGB,
     in words for a report: "8-bit RGB", "16-bit grayscale, scaled to 8 bits", ...
@@ -280,12 +276,11 @@ def decoding_words(header: dict[str, Any]) -> str:
     else:
         words = {
             "RGB": "8-bit RGB", "L": "8-bit grayscale, copied to three channels",
-            "I;16": "16-bit grayscale, scaled to 8 bits", "I;16B": "16-bit grayscale, scaled to 8 bits",
-            "I;16L": "16-bit grayscale, scaled to 8 bits", "I;16N": "16-bit grayscale, scaled to 8 bits",
+            "I;16": "16-bit grayscale, scaled to 8 bits",  # and its byte orders I;16B / I;16L / I;16N
             "I": "32-bit integer grayscale, scaled to 8 bits", "F": "floating-point grayscale, scaled to 8 bits",
             "P": "palette colours, converted to RGB", "CMYK": "CMYK, converted to RGB",
             "YCbCr": "YCbCr, converted to RGB", "1": "black and white (1 bit), converted to RGB",
-        }.get(mode, f"PIL mode {mode}, converted to RGB")
+        }.get("I;16" if mode.startswith("I;16") else mode, f"PIL mode {mode}, converted to RGB")
     depth = int(header.get("bit_depth") or 8)
     if depth > 8 and mode in ("RGB", "RGBA"):
         words = f"{depth}-bit {words.removeprefix('8-bit ')}, reduced to 8 bits"

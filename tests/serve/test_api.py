@@ -346,3 +346,26 @@ def test_phone_heic_upload(srv):
     assert b"<th>Input format</th><td>HEIF; read as 8-bit RGB</td>" in page  # the provenance, as in report.html
     code, preview, _ = srv.request(f"/jobs/{job['id']}/inputs/1/preview/preview.jpg")  # what any browser can show
     assert code == 200 and preview[:3] == b"\xff\xd8\xff"
+
+
+def test_animated_gif_upload_says_only_its_first_frame_was_analysed(srv):
+    """The web app takes GIFs as the CLI does, and its report carries the same note: an
+    animation is analysed on its first frame only."""
+    import io
+
+    from PIL import Image
+
+    from dfrec.io import read_image
+
+    first = Image.fromarray(read_image(EXAMPLE))
+    buf = io.BytesIO()
+    first.save(buf, format="GIF", save_all=True, append_images=[first.transpose(Image.FLIP_LEFT_RIGHT)], duration=100)
+    code, body = srv.upload([("clip.gif", buf.getvalue())])
+    assert code == 201, body
+    job = srv.wait_job(body["id"])
+    assert job["inputs"][0]["status"] == "done", job["inputs"][0]
+    code, raw, _ = srv.request(f"/jobs/{job['id']}/inputs/1/result.json")
+    result = json.loads(raw)
+    assert result["input"]["format"] == "GIF" and result["input"]["frames_in_file"] == 2
+    assert result["notes"] == ["This file holds 2 frames or pages (an animation or a multi-page file); only the "
+                               "first was analysed."]

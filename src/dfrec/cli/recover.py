@@ -172,16 +172,6 @@ def _key(input_sha256: str, settings: dict[str, Any], model_info: dict[str, Any]
     return run_key(result)
 
 
-def _image_notes(path: Path) -> list[str]:
-    """What the report must say about an image beyond its faces (only the first frame of an
-    animated or multi-page file is analysed)."""
-    from dfrec.io import frame_count
-
-    n = frame_count(path)
-    return [f"This file holds {n} frames or pages (an animation or a multi-page file); only the first was "
-            "analysed."] if n > 1 else []
-
-
 def recover_one(store: Any, recoverer: Any, item: Item, settings: dict[str, Any], model_info: dict[str, Any],
                 args: argparse.Namespace, gallery: Any = None,
                 gallery_info: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
@@ -225,7 +215,7 @@ def recover_one(store: Any, recoverer: Any, item: Item, settings: dict[str, Any]
                                                                    option="--detection-upsample"))
         with store.staged(name) as stage:
             result = write_image_report(stage, path, recovery, settings, model_info, gallery=gallery,
-                                        top_k=args.top_k, notes=_image_notes(path))
+                                        top_k=args.top_k)
     if result["input"]["sha256"] != digest:
         raise InputError(f"{shown(path)}: the file changed while it was being processed; run again")
     if stale is not None:

@@ -48,7 +48,7 @@ def summary_entry(out_root: str | os.PathLike, folder: str | os.PathLike, result
     # what the file is and what it says wrote it, to spot an editor or an app across a batch
     entry["format"] = inp.get("format") or inp.get("codec")
     entry["software"] = meta.get("Software") or meta.get("XMP CreatorTool")
-    if result["input"]["kind"] == "video" and faces and all("score_fake_max" in f for f in faces):
+    if inp["kind"] == "video" and faces and all("score_fake_max" in f for f in faces):
         # a track's score_fake is its mean over frames: a swap in a few frames shows here
         entry["max_score_fake_frame"] = max(float(f["score_fake_max"]) for f in faces)
     return entry

@@ -138,14 +138,18 @@ def write_image_report(
     ``settings``: the run's settings (recorded, and part of the resume key); ``model_info``:
     :func:`dfrec.report.provenance.model_record` of the model. With a ``gallery``
     (:class:`dfrec.gallery.Gallery`), every face also lists the ``top_k`` most similar known
-    people for its recovered source and target. ``notes``: what the reader must know about
-    the analysis (e.g. only the first frame of an animated file was analysed); shown in
-    report.html and kept in ``result.json``."""
+    people for its recovered source and target. ``notes``: what else the reader must know about
+    the analysis; a file of several frames or pages adds that only its first was analysed.
+    Shown in report.html and kept in ``result.json``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     image = recovery.image
     result = base_result(settings, model_info)
     result["input"] = _input_record(Path(input_path), "image", image.shape[1], image.shape[0])
+    frames = result["input"].get("frames_in_file", 1)
+    if frames > 1:
+        notes = [*notes, f"This file holds {frames} frames or pages (an animation or a multi-page file); only the "
+                         "first was analysed."]
     if notes:
         result["notes"] = list(notes)
     result["faces"] = [_face_entry(folder, f"face{i + 1}", f"Face {i + 1}", face.to_dict(), face, gallery, top_k)

@@ -153,7 +153,8 @@ def augment(sample: Sample, cfg: AugmentConfig, rng: np.random.Generator) -> Sam
         rq = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
         if v[0] < cfg.rescale_prob:
             rq_used = rq if v[1] < cfg.rescale_jpeg_prob else None
-            sample.forgery = rescale_round_trip(sample.forgery, f, rq_used, cv2.INTER_CUBIC if v[2] < 0.5 else cv2.INTER_LINEAR)
+            up = cv2.INTER_CUBIC if v[2] < 0.5 else cv2.INTER_LINEAR
+            sample.forgery = rescale_round_trip(sample.forgery, f, rq_used, up)
             info["rescale"] = round(f, 3)
             if rq_used is not None:
                 info["rescale_jpeg_quality"] = rq_used

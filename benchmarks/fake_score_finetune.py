@@ -1,6 +1,6 @@
 """Can the fake score be made robust without a GPU? Fine-tune the real/fake side of the ISM alone.
 
-    python benchmarks/fake_score_finetune.py [--part ism|head] [--degrade wide|small|none] [--minutes 35]
+    python benchmarks/fake_score_finetune.py [--part ism|head|branch] [--degrade wide|small|none] [--minutes 35]
         [--threads 1] [--out runs/fake_score_ism_wide] [--json]
 
 The bundled model's fake score is trained with four fakes to one real, and its reals are LFW's
@@ -12,7 +12,10 @@ was (``--map-weight`` × L1 to the old map; BatchNorm statistics and dropout fro
 TIRM are not touched, so the recovered faces change only through the map.
 
 - ``--part ism``: encoder, decoder and head; ``--part head``: the linear head alone (a linear
-  probe on the frozen, pooled deepest features; the map cannot move).
+  probe on the frozen, pooled deepest features; the map cannot move); ``--part branch``: a score
+  branch (:mod:`dfrec.models.score_branch`, ``score_branch: true``) started as a copy of the ISM's
+  encoder and head and trained alone: the ISM, and so the map and the recovered faces, stay bit
+  for bit as they were.
 - ``--degrade wide``: each input also gets, on top of the synthesiser's own augmentation, a chain
   of degradations seen in photos from elsewhere (:func:`wide_degrade`: down- and up-scaling with
   JPEG in between, blur, sharpening, noise, JPEG quality 30-99); ``small``: first, a third of the
@@ -26,7 +29,8 @@ faces (:func:`dfrec.data.synth.augment.as_small_face`, eyes 20 / 14 / 10 px; sha
 called swapped, share of each fake kind caught, ROC AUC of all fakes against the reals), the map
 IoU with the true mask, and the untouched faces from outside LFW of ``real_photo_scores.py``
 (how many score above 0.5, their mean) and the examples' three forgeries. Writes the fine-tuned
-model's ``ism.*`` tensors to ``OUT/ism.safetensors`` and the table to ``OUT/scores.json``.
+model's ``ism.*`` tensors to ``OUT/ism.safetensors`` (``--part branch``: its ``scorer.*`` tensors to
+``OUT/scorer.safetensors``) and the table to ``OUT/scores.json``.
 docs/training.md ("The fake score outside LFW") quotes it.
 """
 
@@ -95,8 +99,9 @@ def small_face_degrade(a, rng, p: float = 0.35):
 def finetune(model, faces, seconds: float, part: str = "ism", degrade: str = "wide", lr: float = 1e-4,
              map_weight: float = 20.0, batch: int = 16, seed: int = 0, max_steps: int | None = None,
              log=print) -> dict:
-    """Train ``model.ism`` (``part`` "ism" or "head") in place for ``seconds`` of wall clock (or
-    ``max_steps``) on ``faces`` (a FaceSet); returns ``{"steps", "samples", "seconds"}``."""
+    """Train ``model.ism`` (``part`` "ism" or "head") or ``model.scorer`` (``part`` "branch", added by
+    :meth:`DFREC.add_score_branch` when the model has none) in place for ``seconds`` of wall clock
+    (or ``max_steps``) on ``faces`` (a FaceSet); returns ``{"steps", "samples", "seconds"}``."""
     import numpy as np
     import torch
 
@@ -105,12 +110,14 @@ def finetune(model, faces, seconds: float, part: str = "ism", degrade: str = "wi
     from dfrec.train.heldout import wide_synth
 
     torch.manual_seed(seed)
+    if part == "branch":
+        model.add_score_branch()
     ism = model.ism
-    teacher = copy.deepcopy(ism).eval()
+    teacher = copy.deepcopy(ism).eval() if part == "ism" else None
     for p in model.parameters():
         p.requires_grad_(False)
-    head = ism.net.classification_head
-    params = list(ism.parameters() if part == "ism" else head.parameters())
+    trained = {"ism": ism, "head": ism.net.classification_head, "branch": model.scorer}[part]
+    params = list(trained.parameters())
     for p in params:
         p.requires_grad_(True)
     data = [SyntheticForgeries(faces, SynthConfig.from_dict({"kinds": KINDS, **extra}), seed=seed + 901 + k,
@@ -133,13 +140,16 @@ def finetune(model, faces, seconds: float, part: str = "ism", degrade: str = "wi
             u8 = np.stack([small_face_degrade(a, rng) for a in u8])
         x = torch.from_numpy(u8).permute(0, 3, 1, 2).float() / 255
         y = torch.tensor([float(it["is_fake"]) for it in items])
-        ism.eval()  # BatchNorm statistics and the ASPP's dropout stay as they were
-        m, logit = ism(x)
-        with torch.no_grad():
-            m_old, _ = teacher(x)
+        model.eval()  # BatchNorm statistics and dropout stay as they were
+        if part == "branch":
+            logit, drift = model.scorer(x), torch.zeros(())
+        else:
+            m, logit = ism(x)
+            with torch.no_grad():
+                m_old = teacher(x)[0] if teacher is not None else m
+            drift = (m - m_old).abs().mean()
         weight = torch.where(y == 1, torch.full_like(y, real_share / (1 - real_share)), torch.ones_like(y))
         cls = torch.nn.functional.binary_cross_entropy_with_logits(logit.float(), y, weight=weight)
-        drift = (m - m_old).abs().mean()
         loss = cls + (map_weight * drift if part == "ism" else 0.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -195,6 +205,8 @@ def score(recoverer, cache: str, n: int = 96) -> dict:
             for name, u8 in crops.items():
                 x = torch.from_numpy(np.stack([fn(a) for a in u8])).permute(0, 3, 1, 2).float() / 255
                 m, logit = model.ism(x)
+                if model.scorer is not None:
+                    logit = model.scorer(x)
                 p[name] = torch.sigmoid(logit.float())
                 if dname == "as they are" and name in ("swap", "gan_swap", "blend"):
                     pm, tm = m > 0.5, masks[name]
@@ -232,10 +244,16 @@ def print_table(rows: dict[str, dict]) -> None:
         print(f"{d['degradation']:34s}" + "".join(f"{c:>40s}" for c in cells))
 
 
+#: what each ``--part`` trains: the file its tensors go to in the run folder, their name prefix
+TRAINED_FILES = {"ism": ("ism.safetensors", "ism."), "head": ("ism.safetensors", "ism."),
+                 "branch": ("scorer.safetensors", "scorer.")}
+
+
 def export_model(run_dir: Path, out: Path, base: str | None = None) -> Path:
     """A model folder at ``out``: the ``base`` checkpoint (default: the bundled model) with the
-    ``ism.*`` tensors of ``run_dir/ism.safetensors``, stored as the base is, its metadata kept and
-    one history entry added from ``run_dir/scores.json`` (what the gate and ``accept_model.py`` take)."""
+    tensors the run trained (``run_dir/ism.safetensors``, or ``scorer.safetensors`` with a score
+    branch added to the base), stored as the base is, its metadata kept and one history entry added
+    from ``run_dir/scores.json`` (what the gate and ``accept_model.py`` take)."""
     import datetime
 
     from safetensors.torch import load_file
@@ -245,19 +263,27 @@ def export_model(run_dir: Path, out: Path, base: str | None = None) -> Path:
 
     base = base or str(DEFAULT_CHECKPOINT)
     model = DFREC.from_pretrained(base)
-    ism = load_file(str(run_dir / "ism.safetensors"))
-    if not ism or any(not k.startswith("ism.") for k in ism):
-        raise SystemExit(f"{run_dir / 'ism.safetensors'}: not a set of ism.* tensors")
-    missing = model.load_state_dict(ism, strict=False)
-    if missing.unexpected_keys:
-        raise SystemExit(f"{run_dir}: tensors the model does not have: {missing.unexpected_keys[:5]}")
     doc = json.loads((run_dir / "scores.json").read_text())
     st, tr = doc["settings"], doc["training"]
+    name, prefix = TRAINED_FILES[st["part"]]
+    tensors = load_file(str(run_dir / name))
+    if not tensors or any(not k.startswith(prefix) for k in tensors):
+        raise SystemExit(f"{run_dir / name}: not a set of {prefix}* tensors")
+    if st["part"] == "branch":
+        model.add_score_branch()
+    missing = model.load_state_dict(tensors, strict=False)
+    if missing.unexpected_keys:
+        raise SystemExit(f"{run_dir}: tensors the model does not have: {missing.unexpected_keys[:5]}")
+    if st["part"] == "branch":
+        what = ("a score branch (the ISM's encoder and head, copied, then trained alone) fine-tuned "
+                f"(benchmarks/fake_score_finetune.py --part branch --degrade {st['degrade']}); the ISM, SIRM and TIRM untouched")
+    else:
+        what = (f"the ISM's real/fake side fine-tuned (benchmarks/fake_score_finetune.py --part {st['part']} "
+                f"--degrade {st['degrade']}; the map held by L1 x {st['map_weight']} to its old self; SIRM and TIRM untouched)")
     meta = dict(model.checkpoint_metadata)
     meta["history"] = list(meta.get("history", [])) + [{
         "date": datetime.date.today().isoformat(),
-        "run": f"the ISM's real/fake side fine-tuned (benchmarks/fake_score_finetune.py --part {st['part']} "
-               f"--degrade {st['degrade']}; the map held by L1 x {st['map_weight']} to its old self; SIRM and TIRM untouched)",
+        "run": what,
         "device": f"cpu ({st['threads']} thread{'s' if st['threads'] != 1 else ''})",
         "minutes": round(tr["seconds"] / 60, 3), "images": tr["samples"], "steps": tr["steps"],
         "init_from": os.path.relpath(base, ROOT) if Path(base).resolve().is_relative_to(ROOT) else base,
@@ -269,7 +295,7 @@ def export_model(run_dir: Path, out: Path, base: str | None = None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--part", choices=("ism", "head"), default="ism")
+    ap.add_argument("--part", choices=tuple(TRAINED_FILES), default="ism")
     ap.add_argument("--degrade", choices=("wide", "small", "none"), default="wide")
     ap.add_argument("--minutes", type=float, default=35.0, help="wall-clock training budget")
     ap.add_argument("--lr", type=float, default=1e-4)
@@ -281,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="folder for ism.safetensors and scores.json")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--export-from", type=Path, default=None, metavar="RUN_DIR",
-                    help="no training: write the bundled model with RUN_DIR's fine-tuned ISM to --out as a model folder")
+                    help="no training: write the bundled model with RUN_DIR's fine-tuned ISM (or score branch) "
+                         "to --out as a model folder")
     a = ap.parse_args(argv)
     if a.export_from is not None:
         if a.out is None:
@@ -304,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     rec = Recoverer.from_pretrained(None, device="cpu")
     run = finetune(rec.model, lfw_faces(open_faces(a.cache), "train"), a.minutes * 60, a.part, a.degrade,
                    a.lr, a.map_weight, a.batch, a.seed, log=log)
-    save_file({k: v.contiguous() for k, v in rec.model.state_dict().items() if k.startswith("ism.")},
-              str(out / "ism.safetensors"))
+    name, prefix = TRAINED_FILES[a.part]
+    save_file({k: v.contiguous() for k, v in rec.model.state_dict().items() if k.startswith(prefix)}, str(out / name))
     tuned = score(rec, a.cache)
     doc = {"settings": vars(a), "training": run, "bundled": base, "fine-tuned": tuned}
     (out / "scores.json").write_text(json.dumps(doc, indent=1))

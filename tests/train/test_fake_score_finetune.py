@@ -1,5 +1,6 @@
 """benchmarks/fake_score_finetune.py: its degradations, and that its fine-tuning moves only the
-part of the ISM it names (the SIRM, TIRM and BatchNorm statistics stay as they were)."""
+part it names (the SIRM, TIRM and BatchNorm statistics stay as they were; with ``--part branch``
+the ISM too)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,10 @@ def test_finetune_moves_only_the_named_part(lfw_cache, tiny_checkpoint):
 
     bench = load_script("benchmarks/fake_score_finetune.py")
     faces = lfw_faces(open_faces(lfw_cache), "train")
-    for part, prefixes in (("head", ("ism.net.classification_head.",)), ("ism", ("ism.",))):
+    for part, prefixes in (("head", ("ism.net.classification_head.",)), ("ism", ("ism.",)), ("branch", ("scorer.",))):
         model = DFREC.from_pretrained(tiny_checkpoint)
+        if part == "branch":
+            model.add_score_branch()
         before = {k: v.clone() for k, v in model.state_dict().items()}
         run = bench.finetune(model, faces, seconds=600, part=part, max_steps=2, batch=2, log=lambda s: None)
         assert run["steps"] == 2 and run["samples"] == 4
@@ -91,3 +94,33 @@ def test_export_puts_the_fine_tuned_ism_into_a_model_folder(lfw_cache, tiny_chec
     hist = tuned.checkpoint_metadata["history"]
     assert len(hist) == len(base.checkpoint_metadata.get("history", [])) + 1
     assert hist[-1]["images"] == 4 and "--degrade small" in hist[-1]["run"]
+
+
+def test_export_adds_the_fine_tuned_score_branch(lfw_cache, tiny_checkpoint, tmp_path):
+    """``--part branch`` then ``--export-from``: the base model with a score branch of the run's
+    weights; every tensor of the base (the ISM included) and so its maps and faces are unchanged."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from dfrec.data.datasets import lfw_faces
+    from dfrec.data.faceset import open_faces
+    from dfrec.models import DFREC
+
+    bench = load_script("benchmarks/fake_score_finetune.py")
+    model = DFREC.from_pretrained(tiny_checkpoint)
+    run = bench.finetune(model, lfw_faces(open_faces(lfw_cache), "train"), seconds=600, part="branch", degrade="wide",
+                         max_steps=2, batch=2, log=lambda s: None)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    name, prefix = bench.TRAINED_FILES["branch"]
+    save_file({k: v.contiguous() for k, v in model.state_dict().items() if k.startswith(prefix)}, str(run_dir / name))
+    settings = {"part": "branch", "degrade": "wide", "map_weight": 20.0, "threads": 1}
+    (run_dir / "scores.json").write_text(json.dumps({"settings": settings, "training": run}))
+    tuned = DFREC.from_pretrained(bench.export_model(run_dir, tmp_path / "tiny_branch", base=str(tiny_checkpoint)))
+    base = DFREC.from_pretrained(tiny_checkpoint)
+    assert tuned.config.score_branch and not base.config.score_branch
+    for k, v in tuned.state_dict().items():
+        want = model.state_dict()[k] if k.startswith("scorer.") else base.state_dict()[k]
+        assert torch.equal(v, want), k
+    assert "score branch" in tuned.checkpoint_metadata["history"][-1]["run"]

@@ -212,6 +212,28 @@ def test_init_from_partial_keeps_new_modules_fresh(fixture_cache, tmp_path, tiny
     assert fresh and all(k.startswith("tirm.refiner.") for k in fresh)
 
 
+def test_init_from_a_model_without_a_score_branch_starts_it_as_the_isms_score(fixture_cache, tmp_path,
+                                                                             tiny_checkpoint):
+    """``score_branch: true`` over a saved model without one: the branch starts as a copy of the
+    loaded ISM's encoder and head, so the run starts from the saved model's scores."""
+    from dfrec.models.dfrec import DFREC
+
+    saved = DFREC.from_pretrained(tiny_checkpoint)
+    data = tiny_config(fixture_cache, tmp_path, steps=1, dataset="faces")
+    data["model"].update(init_from=str(tiny_checkpoint), init_strict=False, overrides={"score_branch": True})
+    trainer = Trainer(config_from_dict(data), device="cpu", progress=False)
+    said: list[str] = []
+    trainer._log = said.append
+    trainer._setup()
+    assert any(m.startswith("score branch: started as a copy") for m in said)
+    x = torch.rand(2, 3, saved.config.image_size, saved.config.image_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a = saved(x, generator=torch.Generator().manual_seed(1))
+        b = trainer.model.eval()(x, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(b["logit"], a["logit"], rtol=0, atol=1e-6)
+    assert torch.equal(b["target"], a["target"])
+
+
 def test_init_grow_deepens_the_tirm_without_changing_what_it_computes(fixture_cache, tmp_path, tiny_checkpoint):
     """model.init_grow: encoder and decoder blocks the saved model lacks start as the identity, so
     the grown model recovers exactly what the saved one did; training then moves them."""

@@ -195,7 +195,8 @@ class DFRECLoss(nn.Module):
     ``pred_patches (N, M, p·p·3)``, ``mask_indices (N, M)``. ``batch`` (data): ``source,
     target (N, 3, H, W)`` in [0, 1], ``is_fake (N,)``. Terms whose λ is 0 are skipped and
     their networks never built. ``parts`` holds each unweighted term (``id``, ``id_source``,
-    ``id_target``, ``perc``, ``attr``, ``patch``, ``cls``) and ``total``.
+    ``id_target``, ``perc``, ``attr``, ``patch``, ``cls``; ``cls_ism`` when ``outputs`` holds
+    the ISM head's ``ism_logit`` beside a score branch's ``logit``) and ``total``.
     The loss networks are frozen buffers-only modules: move with ``.to(device)``.
     """
 
@@ -242,7 +243,7 @@ class DFRECLoss(nn.Module):
             "perceptual": self.perceptual.describe() if self.perceptual is not None else None,
             "attribute": self.attribute.describe() if self.attribute is not None else None,
             "patch": "MSE of predicted masked patches vs true target patches (MAE raster order, channel last)",
-            "classification": "BCE-with-logits of the ISM head vs is_fake",
+            "classification": "BCE-with-logits of the real/fake logit vs is_fake (with a score branch: the branch's and the ISM head's)",
             "map": "BCE of the ISM map vs the true source mask" if c.lambda_map > 0 else None,
             "pixel": "L1 of the recovered target vs the true target (whole crop)" if c.lambda_pix > 0 else None,
             "pixel_source": (("L1 of the recovered source vs the true source (whole crop"
@@ -323,6 +324,9 @@ class DFRECLoss(nn.Module):
             self._need(outputs, ("logit",), "outputs")
             self._need(batch, ("is_fake",), "batch")
             add("cls", c.lambda_cls, classification_loss(outputs["logit"], batch["is_fake"], pos_weight=c.cls_pos_weight))
+            if "ism_logit" in outputs:  # a score branch gives the logit; the ISM's own head learns on as before
+                add("cls_ism", c.lambda_cls, classification_loss(outputs["ism_logit"], batch["is_fake"],
+                                                                 pos_weight=c.cls_pos_weight))
         if c.lambda_map > 0:
             from dfrec.losses.recovery import map_loss
 

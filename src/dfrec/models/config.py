@@ -47,6 +47,10 @@ class DFRECConfig:
     ism_input_norm: str = "none"
     ism_decoder_channels: int = 256
     ism_cls_dropout: float = 0.2
+    # The real/fake logit from a branch with its own encoder of the ISM's kind (True), not from
+    # the ISM's head on the map's encoder (False, the paper): the score can then be trained on
+    # its own without moving the map or the recovered faces (dfrec.models.score_branch).
+    score_branch: bool = False
 
     # SIRM: attention U-Net; the last width is the split bottleneck (first half -> decoder
     # as f_s, second half -> f_t).
@@ -174,6 +178,8 @@ class DFRECConfig:
             bad(f"ism_encoder_weights must be one of {ISM_ENCODER_WEIGHTS}, got {self.ism_encoder_weights!r}")
         if self.ism_encoder_weights == "efficientnet_lite0_imagenet" and self.ism_encoder not in LITE0_ENCODERS:
             bad(f"ism_encoder_weights 'efficientnet_lite0_imagenet' needs ism_encoder in {LITE0_ENCODERS}")
+        if self.score_branch and not self.use_ism:
+            bad("score_branch needs use_ism (the branch is a copy of the ISM's encoder and head)")
         if self.ism_input_norm not in ISM_INPUT_NORMS:
             bad(f"ism_input_norm must be one of {ISM_INPUT_NORMS}, got {self.ism_input_norm!r}")
         if not 0.0 <= self.map_noise <= 1.0:

@@ -75,6 +75,14 @@ class DFREC(nn.Module):
         else:
             self.ism = None
             self.register_buffer("prior", face_prior_mask(c.image_size, c.face_prior), persistent=False)
+        if c.score_branch:
+            from dfrec.models.score_branch import ScoreBranch
+
+            self.scorer = ScoreBranch(encoder=c.ism_encoder, input_norm=c.ism_input_norm, cls_dropout=c.ism_cls_dropout)
+            if pretrained_init:
+                self.scorer.copy_from_ism(self.ism)
+        else:
+            self.scorer = None
         self.sirm = SIRM(c.sirm_widths, n_keep=c.n_keep)
         self.tirm = TIRM(
             image_size=c.image_size,
@@ -103,10 +111,19 @@ class DFREC(nn.Module):
         return _patchify(images, self.config.patch_size)
 
     def segment(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """ISM map ``(N, 1, H, W)`` in [0, 1] and logit ``(N,)``; the face-ellipse prior (logit 0) without ISM."""
+        """ISM map ``(N, 1, H, W)`` in [0, 1] and the ISM head's logit ``(N,)``; the face-ellipse
+        prior (logit 0) without ISM."""
         if self.ism is not None:
             return self.ism(x)
         return self.prior.expand(x.shape[0], -1, -1, -1).to(x.dtype), x.new_zeros(x.shape[0])
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """The real/fake logit ``(N,)`` of ``x (N, 3, S, S)`` in [0, 1] (> 0 means fake): the score
+        branch's with ``score_branch``, else the ISM head's (one ISM pass; use :meth:`forward`
+        when the map is wanted too)."""
+        if self.scorer is not None:
+            return self.scorer(x)
+        return self.segment(x)[1]
 
     def choose_patches(self, mask: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Semantic-guided masking of the config's variant: ``(idx_keep (N, K), idx_mask (N, L-K))``."""
@@ -167,12 +184,18 @@ class DFREC(nn.Module):
         ``(N, id_dim)`` pooled source / target identity features. With ``compose`` the
         ``target`` is the composite and ``target_raw`` the TIRM's own output.
 
+        With ``score_branch`` the ``logit`` is the branch's and ``ism_logit`` ``(N,)`` the ISM
+        head's (both trained by the classification loss).
+
         ``generator`` makes the masking noise reproducible. Ablation switches (paper Table VI):
         ``map_override`` ``(N or 1, 1, S, S)`` in [0, 1] replaces the ISM map downstream (the
-        ISM's logit is kept); ``fuse=False`` feeds zeros in place of the SIRM's identity rows.
+        logit is kept); ``fuse=False`` feeds zeros in place of the SIRM's identity rows.
         """
         self._check(x)
         m, logit = self.segment(x)
+        extra = {}
+        if self.scorer is not None:
+            extra["ism_logit"], logit = logit, self.scorer(x)
         if map_override is not None:
             m = map_override.to(device=x.device, dtype=m.dtype).expand_as(m)
         source, rows, f_s, f_t = self.sirm(self.sirm_weight(m) * x)
@@ -184,7 +207,6 @@ class DFREC(nn.Module):
         elif self.config.fusion_detach:
             rows = rows.detach()
         raw, pred = self.tirm(x, idx_keep, idx_mask, rows)
-        extra = {}
         target = raw
         if self.config.compose:
             target = self.composite(raw, m, x)
@@ -201,6 +223,20 @@ class DFREC(nn.Module):
             "f_s": f_s,
             "f_t": f_t,
         }
+
+    def add_score_branch(self) -> int:
+        """Give a model without one a score branch (``score_branch: true``) that starts as a copy
+        of the ISM's encoder and head, so its scores stay what they were until it is trained; returns
+        the number of tensors copied. A model without an ISM raises :class:`ConfigError`."""
+        from dfrec.models.score_branch import ScoreBranch
+
+        if self.scorer is not None:
+            return 0
+        c = self.config = self.config.replace(score_branch=True)
+        param = next(self.ism.parameters())
+        self.scorer = ScoreBranch(encoder=c.ism_encoder, input_norm=c.ism_input_norm, cls_dropout=c.ism_cls_dropout)
+        self.scorer.to(param.device).train(self.training)
+        return self.scorer.copy_from_ism(self.ism)
 
     # ------------------------------------------------------------------------------------
     def freeze(self, names: list[str] | tuple[str, ...]) -> int:

@@ -23,7 +23,7 @@ _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _import_smp():
+def import_smp():
     try:
         import segmentation_models_pytorch as smp
     except ImportError as e:  # pragma: no cover - depends on the machine
@@ -137,6 +137,16 @@ def map_lite0_onto(target: nn.Module, path: str | os.PathLike | None = None) -> 
     return len(mapped)
 
 
+def input_norm_stats(input_norm: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(mean, std)`` per RGB channel of an ISM input normalisation (``DFRECConfig.ism_input_norm``:
+    ``imagenet``, ``inception`` or ``none``), applied to inputs in [0, 1] as ``(x - mean) / std``."""
+    if input_norm == "imagenet":
+        return _IMAGENET_MEAN, _IMAGENET_STD
+    if input_norm == "inception":
+        return (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
+    return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+
+
 class ISM(nn.Module):
     """DeepLabV3+ segmenter with a classification head on the deepest encoder features.
 
@@ -155,7 +165,7 @@ class ISM(nn.Module):
         pretrained_init: bool = True,
     ) -> None:
         super().__init__()
-        smp = _import_smp()
+        smp = import_smp()
         try:
             self.net = smp.DeepLabV3Plus(
                 encoder_name=encoder,
@@ -170,12 +180,7 @@ class ISM(nn.Module):
         self.encoder_weights = encoder_weights
         if encoder_weights == "efficientnet_lite0_imagenet" and pretrained_init:
             map_lite0_onto(self.net.encoder)
-        if input_norm == "imagenet":
-            mean, std = _IMAGENET_MEAN, _IMAGENET_STD
-        elif input_norm == "inception":
-            mean, std = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
-        else:
-            mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+        mean, std = input_norm_stats(input_norm)
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 

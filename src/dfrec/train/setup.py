@@ -78,6 +78,7 @@ def init_weights(model: torch.nn.Module, cfg: Config, say: Callable[[str], None]
             raise ConfigError(f"model.init_from: no tensor of {folder} fits preset {cfg.model.preset!r}")
         shown = ", ".join(sorted({k.rsplit(".", 2)[0] for k in fresh})[:6])
         say(f"initialised {len(loaded)} tensors from {folder}; {len(fresh)} kept fresh" + (f" ({shown})" if fresh else ""))
+        fresh = start_score_branch(model, fresh, say)
         if cfg.model.init_grow:
             grown = grow_blocks(model, fresh, folder)
             say(f"model.init_grow: {len(grown)} new transformer blocks start as the identity ({', '.join(grown)})")
@@ -90,6 +91,22 @@ def init_weights(model: torch.nn.Module, cfg: Config, say: Callable[[str], None]
             f"{cfg.model.preset!r} with these overrides ({e})"
         ) from None
     say(f"initialised from {folder}")
+
+
+def start_score_branch(model: torch.nn.Module, fresh: list[str], say: Callable[[str], None] = log.info) -> list[str]:
+    """When a partial load left the whole score branch fresh (``model.scorer``: a saved model
+    without one), start it as a copy of the loaded ISM's score, so the model scores as the saved one
+    did (:meth:`dfrec.models.score_branch.ScoreBranch.copy_from_ism`). Returns ``fresh`` without
+    the branch's tensors when it was started so; else ``fresh`` unchanged."""
+    scorer = getattr(model, "scorer", None)
+    if scorer is None:
+        return fresh
+    own = {f"scorer.{k}" for k in scorer.state_dict()}
+    if not own <= set(fresh):
+        return fresh
+    n = scorer.copy_from_ism(model.ism)
+    say(f"score branch: started as a copy of the ISM's encoder and head ({n} tensors)")
+    return [k for k in fresh if k not in own]
 
 
 def grow_blocks(model: torch.nn.Module, fresh: list[str], folder: str = "init_from") -> list[str]:

@@ -249,6 +249,16 @@ TRAINED_FILES = {"ism": ("ism.safetensors", "ism."), "head": ("ism.safetensors",
                  "branch": ("scorer.safetensors", "scorer.")}
 
 
+def save_trained(model, part: str, out: Path) -> Path:
+    """Write the tensors ``part`` trained (:data:`TRAINED_FILES`) of ``model`` to the run folder ``out``;
+    returns the file."""
+    from safetensors.torch import save_file
+
+    name, prefix = TRAINED_FILES[part]
+    save_file({k: v.contiguous() for k, v in model.state_dict().items() if k.startswith(prefix)}, str(out / name))
+    return out / name
+
+
 def export_model(run_dir: Path, out: Path, base: str | None = None) -> Path:
     """A model folder at ``out``: the ``base`` checkpoint (default: the bundled model) with the
     tensors the run trained (``run_dir/ism.safetensors``, or ``scorer.safetensors`` with a score
@@ -317,7 +327,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     import torch
-    from safetensors.torch import save_file
 
     from dfrec.data.datasets import lfw_faces
     from dfrec.data.faceset import open_faces
@@ -331,8 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     rec = Recoverer.from_pretrained(None, device="cpu")
     run = finetune(rec.model, lfw_faces(open_faces(a.cache), "train"), a.minutes * 60, a.part, a.degrade,
                    a.lr, a.map_weight, a.batch, a.seed, log=log)
-    name, prefix = TRAINED_FILES[a.part]
-    save_file({k: v.contiguous() for k, v in rec.model.state_dict().items() if k.startswith(prefix)}, str(out / name))
+    save_trained(rec.model, a.part, out)
     tuned = score(rec, a.cache)
     doc = {"settings": vars(a), "training": run, "bundled": base, "fine-tuned": tuned}
     (out / "scores.json").write_text(json.dumps(doc, indent=1))

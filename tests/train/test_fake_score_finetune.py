@@ -64,12 +64,9 @@ def test_small_face_degrade_softens_like_an_enlarged_small_face():
     assert np.array_equal(outs[1], bench.small_face_degrade(crop, np.random.default_rng(1), p=1.0))
 
 
-def test_export_puts_the_fine_tuned_ism_into_a_model_folder(lfw_cache, tiny_checkpoint, tmp_path):
-    """``--export-from RUN --out DIR``: the base model with the run's ISM, every other tensor and the
-    metadata kept, one history entry added (what ``scripts/accept_model.py`` takes)."""
+def _finetuned_run(lfw_cache, tiny_checkpoint, tmp_path, part: str, degrade: str):
+    """(the fine-tuned tiny model, its run folder as the benchmark writes it, the benchmark module)."""
     import json
-
-    from safetensors.torch import save_file
 
     from dfrec.data.datasets import lfw_faces
     from dfrec.data.faceset import open_faces
@@ -77,14 +74,22 @@ def test_export_puts_the_fine_tuned_ism_into_a_model_folder(lfw_cache, tiny_chec
 
     bench = load_script("benchmarks/fake_score_finetune.py")
     model = DFREC.from_pretrained(tiny_checkpoint)
-    run = bench.finetune(model, lfw_faces(open_faces(lfw_cache), "train"), seconds=600, part="ism", degrade="small",
+    run = bench.finetune(model, lfw_faces(open_faces(lfw_cache), "train"), seconds=600, part=part, degrade=degrade,
                          max_steps=2, batch=2, log=lambda s: None)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    save_file({k: v.contiguous() for k, v in model.state_dict().items() if k.startswith("ism.")},
-              str(run_dir / "ism.safetensors"))
-    settings = {"part": "ism", "degrade": "small", "map_weight": 20.0, "threads": 1}
+    bench.save_trained(model, part, run_dir)
+    settings = {"part": part, "degrade": degrade, "map_weight": 20.0, "threads": 1}
     (run_dir / "scores.json").write_text(json.dumps({"settings": settings, "training": run}))
+    return model, run_dir, bench
+
+
+def test_export_puts_the_fine_tuned_ism_into_a_model_folder(lfw_cache, tiny_checkpoint, tmp_path):
+    """``--export-from RUN --out DIR``: the base model with the run's ISM, every other tensor and the
+    metadata kept, one history entry added (what ``scripts/accept_model.py`` takes)."""
+    from dfrec.models import DFREC
+
+    model, run_dir, bench = _finetuned_run(lfw_cache, tiny_checkpoint, tmp_path, "ism", "small")
     out = bench.export_model(run_dir, tmp_path / "tiny_tuned", base=str(tiny_checkpoint))
     tuned, base = DFREC.from_pretrained(out), DFREC.from_pretrained(tiny_checkpoint)
     for k, v in tuned.state_dict().items():
@@ -99,24 +104,10 @@ def test_export_puts_the_fine_tuned_ism_into_a_model_folder(lfw_cache, tiny_chec
 def test_export_adds_the_fine_tuned_score_branch(lfw_cache, tiny_checkpoint, tmp_path):
     """``--part branch`` then ``--export-from``: the base model with a score branch of the run's
     weights; every tensor of the base (the ISM included) and so its maps and faces are unchanged."""
-    import json
-
-    from safetensors.torch import save_file
-
-    from dfrec.data.datasets import lfw_faces
-    from dfrec.data.faceset import open_faces
     from dfrec.models import DFREC
 
-    bench = load_script("benchmarks/fake_score_finetune.py")
-    model = DFREC.from_pretrained(tiny_checkpoint)
-    run = bench.finetune(model, lfw_faces(open_faces(lfw_cache), "train"), seconds=600, part="branch", degrade="wide",
-                         max_steps=2, batch=2, log=lambda s: None)
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    name, prefix = bench.TRAINED_FILES["branch"]
-    save_file({k: v.contiguous() for k, v in model.state_dict().items() if k.startswith(prefix)}, str(run_dir / name))
-    settings = {"part": "branch", "degrade": "wide", "map_weight": 20.0, "threads": 1}
-    (run_dir / "scores.json").write_text(json.dumps({"settings": settings, "training": run}))
+    model, run_dir, bench = _finetuned_run(lfw_cache, tiny_checkpoint, tmp_path, "branch", "wide")
+    assert (run_dir / "scorer.safetensors").is_file()
     tuned = DFREC.from_pretrained(bench.export_model(run_dir, tmp_path / "tiny_branch", base=str(tiny_checkpoint)))
     base = DFREC.from_pretrained(tiny_checkpoint)
     assert tuned.config.score_branch and not base.config.score_branch

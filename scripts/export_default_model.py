@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = _relative(meta, str(ROOT))
     tmp = args.out.with_name(args.out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, metadata=meta, shard_size_mb=14.0, dtype=args.dtype)  # 14 MiB < 15 MB
+    model.save_pretrained(tmp, metadata=meta, dtype=args.dtype)  # shards of 14 MiB < 15 MB
     if args.out.exists():  # keep anything else in the folder (e.g. a README); replace the model files
         for f in list(args.out.glob("*.safetensors")) + list(args.out.glob("*.json")):
             f.unlink()

@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", help="the released .pth file (splitidentity_ftm.pth)")
     p.add_argument("out", help="output checkpoint folder")
     p.add_argument("--fp16", action="store_true", help="store weights as float16 (half the size; cast back to float32 on load)")
-    p.add_argument("--shard-size-mb", type=ranged(float, 0.1, 100_000), default=15.0, help="largest weights file in MB (default 15)")
+    p.add_argument("--shard-size-mb", type=ranged(float, 0.1, 100_000), default=None,
+                   help="largest weights file in MiB (default: dfrec.models.checkpoint.SHARD_SIZE_MB, 14)")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty OUT folder")
     p.add_argument("--json", action="store_true", help="print the conversion report as JSON")
     p.set_defaults(func=run)
@@ -33,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dfrec.errors import ConfigError, InputError
+    from dfrec.models.checkpoint import SHARD_SIZE_MB
     from dfrec.models.official import convert_official
 
     out = Path(args.out)
@@ -40,10 +42,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not args.force:
         raise InputError(f"{out}: folder is not empty (use --force to overwrite)")
-    if not args.shard_size_mb > 0:
-        raise ConfigError(f"--shard-size-mb must be positive; got {args.shard_size_mb}")
+    shard_size_mb = SHARD_SIZE_MB if args.shard_size_mb is None else args.shard_size_mb
+    if not shard_size_mb > 0:
+        raise ConfigError(f"--shard-size-mb must be positive; got {shard_size_mb}")
     path, report = convert_official(
-        args.checkpoint, out, dtype="float16" if args.fp16 else "float32", shard_size_mb=args.shard_size_mb
+        args.checkpoint, out, dtype="float16" if args.fp16 else "float32", shard_size_mb=shard_size_mb
     )
     result = {
         "out": str(path),

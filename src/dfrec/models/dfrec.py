@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from dfrec.errors import CheckpointError, ConfigError, InputError
-from dfrec.models.checkpoint import CONFIG_NAME, load_state_strict, read_config, read_state_dict, save_checkpoint
+from dfrec.models.checkpoint import CONFIG_NAME, SHARD_SIZE_MB, load_state_strict, read_config, read_state_dict, save_checkpoint
 from dfrec.models.config import DFRECConfig
 from dfrec.models.masking import patchify as _patchify
 from dfrec.models.masking import semantic_mask
@@ -278,7 +278,7 @@ class DFREC(nn.Module):
         self,
         path: str | os.PathLike,
         metadata: dict[str, Any] | None = None,
-        shard_size_mb: float = 15.0,
+        shard_size_mb: float = SHARD_SIZE_MB,
         dtype: str = "float32",
     ) -> None:
         """Write ``config.json`` + ``model.safetensors`` (or shards + index) into folder ``path``.

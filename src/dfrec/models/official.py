@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from dfrec.errors import CheckpointError, ConfigError
-from dfrec.models.checkpoint import load_state_strict
+from dfrec.models.checkpoint import SHARD_SIZE_MB, load_state_strict
 from dfrec.models.presets import create_model
 
 REQUIRED_KEYS = ("state_dict", "recover1_state_dict", "recover2_state_dict")
@@ -186,7 +186,7 @@ def convert_official(
     src: str | os.PathLike,
     out: str | os.PathLike,
     dtype: str = "float32",
-    shard_size_mb: float = 15.0,
+    shard_size_mb: float = SHARD_SIZE_MB,
     seed: int = 0,
     **overrides: Any,
 ) -> tuple[Path, dict[str, Any]]:

@@ -4,7 +4,8 @@
 
 Runs ``scripts/model_gate.py`` on each of ``--splits`` (default: the LFW validation identities,
 then the test identities; same held-out forgeries for both models; recovered target and source
-IDSim must not drop, the patch grid must not return) and needs every one to pass: twice (CPU runs
+IDSim must not drop, the patch grid must not return, the fake score must not be significantly less
+often right) and needs every one to pass: twice (CPU runs
 20 and 24) a candidate passed on validation by +0.007 / +0.009 target IDSim and showed nothing on
 the test identities, so the test split now vetoes before the swap, not after it. The test-split
 sets leave out every person ``dfrec evaluate --limit 100 --seed 0`` may report on

@@ -102,32 +102,37 @@ def _gate_module():
     return load_script("scripts/model_gate.py")
 
 
-@pytest.mark.parametrize("target, source, block, checker, passes", [
-    (0.30, 0.60, 1.10, 0.4, True), (0.20, 0.60, 1.10, 0.4, True), (0.30, 0.50, 1.10, 0.4, False),
-    (0.10, 0.70, 1.10, 0.4, False),
-    (0.30, 0.60, 1.15, 0.4, True),    # up to the ceiling, though blockier than the incumbent
-    (0.30, 0.60, 1.18, 0.4, False),   # a visible patch grid again
-    (0.30, 0.60, float("nan"), 0.4, False),
-    (0.30, 0.60, 1.10, 0.7, True),    # a checkerboard, but less of one than the incumbent's
-    (0.30, 0.60, 1.10, 0.9, False),   # more checkerboard: noise that would buy the grid measure down
-    (0.30, 0.60, 1.10, float("nan"), False)])
+@pytest.mark.parametrize("target, source, block, checker, real_acc, passes", [
+    (0.30, 0.60, 1.10, 0.4, 0.9, True), (0.20, 0.60, 1.10, 0.4, 0.9, True), (0.30, 0.50, 1.10, 0.4, 0.9, False),
+    (0.10, 0.70, 1.10, 0.4, 0.9, False),
+    (0.30, 0.60, 1.15, 0.4, 0.9, True),    # up to the ceiling, though blockier than the incumbent
+    (0.30, 0.60, 1.18, 0.4, 0.9, False),   # a visible patch grid again
+    (0.30, 0.60, float("nan"), 0.4, 0.9, False),
+    (0.30, 0.60, 1.10, 0.7, 0.9, True),    # a checkerboard, but less of one than the incumbent's
+    (0.30, 0.60, 1.10, 0.9, 0.9, False),   # more checkerboard: noise that would buy the grid measure down
+    (0.30, 0.60, 1.10, float("nan"), 0.9, False),
+    (0.30, 0.60, 1.10, 0.4, 1.0, True),    # the fake score right more often on the reals
+    (0.30, 0.60, 1.10, 0.4, 0.5, False)])  # ... or less often, on every face alike: z = -inf
 def test_gate_needs_both_identities_to_hold_and_no_patch_grid(monkeypatch, tmp_path, target, source, block, checker,
-                                                              passes):
+                                                              real_acc, passes):
     import dfrec.models
     import dfrec.train.heldout as heldout
 
     # the grid rule reads the midline blockiness; the plain one is scored and printed, not gated
-    incumbent = {"idsim_target": 0.20, "idsim_source": 0.55, "blockiness_mid_target": 1.13, "blockiness_target": 1.05,
-                 "checker_target": 0.8}
-    candidate = {"idsim_target": target, "idsim_source": source, "blockiness_mid_target": block,
-                 "blockiness_target": 1.3, "checker_target": checker}
+    incumbent = {"swap": {"idsim_target": 0.20, "idsim_source": 0.55, "blockiness_mid_target": 1.13,
+                          "blockiness_target": 1.05, "checker_target": 0.8, "accuracy": 1.0},
+                 "real": {"accuracy": 0.9}}
+    candidate = {"swap": {"idsim_target": target, "idsim_source": source, "blockiness_mid_target": block,
+                          "blockiness_target": 1.3, "checker_target": checker, "accuracy": 1.0},
+                 "real": {"accuracy": real_acc}}
 
     class FakeEvaluator:
         def __init__(self, *a, **k):
             pass
 
         def score(self, model):
-            return {"swap": dict(model)}, {"swap": {k: torch.full((4,), v, dtype=torch.float64) for k, v in model.items()}}
+            return ({s: dict(m) for s, m in model.items()},
+                    {s: {k: torch.full((4,), v, dtype=torch.float64) for k, v in m.items()} for s, m in model.items()})
 
     monkeypatch.setattr(heldout, "HeldOutEvaluator", FakeEvaluator)
     monkeypatch.setattr(heldout, "heldout_sets", lambda *a, **k: {})
@@ -141,6 +146,7 @@ def test_gate_needs_both_identities_to_hold_and_no_patch_grid(monkeypatch, tmp_p
 
     doc = json.loads((tmp_path / "g.json").read_text())
     assert doc["passed"] is passes and np.isclose(doc["candidate"]["swap"]["idsim_target"], target)
+    assert np.isclose(doc["paired"]["real"]["accuracy"]["mean"], real_acc - 0.9)
     # the paired differences on the same samples are recorded beside the verdict
     assert np.isclose(doc["paired"]["swap"]["idsim_source"]["mean"], source - 0.55)
     assert doc["paired"]["swap"]["idsim_target"]["n"] == 4
@@ -154,6 +160,11 @@ def test_gate_blockiness_rule_lets_a_blocky_incumbent_be_improved():
     assert gate.holds("higher", 0.2, 0.2) and not gate.holds("higher", 0.2, float("nan"))
     assert gate.holds("photo", 0.86, 0.34) and gate.holds("photo", 0.3, gate.CHECKER_PHOTO)
     assert not gate.holds("photo", 0.34, 0.6) and gate.holds("photo", 0.86, 0.8)
+    # "paired": not significantly below the incumbent on the same samples; no paired data fails
+    assert gate.holds("paired", 0.9, 0.88, {"mean": -0.02, "z": -1.0, "n": 48})
+    assert not gate.holds("paired", 0.9, 0.8, {"mean": -0.1, "z": -2.5, "n": 48})
+    assert gate.holds("paired", 0.9, 0.9, {"mean": 0.0, "z": 0.0, "n": 48})
+    assert not gate.holds("paired", 0.9, 0.9, None)
 
 
 def test_gate_blockiness_rule_fails_a_blurred_grid():
@@ -210,8 +221,9 @@ def test_gate_reuses_a_models_scores_until_its_weights_change(monkeypatch, tmp_p
     for d, v in ((old, b"1"), (new, b"2")):
         d.mkdir()
         (d / "model.safetensors").write_bytes(v)
-    values = {"old": {"idsim_target": 0.2, "idsim_source": 0.5, "blockiness_mid_target": 1.0, "checker_target": 0.4},
-              "new": {"idsim_target": 0.3, "idsim_source": 0.5, "blockiness_mid_target": 1.0, "checker_target": 0.4}}
+    values = {name: {"swap": {"idsim_target": t, "idsim_source": 0.5, "blockiness_mid_target": 1.0,
+                              "checker_target": 0.4, "accuracy": 1.0},
+                     "real": {"accuracy": 1.0}} for name, t in (("old", 0.2), ("new", 0.3))}
     scored = []
 
     class FakeEvaluator:
@@ -220,8 +232,9 @@ def test_gate_reuses_a_models_scores_until_its_weights_change(monkeypatch, tmp_p
 
         def score(self, model):
             scored.append(model)
-            return ({"swap": dict(values[model])},
-                    {"swap": {k: torch.tensor([v, float("nan")], dtype=torch.float64) for k, v in values[model].items()}})
+            return ({s: dict(m) for s, m in values[model].items()},
+                    {s: {k: torch.tensor([v, float("nan")], dtype=torch.float64) for k, v in m.items()}
+                     for s, m in values[model].items()})
 
     monkeypatch.setattr(heldout, "HeldOutEvaluator", FakeEvaluator)
     monkeypatch.setattr(heldout, "heldout_sets", lambda *a, **k: {})

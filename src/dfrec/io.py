@@ -10,6 +10,7 @@ its mode (grayscale, palette, RGBA, 16-bit, CMYK) or EXIF orientation, and raise
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -56,21 +57,16 @@ def ftyp_brand(head: bytes) -> bytes | None:
     return bytes(head[8:12]) if len(head) >= 12 and head[4:8] == b"ftyp" else None
 
 
-_HEIF_STATE: list[bool] = []
-
-
+@functools.cache
 def enable_heif() -> bool:
     """Let PIL open HEIF/HEIC images: registers pillow-heif's plugin once (about 70 ms, so only
     when such a file turns up). ``False`` where pillow-heif is not installed."""
-    if not _HEIF_STATE:
-        try:
-            import pillow_heif
-        except ImportError:
-            _HEIF_STATE.append(False)
-        else:
-            pillow_heif.register_heif_opener()
-            _HEIF_STATE.append(True)
-    return _HEIF_STATE[0]
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
 
 
 def _read_head(path: Path, n: int = 12) -> bytes:

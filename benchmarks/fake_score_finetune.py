@@ -142,15 +142,17 @@ def finetune(model, faces, seconds: float, part: str = "ism", degrade: str = "wi
         y = torch.tensor([float(it["is_fake"]) for it in items])
         model.eval()  # BatchNorm statistics and dropout stay as they were
         if part == "branch":
-            logit, drift = model.scorer(x), torch.zeros(())
+            logit = model.scorer(x)
         else:
             m, logit = ism(x)
+        drift = torch.zeros(())  # the map moves only when the ISM's encoder and decoder train
+        if teacher is not None:
             with torch.no_grad():
-                m_old = teacher(x)[0] if teacher is not None else m
+                m_old = teacher(x)[0]
             drift = (m - m_old).abs().mean()
         weight = torch.where(y == 1, torch.full_like(y, real_share / (1 - real_share)), torch.ones_like(y))
         cls = torch.nn.functional.binary_cross_entropy_with_logits(logit.float(), y, weight=weight)
-        loss = cls + (map_weight * drift if part == "ism" else 0.0)
+        loss = cls + map_weight * drift
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

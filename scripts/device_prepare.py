@@ -142,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("pack", "identity.safetensors", LITE0_FILE, "whl"):
         p = DEVICE / name
         note = "" if p.exists() else "  (missing: run without --check)"
-        if name == "pack" and pack_changes(p, a.size, a.quality, a.max_per_identity):
-            note = f"  (built with other settings: {pack_changes(p, a.size, a.quality, a.max_per_identity)}; run without --check)"
+        changed = pack_changes(p, a.size, a.quality, a.max_per_identity) if name == "pack" else ""
+        if changed:
+            note = f"  (built with other settings: {changed}; run without --check)"
         rows.append((f".device/{name}{note}", folder_bytes(p)))
     total = sum(b for _, b in rows)
     width = max(len(r) for r, _ in rows)

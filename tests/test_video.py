@@ -1,6 +1,7 @@
 """Video recovery beyond the basics in test_recover.py: scene cuts split tracks, tracks come
-longest first, each track's representative frame is the one where its face is largest, and
-a container that reports no frame rate falls back to 25 fps.
+longest first, each track's representative frame is the one where its face is largest among
+the frames whose own score agrees with the track's verdict, and a container that reports no
+frame rate falls back to 25 fps.
 
 Real faces (the public-domain fixtures) in real MJPG videos written with OpenCV; the tiny
 randomly initialised checkpoint of conftest.py.
@@ -12,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dfrec.results import paste_faces
+from dfrec.results import paste_faces, verdict
 from dfrec.video import FALLBACK_FPS, sample_frames, video_info
 
 H, W = 300, 420
@@ -78,21 +79,51 @@ def test_cuts_tracks_order_and_representative_frame(recoverer, cut_video):
     assert [t.face.index for t in video.tracks] == [0, 1, 2]
     obama = video.tracks[0]
     areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in (np.array(f["box"]) for f in obama.frames)]
-    rep = obama.frames[int(np.argmax(areas))]["frame"]
-    assert rep == 3  # the frame where the face was drawn largest
-    assert obama.frame_index == 3 and obama.frame_time == pytest.approx(0.75)
-    assert np.allclose(obama.face.box, obama.frames[1]["box"], atol=0.1)
+    assert obama.frames[int(np.argmax(areas))]["frame"] == 3  # the frame where the face was drawn largest
+    # the representative: the largest face among the frames that agree with the track's verdict
+    agree = [i for i, f in enumerate(obama.frames) if verdict(f["score_fake"]) == verdict(obama.score_fake)]
+    rep = obama.frames[max(agree, key=lambda i: areas[i])]
+    assert obama.frame_index == rep["frame"] and obama.frame_time == pytest.approx(rep["time"])
+    assert np.allclose(obama.face.box, rep["box"], atol=0.1)
+    assert verdict(obama.face.score_fake) == verdict(obama.score_fake)
     # the representative recovery is the one of that frame, pasted back into that frame
     decoded = [f.image for f in sample_frames(path, fps=0)]
-    again = recoverer.recover(decoded[3], paste=False)[0]
+    again = recoverer.recover(decoded[rep["frame"]], paste=False)[0]
     np.testing.assert_array_equal(again.target, obama.face.target)
-    expect = paste_faces(decoded[3], [again], "target", recoverer.feather)
+    expect = paste_faces(decoded[rep["frame"]], [again], "target", recoverer.feather)
     np.testing.assert_array_equal(obama.face.target_frame, expect)
-    assert not np.array_equal(obama.face.target_frame, paste_faces(decoded[2], [again], "target", recoverer.feather))
+    other = 2 if rep["frame"] != 2 else 3
+    assert not np.array_equal(obama.face.target_frame, paste_faces(decoded[other], [again], "target", recoverer.feather))
     # the track's score is the mean of its frames' scores; the dict says which frame represents it
     d = obama.to_dict()
-    assert d["representative_frame"] == 3 and d["n_frames"] == 4
+    assert d["representative_frame"] == rep["frame"] and d["n_frames"] == 4
     assert d["score_fake"] == pytest.approx(np.mean([f["score_fake"] for f in obama.frames]), abs=1e-6)
+
+
+@pytest.mark.parametrize("largest, rest", [(0.9, 0.1), (0.1, 0.9)])
+def test_representative_frame_agrees_with_the_track_verdict(recoverer, cut_video, monkeypatch, largest, rest):
+    """The frame where Obama's face is largest (3) reads the other way from his other three: the
+    track's verdict is the three's, so its pictures come from the largest of them (4, drawn at
+    0.9), never from the frame that contradicts the verdict."""
+    path, _ = cut_video
+    calls = iter(range(8))
+    recover = recoverer.recover
+
+    def scored(image, **kw):
+        recs, frame = recover(image, **kw), next(calls)
+        for r in recs:
+            if 2 <= frame <= 5:
+                r.score_fake = largest if frame == 3 else rest
+        return recs
+
+    monkeypatch.setattr(recoverer, "recover", scored)
+    obama = recoverer.recover_video(path, fps=0).tracks[0]
+    assert [f["frame"] for f in obama.frames] == [2, 3, 4, 5]
+    assert verdict(obama.score_fake) == verdict(rest)
+    assert obama.frame_index == 4 and obama.face.score_fake == rest
+    d = obama.to_dict()
+    assert d["representative_frame"] == 4 and d["representative_score_fake"] == rest
+    assert d["score_fake_max"] == max(largest, rest)  # the contradicting frame is still on record
 
 
 _VideoCapture = cv2.VideoCapture

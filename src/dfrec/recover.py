@@ -28,7 +28,7 @@ from dfrec.errors import CheckpointError, InputError
 from dfrec.io import as_rgb_uint8, to_float, to_uint8
 from dfrec.metrics.idsim import IDSim, identity_scores
 from dfrec.models import DFREC
-from dfrec.results import FaceRecovery, ImageRecovery, TrackRecovery, VideoRecovery, paste_faces
+from dfrec.results import FaceRecovery, ImageRecovery, TrackRecovery, VideoRecovery, paste_faces, verdict
 
 #: Folder of the model shipped inside the package (``config.json`` + safetensors shards).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "default"
@@ -310,8 +310,12 @@ class Recoverer:
         """Recover faces in a video sampled at ``fps`` frames per second, grouped by track.
 
         Faces are linked across sampled frames by box overlap (:class:`dfrec.video.FaceTracker`).
-        Each track keeps every frame's score and, as its representative, the frame where the
-        face is largest, with the recovered faces pasted back into that frame. The sampled frame
+        Each track keeps every frame's score. Its verdict is its mean score's, and its
+        representative is the frame where the face is largest *among the frames whose own score
+        gives the same verdict*, with the recovered faces pasted back into that frame: the
+        pictures a report shows then never contradict the track's verdict (the largest face of
+        all may be the one frame that does). Two candidate frames per track are held while
+        decoding, the largest face called fake and the largest called real. The sampled frame
         with the most faces is kept too (the report's numbered picture of the tracks).
         ``on_frame(done, expected)`` is called after every sampled frame (progress reports).
         """
@@ -325,7 +329,8 @@ class Recoverer:
             expected = min(expected, max_frames)
         tracker = FaceTracker()
         tracks: dict[int, TrackRecovery] = {}
-        rep_frames: dict[int, np.ndarray] = {}
+        # per track and verdict, the largest face so called: (recovery, frame index, time, image)
+        candidates: dict[int, dict[str, tuple[FaceRecovery, int, float, np.ndarray]]] = {}
         sampled = with_faces = 0
         busiest: tuple[int, int, float, np.ndarray | None] = (0, -1, 0.0, None)  # faces, index, time, image
         bar = tqdm(total=expected or None, desc=Path(path).name, unit="frame", disable=not progress, leave=False)
@@ -343,20 +348,25 @@ class Recoverer:
                 tr = tracks.get(tid)
                 if tr is None:
                     tr = tracks[tid] = TrackRecovery(track_id=tid, face=rec, frame_index=frame.index, frame_time=frame.time)
-                    rep_frames[tid] = frame.image
-                elif _area(rec.box) > _area(tr.face.box):
-                    tr.face, tr.frame_index, tr.frame_time = rec, frame.index, frame.time
-                    rep_frames[tid] = frame.image
+                score = round(rec.score_fake, 6)  # as the frame records it, so the verdicts below agree with the mean's
                 tr.frames.append(
-                    {"frame": frame.index, "time": round(frame.time, 3), "score_fake": round(rec.score_fake, 6),
+                    {"frame": frame.index, "time": round(frame.time, 3), "score_fake": score,
                      "idsim": round(rec.idsim, 6), "box": [round(float(v), 1) for v in rec.box]}
                 )
+                held = candidates.setdefault(tid, {})
+                said = verdict(score)
+                if said not in held or _area(rec.box) > _area(held[said][0].box):
+                    held[said] = (rec, frame.index, frame.time, frame.image)
             bar.update(1)
             if on_frame is not None:
                 on_frame(sampled, max(expected, sampled))
         bar.close()
         for tid, tr in tracks.items():
-            self._paste_alone(rep_frames[tid], tr.face)
+            held = candidates[tid]
+            # a mean at or above the threshold has a frame at or above it, and one below has one below
+            rec, tr.frame_index, tr.frame_time, image = held.get(verdict(tr.score_fake)) or next(iter(held.values()))
+            tr.face = rec
+            self._paste_alone(image, rec)
         ordered = sorted(tracks.values(), key=lambda t: (-len(t.frames), t.track_id))
         for i, tr in enumerate(ordered):
             tr.face.index = i

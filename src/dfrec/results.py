@@ -294,8 +294,9 @@ class ImageRecovery:
 @dataclass
 class TrackRecovery:
     """One face followed through a video: ``face`` is the recovery at its representative
-    frame (the one where the face is largest, pasted back into that frame), ``frames`` the
-    per-frame records (``frame``, ``time`` s, ``score_fake``, ``idsim``, ``box``)."""
+    frame (the one where the face is largest among the frames whose own score gives the
+    track's verdict, pasted back into that frame), ``frames`` the per-frame records
+    (``frame``, ``time`` s, ``score_fake``, ``idsim``, ``box``)."""
 
     track_id: int
     face: FaceRecovery

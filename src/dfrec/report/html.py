@@ -319,7 +319,8 @@ def render_report(result: dict[str, Any], folder: str | Path) -> str:
         parts.append("<h2>Faces tracked through the video</h2>"
                      "<p>Each track is one face followed across the sampled frames; its fake score is the "
                      "mean over the frames it appears in, and the pictures come from its most representative "
-                     "frame (largest face).</p>")
+                     "frame: the one with the largest face among the frames whose own score gives the track's "
+                     "verdict.</p>")
     else:
         parts.append("<h2>Faces</h2>")
     if result.get("overview"):

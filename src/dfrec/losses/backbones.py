@@ -28,9 +28,7 @@ import torch.nn as nn
 
 from dfrec.errors import CheckpointError, ConfigError
 from dfrec.models.checkpoint import read_torch_state_dict
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from dfrec.models.ism import IMAGENET_MEAN, IMAGENET_STD
 
 #: Standard torchvision file name of the ImageNet VGG19 weights.
 VGG19_FILE_NAME = "vgg19-dcbb9e9d.pth"

@@ -19,8 +19,10 @@ from torch import nn
 from dfrec.errors import ConfigError
 from dfrec.models.checkpoint import read_torch_state_dict
 
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
+#: ImageNet's per-channel RGB mean and std for inputs in [0, 1]: the ISM's ``imagenet`` input
+#: normalisation and the frozen loss networks' (``dfrec.losses.backbones``) share them from here.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def import_smp():
@@ -141,7 +143,7 @@ def input_norm_stats(input_norm: str) -> tuple[tuple[float, ...], tuple[float, .
     """``(mean, std)`` per RGB channel of an ISM input normalisation (``DFRECConfig.ism_input_norm``:
     ``imagenet``, ``inception`` or ``none``), applied to inputs in [0, 1] as ``(x - mean) / std``."""
     if input_norm == "imagenet":
-        return _IMAGENET_MEAN, _IMAGENET_STD
+        return IMAGENET_MEAN, IMAGENET_STD
     if input_norm == "inception":
         return (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
     return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)

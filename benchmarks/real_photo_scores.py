@@ -13,7 +13,10 @@ resizing, sharpening, brightness, contrast), to see which of them the score mist
 
 Usage::
 
-    python benchmarks/real_photo_scores.py [--checkpoint DIR] [--threshold 0.5] [--cache .cache/lfw_index] [--json]
+    python benchmarks/real_photo_scores.py [--checkpoint DIR] [--threshold 0.5] [--cache .cache/lfw_index] [--no-lfw] [--json]
+
+``scripts/accept_model.py`` runs it (``--no-lfw --json``) on the candidate and the bundled model:
+a candidate that calls more of these photos swapped than the bundled model, by more than one, is refused.
 """
 
 from __future__ import annotations
@@ -117,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--cache", default=str(ROOT / ".cache" / "lfw_index"),
                     help="LFW landmark cache for the second table (skipped when absent)")
+    ap.add_argument("--no-lfw", action="store_true", help="the photos only, not the LFW table")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
 
@@ -125,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     rec = Recoverer.from_pretrained(a.checkpoint, device=a.device)
     rows = photo_scores(rec)
     above = [r for r in rows if r["score_fake"] > a.threshold]
-    lfw = lfw_reals_table(rec.model, a.cache, a.threshold) if Path(a.cache).exists() else []
+    lfw = lfw_reals_table(rec.model, a.cache, a.threshold) if Path(a.cache).exists() and not a.no_lfw else []
     if a.json:
         print(json.dumps({"threshold": a.threshold, "faces": rows, "above": len(above), "lfw_reals": lfw}, indent=1))
         return 0

@@ -10,7 +10,10 @@ often right) and needs every one to pass: twice (CPU runs
 the test identities, so the test split now vetoes before the swap, not after it. The test-split
 sets leave out every person ``dfrec evaluate --limit 100 --seed 0`` may report on
 (:func:`dfrec.data.people.reported_people`), so the published test table stays on people no
-model was chosen on. Then it checks
+model was chosen on. Then the untouched photos from outside LFW (``benchmarks/real_photo_scores.py``:
+the fixtures of ``scripts/setup.sh``, the examples' true faces, scikit-image's astronaut): the
+candidate may call at most ``PHOTO_SLACK`` more of them swapped than the bundled model (the gate's
+faces are all LFW crops; the score branch of 2026-12-06 took these from 7 of 19 to 1). Then it checks
 the size rules (≤ 40 MB in all, no file over 15 MB) and swaps ``src/dfrec/weights/default`` for
 the candidate's files in one rename.
 Afterwards re-measure: ``dfrec evaluate --data .cache/lfw_index --limit 100 --out docs/results``.
@@ -26,6 +29,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "src" / "dfrec" / "weights" / "default"
+#: how many more untouched photos from outside LFW a candidate may call swapped than the bundled
+#: model (one face of about 19 flipping either way is within what a retrained score does at random)
+PHOTO_SLACK = 1
+
+
+def photos_called_swapped(model: Path) -> tuple[int, int, list[dict]]:
+    """``(above, faces, rows)``: how many of the untouched photos' faces ``model`` calls swapped, of
+    how many, and the per-face rows of ``benchmarks/real_photo_scores.py --json``."""
+    import json
+
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "real_photo_scores.py"), "--checkpoint", str(model),
+                          "--no-lfw", "--json"], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"real_photo_scores.py failed on {model}: {out.stderr.strip()[-500:]}")
+    doc = json.loads(out.stdout)
+    return int(doc["above"]), len(doc["faces"]), doc["faces"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +77,15 @@ def main(argv: list[str] | None = None) -> int:
             if gate.returncode != 0:
                 print(f"the gate failed on the {split} identities: the bundled model stays", file=sys.stderr)
                 return 1
+        print("untouched photos from outside LFW", flush=True)
+        (old_above, n, old_rows), (new_above, _, new_rows) = (photos_called_swapped(m) for m in (BUNDLED, a.candidate))
+        for o, c in zip(old_rows, new_rows):
+            print(f"  {o['photo']:42s} face {o['face']}  {o['score_fake']:.3f} -> {c['score_fake']:.3f}")
+        print(f"called swapped: bundled {old_above} of {n}, candidate {new_above} of {n}")
+        if new_above > old_above + PHOTO_SLACK:
+            print(f"the candidate calls {new_above - old_above} more untouched photos swapped: the bundled model stays",
+                  file=sys.stderr)
+            return 1
     tmp = BUNDLED.with_name(".default.new")
     old = BUNDLED.with_name(".default.old")
     for p in (tmp, old):

@@ -15,7 +15,15 @@ held-out forgeries and reals together (per-sample accuracy, pooled over the sets
 incumbent's on the same faces: z ≥ −``SCORE_Z``; since the score branch of 2026-12-06 the score
 can gain or lose on its own). Pooled, not per set: the score trades one kind for another (the
 branch caught more blends and called more of the test identities' clean reals swapped), and a
-score that calls every face swapped, or none, still fails.
+score that calls every face swapped, or none, still fails. The same holds for the score on those
+faces degraded as photos from elsewhere are (``accuracy_degraded``: JPEG 50 and 30, half size with
+JPEG 50, eyes 14 px apart, blur 5, noise 30, sharpening; per face the fraction of its seven
+versions called right; :data:`dfrec.train.heldout.SCORE_DEGRADATIONS`), pooled with the reals
+weighing as much as all the forgeries together (:data:`BALANCED`): the sets hold five forgeries
+per real face, and what degradations cost a score is mostly reals called swapped. Since
+2026-12-06; before, the gate saw clean crops only. Run 22's score (the ISM head) as a candidate
+against the branch that replaced it passes the clean rule on the test identities (+0.010, z +0.8)
+and fails this one (−0.055, z −3.0: degraded reals 0.88 → 0.76 right).
 Exit 1 = keep the incumbent.
 
 Why the midline measure and not the plain one (until 2026-12-05 the rule): pixel-level noise
@@ -48,16 +56,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: the name of every held-out set pooled together (:func:`pool_sets`)
 POOLED = "all sets"
+#: ... pooled with the real faces weighing as much as all the forgeries together (``balanced``)
+BALANCED = "all sets, balanced"
 #: (set, metric, rule) the candidate must pass: "higher" = not below the incumbent; "band" = within
 #: ``BLOCKINESS_BAND`` of 1, or no further from 1 than the incumbent; "photo" = at most
 #: ``CHECKER_PHOTO``, or not above the incumbent; "paired" = the paired difference to the incumbent
 #: on the same samples not below it by more than ``SCORE_Z`` standard errors
 GATES = (("swap", "idsim_target", "higher"), ("swap", "idsim_source", "higher"),
          ("swap", "blockiness_mid_target", "band"), ("swap", "checker_target", "photo"),
-         (POOLED, "accuracy", "paired"))
+         (POOLED, "accuracy", "paired"), (BALANCED, "accuracy_degraded", "paired"))
 #: per-sample scores compared pairwise on every set that has them (printed and in the JSON)
 PAIRED = ("idsim_target", "idsim_source", "verif_target", "idsim_target_source", "idsim_source_target",
-          "ssim_source", "psnr_source", "ssim_target", "blockiness_mid_target", "checker_target", "accuracy")
+          "ssim_source", "psnr_source", "ssim_target", "blockiness_mid_target", "checker_target", "accuracy",
+          "accuracy_degraded")
+#: the per-sample metrics pooled over every held-out set (:func:`pool_sets`)
+POOLED_METRICS = ("accuracy", "accuracy_degraded")
 #: how many standard errors below the incumbent a "paired" gate lets a candidate fall: the fake score's
 #: accuracy is right or wrong per face, so a mean alone at n = 48 reals moves by 2 % per face
 SCORE_Z = 2.0
@@ -85,17 +98,32 @@ def holds(rule: str, old: float, new: float, paired: dict[str, float] | None = N
     raise ValueError(f"unknown gate rule {rule!r}")
 
 
-def pool_sets(metrics: dict, per_sample: dict, names: tuple[str, ...] = ("accuracy",)) -> None:
-    """Add the set :data:`POOLED` to a model's ``metrics`` and ``per_sample`` (both ``{set: {metric:
-    ...}}``, changed in place): each metric of ``names`` over the samples of every set, concatenated
-    in sorted set order (so two models' pools pair up sample by sample), and its mean."""
+def pool_sets(metrics: dict, per_sample: dict, names: tuple[str, ...] = POOLED_METRICS, balanced: bool = False) -> None:
+    """Add the set :data:`POOLED` (``balanced``: :data:`BALANCED`) to a model's ``metrics`` and
+    ``per_sample`` (both ``{set: {metric: ...}}``, changed in place): each metric of ``names`` over
+    the samples of every set, concatenated in sorted set order (so two models' pools pair up sample
+    by sample), and its mean. ``balanced`` scales each sample of the set ``real`` by N / (2 N_real)
+    and every other by N / (2 N_forgeries), so that the pool's mean (and a paired difference of two
+    pools) weighs the real faces as much as all the forgeries: the mean of the two accuracies."""
     import torch
 
-    sets = sorted(s for s in per_sample if s != POOLED)
-    pooled = {m: torch.cat([per_sample[s][m] for s in sets]) for m in names if all(m in per_sample[s] for s in sets)}
-    if sets and pooled:
-        per_sample[POOLED] = pooled
-        metrics[POOLED] = {m: float(torch.nanmean(v)) for m, v in pooled.items()}
+    name = BALANCED if balanced else POOLED
+    sets = sorted(s for s in per_sample if s not in (POOLED, BALANCED))
+    pooled = {}
+    for m in names:
+        if not sets or not all(m in per_sample[s] for s in sets):
+            continue
+        parts = [per_sample[s][m] for s in sets]
+        if balanced:
+            n = sum(len(p) for p in parts)
+            n_real = sum(len(p) for s, p in zip(sets, parts) if s == "real")
+            if n_real in (0, n):  # one kind only: nothing to balance
+                continue
+            parts = [p * (n / (2 * (n_real if s == "real" else n - n_real))) for s, p in zip(sets, parts)]
+        pooled[m] = torch.cat(parts)
+    if pooled:
+        per_sample[name] = pooled
+        metrics[name] = {m: float(torch.nanmean(v)) for m, v in pooled.items()}
 
 
 def paired_scores(old: dict, new: dict) -> dict[str, dict[str, dict[str, float]]]:
@@ -182,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, path in (("incumbent", a.incumbent), ("candidate", a.candidate)):
         scores[name], samples[name] = cached_score(evaluator, path, device, cache_dir, settings)
         pool_sets(scores[name], samples[name])
+        pool_sets(scores[name], samples[name], balanced=True)
     paired = paired_scores(samples["incumbent"], samples["candidate"])
     verdicts = []
     for s, m, rule in GATES:
@@ -190,18 +219,18 @@ def main(argv: list[str] | None = None) -> int:
         p = paired.get(s, {}).get(m)
         verdicts.append(holds(rule, old, new, p))
         noise = f"  paired {p['mean']:+.4f} ± {p['se']:.4f} (z {p['z']:+.1f})" if p else ""
-        print(f"{s:9s} {m:21s} incumbent {old:7.4f}  candidate {new:7.4f}  {'ok' if verdicts[-1] else 'WORSE'}{noise}")
+        print(f"{s:18s} {m:21s} incumbent {old:7.4f}  candidate {new:7.4f}  {'ok' if verdicts[-1] else 'WORSE'}{noise}")
     for s in scores["candidate"]:
         for m in ("idsim_target", "idsim_target_none", "verif_target", "blockiness_target", "blockiness_mid_target",
                   "checker_target", "checker_target_none", "map_iou",
                   "idsim_target_source", "idsim_target_source_none", "idsim_source_target", "idsim_pair",
-                  "idsim_pair_true", "ssim_source", "psnr_source"):
+                  "idsim_pair_true", "ssim_source", "psnr_source", "accuracy", "accuracy_degraded"):
             if m in scores["candidate"][s]:
-                print(f"  {s:9s} {m:24s} {scores['incumbent'][s].get(m, float('nan')):7.4f} -> {scores['candidate'][s][m]:7.4f}")
+                print(f"  {s:18s} {m:24s} {scores['incumbent'][s].get(m, float('nan')):7.4f} -> {scores['candidate'][s][m]:7.4f}")
     for s, per in paired.items():
         for m, p in per.items():
             if p["n"] > 1:
-                print(f"  paired {s:9s} {m:20s} {p['mean']:+.4f} ± {p['se']:.4f}  z {p['z']:+5.1f}  "
+                print(f"  paired {s:18s} {m:20s} {p['mean']:+.4f} ± {p['se']:.4f}  z {p['z']:+5.1f}  "
                       f"candidate higher on {p['higher']:.0%}, lower on {p['lower']:.0%} of {p['n']}")
     passed = all(verdicts)
     print("PASS: the candidate may replace the incumbent" if passed else "FAIL: keep the incumbent")

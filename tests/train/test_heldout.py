@@ -10,6 +10,8 @@ import pytest
 import torch
 from repo_scripts import load_script
 
+from dfrec.metrics import paired_difference
+
 
 def test_heldout_sets_are_fixed_and_held_out(lfw_cache):
     from dfrec.data.datasets import load_split
@@ -96,35 +98,74 @@ def test_evaluator_scores_every_set(lfw_cache, tiny_checkpoint):
             v = per[name][k]
             assert float(v[~v.isnan()].mean()) == pytest.approx(res[name][k], abs=1e-9), (name, k)
     assert per["real"]["map_iou"].isnan().all()  # undefined for a real face: NaN per sample, absent from the means
+    # the fake score once more under each degradation: per sample the fraction called right
+    from dfrec.train.heldout import SCORE_DEGRADATIONS
+
+    for name in res:
+        v = per[name]["accuracy_degraded"]
+        assert v.shape == (len(ev.sets[name]),) and float(v.mean()) == pytest.approx(res[name]["accuracy_degraded"])
+        assert torch.allclose(v * len(SCORE_DEGRADATIONS), (v * len(SCORE_DEGRADATIONS)).round())
+
+
+def test_degraded_accuracy_scores_every_degraded_version(lfw_cache):
+    """Each sample is scored once per degradation, each version differs from the clean crop (JPEG 30
+    the most among the JPEGs), and right/wrong follows the labels: a score that calls everything fake
+    is right on every version of a forgery and on none of a real face's."""
+    from dfrec.train.heldout import SCORE_DEGRADATIONS, degraded_accuracy, heldout_sets
+
+    seen = []
+
+    class AlwaysFake(torch.nn.Module):
+        def score(self, x):
+            seen.append(x)
+            return torch.ones(len(x))
+
+    real, swap = (heldout_sets(lfw_cache, n=2, names=(k,))[k][0] for k in ("real", "swap"))
+    x = torch.stack([real["forgery"], swap["forgery"]])
+    right = degraded_accuracy(AlwaysFake(), x, torch.tensor([0.0, 1.0]), per_degradation=True)
+    D = len(SCORE_DEGRADATIONS)
+    assert right.shape == (2, D) and right[0].sum() == 0 and right[1].sum() == D
+    assert degraded_accuracy(AlwaysFake(), x, torch.tensor([0.0, 1.0])).tolist() == [0.0, 1.0]
+    versions = seen[0].view(2, D, *x.shape[1:])
+    err = (versions - x[:, None]).abs().mean(dim=(2, 3, 4))  # (2, D): how far each version is from its crop
+    assert (err > 1e-3).all()
+    by = dict(zip(SCORE_DEGRADATIONS, err[0].tolist()))
+    assert by["JPEG 30"] > by["JPEG 50"]
 
 
 def _gate_module():
     return load_script("scripts/model_gate.py")
 
 
-@pytest.mark.parametrize("target, source, block, checker, real_acc, passes", [
-    (0.30, 0.60, 1.10, 0.4, 0.9, True), (0.20, 0.60, 1.10, 0.4, 0.9, True), (0.30, 0.50, 1.10, 0.4, 0.9, False),
-    (0.10, 0.70, 1.10, 0.4, 0.9, False),
-    (0.30, 0.60, 1.15, 0.4, 0.9, True),    # up to the ceiling, though blockier than the incumbent
-    (0.30, 0.60, 1.18, 0.4, 0.9, False),   # a visible patch grid again
-    (0.30, 0.60, float("nan"), 0.4, 0.9, False),
-    (0.30, 0.60, 1.10, 0.7, 0.9, True),    # a checkerboard, but less of one than the incumbent's
-    (0.30, 0.60, 1.10, 0.9, 0.9, False),   # more checkerboard: noise that would buy the grid measure down
-    (0.30, 0.60, 1.10, float("nan"), 0.9, False),
-    (0.30, 0.60, 1.10, 0.4, 1.0, True),    # the fake score right more often on the reals
-    (0.30, 0.60, 1.10, 0.4, 0.5, False)])  # ... or less often, on every face alike: z = -inf
+@pytest.mark.parametrize("target, source, block, checker, real_acc, real_deg, passes", [
+    (0.30, 0.60, 1.10, 0.4, 0.9, 0.8, True), (0.20, 0.60, 1.10, 0.4, 0.9, 0.8, True),
+    (0.30, 0.50, 1.10, 0.4, 0.9, 0.8, False), (0.10, 0.70, 1.10, 0.4, 0.9, 0.8, False),
+    (0.30, 0.60, 1.15, 0.4, 0.9, 0.8, True),    # up to the ceiling, though blockier than the incumbent
+    (0.30, 0.60, 1.18, 0.4, 0.9, 0.8, False),   # a visible patch grid again
+    (0.30, 0.60, float("nan"), 0.4, 0.9, 0.8, False),
+    (0.30, 0.60, 1.10, 0.7, 0.9, 0.8, True),    # a checkerboard, but less of one than the incumbent's
+    (0.30, 0.60, 1.10, 0.9, 0.9, 0.8, False),   # more checkerboard: noise that would buy the grid measure down
+    (0.30, 0.60, 1.10, float("nan"), 0.9, 0.8, False),
+    (0.30, 0.60, 1.10, 0.4, 1.0, 0.8, True),    # the fake score right more often on the reals
+    (0.30, 0.60, 1.10, 0.4, 0.5, 0.8, False),   # ... or less often, on every face alike: z = -inf
+    (0.30, 0.60, 1.10, 0.4, 0.9, 0.9, True),    # right more often on degraded reals
+    (0.30, 0.60, 1.10, 0.4, 0.9, 0.5, False),   # clean reals as before, compressed ones called swapped
+    (0.30, 0.60, 1.10, 0.4, 0.9, None, False)])  # a score the gate cannot see degraded fails
 def test_gate_needs_both_identities_to_hold_and_no_patch_grid(monkeypatch, tmp_path, target, source, block, checker,
-                                                              real_acc, passes):
+                                                              real_acc, real_deg, passes):
     import dfrec.models
     import dfrec.train.heldout as heldout
 
     # the grid rule reads the midline blockiness; the plain one is scored and printed, not gated
     incumbent = {"swap": {"idsim_target": 0.20, "idsim_source": 0.55, "blockiness_mid_target": 1.13,
-                          "blockiness_target": 1.05, "checker_target": 0.8, "accuracy": 1.0},
-                 "real": {"accuracy": 0.9}}
+                          "blockiness_target": 1.05, "checker_target": 0.8, "accuracy": 1.0, "accuracy_degraded": 0.9},
+                 "real": {"accuracy": 0.9, "accuracy_degraded": 0.8}}
     candidate = {"swap": {"idsim_target": target, "idsim_source": source, "blockiness_mid_target": block,
-                          "blockiness_target": 1.3, "checker_target": checker, "accuracy": 1.0},
-                 "real": {"accuracy": real_acc}}
+                          "blockiness_target": 1.3, "checker_target": checker, "accuracy": 1.0, "accuracy_degraded": 0.9},
+                 "real": {"accuracy": real_acc, "accuracy_degraded": real_deg}}
+    if real_deg is None:
+        for kind in candidate.values():
+            del kind["accuracy_degraded"]
 
     class FakeEvaluator:
         def __init__(self, *a, **k):
@@ -150,6 +191,33 @@ def test_gate_needs_both_identities_to_hold_and_no_patch_grid(monkeypatch, tmp_p
     # the paired differences on the same samples are recorded beside the verdict
     assert np.isclose(doc["paired"]["swap"]["idsim_source"]["mean"], source - 0.55)
     assert doc["paired"]["swap"]["idsim_target"]["n"] == 4
+
+
+def test_gate_balanced_pool_weighs_reals_as_much_as_all_forgeries():
+    """The balanced pool's mean is the mean of the forgeries' and the reals' accuracy, however
+    many of each there are; a score that calls every degraded face real (or swapped) loses there."""
+    gate = _gate_module()
+
+    def pooled(swap, blend, real, balanced=True):
+        per = {"swap": {"accuracy_degraded": torch.tensor(swap, dtype=torch.float64)},
+               "blend": {"accuracy_degraded": torch.tensor(blend, dtype=torch.float64)},
+               "real": {"accuracy_degraded": torch.tensor(real, dtype=torch.float64)}}
+        metrics = {}
+        gate.pool_sets(metrics, per, balanced=balanced)
+        name = gate.BALANCED if balanced else gate.POOLED
+        return metrics[name]["accuracy_degraded"], per[name]["accuracy_degraded"]
+
+    mean, _ = pooled([1.0] * 6, [0.5] * 2, [0.0, 1.0])
+    assert mean == pytest.approx(0.5 * (7 / 8) + 0.5 * 0.5)
+    assert pooled([1.0] * 6, [0.5] * 2, [0.0, 1.0], balanced=False)[0] == pytest.approx(8 / 10)
+    _, old = pooled([0.9] * 60, [0.6] * 20, [0.9, 0.8] * 10)
+    _, all_fake = pooled([1.0] * 60, [1.0] * 20, [0.0, 0.0] * 10)
+    # unbalanced, the 80 forgeries' gain would hide the 20 reals' loss: the pool's mean rises
+    weaker = ([0.8] * 60, [0.5] * 20, [0.85] * 20)
+    assert pooled([1.0] * 60, [1.0] * 20, [0.0] * 20, balanced=False)[0] > pooled(*weaker, balanced=False)[0]
+    assert pooled([1.0] * 60, [1.0] * 20, [0.0] * 20)[0] < pooled(*weaker)[0]
+    assert not gate.holds("paired", 0, 0, paired_difference(old, all_fake))
+    assert gate.holds("paired", 0, 0, paired_difference(old, old))
 
 
 def test_gate_blockiness_rule_lets_a_blocky_incumbent_be_improved():
@@ -222,8 +290,8 @@ def test_gate_reuses_a_models_scores_until_its_weights_change(monkeypatch, tmp_p
         d.mkdir()
         (d / "model.safetensors").write_bytes(v)
     values = {name: {"swap": {"idsim_target": t, "idsim_source": 0.5, "blockiness_mid_target": 1.0,
-                              "checker_target": 0.4, "accuracy": 1.0},
-                     "real": {"accuracy": 1.0}} for name, t in (("old", 0.2), ("new", 0.3))}
+                              "checker_target": 0.4, "accuracy": 1.0, "accuracy_degraded": 1.0},
+                     "real": {"accuracy": 1.0, "accuracy_degraded": 1.0}} for name, t in (("old", 0.2), ("new", 0.3))}
     scored = []
 
     class FakeEvaluator:
@@ -272,10 +340,14 @@ def test_evaluator_fid_comes_from_the_scoring_pass(lfw_cache, tiny_checkpoint):
     assert res["fid_target"] > 0
 
 
-@pytest.mark.parametrize("failing, replaced", [(None, True), ("test", False), ("val", False)])
-def test_accept_needs_the_gate_to_pass_on_validation_and_test_identities(monkeypatch, tmp_path, failing, replaced):
+@pytest.mark.parametrize("failing, photos, replaced", [(None, 1, True), (None, 2, True), (None, 3, False),
+                                                      ("test", 1, False), ("val", 1, False)])
+def test_accept_needs_the_gate_to_pass_on_validation_and_test_identities(monkeypatch, tmp_path, failing, photos,
+                                                                         replaced):
     """CPU runs 20 and 24 passed on validation and showed nothing on the test identities: the test
-    split vetoes before the bundled folder is swapped, and a veto leaves it as it was."""
+    split vetoes before the bundled folder is swapped, and a veto leaves it as it was. So do the
+    untouched photos from outside LFW: the bundled model calls 1 swapped here, a candidate may call 2."""
+    import json
     import subprocess
     import types
 
@@ -289,6 +361,11 @@ def test_accept_needs_the_gate_to_pass_on_validation_and_test_identities(monkeyp
     seen = []
 
     def fake_run(cmd, *a, **k):
+        if "--split" not in cmd:  # benchmarks/real_photo_scores.py --no-lfw --json
+            above = photos if Path(cmd[cmd.index("--checkpoint") + 1]) == cand else 1
+            faces = [{"photo": f"p{i}.jpg", "face": 1, "score_fake": 0.9 if i < above else 0.1} for i in range(19)]
+            seen.append(f"photos {above}")
+            return types.SimpleNamespace(returncode=0, stdout=json.dumps({"above": above, "faces": faces}), stderr="")
         split = cmd[cmd.index("--split") + 1]
         seen.append(split)
         return types.SimpleNamespace(returncode=1 if split == failing else 0)
@@ -296,7 +373,8 @@ def test_accept_needs_the_gate_to_pass_on_validation_and_test_identities(monkeyp
     monkeypatch.setattr(subprocess, "run", fake_run)
     rc = accept.main([str(cand), "--cache", str(tmp_path)])
     assert (rc == 0) is replaced
-    assert seen == (["val"] if failing == "val" else ["val", "test"])
+    assert seen == (["val"] if failing == "val" else ["val", "test"] if failing else
+                    ["val", "test", "photos 1", f"photos {photos}"])
     assert (bundled / "config.json").read_text() == ('{"who": "new"}' if replaced else '{"who": "old"}')
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cand", "default"]  # no half-swapped folder left
     assert accept.main([str(cand), "--splits", "train"]) == 2

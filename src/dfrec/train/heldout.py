@@ -13,7 +13,12 @@ photos of one person). Metrics per set are those of
 :func:`dfrec.train.validation.validate` (IDSim, verif, PSNR/SSIM, map IoU, blockiness, ...)
 plus, for the swap sets, FID of the recovered targets against the true targets (with the
 forgery itself as the None reference; FID over a few dozen images is biased upwards and
-only comparable between rows of one table).
+only comparable between rows of one table). And ``accuracy_degraded``: the fake score's
+per-sample accuracy on every sample of the set once more under each of :data:`SCORE_DEGRADATIONS`
+(what photos from elsewhere go through: JPEG, resizing, a small face, blur, noise, sharpening;
+per sample, the fraction of its degraded versions called right),
+since a score can hold on clean crops and fail on compressed ones (docs/training.md, "The fake
+score outside LFW").
 """
 
 from __future__ import annotations
@@ -29,6 +34,47 @@ SETS = {"swap": {"swap": 1.0}, "gan_swap": {"swap": 1.0}, "blend": {"blend": 1.0
 
 #: Sets made only when asked for by name.
 EXTRA_SETS = {"self": {"self": 1.0}}
+
+
+def _score_degradations() -> dict[str, Any]:
+    """name -> ``f(crop (S, S, 3) uint8, rng) -> uint8 crop``; see :data:`SCORE_DEGRADATIONS`."""
+    import cv2
+
+    from dfrec.data.synth.augment import (as_small_face, gaussian_blur, gaussian_noise, jpeg, rescale_round_trip,
+                                          unsharp_mask)
+
+    return {
+        "JPEG 50": lambda a, g: jpeg(a, 50),
+        "JPEG 30": lambda a, g: jpeg(a, 30),
+        "half size, JPEG 50": lambda a, g: rescale_round_trip(a, 0.5, 50, up=cv2.INTER_CUBIC),
+        "eyes 14 px apart": lambda a, g: as_small_face(a, 14),
+        "blur 5": lambda a, g: gaussian_blur(a, 5),
+        "noise 30": lambda a, g: gaussian_noise(a, 30, g),
+        "sharpened 1.0": lambda a, g: unsharp_mask(a, 1.0),
+    }
+
+
+#: Names of the degradations under which ``accuracy_degraded`` scores the fake score.
+SCORE_DEGRADATIONS = tuple(_score_degradations())
+
+
+def degraded_accuracy(model: torch.nn.Module, forgery: torch.Tensor, is_fake: torch.Tensor, seed: int = 0,
+                      per_degradation: bool = False) -> torch.Tensor:
+    """Per-sample accuracy of ``model.score`` (> 0 = fake) on ``forgery (N, 3, S, S)`` in [0, 1] under
+    each of the D :data:`SCORE_DEGRADATIONS`, against ``is_fake (N,)``: ``(N,)`` float64, the fraction
+    of the D versions of each sample called right (one value per sample, so that two models' values
+    pair up as independent samples), or ``(N, D)`` 0/1 with ``per_degradation``."""
+    import numpy as np
+
+    fns = list(_score_degradations().values())
+    g = np.random.default_rng(seed)
+    crops = (forgery.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
+    x = np.stack([f(a, g) for a in crops for f in fns])  # (N * D, S, S, 3), sample-major
+    x = torch.from_numpy(x).permute(0, 3, 1, 2).to(forgery.device, torch.float32) / 255
+    with torch.no_grad():
+        fake = model.score(x).float().reshape(len(crops), len(fns)).cpu() > 0
+    right = (fake == (is_fake.detach().float().reshape(-1, 1).cpu() > 0.5)).to(torch.float64)
+    return right if per_degradation else right.mean(1)
 
 
 def wide_synth() -> dict:
@@ -78,11 +124,11 @@ class HeldOutEvaluator:
     FID features are computed once and reused for every model."""
 
     def __init__(self, sets: dict[str, Any], device: str | torch.device = "cpu", fid: bool = True,
-                 batch: int = 16, identity_weights: str | None = None) -> None:
+                 batch: int = 16, identity_weights: str | None = None, degraded: bool = True) -> None:
         from dfrec.losses.total import DFRECLoss, LossConfig
         from dfrec.train.validation import identity_metric
 
-        self.sets, self.batch = sets, batch
+        self.sets, self.batch, self.degraded = sets, batch, degraded
         self.device = torch.device(device)
         self.ident = identity_metric(self.device, identity_weights)
         self.loss = DFRECLoss(LossConfig(lambda_id=0, lambda_perc=0, lambda_attr=0, lambda_patch=1.0, lambda_cls=0.5))
@@ -113,7 +159,9 @@ class HeldOutEvaluator:
     def score(self, model: torch.nn.Module) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, torch.Tensor]]]:
         """``(metrics, per_sample)``: the means per set and metric, and per set and metric the (N,)
         float64 per-sample scores in the sets' fixed order (NaN where undefined), so that two models
-        can be compared sample by sample (:func:`dfrec.metrics.paired_difference`)."""
+        can be compared sample by sample (:func:`dfrec.metrics.paired_difference`);
+        ``accuracy_degraded`` (with ``degraded``, on models with a ``score``) is each sample's
+        fraction of its degraded versions called right (:func:`degraded_accuracy`)."""
         from dfrec.metrics.fid import fid_from_features
         from dfrec.train.validation import validate
 
@@ -122,10 +170,21 @@ class HeldOutEvaluator:
         for name in self.sets:
             per: dict[str, list[torch.Tensor]] = {}
             rec: list[torch.Tensor] = []  # FID features of the recovered targets, from the same pass
-            collect = (lambda b, out: rec.append(self.fid_ex(out["target"]).cpu())) if name in self.ref else None
+            degraded: list[torch.Tensor] = []  # the score's accuracy on the same batches, degraded
+            score = self.degraded and hasattr(model, "score")
+
+            def collect(b: dict[str, Any], out: dict[str, torch.Tensor]) -> None:
+                if name in self.ref:
+                    rec.append(self.fid_ex(out["target"]).cpu())
+                if score and "is_fake" in b:
+                    degraded.append(degraded_accuracy(model, b["forgery"], b["is_fake"], seed=len(degraded)))
+
             metrics, _ = validate(model, self.loss, self._loader(name), self.device, contextlib.nullcontext, self.ident, 0,
                                   per_sample=per, on_outputs=collect)
             samples[name] = {k: torch.cat(v) for k, v in per.items()}
+            if degraded:
+                samples[name]["accuracy_degraded"] = torch.cat(degraded)
+                metrics["accuracy_degraded"] = float(samples[name]["accuracy_degraded"].mean())
             if name in self.ref:
                 true_f, forg_f = self.ref[name]
                 metrics["fid_target"] = float(fid_from_features(torch.cat(rec), true_f))

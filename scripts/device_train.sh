@@ -4,7 +4,7 @@
 #   here:     python scripts/device_prepare.py          # builds .device/ (pack, fp16 loss weights, smp wheel)
 #             bash scripts/device_train.sh 8 --dry-run  # what would travel and the total (64 MiB limit)
 #   device:   run(command="bash scripts/device_train.sh 8", carry=[".device"], timeout_s=600)
-#   after:    python scripts/accept_model.py <files_at>/model   # the gate on val, then test identities
+#   after:    python scripts/accept_model.py <files_at>/model   # the gate on val, then test identities, then the photos from outside LFW
 #   (the paper tables that need training run the same way: scripts/device_tables.sh)
 #
 # usage: scripts/device_train.sh MINUTES [--from-scratch] [--dry-run] [--config YAML] [--set KEY=VALUE ...]

@@ -96,12 +96,28 @@ def small_face_degrade(a, rng, p: float = 0.35):
     return wide_degrade(a, rng)
 
 
+def parse_kinds(text: str) -> dict[str, float]:
+    """``"swap=0.3,blend=0.15,self=0.1,real=0.45"`` -> that kind mix (shares summing to 1, a real
+    share in (0, 1)); ``ValueError`` otherwise."""
+    kinds = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        kinds[name.strip()] = float(value)
+    unknown = set(kinds) - set(KINDS)
+    if unknown or not kinds or abs(sum(kinds.values()) - 1) > 1e-6 or min(kinds.values()) < 0:
+        raise ValueError(f"kinds {text!r}: shares of {sorted(KINDS)} summing to 1")
+    if not 0 < kinds.get("real", 0) < 1:
+        raise ValueError(f"kinds {text!r}: the real share must be in (0, 1)")
+    return kinds
+
+
 def finetune(model, faces, seconds: float, part: str = "ism", degrade: str = "wide", lr: float = 1e-4,
              map_weight: float = 20.0, batch: int = 16, seed: int = 0, max_steps: int | None = None,
-             log=print) -> dict:
+             log=print, kinds: dict[str, float] | None = None) -> dict:
     """Train ``model.ism`` (``part`` "ism" or "head") or ``model.scorer`` (``part`` "branch", added by
     :meth:`DFREC.add_score_branch` when the model has none) in place for ``seconds`` of wall clock
-    (or ``max_steps``) on ``faces`` (a FaceSet); returns ``{"steps", "samples", "seconds"}``."""
+    (or ``max_steps``) on ``faces`` (a FaceSet) with the kind mix ``kinds`` (default :data:`KINDS`);
+    returns ``{"steps", "samples", "seconds"}``."""
     import numpy as np
     import torch
 
@@ -120,12 +136,13 @@ def finetune(model, faces, seconds: float, part: str = "ism", degrade: str = "wi
     params = list(trained.parameters())
     for p in params:
         p.requires_grad_(True)
-    data = [SyntheticForgeries(faces, SynthConfig.from_dict({"kinds": KINDS, **extra}), seed=seed + 901 + k,
+    kinds = dict(kinds or KINDS)
+    data = [SyntheticForgeries(faces, SynthConfig.from_dict({"kinds": kinds, **extra}), seed=seed + 901 + k,
                                length=10 ** 7, augment=True, uint8_images=True)
             for k, extra in enumerate(({}, wide_synth()))]
     rng = np.random.default_rng(seed + 4321)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-5)
-    real_share = KINDS["real"]
+    real_share = kinds["real"]
     t0, step, recent = time.time(), 0, []
     while (max_steps is None or step < max_steps) and time.time() - t0 < seconds:
         done = min(1.0, (time.time() - t0) / seconds)
@@ -315,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--degrade", choices=("wide", "small", "none"), default="wide")
     ap.add_argument("--minutes", type=float, default=35.0, help="wall-clock training budget")
     ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--kinds", type=parse_kinds, default=dict(KINDS),
+                    help="kind mix of the training data, e.g. swap=0.25,blend=0.25,self=0.05,real=0.45 (default: KINDS)")
     ap.add_argument("--map-weight", type=float, default=20.0)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
@@ -345,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     base = score(Recoverer.from_pretrained(None, device="cpu"), a.cache)
     rec = Recoverer.from_pretrained(None, device="cpu")
     run = finetune(rec.model, lfw_faces(open_faces(a.cache), "train"), a.minutes * 60, a.part, a.degrade,
-                   a.lr, a.map_weight, a.batch, a.seed, log=log)
+                   a.lr, a.map_weight, a.batch, a.seed, log=log, kinds=a.kinds)
     save_trained(rec.model, a.part, out)
     tuned = score(rec, a.cache)
     doc = {"settings": vars(a), "training": run, "bundled": base, "fine-tuned": tuned}

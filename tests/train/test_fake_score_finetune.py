@@ -23,6 +23,17 @@ def test_roc_auc_counts_pairs_and_ties():
     assert bench.roc_auc(torch.tensor([0.9, 0.8, 0.3]), torch.tensor([0.1, 0.3, 0.5])) == 7.5 / 9
 
 
+def test_kinds_option_reads_a_mix_and_refuses_a_wrong_one():
+    import pytest
+
+    bench = load_script("benchmarks/fake_score_finetune.py")
+    assert bench.parse_kinds("swap=0.25, blend=0.25,self=0.05,real=0.45") == {
+        "swap": 0.25, "blend": 0.25, "self": 0.05, "real": 0.45}
+    for bad in ("swap=0.5,real=0.4", "swap=0.5,gan=0.05,real=0.45", "swap=1.0", "real=1.0", ""):
+        with pytest.raises(ValueError):
+            bench.parse_kinds(bad)
+
+
 def test_finetune_moves_only_the_named_part(lfw_cache, tiny_checkpoint):
     from dfrec.data.datasets import lfw_faces
     from dfrec.data.faceset import open_faces

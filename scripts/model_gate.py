@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     @cache
     def evaluator() -> HeldOutEvaluator:
         return HeldOutEvaluator(heldout_sets(a.cache, a.n, split=a.split), device=device, fid=False,
-                                identity_weights=a.identity_weights)
+                                identity_weights=a.identity_weights, degraded=True)
 
     settings = (str(Path(a.cache).resolve()), a.n, a.split, a.identity_weights, device.type)
     cache_dir = None if a.no_score_cache else a.score_cache

@@ -69,7 +69,7 @@ def test_evaluator_scores_every_set(lfw_cache, tiny_checkpoint):
     from dfrec.models import DFREC
     from dfrec.train.heldout import HeldOutEvaluator, heldout_sets
 
-    ev = HeldOutEvaluator(heldout_sets(lfw_cache, n=2), fid=False, batch=8)
+    ev = HeldOutEvaluator(heldout_sets(lfw_cache, n=2), fid=False, batch=8, degraded=True)
     res = ev(DFREC.from_pretrained(tiny_checkpoint))
     assert set(res) == {"swap", "gan_swap", "blend", "real"}
     for name, m in res.items():
@@ -338,6 +338,7 @@ def test_evaluator_fid_comes_from_the_scoring_pass(lfw_cache, tiny_checkpoint):
     assert res["fid_target"] == pytest.approx(float(fid_from_features(rec, true_f)), rel=1e-4)
     assert res["fid_target_none"] == pytest.approx(float(fid_from_features(forg_f, true_f)), rel=1e-6)
     assert res["fid_target"] > 0
+    assert "accuracy_degraded" not in res  # only the gate asks for the degraded score (degraded=True)
 
 
 @pytest.mark.parametrize("failing, photos, replaced", [(None, 1, True), (None, 2, True), (None, 3, False),

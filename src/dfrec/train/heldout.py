@@ -13,7 +13,8 @@ photos of one person). Metrics per set are those of
 :func:`dfrec.train.validation.validate` (IDSim, verif, PSNR/SSIM, map IoU, blockiness, ...)
 plus, for the swap sets, FID of the recovered targets against the true targets (with the
 forgery itself as the None reference; FID over a few dozen images is biased upwards and
-only comparable between rows of one table). And ``accuracy_degraded``: the fake score's
+only comparable between rows of one table). And, when asked for (``degraded=True``, as
+``scripts/model_gate.py`` does), ``accuracy_degraded``: the fake score's
 per-sample accuracy on every sample of the set once more under each of :data:`SCORE_DEGRADATIONS`
 (what photos from elsewhere go through: JPEG, resizing, a small face, blur, noise, sharpening;
 per sample, the fraction of its degraded versions called right),
@@ -124,7 +125,7 @@ class HeldOutEvaluator:
     FID features are computed once and reused for every model."""
 
     def __init__(self, sets: dict[str, Any], device: str | torch.device = "cpu", fid: bool = True,
-                 batch: int = 16, identity_weights: str | None = None, degraded: bool = True) -> None:
+                 batch: int = 16, identity_weights: str | None = None, degraded: bool = False) -> None:
         from dfrec.losses.total import DFRECLoss, LossConfig
         from dfrec.train.validation import identity_metric
 
@@ -166,12 +167,12 @@ class HeldOutEvaluator:
         from dfrec.train.validation import validate
 
         model = model.to(self.device).eval()
+        score = self.degraded and hasattr(model, "score")
         res, samples = {}, {}
         for name in self.sets:
             per: dict[str, list[torch.Tensor]] = {}
             rec: list[torch.Tensor] = []  # FID features of the recovered targets, from the same pass
             degraded: list[torch.Tensor] = []  # the score's accuracy on the same batches, degraded
-            score = self.degraded and hasattr(model, "score")
 
             def collect(b: dict[str, Any], out: dict[str, torch.Tensor]) -> None:
                 if name in self.ref:

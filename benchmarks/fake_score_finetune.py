@@ -288,6 +288,7 @@ def export_model(run_dir: Path, out: Path, base: str | None = None) -> Path:
     from safetensors.torch import load_file
 
     from dfrec.models import DFREC
+    from dfrec.models.checkpoint import read_config
     from dfrec.recover import DEFAULT_CHECKPOINT
 
     base = base or str(DEFAULT_CHECKPOINT)
@@ -321,7 +322,7 @@ def export_model(run_dir: Path, out: Path, base: str | None = None) -> Path:
         "minutes": round(tr["seconds"] / 60, 3), "images": tr["samples"], "steps": tr["steps"],
         "init_from": os.path.relpath(base, ROOT) if Path(base).resolve().is_relative_to(ROOT) else base,
         "validation": None}]
-    dtype = json.loads((Path(base) / "config.json").read_text()).get("storage_dtype", "float32")
+    dtype = read_config(base).get("storage_dtype", "float32")
     model.save_pretrained(out, metadata=meta, dtype=dtype)
     return out
 

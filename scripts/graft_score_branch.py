@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import sys
 from pathlib import Path
@@ -39,6 +38,7 @@ def graft(candidate: Path, donor: Path, out: Path) -> Path:
     """Write ``candidate`` with ``donor``'s ``scorer.*`` tensors to the model folder ``out``; returns ``out``.
     Raises ``SystemExit`` with the reason when the donor has no branch or its branch does not fit."""
     from dfrec.models import DFREC
+    from dfrec.models.checkpoint import read_config
 
     model, giver = DFREC.from_pretrained(candidate), DFREC.from_pretrained(donor)
     if giver.scorer is None:
@@ -60,7 +60,7 @@ def graft(candidate: Path, donor: Path, out: Path) -> Path:
         "date": today, "run": f"the score branch of {_name(donor)} grafted on (scripts/graft_score_branch.py); "
                              "map and recovered faces unchanged", "device": "-", "minutes": 0, "images": 0, "steps": 0,
         "init_from": _name(candidate), "validation": None}]
-    dtype = json.loads((Path(candidate) / "config.json").read_text()).get("storage_dtype", "float32")
+    dtype = read_config(candidate).get("storage_dtype", "float32")
     model.save_pretrained(out, metadata=meta, dtype=dtype)
     return Path(out)
 

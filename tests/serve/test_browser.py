@@ -75,6 +75,9 @@ def test_upload_example_to_results_and_download(page, server, shots, tmp_path):
     page.screenshot(path=str(shots / "job.png"), full_page=True)  # the others may still be running
     page.locator("#job-status.done").wait_for(timeout=WAIT_S * 1000)
     assert page.locator(".result-link:visible").count() == 3 and page.locator("#job-downloads").is_visible()
+    # each file's highest fake score appears in its row as it finishes (the examples are all swaps)
+    for n in (1, 2, 3):
+        assert page.locator(f"#input-{n} .max-score .badge.fake").inner_text().endswith("likely swapped")
     link.click()
     page.wait_for_url(re.compile(rf"/jobs/{job_id}/inputs/1$"))
     assert page.inner_text("#result-title") == "obama_on_biden.png"

@@ -302,6 +302,27 @@ def test_weak_gallery_candidates_read_as_leads():
     assert "weak lead" not in html_page and "No likely match" not in html_page
 
 
+def test_the_case_page_gives_each_files_highest_fake_score():
+    """A case's table reads like the cases list: each finished file's highest fake score and its
+    verdict; a file still running or without a face shows none."""
+    from dfrec.serve import pages
+
+    inputs = [{"n": n, "name": f"{n}.png", "kind": "image", "status": st, "progress": 1.0, "message": None,
+               "stage": None, "faces": faces, "max_score": score}
+              for n, st, faces, score in ((1, "done", 1, 0.97), (2, "done", 1, 0.12), (3, "running", None, None),
+                                          (4, "done", 0, None))]
+    job = {"id": "A" * 22, "status": "running", "created_utc": "2026-12-06T17:00:00Z", "progress": 0.75,
+           "inputs": inputs}
+    html_page = pages.job_page(job, "")
+    assert "Highest fake score" in html_page
+    rows = {n: _text(html_page.split(f'id="input-{n}"', 1)[1].split("</tr>", 1)[0]) for n in (1, 2, 3, 4)}
+    assert "0.97 likely swapped" in rows[1]
+    assert "0.12 no swap detected" in rows[2]
+    assert "likely" not in rows[3] and "detected" not in rows[3] and "likely" not in rows[4]
+    # the page's script takes the verdict rule and its words from the page, not from a copy of its own
+    assert 'data-threshold="0.5"' in html_page and 'data-fake-text="likely swapped"' in html_page
+
+
 def test_a_tracks_worst_frame_stands_beside_its_mean():
     """A video's faces table gives each track's worst single frame next to its mean, so a swap in a
     few frames does not hide under 'no swap detected'."""

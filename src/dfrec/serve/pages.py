@@ -159,12 +159,14 @@ def job_page(job: dict[str, Any], status: str) -> str:
             f'<tr id="input-{inp["n"]}"><td>{_e(inp["name"])}<div class="msg">{_e(inp["message"] or "")}</div></td>'
             f'<td>{_e(inp["kind"] or "")}</td><td>{_badge(st, "st")}</td>'
             f'<td>{"" if st == "rejected" else _bar(frac)}<div class="small muted stage">{_e(inp["stage"] or "")}</div></td>'
-            f'<td class="num faces">{"" if inp["faces"] is None else inp["faces"]}</td><td>{link}</td></tr>')
+            f'<td class="num faces">{"" if inp["faces"] is None else inp["faces"]}</td>'
+            f'<td class="max-score">{"" if inp.get("max_score") is None else _score(inp["max_score"])}</td><td>{link}</td></tr>')
     done = job["status"] == "done"
     interrupted = job["status"] == "interrupted"
     body = f"""
 <div class="crumbs"><a href="/cases">Cases</a> › case <code>{_e(jid[:8])}</code></div>
-<div id="job" data-job="{_e(jid)}" data-status="{_e(job['status'])}">
+<div id="job" data-job="{_e(jid)}" data-status="{_e(job['status'])}" data-threshold="{FAKE_THRESHOLD}"
+ data-fake-text="{_e(VERDICT_TEXT['fake'])}" data-real-text="{_e(VERDICT_TEXT['real'])}">
 <h1>Case <code>{_e(jid[:8])}</code> {_badge(job['status'], ident='job-status')}</h1>
 <p class="lead">Created {_e(job['created_utc'].replace('T', ' ').rstrip('Z'))} UTC · {len(job['inputs'])} file(s).
 This page updates by itself while the files are analysed.</p>
@@ -174,7 +176,7 @@ This page updates by itself while the files are analysed.</p>
 <div id="job-downloads" class="downloads"{'' if done else ' hidden'}><a class="btn ghost" href="/jobs/{_u(jid)}/all.zip">Download everything (zip)</a></div>
 {delete_form(job, 'row delete', 'delete-case')}
 </div>
-<div class="card"><table><tr><th>File</th><th>Kind</th><th>Status</th><th>Progress</th><th>Faces</th><th></th></tr>
+<div class="card"><table><tr><th>File</th><th>Kind</th><th>Status</th><th>Progress</th><th>Faces</th><th>Highest fake score</th><th></th></tr>
 {''.join(rows)}</table></div>
 </div>
 <noscript><meta http-equiv="refresh" content="3"></noscript>"""

@@ -78,6 +78,14 @@ function setupUpload(form) {
 
 function setupJob(root) {
   const id = root.dataset.job;
+  // the verdict rule and its words come from the server (data-threshold, data-fake-text, data-real-text)
+  function scoreBadge(x) {
+    const fake = x >= parseFloat(root.dataset.threshold);
+    const b = document.createElement("span");
+    b.className = "badge " + (fake ? "fake" : "real");
+    b.textContent = x.toFixed(2) + " " + (fake ? root.dataset.fakeText : root.dataset.realText);
+    return b;
+  }
   const statusEl = document.getElementById("job-status");
   const barEl = document.getElementById("job-progress");
   const pctEl = document.getElementById("job-percent");
@@ -102,6 +110,8 @@ function setupJob(root) {
       if (inp.status === "done" && link.hidden) { link.hidden = false; }
       const faces = row.querySelector(".faces");
       if (inp.faces !== null && inp.faces !== undefined) faces.textContent = inp.faces;
+      const score = row.querySelector(".max-score");
+      if (inp.max_score !== null && inp.max_score !== undefined && !score.firstChild) score.appendChild(scoreBadge(inp.max_score));
     }
     if (["done", "interrupted"].includes(job.status)) {
       clearInterval(timer);

@@ -126,6 +126,25 @@ def test_summary_links_reports_and_lists_failures(tmp_path, report_folder):
     assert "JPEG, written by <code>FaceApp 11.2</code>" in render_summary({"results": [entry]})
 
 
+def test_summary_lists_the_most_suspicious_first():
+    """The batch index reads as a triage list: highest fake score first (a video's worst frame
+    breaks a tie), with how many inputs have a face called swapped; summary.json's order is kept."""
+    def entry(name, top, kind="image", worst=None):
+        e = {"input": f"/in/{name}", "folder": name, "kind": kind, "faces": 1, "max_score_fake": top}
+        if worst is not None:
+            e["max_score_fake_frame"] = worst
+        return e
+
+    results = [entry("a.jpg", 0.10), entry("b.mp4", 0.40, "video", worst=0.95), entry("c.jpg", 0.97),
+               entry("d.mp4", 0.40, "video", worst=0.45), entry("e.jpg", 0.62)]
+    page = render_summary({"results": results, "settings": {"fake_threshold": 0.5}})
+    order = [page.index(f"/in/{n}") for n in ("c.jpg", "e.jpg", "b.mp4", "d.mp4", "a.jpg")]
+    assert order == sorted(order)
+    assert "5 input(s) processed (2 with a face likely swapped, listed first)" in page
+    # the rule is the summary's own threshold, not the default
+    assert "(1 with a face likely swapped" in render_summary({"results": results, "settings": {"fake_threshold": 0.9}})
+
+
 def test_score_chart_plots_every_frame():
     from dfrec.report.html import score_chart
 

@@ -540,11 +540,17 @@ def _file_note(item: dict[str, Any]) -> str:
 
 def render_summary(summary: dict[str, Any], thumbs: dict[str, str] | None = None) -> str:
     """HTML index of a batch from its ``summary.json`` dict; ``thumbs`` maps report folders
-    to ``data:`` URIs of a face thumbnail."""
+    to ``data:`` URIs of a face thumbnail. The inputs are listed most suspicious first (highest
+    fake score, then a video's worst single frame, then the input's name), so a large batch
+    reads as a triage list; ``summary.json`` keeps the folders' order."""
     thumbs = thumbs or {}
     thr = float(summary.get("settings", {}).get("fake_threshold", FAKE_THRESHOLD))
+    results = summary.get("results", [])
+    flagged = sum(1 for item in results if verdict(item.get("max_score_fake", 0.0), thr) == "fake")
     rows = []
-    for item in summary.get("results", []):
+    for item in sorted(results, key=lambda r: (-r.get("max_score_fake", 0.0),
+                                               -r.get("max_score_fake_frame", r.get("max_score_fake", 0.0)),
+                                               str(r.get("input")))):
         top = item.get("max_score_fake")
         thumb = thumbs.get(item["folder"])
         img = f'<img class="thumb" src="{thumb}" alt="">' if thumb else ""
@@ -557,12 +563,12 @@ def render_summary(summary: dict[str, Any], thumbs: dict[str, str] | None = None
                   for b in summary.get("failed", []))
     body = [
         "<h1>dfrec batch summary</h1>",
-        f'<div class="card">{len(summary.get("results", []))} input(s) processed, '
-        f'{len(summary.get("failed", []))} could not be processed. Created {_e(summary.get("created_utc"))} '
-        f'with dfrec {_e(summary.get("dfrec_version"))}.</div>',
+        f'<div class="card">{len(results)} input(s) processed ({flagged} with a face {VERDICT_TEXT["fake"]}, '
+        f'listed first), {len(summary.get("failed", []))} could not be processed. '
+        f'Created {_e(summary.get("created_utc"))} with dfrec {_e(summary.get("dfrec_version"))}.</div>',
         f'<div class="card caveat"><b>Read this first.</b> {_e(CAVEAT)}</div>',
         "<h2>Processed</h2><div class=\"card\"><table><tr><th></th><th>input (opens its report)</th>"
-        "<th>kind</th><th>faces</th><th>highest fake score (video: a track's mean)</th></tr>"
+        "<th>kind</th><th>faces</th><th>highest fake score (video: a track's mean), highest first</th></tr>"
         + "".join(rows) + "</table></div>",
     ]
     if bad:

@@ -10,7 +10,10 @@ Scores MODEL (a saved model folder; weights unchanged) on the gate's held-out se
   back) averaged, then composited by the map as usual;
 - ``twopass``: the recovered target fed through the model again with the first pass's map
   (``map_override``), so the refinement sees the first recovery, not the pasted face, under the
-  masked patches.
+  masked patches;
+- ``source_greyNN`` / ``source_forgeryNN``: the recovered source kept inside the map dilated and
+  feathered by NN px, mid-grey / the forgery outside it, instead of what the SIRM paints round
+  the face (a darker, smeared head).
 
 Prints per set and variant the means and the paired differences against ``plain`` on the same
 forgeries (mean, z; :func:`dfrec.metrics.paired_difference`). docs/training.md ("Inference-time
@@ -28,6 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from _heldout import add_heldout_args, heldout_evaluator  # noqa: E402  (benchmarks/_heldout.py)
 
 METRICS = (("idsim_target", "target IDSim"), ("verif_target", "verif"), ("idsim_target_source", "target vs true source"),
+           ("idsim_source", "source IDSim"), ("verif_source", "source verif"), ("psnr_source", "source PSNR"),
            ("psnr_target", "PSNR dB"), ("ssim_target", "SSIM"), ("blockiness_target", "blockiness"))
 
 
@@ -51,6 +55,14 @@ def variant_model(model, kind: str):
                 mirrored = self.model(x.flip(-1), generator=generator)
                 raw = (out["target_raw"] + mirrored["target_raw"].flip(-1)) / 2
                 return {**out, "target": self.model.composite(raw, out["mask"], x), "target_raw": raw}
+            for prefix in ("source_grey", "source_forgery"):
+                if kind.startswith(prefix) and kind[len(prefix):].isdigit():
+                    px = int(kind[len(prefix):])
+                    w = torch.nn.functional.avg_pool2d(
+                        torch.nn.functional.max_pool2d(out["mask"], 2 * px + 1, stride=1, padding=px),
+                        2 * px + 1, stride=1, padding=px, count_include_pad=False)
+                    fill = torch.full_like(out["source"], 0.5) if prefix == "source_grey" else x
+                    return {**out, "source": w * out["source"] + (1 - w) * fill}
             if kind == "twopass":
                 again = self.model(out["target"], generator=generator, map_override=out["mask"])
                 return {**out, "target": again["target"]}

@@ -21,6 +21,8 @@ def test_variants_mirror_and_repeat_the_models_own_forward(tiny_checkpoint):
         plain = bench.variant_model(model, "plain")(x, generator=g())
         flip = bench.variant_model(model, "flip")(x, generator=g())
         again = bench.variant_model(model, "twopass")(x, generator=g())
+        grey = bench.variant_model(model, "source_grey8")(x, generator=g())
+        fore = bench.variant_model(model, "source_forgery8")(x, generator=g())
         mirrored = model(x.flip(-1), generator=g())
         second = model(ref["target"], generator=g(), map_override=ref["mask"])
     assert torch.equal(plain["target"], ref["target"])
@@ -29,6 +31,17 @@ def test_variants_mirror_and_repeat_the_models_own_forward(tiny_checkpoint):
     w = ref["mask"]
     torch.testing.assert_close(flip["target"], w * raw + (1 - w) * x)
     assert (flip["target"] - ref["target"]).abs().max() > 1e-3
+    # the source's surroundings: per pixel one weight, shared by the colours, between the SIRM's
+    # source and the fill (mid-grey / the forgery), higher where the map is; the target untouched
+    for out, fill in ((grey, torch.full_like(x, 0.5)), (fore, x)):
+        assert torch.equal(out["target"], ref["target"])
+        w = ((out["source"] - fill) / (ref["source"] - fill)).where((ref["source"] - fill).abs() > 1e-2, torch.nan)
+        spread = (w.nan_to_num(0).amax(1) - w.nan_to_num(1).amin(1))[~w.isnan().any(1)]
+        assert spread.numel() > 100 and spread.abs().max() < 1e-3
+        w = w.nanmean(1)
+        assert float(w.nan_to_num(0.5).min()) >= -1e-4 and float(w.nan_to_num(0.5).max()) <= 1 + 1e-4
+        hi = ref["mask"][:, 0] > ref["mask"].median()
+        assert w[hi].nanmean() > w[~hi].nanmean()
     # two passes: the first recovery goes through again under the first map; the rest stays
     torch.testing.assert_close(again["target"], second["target"])
     assert torch.equal(again["source"], ref["source"]) and torch.equal(again["mask"], ref["mask"])

@@ -145,6 +145,38 @@ def test_summary_lists_the_most_suspicious_first():
     assert "(1 with a face likely swapped" in render_summary({"results": results, "settings": {"fake_threshold": 0.9}})
 
 
+def test_a_report_of_several_faces_lists_them_highest_score_first(report_folder):
+    """With several faces the report opens with a table of them, highest fake score first, each
+    linking to its card, and the headline names the face with the highest score; one face gets
+    neither."""
+    import re
+
+    folder, result = report_folder
+    files = result["faces"][0]["files"]
+    faces = [{**_face_dict(files, score), "label": f"Face {i + 1}"} for i, score in enumerate((0.2, 0.9, 0.6))]
+    faces[0]["caveats"] = [{"code": "small_face", "message": "the face is small"}]
+    page = render_report({**result, "faces": faces}, folder)
+    glance = page.split("At a glance", 1)[1].split("</table>", 1)[0]
+    assert re.findall(r'href="#(face-\d)"', glance) == ["face-2", "face-3", "face-1"]
+    for i in (1, 2, 3):  # every link lands on its own card
+        assert page.count(f'id="face-{i}"') == 1
+        assert page.split(f'id="face-{i}"', 1)[1].split("</h3>", 1)[0].endswith(f"Face {i}")
+    assert "small face" in glance.split('href="#face-1"', 1)[1]
+    headline = page.split("analysed.", 1)[1].split("</div>", 1)[0]
+    assert "0.900" in headline and 'href="#face-2"' in headline
+    single = render_report(result, folder)
+    assert "At a glance" not in single and 'href="#face-1"' not in single
+    # a video's tracks: ordered by their mean, each with its worst single frame beside it
+    tracks = [{**f, "label": f"Track {i + 1}", "score_fake_max": m, "score_fake_min": 0.1, "n_frames": 3,
+               "representative_frame": 0, "representative_time": 0.0, "representative_score_fake": f["score_fake"]}
+              for i, (f, m) in enumerate(zip(faces, (0.95, 0.92, 0.7)))]
+    video = render_report({**result, "faces": tracks, "input": {**result["input"], "kind": "video", "fps": 10.0,
+                                                                 "frame_count": 30, "frames_sampled": 3}}, folder)
+    glance = video.split("At a glance: every track", 1)[1].split("</table>", 1)[0]
+    assert re.findall(r'href="#(face-\d)"', glance) == ["face-2", "face-3", "face-1"]
+    assert "worst frame 0.950" in glance.split('href="#face-1"', 1)[1]
+
+
 def test_score_chart_plots_every_frame():
     from dfrec.report.html import score_chart
 

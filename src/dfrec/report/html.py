@@ -257,7 +257,35 @@ def caveat_sentences(face: dict[str, Any]) -> list[str]:
     return [c["message"][:1].upper() + c["message"][1:] + "." for c in face.get("caveats", [])]
 
 
-def _face_card(folder: Path, face: dict[str, Any], threshold: float, same_threshold: float | None = None) -> str:
+def _face_anchor(i: int) -> str:
+    """The ``id`` of the ``i``-th face card (0-based, in ``result["faces"]`` order)."""
+    return f"face-{i + 1}"
+
+
+def _faces_at_a_glance(faces: list[dict[str, Any]], thr: float, video: bool) -> str:
+    """For two or more faces: one row per face, highest fake score first, each linking to its card,
+    so the face that matters in a group photo or a crowded video is one click away."""
+    if len(faces) < 2:
+        return ""
+    order = sorted(range(len(faces)), key=lambda i: (-float(faces[i]["score_fake"]), i))
+    rows = []
+    for i in order:
+        f = faces[i]
+        score = float(f["score_fake"])
+        worst = (f" (worst frame {float(f['score_fake_max']):.3f} — {_verdict(float(f['score_fake_max']), thr)})"
+                 if video and "score_fake_max" in f else "")
+        kinds = ", ".join(dict.fromkeys(c["code"].replace("_", " ") for c in f.get("caveats", [])))
+        rows.append(f'<tr><td><a href="#{_face_anchor(i)}">{_e(f.get("label", f"Face {i + 1}"))}</a></td>'
+                    f"<td>{_bar(score, thr)}{score:.3f} — {_verdict(score, thr)}{worst}</td>"
+                    f'<td class="warn">{_e(kinds)}</td></tr>')
+    what = "track" if video else "face"
+    score_head = "fake score (the track’s mean)" if video else "fake score"
+    return (f'<div class="card glance"><h3>At a glance: every {what}, highest fake score first</h3><table>'
+            f"<tr><th>{what}</th><th>{score_head}</th><th>less reliable because</th></tr>{''.join(rows)}</table></div>")
+
+
+def _face_card(folder: Path, face: dict[str, Any], threshold: float, same_threshold: float | None = None,
+               anchor: str = "") -> str:
     files = face.get("files", {})
     score = float(face["score_fake"])
     figs = "".join(
@@ -295,7 +323,8 @@ def _face_card(folder: Path, face: dict[str, Any], threshold: float, same_thresh
                  f"{threshold:.2f} line):</p>" + score_chart(face["frames"], threshold))
     gallery = _gallery_html(folder, face["gallery"], same_threshold) if face.get("gallery") is not None else ""
     caveats = "".join(f'<p class="face-caveat"><b>{CAVEAT_LEAD}</b> {_e(c)}</p>' for c in caveat_sentences(face))
-    return (f'<div class="card"><h3>{_e(face.get("label", "Face"))}</h3>{caveats}'
+    idattr = f' id="{anchor}"' if anchor else ""
+    return (f'<div class="card"{idattr}><h3>{_e(face.get("label", "Face"))}</h3>{caveats}'
             f'<div class="faces">{figs}</div><table>{table}</table>{gallery}{chart}</div>')
 
 
@@ -325,10 +354,11 @@ def render_report(result: dict[str, Any], folder: str | Path) -> str:
         parts.append("<h2>Faces</h2>")
     if result.get("overview"):
         parts.append(_overview_html(folder, result["overview"], thr))
+    parts.append(_faces_at_a_glance(faces, thr, inp.get("kind") == "video"))
     if result.get("gallery"):
         parts.append(_gallery_note(result["gallery"]))
     same = (result.get("gallery") or {}).get("likely_same_person") or {}
-    parts += [_face_card(folder, f, thr, same.get("threshold")) for f in faces]
+    parts += [_face_card(folder, f, thr, same.get("threshold"), _face_anchor(i)) for i, f in enumerate(faces)]
     frames = result.get("frames", [])
     if frames:
         parts.append("<h2>Recovered faces pasted back into the picture</h2>")
@@ -343,11 +373,14 @@ def render_report(result: dict[str, Any], folder: str | Path) -> str:
 def _headline(faces: list[dict[str, Any]], thr: float, video: bool) -> str:
     """The first card: how many faces, the highest fake score; for a video the highest track mean
     and, beside it, the worst single frame (a swap in a few frames barely moves a track's mean)."""
-    top = max(float(f["score_fake"]) for f in faces)
+    i_top = max(range(len(faces)), key=lambda i: float(faces[i]["score_fake"]))
+    top = float(faces[i_top]["score_fake"])
     what = "tracked face" if video else "face"
+    which = (f' (<a href="#{_face_anchor(i_top)}">{_e(faces[i_top].get("label", f"Face {i_top + 1}"))}</a>)'
+             if len(faces) > 1 else "")
     text = (f'<b>{len(faces)} {what}{"s" if len(faces) != 1 else ""} analysed.</b> '
             f"Highest fake score{' (a track’s mean over its frames)' if video else ''} "
-            f"{_bar(top, thr)}{top:.3f} — {_verdict(top, thr)}.")
+            f"{_bar(top, thr)}{top:.3f} — {_verdict(top, thr)}{which}.")
     if video and all("score_fake_max" in f for f in faces):
         worst = max(faces, key=lambda f: float(f["score_fake_max"]))
         w = float(worst["score_fake_max"])

@@ -333,6 +333,13 @@ def test_a_tracks_worst_frame_stands_beside_its_mean():
     assert "Fake score (mean over its frames)" in text
     assert "0.20 no swap detected" in text and "worst frame 0.90 likely swapped" in text
     assert "worst frame" not in _text(pages._overview([{"label": "Face 1", "score_fake": 0.2}], 0.5, video=False))
+    # several faces: highest fake score first, each row still linking to its own card
+    faces = [{"label": f"Face {i + 1}", "score_fake": s} for i, s in enumerate((0.2, 0.9, 0.6))]
+    table = pages._overview(faces, 0.5, video=False)
+    import re
+
+    assert re.findall(r'href="#face-(\d)">Face (\d)<', table) == [("2", "2"), ("3", "3"), ("1", "1")]
+    assert "Faces, highest fake score first" in _text(table)
 
 
 def test_the_standalone_report_reads_weak_candidates_the_same_way(tmp_path):

@@ -237,9 +237,11 @@ def _lead(word: str, c: dict[str, Any], same_threshold: float | None) -> str:
 
 
 def _overview(faces: list[dict[str, Any]], threshold: float, video: bool, same_threshold: float | None = None) -> str:
-    """Table of every face: score and the best gallery candidate for source and target."""
+    """Table of every face, highest fake score first (as report.html's "At a glance"): score and the
+    best gallery candidate for source and target, each linking to its card."""
     rows = []
-    for i, f in enumerate(faces):
+    for i in sorted(range(len(faces)), key=lambda i: (-float(faces[i]["score_fake"]), i)):
+        f = faces[i]
         s = float(f["score_fake"])
         who = []
         for probe in ("source", "target"):
@@ -253,7 +255,8 @@ def _overview(faces: list[dict[str, Any]], threshold: float, video: bool, same_t
                     f'<td>{score}</td><td>{"".join(who) or "<span class=muted>–</span>"}</td></tr>')
     head = ("<tr><th>" + ("Track" if video else "Face") + "</th><th>Fake score" + (" (mean over its frames)" if video else "")
             + "</th><th>Gallery</th></tr>")
-    return f'<div><h3>{"Tracked faces" if video else "Faces"}</h3><table id="face-table">{head}{"".join(rows)}</table></div>'
+    title = ("Tracked faces" if video else "Faces") + (", highest fake score first" if len(faces) > 1 else "")
+    return f'<div><h3>{title}</h3><table id="face-table">{head}{"".join(rows)}</table></div>'
 
 
 def _face_card(base: str, face: dict[str, Any], threshold: float, frame_img: str = "",

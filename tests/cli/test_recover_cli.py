@@ -198,6 +198,23 @@ def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch, face_imag
     assert rc == 4 and "bundled default model is missing" in capsys.readouterr().err
 
 
+def test_the_console_names_the_face_with_the_highest_score(tmp_path, tiny_checkpoint, face_image, capsys):
+    """A picture of two faces: the console line names the face whose score is the highest, as
+    report.html's headline does; a picture of one face names none."""
+    write_image(tmp_path / "two.png", np.concatenate([face_image, np.ascontiguousarray(face_image[:, ::-1])], axis=1))
+    out = tmp_path / "out"
+    assert run_cli(tmp_path / "two.png", "-o", out, "--checkpoint", tiny_checkpoint) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith(str(tmp_path / "two.png")))
+    faces = json.loads((out / "two" / "result.json").read_text())["faces"]
+    assert len(faces) == 2
+    top = max(faces, key=lambda f: f["score_fake"])
+    assert f"2 faces, highest fake score {top['score_fake']:.3f} (" in line and f", {top['label'].lower()})" in line
+    assert f'href="#face-{faces.index(top) + 1}"' in (out / "two" / "report.html").read_text().split("analysed.", 1)[1][:600]
+    assert run_cli(tmp_path / "two.png", "-o", tmp_path / "one", "--checkpoint", tiny_checkpoint, "--max-faces", "1") == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith(str(tmp_path / "two.png")))
+    assert "1 face, highest fake score" in line and ", face " not in line
+
+
 def test_a_small_face_is_flagged_in_json_report_and_console(tmp_path, tiny_checkpoint, capsys):
     """The bundled example at its own size (a face as large as LFW's) gets no caveat; the same
     picture a third as large (eyes ~14 px apart) does, in result.json, report.html and the console."""

@@ -246,8 +246,11 @@ def _print_outcomes(out_dir: Path, outcomes: list[tuple[str, dict[str, Any], Pat
         if what == "track" and faces:  # a track's score is its frames' mean: a swap in a few frames hides in it
             w = max(float(f.get("score_fake_max", f["score_fake"])) for f in faces)
             worst = f", worst frame {w:.3f} ({VERDICT_TEXT[verdict(w)]})"
+        which = ""
+        if len(faces) > 1:  # name the face, as the report's headline does
+            which = ", " + max(faces, key=lambda f: float(f["score_fake"])).get("label", what).lower()
         print(f"{shown(result['input']['path'])}: {len(faces)} {what}{'s' if len(faces) != 1 else ''}, highest fake "
-              f"score {top:.3f} ({VERDICT_TEXT[verdict(top)]}){worst} -> "
+              f"score {top:.3f} ({VERDICT_TEXT[verdict(top)]}{which}){worst} -> "
               f"{shown(out_dir / name / 'report.html')}{again}")
         for face in faces:
             for c in face.get("caveats", []):

@@ -142,3 +142,11 @@ def test_a_composed_target_is_pasted_by_its_weight_and_the_picture_keeps_its_pix
     # the whole-crop paste changed those pixels: the face came back through the crop
     changed = np.abs(whole.astype(int) - img.astype(int)).max(axis=2)[outside]
     assert (changed > 2).mean() > 0.02
+
+
+def test_faces_are_ordered_by_score_with_ties_in_their_own_order():
+    from dfrec.results import by_score
+
+    faces = [{"score_fake": s} for s in (0.2, 0.9, 0.6, 0.9, 0.0)]
+    assert by_score(faces) == [1, 3, 2, 0, 4]
+    assert by_score([]) == []

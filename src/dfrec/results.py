@@ -119,6 +119,12 @@ def verdict(score_fake: float, threshold: float = FAKE_THRESHOLD) -> str:
     return "fake" if float(score_fake) >= threshold else "real"
 
 
+def by_score(faces: list[dict]) -> list[int]:
+    """Indices of ``faces`` (result.json face or track dicts), highest ``score_fake`` first, ties in
+    their own order: how every table of faces is ordered (report.html, the web app)."""
+    return sorted(range(len(faces)), key=lambda i: (-float(faces[i]["score_fake"]), i))
+
+
 
 
 def map_overlay(crop: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:

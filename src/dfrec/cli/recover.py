@@ -235,7 +235,7 @@ def _reason(path: Path, e: BaseException) -> str:
 
 
 def _print_outcomes(out_dir: Path, outcomes: list[tuple[str, dict[str, Any], Path]]) -> None:
-    from dfrec.results import VERDICT_TEXT, verdict
+    from dfrec.results import VERDICT_TEXT, by_score, verdict
 
     for status, result, name in outcomes:
         faces = result.get("faces", [])
@@ -248,7 +248,7 @@ def _print_outcomes(out_dir: Path, outcomes: list[tuple[str, dict[str, Any], Pat
             worst = f", worst frame {w:.3f} ({VERDICT_TEXT[verdict(w)]})"
         which = ""
         if len(faces) > 1:  # name the face, as the report's headline does
-            which = ", " + max(faces, key=lambda f: float(f["score_fake"])).get("label", what).lower()
+            which = ", " + faces[by_score(faces)[0]].get("label", what).lower()
         print(f"{shown(result['input']['path'])}: {len(faces)} {what}{'s' if len(faces) != 1 else ''}, highest fake "
               f"score {top:.3f} ({VERDICT_TEXT[verdict(top)]}{which}){worst} -> "
               f"{shown(out_dir / name / 'report.html')}{again}")

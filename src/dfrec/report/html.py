@@ -19,7 +19,7 @@ from PIL import Image
 
 from dfrec.report.gallery import LIKELY_TEXT, about, candidate_columns, no_match_text, weak_lead_text
 from dfrec.report.provenance import DLIB_ROLES, target_caveat, target_comparison
-from dfrec.results import FAKE_THRESHOLD, VERDICT_TEXT, training_faces, verdict
+from dfrec.results import FAKE_THRESHOLD, VERDICT_TEXT, by_score, training_faces, verdict
 
 #: Images larger than this (bytes) are shown inline as a downscaled JPEG preview; the
 #: full-resolution file stays beside the page and is listed with its hash.
@@ -267,9 +267,8 @@ def _faces_at_a_glance(faces: list[dict[str, Any]], thr: float, video: bool) -> 
     so the face that matters in a group photo or a crowded video is one click away."""
     if len(faces) < 2:
         return ""
-    order = sorted(range(len(faces)), key=lambda i: (-float(faces[i]["score_fake"]), i))
     rows = []
-    for i in order:
+    for i in by_score(faces):
         f = faces[i]
         score = float(f["score_fake"])
         worst = (f" (worst frame {float(f['score_fake_max']):.3f} — {_verdict(float(f['score_fake_max']), thr)})"
@@ -373,7 +372,7 @@ def render_report(result: dict[str, Any], folder: str | Path) -> str:
 def _headline(faces: list[dict[str, Any]], thr: float, video: bool) -> str:
     """The first card: how many faces, the highest fake score; for a video the highest track mean
     and, beside it, the worst single frame (a swap in a few frames barely moves a track's mean)."""
-    i_top = max(range(len(faces)), key=lambda i: float(faces[i]["score_fake"]))
+    i_top = by_score(faces)[0]
     top = float(faces[i_top]["score_fake"])
     what = "tracked face" if video else "face"
     which = (f' (<a href="#{_face_anchor(i_top)}">{_e(faces[i_top].get("label", f"Face {i_top + 1}"))}</a>)'

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from dfrec.report.gallery import LIKELY_TEXT, about, below, candidate_columns, no_match_text, weak_lead_text
 from dfrec.report.html import CAVEAT, CAVEAT_LEAD, caveat_sentences, face_geometry_rows, provenance_html
 from dfrec.report.provenance import target_caveat
-from dfrec.results import FAKE_THRESHOLD, VERDICT_COLOR, VERDICT_TEXT, verdict
+from dfrec.results import FAKE_THRESHOLD, VERDICT_COLOR, VERDICT_TEXT, by_score, verdict
 
 def _e(x: Any) -> str:
     return html.escape("" if x is None else str(x), quote=True)
@@ -240,7 +240,7 @@ def _overview(faces: list[dict[str, Any]], threshold: float, video: bool, same_t
     """Table of every face, highest fake score first (as report.html's "At a glance"): score and the
     best gallery candidate for source and target, each linking to its card."""
     rows = []
-    for i in sorted(range(len(faces)), key=lambda i: (-float(faces[i]["score_fake"]), i)):
+    for i in by_score(faces):
         f = faces[i]
         s = float(f["score_fake"])
         who = []

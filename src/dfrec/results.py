@@ -125,8 +125,6 @@ def by_score(faces: list[dict]) -> list[int]:
     return sorted(range(len(faces)), key=lambda i: (-float(faces[i]["score_fake"]), i))
 
 
-
-
 def map_overlay(crop: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """Blend a ``(H, W)`` map in [0, 1] as a JET heat map over a ``(H, W, 3)`` uint8 crop."""
     import cv2  # here, so that dfrec serve's web process can read verdicts without OpenCV

@@ -161,13 +161,13 @@ def test_a_report_of_several_faces_lists_them_highest_score_first(report_folder)
     for i in (1, 2, 3):  # every link lands on its own card
         assert page.count(f'id="face-{i}"') == 1
         assert page.split(f'id="face-{i}"', 1)[1].split("</h3>", 1)[0].endswith(f"Face {i}")
-    assert "small face" in glance.split('href="#face-1"', 1)[1]
+    assert "small face" in glance.split('href="#face-1"', 1)[1] and "less reliable because" in glance
     headline = page.split("analysed.", 1)[1].split("</div>", 1)[0]
     assert "0.900" in headline and 'href="#face-2"' in headline
     single = render_report(result, folder)
     assert "At a glance" not in single and 'href="#face-1"' not in single
     # a video's tracks: ordered by their mean, each with its worst single frame beside it
-    tracks = [{**f, "label": f"Track {i + 1}", "score_fake_max": m, "score_fake_min": 0.1, "n_frames": 3,
+    tracks = [{**f, "caveats": [], "label": f"Track {i + 1}", "score_fake_max": m, "score_fake_min": 0.1, "n_frames": 3,
                "representative_frame": 0, "representative_time": 0.0, "representative_score_fake": f["score_fake"]}
               for i, (f, m) in enumerate(zip(faces, (0.95, 0.92, 0.7)))]
     video = render_report({**result, "faces": tracks, "input": {**result["input"], "kind": "video", "fps": 10.0,
@@ -175,6 +175,8 @@ def test_a_report_of_several_faces_lists_them_highest_score_first(report_folder)
     glance = video.split("At a glance: every track", 1)[1].split("</table>", 1)[0]
     assert re.findall(r'href="#(face-\d)"', glance) == ["face-2", "face-3", "face-1"]
     assert "worst frame 0.950" in glance.split('href="#face-1"', 1)[1]
+    # no face with a caveat: no caveat column
+    assert "less reliable because" not in glance
 
 
 def test_score_chart_plots_every_frame():

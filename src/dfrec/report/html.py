@@ -65,7 +65,7 @@ table{border-collapse:collapse;width:100%;font-size:.92em}td,th{padding:5px 8px;
 th{background:#f0f2f5}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em;word-break:break-all}
 .bar{background:#e5e7eb;border-radius:4px;height:10px;width:200px;display:inline-block;vertical-align:middle;margin-right:8px}
 .bar span{display:block;height:10px;border-radius:4px}
-.fake{color:#b42318;font-weight:600}.real{color:#067647;font-weight:600}.muted{color:#667085}.bad{color:#b42318}.warn{color:#b54708}
+.fake{color:#b42318;font-weight:600}.real{color:#067647;font-weight:600}.muted{color:#667085}.bad{color:#b42318}.warn{color:#b54708}.nowrap{white-space:nowrap}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:0}dt{font-weight:600}dd{margin:0}
 dl.settings{gap:2px 14px}dl.settings dt{font-weight:400;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em}
 td.sha code{word-break:normal;white-space:nowrap}
@@ -267,6 +267,7 @@ def _faces_at_a_glance(faces: list[dict[str, Any]], thr: float, video: bool) -> 
     so the face that matters in a group photo or a crowded video is one click away."""
     if len(faces) < 2:
         return ""
+    any_caveat = any(f.get("caveats") for f in faces)  # the column only where a face has one
     rows = []
     for i in by_score(faces):
         f = faces[i]
@@ -274,13 +275,14 @@ def _faces_at_a_glance(faces: list[dict[str, Any]], thr: float, video: bool) -> 
         worst = (f" (worst frame {float(f['score_fake_max']):.3f} — {_verdict(float(f['score_fake_max']), thr)})"
                  if video and "score_fake_max" in f else "")
         kinds = ", ".join(dict.fromkeys(c["code"].replace("_", " ") for c in f.get("caveats", [])))
-        rows.append(f'<tr><td><a href="#{_face_anchor(i)}">{_e(f.get("label", f"Face {i + 1}"))}</a></td>'
+        rows.append(f'<tr><td class="nowrap"><a href="#{_face_anchor(i)}">{_e(f.get("label", f"Face {i + 1}"))}</a></td>'
                     f"<td>{_bar(score, thr)}{score:.3f} — {_verdict(score, thr)}{worst}</td>"
-                    f'<td class="warn">{_e(kinds)}</td></tr>')
+                    + (f'<td class="warn">{_e(kinds)}</td>' if any_caveat else "") + "</tr>")
     what = "track" if video else "face"
     score_head = "fake score (the track’s mean)" if video else "fake score"
     return (f'<div class="card glance"><h3>At a glance: every {what}, highest fake score first</h3><table>'
-            f"<tr><th>{what}</th><th>{score_head}</th><th>less reliable because</th></tr>{''.join(rows)}</table></div>")
+            f"<tr><th>{what}</th><th>{score_head}</th>{'<th>less reliable because</th>' if any_caveat else ''}</tr>"
+            f"{''.join(rows)}</table></div>")
 
 
 def _face_card(folder: Path, face: dict[str, Any], threshold: float, same_threshold: float | None = None,

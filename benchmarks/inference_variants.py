@@ -36,9 +36,12 @@ METRICS = (("idsim_target", "target IDSim"), ("verif_target", "verif"), ("idsim_
 
 
 def variant_model(model, kind: str):
-    """``model`` wrapped to run inference variant ``kind`` (``plain``, ``flip``, ``twopass``); the
-    wrapper returns the model's output dict with ``target`` replaced."""
+    """``model`` wrapped to run inference variant ``kind`` (``plain``, ``flip``, ``twopass``,
+    ``source_greyNN``, ``source_forgeryNN``); the wrapper returns the model's output dict with
+    ``target`` (or, for the ``source_`` variants, ``source``) replaced."""
     import torch
+
+    from dfrec.models.dfrec import dilate_and_feather
 
     class Variant(torch.nn.Module):
         def __init__(self) -> None:
@@ -57,10 +60,7 @@ def variant_model(model, kind: str):
                 return {**out, "target": self.model.composite(raw, out["mask"], x), "target_raw": raw}
             for prefix in ("source_grey", "source_forgery"):
                 if kind.startswith(prefix) and kind[len(prefix):].isdigit():
-                    px = int(kind[len(prefix):])
-                    w = torch.nn.functional.avg_pool2d(
-                        torch.nn.functional.max_pool2d(out["mask"], 2 * px + 1, stride=1, padding=px),
-                        2 * px + 1, stride=1, padding=px, count_include_pad=False)
+                    w = dilate_and_feather(out["mask"], int(kind[len(prefix):]))
                     fill = torch.full_like(out["source"], 0.5) if prefix == "source_grey" else x
                     return {**out, "source": w * out["source"] + (1 - w) * fill}
             if kind == "twopass":

@@ -43,6 +43,14 @@ def _dilate(mask: torch.Tensor, px: int) -> torch.Tensor:
     return torch.nn.functional.max_pool2d(mask, 2 * px + 1, stride=1, padding=px)
 
 
+def dilate_and_feather(mask: torch.Tensor, px: int) -> torch.Tensor:
+    """Map ``(N, 1, S, S)`` in [0, 1] dilated by ``px`` pixels (max-pool) and feathered over as many
+    (box blur, same size), in [0, 1]; ``px`` 0 returns it as is. The composite's blend weight."""
+    if px == 0:
+        return mask
+    return torch.nn.functional.avg_pool2d(_dilate(mask, px), 2 * px + 1, stride=1, padding=px, count_include_pad=False)
+
+
 class DFREC(nn.Module):
     """DeepFake identity recovery network (ISM + SIRM + TIRM), configured by :class:`DFRECConfig`.
 
@@ -145,10 +153,7 @@ class DFREC(nn.Module):
         over as many px (box blur), in [0, 1]."""
         if self.config.compose_threshold is not None:
             mask = (mask > self.config.compose_threshold).to(mask.dtype)
-        d = self.config.compose_dilate
-        if d == 0:
-            return mask
-        return torch.nn.functional.avg_pool2d(_dilate(mask, d), 2 * d + 1, stride=1, padding=d, count_include_pad=False)
+        return dilate_and_feather(mask, int(self.config.compose_dilate))
 
     def composite(self, raw: torch.Tensor, mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The recovered target of ``compose``: the TIRM's output ``raw`` ``(N, 3, S, S)`` inside the

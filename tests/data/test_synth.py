@@ -220,13 +220,38 @@ def test_rescale_and_sharpen_off_draw_nothing(pair):
     t, s = pair
     smp = Synthesizer(SynthConfig(), augment=False)(t, s, kind="swap", rng=0)
     other = AugmentConfig(rescale=(0.5, 0.6), rescale_jpeg_prob=1.0, sharpen_amount=(2.0, 3.0), shift_px=7,
-                          small_face_eyes=(5.0, 6.0))
+                          small_face_eyes=(5.0, 6.0), webp_prob=0.0)
     outs = []
     for cfg in (AugmentConfig(), other):
         rng = np.random.default_rng(11)
         a = augment(dataclasses.replace(smp, info={}), cfg, rng)
         outs.append((a.forgery, a.info, rng.random()))
     assert np.array_equal(outs[0][0], outs[1][0]) and outs[0][1] == outs[1][1] and outs[0][2] == outs[1][2]
+
+
+def test_webp_replaces_jpeg_in_the_share_of_round_trips_asked_for(pair):
+    """``webp_prob``: the lossy round trips (the last step's and the rescale's) made as WebP at the
+    quality drawn, recorded under the codec's name; WebP at quality 30 is not JPEG at 30 and smooths
+    the face; a share outside [0, 1] is refused."""
+    from dfrec.data.synth.augment import compress, webp
+
+    t, s = pair
+    img = t.image
+    w30 = webp(img, 30)
+    assert w30.shape == img.shape and w30.dtype == np.uint8
+    assert not np.array_equal(w30, jpeg(img, 30)) and np.array_equal(compress(img, 30, "webp"), w30)
+    assert _detail(w30) < 0.9 * _detail(img)
+    base = {"flip_prob": 0.0, "jitter_prob": 0.0, "blur_prob": 0.0, "noise_prob": 0.0, "jpeg_prob": 1.0,
+            "jpeg_quality": [30, 30], "rescale_prob": 1.0, "rescale_jpeg_prob": 1.0}
+    for share, codec in ((1.0, "webp"), (0.0, "jpeg")):
+        smp = Synthesizer(SynthConfig.from_dict({"augment": {**base, "webp_prob": share}}))(t, s, kind="real", rng=3)
+        info = smp.info["augment"]
+        assert info[f"{codec}_quality"] == 30 and info[f"rescale_{codec}_quality"] == 30
+        other = "jpeg" if codec == "webp" else "webp"
+        assert f"{other}_quality" not in info and f"rescale_{other}_quality" not in info
+        assert np.array_equal(smp.target, t.image)
+    with pytest.raises(ConfigError, match="webp_prob"):
+        SynthConfig.from_dict({"augment": {"webp_prob": 1.5}})
 
 
 def test_small_face_softens_only_the_forgery_as_recover_enlarges_it(pair):

@@ -6,8 +6,9 @@ pixels (an alignment error). Degradations of the forgery only, the
 network's input, as in the paper's robustness tests: JPEG (quality 50-99), Gaussian blur
 (kernel 3-7), Gaussian noise (variance 10-50 in 0..255 units); and, off by default, what
 photos from elsewhere go through: a small face enlarged to the crop as ``recover`` does,
-down- and up-scaling (a JPEG round trip in between, at times) and unsharp masking. Order:
-small face, rescale, blur, sharpen, noise, JPEG.
+down- and up-scaling (a JPEG round trip in between, at times), unsharp masking, and WebP
+instead of JPEG for a share of the round trips (what many sites re-encode uploads as). Order:
+small face, rescale, blur, sharpen, noise, JPEG (or WebP).
 """
 
 from __future__ import annotations
@@ -25,6 +26,22 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy()
 
 
+def webp(image: np.ndarray, quality: int) -> np.ndarray:
+    """Lossy WebP round trip of an ``(H, W, 3) uint8`` RGB image at ``quality`` (1-100; libwebp's
+    VP8 intra coding: 4x4 transforms, a deblocking filter, chroma at half resolution)."""
+    ok, buf = cv2.imencode(".webp", image[..., ::-1], [cv2.IMWRITE_WEBP_QUALITY, int(quality)])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy()
+
+
+#: name -> lossy round trip ``f(image (H, W, 3) uint8 RGB, quality 1-100)``
+CODECS = {"jpeg": jpeg, "webp": webp}
+
+
+def compress(image: np.ndarray, quality: int, codec: str = "jpeg") -> np.ndarray:
+    """Lossy round trip of an ``(H, W, 3) uint8`` RGB image through ``codec`` (a :data:`CODECS` name)."""
+    return CODECS[codec](image, quality)
+
+
 def gaussian_blur(image: np.ndarray, kernel: int) -> np.ndarray:
     """Gaussian blur with an odd ``kernel`` size (sigma from OpenCV's rule for the kernel)."""
     k = int(kernel) | 1
@@ -38,15 +55,15 @@ def gaussian_noise(image: np.ndarray, variance: float, rng: np.random.Generator)
 
 
 def rescale_round_trip(image: np.ndarray, factor: float, quality: int | None = None,
-                       up: int = cv2.INTER_LINEAR) -> np.ndarray:
+                       up: int = cv2.INTER_LINEAR, codec: str = "jpeg") -> np.ndarray:
     """``(H, W, C)`` image (uint8, or float32 without ``quality``) down-scaled by ``factor`` in
-    (0, 1] (area, at least 2 px a side), JPEG round trip at ``quality`` when given, and back up to
-    its size with the OpenCV ``INTER_*`` flag ``up`` (bilinear by default; bicubic, or the
-    aligner's Lanczos-4 for a small face enlarged to the crop)."""
+    (0, 1] (area, at least 2 px a side), a ``codec`` round trip (:data:`CODECS`) at ``quality``
+    when given, and back up to its size with the OpenCV ``INTER_*`` flag ``up`` (bilinear by
+    default; bicubic, or the aligner's Lanczos-4 for a small face enlarged to the crop)."""
     h, w = image.shape[:2]
     small = cv2.resize(image, (max(2, round(w * factor)), max(2, round(h * factor))), interpolation=cv2.INTER_AREA)
     if quality is not None:
-        small = jpeg(small, quality)
+        small = compress(small, quality, codec)
     return cv2.resize(small, (w, h), interpolation=up)
 
 
@@ -141,6 +158,8 @@ def augment(sample: Sample, cfg: AugmentConfig, rng: np.random.Generator) -> Sam
     q = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
     k = int(rng.integers(cfg.blur_kernel[0] // 2, cfg.blur_kernel[1] // 2 + 1)) * 2 + 1
     var = float(rng.uniform(*cfg.noise_var))
+    # the codec of each lossy round trip (the rescale's, the last step's); nothing drawn while webp_prob is 0
+    codecs = ["webp" if w < cfg.webp_prob else "jpeg" for w in rng.random(2)] if cfg.webp_prob > 0 else ["jpeg"] * 2
     if cfg.small_face_prob > 0:
         v = rng.random()
         eyes = float(rng.uniform(*cfg.small_face_eyes))
@@ -154,10 +173,10 @@ def augment(sample: Sample, cfg: AugmentConfig, rng: np.random.Generator) -> Sam
         if v[0] < cfg.rescale_prob:
             rq_used = rq if v[1] < cfg.rescale_jpeg_prob else None
             up = cv2.INTER_CUBIC if v[2] < 0.5 else cv2.INTER_LINEAR
-            sample.forgery = rescale_round_trip(sample.forgery, f, rq_used, up)
+            sample.forgery = rescale_round_trip(sample.forgery, f, rq_used, up, codecs[0])
             info["rescale"] = round(f, 3)
             if rq_used is not None:
-                info["rescale_jpeg_quality"] = rq_used
+                info[f"rescale_{codecs[0]}_quality"] = rq_used
     if u[2] < cfg.blur_prob:
         sample.forgery = gaussian_blur(sample.forgery, k)
         info["blur_kernel"] = k
@@ -171,6 +190,6 @@ def augment(sample: Sample, cfg: AugmentConfig, rng: np.random.Generator) -> Sam
         sample.forgery = gaussian_noise(sample.forgery, var, rng)
         info["noise_var"] = round(var, 2)
     if u[4] < cfg.jpeg_prob:
-        sample.forgery = jpeg(sample.forgery, q)
-        info["jpeg_quality"] = q
+        sample.forgery = compress(sample.forgery, q, codecs[1])
+        info[f"{codecs[1]}_quality"] = q
     return sample

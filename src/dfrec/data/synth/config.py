@@ -161,6 +161,11 @@ class AugmentConfig:
     rescale_prob: float = 0.0
     rescale: tuple[float, float] = (0.35, 0.95)
     rescale_jpeg_prob: float = 0.5
+    #: share of the lossy round trips above (the last step's at ``jpeg_prob``, the rescale's)
+    #: made as WebP instead of JPEG, at the same quality: many sites re-encode uploads as WebP,
+    #: whose smoothing a score trained on JPEG alone mistakes (docs/training.md, "WebP"). Off
+    #: by default; drawn only when > 0.
+    webp_prob: float = 0.0
     #: unsharp masking of the whole input (sigma 1.5 px, this amount); off by default, drawn
     #: only when ``sharpen_prob`` > 0.
     sharpen_prob: float = 0.0

@@ -53,22 +53,28 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 KINDS = {"swap": 0.3, "blend": 0.15, "self": 0.1, "real": 0.45}
 
 
-def wide_degrade(a, rng):
+def wide_degrade(a, rng, webp: float = 0.0):
     """``a`` (S, S, 3) uint8 RGB after a random chain of degradations: down- and up-scaling (p 0.3,
     factor 0.35-0.95, half of them JPEG 30-95 in between), Gaussian blur (p 0.15, sigma 0.4-1.5),
     unsharp masking (p 0.15, amount 0.3-1.5), Gaussian noise (p 0.25, variance 5-50), JPEG
-    (p 0.5, quality 30-99); ``rng`` a numpy Generator. The same steps as the synthesiser's
-    ``augment.rescale_prob`` / ``sharpen_prob`` options (:mod:`dfrec.data.synth.augment`)."""
+    (p 0.5, quality 30-99); each lossy round trip WebP instead of JPEG with probability ``webp``
+    (nothing more drawn while it is 0, so earlier runs' streams hold); ``rng`` a numpy Generator.
+    The same steps as the synthesiser's ``augment.rescale_prob`` / ``sharpen_prob`` /
+    ``webp_prob`` options (:mod:`dfrec.data.synth.augment`)."""
     import cv2
     import numpy as np
 
-    from dfrec.data.synth.augment import gaussian_noise, jpeg, rescale_round_trip, unsharp_mask
+    from dfrec.data.synth.augment import compress, gaussian_noise, rescale_round_trip, unsharp_mask
+
+    def codec():
+        return "webp" if webp > 0 and rng.random() < webp else "jpeg"
 
     a = a.copy()
     if rng.random() < 0.3:
         f = rng.uniform(0.35, 0.95)
         q = int(rng.integers(30, 96)) if rng.random() < 0.5 else None
-        a = rescale_round_trip(a, f, q, cv2.INTER_CUBIC if rng.integers(2) else cv2.INTER_LINEAR)
+        a = rescale_round_trip(a, f, q, cv2.INTER_CUBIC if rng.integers(2) else cv2.INTER_LINEAR,
+                               codec() if q is not None else "jpeg")
     if rng.random() < 0.15:
         a = cv2.GaussianBlur(a, (0, 0), rng.uniform(0.4, 1.5))
     if rng.random() < 0.15:
@@ -76,7 +82,8 @@ def wide_degrade(a, rng):
     if rng.random() < 0.25:
         a = gaussian_noise(a, rng.uniform(5, 50), rng)
     if rng.random() < 0.5:
-        a = jpeg(a, int(rng.integers(30, 100)))
+        q = int(rng.integers(30, 100))
+        a = compress(a, q, codec())
     return np.ascontiguousarray(a)
 
 
@@ -85,7 +92,7 @@ SMALL_EYES = (8.0, 28.0)
 SCORED_EYES = (20, 14, 10)
 
 
-def small_face_degrade(a, rng, p: float = 0.35):
+def small_face_degrade(a, rng, p: float = 0.35, webp: float = 0.0):
     """``a`` as a small face (:func:`dfrec.data.synth.augment.as_small_face`, eyes drawn in
     :data:`SMALL_EYES`) with probability ``p``, then :func:`wide_degrade`: reals and fakes alike,
     so softness from an enlargement stops reading as a pasted face."""
@@ -93,7 +100,7 @@ def small_face_degrade(a, rng, p: float = 0.35):
 
     if rng.random() < p:
         a = as_small_face(a, float(rng.uniform(*SMALL_EYES)))
-    return wide_degrade(a, rng)
+    return wide_degrade(a, rng, webp)
 
 
 def parse_kinds(text: str) -> dict[str, float]:
@@ -113,7 +120,7 @@ def parse_kinds(text: str) -> dict[str, float]:
 
 def finetune(model, faces, seconds: float, part: str = "ism", degrade: str = "wide", lr: float = 1e-4,
              map_weight: float = 20.0, batch: int = 16, seed: int = 0, max_steps: int | None = None,
-             log=print, kinds: dict[str, float] | None = None) -> dict:
+             log=print, kinds: dict[str, float] | None = None, webp: float = 0.0) -> dict:
     """Train ``model.ism`` (``part`` "ism" or "head") or ``model.scorer`` (``part`` "branch", added by
     :meth:`DFREC.add_score_branch` when the model has none) in place for ``seconds`` of wall clock
     (or ``max_steps``) on ``faces`` (a FaceSet) with the kind mix ``kinds`` (default :data:`KINDS`);
@@ -152,9 +159,9 @@ def finetune(model, faces, seconds: float, part: str = "ism", degrade: str = "wi
         items = [ds[step * batch + i] for i in range(batch)]
         u8 = np.stack([it["forgery"].permute(1, 2, 0).numpy() for it in items])
         if degrade == "wide":
-            u8 = np.stack([wide_degrade(a, rng) for a in u8])
+            u8 = np.stack([wide_degrade(a, rng, webp) for a in u8])
         elif degrade == "small":
-            u8 = np.stack([small_face_degrade(a, rng) for a in u8])
+            u8 = np.stack([small_face_degrade(a, rng, webp=webp) for a in u8])
         x = torch.from_numpy(u8).permute(0, 3, 1, 2).float() / 255
         y = torch.tensor([float(it["is_fake"]) for it in items])
         model.eval()  # BatchNorm statistics and dropout stay as they were
@@ -299,22 +306,32 @@ def export_model(run_dir: Path, out: Path, base: str | None = None) -> Path:
     tensors = load_file(str(run_dir / name))
     if not tensors or any(not k.startswith(prefix) for k in tensors):
         raise SystemExit(f"{run_dir / name}: not a set of {prefix}* tensors")
+    had_branch = getattr(model, "scorer", None) is not None
     if st["part"] == "branch":
         model.add_score_branch()
     missing = model.load_state_dict(tensors, strict=False)
     if missing.unexpected_keys:
         raise SystemExit(f"{run_dir}: tensors the model does not have: {missing.unexpected_keys[:5]}")
-    if st["part"] == "branch":
+    flags = f"--degrade {st['degrade']}" + (f" --webp {st['webp']}" if st.get("webp") else "")
+    if st["part"] == "branch" and had_branch:
+        what = (f"the score branch continued (benchmarks/fake_score_finetune.py --part branch {flags} --lr {st['lr']} "
+                f"--seed {st['seed']}); the ISM, SIRM and TIRM untouched")
+    elif st["part"] == "branch":
         what = ("a score branch (the ISM's encoder and head, copied, then trained alone) fine-tuned "
-                f"(benchmarks/fake_score_finetune.py --part branch --degrade {st['degrade']}); the ISM, SIRM and TIRM untouched")
+                f"(benchmarks/fake_score_finetune.py --part branch {flags}); the ISM, SIRM and TIRM untouched")
     else:
         what = (f"the ISM's real/fake side fine-tuned (benchmarks/fake_score_finetune.py --part {st['part']} "
-                f"--degrade {st['degrade']}; the map held by L1 x {st['map_weight']} to its old self; SIRM and TIRM untouched)")
+                f"{flags}; the map held by L1 x {st['map_weight']} to its old self; SIRM and TIRM untouched)")
     meta = dict(model.checkpoint_metadata)
     if st["part"] == "branch":  # what the report's model card says of the model, beside its last training run
-        meta["status"] = (f"{meta['status']}; " if meta.get("status") else "") + (
-            f"its fake score from a score branch fine-tuned on {datetime.date.today().isoformat()} on compressed, "
-            f"rescaled and small faces ({tr['samples']:,} forgeries), its map and recovered faces unchanged")
+        branch_runs = [h for h in meta.get("history", []) if "score branch" in str(h.get("run", ""))] if had_branch else []
+        seen = sum(int(h.get("images") or 0) for h in branch_runs) + tr["samples"]
+        head = str(meta.get("status") or "").split("; its fake score from")[0]
+        codecs = "compressed (JPEG and WebP)" if st.get("webp") else "compressed"
+        runs = f" in {len(branch_runs) + 1} runs" if branch_runs else ""
+        meta["status"] = (f"{head}; " if head else "") + (
+            f"its fake score from a score branch fine-tuned until {datetime.date.today().isoformat()} on {codecs}, "
+            f"rescaled and small faces ({seen:,} forgeries{runs}), its map and recovered faces unchanged")
     meta["history"] = list(meta.get("history", [])) + [{
         "date": datetime.date.today().isoformat(),
         "run": what,
@@ -335,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--kinds", type=parse_kinds, default=dict(KINDS),
                     help="kind mix of the training data, e.g. swap=0.25,blend=0.25,self=0.05,real=0.45 (default: KINDS)")
+    ap.add_argument("--webp", type=float, default=0.0,
+                    help="share of the degradations' lossy round trips made as WebP instead of JPEG (0: JPEG only)")
     ap.add_argument("--map-weight", type=float, default=20.0)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
@@ -365,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     base = score(Recoverer.from_pretrained(None, device="cpu"), a.cache)
     rec = Recoverer.from_pretrained(None, device="cpu")
     run = finetune(rec.model, lfw_faces(open_faces(a.cache), "train"), a.minutes * 60, a.part, a.degrade,
-                   a.lr, a.map_weight, a.batch, a.seed, log=log, kinds=a.kinds)
+                   a.lr, a.map_weight, a.batch, a.seed, log=log, kinds=a.kinds, webp=a.webp)
     save_trained(rec.model, a.part, out)
     tuned = score(rec, a.cache)
     doc = {"settings": vars(a), "training": run, "bundled": base, "fine-tuned": tuned}

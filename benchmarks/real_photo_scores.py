@@ -64,6 +64,8 @@ def degradations() -> dict[str, object]:
     import cv2
     import numpy as np
 
+    from dfrec.data.synth.augment import webp
+
     def jpeg(a, q):
         return cv2.imdecode(cv2.imencode(".jpg", a, [cv2.IMWRITE_JPEG_QUALITY, q])[1], cv2.IMREAD_UNCHANGED)
 
@@ -83,6 +85,7 @@ def degradations() -> dict[str, object]:
         "as they are": lambda a: a,
         "JPEG quality 90": lambda a: jpeg(a, 90), "JPEG quality 70": lambda a: jpeg(a, 70),
         "JPEG quality 50": lambda a: jpeg(a, 50), "JPEG quality 30": lambda a: jpeg(a, 30),
+        "WebP quality 70": lambda a: webp(a, 70), "WebP quality 30": lambda a: webp(a, 30),
         "Gaussian noise, variance 10": lambda a: noise(a, 10), "Gaussian noise, variance 30": lambda a: noise(a, 30),
         "Gaussian blur, sigma 1": lambda a: cv2.GaussianBlur(a, (0, 0), 1.0),
         "half size and back": lambda a: resized(a, 0.5), "half size, JPEG 50, back": lambda a: resized(a, 0.5, 50),

@@ -93,9 +93,21 @@ def frame_face(image: np.ndarray, context: float = 3.0) -> np.ndarray:
     return np.ascontiguousarray(image[t:b, l:r])
 
 
+def paste_swap(photo: np.ndarray, sample, matrix: np.ndarray, interpolation: int | None = None) -> np.ndarray:
+    """``photo`` (H, W, 3) uint8 with the swapped region of ``sample`` (a synthesised forgery of
+    the photo's aligned crop, whose alignment matrix is ``matrix``) pasted back: a slightly grown,
+    softened copy of the swap's own alpha, so the synthesiser's blend edge is kept and nothing else
+    changes; ``interpolation`` an OpenCV ``INTER_*`` flag (None: paste-back's default)."""
+    from dfrec.faces import paste_back
+
+    grown = cv2.dilate((sample.mask > 1e-3).astype(np.uint8), np.ones((7, 7), np.uint8))
+    paste_mask = np.clip(cv2.GaussianBlur(grown.astype(np.float32), (0, 0), 2.0), 0, 1)
+    return paste_back(photo, sample.forgery, matrix, mask=paste_mask, interpolation=interpolation)
+
+
 def make_example(out: Path, name: str, src_name: str, tgt_name: str, seed: int, max_side: int) -> dict:
     from dfrec.data.synth import FaceCrop, SynthConfig, Synthesizer
-    from dfrec.faces import align_face, detect_faces, paste_back
+    from dfrec.faces import align_face, detect_faces
     from dfrec.io import sha256_file, write_image, write_json_atomic, write_text_atomic
 
     target_photo = shrink(frame_face(load(tgt_name)), max_side)
@@ -109,12 +121,7 @@ def make_example(out: Path, name: str, src_name: str, tgt_name: str, seed: int, 
         crops[role] = (FaceCrop(a.image, a.landmarks, identity=PROVENANCE[who][0], key=who), a)
     synth = Synthesizer(SynthConfig(), augment=False)
     sample = synth(crops["target"][0], crops["source"][0], kind="swap", rng=seed)
-    # paste the swapped region back into the full photo: a slightly grown, softened copy of
-    # the swap's own alpha, so the synthesiser's blend edge is kept and nothing else changes
-    grown = cv2.dilate((sample.mask > 1e-3).astype(np.uint8), np.ones((7, 7), np.uint8))
-    paste_mask = cv2.GaussianBlur(grown.astype(np.float32), (0, 0), 2.0)
-    forgery = paste_back(target_photo, sample.forgery, crops["target"][1].matrix, mask=np.clip(paste_mask, 0, 1),
-                         interpolation=EXAMPLE_INTERPOLATION)
+    forgery = paste_swap(target_photo, sample, crops["target"][1].matrix, EXAMPLE_INTERPOLATION)
 
     d = out / name
     write_image(d / "forgery.png", forgery)

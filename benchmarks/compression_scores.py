@@ -1,0 +1,237 @@
+"""The fake score after the whole picture is re-encoded (JPEG, WebP), through ``dfrec recover``'s path.
+
+Sites re-encode what is uploaded, as JPEG and more and more as WebP, and they re-encode the whole
+picture after the face was pasted in: the codec's blocks sit on the picture's grid, and the crop the
+model sees is resampled from them (the fake score's own degradation tables,
+``benchmarks/real_photo_scores.py`` and the gate's, compress the aligned crop instead). Two sets
+of swaps, made as ``examples/`` are (``scripts/make_examples.py``'s ``paste_swap``: the
+synthesiser's landmark swap of the aligned crop, no augmentation, pasted back into the photo by
+its own alpha):
+
+- **LFW**: ``--n`` pairs of people of dfrec's LFW validation identities (``--lfw``, the LFW
+  folder), each swap pasted into the target's own 250 px photo; the target photos as they are are
+  the reals.
+- **outside LFW**: every swap among the untouched photos at hand, ``.cache/fixtures`` (fetched by
+  ``scripts/setup.sh``): the ``face_recognition`` portraits of Barack Obama (three) and Joe Biden
+  and scikit-image's astronaut as targets, cut around the face and shrunk to 360 px as the
+  examples are; those five and the ``insightface`` group photo's faces as sources (never the
+  target's own person); the five portraits are the reals.
+
+Each picture as it is, then after one JPEG or WebP round trip at quality 90, 70, 50 and 30; the
+face scored is the one found where the swap was pasted. Per set, codec and quality: swaps called
+swapped (score > ``--threshold``), reals called swapped, the swaps' mean score.
+
+Usage::
+
+    python benchmarks/compression_scores.py [--checkpoint DIR] [--n 40] [--sets lfw,outside] [--json F]
+
+About 3 s per LFW pair and 2.5 minutes for the outside set on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+DEFAULT_LFW = Path(os.environ.get("DFREC_LFW", ROOT.parent / "shared" / "data" / "lfw"))
+INSIGHTFACE = ROOT / ".cache" / "fixtures" / "insightface" / "t1.jpg"
+
+#: the round trips each picture goes through, besides none
+CODECS = ("jpeg", "webp")
+QUALITIES = (90, 70, 50, 30)
+#: the portraits of the outside set: photo name (scripts/make_examples.py) -> person
+OUTSIDE_PEOPLE = {"obama": "Obama", "obama2": "Obama", "obama3": "Obama", "biden": "Biden", "astronaut": "Collins"}
+
+
+def round_trips() -> dict[str, object]:
+    """name -> ``f(picture (H, W, 3) uint8 RGB) -> picture``: "as it is", then each codec at each quality."""
+    from dfrec.data.synth.augment import compress
+
+    out: dict[str, object] = {"as it is": lambda a: a}
+    for codec in CODECS:
+        for q in QUALITIES:
+            out[f"{'JPEG' if codec == 'jpeg' else 'WebP'} {q}"] = lambda a, c=codec, q=q: compress(a, q, c)
+    return out
+
+
+def _aligned(photo, face, size: int):
+    from dfrec.faces import align_face
+
+    return align_face(photo, face.landmarks, size=size)
+
+
+def _swap_picture(synth, photo, target_face, source_crop, size: int, seed: int, who: tuple[str, str]):
+    """``photo`` with ``source_crop``'s inner face swapped onto ``target_face`` (a detection in it)."""
+    from dfrec.data.synth import FaceCrop
+    from make_examples import paste_swap
+
+    at = _aligned(photo, target_face, size)
+    sample = synth(FaceCrop(at.image, at.landmarks, identity=who[0], key=who[0]),
+                   FaceCrop(source_crop.image, source_crop.landmarks, identity=who[1], key=who[1]),
+                   kind="swap", rng=seed)
+    return paste_swap(photo, sample, at.matrix)
+
+
+def lfw_pictures(lfw: Path, n: int, size: int, seed: int = 0) -> dict[str, list]:
+    """``{"swap": [(picture, box)], "real": [(picture, box)]}``: ``n`` swaps between two people of
+    dfrec's LFW validation identities (a photo of each drawn at random), pasted into the target's
+    photo, and those target photos; ``box`` the target face's (x0, y0, x1, y1) in the picture."""
+    import numpy as np
+
+    from dfrec.data.cache import choose_face
+    from dfrec.data.datasets import load_split
+    from dfrec.data.synth import SynthConfig, Synthesizer
+    from dfrec.faces import detect_faces
+    from dfrec.io import read_image
+
+    root = lfw / "images_deepfunneled"
+    if not root.is_dir():
+        sys.exit(f"{root}: no such folder (--lfw names the LFW folder)")
+    people = [p for p in sorted(load_split()["val"]) if (root / p).is_dir()]
+    rng = np.random.default_rng(seed)
+    synth = Synthesizer(SynthConfig(size=size), augment=False)
+    out: dict[str, list] = {"swap": [], "real": []}
+    tries = 0
+    while len(out["swap"]) < n and tries < 20 * n:
+        tries += 1
+        t, s = rng.choice(len(people), size=2, replace=False)
+        photos = [sorted((root / people[k]).glob("*.jpg")) for k in (t, s)]
+        if not photos[0] or not photos[1]:
+            continue
+        target, source = (read_image(p[int(rng.integers(len(p)))]) for p in photos)
+        tf, sf = choose_face(detect_faces(target), target.shape), choose_face(detect_faces(source), source.shape)
+        if tf is None or sf is None:
+            continue
+        who = (people[t], people[s])
+        pic = _swap_picture(synth, target, tf, _aligned(source, sf, size), size, len(out["swap"]), who)
+        out["swap"].append((pic, np.asarray(tf.box, float)))
+        out["real"].append((target, np.asarray(tf.box, float)))
+    return out
+
+
+def outside_pictures(size: int, max_side: int = 360) -> dict[str, list]:
+    """``{"swap": [(picture, box)], "real": [(picture, box)]}`` from the untouched photos at hand
+    (see the module docstring); exits with a hint when the fixtures are missing."""
+    import numpy as np
+
+    from dfrec.data.synth import SynthConfig, Synthesizer
+    from dfrec.faces import detect_faces
+    from dfrec.io import read_image
+    from make_examples import FIXTURES, frame_face, load, shrink
+
+    if not (FIXTURES / "biden.jpg").exists() or not INSIGHTFACE.exists():
+        sys.exit("fixtures missing under .cache/fixtures: run python scripts/fetch_fixtures.py (scripts/setup.sh does)")
+
+    def largest(photo):
+        return max(detect_faces(photo), key=lambda f: f.area)
+
+    sources = {name: (person, _aligned(load(name), largest(load(name)), size)) for name, person in OUTSIDE_PEOPLE.items()}
+    group = read_image(INSIGHTFACE)
+    for k, face in enumerate(detect_faces(group)):
+        sources[f"insightface t1, face {k + 1}"] = (f"t1 face {k + 1}", _aligned(group, face, size))
+    synth = Synthesizer(SynthConfig(size=size), augment=False)
+    out: dict[str, list] = {"swap": [], "real": []}
+    for name, person in OUTSIDE_PEOPLE.items():
+        photo = shrink(frame_face(load(name)), max_side)
+        face = largest(photo)
+        box = np.asarray(face.box, float)
+        out["real"].append((photo, box))
+        for other, (who, crop) in sources.items():
+            if who != person:
+                pic = _swap_picture(synth, photo, face, crop, size, len(out["swap"]) + 1, (person, who))
+                out["swap"].append((pic, box))
+    return out
+
+
+def score_at(recoverer, picture, box) -> float:
+    """Fake score of the face ``recoverer`` finds in ``picture`` that overlaps ``box`` most (NaN: none)."""
+    import numpy as np
+
+    def iou(a, b):
+        w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+        return w * h / union if union > 0 else 0.0
+
+    faces = recoverer.recover(picture, paste=False)
+    best = max(faces, key=lambda f: iou(np.asarray(f.box, float), box), default=None)
+    return float("nan") if best is None or iou(np.asarray(best.box, float), box) < 0.3 else float(best.score_fake)
+
+
+def score_table(recoverer, pictures: dict[str, list], threshold: float = 0.5, progress=None) -> list[dict]:
+    """One row per round trip: ``{"round_trip", "n_swaps", "swaps_caught", "swap_mean", "n_reals",
+    "reals_called_swapped", "not_found", "scores"}`` for ``pictures`` (from :func:`lfw_pictures` /
+    :func:`outside_pictures`); ``scores``: ``{"swap": [...], "real": [...]}``, each picture's score
+    in order (None: no face found there), so that two models' rows pair up picture by picture."""
+    import numpy as np
+
+    rows = []
+    for name, fn in round_trips().items():
+        s = {kind: np.array([score_at(recoverer, fn(p), box) for p, box in items]) for kind, items in pictures.items()}
+        found = {kind: v[~np.isnan(v)] for kind, v in s.items()}
+        rows.append({
+            "round_trip": name, "n_swaps": len(found["swap"]),
+            "swaps_caught": round(float((found["swap"] > threshold).mean()), 3) if len(found["swap"]) else None,
+            "swap_mean": round(float(found["swap"].mean()), 3) if len(found["swap"]) else None,
+            "n_reals": len(found["real"]),
+            "reals_called_swapped": round(float((found["real"] > threshold).mean()), 3) if len(found["real"]) else None,
+            "not_found": int(sum(np.isnan(v).sum() for v in s.values())),
+            "scores": {kind: [None if np.isnan(x) else round(float(x), 4) for x in v] for kind, v in s.items()},
+        })
+        if progress:
+            progress(name)
+    return rows
+
+
+def print_table(tables: dict[str, list[dict]], threshold: float) -> None:
+    print(f"| set | round trip | swaps | swaps caught (> {threshold}) | mean swap score | reals | reals called swapped |")
+    print("|---|---|---|---|---|---|---|")
+    for set_name, rows in tables.items():
+        for r in rows:
+            print(f"| {set_name} | {r['round_trip']} | {r['n_swaps']} | {r['swaps_caught']} | {r['swap_mean']} | "
+                  f"{r['n_reals']} | {r['reals_called_swapped']} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--checkpoint", default=None, help="model folder (default: the bundled model)")
+    ap.add_argument("--sets", default="lfw,outside", help="lfw, outside or both (default)")
+    ap.add_argument("--n", type=int, default=40, help="LFW swaps (and as many reals; default 40)")
+    ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW, help="LFW folder with images_deepfunneled/")
+    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path, default=None, help="also write the tables here")
+    a = ap.parse_args(argv)
+    names = [s for s in a.sets.split(",") if s]
+    if not names or set(names) - {"lfw", "outside"}:
+        ap.error(f"--sets {a.sets!r}: lfw, outside or lfw,outside")
+
+    import torch
+
+    from dfrec.recover import Recoverer
+
+    torch.set_num_threads(a.threads)
+    rec = Recoverer.from_pretrained(a.checkpoint, device="cpu")
+    size = rec.image_size
+    tables = {}
+    for name in names:
+        pictures = lfw_pictures(a.lfw, a.n, size) if name == "lfw" else outside_pictures(size)
+        print(f"{name}: {len(pictures['swap'])} swaps, {len(pictures['real'])} reals", file=sys.stderr, flush=True)
+        tables[name] = score_table(rec, pictures, a.threshold)
+    print(f"model: {a.checkpoint or 'bundled'}\n")
+    print_table(tables, a.threshold)
+    if a.json:
+        from dfrec.io import write_json_atomic
+
+        write_json_atomic(a.json, {"checkpoint": a.checkpoint, "threshold": a.threshold, "n": a.n, "tables": tables})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""benchmarks/compression_scores.py: swaps pasted into whole pictures, the pictures re-encoded, scored
+through recover's path."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from repo_scripts import load_script
+
+
+def test_round_trips_are_named_and_change_the_picture(astronaut):
+    bench = load_script("benchmarks/compression_scores.py")
+    trips = bench.round_trips()
+    assert list(trips)[0] == "as it is" and len(trips) == 1 + len(bench.CODECS) * len(bench.QUALITIES)
+    assert np.array_equal(trips["as it is"](astronaut), astronaut)
+    for name in ("JPEG 30", "WebP 30"):
+        out = trips[name](astronaut)
+        assert out.shape == astronaut.shape and out.dtype == np.uint8 and not np.array_equal(out, astronaut)
+    assert not np.array_equal(trips["JPEG 30"](astronaut), trips["WebP 30"](astronaut))
+
+
+def test_an_lfw_swap_in_its_picture_is_caught_under_every_round_trip(lfw_dir, tmp_path, capsys):
+    """One LFW swap pasted into its target's photo: a face is found where it was pasted under every
+    round trip, and the bundled model calls the clean swap swapped and the untouched photo real."""
+    bench = load_script("benchmarks/compression_scores.py")
+    out = tmp_path / "scores.json"
+    assert bench.main(["--sets", "lfw", "--n", "1", "--lfw", str(lfw_dir), "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["tables"]["lfw"]
+    assert [r["round_trip"] for r in rows] == list(bench.round_trips())
+    assert all(r["n_swaps"] == 1 and r["n_reals"] == 1 and r["not_found"] == 0 for r in rows)
+    assert rows[0]["swaps_caught"] == 1.0 and rows[0]["reals_called_swapped"] == 0.0
+    assert "| lfw | WebP 30 | 1 |" in capsys.readouterr().out
+
+
+def test_the_face_scored_is_the_one_where_the_swap_was_pasted():
+    from dfrec.io import read_image
+    from dfrec.recover import Recoverer
+
+    bench = load_script("benchmarks/compression_scores.py")
+    ex = bench.ROOT / "examples" / "obama_on_biden"
+    picture = read_image(ex / "forgery.png")
+    box = np.array(json.loads((ex / "meta.json").read_text())["face_box_in_forgery"])
+    rec = Recoverer.from_pretrained(None, device="cpu")
+    assert bench.score_at(rec, picture, box) > 0.5
+    assert np.isnan(bench.score_at(rec, picture, np.array([0.0, 0.0, 20.0, 20.0])))

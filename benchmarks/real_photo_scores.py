@@ -59,6 +59,30 @@ def photo_scores(recoverer) -> list[dict]:
     return rows
 
 
+def picture_round_trips() -> dict[str, object]:
+    """name -> ``f(picture (H, W, 3) uint8 RGB)``: the whole-picture re-encodings ``--round-trips``
+    scores each photo after too (a site re-encodes the picture, not the face's crop)."""
+    from dfrec.data.synth.augment import compress
+
+    return {"JPEG 50": lambda a: compress(a, 50, "jpeg"), "WebP 50": lambda a: compress(a, 50, "webp")}
+
+
+def round_trip_scores(recoverer) -> list[dict]:
+    """``{"round_trip", "photo", "face", "score_fake"}`` of every face found in every photo of
+    :func:`real_photos` after each of :func:`picture_round_trips`."""
+    import numpy as np
+
+    from dfrec.io import read_image
+
+    rows = []
+    for name, src in real_photos():
+        image = read_image(src) if isinstance(src, Path) else np.ascontiguousarray(src)
+        for trip, fn in picture_round_trips().items():
+            for k, face in enumerate(recoverer.recover_image(fn(image)).faces):
+                rows.append({"round_trip": trip, "photo": name, "face": k + 1, "score_fake": round(face.score_fake, 3)})
+    return rows
+
+
 def degradations() -> dict[str, object]:
     """name -> function of an (S, S, 3) uint8 RGB crop."""
     import cv2
@@ -124,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=str(ROOT / ".cache" / "lfw_index"),
                     help="LFW landmark cache for the second table (skipped when absent)")
     ap.add_argument("--no-lfw", action="store_true", help="the photos only, not the LFW table")
+    ap.add_argument("--round-trips", action="store_true",
+                    help="also each photo re-encoded whole as JPEG 50 and WebP 50 (what accept_model.py counts)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
 
@@ -133,14 +159,23 @@ def main(argv: list[str] | None = None) -> int:
     rows = photo_scores(rec)
     above = [r for r in rows if r["score_fake"] > a.threshold]
     lfw = lfw_reals_table(rec.model, a.cache, a.threshold) if Path(a.cache).exists() and not a.no_lfw else []
+    trips = round_trip_scores(rec) if a.round_trips else []
+    trips_above = [r for r in trips if r["score_fake"] > a.threshold]
     if a.json:
-        print(json.dumps({"threshold": a.threshold, "faces": rows, "above": len(above), "lfw_reals": lfw}, indent=1))
+        doc = {"threshold": a.threshold, "faces": rows, "above": len(above), "lfw_reals": lfw}
+        if a.round_trips:
+            doc.update(round_trips=trips, round_trips_above=len(trips_above))
+        print(json.dumps(doc, indent=1))
         return 0
     print(f"{'photo':42s} face  fake score")
     for r in rows:
         flag = "  likely swapped (wrong: the photo is untouched)" if r["score_fake"] > a.threshold else ""
         print(f"{r['photo']:42s} {r['face']:4d}  {r['score_fake']:.3f}{flag}")
     print(f"{len(above)} of {len(rows)} untouched faces score above {a.threshold}")
+    if trips:
+        print(f"re-encoded whole ({', '.join(picture_round_trips())}): {len(trips_above)} of {len(trips)} faces above "
+              f"{a.threshold}" + "".join(f"\n  {r['round_trip']:8s} {r['photo']:42s} face {r['face']}  {r['score_fake']:.3f}"
+                                         for r in trips_above))
     if lfw:
         print(f"\nheld-out LFW reals ({lfw[0]['faces']} faces of validation identities), one degradation at a time")
         print(f"{'degradation':32s} mean fake score  above {a.threshold}")

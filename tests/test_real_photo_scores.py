@@ -38,3 +38,21 @@ def test_the_readme_count_of_untouched_faces_called_swapped(fixture_dir, capsys)
     assert f"of the {n} untouched faces at hand outside LFW" in " ".join((ROOT / "README.md").read_text().split())
     verb = "scores" if above == 1 else "score"
     assert f"**{above} {verb} above 0.5**" in " ".join((ROOT / "README.md").read_text().split())
+
+
+def test_round_trips_score_each_photo_re_encoded_whole(fixture_dir, monkeypatch):
+    """``--round-trips``: every photo once more after each whole-picture re-encoding, its faces
+    found again (the Obama portrait's one face under JPEG 50 and WebP 50), scores in [0, 1]."""
+    bench = load_script("benchmarks/real_photo_scores.py")
+    photo = fixture_dir / "obama.jpg"
+    monkeypatch.setattr(bench, "real_photos", lambda: [("obama.jpg", photo)])
+    from dfrec.io import read_image
+    from dfrec.recover import Recoverer
+
+    rows = bench.round_trip_scores(Recoverer.from_pretrained(None, device="cpu"))
+    assert [(r["round_trip"], r["face"]) for r in rows] == [(t, 1) for t in bench.picture_round_trips()]
+    assert all(0.0 <= r["score_fake"] <= 1.0 and r["photo"] == "obama.jpg" for r in rows)
+    big = read_image(photo)
+    for fn in bench.picture_round_trips().values():
+        out = fn(big)
+        assert out.shape == big.shape and not np.array_equal(out, big)

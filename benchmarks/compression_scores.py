@@ -131,7 +131,10 @@ def outside_pictures(size: int, max_side: int = 360) -> dict[str, list]:
     def largest(photo):
         return max(detect_faces(photo), key=lambda f: f.area)
 
-    sources = {name: (person, _aligned(load(name), largest(load(name)), size)) for name, person in OUTSIDE_PEOPLE.items()}
+    sources = {}
+    for name, person in OUTSIDE_PEOPLE.items():
+        photo = load(name)
+        sources[name] = (person, _aligned(photo, largest(photo), size))
     group = read_image(INSIGHTFACE)
     for k, face in enumerate(detect_faces(group)):
         sources[f"insightface t1, face {k + 1}"] = (f"t1 face {k + 1}", _aligned(group, face, size))

@@ -18,8 +18,8 @@ branch caught more blends and called more of the test identities' clean reals sw
 score that calls every face swapped, or none, still fails. The same holds for the score on those
 faces degraded as photos from elsewhere are (``accuracy_degraded``: JPEG 50 and 30, WebP 50 (since
 2026-12-06's evening), half size with JPEG 50, eyes 14 px apart, blur 5, noise 30, sharpening; per
-face the fraction of its eight versions called right; :data:`dfrec.train.heldout.SCORE_DEGRADATIONS`), pooled with the reals
-weighing as much as all the forgeries together (:data:`BALANCED`): the sets hold five forgeries
+face the fraction of its eight versions called right; :data:`dfrec.train.heldout.SCORE_DEGRADATIONS`),
+pooled with the reals weighing as much as all the forgeries together (:data:`BALANCED`): the sets hold five forgeries
 per real face, and what degradations cost a score is mostly reals called swapped. Since
 2026-12-06; before, the gate saw clean crops only. Run 22's score (the ISM head) as a candidate
 against the branch that replaced it passes the clean rule on the test identities (+0.010, z +0.8)

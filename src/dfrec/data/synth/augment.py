@@ -30,6 +30,8 @@ def webp(image: np.ndarray, quality: int) -> np.ndarray:
     """Lossy WebP round trip of an ``(H, W, 3) uint8`` RGB image at ``quality`` (1-100; libwebp's
     VP8 intra coding: 4x4 transforms, a deblocking filter, chroma at half resolution)."""
     ok, buf = cv2.imencode(".webp", image[..., ::-1], [cv2.IMWRITE_WEBP_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("this OpenCV build cannot encode WebP (augment.webp_prob needs it; set it to 0)")
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy()
 
 

@@ -153,18 +153,18 @@ def outside_pictures(size: int, max_side: int = 360) -> dict[str, list]:
 
 
 def score_at(recoverer, picture, box) -> float:
-    """Fake score of the face ``recoverer`` finds in ``picture`` that overlaps ``box`` most (NaN: none)."""
+    """Fake score of the face ``recoverer`` finds in ``picture`` that overlaps ``box`` most (NaN: none
+    with IoU >= 0.3)."""
     import numpy as np
 
-    def iou(a, b):
-        w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-        h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-        return w * h / union if union > 0 else 0.0
+    from dfrec.video import box_iou
 
     faces = recoverer.recover(picture, paste=False)
-    best = max(faces, key=lambda f: iou(np.asarray(f.box, float), box), default=None)
-    return float("nan") if best is None or iou(np.asarray(best.box, float), box) < 0.3 else float(best.score_fake)
+    if not faces:
+        return float("nan")
+    iou = box_iou(np.stack([np.asarray(f.box, float) for f in faces]), box)[:, 0]
+    best = int(iou.argmax())
+    return float("nan") if iou[best] < 0.3 else float(faces[best].score_fake)
 
 
 def score_table(recoverer, pictures: dict[str, list], threshold: float = 0.5, progress=None) -> list[dict]:

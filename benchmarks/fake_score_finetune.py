@@ -306,7 +306,7 @@ def export_model(run_dir: Path, out: Path, base: str | None = None) -> Path:
     tensors = load_file(str(run_dir / name))
     if not tensors or any(not k.startswith(prefix) for k in tensors):
         raise SystemExit(f"{run_dir / name}: not a set of {prefix}* tensors")
-    had_branch = getattr(model, "scorer", None) is not None
+    had_branch = model.scorer is not None
     if st["part"] == "branch":
         model.add_score_branch()
     missing = model.load_state_dict(tensors, strict=False)

@@ -46,14 +46,17 @@ def real_photos() -> list[tuple[str, object]]:
     return found + [("skimage astronaut", data.astronaut())]
 
 
-def photo_scores(recoverer) -> list[dict]:
+def photo_scores(recoverer, transform=None) -> list[dict]:
     """``{"photo", "face", "score_fake"}`` of every face in :func:`real_photos`, through the
-    recover path (detection, alignment, the model) of ``recoverer`` (a ``Recoverer``)."""
+    recover path (detection, alignment, the model) of ``recoverer`` (a ``Recoverer``); each photo
+    first through ``transform(picture) -> picture`` when given."""
     from dfrec.io import read_image
 
     rows = []
     for name, src in real_photos():
         image = read_image(src) if isinstance(src, Path) else src
+        if transform is not None:
+            image = transform(image)
         for k, face in enumerate(recoverer.recover_image(image).faces):
             rows.append({"photo": name, "face": k + 1, "score_fake": round(face.score_fake, 3)})
     return rows
@@ -70,17 +73,8 @@ def picture_round_trips() -> dict[str, object]:
 def round_trip_scores(recoverer) -> list[dict]:
     """``{"round_trip", "photo", "face", "score_fake"}`` of every face found in every photo of
     :func:`real_photos` after each of :func:`picture_round_trips`."""
-    import numpy as np
-
-    from dfrec.io import read_image
-
-    rows = []
-    for name, src in real_photos():
-        image = read_image(src) if isinstance(src, Path) else np.ascontiguousarray(src)
-        for trip, fn in picture_round_trips().items():
-            for k, face in enumerate(recoverer.recover_image(fn(image)).faces):
-                rows.append({"round_trip": trip, "photo": name, "face": k + 1, "score_fake": round(face.score_fake, 3)})
-    return rows
+    return [{"round_trip": trip, **row} for trip, fn in picture_round_trips().items()
+            for row in photo_scores(recoverer, fn)]
 
 
 def degradations() -> dict[str, object]:

@@ -239,7 +239,8 @@ def _print_outcomes(out_dir: Path, outcomes: list[tuple[str, dict[str, Any], Pat
 
     for status, result, name in outcomes:
         faces = result.get("faces", [])
-        top = max((float(f["score_fake"]) for f in faces), default=0.0)
+        order = by_score(faces)
+        top = float(faces[order[0]]["score_fake"]) if faces else 0.0
         what = "track" if result["input"]["kind"] == "video" else "face"
         again = " (already done: same input, settings and model; --force redoes it)" if status == "done" else ""
         worst = ""
@@ -248,7 +249,7 @@ def _print_outcomes(out_dir: Path, outcomes: list[tuple[str, dict[str, Any], Pat
             worst = f", worst frame {w:.3f} ({VERDICT_TEXT[verdict(w)]})"
         which = ""
         if len(faces) > 1:  # name the face, as the report's headline does
-            which = ", " + faces[by_score(faces)[0]].get("label", what).lower()
+            which = ", " + faces[order[0]].get("label", what).lower()
         print(f"{shown(result['input']['path'])}: {len(faces)} {what}{'s' if len(faces) != 1 else ''}, highest fake "
               f"score {top:.3f} ({VERDICT_TEXT[verdict(top)]}{which}){worst} -> "
               f"{shown(out_dir / name / 'report.html')}{again}")

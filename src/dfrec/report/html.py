@@ -262,6 +262,11 @@ def _face_anchor(i: int) -> str:
     return f"face-{i + 1}"
 
 
+def _face_link(faces: list[dict[str, Any]], i: int) -> str:
+    """A link to the ``i``-th face card, by the face's label ("Face 3" where it has none)."""
+    return f'<a href="#{_face_anchor(i)}">{_e(faces[i].get("label", f"Face {i + 1}"))}</a>'
+
+
 def _faces_at_a_glance(faces: list[dict[str, Any]], thr: float, video: bool) -> str:
     """For two or more faces: one row per face, highest fake score first, each linking to its card,
     so the face that matters in a group photo or a crowded video is one click away."""
@@ -275,7 +280,7 @@ def _faces_at_a_glance(faces: list[dict[str, Any]], thr: float, video: bool) -> 
         worst = (f" (worst frame {float(f['score_fake_max']):.3f} — {_verdict(float(f['score_fake_max']), thr)})"
                  if video and "score_fake_max" in f else "")
         kinds = ", ".join(dict.fromkeys(c["code"].replace("_", " ") for c in f.get("caveats", [])))
-        rows.append(f'<tr><td class="nowrap"><a href="#{_face_anchor(i)}">{_e(f.get("label", f"Face {i + 1}"))}</a></td>'
+        rows.append(f'<tr><td class="nowrap">{_face_link(faces, i)}</td>'
                     f"<td>{_bar(score, thr)}{score:.3f} — {_verdict(score, thr)}{worst}</td>"
                     + (f'<td class="warn">{_e(kinds)}</td>' if any_caveat else "") + "</tr>")
     what = "track" if video else "face"
@@ -377,8 +382,7 @@ def _headline(faces: list[dict[str, Any]], thr: float, video: bool) -> str:
     i_top = by_score(faces)[0]
     top = float(faces[i_top]["score_fake"])
     what = "tracked face" if video else "face"
-    which = (f' (<a href="#{_face_anchor(i_top)}">{_e(faces[i_top].get("label", f"Face {i_top + 1}"))}</a>)'
-             if len(faces) > 1 else "")
+    which = f" ({_face_link(faces, i_top)})" if len(faces) > 1 else ""
     text = (f'<b>{len(faces)} {what}{"s" if len(faces) != 1 else ""} analysed.</b> '
             f"Highest fake score{' (a track’s mean over its frames)' if video else ''} "
             f"{_bar(top, thr)}{top:.3f} — {_verdict(top, thr)}{which}.")

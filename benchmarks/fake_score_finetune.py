@@ -295,6 +295,7 @@ def export_model(run_dir: Path, out: Path, base: str | None = None) -> Path:
     from safetensors.torch import load_file
 
     from dfrec.models import DFREC
+    from dfrec.models.card import SCORE_BRANCH, history_entry, runs_of_part, with_history, with_status
     from dfrec.models.checkpoint import read_config
     from dfrec.recover import DEFAULT_CHECKPOINT
 
@@ -322,23 +323,20 @@ def export_model(run_dir: Path, out: Path, base: str | None = None) -> Path:
     else:
         what = (f"the ISM's real/fake side fine-tuned (benchmarks/fake_score_finetune.py --part {st['part']} "
                 f"{flags}; the map held by L1 x {st['map_weight']} to its old self; SIRM and TIRM untouched)")
-    meta = dict(model.checkpoint_metadata)
+    meta = model.checkpoint_metadata
     if st["part"] == "branch":  # what the report's model card says of the model, beside its last training run
-        branch_runs = [h for h in meta.get("history", []) if "score branch" in str(h.get("run", ""))] if had_branch else []
+        branch_runs = runs_of_part(meta, SCORE_BRANCH) if had_branch else []
         seen = sum(int(h.get("images") or 0) for h in branch_runs) + tr["samples"]
-        head = str(meta.get("status") or "").split("; its fake score from")[0]
         codecs = "compressed (JPEG and WebP)" if st.get("webp") else "compressed"
         runs = f" in {len(branch_runs) + 1} runs" if branch_runs else ""
-        meta["status"] = (f"{head}; " if head else "") + (
-            f"its fake score from a score branch fine-tuned until {datetime.date.today().isoformat()} on {codecs}, "
-            f"rescaled and small faces ({seen:,} forgeries{runs}), its map and recovered faces unchanged")
-    meta["history"] = list(meta.get("history", [])) + [{
-        "date": datetime.date.today().isoformat(),
-        "run": what,
-        "device": f"cpu ({st['threads']} thread{'s' if st['threads'] != 1 else ''})",
-        "minutes": round(tr["seconds"] / 60, 3), "images": tr["samples"], "steps": tr["steps"],
-        "init_from": os.path.relpath(base, ROOT) if Path(base).resolve().is_relative_to(ROOT) else base,
-        "validation": None}]
+        meta = with_status(meta, f"its fake score from a score branch fine-tuned until {datetime.date.today().isoformat()} "
+                                 f"on {codecs}, rescaled and small faces ({seen:,} forgeries{runs}), its map and recovered "
+                                 "faces unchanged", replaces="its fake score from")
+    meta = with_history(meta, history_entry(
+        what, device=f"cpu ({st['threads']} thread{'s' if st['threads'] != 1 else ''})",
+        minutes=round(tr["seconds"] / 60, 3), images=tr["samples"], steps=tr["steps"],
+        init_from=os.path.relpath(base, ROOT) if Path(base).resolve().is_relative_to(ROOT) else base,
+        part=SCORE_BRANCH if st["part"] == "branch" else None))
     dtype = read_config(base).get("storage_dtype", "float32")
     model.save_pretrained(out, metadata=meta, dtype=dtype)
     return out

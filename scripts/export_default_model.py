@@ -43,7 +43,7 @@ def training_history(meta: dict, history_from: Path | None, since_step: int | No
     ``since_step``: this run resumed the checkpoint at that step from which the earlier model
     was exported, so that model's entry already holds the run's first ``since_step`` steps; the
     new entry counts only the steps, images and minutes after it."""
-    import datetime
+    from dfrec.models.card import history_entry
 
     prev: list[dict] = []
     old: dict = {}
@@ -66,9 +66,8 @@ def training_history(meta: dict, history_from: Path | None, since_step: int | No
         steps = steps - since_step
         minutes = round(minutes - float(old["train_minutes"]), 3) if minutes is not None else None
         images = steps * batch if batch else None
-    entry = {"date": datetime.date.today().isoformat(), "run": meta.get("status"), "device": meta.get("device", "unknown"),
-             "minutes": minutes, "images": images, "steps": steps,
-             "init_from": meta.get("init_from"), "validation": last}
+    entry = history_entry(meta.get("status"), device=meta.get("device", "unknown"), minutes=minutes, images=images,
+                          steps=steps, init_from=meta.get("init_from"), validation=last)
     if since_step:
         entry["resumed_at_step"] = since_step
     return prev + [entry]

@@ -38,6 +38,7 @@ def graft(candidate: Path, donor: Path, out: Path) -> Path:
     """Write ``candidate`` with ``donor``'s ``scorer.*`` tensors to the model folder ``out``; returns ``out``.
     Raises ``SystemExit`` with the reason when the donor has no branch or its branch does not fit."""
     from dfrec.models import DFREC
+    from dfrec.models.card import history_entry, with_history, with_status
     from dfrec.models.checkpoint import read_config
 
     model, giver = DFREC.from_pretrained(candidate), DFREC.from_pretrained(donor)
@@ -53,13 +54,9 @@ def graft(candidate: Path, donor: Path, out: Path) -> Path:
                          f"{len(misfit)} tensors differ, e.g. {misfit[:3]}")
     model.load_state_dict(branch, strict=False)
     today = datetime.date.today().isoformat()
-    meta = dict(model.checkpoint_metadata)
-    meta["status"] = (f"{meta['status']}; " if meta.get("status") else "") + (
-        f"its fake score from the score branch of {_name(donor)}, grafted on {today}")
-    meta["history"] = list(meta.get("history", [])) + [{
-        "date": today, "run": f"the score branch of {_name(donor)} grafted on (scripts/graft_score_branch.py); "
-                             "map and recovered faces unchanged", "device": "-", "minutes": 0, "images": 0, "steps": 0,
-        "init_from": _name(candidate), "validation": None}]
+    meta = with_status(model.checkpoint_metadata, f"its fake score from the score branch of {_name(donor)}, grafted on {today}")
+    meta = with_history(meta, history_entry(f"the score branch of {_name(donor)} grafted on (scripts/graft_score_branch.py); "
+                                            "map and recovered faces unchanged", init_from=_name(candidate)))
     dtype = read_config(candidate).get("storage_dtype", "float32")
     model.save_pretrained(out, metadata=meta, dtype=dtype)
     return Path(out)

@@ -28,6 +28,7 @@ def resize(model_dir: Path, ratio: float, out: Path) -> Path:
     import torch
 
     from dfrec.models import DFREC
+    from dfrec.models.card import with_status
 
     old = DFREC.from_pretrained(model_dir)
     new = DFREC(old.config.replace(mask_ratio=ratio), pretrained_init=False)
@@ -42,9 +43,8 @@ def resize(model_dir: Path, ratio: float, out: Path) -> Path:
                 value = value[:, idx] / repeats[idx].view(1, -1, 1, 1).to(value.dtype)
         state[name] = value
     new.load_state_dict(state)
-    meta = dict(old.checkpoint_metadata)
-    meta["status"] = (f"{meta['status']}; " if meta.get("status") else "") + (
-        f"mask_ratio {old.config.mask_ratio} -> {ratio} (kept patches {k_old} -> {k_new}), not trained since")
+    meta = with_status(old.checkpoint_metadata,
+                       f"mask_ratio {old.config.mask_ratio} -> {ratio} (kept patches {k_old} -> {k_new}), not trained since")
     new.save_pretrained(out, metadata=meta)
     return out
 

@@ -90,7 +90,7 @@ def _finetuned_run(lfw_cache, tiny_checkpoint, tmp_path, part: str, degrade: str
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     bench.save_trained(model, part, run_dir)
-    settings = {"part": part, "degrade": degrade, "map_weight": 20.0, "threads": 1}
+    settings = {"part": part, "degrade": degrade, "map_weight": 20.0, "threads": 1, "lr": 1e-4, "seed": 0}  # as vars(args)
     (run_dir / "scores.json").write_text(json.dumps({"settings": settings, "training": run}))
     return model, run_dir, bench
 
@@ -126,3 +126,9 @@ def test_export_adds_the_fine_tuned_score_branch(lfw_cache, tiny_checkpoint, tmp
         want = model.state_dict()[k] if k.startswith("scorer.") else base.state_dict()[k]
         assert torch.equal(v, want), k
     assert "score branch" in tuned.checkpoint_metadata["history"][-1]["run"]
+    assert tuned.checkpoint_metadata["history"][-1]["part"] == "score_branch"
+    # the branch continued: exported onto the model that has it, the card counts both runs and says so once
+    again = DFREC.from_pretrained(bench.export_model(run_dir, tmp_path / "tiny_branch2", base=str(tmp_path / "tiny_branch")))
+    status = again.checkpoint_metadata["status"]
+    assert status.count("its fake score from") == 1 and "(8 forgeries in 2 runs)" in status, status
+    assert "score branch continued" in again.checkpoint_metadata["history"][-1]["run"]

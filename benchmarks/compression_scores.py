@@ -17,13 +17,16 @@ its own alpha):
   examples are; those five and the ``insightface`` group photo's faces as sources (never the
   target's own person); the five portraits are the reals.
 
-Each picture as it is, then after one JPEG or WebP round trip at quality 90, 70, 50 and 30; the
-face scored is the one found where the swap was pasted. Per set, codec and quality: swaps called
-swapped (score > ``--threshold``), reals called swapped, the swaps' mean score.
+Each picture as it is, then after one JPEG or WebP round trip at quality 90, 70, 50 and 30
+(``--codecs``, ``--qualities``); the face scored is the one found where the swap was pasted. Per
+set, codec and quality: swaps called swapped (score > ``--threshold``), reals called swapped, the
+swaps' mean score, and the AUC of swaps against reals (the chance that a swap scores above a real,
+whatever the threshold).
 
 Usage::
 
-    python benchmarks/compression_scores.py [--checkpoint DIR] [--n 40] [--sets lfw,outside] [--json F]
+    python benchmarks/compression_scores.py [--checkpoint DIR] [--n 40] [--sets lfw,outside] [--json F] \
+        [--codecs jpeg,webp] [--qualities 90,70,50,30]
 
 About 3 s per LFW pair and 2.5 minutes for the outside set on 2 CPU cores.
 """
@@ -49,13 +52,13 @@ QUALITIES = (90, 70, 50, 30)
 OUTSIDE_PEOPLE = {"obama": "Obama", "obama2": "Obama", "obama3": "Obama", "biden": "Biden", "astronaut": "Collins"}
 
 
-def round_trips() -> dict[str, object]:
+def round_trips(codecs=CODECS, qualities=QUALITIES) -> dict[str, object]:
     """name -> ``f(picture (H, W, 3) uint8 RGB) -> picture``: "as it is", then each codec at each quality."""
     from dfrec.data.synth.augment import compress
 
     out: dict[str, object] = {"as it is": lambda a: a}
-    for codec in CODECS:
-        for q in QUALITIES:
+    for codec in codecs:
+        for q in qualities:
             out[f"{'JPEG' if codec == 'jpeg' else 'WebP'} {q}"] = lambda a, c=codec, q=q: compress(a, q, c)
     return out
 
@@ -167,15 +170,18 @@ def score_at(recoverer, picture, box) -> float:
     return float("nan") if iou[best] < 0.3 else float(faces[best].score_fake)
 
 
-def score_table(recoverer, pictures: dict[str, list], threshold: float = 0.5, progress=None) -> list[dict]:
-    """One row per round trip: ``{"round_trip", "n_swaps", "swaps_caught", "swap_mean", "n_reals",
-    "reals_called_swapped", "not_found", "scores"}`` for ``pictures`` (from :func:`lfw_pictures` /
-    :func:`outside_pictures`); ``scores``: ``{"swap": [...], "real": [...]}``, each picture's score
-    in order (None: no face found there), so that two models' rows pair up picture by picture."""
+def score_table(recoverer, pictures: dict[str, list], threshold: float = 0.5, progress=None,
+                trips: dict[str, object] | None = None) -> list[dict]:
+    """One row per round trip (``trips``, default :func:`round_trips`): ``{"round_trip", "n_swaps",
+    "swaps_caught", "swap_mean", "n_reals", "reals_called_swapped", "auc", "not_found", "scores"}``
+    for ``pictures`` (from :func:`lfw_pictures` / :func:`outside_pictures`); ``scores``: ``{"swap":
+    [...], "real": [...]}``, each picture's score in order (None: no face found there), so that two
+    models' rows pair up picture by picture."""
     import numpy as np
+    from identity_layer_auc import roc_auc
 
     rows = []
-    for name, fn in round_trips().items():
+    for name, fn in (trips or round_trips()).items():
         s = {kind: np.array([score_at(recoverer, fn(p), box) for p, box in items]) for kind, items in pictures.items()}
         found = {kind: v[~np.isnan(v)] for kind, v in s.items()}
         rows.append({
@@ -184,6 +190,9 @@ def score_table(recoverer, pictures: dict[str, list], threshold: float = 0.5, pr
             "swap_mean": round(float(found["swap"].mean()), 3) if len(found["swap"]) else None,
             "n_reals": len(found["real"]),
             "reals_called_swapped": round(float((found["real"] > threshold).mean()), 3) if len(found["real"]) else None,
+            "auc": (round(roc_auc(np.concatenate([found["swap"], found["real"]]),
+                                  np.arange(len(found["swap"]) + len(found["real"])) < len(found["swap"])), 3)
+                    if len(found["swap"]) and len(found["real"]) else None),
             "not_found": int(sum(np.isnan(v).sum() for v in s.values())),
             "scores": {kind: [None if np.isnan(x) else round(float(x), 4) for x in v] for kind, v in s.items()},
         })
@@ -193,12 +202,13 @@ def score_table(recoverer, pictures: dict[str, list], threshold: float = 0.5, pr
 
 
 def print_table(tables: dict[str, list[dict]], threshold: float) -> None:
-    print(f"| set | round trip | swaps | swaps caught (> {threshold}) | mean swap score | reals | reals called swapped |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"| set | round trip | swaps | swaps caught (> {threshold}) | mean swap score | reals | reals called swapped "
+          "| AUC |")
+    print("|---|---|---|---|---|---|---|---|")
     for set_name, rows in tables.items():
         for r in rows:
             print(f"| {set_name} | {r['round_trip']} | {r['n_swaps']} | {r['swaps_caught']} | {r['swap_mean']} | "
-                  f"{r['n_reals']} | {r['reals_called_swapped']} |")
+                  f"{r['n_reals']} | {r['reals_called_swapped']} | {r.get('auc')} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,10 +220,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="also write the tables here")
+    ap.add_argument("--codecs", default=",".join(CODECS), help=f"round-trip codecs (default {','.join(CODECS)})")
+    ap.add_argument("--qualities", default=",".join(map(str, QUALITIES)),
+                    help=f"round-trip qualities, 1-100 (default {','.join(map(str, QUALITIES))})")
     a = ap.parse_args(argv)
     names = [s for s in a.sets.split(",") if s]
     if not names or set(names) - {"lfw", "outside"}:
         ap.error(f"--sets {a.sets!r}: lfw, outside or lfw,outside")
+    codecs = [c for c in a.codecs.split(",") if c]
+    if not codecs or set(codecs) - set(CODECS):
+        ap.error(f"--codecs {a.codecs!r}: a comma-separated choice of {', '.join(CODECS)}")
+    try:
+        qualities = [int(q) for q in a.qualities.split(",") if q]
+    except ValueError:
+        qualities = []
+    if not qualities or not all(1 <= q <= 100 for q in qualities):
+        ap.error(f"--qualities {a.qualities!r}: comma-separated integers in 1-100")
+    trips = round_trips(codecs, qualities)
 
     import torch
 
@@ -226,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         pictures = lfw_pictures(a.lfw, a.n, size) if name == "lfw" else outside_pictures(size)
         print(f"{name}: {len(pictures['swap'])} swaps, {len(pictures['real'])} reals", file=sys.stderr, flush=True)
-        tables[name] = score_table(rec, pictures, a.threshold)
+        tables[name] = score_table(rec, pictures, a.threshold, trips=trips)
     print(f"model: {a.checkpoint or 'bundled'}\n")
     print_table(tables, a.threshold)
     if a.json:

@@ -19,6 +19,17 @@ def test_round_trips_are_named_and_change_the_picture(astronaut):
         out = trips[name](astronaut)
         assert out.shape == astronaut.shape and out.dtype == np.uint8 and not np.array_equal(out, astronaut)
     assert not np.array_equal(trips["JPEG 30"](astronaut), trips["WebP 30"](astronaut))
+    assert list(bench.round_trips(("jpeg",), (80, 75))) == ["as it is", "JPEG 80", "JPEG 75"]
+
+
+def test_round_trip_options_are_checked():
+    import pytest
+
+    bench = load_script("benchmarks/compression_scores.py")
+    for bad in (["--codecs", "png"], ["--qualities", "0"], ["--qualities", "high"]):
+        with pytest.raises(SystemExit) as e:
+            bench.main(["--sets", "lfw", *bad])
+        assert e.value.code == 2, bad
 
 
 def test_an_lfw_swap_in_its_picture_is_caught_under_every_round_trip(lfw_dir, tmp_path, capsys):
@@ -31,6 +42,7 @@ def test_an_lfw_swap_in_its_picture_is_caught_under_every_round_trip(lfw_dir, tm
     assert [r["round_trip"] for r in rows] == list(bench.round_trips())
     assert all(r["n_swaps"] == 1 and r["n_reals"] == 1 and r["not_found"] == 0 for r in rows)
     assert rows[0]["swaps_caught"] == 1.0 and rows[0]["reals_called_swapped"] == 0.0
+    assert rows[0]["auc"] == 1.0  # the one swap above the one real
     assert "| lfw | WebP 30 | 1 |" in capsys.readouterr().out
 
 

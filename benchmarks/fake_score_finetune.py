@@ -53,18 +53,20 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 KINDS = {"swap": 0.3, "blend": 0.15, "self": 0.1, "real": 0.45}
 
 
-def wide_degrade(a, rng, webp: float = 0.0):
+def wide_degrade(a, rng, webp: float = 0.0, picture: float = 0.0):
     """``a`` (S, S, 3) uint8 RGB after a random chain of degradations: down- and up-scaling (p 0.3,
     factor 0.35-0.95, half of them JPEG 30-95 in between), Gaussian blur (p 0.15, sigma 0.4-1.5),
     unsharp masking (p 0.15, amount 0.3-1.5), Gaussian noise (p 0.25, variance 5-50), JPEG
     (p 0.5, quality 30-99); each lossy round trip WebP instead of JPEG with probability ``webp``
-    (nothing more drawn while it is 0, so earlier runs' streams hold); ``rng`` a numpy Generator.
-    The same steps as the synthesiser's ``augment.rescale_prob`` / ``sharpen_prob`` /
-    ``webp_prob`` options (:mod:`dfrec.data.synth.augment`)."""
+    (nothing more drawn while it is 0, so earlier runs' streams hold), and the last one made on
+    the picture around the face with probability ``picture`` (scale 0.35-1, turned up to 15
+    degrees; likewise nothing drawn while 0); ``rng`` a numpy Generator. The same steps as the
+    synthesiser's ``augment.rescale_prob`` / ``sharpen_prob`` / ``webp_prob`` / ``picture_prob``
+    options (:mod:`dfrec.data.synth.augment`)."""
     import cv2
     import numpy as np
 
-    from dfrec.data.synth.augment import compress, gaussian_noise, rescale_round_trip, unsharp_mask
+    from dfrec.data.synth.augment import compress, gaussian_noise, picture_round_trip, rescale_round_trip, unsharp_mask
 
     def codec():
         return "webp" if webp > 0 and rng.random() < webp else "jpeg"
@@ -83,7 +85,11 @@ def wide_degrade(a, rng, webp: float = 0.0):
         a = gaussian_noise(a, rng.uniform(5, 50), rng)
     if rng.random() < 0.5:
         q = int(rng.integers(30, 100))
-        a = compress(a, q, codec())
+        c = codec()
+        if picture > 0 and rng.random() < picture:
+            a = picture_round_trip(a, rng.uniform(0.35, 1.0), rng.uniform(-15.0, 15.0), tuple(rng.uniform(0.0, 8.0, 2)), q, c)
+        else:
+            a = compress(a, q, c)
     return np.ascontiguousarray(a)
 
 
@@ -92,7 +98,7 @@ SMALL_EYES = (8.0, 28.0)
 SCORED_EYES = (20, 14, 10)
 
 
-def small_face_degrade(a, rng, p: float = 0.35, webp: float = 0.0):
+def small_face_degrade(a, rng, p: float = 0.35, webp: float = 0.0, picture: float = 0.0):
     """``a`` as a small face (:func:`dfrec.data.synth.augment.as_small_face`, eyes drawn in
     :data:`SMALL_EYES`) with probability ``p``, then :func:`wide_degrade`: reals and fakes alike,
     so softness from an enlargement stops reading as a pasted face."""
@@ -100,7 +106,7 @@ def small_face_degrade(a, rng, p: float = 0.35, webp: float = 0.0):
 
     if rng.random() < p:
         a = as_small_face(a, float(rng.uniform(*SMALL_EYES)))
-    return wide_degrade(a, rng, webp)
+    return wide_degrade(a, rng, webp, picture)
 
 
 def parse_kinds(text: str) -> dict[str, float]:
@@ -120,7 +126,7 @@ def parse_kinds(text: str) -> dict[str, float]:
 
 def finetune(model, faces, seconds: float, part: str = "ism", degrade: str = "wide", lr: float = 1e-4,
              map_weight: float = 20.0, batch: int = 16, seed: int = 0, max_steps: int | None = None,
-             log=print, kinds: dict[str, float] | None = None, webp: float = 0.0) -> dict:
+             log=print, kinds: dict[str, float] | None = None, webp: float = 0.0, picture: float = 0.0) -> dict:
     """Train ``model.ism`` (``part`` "ism" or "head") or ``model.scorer`` (``part`` "branch", added by
     :meth:`DFREC.add_score_branch` when the model has none) in place for ``seconds`` of wall clock
     (or ``max_steps``) on ``faces`` (a FaceSet) with the kind mix ``kinds`` (default :data:`KINDS`);
@@ -159,9 +165,9 @@ def finetune(model, faces, seconds: float, part: str = "ism", degrade: str = "wi
         items = [ds[step * batch + i] for i in range(batch)]
         u8 = np.stack([it["forgery"].permute(1, 2, 0).numpy() for it in items])
         if degrade == "wide":
-            u8 = np.stack([wide_degrade(a, rng, webp) for a in u8])
+            u8 = np.stack([wide_degrade(a, rng, webp, picture) for a in u8])
         elif degrade == "small":
-            u8 = np.stack([small_face_degrade(a, rng, webp=webp) for a in u8])
+            u8 = np.stack([small_face_degrade(a, rng, webp=webp, picture=picture) for a in u8])
         x = torch.from_numpy(u8).permute(0, 3, 1, 2).float() / 255
         y = torch.tensor([float(it["is_fake"]) for it in items])
         model.eval()  # BatchNorm statistics and dropout stay as they were
@@ -313,7 +319,8 @@ def export_model(run_dir: Path, out: Path, base: str | None = None) -> Path:
     missing = model.load_state_dict(tensors, strict=False)
     if missing.unexpected_keys:
         raise SystemExit(f"{run_dir}: tensors the model does not have: {missing.unexpected_keys[:5]}")
-    flags = f"--degrade {st['degrade']}" + (f" --webp {st['webp']}" if st.get("webp") else "")
+    flags = (f"--degrade {st['degrade']}" + (f" --webp {st['webp']}" if st.get("webp") else "")
+             + (f" --picture {st['picture']}" if st.get("picture") else ""))
     if st["part"] == "branch" and had_branch:
         what = (f"the score branch continued (benchmarks/fake_score_finetune.py --part branch {flags} --lr {st['lr']} "
                 f"--seed {st['seed']}); the ISM, SIRM and TIRM untouched")
@@ -352,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="kind mix of the training data, e.g. swap=0.25,blend=0.25,self=0.05,real=0.45 (default: KINDS)")
     ap.add_argument("--webp", type=float, default=0.0,
                     help="share of the degradations' lossy round trips made as WebP instead of JPEG (0: JPEG only)")
+    ap.add_argument("--picture", type=float, default=0.0,
+                    help="share of the last lossy round trips made on the picture around the face, not the crop "
+                         "(augment.picture_round_trip; 0: none)")
     ap.add_argument("--map-weight", type=float, default=20.0)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
@@ -382,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     base = score(Recoverer.from_pretrained(None, device="cpu"), a.cache)
     rec = Recoverer.from_pretrained(None, device="cpu")
     run = finetune(rec.model, lfw_faces(open_faces(a.cache), "train"), a.minutes * 60, a.part, a.degrade,
-                   a.lr, a.map_weight, a.batch, a.seed, log=log, kinds=a.kinds, webp=a.webp)
+                   a.lr, a.map_weight, a.batch, a.seed, log=log, kinds=a.kinds, webp=a.webp, picture=a.picture)
     save_trained(rec.model, a.part, out)
     tuned = score(rec, a.cache)
     doc = {"settings": vars(a), "training": run, "bundled": base, "fine-tuned": tuned}

@@ -220,7 +220,7 @@ def test_rescale_and_sharpen_off_draw_nothing(pair):
     t, s = pair
     smp = Synthesizer(SynthConfig(), augment=False)(t, s, kind="swap", rng=0)
     other = AugmentConfig(rescale=(0.5, 0.6), rescale_jpeg_prob=1.0, sharpen_amount=(2.0, 3.0), shift_px=7,
-                          small_face_eyes=(5.0, 6.0), webp_prob=0.0)
+                          small_face_eyes=(5.0, 6.0), webp_prob=0.0, picture_scale=(0.4, 0.5), picture_rotate=30.0)
     outs = []
     for cfg in (AugmentConfig(), other):
         rng = np.random.default_rng(11)
@@ -252,6 +252,47 @@ def test_webp_replaces_jpeg_in_the_share_of_round_trips_asked_for(pair):
         assert np.array_equal(smp.target, t.image)
     with pytest.raises(ConfigError, match="webp_prob"):
         SynthConfig.from_dict({"augment": {"webp_prob": 1.5}})
+
+
+def _grid_ratio(image: np.ndarray) -> float:
+    """Mean absolute step across the crop's own 8-px block borders (columns 7|8, 15|16, ...) over the
+    mean step elsewhere: ~1 for a photo, > 1 where a codec's blocks sit on the crop's grid."""
+    g = np.abs(np.diff(image.astype(np.float32).mean(2), axis=1)).mean(0)
+    border = np.zeros(len(g), bool)
+    border[7::8] = True
+    return float(g[border].mean() / g[~border].mean())
+
+
+def test_picture_round_trip_puts_the_codecs_blocks_off_the_crops_grid(pair):
+    """``picture_round_trip``: the crop encoded as part of a picture (smaller, turned, at another block
+    phase) and aligned back: about the crop at a high quality, and at a low one its blocks do not sit
+    on the crop's 8-px grid as a JPEG of the crop itself does (what ``recover`` sees of a re-encoded
+    picture)."""
+    from dfrec.data.synth.augment import picture_round_trip
+
+    img = pair[0].image
+    out = picture_round_trip(img, 1.0, 0.0, (8.0, 8.0), 100)  # the crop 16 px into the picture: its 16-px macroblocks fall on the crop's, and the warps lose nothing
+    assert out.shape == img.shape and out.dtype == np.uint8 and np.abs(out.astype(float) - jpeg(img, 100)).mean() < 0.2
+    assert _grid_ratio(jpeg(img, 20)) > 1.3 > 1.1 > _grid_ratio(picture_round_trip(img, 0.5, 10.0, (3.0, 5.0), 20))
+    small = picture_round_trip(img, 0.4, -12.0, (1.0, 6.0), 60, "webp")
+    assert _detail(small) < 0.9 * _detail(img)  # the picture's face is smaller than the crop
+
+
+def test_picture_share_of_the_last_round_trip(pair):
+    """``picture_prob``: the last step's round trips made on the picture (scale and angle recorded),
+    the true faces as they were; a share outside [0, 1] or a scale or angle out of range is refused."""
+    t, s = pair
+    base = {"flip_prob": 0.0, "jitter_prob": 0.0, "blur_prob": 0.0, "noise_prob": 0.0, "jpeg_prob": 1.0,
+            "jpeg_quality": [40, 40]}
+    plain = Synthesizer(SynthConfig.from_dict({"augment": base}))(t, s, kind="real", rng=3)
+    smp = Synthesizer(SynthConfig.from_dict({"augment": {**base, "picture_prob": 1.0}}))(t, s, kind="real", rng=3)
+    info = smp.info["augment"]
+    assert info["jpeg_quality"] == 40 and "picture" not in plain.info["augment"]
+    assert 0.35 <= info["picture"][0] <= 1.0 and abs(info["picture"][1]) <= 15.0
+    assert np.array_equal(smp.target, t.image) and not np.array_equal(smp.forgery, plain.forgery)
+    for bad in ({"picture_prob": 1.5}, {"picture_scale": [0.0, 1.0]}, {"picture_rotate": 120.0}):
+        with pytest.raises(ConfigError, match="picture"):
+            SynthConfig.from_dict({"augment": bad})
 
 
 def test_small_face_softens_only_the_forgery_as_recover_enlarges_it(pair):

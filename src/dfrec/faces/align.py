@@ -204,9 +204,10 @@ def interpolation_name(flag: int) -> str:
     return _INTERPOLATION_NAMES.get(int(flag), f"opencv flag {int(flag)}")
 
 
-def _warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], border: int,
-          enlarge: int | None = None) -> np.ndarray:
-    """warpAffine with anti-aliasing: halve the source (pyrDown) while the warp shrinks > 2×;
+def warp_image(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], border: int,
+               enlarge: int | None = None) -> np.ndarray:
+    """``image`` warped by the 2×3 ``matrix`` (source → destination pixels) to ``size`` (w, h), as
+    :func:`align_face` warps: anti-aliased, halving the source (pyrDown) while the warp shrinks > 2×;
     ``enlarge`` (an OpenCV ``INTER_*`` flag; default :data:`ENLARGE_INTERPOLATION`) where the
     warp enlarges, bilinear otherwise."""
     m = np.asarray(matrix, np.float64).copy()
@@ -246,7 +247,7 @@ def align_face(
     if border not in modes:
         raise InputError(f"border must be one of {sorted(modes)}; got {border!r}")
     matrix = alignment_matrix(landmarks, size, margin)
-    crop = _warp(img, matrix, (size, size), modes[border], enlarge)
+    crop = warp_image(img, matrix, (size, size), modes[border], enlarge)
     lm_crop = transform_points(landmarks, matrix).astype(np.float32)
     return AlignedFace(image=crop, matrix=matrix, landmarks=lm_crop, size=int(size), margin=margin)
 

@@ -7,8 +7,10 @@ network's input, as in the paper's robustness tests: JPEG (quality 50-99), Gauss
 (kernel 3-7), Gaussian noise (variance 10-50 in 0..255 units); and, off by default, what
 photos from elsewhere go through: a small face enlarged to the crop as ``recover`` does,
 down- and up-scaling (a JPEG round trip in between, at times), unsharp masking, and WebP
-instead of JPEG for a share of the round trips (what many sites re-encode uploads as). Order:
-small face, rescale, blur, sharpen, noise, JPEG (or WebP).
+instead of JPEG for a share of the round trips (what many sites re-encode uploads as), and the
+last round trip made on the picture around the face rather than on the crop (sites re-encode
+the whole picture). Order: small face, rescale, blur, sharpen, noise, JPEG (or WebP; of the crop
+or of the picture).
 """
 
 from __future__ import annotations
@@ -42,6 +44,26 @@ CODECS = {"jpeg": jpeg, "webp": webp}
 def compress(image: np.ndarray, quality: int, codec: str = "jpeg") -> np.ndarray:
     """Lossy round trip of an ``(H, W, 3) uint8`` RGB image through ``codec`` (a :data:`CODECS` name)."""
     return CODECS[codec](image, quality)
+
+
+def picture_round_trip(image: np.ndarray, scale: float, angle: float, phase: tuple[float, float], quality: int,
+                       codec: str = "jpeg") -> np.ndarray:
+    """An aligned ``(S, S, 3) uint8`` crop as ``dfrec recover`` sees it after the whole picture was
+    re-encoded: the crop placed in a picture as a photo holds the face (``scale`` picture px per
+    crop px, turned by ``angle`` degrees, shifted by ``phase`` (dx, dy) px against the codec's
+    8-px blocks; reflected edges around it), a ``codec`` round trip (:data:`CODECS`) at ``quality``
+    there, then warped back to the crop as :func:`dfrec.faces.align.align_face` warps (Lanczos-4
+    where it enlarges). The codec's blocks reach the crop rescaled and turned, as they do through
+    ``recover``, not on the crop's own grid."""
+    from dfrec.faces.align import warp_image
+
+    s = image.shape[0]
+    side = int(np.ceil(s * scale * (abs(np.cos(np.radians(angle))) + abs(np.sin(np.radians(angle)))))) + 16
+    m = cv2.getRotationMatrix2D(((s - 1) / 2.0, (s - 1) / 2.0), float(angle), float(scale))
+    m[:, 2] += (side - 1) / 2.0 - (s - 1) / 2.0 + np.asarray(phase, np.float64)  # the crop's centre near the picture's
+    picture = warp_image(image, m, (side, side), cv2.BORDER_REFLECT_101)
+    picture = compress(picture, quality, codec)
+    return warp_image(picture, cv2.invertAffineTransform(m), (s, s), cv2.BORDER_REFLECT_101)
 
 
 def gaussian_blur(image: np.ndarray, kernel: int) -> np.ndarray:
@@ -191,7 +213,15 @@ def augment(sample: Sample, cfg: AugmentConfig, rng: np.random.Generator) -> Sam
     if u[3] < cfg.noise_prob:
         sample.forgery = gaussian_noise(sample.forgery, var, rng)
         info["noise_var"] = round(var, 2)
+    if cfg.picture_prob > 0:  # nothing drawn while 0: seeded samples of configs without it are unchanged
+        v = rng.random()
+        pic = (float(rng.uniform(*cfg.picture_scale)), float(rng.uniform(-cfg.picture_rotate, cfg.picture_rotate)),
+               tuple(float(p) for p in rng.uniform(0.0, 8.0, size=2)))
     if u[4] < cfg.jpeg_prob:
-        sample.forgery = compress(sample.forgery, q, codecs[1])
+        if cfg.picture_prob > 0 and v < cfg.picture_prob:
+            sample.forgery = picture_round_trip(sample.forgery, *pic, q, codecs[1])
+            info["picture"] = [round(pic[0], 3), round(pic[1], 1)]
+        else:
+            sample.forgery = compress(sample.forgery, q, codecs[1])
         info[f"{codecs[1]}_quality"] = q
     return sample

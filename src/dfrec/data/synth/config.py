@@ -182,6 +182,16 @@ class AugmentConfig:
     #: Off by default; drawn only when ``shift_prob`` > 0.
     shift_prob: float = 0.0
     shift_px: int = 4
+    #: share of the last step's lossy round trips (at ``jpeg_prob``) made on the picture around
+    #: the face instead of on the crop: the crop placed in a picture as a photo holds the face
+    #: (scaled by ``picture_scale``, turned by up to ``picture_rotate`` degrees, at a random
+    #: phase of the codec's 8-px blocks), encoded there, and aligned back as ``dfrec recover``
+    #: aligns (``augment.picture_round_trip``). Sites re-encode the whole picture: through
+    #: ``recover``, LFW swaps after JPEG 75 of the picture were caught 0.925 of the time, after
+    #: JPEG 75 of the crop 0.975 (docs/training.md). Off by default; drawn only when > 0.
+    picture_prob: float = 0.0
+    picture_scale: tuple[float, float] = (0.35, 1.0)
+    picture_rotate: float = 15.0
 
 
 @dataclass
@@ -259,6 +269,10 @@ class SynthConfig:
             raise ConfigError(f"augment.small_face_eyes must be [low, high] px with 2 <= low <= high, got {[lo, hi]}")
         if not 0 <= self.augment.shift_px <= self.size // 8:
             raise ConfigError(f"augment.shift_px must lie in [0, {self.size // 8}] (size / 8), got {self.augment.shift_px}")
+        if self.augment.picture_scale[0] <= 0 or self.augment.picture_scale[1] > 4:
+            raise ConfigError(f"augment.picture_scale must lie in (0, 4], got {list(self.augment.picture_scale)}")
+        if not 0 <= self.augment.picture_rotate <= 90:
+            raise ConfigError(f"augment.picture_rotate must lie in [0, 90] degrees, got {self.augment.picture_rotate}")
         for name, a in (("swap", self.swap.appearance), ("blend", self.blend.appearance)):
             if a.blur_prob + a.sharpen_prob > 1.0:
                 raise ConfigError(f"{name}.appearance: blur_prob + sharpen_prob must be <= 1")

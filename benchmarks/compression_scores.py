@@ -21,7 +21,9 @@ Each picture as it is, then after one JPEG or WebP round trip at quality 90, 70,
 (``--codecs``, ``--qualities``); the face scored is the one found where the swap was pasted. Per
 set, codec and quality: swaps called swapped (score > ``--threshold``), reals called swapped, the
 swaps' mean score, and the AUC of swaps against reals (the chance that a swap scores above a real,
-whatever the threshold).
+whatever the threshold). ``--at crop`` makes each round trip on the aligned crop instead (the face
+found in the clean picture, aligned, then encoded): what the training chain's ``jpeg_prob`` does,
+so the two tables tell what encoding the whole picture adds.
 
 Usage::
 
@@ -170,8 +172,28 @@ def score_at(recoverer, picture, box) -> float:
     return float("nan") if iou[best] < 0.3 else float(faces[best].score_fake)
 
 
+def crop_score_at(recoverer, picture, box, trip) -> float:
+    """Fake score of the face ``recoverer`` finds in ``picture`` that overlaps ``box`` most, its aligned
+    crop put through ``trip`` (a round trip of :func:`round_trips`) before the model sees it; NaN as
+    :func:`score_at`."""
+    import numpy as np
+
+    from dfrec.faces import align_face
+    from dfrec.video import box_iou
+
+    faces = recoverer.detector.detect(picture)
+    if not faces:
+        return float("nan")
+    iou = box_iou(np.stack([np.asarray(f.box, float) for f in faces]), box)[:, 0]
+    best = int(iou.argmax())
+    if iou[best] < 0.3:
+        return float("nan")
+    crop = align_face(picture, faces[best].landmarks, size=recoverer.image_size).image
+    return float(recoverer.run_crops(trip(crop)[None])["score_fake"][0])
+
+
 def score_table(recoverer, pictures: dict[str, list], threshold: float = 0.5, progress=None,
-                trips: dict[str, object] | None = None) -> list[dict]:
+                trips: dict[str, object] | None = None, at: str = "picture") -> list[dict]:
     """One row per round trip (``trips``, default :func:`round_trips`): ``{"round_trip", "n_swaps",
     "swaps_caught", "swap_mean", "n_reals", "reals_called_swapped", "auc", "not_found", "scores"}``
     for ``pictures`` (from :func:`lfw_pictures` / :func:`outside_pictures`); ``scores``: ``{"swap":
@@ -182,7 +204,11 @@ def score_table(recoverer, pictures: dict[str, list], threshold: float = 0.5, pr
 
     rows = []
     for name, fn in (trips or round_trips()).items():
-        s = {kind: np.array([score_at(recoverer, fn(p), box) for p, box in items]) for kind, items in pictures.items()}
+        if at == "crop":
+            s = {kind: np.array([crop_score_at(recoverer, p, box, fn) for p, box in items])
+                 for kind, items in pictures.items()}
+        else:
+            s = {kind: np.array([score_at(recoverer, fn(p), box) for p, box in items]) for kind, items in pictures.items()}
         found = {kind: v[~np.isnan(v)] for kind, v in s.items()}
         rows.append({
             "round_trip": name, "n_swaps": len(found["swap"]),
@@ -220,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="also write the tables here")
+    ap.add_argument("--at", choices=("picture", "crop"), default="picture",
+                    help="encode the whole picture (default, as sites do) or the aligned crop (as training does)")
     ap.add_argument("--codecs", default=",".join(CODECS), help=f"round-trip codecs (default {','.join(CODECS)})")
     ap.add_argument("--qualities", default=",".join(map(str, QUALITIES)),
                     help=f"round-trip qualities, 1-100 (default {','.join(map(str, QUALITIES))})")
@@ -249,13 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         pictures = lfw_pictures(a.lfw, a.n, size) if name == "lfw" else outside_pictures(size)
         print(f"{name}: {len(pictures['swap'])} swaps, {len(pictures['real'])} reals", file=sys.stderr, flush=True)
-        tables[name] = score_table(rec, pictures, a.threshold, trips=trips)
-    print(f"model: {a.checkpoint or 'bundled'}\n")
+        tables[name] = score_table(rec, pictures, a.threshold, trips=trips, at=a.at)
+    print(f"model: {a.checkpoint or 'bundled'}; round trips of the {a.at}\n")
     print_table(tables, a.threshold)
     if a.json:
         from dfrec.io import write_json_atomic
 
-        write_json_atomic(a.json, {"checkpoint": a.checkpoint, "threshold": a.threshold, "n": a.n, "tables": tables})
+        write_json_atomic(a.json, {"checkpoint": a.checkpoint, "threshold": a.threshold, "n": a.n, "at": a.at,
+                                   "tables": tables})
     return 0
 
 

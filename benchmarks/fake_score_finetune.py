@@ -334,7 +334,9 @@ def export_model(run_dir: Path, out: Path, base: str | None = None) -> Path:
     if st["part"] == "branch":  # what the report's model card says of the model, beside its last training run
         branch_runs = runs_of_part(meta, SCORE_BRANCH) if had_branch else []
         seen = sum(int(h.get("images") or 0) for h in branch_runs) + tr["samples"]
-        codecs = "compressed (JPEG and WebP)" if st.get("webp") else "compressed"
+        codecs = "JPEG and WebP" if st.get("webp") else "JPEG"
+        codecs = f"compressed ({codecs}, of crops and of whole pictures)" if st.get("picture") else (
+            f"compressed ({codecs})" if st.get("webp") else "compressed")
         runs = f" in {len(branch_runs) + 1} runs" if branch_runs else ""
         meta = with_status(meta, f"its fake score from a score branch fine-tuned until {datetime.date.today().isoformat()} "
                                  f"on {codecs}, rescaled and small faces ({seen:,} forgeries{runs}), its map and recovered "

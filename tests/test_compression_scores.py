@@ -57,3 +57,8 @@ def test_the_face_scored_is_the_one_where_the_swap_was_pasted():
     rec = Recoverer.from_pretrained(None, device="cpu")
     assert bench.score_at(rec, picture, box) > 0.5
     assert np.isnan(bench.score_at(rec, picture, np.array([0.0, 0.0, 20.0, 20.0])))
+    # the crop encoded instead of the picture: as it is, the same face and the same score as recover's
+    trips = bench.round_trips(("jpeg",), (30,))
+    assert abs(bench.crop_score_at(rec, picture, box, trips["as it is"]) - bench.score_at(rec, picture, box)) < 1e-5
+    assert bench.crop_score_at(rec, picture, box, trips["JPEG 30"]) != bench.score_at(rec, picture, box)
+    assert np.isnan(bench.crop_score_at(rec, picture, np.array([0.0, 0.0, 20.0, 20.0]), trips["JPEG 30"]))

@@ -157,38 +157,36 @@ def outside_pictures(size: int, max_side: int = 360) -> dict[str, list]:
     return out
 
 
-def score_at(recoverer, picture, box) -> float:
-    """Fake score of the face ``recoverer`` finds in ``picture`` that overlaps ``box`` most (NaN: none
-    with IoU >= 0.3)."""
+def _overlapping(faces, box):
+    """The one of ``faces`` (each with a ``box``) that overlaps ``box`` most, or None: none with IoU >= 0.3."""
     import numpy as np
 
     from dfrec.video import box_iou
 
-    faces = recoverer.recover(picture, paste=False)
     if not faces:
-        return float("nan")
+        return None
     iou = box_iou(np.stack([np.asarray(f.box, float) for f in faces]), box)[:, 0]
     best = int(iou.argmax())
-    return float("nan") if iou[best] < 0.3 else float(faces[best].score_fake)
+    return faces[best] if iou[best] >= 0.3 else None
+
+
+def score_at(recoverer, picture, box) -> float:
+    """Fake score of the face ``recoverer`` finds in ``picture`` that overlaps ``box`` most (NaN: none
+    with IoU >= 0.3)."""
+    face = _overlapping(recoverer.recover(picture, paste=False), box)
+    return float("nan") if face is None else float(face.score_fake)
 
 
 def crop_score_at(recoverer, picture, box, trip) -> float:
     """Fake score of the face ``recoverer`` finds in ``picture`` that overlaps ``box`` most, its aligned
     crop put through ``trip`` (a round trip of :func:`round_trips`) before the model sees it; NaN as
     :func:`score_at`."""
-    import numpy as np
-
     from dfrec.faces import align_face
-    from dfrec.video import box_iou
 
-    faces = recoverer.detector.detect(picture)
-    if not faces:
+    face = _overlapping(recoverer.detector.detect(picture), box)
+    if face is None:
         return float("nan")
-    iou = box_iou(np.stack([np.asarray(f.box, float) for f in faces]), box)[:, 0]
-    best = int(iou.argmax())
-    if iou[best] < 0.3:
-        return float("nan")
-    crop = align_face(picture, faces[best].landmarks, size=recoverer.image_size).image
+    crop = align_face(picture, face.landmarks, size=recoverer.image_size).image
     return float(recoverer.run_crops(trip(crop)[None])["score_fake"][0])
 
 

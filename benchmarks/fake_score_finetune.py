@@ -59,14 +59,16 @@ def wide_degrade(a, rng, webp: float = 0.0, picture: float = 0.0):
     unsharp masking (p 0.15, amount 0.3-1.5), Gaussian noise (p 0.25, variance 5-50), JPEG
     (p 0.5, quality 30-99); each lossy round trip WebP instead of JPEG with probability ``webp``
     (nothing more drawn while it is 0, so earlier runs' streams hold), and the last one made on
-    the picture around the face with probability ``picture`` (scale 0.35-1, turned up to 15
-    degrees; likewise nothing drawn while 0); ``rng`` a numpy Generator. The same steps as the
+    the picture around the face with probability ``picture`` (at the synthesiser's default scales
+    and angles; likewise nothing drawn while 0); ``rng`` a numpy Generator. The same steps as the
     synthesiser's ``augment.rescale_prob`` / ``sharpen_prob`` / ``webp_prob`` / ``picture_prob``
     options (:mod:`dfrec.data.synth.augment`)."""
     import cv2
     import numpy as np
 
-    from dfrec.data.synth.augment import compress, gaussian_noise, picture_round_trip, rescale_round_trip, unsharp_mask
+    from dfrec.data.synth.augment import (compress, draw_picture, gaussian_noise, picture_round_trip,
+                                          rescale_round_trip, unsharp_mask)
+    from dfrec.data.synth.config import AugmentConfig
 
     def codec():
         return "webp" if webp > 0 and rng.random() < webp else "jpeg"
@@ -87,7 +89,7 @@ def wide_degrade(a, rng, webp: float = 0.0, picture: float = 0.0):
         q = int(rng.integers(30, 100))
         c = codec()
         if picture > 0 and rng.random() < picture:
-            a = picture_round_trip(a, rng.uniform(0.35, 1.0), rng.uniform(-15.0, 15.0), tuple(rng.uniform(0.0, 8.0, 2)), q, c)
+            a = picture_round_trip(a, *draw_picture(AugmentConfig(), rng), q, c)
         else:
             a = compress(a, q, c)
     return np.ascontiguousarray(a)

@@ -66,6 +66,13 @@ def picture_round_trip(image: np.ndarray, scale: float, angle: float, phase: tup
     return warp_image(picture, cv2.invertAffineTransform(m), (s, s), cv2.BORDER_REFLECT_101)
 
 
+def draw_picture(cfg: AugmentConfig, rng: np.random.Generator) -> tuple[float, float, tuple[float, float]]:
+    """``(scale, angle, phase)`` for :func:`picture_round_trip`, drawn in ``cfg.picture_scale``,
+    ±``cfg.picture_rotate`` degrees and [0, 8) px each way, in that order."""
+    return (float(rng.uniform(*cfg.picture_scale)), float(rng.uniform(-cfg.picture_rotate, cfg.picture_rotate)),
+            tuple(float(p) for p in rng.uniform(0.0, 8.0, size=2)))
+
+
 def gaussian_blur(image: np.ndarray, kernel: int) -> np.ndarray:
     """Gaussian blur with an odd ``kernel`` size (sigma from OpenCV's rule for the kernel)."""
     k = int(kernel) | 1
@@ -215,8 +222,7 @@ def augment(sample: Sample, cfg: AugmentConfig, rng: np.random.Generator) -> Sam
         info["noise_var"] = round(var, 2)
     if cfg.picture_prob > 0:  # nothing drawn while 0: seeded samples of configs without it are unchanged
         v = rng.random()
-        pic = (float(rng.uniform(*cfg.picture_scale)), float(rng.uniform(-cfg.picture_rotate, cfg.picture_rotate)),
-               tuple(float(p) for p in rng.uniform(0.0, 8.0, size=2)))
+        pic = draw_picture(cfg, rng)
     if u[4] < cfg.jpeg_prob:
         if cfg.picture_prob > 0 and v < cfg.picture_prob:
             sample.forgery = picture_round_trip(sample.forgery, *pic, q, codecs[1])

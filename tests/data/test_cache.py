@@ -100,6 +100,35 @@ def test_duplicate_lines_and_concurrent_indexers(face_folder, face_cache, tmp_pa
             index_folder(face_folder, cache, progress=False)
 
 
+def test_a_cache_of_other_crops_is_refused_not_served(face_folder, face_cache, tmp_path):
+    """A cache made by a dfrec that enlarged small faces differently (before 2026-12-06: bilinear,
+    no ``crop_enlarge`` in meta.json) or at another size is never grown or served as if it were
+    this dfrec's; read as the data path itself it still loads."""
+    import shutil
+
+    import pytest
+
+    from dfrec.data.build import default_cache_dir
+    from dfrec.errors import ConfigError
+
+    cache = tmp_path / "old"
+    shutil.copytree(face_cache, cache)
+    meta = json.loads((cache / "meta.json").read_text())
+    del meta["crop_enlarge"]
+    (cache / "meta.json").write_text(json.dumps(meta))
+    index_before = (cache / "index.jsonl").read_bytes()
+    with pytest.raises(ConfigError, match="bilinear.*lanczos4"):
+        index_folder(face_folder, cache, progress=False)
+    assert (cache / "index.jsonl").read_bytes() == index_before  # nothing added or dropped
+    assert len(open_cache(cache)) == 5
+    assert index_folder(face_folder, face_cache, progress=False).skipped == 7  # the current kind: resumes
+
+    # without --cache, each size and enlargement gets its own folder
+    default = default_cache_dir(face_folder)
+    assert default.name.endswith("-224-lanczos4") and default.name.startswith(face_folder.name)
+    assert default_cache_dir(face_folder, 160) != default
+
+
 def test_cap_per_identity_keeps_every_person(lfw_pairs_cache):
     from dfrec.data.faceset import open_faces
 

@@ -102,7 +102,7 @@ def run_index(args: argparse.Namespace) -> int:
         from dfrec.io import IMAGE_SUFFIXES
 
         raise InputError(f"{folder}: no image files in it or its sub-folders (looked for {', '.join(IMAGE_SUFFIXES)})")
-    cache = Path(args.cache) if args.cache else default_cache_dir(folder)
+    cache = Path(args.cache) if args.cache else default_cache_dir(folder, args.size)
     files = None
     if args.limit:
         rels = [f.relative_to(folder).as_posix() for f in found]

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "(default: the config's mix)")
     p.add_argument("--config", metavar="YAML", help="synthesiser config (SynthConfig fields; see docs/data.md)")
     p.add_argument("--cache", metavar="DIR", help="landmark cache for an image folder "
-                   "(default $DFREC_CACHE_DIR or ~/.cache/dfrec/faces/<folder>-<hash>)")
+                   "(default $DFREC_CACHE_DIR or ~/.cache/dfrec/faces/<folder>-<hash>-<size>-<enlargement>)")
     p.add_argument("--faces-pool", type=ranged(int, 2, 10_000_000), metavar="M",
                    help="faces to index/use from an image folder (default max(2N, 64), spread over people)")
     p.add_argument("--workers", type=ranged(int, 1, 256), default=1, help="processes for face detection (default 1)")

@@ -1,10 +1,10 @@
 """Getting faces and datasets from a path: packs, caches, or plain image folders indexed on
 demand, and :func:`build_dataset`, the one entry point the trainer uses.
 
-An image folder is indexed into a landmark cache (default
-``$DFREC_CACHE_DIR`` or ``~/.cache/dfrec/faces/<folder name>-<hash>``); with ``max_faces``
-only a seeded subset, spread over as many identities as possible, is indexed, so a quick
-``dfrec synth -n 64`` on LFW does not have to index 13,233 images first.
+An image folder is indexed into a landmark cache (default under ``$DFREC_CACHE_DIR`` or
+``~/.cache/dfrec/faces``, see :func:`default_cache_dir`); with ``max_faces`` only a seeded
+subset, spread over as many identities as possible, is indexed, so a quick ``dfrec synth -n 64``
+on LFW does not have to index 13,233 images first.
 """
 
 from __future__ import annotations
@@ -25,12 +25,17 @@ from dfrec.io import list_images
 DATASETS = ("lfw", "folder", "triples", "ffpp", "megafs", "e4s")
 
 
-def default_cache_dir(folder: str | os.PathLike) -> Path:
-    """Cache folder used for an image folder when none is given."""
+def default_cache_dir(folder: str | os.PathLike, size: int = 224) -> Path:
+    """Cache folder used for an image folder when none is given:
+    ``<base>/<folder name>-<path hash>-<size>-<enlargement>`` (e.g. ``lfw-1a2b3c4d5e-224-lanczos4``),
+    so crops of another size, or made by a dfrec that enlarged small faces differently, are never
+    served from the same folder."""
+    from dfrec.faces.align import ENLARGE_INTERPOLATION, interpolation_name
+
     root = Path(folder).resolve()
     base = Path(os.environ.get("DFREC_CACHE_DIR") or Path.home() / ".cache" / "dfrec" / "faces")
     tag = hashlib.sha1(str(root).encode()).hexdigest()[:10]
-    return base / f"{root.name}-{tag}"
+    return base / f"{root.name}-{tag}-{int(size)}-{interpolation_name(ENLARGE_INTERPOLATION)}"
 
 
 def spread_subset(keys: list[str], identities: list[str], n: int, seed: int = 0) -> list[str]:
@@ -96,7 +101,7 @@ def faces_from(
     if not rels:
         raise InputError(f"{p}: no images found" + (" for the requested identities" if identities is not None else ""))
     chosen = rels if max_faces is None or max_faces >= len(rels) else spread_subset(rels, ids, max_faces, seed)
-    cache = Path(cache) if cache is not None else default_cache_dir(root)
+    cache = Path(cache) if cache is not None else default_cache_dir(root, size)
     index_folder(root, cache, files=chosen, size=size, workers=workers, progress=progress)
     faces = open_cache(cache, keys=chosen)
     if len(faces) == 0:

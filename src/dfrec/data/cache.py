@@ -193,9 +193,18 @@ def index_folder(
     return IndexReport(indexed=n_ok, skipped=skipped, failed=n_fail, cache=cache)
 
 
+def cache_crop_enlarge(meta: dict) -> str:
+    """How a cache's crops of faces smaller than the crop were enlarged, from its ``meta.json``:
+    its ``crop_enlarge``, or ``bilinear`` for a cache built before dfrec recorded it (2026-12-06,
+    when the aligner switched to Lanczos-4)."""
+    return meta.get("crop_enlarge", "bilinear")
+
+
 def _check_meta(cache: Path, meta: dict) -> None:
     """Write ``cache/meta.json`` for a new cache; for an existing one, refuse other crop
-    geometry (``size``, ``margin``) with a :class:`ConfigError`."""
+    geometry (``size``, ``margin``) or another enlargement than this dfrec's (the cache would
+    serve, or grow into, crops unlike the ones :func:`dfrec.faces.align.align_face` makes now)
+    with a :class:`ConfigError`."""
     meta_path = cache / "meta.json"
     if not meta_path.exists():
         write_json_atomic(meta_path, meta)
@@ -204,6 +213,12 @@ def _check_meta(cache: Path, meta: dict) -> None:
     for k in ("size", "margin"):
         if old.get(k) != meta[k]:
             raise ConfigError(f"{cache}: cache was built with {k}={old.get(k)}, asked for {meta[k]}; use another --cache")
+    if cache_crop_enlarge(old) != meta["crop_enlarge"]:
+        raise ConfigError(
+            f"{cache}: its crops enlarge small faces with {cache_crop_enlarge(old)}, this dfrec with "
+            f"{meta['crop_enlarge']}; indexing into it would serve or add crops unlike the aligner's. "
+            "Use another --cache (or delete this one to rebuild it); to read it as it is, give the cache "
+            "itself as the data path")
 
 
 def _given_images(root: Path, files: Sequence[str | os.PathLike]) -> list[Path]:

@@ -54,7 +54,7 @@ def test_pack_roundtrip(face_cache, tmp_path):
         ref = faces.crop(i).resized(112).image.astype(int)
         assert np.abs(pack.image(i).astype(int) - ref).mean() < 4.0
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["faces"] == 5 and meta["identities"] == 3
+    assert meta["faces"] == 5 and meta["identities"] == 3 and meta["crop_enlarge"] == "lanczos4"  # as its cache's
     sub = pack.select_identities({"obama"})
     assert len(sub) == 3 and np.array_equal(sub.image(1), pack.image(pack.keys.index(sub.keys[1])))
     clone = pickle.loads(pickle.dumps(sub))  # DataLoader workers get a copy
@@ -109,6 +109,7 @@ def test_a_cache_of_other_crops_is_refused_not_served(face_folder, face_cache, t
     import pytest
 
     from dfrec.data.build import default_cache_dir
+    from dfrec.data.faceset import crop_enlarge_of
     from dfrec.errors import ConfigError
 
     cache = tmp_path / "old"
@@ -121,6 +122,8 @@ def test_a_cache_of_other_crops_is_refused_not_served(face_folder, face_cache, t
         index_folder(face_folder, cache, progress=False)
     assert (cache / "index.jsonl").read_bytes() == index_before  # nothing added or dropped
     assert len(open_cache(cache)) == 5
+    pack = write_pack(open_cache(cache), tmp_path / "pack", size=64, progress=False)
+    assert crop_enlarge_of(pack) == crop_enlarge_of(cache) == "bilinear"  # what such a cache holds
     assert index_folder(face_folder, face_cache, progress=False).skipped == 7  # the current kind: resumes
 
     # without --cache, each size and enlargement gets its own folder

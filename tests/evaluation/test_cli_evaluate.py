@@ -24,6 +24,8 @@ def test_evaluate_writes_every_table_and_the_figure(lfw_dir, tiny_checkpoint, tm
     assert set(names) <= set(doc["tables"])
     md = (out / "tables.md").read_text()
     assert "Table I" in md and "Table III" in md and "Table V" in md and "Table VI" in md and "dlib" in md
+    # which crops it ran on: a folder is indexed now, so its small faces are enlarged with Lanczos-4
+    assert doc["eval_set"]["crop_enlarge"] == "lanczos4" and "enlarged to the crop with lanczos4" in md
 
     t1 = doc["tables"]["table1_target"]["rows"]
     methods = {r["method"] for r in t1}

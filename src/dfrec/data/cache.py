@@ -11,7 +11,8 @@ bar, and writes into ``CACHE``:
   ``box`` and ``score`` in the original image, ``n_faces`` found;
 * ``failures.jsonl`` — ``key`` and ``reason`` of each image that could not be used (no face,
   unreadable); such images are listed, never silently dropped;
-* ``meta.json`` — the settings (size, margin, quality, detector).
+* ``meta.json`` — the settings (size, margin, quality, detector, ``crop_enlarge``: how faces
+  smaller than the crop were enlarged).
 
 Re-running skips every image already in ``index.jsonl`` or ``failures.jsonl`` (resumable;
 ``retry_failures=True`` retries the failures). Lines are flushed as they are written, so an
@@ -43,9 +44,11 @@ from dfrec.data.faceset import (
     PACK_BLOB,
     PACK_INDEX,
     FaceSet,
+    crop_enlarge_of,
     encode_image,
     encode_jpeg,
     read_cache_index,
+    recorded_crop_enlarge,
 )
 from dfrec.errors import ConfigError, InputError
 from dfrec.io import IMAGE_SUFFIXES, atomic_path, list_images, write_bytes_atomic, write_json_atomic
@@ -193,13 +196,6 @@ def index_folder(
     return IndexReport(indexed=n_ok, skipped=skipped, failed=n_fail, cache=cache)
 
 
-def cache_crop_enlarge(meta: dict) -> str:
-    """How a cache's crops of faces smaller than the crop were enlarged, from its ``meta.json``:
-    its ``crop_enlarge``, or ``bilinear`` for a cache built before dfrec recorded it (2026-12-06,
-    when the aligner switched to Lanczos-4)."""
-    return meta.get("crop_enlarge", "bilinear")
-
-
 def _check_meta(cache: Path, meta: dict) -> None:
     """Write ``cache/meta.json`` for a new cache; for an existing one, refuse other crop
     geometry (``size``, ``margin``) or another enlargement than this dfrec's (the cache would
@@ -213,9 +209,9 @@ def _check_meta(cache: Path, meta: dict) -> None:
     for k in ("size", "margin"):
         if old.get(k) != meta[k]:
             raise ConfigError(f"{cache}: cache was built with {k}={old.get(k)}, asked for {meta[k]}; use another --cache")
-    if cache_crop_enlarge(old) != meta["crop_enlarge"]:
+    if recorded_crop_enlarge(old) != meta["crop_enlarge"]:
         raise ConfigError(
-            f"{cache}: its crops enlarge small faces with {cache_crop_enlarge(old)}, this dfrec with "
+            f"{cache}: its crops enlarge small faces with {recorded_crop_enlarge(old)}, this dfrec with "
             f"{meta['crop_enlarge']}; indexing into it would serve or add crops unlike the aligner's. "
             "Use another --cache (or delete this one to rebuild it); to read it as it is, give the cache "
             "itself as the data path")
@@ -354,7 +350,8 @@ def write_pack(
             )
     meta = {"format": "dfrec-face-pack", "version": 1, "faces": len(faces),
             "identities": len(set(faces.identities)), "size": int(size), "codec": codec,
-            "quality": int(quality), "source": str(faces.root), "bytes": offsets[-1]}
+            "quality": int(quality), "source": str(faces.root), "bytes": offsets[-1],
+            "crop_enlarge": crop_enlarge_of(faces.root)}  # as the crops it was made from
     meta.update(extra_meta or {})
     write_json_atomic(out / "meta.json", meta)
     return out

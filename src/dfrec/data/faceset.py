@@ -185,6 +185,23 @@ def is_cache(path: str | os.PathLike) -> bool:
     return (Path(path) / CACHE_INDEX).is_file()
 
 
+#: What the crops of a cache or pack whose ``meta.json`` records no ``crop_enlarge`` were enlarged
+#: with: dfrec before 2026-12-06, when the aligner switched to Lanczos-4, recorded none.
+UNRECORDED_CROP_ENLARGE = "bilinear"
+
+
+def recorded_crop_enlarge(meta: dict) -> str:
+    """How the crops behind a cache's or pack's ``meta`` enlarged faces smaller than the crop
+    (``lanczos4``, ``bilinear``)."""
+    return str(meta.get("crop_enlarge", UNRECORDED_CROP_ENLARGE))
+
+
+def crop_enlarge_of(path: str | os.PathLike) -> str:
+    """:func:`recorded_crop_enlarge` of the cache or pack folder at ``path``."""
+    meta_path = Path(path) / "meta.json"
+    return recorded_crop_enlarge(json.loads(meta_path.read_text()) if meta_path.exists() else {})
+
+
 def open_pack(path: str | os.PathLike) -> FaceSet:
     """Open a pack folder written by :func:`dfrec.data.cache.write_pack`."""
     p = Path(path)

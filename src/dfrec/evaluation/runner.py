@@ -147,7 +147,8 @@ def evaluate(s: EvalSettings, model=None, eval_set: EvalSet | None = None) -> di
     tables = [t1, ts, tsep, tm, t3, t5, t6, tt] + ([tp] if other is not None else [])
     settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(s).items()}
     header = (f"# dfrec evaluation\n\ncheckpoint `{s.checkpoint}` (preset {model.config.preset}), data `{s.data}` "
-              f"split {s.split}: {es.info['people']} people, {len(r.fake_idx)} forgeries ({', '.join(r.kinds)}), "
+              + (f"(small faces enlarged to the crop with {es.info['crop_enlarge']}) " if "crop_enlarge" in es.info else "")
+              + f"split {s.split}: {es.info['people']} people, {len(r.fake_idx)} forgeries ({', '.join(r.kinds)}), "
               f"{len(r.real_idx)} real, gallery {len(es.gallery_ids)} photos; device {device}; seed {s.seed}; "
               f"{time.time() - t0:.0f} s."
               + (f" Reference checkpoint `{s.reference}` (paired table at the end)." if other is not None else "")

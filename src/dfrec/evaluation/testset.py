@@ -74,6 +74,7 @@ def build_eval_set(data: str | os.PathLike, split: str | None = "test", limit: i
     collect their gallery. ``split`` None uses every identity (for a folder of your own)."""
     from dfrec.data.build import faces_from
     from dfrec.data.datasets.lfw import split_identities
+    from dfrec.data.faceset import crop_enlarge_of
     from dfrec.data.people import candidate_people, identity_counts, resolve_source
     from dfrec.data.synth import SynthConfig, Synthesizer
     from dfrec.data.synth.blend import nearest_donor
@@ -124,5 +125,6 @@ def build_eval_set(data: str | os.PathLike, split: str | None = "test", limit: i
     )
     gallery = torch.stack([_u8(faces.crop(i).resized(size).image) for i in gallery_idx])
     info = {"data": str(data), "split": split, "people": len(people), "gallery_photos": len(gallery_idx),
-            "kinds": list(kinds), "seed": seed, "faces_indexed": len(faces)}
+            "kinds": list(kinds), "seed": seed, "faces_indexed": len(faces),
+            "crop_enlarge": crop_enlarge_of(faces.root)}
     return EvalSet(samples, gallery, [faces.identities[i] for i in gallery_idx], people, info)

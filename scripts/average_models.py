@@ -39,11 +39,10 @@ def _name(path: Path) -> str:
 def average(a: Path, b: Path, out: Path, weight: float = 0.5, parts: tuple[str, ...] = PARTS) -> Path:
     """Write the soup of model folders ``a`` and ``b`` (``weight`` of ``b``, in (0, 1)) to ``out``; returns
     ``out``. Raises ``SystemExit`` with the reason when the two do not average."""
-    import torch
-
+    from dfrec.errors import ConfigError
     from dfrec.models import DFREC
     from dfrec.models.card import history_entry, with_history, with_status
-    from dfrec.models.checkpoint import read_config
+    from dfrec.models.checkpoint import average_states, read_config
 
     if not 0.0 < weight < 1.0:
         raise SystemExit(f"--weight {weight}: must lie in (0, 1)")
@@ -52,13 +51,11 @@ def average(a: Path, b: Path, out: Path, weight: float = 0.5, parts: tuple[str, 
         raise SystemExit(f"--parts: {', '.join(unknown) or 'none given'}; choose from {', '.join(PARTS)}")
     ma, mb = DFREC.from_pretrained(a), DFREC.from_pretrained(b)
     sa, sb = ma.state_dict(), mb.state_dict()
-    mine = {k for k in sa if k.split(".", 1)[0] in parts}
-    theirs = {k for k in sb if k.split(".", 1)[0] in parts}
-    misfit = sorted(mine ^ theirs) + sorted(k for k in mine & theirs if sa[k].shape != sb[k].shape)
-    if misfit:
-        raise SystemExit(f"{a} and {b}: {len(misfit)} tensors of {', '.join(parts)} differ, e.g. {misfit[:3]}")
-    soup = {k: torch.lerp(v, sb[k].to(v.dtype), weight) if k in mine and v.is_floating_point() else v
-            for k, v in sa.items()}
+    mine = {k for k in set(sa) | set(sb) if k.split(".", 1)[0] in parts}
+    try:
+        soup = average_states([sa, sb], [1.0 - weight, weight], only=mine)
+    except ConfigError as e:
+        raise SystemExit(f"{a} and {b} ({', '.join(parts)}): {e}") from None
     ma.load_state_dict(soup)
     ca, cb = ma.config.to_dict(), mb.config.to_dict()
     differ = [f"{k} {ca.get(k)} (B: {cb.get(k)})" for k in sorted(set(ca) | set(cb))

@@ -84,23 +84,6 @@ def checkpoint_weights(ckpt: Path, ema: bool) -> dict:
     return {k.removeprefix("module."): v for k, v in state.items() if k != "n_averaged"}
 
 
-def average_weights(states: list[dict]) -> dict:
-    """Uniform mean of state dicts with the same keys (floating tensors in float32; other tensors,
-    e.g. counters, from the last state)."""
-    import torch
-
-    keys = set(states[0])
-    for st in states[1:]:
-        if set(st) != keys:
-            raise ValueError(f"checkpoints disagree on {sorted(keys ^ set(st))[:5]}")
-    out = {}
-    for k in states[0]:
-        v = states[-1][k]
-        out[k] = (torch.stack([st[k].float() for st in states]).mean(0).to(v.dtype)
-                  if v.is_floating_point() else v.clone())
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, help="training run folder (holds checkpoints/ and metrics.jsonl)")
@@ -121,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from dfrec.models import DFREC
-    from dfrec.models.checkpoint import load_state_strict
+    from dfrec.models.checkpoint import average_states, load_state_strict
 
     found = {c.name: c for d in ("kept", "checkpoints") for c in (args.run / d).glob("step_*")}
     ckpts = [found[k] for k in sorted(found)]
@@ -140,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = ckpts[-1]
     model = DFREC.from_pretrained(ckpt)
     if args.average:
-        load_state_strict(model, average_weights([checkpoint_weights(c, args.ema) for c in ckpts]),
+        # newest first: its counters (non-floating tensors) are kept, as its config is
+        load_state_strict(model, average_states([checkpoint_weights(c, args.ema) for c in reversed(ckpts)]),
                           source=f"mean of {len(ckpts)} checkpoints of {args.run}")
     elif args.ema:
         load_state_strict(model, checkpoint_weights(ckpt, True), source=str(ckpt / "ema.safetensors"))

@@ -71,7 +71,7 @@ def test_models_that_do_not_average_are_refused(tiny_checkpoint, other, tmp_path
 
     avg = load_script("scripts/average_models.py")
     create_model("tiny", ism_encoder="resnet18").save_pretrained(tmp_path / "resnet")
-    with pytest.raises(SystemExit, match="tensors of ism, sirm, tirm differ"):
+    with pytest.raises(SystemExit, match="ism, sirm, tirm.*differ in [0-9]+ tensors"):
         avg.average(tiny_checkpoint, tmp_path / "resnet", tmp_path / "x")
     with pytest.raises(SystemExit, match="must lie in"):
         avg.average(tiny_checkpoint, other, tmp_path / "x", weight=1.0)

@@ -199,3 +199,24 @@ def test_bfloat16_storage_loads_as_float32(tiny, tmp_path):
             assert torch.equal(wb[k], w[k]), k
     with pytest.raises(Exception, match="dtype"):
         tiny.save_pretrained(tmp_path / "bad", dtype="int8")
+
+
+def test_average_states_is_the_weighted_mean_of_what_it_averages(tiny):
+    from dfrec.errors import ConfigError
+    from dfrec.models.checkpoint import average_states
+
+    a = {"w": torch.tensor([0.0, 4.0]), "h": torch.tensor([1.0], dtype=torch.float16), "n": torch.tensor(3)}
+    b = {"w": torch.tensor([2.0, 8.0]), "h": torch.tensor([3.0], dtype=torch.float16), "n": torch.tensor(7)}
+    mean = average_states([a, b])
+    assert torch.equal(mean["w"], torch.tensor([1.0, 6.0])) and mean["h"].dtype == torch.float16
+    assert mean["h"].item() == 2.0 and mean["n"].item() == 3  # counters from the first state
+    quarter = average_states([a, b], [0.75, 0.25], only={"w"})
+    assert torch.equal(quarter["w"], torch.tensor([0.5, 5.0])) and quarter["h"].item() == 1.0  # "h" not averaged
+    with pytest.raises(ConfigError, match="w"):
+        average_states([a, {**b, "w": torch.zeros(3)}])
+    with pytest.raises(ConfigError, match="summing to 1"):
+        average_states([a, b], [0.5, 0.6])
+    # a real model: the mean of a state with itself is the state
+    st = tiny.state_dict()
+    same = average_states([st, st])
+    assert all(torch.equal(same[k], v) for k, v in st.items())

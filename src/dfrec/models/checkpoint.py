@@ -247,3 +247,37 @@ def load_state_partial(model: torch.nn.Module, state: dict[str, torch.Tensor]) -
     take = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and v.shape == own[k].shape}
     model.load_state_dict(take, strict=False)
     return sorted(take), sorted(k for k in own if k not in take)
+
+
+def average_states(
+    states: list[dict[str, torch.Tensor]],
+    weights: list[float] | None = None,
+    only: set[str] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Weighted mean of state dicts of one architecture (a weight average or "model soup").
+
+    ``weights``: one per state, summing to 1 (default uniform). ``only``: the names to average
+    (default all); every other tensor, and every non-floating one (counters), comes from
+    ``states[0]``. Floating tensors are averaged in float32 and returned in ``states[0]``'s dtype.
+    Raises :class:`ConfigError` naming the tensors that differ in name or shape among those averaged.
+    """
+    if not states:
+        raise ConfigError("nothing to average: no states given")
+    weights = [1.0 / len(states)] * len(states) if weights is None else [float(w) for w in weights]
+    if len(weights) != len(states) or abs(sum(weights) - 1.0) > 1e-6 or min(weights) < 0:
+        raise ConfigError(f"average weights {weights}: need one non-negative weight per state, summing to 1")
+    first = states[0]
+    want = set(first) if only is None else set(only) & set(first)
+    for st in states[1:]:
+        theirs = set(st) if only is None else set(only) & set(st)
+        misfit = sorted(want ^ theirs) + sorted(k for k in want & theirs if st[k].shape != first[k].shape)
+        if misfit:
+            raise ConfigError(f"the states to average differ in {len(misfit)} tensors, e.g. {misfit[:3]}")
+    out = {}
+    for k, v in first.items():
+        if k in want and v.is_floating_point():
+            mean = sum(w * st[k].float() for w, st in zip(weights, states))
+            out[k] = mean.to(v.dtype)
+        else:
+            out[k] = v.clone()
+    return out

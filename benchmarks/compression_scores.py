@@ -28,7 +28,11 @@ so the two tables tell what encoding the whole picture adds.
 Usage::
 
     python benchmarks/compression_scores.py [--checkpoint DIR] [--n 40] [--sets lfw,outside] [--json F] \
-        [--codecs jpeg,webp] [--qualities 90,70,50,30]
+        [--codecs jpeg,webp] [--qualities 90,70,50,30] [--asset src/dfrec/assets/jpeg_fake_score.json]
+
+``--asset`` writes the per-quality JPEG rows of the LFW set that ``dfrec recover``'s
+``jpeg_compressed`` caveat quotes (:data:`ASSET_COMMAND` is the full command; rerun it whenever the
+bundled model changes: ``tests/test_assets.py`` checks the weights it names).
 
 About 3 s per LFW pair and 2.5 minutes for the outside set on 2 CPU cores.
 """
@@ -225,6 +229,39 @@ def score_table(recoverer, pictures: dict[str, list], threshold: float = 0.5, pr
     return rows
 
 
+#: The command that measures ``src/dfrec/assets/jpeg_fake_score.json`` (about 25 min on 2 CPU cores).
+ASSET_COMMAND = ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs jpeg "
+                 "--qualities 95,90,85,80,75,70,65,60,55,50,40,30 --asset src/dfrec/assets/jpeg_fake_score.json "
+                 "--json docs/results/compression/DATE_bundled_jpeg_qualities.json")
+
+
+def jpeg_asset(doc: dict, checkpoint: str | None, measured: str, tables: str | None = None) -> dict:
+    """What ``dfrec recover``'s ``jpeg_compressed`` caveat quotes (``dfrec.results.jpeg_fake_score``),
+    from a ``--json`` document ``doc`` of whole-picture JPEG round trips on the LFW set: per quality,
+    swaps caught, reals called swapped and AUC, with the model's weight hashes, how it was measured
+    and ``tables``, where ``doc`` was written (relative to the repository)."""
+    from dfrec.recover import DEFAULT_CHECKPOINT
+    from dfrec.report.provenance import model_record
+
+    if doc.get("at", "picture") != "picture" or "lfw" not in doc.get("tables", {}):
+        raise SystemExit("the asset needs whole-picture round trips (--at picture) of the lfw set")
+    rows = {r["round_trip"]: r for r in doc["tables"]["lfw"]}
+    keep = ("swaps_caught", "reals_called_swapped", "auc", "n_swaps", "n_reals")
+    jpeg = {name.split()[1]: {k: rows[name][k] for k in keep} for name in rows if name.startswith("JPEG ")}
+    if "as it is" not in rows or not jpeg:
+        raise SystemExit("the asset needs the pictures as they are and JPEG round trips (--codecs jpeg)")
+    files = model_record(checkpoint or DEFAULT_CHECKPOINT, dlib=[])["files"]
+    return {
+        "what": ("dfrec recover's fake score on LFW validation swaps pasted into their target's photo and on the "
+                 "photos themselves, as they are and after the whole picture is saved as JPEG at each quality "
+                 "(benchmarks/compression_scores.py); dfrec.results reads it for the jpeg_compressed caveat"),
+        "measured": measured, "command": ASSET_COMMAND, "tables": tables, "threshold": doc["threshold"],
+        "model_weights": {f["path"]: f["sha256"] for f in files if f["path"].endswith(".safetensors")},
+        "as_it_is": {k: rows["as it is"][k] for k in keep},
+        "jpeg": dict(sorted(jpeg.items(), key=lambda kv: -int(kv[0]))),
+    }
+
+
 def print_table(tables: dict[str, list[dict]], threshold: float) -> None:
     print(f"| set | round trip | swaps | swaps caught (> {threshold}) | mean swap score | reals | reals called swapped "
           "| AUC |")
@@ -244,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="also write the tables here")
+    ap.add_argument("--asset", type=Path, default=None,
+                    help="also write what the jpeg_compressed caveat quotes here (src/dfrec/assets/jpeg_fake_score.json)")
     ap.add_argument("--at", choices=("picture", "crop"), default="picture",
                     help="encode the whole picture (default, as sites do) or the aligned crop (as training does)")
     ap.add_argument("--codecs", default=",".join(CODECS), help=f"round-trip codecs (default {','.join(CODECS)})")
@@ -283,6 +322,16 @@ def main(argv: list[str] | None = None) -> int:
 
         write_json_atomic(a.json, {"checkpoint": a.checkpoint, "threshold": a.threshold, "n": a.n, "at": a.at,
                                    "tables": tables})
+    if a.asset:
+        import datetime
+
+        from dfrec.io import write_json_atomic
+
+        doc = {"threshold": a.threshold, "at": a.at, "tables": tables}
+        where = None
+        if a.json:
+            where = os.path.relpath(a.json.resolve(), ROOT) if a.json.resolve().is_relative_to(ROOT) else str(a.json)
+        write_json_atomic(a.asset, jpeg_asset(doc, a.checkpoint, datetime.date.today().isoformat(), where))
     return 0
 
 

@@ -14,6 +14,7 @@ shipped file, to float round-off (summation order may differ between machines).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,3 +72,22 @@ def test_training_faces_asset_agrees_with_a_fresh_sample(lfw_dir):
         assert shipped[key]["p10"] <= fresh[key]["p50"] <= shipped[key]["p90"], key
     for key in ("eye_distance_px", "crop_scale"):  # sizes vary little: the medians agree closely
         assert fresh[key]["p50"] == pytest.approx(shipped[key]["p50"], rel=0.05), key
+
+
+def test_jpeg_asset_belongs_to_the_bundled_model_and_its_measurement():
+    """The jpeg_compressed caveat quotes the bundled model: the asset names its weights (rerun
+    ``benchmarks/compression_scores.py``'s ASSET_COMMAND, with ``--json``, when they change) and
+    holds the rows of the measurement it names (``tables``, under docs/results)."""
+    from dfrec.recover import DEFAULT_CHECKPOINT
+    from dfrec.report.provenance import model_record
+    from dfrec.results import jpeg_fake_score
+
+    asset = jpeg_fake_score()
+    weights = {f["path"]: f["sha256"] for f in model_record(DEFAULT_CHECKPOINT, dlib=[])["files"]
+               if f["path"].endswith(".safetensors")}
+    assert asset["model_weights"] == weights, f"the bundled model changed: rerun {asset['command']}"
+    doc = json.loads((Path(__file__).resolve().parents[1] / asset["tables"]).read_text())
+    rows = {r["round_trip"]: r for r in doc["tables"]["lfw"]}
+    for q, row in asset["jpeg"].items():
+        assert {k: rows[f"JPEG {q}"][k] for k in row} == row, q
+    assert asset["as_it_is"]["swaps_caught"] == rows["as it is"]["swaps_caught"]

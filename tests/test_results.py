@@ -150,3 +150,24 @@ def test_faces_are_ordered_by_score_with_ties_in_their_own_order():
     faces = [{"score_fake": s} for s in (0.2, 0.9, 0.6, 0.9, 0.0)]
     assert by_score(faces) == [1, 3, 2, 0, 4]
     assert by_score([]) == []
+
+
+def test_the_jpeg_caveat_follows_the_measured_catch_rate():
+    """A picture last saved as JPEG gets the jpeg_compressed caveat where the bundled model's fake
+    score caught fewer swaps at the nearest measured quality (assets/jpeg_fake_score.json), and
+    quotes that measurement; none at the qualities where it held."""
+    from dfrec.results import JPEG_CAVEAT_CAUGHT, input_caveats, jpeg_caveat, jpeg_fake_score
+
+    ref = jpeg_fake_score()
+    weak = sorted(int(q) for q, r in ref["jpeg"].items() if r["swaps_caught"] < JPEG_CAVEAT_CAUGHT)
+    held = sorted(int(q) for q, r in ref["jpeg"].items() if r["swaps_caught"] >= JPEG_CAVEAT_CAUGHT)
+    assert 75 in weak and 95 in held  # the web's commonest quality is in the weak band, a camera's is not
+    for q in weak:
+        c = jpeg_caveat(q)
+        assert c["code"] == "jpeg_compressed" and f"quality {q}" in c["message"]
+        assert f"{ref['jpeg'][str(q)]['swaps_caught']:.0%}" in c["message"]
+    assert all(jpeg_caveat(q) is None for q in held)
+    assert jpeg_caveat(78)["message"].count("quality 80") == 1  # the nearest measured quality is quoted
+    lm = np.array([[x, y] for x, y in np.random.default_rng(0).uniform(60, 160, (68, 2))], np.float32)
+    codes = [c["code"] for c in input_caveats(lm, None, 75)]
+    assert "jpeg_compressed" in codes and "jpeg_compressed" not in [c["code"] for c in input_caveats(lm, None, None)]

@@ -48,6 +48,11 @@ SMALL_FACE_MAX_YAW_DEG = 60.0
 #: held-out swaps, ``benchmarks/pose_sensitivity.py``, docs/recover.md); beyond it nothing was tested.
 TURNED_HEAD_YAW_DEG = 30.0
 TILTED_HEAD_PITCH_DEG = (-25.0, 20.0)
+#: A picture last saved as JPEG gets the ``jpeg_compressed`` caveat where, at the measured quality
+#: nearest its own, the bundled model's fake score caught fewer swaps than this
+#: (``assets/jpeg_fake_score.json``, 120 LFW swaps pasted into photos: 95-99 % at quality 85-95 and
+#: 55-60, 92-96 % at 65-80, 89-91 % at 30-40).
+JPEG_CAVEAT_CAUGHT = 0.97
 
 
 @functools.lru_cache(maxsize=1)
@@ -56,6 +61,33 @@ def training_faces() -> dict[str, Any]:
     percentiles ``p1`` … ``p99`` of ``eye_distance_px``, ``crop_scale``, ``abs_yaw_deg`` and
     ``pitch_deg``, and how they were measured: ``benchmarks/training_face_size.py``)."""
     return json.loads(resources.files("dfrec").joinpath("assets", "training_faces.json").read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=1)
+def jpeg_fake_score() -> dict[str, Any]:
+    """The bundled model's fake score on whole pictures saved as JPEG (``assets/jpeg_fake_score.json``:
+    ``as_it_is`` and, per quality, ``jpeg[q]`` with ``swaps_caught``, ``reals_called_swapped``,
+    ``auc``, ``n_swaps``, ``n_reals``; how and with which weights it was measured)."""
+    return json.loads(resources.files("dfrec").joinpath("assets", "jpeg_fake_score.json").read_text(encoding="utf-8"))
+
+
+def jpeg_caveat(jpeg_quality: int) -> dict[str, str] | None:
+    """The ``jpeg_compressed`` caveat of a picture last saved as JPEG at ``jpeg_quality`` (1-100, as
+    :func:`dfrec.io.estimate_jpeg_quality` reads it), or ``None`` where the measured quality nearest it
+    kept the fake score's catch rate at :data:`JPEG_CAVEAT_CAUGHT` or above."""
+    ref = jpeg_fake_score()
+    q = min(ref["jpeg"], key=lambda k: (abs(int(k) - int(jpeg_quality)), -int(k)))
+    row, clean = ref["jpeg"][q], ref["as_it_is"]
+    if row["swaps_caught"] >= JPEG_CAVEAT_CAUGHT:
+        return None
+    reals = (f", and called {row['reals_called_swapped']:.0%} of the untouched photos swapped "
+             f"({clean['reals_called_swapped']:.0%} unsaved)"
+             if row["reals_called_swapped"] - clean["reals_called_swapped"] >= 0.02 else "")
+    return {"code": "jpeg_compressed", "message": (
+        f"saved as JPEG at about quality {int(jpeg_quality)} (read from the file's quantisation tables): on "
+        f"{row['n_swaps']} LFW face swaps pasted into photos saved at quality {q}, dfrec's bundled model caught "
+        f"{row['swaps_caught']:.0%} ({clean['swaps_caught']:.0%} unsaved){reals}; a low fake score is weaker "
+        f"evidence here")}
 
 
 def head_pose_deg(landmarks: np.ndarray) -> tuple[float, float] | None:
@@ -79,13 +111,16 @@ def head_pose_deg(landmarks: np.ndarray) -> tuple[float, float] | None:
     return float(yaw), float(pitch)
 
 
-def input_caveats(landmarks: np.ndarray, pose: tuple[float, float] | None = None) -> list[dict[str, str]]:
+def input_caveats(landmarks: np.ndarray, pose: tuple[float, float] | None = None,
+                  jpeg_quality: int | None = None) -> list[dict[str, str]]:
     """What about a face, as found in the picture, makes its recovery less reliable than the
     tested case: ``[{"code", "message"}]``, empty when nothing is known to. ``landmarks (68, 2)``
-    in picture pixels; ``pose`` its :func:`head_pose_deg` (``None``: the pose rules are skipped).
+    in picture pixels; ``pose`` its :func:`head_pose_deg` (``None``: the pose rules are skipped);
+    ``jpeg_quality`` the quality the picture was last saved at as JPEG (``None``: not a JPEG).
     Rules: ``small_face`` below :data:`SMALL_FACE_EYES_PX` (facing the camera: the eye distance
     ÷ cos(yaw) when the pose is known, see :data:`SMALL_FACE_MAX_YAW_DEG`); ``turned_head`` beyond
-    :data:`TURNED_HEAD_YAW_DEG`; ``tilted_head`` outside :data:`TILTED_HEAD_PITCH_DEG`."""
+    :data:`TURNED_HEAD_YAW_DEG`; ``tilted_head`` outside :data:`TILTED_HEAD_PITCH_DEG`;
+    ``jpeg_compressed`` by :func:`jpeg_caveat`."""
     eyes = eye_distance(landmarks)
     out = []
     if pose is not None:
@@ -111,6 +146,8 @@ def input_caveats(landmarks: np.ndarray, pose: tuple[float, float] | None = None
             f"in the faces the model was trained on; shown with eyes 14 px apart, the recovered target's lead over "
             f"the forgery itself fell by a third, and at 10 px one swap in nine went unnoticed and one untouched "
             f"face in eight was called swapped (at 40 px: none and one in sixteen)")})
+    if jpeg_quality is not None and (jpeg := jpeg_caveat(jpeg_quality)) is not None:
+        out.append(jpeg)
     return out
 
 
@@ -230,8 +267,9 @@ class FaceRecovery:
         dist = float(l2_distance(a, b))
         return {"idsim": float(idsim(a, b)), "l2": dist, "same_person": bool(is_same_person(dist))}
 
-    def to_dict(self) -> dict[str, Any]:
-        """Scores and geometry as plain JSON-ready values (no images)."""
+    def to_dict(self, jpeg_quality: int | None = None) -> dict[str, Any]:
+        """Scores and geometry as plain JSON-ready values (no images); ``jpeg_quality``: the quality
+        the picture was last saved at as JPEG, for the caveats (:func:`input_caveats`)."""
         from dfrec.faces.identity import is_same_person
 
         pair = self.source_vs_target()
@@ -251,7 +289,7 @@ class FaceRecovery:
             "eye_distance_px": round(eye_distance(self.landmarks), 2),
             "crop_scale": round(crop_scale(self.matrix), 4),
             "head_pose_deg": None if pose is None else {"yaw": round(pose[0], 1), "pitch": round(pose[1], 1)},
-            "caveats": input_caveats(self.landmarks, pose),
+            "caveats": input_caveats(self.landmarks, pose, jpeg_quality),
             "landmarks": np.round(np.asarray(self.landmarks, dtype=np.float64), 2).tolist(),
         }
 

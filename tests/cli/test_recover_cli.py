@@ -76,6 +76,30 @@ def test_folder_with_bad_files(tmp_path, tiny_checkpoint, face_image, capsys):
     assert frame.shape == face_image.shape
 
 
+def test_a_jpeg_says_its_quality_and_where_it_weakens_the_score(tmp_path, tiny_checkpoint, face_image, capsys):
+    """A picture last saved as JPEG at quality 75 (the web's commonest): its quality is in
+    result.json and the report, and each face carries the jpeg_compressed caveat, also on the
+    console; at quality 95 the quality is recorded and no caveat is given."""
+    from PIL import Image
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    Image.fromarray(face_image).save(inp / "web.jpg", quality=75)
+    Image.fromarray(face_image).save(inp / "camera.jpg", quality=95)
+    out = tmp_path / "out"
+    assert run_cli(inp, "-o", out, "--checkpoint", tiny_checkpoint) == 0
+    console = capsys.readouterr().out
+    web = json.loads((out / "in" / "web" / "result.json").read_text())
+    camera = json.loads((out / "in" / "camera" / "result.json").read_text())
+    assert web["input"]["jpeg_quality"] == {"quality": 75, "standard_tables": True}
+    assert camera["input"]["jpeg_quality"] == {"quality": 95, "standard_tables": True}
+    assert [c["code"] for c in web["faces"][0]["caveats"]] == ["jpeg_compressed"]
+    assert camera["faces"][0]["caveats"] == []
+    assert "saved as JPEG at about quality 75" in console and "quality 95" not in console
+    page = (out / "in" / "web" / "report.html").read_text()
+    assert "last saved at quality 75" in page and "Saved as JPEG at about quality 75" in page
+
+
 def test_a_result_that_no_longer_stands_is_replaced_and_said(tmp_path, tiny_checkpoint, face_image, capsys):
     """An examiner hears when an earlier result is replaced: its files were changed since, or
     it was made from another picture of the same name; an up-to-date one is kept in silence."""

@@ -488,7 +488,11 @@ def provenance_html(result: dict[str, Any]) -> str:
                                     f"{inp.get('frames_sampled')} sampled at {result['settings'].get('fps')} fps{turn}")))
     elif inp.get("format"):  # results before report format 6 do not say
         frames = inp.get("frames_in_file") or 1
-        info.insert(3, ("Input format", _e(f"{inp['format']}; read as {inp.get('decoding')}"
+        jq = inp.get("jpeg_quality") or {}
+        saved = ((f" (last saved at quality {jq['quality']}: libjpeg's standard tables)" if jq.get("standard_tables")
+                  else f" (last saved with tables of its own, nearest libjpeg's at quality {jq['quality']})")
+                 if jq else "")
+        info.insert(3, ("Input format", _e(f"{inp['format']}{saved}; read as {inp.get('decoding')}"
                                            + (f"; the first of its {frames} frames or pages" if frames > 1 else ""))))
         meta = "<br>".join(f"{_e(k)}: <code>{_e(v)}</code>" for k, v in (inp.get("metadata") or {}).items())
         info.insert(4, ("Metadata in the file (what it claims; anyone can edit it)", meta

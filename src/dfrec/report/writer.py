@@ -34,7 +34,9 @@ FACE_IMAGES = ("forgery", "source", "target", "map", "overlay")
 OVERVIEW_FILE = "faces_found.jpg"
 #: Version of a result folder's layout (the files written, the keys of ``result.json``). Raise it
 #: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
-#: redoes results in an older layout instead of keeping them. 6: ``input`` gained an image's
+#: redoes results in an older layout instead of keeping them. 7: a JPEG's ``input`` gained
+#: ``jpeg_quality`` (the quality it was last saved at, from its tables) and its faces the
+#: ``jpeg_compressed`` caveat where that quality weakens the fake score (2026-12-07); 6: ``input`` gained an image's
 #: ``format``, ``mode``, ``exif_orientation``, ``frames_in_file``, ``decoding`` (how it was
 #: read as 8-bit RGB) and ``metadata`` (camera, software, dates, text chunks), and a video's
 #: ``codec`` and ``rotation`` (2026-12-06); 5: ``settings`` gained
@@ -45,7 +47,7 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: before: a rerun redoes older results, whose crops differ); 3: faces gained ``eye_distance_px``,
 #: ``crop_scale``, ``head_pose_deg`` and ``caveats`` (2026-12-06); 2: video reports gained ``faces_found.jpg``
 #: (2026-12-05); 1 (or no ``report_format``): before.
-REPORT_FORMAT = 6
+REPORT_FORMAT = 7
 
 
 def save_face_images(folder: Path, prefix: str, rec: FaceRecovery) -> dict[str, str]:
@@ -62,7 +64,7 @@ def save_face_images(folder: Path, prefix: str, rec: FaceRecovery) -> dict[str, 
 def _input_record(path: Path, kind: str, width: int, height: int) -> dict[str, Any]:
     """The input file: where, what (hash, size) and, for an image, what it is, how it was
     decoded and what its metadata says (``format``, ``mode``, ``exif_orientation``,
-    ``frames_in_file``, ``decoding``, ``metadata``)."""
+    ``frames_in_file``, ``decoding``, ``metadata``; a JPEG's ``jpeg_quality``)."""
     rec = file_record(path)
     out = {"path": str(path.resolve()), "name": path.name, "kind": kind, "bytes": rec["bytes"],
            "sha256": rec["sha256"], "width": int(width), "height": int(height)}
@@ -71,6 +73,8 @@ def _input_record(path: Path, kind: str, width: int, height: int) -> dict[str, A
         if header:
             out.update(format=header["format"], mode=header["mode"], exif_orientation=header["exif_orientation"],
                        frames_in_file=header["frames"], decoding=decoding_words(header), metadata=header["metadata"])
+            if "jpeg_quality" in header:
+                out["jpeg_quality"] = header["jpeg_quality"]
     return out
 
 
@@ -152,7 +156,8 @@ def write_image_report(
                          "first was analysed."]
     if notes:
         result["notes"] = list(notes)
-    result["faces"] = [_face_entry(folder, f"face{i + 1}", f"Face {i + 1}", face.to_dict(), face, gallery, top_k)
+    quality = (result["input"].get("jpeg_quality") or {}).get("quality")
+    result["faces"] = [_face_entry(folder, f"face{i + 1}", f"Face {i + 1}", face.to_dict(quality), face, gallery, top_k)
                        for i, face in enumerate(recovery.faces)]
     if gallery is not None:
         result["gallery"] = gallery_record(gallery, top_k)

@@ -50,8 +50,8 @@ TURNED_HEAD_YAW_DEG = 30.0
 TILTED_HEAD_PITCH_DEG = (-25.0, 20.0)
 #: A picture last saved as JPEG gets the ``jpeg_compressed`` caveat where, at the measured quality
 #: nearest its own, the bundled model's fake score caught fewer swaps than this
-#: (``assets/jpeg_fake_score.json``, 120 LFW swaps pasted into photos: 95-99 % at quality 85-95 and
-#: 55-60, 92-96 % at 65-80, 89-91 % at 30-40).
+#: (``assets/jpeg_fake_score.json``, 120 LFW swaps pasted into photos: 97.5-99 % at quality 85-95 and
+#: 50-60, 92.5-96 % at 65-80, 89-91 % at 30-40).
 JPEG_CAVEAT_CAUGHT = 0.97
 
 

@@ -18,7 +18,10 @@ the whole picture (``--at picture``) or of the aligned crop only (``--at crop``,
 Usage::
 
     python benchmarks/compression_recovery.py [--checkpoint DIR] [--n 120] [--qualities 95,85,75,60] \\
-        [--codecs jpeg] [--at both] [--json F]
+        [--codecs jpeg] [--at both] [--json F] [--asset src/dfrec/assets/jpeg_fake_score.json]
+
+``--asset`` adds the whole-picture JPEG rows to the asset ``dfrec recover``'s ``jpeg_compressed``
+caveat quotes (:data:`ASSET_COMMAND`; after ``compression_scores.py``'s, for the same weights).
 
 About 1 s per swap and round trip on 2 CPU cores (120 swaps, 7 round trips: 14 min).
 """
@@ -121,6 +124,35 @@ def summary(per_trip: dict[str, dict]) -> list[dict]:
     return rows
 
 
+#: The command that adds the recovery rows to ``src/dfrec/assets/jpeg_fake_score.json`` (after
+#: ``compression_scores.py``'s ``ASSET_COMMAND`` wrote it for the same weights; about 18 min on 2 CPU cores).
+ASSET_COMMAND = ("python benchmarks/compression_recovery.py --n 120 --qualities 95,85,75,60,40 --at both "
+                 "--asset src/dfrec/assets/jpeg_fake_score.json --json docs/results/compression/DATE_bundled_jpeg_recovery.json")
+
+
+def add_to_asset(asset: dict, rows: list[dict], weights: dict[str, str], measured: str, tables: str | None) -> dict:
+    """``asset`` (the ``jpeg_compressed`` caveat's, written by ``compression_scores.py --asset``) with
+    ``recovery``: the whole-picture JPEG rows of :func:`summary` (``map_area``, ``lead``,
+    ``lead_change`` ...) per quality and as it is. Refuses (``SystemExit``) an asset measured with other
+    weights (``weights``: file name -> SHA-256 of the model measured here)."""
+    if asset.get("model_weights") != weights:
+        raise SystemExit("the asset was measured with other weights: rerun compression_scores.py's ASSET_COMMAND first")
+    keep = ("n", "map_area", "target", "forgery", "lead", "lead_change", "lead_change_se")
+    by = {r["round_trip"]: r for r in rows}
+    jpeg = {name.split()[1]: {k: by[name][k] for k in keep} for name in by
+            if name.startswith("JPEG ") and not name.endswith(", crop")}
+    if not jpeg:
+        raise SystemExit("the asset needs whole-picture JPEG round trips (--codecs jpeg, --at picture or both)")
+    return {**asset, "recovery": {
+        "what": ("benchmarks/compression_recovery.py on the same kind of swaps: the map's share above 0.5 and the "
+                 "recovered target's lead over the forgery (IDSim to the target's photo), as it is and after "
+                 "the whole picture is saved as JPEG; lead_change paired against as it is"),
+        "measured": measured, "command": ASSET_COMMAND, "tables": tables,
+        "as_it_is": {k: by["as it is"][k] for k in keep if k in ("n", "map_area", "target", "forgery", "lead")},
+        "jpeg": dict(sorted(jpeg.items(), key=lambda kv: -int(kv[0]))),
+    }}
+
+
 def print_table(rows: list[dict]) -> None:
     print("| round trip | swaps | map mean | map > 0.5 | recovered target IDSim | the forgery's | lead | "
           "lead vs as it is (paired) | fake score |")
@@ -144,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="round trip of the whole picture, of the aligned crop, or both (default)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="also write the rows and per-swap values here")
+    ap.add_argument("--asset", type=Path, default=None,
+                    help="add the whole-picture JPEG rows to this jpeg_compressed caveat asset "
+                         "(src/dfrec/assets/jpeg_fake_score.json, measured with the same weights)")
     a = ap.parse_args(argv)
     codecs = [c for c in a.codecs.split(",") if c]
     if not codecs or set(codecs) - {"jpeg", "webp"}:
@@ -173,6 +208,20 @@ def main(argv: list[str] | None = None) -> int:
         from dfrec.io import write_json_atomic
 
         write_json_atomic(a.json, {"checkpoint": a.checkpoint, "n": a.n, "rows": rows, "per_swap": per_trip})
+    if a.asset:
+        import datetime
+
+        from dfrec.io import write_json_atomic
+        from dfrec.recover import DEFAULT_CHECKPOINT
+        from dfrec.report.provenance import model_record
+
+        files = model_record(a.checkpoint or DEFAULT_CHECKPOINT, dlib=[])["files"]
+        weights = {f["path"]: f["sha256"] for f in files if f["path"].endswith(".safetensors")}
+        where = None
+        if a.json:
+            where = os.path.relpath(a.json.resolve(), ROOT) if a.json.resolve().is_relative_to(ROOT) else str(a.json)
+        asset = json.loads(a.asset.read_text())
+        write_json_atomic(a.asset, add_to_asset(asset, rows, weights, datetime.date.today().isoformat(), where))
     return 0
 
 

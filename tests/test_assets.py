@@ -91,3 +91,8 @@ def test_jpeg_asset_belongs_to_the_bundled_model_and_its_measurement():
     for q, row in asset["jpeg"].items():
         assert {k: rows[f"JPEG {q}"][k] for k in row} == row, q
     assert asset["as_it_is"]["swaps_caught"] == rows["as it is"]["swaps_caught"]
+    rec = asset["recovery"]  # the map and recovered target rows, from their own measurement
+    measured = {r["round_trip"]: r for r in json.loads((Path(__file__).resolve().parents[1] / rec["tables"]).read_text())["rows"]}
+    for q, row in rec["jpeg"].items():
+        assert {k: measured[f"JPEG {q}"][k] for k in row} == row, q
+    assert rec["as_it_is"]["lead"] == measured["as it is"]["lead"] > 0

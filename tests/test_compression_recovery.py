@@ -39,3 +39,16 @@ def test_two_lfw_swaps_their_map_and_lead_before_and_after_jpeg(lfw_dir, tmp_pat
         assert rows[name]["n"] == 2 and rows[name]["lead_change"] == pytest.approx(change, abs=1e-3)
         assert np.allclose(np.array(per["target"]) - np.array(per["forgery"]), per["lead"], atol=1e-4)
     assert "| JPEG 75, crop | 2 |" in capsys.readouterr().out
+
+
+def test_the_asset_takes_the_whole_picture_rows_of_the_same_weights():
+    bench = load_script("benchmarks/compression_recovery.py")
+    rows = [{"round_trip": name, "n": 3, "map_area": 0.2, "target": 0.3, "forgery": 0.25, "lead": lead,
+             "lead_change": None if name == "as it is" else lead - 0.05, "lead_change_se": 0.01}
+            for name, lead in (("as it is", 0.05), ("JPEG 75", 0.03), ("JPEG 75, crop", 0.04))]
+    asset = {"model_weights": {"model.safetensors": "ab"}, "jpeg": {}}
+    out = bench.add_to_asset(asset, rows, {"model.safetensors": "ab"}, "2026-12-07", "docs/x.json")
+    assert list(out["recovery"]["jpeg"]) == ["75"] and out["recovery"]["jpeg"]["75"]["lead"] == 0.03  # not the crop's
+    assert out["recovery"]["as_it_is"]["lead"] == 0.05 and out["recovery"]["tables"] == "docs/x.json"
+    with pytest.raises(SystemExit, match="other weights"):
+        bench.add_to_asset(asset, rows, {"model.safetensors": "cd"}, "2026-12-07", None)

@@ -168,6 +168,8 @@ def test_the_jpeg_caveat_follows_the_measured_catch_rate():
         assert f"{ref['jpeg'][str(q)]['swaps_caught']:.0%}" in c["message"]
     assert all(jpeg_caveat(q) is None for q in held)
     assert jpeg_caveat(78)["message"].count("quality 80") == 1  # the nearest measured quality is quoted
+    rec = ref["recovery"]  # and what the same re-encoding did to the map and the recovered target
+    assert f"fell from {rec['as_it_is']['lead']:.3f} to {rec['jpeg']['75']['lead']:.3f}" in jpeg_caveat(75)["message"]
     lm = np.array([[x, y] for x, y in np.random.default_rng(0).uniform(60, 160, (68, 2))], np.float32)
     codes = [c["code"] for c in input_caveats(lm, None, 75)]
     assert "jpeg_compressed" in codes and "jpeg_compressed" not in [c["code"] for c in input_caveats(lm, None, None)]

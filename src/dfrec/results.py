@@ -67,7 +67,8 @@ def training_faces() -> dict[str, Any]:
 def jpeg_fake_score() -> dict[str, Any]:
     """The bundled model's fake score on whole pictures saved as JPEG (``assets/jpeg_fake_score.json``:
     ``as_it_is`` and, per quality, ``jpeg[q]`` with ``swaps_caught``, ``reals_called_swapped``,
-    ``auc``, ``n_swaps``, ``n_reals``; how and with which weights it was measured)."""
+    ``auc``, ``n_swaps``, ``n_reals``; how and with which weights it was measured) and, under
+    ``recovery``, its map and recovered target on such pictures (``map_area``, ``lead`` ...)."""
     return json.loads(resources.files("dfrec").joinpath("assets", "jpeg_fake_score.json").read_text(encoding="utf-8"))
 
 
@@ -83,11 +84,19 @@ def jpeg_caveat(jpeg_quality: int) -> dict[str, str] | None:
     reals = (f", and called {row['reals_called_swapped']:.0%} of the untouched photos swapped "
              f"({clean['reals_called_swapped']:.0%} unsaved)"
              if row["reals_called_swapped"] - clean["reals_called_swapped"] >= 0.02 else "")
+    recovery = ""
+    if ref.get("recovery"):  # the map and the recovered target on the same kind of swaps (compression_recovery.py)
+        rec = ref["recovery"]
+        rq = min(rec["jpeg"], key=lambda k: (abs(int(k) - int(jpeg_quality)), -int(k)))
+        r, r0 = rec["jpeg"][rq], rec["as_it_is"]
+        recovery = (f"; at quality {rq} its map also covered {r['map_area']:.0%} of the face crop instead of "
+                    f"{r0['map_area']:.0%} and the recovered target's lead over the forgery fell from "
+                    f"{r0['lead']:.3f} to {r['lead']:.3f} IDSim, so the recovered faces are weaker too")
     return {"code": "jpeg_compressed", "message": (
         f"saved as JPEG at about quality {int(jpeg_quality)} (read from the file's quantisation tables): on "
         f"{row['n_swaps']} LFW face swaps pasted into photos saved at quality {q}, dfrec's bundled model caught "
         f"{row['swaps_caught']:.0%} ({clean['swaps_caught']:.0%} unsaved){reals}; a low fake score is weaker "
-        f"evidence here")}
+        f"evidence here{recovery}")}
 
 
 def head_pose_deg(landmarks: np.ndarray) -> tuple[float, float] | None:

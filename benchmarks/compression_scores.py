@@ -331,7 +331,11 @@ def main(argv: list[str] | None = None) -> int:
         where = None
         if a.json:
             where = os.path.relpath(a.json.resolve(), ROOT) if a.json.resolve().is_relative_to(ROOT) else str(a.json)
-        write_json_atomic(a.asset, jpeg_asset(doc, a.checkpoint, datetime.date.today().isoformat(), where))
+        asset = jpeg_asset(doc, a.checkpoint, datetime.date.today().isoformat(), where)
+        old = json.loads(a.asset.read_text()) if a.asset.is_file() else {}
+        if old.get("recovery") and old.get("model_weights") == asset["model_weights"]:
+            asset["recovery"] = old["recovery"]  # compression_recovery.py's rows, measured with these weights
+        write_json_atomic(a.asset, asset)
     return 0
 
 

@@ -40,20 +40,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from compression_scores import DEFAULT_LFW, _overlapping, lfw_pictures  # noqa: E402
+from compression_scores import (  # noqa: E402
+    DEFAULT_LFW,
+    _overlapping,
+    lfw_pictures,
+    model_weights,
+    parse_round_trip_options,
+    repo_path,
+    round_trips,
+)
 
 
 def trips(codecs: list[str], qualities: list[int], at: str) -> list[tuple[str, str, object]]:
-    """``(name, where, f(image) -> image)``: the picture as it is, then each codec and quality on the
-    whole picture and/or the aligned crop (``at``: picture, crop or both)."""
-    from dfrec.data.synth.augment import compress
-
+    """``(name, where, f(image) -> image)``: the picture as it is, then each codec and quality of
+    ``compression_scores.round_trips`` on the whole picture and/or the aligned crop (``at``: picture,
+    crop or both; a crop's round trip named with ", crop")."""
+    lossy = [(name, fn) for name, fn in round_trips(codecs, qualities).items() if name != "as it is"]
     out: list[tuple[str, str, object]] = [("as it is", "picture", None)]
     for where in ("picture", "crop") if at == "both" else (at,):
-        for codec in codecs:
-            for q in qualities:
-                label = f"{'JPEG' if codec == 'jpeg' else 'WebP'} {q}" + (", crop" if where == "crop" else "")
-                out.append((label, where, lambda a, c=codec, q=q: compress(a, q, c)))
+        out += [(name + (", crop" if where == "crop" else ""), where, fn) for name, fn in lossy]
     return out
 
 
@@ -180,15 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="add the whole-picture JPEG rows to this jpeg_compressed caveat asset "
                          "(src/dfrec/assets/jpeg_fake_score.json, measured with the same weights)")
     a = ap.parse_args(argv)
-    codecs = [c for c in a.codecs.split(",") if c]
-    if not codecs or set(codecs) - {"jpeg", "webp"}:
-        ap.error(f"--codecs {a.codecs!r}: a comma-separated choice of jpeg, webp")
-    try:
-        qualities = [int(q) for q in a.qualities.split(",") if q]
-    except ValueError:
-        qualities = []
-    if not qualities or not all(1 <= q <= 100 for q in qualities):
-        ap.error(f"--qualities {a.qualities!r}: comma-separated integers in 1-100")
+    codecs, qualities = parse_round_trip_options(ap, a.codecs, a.qualities)
     if a.n < 2:
         ap.error("--n must be at least 2")
 
@@ -212,16 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         import datetime
 
         from dfrec.io import write_json_atomic
-        from dfrec.recover import DEFAULT_CHECKPOINT
-        from dfrec.report.provenance import model_record
 
-        files = model_record(a.checkpoint or DEFAULT_CHECKPOINT, dlib=[])["files"]
-        weights = {f["path"]: f["sha256"] for f in files if f["path"].endswith(".safetensors")}
-        where = None
-        if a.json:
-            where = os.path.relpath(a.json.resolve(), ROOT) if a.json.resolve().is_relative_to(ROOT) else str(a.json)
         asset = json.loads(a.asset.read_text())
-        write_json_atomic(a.asset, add_to_asset(asset, rows, weights, datetime.date.today().isoformat(), where))
+        write_json_atomic(a.asset, add_to_asset(asset, rows, model_weights(a.checkpoint),
+                                                datetime.date.today().isoformat(), repo_path(a.json) if a.json else None))
     return 0
 
 

@@ -235,14 +235,41 @@ ASSET_COMMAND = ("python benchmarks/compression_scores.py --sets lfw --n 120 --c
                  "--json docs/results/compression/DATE_bundled_jpeg_qualities.json")
 
 
+def model_weights(checkpoint: str | None) -> dict[str, str]:
+    """File name -> SHA-256 of the safetensors weights of ``checkpoint`` (None: the bundled model):
+    what the caveat asset names as the model it was measured with."""
+    from dfrec.recover import DEFAULT_CHECKPOINT
+    from dfrec.report.provenance import model_record
+
+    files = model_record(checkpoint or DEFAULT_CHECKPOINT, dlib=[])["files"]
+    return {f["path"]: f["sha256"] for f in files if f["path"].endswith(".safetensors")}
+
+
+def repo_path(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it (as the asset records its tables)."""
+    full = Path(path).resolve()
+    return os.path.relpath(full, ROOT) if full.is_relative_to(ROOT) else str(path)
+
+
+def parse_round_trip_options(ap: argparse.ArgumentParser, codecs: str, qualities: str) -> tuple[list[str], list[int]]:
+    """``--codecs`` and ``--qualities`` as lists, or ``ap.error`` (exit 2) naming what is wrong."""
+    names = [c for c in codecs.split(",") if c]
+    if not names or set(names) - set(CODECS):
+        ap.error(f"--codecs {codecs!r}: a comma-separated choice of {', '.join(CODECS)}")
+    try:
+        values = [int(q) for q in qualities.split(",") if q]
+    except ValueError:
+        values = []
+    if not values or not all(1 <= q <= 100 for q in values):
+        ap.error(f"--qualities {qualities!r}: comma-separated integers in 1-100")
+    return names, values
+
+
 def jpeg_asset(doc: dict, checkpoint: str | None, measured: str, tables: str | None = None) -> dict:
     """What ``dfrec recover``'s ``jpeg_compressed`` caveat quotes (``dfrec.results.jpeg_fake_score``),
     from a ``--json`` document ``doc`` of whole-picture JPEG round trips on the LFW set: per quality,
     swaps caught, reals called swapped and AUC, with the model's weight hashes, how it was measured
     and ``tables``, where ``doc`` was written (relative to the repository)."""
-    from dfrec.recover import DEFAULT_CHECKPOINT
-    from dfrec.report.provenance import model_record
-
     if doc.get("at", "picture") != "picture" or "lfw" not in doc.get("tables", {}):
         raise SystemExit("the asset needs whole-picture round trips (--at picture) of the lfw set")
     rows = {r["round_trip"]: r for r in doc["tables"]["lfw"]}
@@ -250,13 +277,12 @@ def jpeg_asset(doc: dict, checkpoint: str | None, measured: str, tables: str | N
     jpeg = {name.split()[1]: {k: rows[name][k] for k in keep} for name in rows if name.startswith("JPEG ")}
     if "as it is" not in rows or not jpeg:
         raise SystemExit("the asset needs the pictures as they are and JPEG round trips (--codecs jpeg)")
-    files = model_record(checkpoint or DEFAULT_CHECKPOINT, dlib=[])["files"]
     return {
         "what": ("dfrec recover's fake score on LFW validation swaps pasted into their target's photo and on the "
                  "photos themselves, as they are and after the whole picture is saved as JPEG at each quality "
                  "(benchmarks/compression_scores.py); dfrec.results reads it for the jpeg_compressed caveat"),
         "measured": measured, "command": ASSET_COMMAND, "tables": tables, "threshold": doc["threshold"],
-        "model_weights": {f["path"]: f["sha256"] for f in files if f["path"].endswith(".safetensors")},
+        "model_weights": model_weights(checkpoint),
         "as_it_is": {k: rows["as it is"][k] for k in keep},
         "jpeg": dict(sorted(jpeg.items(), key=lambda kv: -int(kv[0]))),
     }
@@ -292,16 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [s for s in a.sets.split(",") if s]
     if not names or set(names) - {"lfw", "outside"}:
         ap.error(f"--sets {a.sets!r}: lfw, outside or lfw,outside")
-    codecs = [c for c in a.codecs.split(",") if c]
-    if not codecs or set(codecs) - set(CODECS):
-        ap.error(f"--codecs {a.codecs!r}: a comma-separated choice of {', '.join(CODECS)}")
-    try:
-        qualities = [int(q) for q in a.qualities.split(",") if q]
-    except ValueError:
-        qualities = []
-    if not qualities or not all(1 <= q <= 100 for q in qualities):
-        ap.error(f"--qualities {a.qualities!r}: comma-separated integers in 1-100")
-    trips = round_trips(codecs, qualities)
+    trips = round_trips(*parse_round_trip_options(ap, a.codecs, a.qualities))
 
     import torch
 
@@ -328,10 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         from dfrec.io import write_json_atomic
 
         doc = {"threshold": a.threshold, "at": a.at, "tables": tables}
-        where = None
-        if a.json:
-            where = os.path.relpath(a.json.resolve(), ROOT) if a.json.resolve().is_relative_to(ROOT) else str(a.json)
-        asset = jpeg_asset(doc, a.checkpoint, datetime.date.today().isoformat(), where)
+        asset = jpeg_asset(doc, a.checkpoint, datetime.date.today().isoformat(), repo_path(a.json) if a.json else None)
         old = json.loads(a.asset.read_text()) if a.asset.is_file() else {}
         if old.get("recovery") and old.get("model_weights") == asset["model_weights"]:
             asset["recovery"] = old["recovery"]  # compression_recovery.py's rows, measured with these weights

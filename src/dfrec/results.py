@@ -72,12 +72,17 @@ def jpeg_fake_score() -> dict[str, Any]:
     return json.loads(resources.files("dfrec").joinpath("assets", "jpeg_fake_score.json").read_text(encoding="utf-8"))
 
 
+def _nearest_quality(rows: dict[str, Any], quality: int) -> str:
+    """The key of ``rows`` (qualities as strings) nearest ``quality``; a tie goes to the higher one."""
+    return min(rows, key=lambda k: (abs(int(k) - int(quality)), -int(k)))
+
+
 def jpeg_caveat(jpeg_quality: int) -> dict[str, str] | None:
     """The ``jpeg_compressed`` caveat of a picture last saved as JPEG at ``jpeg_quality`` (1-100, as
     :func:`dfrec.io.estimate_jpeg_quality` reads it), or ``None`` where the measured quality nearest it
     kept the fake score's catch rate at :data:`JPEG_CAVEAT_CAUGHT` or above."""
     ref = jpeg_fake_score()
-    q = min(ref["jpeg"], key=lambda k: (abs(int(k) - int(jpeg_quality)), -int(k)))
+    q = _nearest_quality(ref["jpeg"], jpeg_quality)
     row, clean = ref["jpeg"][q], ref["as_it_is"]
     if row["swaps_caught"] >= JPEG_CAVEAT_CAUGHT:
         return None
@@ -87,7 +92,7 @@ def jpeg_caveat(jpeg_quality: int) -> dict[str, str] | None:
     recovery = ""
     if ref.get("recovery"):  # the map and the recovered target on the same kind of swaps (compression_recovery.py)
         rec = ref["recovery"]
-        rq = min(rec["jpeg"], key=lambda k: (abs(int(k) - int(jpeg_quality)), -int(k)))
+        rq = _nearest_quality(rec["jpeg"], jpeg_quality)
         r, r0 = rec["jpeg"][rq], rec["as_it_is"]
         recovery = (f"; at quality {rq} its map also covered {r['map_area']:.0%} of the face crop instead of "
                     f"{r0['map_area']:.0%} and the recovered target's lead over the forgery fell from "

@@ -284,24 +284,3 @@ def test_image_metadata_shows_what_made_the_file_and_never_the_location(tmp_path
     assert text.startswith("portrait of a man\\nSteps: 20") and text.endswith("…") and len(text) < io.METADATA_MAX_CHARS + 5
     Image.fromarray(rgb).save(tmp_path / "c.png")
     assert io.image_header(tmp_path / "c.png")["metadata"] == {}
-
-
-def test_jpeg_quality_is_read_from_the_files_tables(tmp_path, rgb):
-    """The quality a JPEG was last saved at, from its quantisation tables: exact for libjpeg's
-    tables as Pillow and OpenCV write them (colour and grayscale), the nearest quality for tables
-    of the file's own, nothing for other formats."""
-    import cv2
-
-    for q in (12, 49, 50, 75, 92, 100):
-        Image.fromarray(rgb).save(tmp_path / f"p{q}.jpg", quality=q)
-        cv2.imwrite(str(tmp_path / f"c{q}.jpg"), rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
-        for name in (f"p{q}.jpg", f"c{q}.jpg"):
-            assert io.image_header(tmp_path / name)["jpeg_quality"] == {"quality": q, "standard_tables": True}, name
-    Image.fromarray(rgb).convert("L").save(tmp_path / "gray.jpg", quality=70)
-    assert io.image_header(tmp_path / "gray.jpg")["jpeg_quality"] == {"quality": 70, "standard_tables": True}
-    own = (io.jpeg_tables_at(80) + np.arange(64) % 3 - 1).clip(1, 255)  # a camera's tables near quality 80
-    Image.fromarray(rgb).save(tmp_path / "camera.jpg", qtables=[own[0].tolist(), own[1].tolist()])
-    assert io.image_header(tmp_path / "camera.jpg")["jpeg_quality"] == {"quality": 80, "standard_tables": False}
-    Image.fromarray(rgb).save(tmp_path / "a.png")
-    assert "jpeg_quality" not in io.image_header(tmp_path / "a.png")
-    assert io.estimate_jpeg_quality({}) is None and io.estimate_jpeg_quality({0: [1] * 10}) is None

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dfrec._faults import crashpoint
+from dfrec.compression import estimate_jpeg_quality, read_webp_encoding
 from dfrec.errors import InputError, OutputError, shown
 
 #: Largest image accepted, in pixels (about 16k x 16k). Larger files are refused before
@@ -231,56 +232,15 @@ def _metadata(img: Image.Image) -> dict[str, str]:
             for k, v in list(out.items())[:METADATA_MAX_ENTRIES]}
 
 
-#: The JPEG standard's example quantisation tables (ITU-T T.81 Annex K; libjpeg's quality 50), in
-#: natural (row-major) order: luma, then chroma. libjpeg, and so Pillow, OpenCV and most software,
-#: scales them by the quality setting.
-JPEG_BASE_TABLES = (
-    (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
-     14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99),
-    (17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
-     47, 66, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
-     99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99),
-)
-
-
-def jpeg_tables_at(quality: int) -> np.ndarray:
-    """``(2, 64)`` the luma and chroma tables libjpeg writes at ``quality`` (1-100), natural order."""
-    q = min(max(int(quality), 1), 100)
-    scale = 5000 // q if q < 50 else 200 - 2 * q
-    return np.clip((np.asarray(JPEG_BASE_TABLES, np.int64) * scale + 50) // 100, 1, 255)
-
-
-def estimate_jpeg_quality(tables: dict[int, Any]) -> dict[str, Any] | None:
-    """The quality a JPEG was last saved at, from its quantisation ``tables`` (PIL's
-    ``Image.quantization``: table id -> 64 values, natural order): ``{"quality": 1-100,
-    "standard_tables": bool}``, the libjpeg quality whose tables are nearest (summed relative
-    difference over the luma table, and the chroma table when there is one). ``standard_tables``:
-    the file's tables are exactly libjpeg's at that quality (most software); else (cameras, some
-    encoders) the quality is only the nearest match. ``None`` without a usable 64-value luma table."""
-    luma = tables.get(0) if tables else None
-    if luma is None or len(luma) != 64:
-        return None
-    own = [np.asarray(luma, np.float64)]
-    if len(tables.get(1) or ()) == 64:
-        own.append(np.asarray(tables[1], np.float64))
-    best, best_err, exact = 0, np.inf, False
-    for q in range(1, 101):
-        ref = jpeg_tables_at(q)[: len(own)].astype(np.float64)
-        err = float(sum(np.abs(t - r).sum() / r.sum() for t, r in zip(own, ref)))
-        if err < best_err:
-            best, best_err, exact = q, err, err == 0.0
-    return {"quality": best, "standard_tables": exact}
-
-
 def image_header(path: str | os.PathLike) -> dict[str, Any]:
     """What an image file is, from its header (no pixels decoded): ``format`` (PIL's name: JPEG,
     PNG, WEBP, HEIF, AVIF, TIFF, ...), ``mode`` (PIL's: RGB, RGBA, L, I;16, CMYK, P, ...),
     ``transparency`` (a transparent palette colour), ``frames`` (animation frames or pages),
     ``exif_orientation`` (1-8; 1 without the tag), ``metadata`` (:func:`_metadata`: camera,
-    software, dates, text chunks), for HEIF ``bit_depth`` (8, 10 or 12 per channel) and for JPEG
-    ``jpeg_quality`` (:func:`estimate_jpeg_quality`). An empty dict for a file PIL cannot open;
-    :func:`read_image` says why."""
+    software, dates, text chunks), for HEIF ``bit_depth`` (8, 10 or 12 per channel), for JPEG
+    ``jpeg_quality`` (:func:`dfrec.compression.estimate_jpeg_quality`) and for WebP
+    ``webp_encoding`` (:func:`dfrec.compression.read_webp_encoding`: lossless, or lossy at about
+    which quality). An empty dict for a file PIL cannot open; :func:`read_image` says why."""
     _read_head(Path(path))
     try:
         with warnings.catch_warnings():
@@ -301,6 +261,10 @@ def image_header(path: str | os.PathLike) -> dict[str, Any]:
                     quality = estimate_jpeg_quality(getattr(img, "quantization", None) or {})
                     if quality is not None:
                         header["jpeg_quality"] = quality
+                if img.format == "WEBP":
+                    encoding = read_webp_encoding(path)
+                    if encoding is not None:
+                        header["webp_encoding"] = encoding
                 return header
     except Exception:  # noqa: BLE001 - only a description; read_image reports unreadable files
         return {}

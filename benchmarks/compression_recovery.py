@@ -20,8 +20,9 @@ Usage::
     python benchmarks/compression_recovery.py [--checkpoint DIR] [--n 120] [--qualities 95,85,75,60] \\
         [--codecs jpeg] [--at both] [--json F] [--asset src/dfrec/assets/jpeg_fake_score.json]
 
-``--asset`` adds the whole-picture JPEG rows to the asset ``dfrec recover``'s ``jpeg_compressed``
-caveat quotes (:data:`ASSET_COMMAND`; after ``compression_scores.py``'s, for the same weights).
+``--asset`` adds the whole-picture rows of the asset's codec to the asset ``dfrec recover``'s
+``jpeg_compressed`` or ``webp_compressed`` caveat quotes (:data:`ASSET_COMMANDS`; after
+``compression_scores.py``'s, for the same weights).
 
 About 1 s per swap and round trip on 2 CPU cores (120 swaps, 7 round trips: 14 min).
 """
@@ -43,6 +44,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from compression_scores import (  # noqa: E402
     DEFAULT_LFW,
     _overlapping,
+    codec_name,
     lfw_pictures,
     model_weights,
     parse_round_trip_options,
@@ -129,32 +131,40 @@ def summary(per_trip: dict[str, dict]) -> list[dict]:
     return rows
 
 
-#: The command that adds the recovery rows to ``src/dfrec/assets/jpeg_fake_score.json`` (after
-#: ``compression_scores.py``'s ``ASSET_COMMAND`` wrote it for the same weights; about 18 min on 2 CPU cores).
-ASSET_COMMAND = ("python benchmarks/compression_recovery.py --n 120 --qualities 95,85,75,60,40 --at both "
-                 "--asset src/dfrec/assets/jpeg_fake_score.json --json docs/results/compression/DATE_bundled_jpeg_recovery.json")
+#: The commands that add the recovery rows to ``src/dfrec/assets/<codec>_fake_score.json`` (after
+#: ``compression_scores.py``'s ``ASSET_COMMANDS`` wrote it for the same weights; JPEG about 18 min on
+#: 2 CPU cores, WebP about 16).
+ASSET_COMMANDS = {
+    "jpeg": ("python benchmarks/compression_recovery.py --n 120 --qualities 95,85,75,60,40 --at both "
+             "--asset src/dfrec/assets/jpeg_fake_score.json --json docs/results/compression/DATE_bundled_jpeg_recovery.json"),
+    "webp": ("python benchmarks/compression_recovery.py --n 120 --codecs webp --qualities 95,90,80,70,60,50,40 "
+             "--at picture --asset src/dfrec/assets/webp_fake_score.json "
+             "--json docs/results/compression/DATE_bundled_webp_recovery.json"),
+}
 
 
 def add_to_asset(asset: dict, rows: list[dict], weights: dict[str, str], measured: str, tables: str | None) -> dict:
-    """``asset`` (the ``jpeg_compressed`` caveat's, written by ``compression_scores.py --asset``) with
-    ``recovery``: the whole-picture JPEG rows of :func:`summary` (``map_area``, ``lead``,
+    """``asset`` (a ``<codec>_compressed`` caveat's, written by ``compression_scores.py --asset``) with
+    ``recovery``: the whole-picture rows of its codec from :func:`summary` (``map_area``, ``lead``,
     ``lead_change`` ...) per quality and as it is. Refuses (``SystemExit``) an asset measured with other
     weights (``weights``: file name -> SHA-256 of the model measured here)."""
+    codec = asset.get("codec", "jpeg")  # assets from before WebP hold JPEG rows
     if asset.get("model_weights") != weights:
-        raise SystemExit("the asset was measured with other weights: rerun compression_scores.py's ASSET_COMMAND first")
+        raise SystemExit("the asset was measured with other weights: rerun compression_scores.py's ASSET_COMMANDS first")
     keep = ("n", "map_area", "target", "forgery", "lead", "lead_change", "lead_change_se")
     by = {r["round_trip"]: r for r in rows}
-    jpeg = {name.split()[1]: {k: by[name][k] for k in keep} for name in by
-            if name.startswith("JPEG ") and not name.endswith(", crop")}
-    if not jpeg:
-        raise SystemExit("the asset needs whole-picture JPEG round trips (--codecs jpeg, --at picture or both)")
+    name = codec_name(codec)
+    per_quality = {trip.split()[1]: {k: by[trip][k] for k in keep} for trip in by
+                   if trip.startswith(f"{name} ") and not trip.endswith(", crop")}
+    if not per_quality:
+        raise SystemExit(f"the asset needs whole-picture {name} round trips (--codecs {codec}, --at picture or both)")
     return {**asset, "recovery": {
         "what": ("benchmarks/compression_recovery.py on the same kind of swaps: the map's share above 0.5 and the "
                  "recovered target's lead over the forgery (IDSim to the target's photo), as it is and after "
-                 "the whole picture is saved as JPEG; lead_change paired against as it is"),
-        "measured": measured, "command": ASSET_COMMAND, "tables": tables,
+                 f"the whole picture is saved as {name}; lead_change paired against as it is"),
+        "measured": measured, "command": ASSET_COMMANDS[codec], "tables": tables,
         "as_it_is": {k: by["as it is"][k] for k in keep if k in ("n", "map_area", "target", "forgery", "lead")},
-        "jpeg": dict(sorted(jpeg.items(), key=lambda kv: -int(kv[0]))),
+        codec: dict(sorted(per_quality.items(), key=lambda kv: -int(kv[0]))),
     }}
 
 
@@ -182,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="also write the rows and per-swap values here")
     ap.add_argument("--asset", type=Path, default=None,
-                    help="add the whole-picture JPEG rows to this jpeg_compressed caveat asset "
-                         "(src/dfrec/assets/jpeg_fake_score.json, measured with the same weights)")
+                    help="add the whole-picture rows of its codec to this caveat asset "
+                         "(src/dfrec/assets/jpeg_fake_score.json or webp_fake_score.json, measured with the same weights)")
     a = ap.parse_args(argv)
     codecs, qualities = parse_round_trip_options(ap, a.codecs, a.qualities)
     if a.n < 2:

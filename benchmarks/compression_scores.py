@@ -28,11 +28,12 @@ so the two tables tell what encoding the whole picture adds.
 Usage::
 
     python benchmarks/compression_scores.py [--checkpoint DIR] [--n 40] [--sets lfw,outside] [--json F] \
-        [--codecs jpeg,webp] [--qualities 90,70,50,30] [--asset src/dfrec/assets/jpeg_fake_score.json]
+        [--codecs jpeg,webp] [--qualities 90,70,50,30] [--asset src/dfrec/assets/CODEC_fake_score.json]
 
-``--asset`` writes the per-quality JPEG rows of the LFW set that ``dfrec recover``'s
-``jpeg_compressed`` caveat quotes (:data:`ASSET_COMMAND` is the full command; rerun it whenever the
-bundled model changes: ``tests/test_assets.py`` checks the weights it names).
+``--asset`` (with one codec) writes the per-quality rows of the LFW set that ``dfrec recover``'s
+``jpeg_compressed`` or ``webp_compressed`` caveat quotes (:data:`ASSET_COMMANDS` are the full
+commands; rerun them whenever the bundled model changes: ``tests/test_assets.py`` checks the
+weights they name).
 
 About 3 s per LFW pair and 2.5 minutes for the outside set on 2 CPU cores.
 """
@@ -58,6 +59,11 @@ QUALITIES = (90, 70, 50, 30)
 OUTSIDE_PEOPLE = {"obama": "Obama", "obama2": "Obama", "obama3": "Obama", "biden": "Biden", "astronaut": "Collins"}
 
 
+def codec_name(codec: str) -> str:
+    """How round trips and tables name ``codec``: "JPEG", "WebP"."""
+    return {"jpeg": "JPEG", "webp": "WebP"}[codec]
+
+
 def round_trips(codecs=CODECS, qualities=QUALITIES) -> dict[str, object]:
     """name -> ``f(picture (H, W, 3) uint8 RGB) -> picture``: "as it is", then each codec at each quality."""
     from dfrec.data.synth.augment import compress
@@ -65,7 +71,7 @@ def round_trips(codecs=CODECS, qualities=QUALITIES) -> dict[str, object]:
     out: dict[str, object] = {"as it is": lambda a: a}
     for codec in codecs:
         for q in qualities:
-            out[f"{'JPEG' if codec == 'jpeg' else 'WebP'} {q}"] = lambda a, c=codec, q=q: compress(a, q, c)
+            out[f"{codec_name(codec)} {q}"] = lambda a, c=codec, q=q: compress(a, q, c)
     return out
 
 
@@ -229,10 +235,16 @@ def score_table(recoverer, pictures: dict[str, list], threshold: float = 0.5, pr
     return rows
 
 
-#: The command that measures ``src/dfrec/assets/jpeg_fake_score.json`` (about 25 min on 2 CPU cores).
-ASSET_COMMAND = ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs jpeg "
-                 "--qualities 95,90,85,80,75,70,65,60,55,50,40,30 --asset src/dfrec/assets/jpeg_fake_score.json "
-                 "--json docs/results/compression/DATE_bundled_jpeg_qualities.json")
+#: The commands that measure ``src/dfrec/assets/<codec>_fake_score.json`` (JPEG: about 25 min on 2
+#: CPU cores; WebP: about 22 min).
+ASSET_COMMANDS = {
+    "jpeg": ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs jpeg "
+             "--qualities 95,90,85,80,75,70,65,60,55,50,40,30 --asset src/dfrec/assets/jpeg_fake_score.json "
+             "--json docs/results/compression/DATE_bundled_jpeg_qualities.json"),
+    "webp": ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs webp "
+             "--qualities 95,90,85,80,75,70,60,50,40,30 --asset src/dfrec/assets/webp_fake_score.json "
+             "--json docs/results/compression/DATE_bundled_webp_qualities.json"),
+}
 
 
 def model_weights(checkpoint: str | None) -> dict[str, str]:
@@ -265,26 +277,28 @@ def parse_round_trip_options(ap: argparse.ArgumentParser, codecs: str, qualities
     return names, values
 
 
-def jpeg_asset(doc: dict, checkpoint: str | None, measured: str, tables: str | None = None) -> dict:
-    """What ``dfrec recover``'s ``jpeg_compressed`` caveat quotes (``dfrec.results.jpeg_fake_score``),
-    from a ``--json`` document ``doc`` of whole-picture JPEG round trips on the LFW set: per quality,
-    swaps caught, reals called swapped and AUC, with the model's weight hashes, how it was measured
-    and ``tables``, where ``doc`` was written (relative to the repository)."""
+def caveat_asset(doc: dict, codec: str, checkpoint: str | None, measured: str, tables: str | None = None) -> dict:
+    """What ``dfrec recover``'s ``<codec>_compressed`` caveat quotes
+    (``dfrec.results.compression_measurement``), from a ``--json`` document ``doc`` of whole-picture
+    round trips with ``codec`` ("jpeg" or "webp") on the LFW set: per quality, swaps caught, reals
+    called swapped and AUC, with the model's weight hashes, how it was measured and ``tables``,
+    where ``doc`` was written (relative to the repository)."""
     if doc.get("at", "picture") != "picture" or "lfw" not in doc.get("tables", {}):
         raise SystemExit("the asset needs whole-picture round trips (--at picture) of the lfw set")
     rows = {r["round_trip"]: r for r in doc["tables"]["lfw"]}
     keep = ("swaps_caught", "reals_called_swapped", "auc", "n_swaps", "n_reals")
-    jpeg = {name.split()[1]: {k: rows[name][k] for k in keep} for name in rows if name.startswith("JPEG ")}
-    if "as it is" not in rows or not jpeg:
-        raise SystemExit("the asset needs the pictures as they are and JPEG round trips (--codecs jpeg)")
+    name = codec_name(codec)
+    per_quality = {trip.split()[1]: {k: rows[trip][k] for k in keep} for trip in rows if trip.startswith(f"{name} ")}
+    if "as it is" not in rows or not per_quality:
+        raise SystemExit(f"the asset needs the pictures as they are and {name} round trips (--codecs {codec})")
     return {
         "what": ("dfrec recover's fake score on LFW validation swaps pasted into their target's photo and on the "
-                 "photos themselves, as they are and after the whole picture is saved as JPEG at each quality "
-                 "(benchmarks/compression_scores.py); dfrec.results reads it for the jpeg_compressed caveat"),
-        "measured": measured, "command": ASSET_COMMAND, "tables": tables, "threshold": doc["threshold"],
-        "model_weights": model_weights(checkpoint),
+                 f"photos themselves, as they are and after the whole picture is saved as {name} at each quality "
+                 f"(benchmarks/compression_scores.py); dfrec.results reads it for the {codec}_compressed caveat"),
+        "codec": codec, "measured": measured, "command": ASSET_COMMANDS[codec], "tables": tables,
+        "threshold": doc["threshold"], "model_weights": model_weights(checkpoint),
         "as_it_is": {k: rows["as it is"][k] for k in keep},
-        "jpeg": dict(sorted(jpeg.items(), key=lambda kv: -int(kv[0]))),
+        codec: dict(sorted(per_quality.items(), key=lambda kv: -int(kv[0]))),
     }
 
 
@@ -308,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="also write the tables here")
     ap.add_argument("--asset", type=Path, default=None,
-                    help="also write what the jpeg_compressed caveat quotes here (src/dfrec/assets/jpeg_fake_score.json)")
+                    help="also write what the <codec>_compressed caveat quotes here (one codec; "
+                         "src/dfrec/assets/jpeg_fake_score.json or webp_fake_score.json)")
     ap.add_argument("--at", choices=("picture", "crop"), default="picture",
                     help="encode the whole picture (default, as sites do) or the aligned crop (as training does)")
     ap.add_argument("--codecs", default=",".join(CODECS), help=f"round-trip codecs (default {','.join(CODECS)})")
@@ -318,7 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     names = [s for s in a.sets.split(",") if s]
     if not names or set(names) - {"lfw", "outside"}:
         ap.error(f"--sets {a.sets!r}: lfw, outside or lfw,outside")
-    trips = round_trips(*parse_round_trip_options(ap, a.codecs, a.qualities))
+    codecs, qualities = parse_round_trip_options(ap, a.codecs, a.qualities)
+    if a.asset and len(codecs) != 1:
+        ap.error("--asset takes the rows of one codec: --codecs jpeg or --codecs webp")
+    trips = round_trips(codecs, qualities)
 
     import torch
 
@@ -345,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         from dfrec.io import write_json_atomic
 
         doc = {"threshold": a.threshold, "at": a.at, "tables": tables}
-        asset = jpeg_asset(doc, a.checkpoint, datetime.date.today().isoformat(), repo_path(a.json) if a.json else None)
+        asset = caveat_asset(doc, codecs[0], a.checkpoint, datetime.date.today().isoformat(),
+                             repo_path(a.json) if a.json else None)
         old = json.loads(a.asset.read_text()) if a.asset.is_file() else {}
         if old.get("recovery") and old.get("model_weights") == asset["model_weights"]:
             asset["recovery"] = old["recovery"]  # compression_recovery.py's rows, measured with these weights

@@ -74,25 +74,31 @@ def test_training_faces_asset_agrees_with_a_fresh_sample(lfw_dir):
         assert fresh[key]["p50"] == pytest.approx(shipped[key]["p50"], rel=0.05), key
 
 
-def test_jpeg_asset_belongs_to_the_bundled_model_and_its_measurement():
-    """The jpeg_compressed caveat quotes the bundled model: the asset names its weights (rerun
-    ``benchmarks/compression_scores.py``'s ASSET_COMMAND, with ``--json``, when they change) and
-    holds the rows of the measurement it names (``tables``, under docs/results)."""
+@pytest.mark.parametrize("codec", ["jpeg", "webp"])
+def test_compression_asset_belongs_to_the_bundled_model_and_its_measurement(codec):
+    """The jpeg_compressed and webp_compressed caveats quote the bundled model: each asset names
+    its weights (rerun ``benchmarks/compression_scores.py``'s and ``compression_recovery.py``'s
+    ASSET_COMMANDS, with ``--json``, when they change) and holds the rows of the measurements it
+    names (``tables``, under docs/results)."""
     from dfrec.recover import DEFAULT_CHECKPOINT
     from dfrec.report.provenance import model_record
-    from dfrec.results import jpeg_fake_score
+    from dfrec.results import LOSSY_CODECS, compression_measurement
 
-    asset = jpeg_fake_score()
+    asset = compression_measurement(codec)
+    name = LOSSY_CODECS[codec]
+    assert asset["codec"] == codec and f"--codecs {codec}" in asset["command"]
     weights = {f["path"]: f["sha256"] for f in model_record(DEFAULT_CHECKPOINT, dlib=[])["files"]
                if f["path"].endswith(".safetensors")}
     assert asset["model_weights"] == weights, f"the bundled model changed: rerun {asset['command']}"
     doc = json.loads((Path(__file__).resolve().parents[1] / asset["tables"]).read_text())
     rows = {r["round_trip"]: r for r in doc["tables"]["lfw"]}
-    for q, row in asset["jpeg"].items():
-        assert {k: rows[f"JPEG {q}"][k] for k in row} == row, q
+    assert asset[codec]
+    for q, row in asset[codec].items():
+        assert {k: rows[f"{name} {q}"][k] for k in row} == row, q
     assert asset["as_it_is"]["swaps_caught"] == rows["as it is"]["swaps_caught"]
     rec = asset["recovery"]  # the map and recovered target rows, from their own measurement
     measured = {r["round_trip"]: r for r in json.loads((Path(__file__).resolve().parents[1] / rec["tables"]).read_text())["rows"]}
-    for q, row in rec["jpeg"].items():
-        assert {k: measured[f"JPEG {q}"][k] for k in row} == row, q
+    assert rec[codec]
+    for q, row in rec[codec].items():
+        assert {k: measured[f"{name} {q}"][k] for k in row} == row, q
     assert rec["as_it_is"]["lead"] == measured["as it is"]["lead"] > 0

@@ -52,3 +52,9 @@ def test_the_asset_takes_the_whole_picture_rows_of_the_same_weights():
     assert out["recovery"]["as_it_is"]["lead"] == 0.05 and out["recovery"]["tables"] == "docs/x.json"
     with pytest.raises(SystemExit, match="other weights"):
         bench.add_to_asset(asset, rows, {"model.safetensors": "cd"}, "2026-12-07", None)
+    webp_rows = [{**r, "round_trip": r["round_trip"].replace("JPEG", "WebP")} for r in rows]
+    out = bench.add_to_asset({**asset, "codec": "webp"}, webp_rows, {"model.safetensors": "ab"}, "2026-12-07", None)
+    assert list(out["recovery"]["webp"]) == ["75"] and "jpeg" not in out["recovery"]  # the asset's own codec
+    assert out["recovery"]["command"] == bench.ASSET_COMMANDS["webp"]
+    with pytest.raises(SystemExit, match="WebP round trips"):
+        bench.add_to_asset({**asset, "codec": "webp"}, rows, {"model.safetensors": "ab"}, "2026-12-07", None)

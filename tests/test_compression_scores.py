@@ -64,19 +64,26 @@ def test_the_face_scored_is_the_one_where_the_swap_was_pasted():
     assert np.isnan(bench.crop_score_at(rec, picture, np.array([0.0, 0.0, 20.0, 20.0]), trips["JPEG 30"]))
 
 
-def test_the_caveat_asset_takes_the_jpeg_rows_and_the_bundled_weights():
+def test_the_caveat_asset_takes_its_codecs_rows_and_the_bundled_weights():
     import pytest
 
-    from dfrec.results import jpeg_fake_score
+    from dfrec.results import compression_measurement
 
     bench = load_script("benchmarks/compression_scores.py")
     row = {"swaps_caught": 0.9, "reals_called_swapped": 0.05, "auc": 0.98, "n_swaps": 4, "n_reals": 4, "scores": {}}
     doc = {"threshold": 0.5, "at": "picture", "tables": {"lfw": [
         {**row, "round_trip": "as it is", "swaps_caught": 1.0}, {**row, "round_trip": "JPEG 75"},
-        {**row, "round_trip": "WebP 75"}]}}
-    asset = bench.jpeg_asset(doc, None, "2026-12-07", "docs/x.json")
+        {**row, "round_trip": "WebP 75", "swaps_caught": 0.8}, {**row, "round_trip": "WebP 90"}]}}
+    asset = bench.caveat_asset(doc, "jpeg", None, "2026-12-07", "docs/x.json")
     assert list(asset["jpeg"]) == ["75"] and asset["jpeg"]["75"]["swaps_caught"] == 0.9 and "scores" not in asset["jpeg"]["75"]
-    assert asset["as_it_is"]["swaps_caught"] == 1.0 and asset["tables"] == "docs/x.json"
-    assert asset["model_weights"] == jpeg_fake_score()["model_weights"]  # the bundled model's, as shipped
+    assert asset["as_it_is"]["swaps_caught"] == 1.0 and asset["tables"] == "docs/x.json" and asset["codec"] == "jpeg"
+    assert asset["model_weights"] == compression_measurement("jpeg")["model_weights"]  # the bundled model's, as shipped
+    webp = bench.caveat_asset(doc, "webp", None, "2026-12-07")
+    assert list(webp["webp"]) == ["90", "75"] and webp["webp"]["75"]["swaps_caught"] == 0.8 and "jpeg" not in webp
+    assert webp["command"] == bench.ASSET_COMMANDS["webp"] and "--codecs webp" in webp["command"]
     with pytest.raises(SystemExit):
-        bench.jpeg_asset({**doc, "at": "crop"}, None, "2026-12-07")
+        bench.caveat_asset({**doc, "at": "crop"}, "jpeg", None, "2026-12-07")
+    with pytest.raises(SystemExit, match="WebP round trips"):
+        bench.caveat_asset({**doc, "tables": {"lfw": doc["tables"]["lfw"][:2]}}, "webp", None, "2026-12-07")
+    with pytest.raises(SystemExit):  # --asset takes one codec's rows
+        bench.main(["--codecs", "jpeg,webp", "--asset", "x.json"])

@@ -152,24 +152,53 @@ def test_faces_are_ordered_by_score_with_ties_in_their_own_order():
     assert by_score([]) == []
 
 
-def test_the_jpeg_caveat_follows_the_measured_catch_rate():
-    """A picture last saved as JPEG gets the jpeg_compressed caveat where the bundled model's fake
-    score caught fewer swaps at the nearest measured quality (assets/jpeg_fake_score.json), and
-    quotes that measurement; none at the qualities where it held."""
-    from dfrec.results import JPEG_CAVEAT_CAUGHT, input_caveats, jpeg_caveat, jpeg_fake_score
+@pytest.mark.parametrize("codec", ["jpeg", "webp"])
+def test_the_compression_caveat_follows_the_measured_score_and_recovery(codec):
+    """A picture last saved lossily gets the <codec>_compressed caveat where, at the nearest
+    measured quality (assets/<codec>_fake_score.json), the bundled model's fake score caught fewer
+    swaps or the recovered target lost over a quarter of its lead over the forgery (paired, ≥ 2
+    s.e.), and quotes that measurement; none where both held."""
+    from dfrec.results import (COMPRESSION_CAVEAT_CAUGHT, COMPRESSION_CAVEAT_LEAD_KEPT, LOSSY_CODECS,
+                               compression_caveat, compression_measurement, input_caveats)
 
-    ref = jpeg_fake_score()
-    weak = sorted(int(q) for q, r in ref["jpeg"].items() if r["swaps_caught"] < JPEG_CAVEAT_CAUGHT)
-    held = sorted(int(q) for q, r in ref["jpeg"].items() if r["swaps_caught"] >= JPEG_CAVEAT_CAUGHT)
-    assert 75 in weak and 95 in held  # the web's commonest quality is in the weak band, a camera's is not
-    for q in weak:
-        c = jpeg_caveat(q)
-        assert c["code"] == "jpeg_compressed" and f"quality {q}" in c["message"]
-        assert f"{ref['jpeg'][str(q)]['swaps_caught']:.0%}" in c["message"]
-    assert all(jpeg_caveat(q) is None for q in held)
-    assert jpeg_caveat(78)["message"].count("quality 80") == 1  # the nearest measured quality is quoted
-    rec = ref["recovery"]  # and what the same re-encoding did to the map and the recovered target
-    assert f"fell from {rec['as_it_is']['lead']:.3f} to {rec['jpeg']['75']['lead']:.3f}" in jpeg_caveat(75)["message"]
+    ref = compression_measurement(codec)
+    rec = ref["recovery"]
+    clean = rec["as_it_is"]["lead"]
+    score_weak = {int(q) for q, r in ref[codec].items() if r["swaps_caught"] < COMPRESSION_CAVEAT_CAUGHT}
+    lead_weak = {int(q) for q, r in rec[codec].items()
+                 if r["lead"] < COMPRESSION_CAVEAT_LEAD_KEPT * clean and -r["lead_change"] >= 2 * r["lead_change_se"]}
+    for q in score_weak:
+        c = compression_caveat(codec, q)
+        assert c["code"] == f"{codec}_compressed" and f"saved as {LOSSY_CODECS[codec]} at about quality {q}" in c["message"]
+        assert f"caught {ref[codec][str(q)]['swaps_caught']:.0%}" in c["message"]
+    for q in lead_weak:
+        assert f"fell from {clean:.3f} to {rec[codec][str(q)]['lead']:.3f}" in compression_caveat(codec, q)["message"]
+    for q in {int(q) for q in ref[codec]} & {int(q) for q in rec[codec]} - score_weak - lead_weak:
+        assert compression_caveat(codec, q) is None, q  # measured both ways and held both ways
     lm = np.array([[x, y] for x, y in np.random.default_rng(0).uniform(60, 160, (68, 2))], np.float32)
-    codes = [c["code"] for c in input_caveats(lm, None, 75)]
-    assert "jpeg_compressed" in codes and "jpeg_compressed" not in [c["code"] for c in input_caveats(lm, None, None)]
+    weak = min(score_weak | lead_weak)
+    assert f"{codec}_compressed" in [c["code"] for c in input_caveats(lm, None, (codec, weak))]
+    assert not [c for c in input_caveats(lm, None, None) if c["code"].endswith("_compressed")]
+
+
+def test_which_jpeg_and_webp_qualities_get_the_caveat():
+    """What the rule makes of the shipped measurements: the web's commonest JPEG quality (75)
+    and a quality-60 JPEG, whose score held but whose recovery did not, get the caveat, a camera's
+    95 does not; the nearest measured quality is the one quoted; a lossless WebP or a PNG has no
+    lossy save to caveat."""
+    from dfrec.results import compression_caveat, lossy_save
+
+    assert compression_caveat("jpeg", 75) and compression_caveat("jpeg", 95) is None
+    sixty = compression_caveat("jpeg", 60)["message"]
+    assert "still caught" in sixty and "the recovered faces are weaker here" in sixty
+    assert compression_caveat("jpeg", 78)["message"].count("photos saved at quality 80") == 1
+    tables = {"jpeg_quality": {"quality": 95, "standard_tables": True}}
+    assert lossy_save(tables) == ("jpeg", 95, "jpeg_tables")
+    assert lossy_save({"webp_encoding": {"lossless": False, "quality": 52, "quantizers": [1]}}) == ("webp", 52, "vp8_header")
+    assert lossy_save({"webp_encoding": {"lossless": True}}) is None and lossy_save({"format": "PNG"}) is None
+    # the blocks of a JPEG save found in the pixels: a PNG's only save, or a JPEG's earlier, coarser one
+    assert lossy_save({"format": "PNG", "jpeg_history": {"quality": 70}}) == ("jpeg", 70, "jpeg_blocks")
+    assert lossy_save({**tables, "jpeg_history": {"quality": 75}}) == ("jpeg", 75, "jpeg_blocks_before")
+    assert lossy_save({**tables, "jpeg_history": {"quality": 92}}) == ("jpeg", 95, "jpeg_tables")  # the same save
+    assert compression_caveat("jpeg", 95, "jpeg_tables") is None
+    assert "before its last save" in compression_caveat("jpeg", 75, "jpeg_blocks_before")["message"]

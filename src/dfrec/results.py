@@ -48,11 +48,31 @@ SMALL_FACE_MAX_YAW_DEG = 60.0
 #: held-out swaps, ``benchmarks/pose_sensitivity.py``, docs/recover.md); beyond it nothing was tested.
 TURNED_HEAD_YAW_DEG = 30.0
 TILTED_HEAD_PITCH_DEG = (-25.0, 20.0)
-#: A picture last saved as JPEG gets the ``jpeg_compressed`` caveat where, at the measured quality
-#: nearest its own, the bundled model's fake score caught fewer swaps than this
-#: (``assets/jpeg_fake_score.json``, 120 LFW swaps pasted into photos: 97.5-99 % at quality 85-95 and
-#: 50-60, 92.5-96 % at 65-80, 89-91 % at 30-40).
-JPEG_CAVEAT_CAUGHT = 0.97
+#: A picture last saved lossily gets the ``jpeg_compressed`` or ``webp_compressed`` caveat where, at
+#: the measured quality nearest its own, the same whole-picture re-encoding of 120 LFW swaps pasted
+#: into photos (``assets/jpeg_fake_score.json``, ``assets/webp_fake_score.json``) made the bundled
+#: model's fake score catch fewer swaps than :data:`COMPRESSION_CAVEAT_CAUGHT`, or left the recovered
+#: target less than :data:`COMPRESSION_CAVEAT_LEAD_KEPT` of its lead over the forgery (a paired drop of
+#: at least :data:`COMPRESSION_CAVEAT_LEAD_Z` standard errors). JPEG: every quality below 83 (the score
+#: at 63-82 and under 45, the recovery at 45-67); WebP: see docs/recover.md.
+COMPRESSION_CAVEAT_CAUGHT = 0.97
+COMPRESSION_CAVEAT_LEAD_KEPT = 0.75
+COMPRESSION_CAVEAT_LEAD_Z = 2.0
+#: The codecs whose lossy saves have a caveat, as the caveat names them.
+LOSSY_CODECS = {"jpeg": "JPEG", "webp": "WebP"}
+#: How the caveat says where the lossy save was found (the third item of :func:`lossy_save`'s tuple).
+SAVE_FOUND_IN = {
+    "jpeg_tables": "saved as {name} at about quality {q} (read from the file's quantisation tables)",
+    "vp8_header": ("saved as {name} at about quality {q} (estimated from the quantisers in the file's VP8 header, "
+                   "to within about 6)"),
+    "jpeg_blocks": ("saved as {name} at about quality {q} before it became this file (its pixels still hold that "
+                    "save's 8 × 8 blocks)"),
+    "jpeg_blocks_before": ("saved as {name} at about quality {q} before its last save at a higher quality (its "
+                           "pixels still hold the earlier save's 8 × 8 blocks)"),
+}
+#: A JPEG whose pixels hold the blocks of a save at least this much lower in quality than its own
+#: tables say was saved twice; the caveat goes by the earlier, coarser save.
+EARLIER_JPEG_MARGIN = 5
 
 
 @functools.lru_cache(maxsize=1)
@@ -63,13 +83,16 @@ def training_faces() -> dict[str, Any]:
     return json.loads(resources.files("dfrec").joinpath("assets", "training_faces.json").read_text(encoding="utf-8"))
 
 
-@functools.lru_cache(maxsize=1)
-def jpeg_fake_score() -> dict[str, Any]:
-    """The bundled model's fake score on whole pictures saved as JPEG (``assets/jpeg_fake_score.json``:
-    ``as_it_is`` and, per quality, ``jpeg[q]`` with ``swaps_caught``, ``reals_called_swapped``,
-    ``auc``, ``n_swaps``, ``n_reals``; how and with which weights it was measured) and, under
-    ``recovery``, its map and recovered target on such pictures (``map_area``, ``lead`` ...)."""
-    return json.loads(resources.files("dfrec").joinpath("assets", "jpeg_fake_score.json").read_text(encoding="utf-8"))
+@functools.lru_cache(maxsize=len(LOSSY_CODECS))
+def compression_measurement(codec: str) -> dict[str, Any]:
+    """The bundled model on whole pictures re-encoded with ``codec`` ("jpeg" or "webp";
+    ``assets/<codec>_fake_score.json``): its fake score ``as_it_is`` and, per quality, ``<codec>[q]``
+    with ``swaps_caught``, ``reals_called_swapped``, ``auc``, ``n_swaps``, ``n_reals``, how and with
+    which weights it was measured, and, under ``recovery``, its map and recovered target on such
+    pictures (``map_area``, ``lead``, ``lead_change``, ``lead_change_se`` ...)."""
+    if codec not in LOSSY_CODECS:
+        raise ValueError(f"no compression measurement for {codec!r}: one of {', '.join(LOSSY_CODECS)}")
+    return json.loads(resources.files("dfrec").joinpath("assets", f"{codec}_fake_score.json").read_text(encoding="utf-8"))
 
 
 def _nearest_quality(rows: dict[str, Any], quality: int) -> str:
@@ -77,31 +100,64 @@ def _nearest_quality(rows: dict[str, Any], quality: int) -> str:
     return min(rows, key=lambda k: (abs(int(k) - int(quality)), -int(k)))
 
 
-def jpeg_caveat(jpeg_quality: int) -> dict[str, str] | None:
-    """The ``jpeg_compressed`` caveat of a picture last saved as JPEG at ``jpeg_quality`` (1-100, as
-    :func:`dfrec.io.estimate_jpeg_quality` reads it), or ``None`` where the measured quality nearest it
-    kept the fake score's catch rate at :data:`JPEG_CAVEAT_CAUGHT` or above."""
-    ref = jpeg_fake_score()
-    q = _nearest_quality(ref["jpeg"], jpeg_quality)
-    row, clean = ref["jpeg"][q], ref["as_it_is"]
-    if row["swaps_caught"] >= JPEG_CAVEAT_CAUGHT:
+def lossy_save(record: dict[str, Any]) -> tuple[str, int, str] | None:
+    """``(codec, quality, found_in)`` of the coarsest lossy save a picture is known to have gone
+    through, from its :func:`dfrec.io.image_header` or its ``result.json`` ``input``: a JPEG's
+    ``jpeg_quality`` (``"jpeg_tables"``) or, where its pixels hold the blocks of an earlier save
+    :data:`EARLIER_JPEG_MARGIN` or more lower, that save's ``jpeg_history`` (``"jpeg_blocks_before"``);
+    a lossy ``webp_encoding`` (``"vp8_header"``); the ``jpeg_history`` found in the pixels of another
+    format (``"jpeg_blocks"``, :func:`dfrec.compression.jpeg_history`); ``None`` for anything else (a
+    PNG never saved as JPEG, a lossless WebP, unknown)."""
+    history = (record.get("jpeg_history") or {}).get("quality")
+    if (record.get("jpeg_quality") or {}).get("quality") is not None:
+        last = int(record["jpeg_quality"]["quality"])
+        if history is not None and history <= last - EARLIER_JPEG_MARGIN:
+            return "jpeg", int(history), "jpeg_blocks_before"
+        return "jpeg", last, "jpeg_tables"
+    webp = record.get("webp_encoding") or {}
+    if webp.get("lossless") is False and webp.get("quality") is not None:
+        return "webp", int(webp["quality"]), "vp8_header"
+    if history is not None:
+        return "jpeg", int(history), "jpeg_blocks"
+    return None
+
+
+def compression_caveat(codec: str, quality: int, found_in: str | None = None) -> dict[str, str] | None:
+    """The ``<codec>_compressed`` caveat of a picture last saved with ``codec`` ("jpeg" or "webp")
+    at ``quality`` (1-100, as :mod:`dfrec.compression` reads it; ``found_in``: where, a key of
+    :data:`SAVE_FOUND_IN`, by default the file's own header), or ``None`` where, at the measured
+    quality nearest it, the fake score kept its catch rate at :data:`COMPRESSION_CAVEAT_CAUGHT` and
+    the recovered target kept its lead over the forgery (:data:`COMPRESSION_CAVEAT_LEAD_KEPT`)."""
+    ref, name = compression_measurement(codec), LOSSY_CODECS[codec]
+    q = _nearest_quality(ref[codec], quality)
+    row, clean = ref[codec][q], ref["as_it_is"]
+    score_weak = row["swaps_caught"] < COMPRESSION_CAVEAT_CAUGHT
+    recovery_weak, recovery = False, ""
+    if ref.get("recovery"):  # the map and the recovered target on the same kind of swaps (compression_recovery.py)
+        rec = ref["recovery"]
+        rq = _nearest_quality(rec[codec], quality)
+        r, r0 = rec[codec][rq], rec["as_it_is"]
+        recovery_weak = (r["lead"] < COMPRESSION_CAVEAT_LEAD_KEPT * r0["lead"]
+                         and -r["lead_change"] >= COMPRESSION_CAVEAT_LEAD_Z * r["lead_change_se"])
+        recovery = ((f"at quality {rq} " if rq != q else "") + "the recovered target's lead over the forgery fell "
+                    f"from {r0['lead']:.3f} to {r['lead']:.3f} IDSim"
+                    + (f" and the map covered {r['map_area']:.0%} of the face crop instead of {r0['map_area']:.0%}"
+                       if abs(r["map_area"] - r0["map_area"]) >= 0.03 else ""))
+    if not (score_weak or recovery_weak):
         return None
     reals = (f", and called {row['reals_called_swapped']:.0%} of the untouched photos swapped "
              f"({clean['reals_called_swapped']:.0%} unsaved)"
              if row["reals_called_swapped"] - clean["reals_called_swapped"] >= 0.02 else "")
-    recovery = ""
-    if ref.get("recovery"):  # the map and the recovered target on the same kind of swaps (compression_recovery.py)
-        rec = ref["recovery"]
-        rq = _nearest_quality(rec["jpeg"], jpeg_quality)
-        r, r0 = rec["jpeg"][rq], rec["as_it_is"]
-        recovery = (f"; at quality {rq} its map also covered {r['map_area']:.0%} of the face crop instead of "
-                    f"{r0['map_area']:.0%} and the recovered target's lead over the forgery fell from "
-                    f"{r0['lead']:.3f} to {r['lead']:.3f} IDSim, so the recovered faces are weaker too")
-    return {"code": "jpeg_compressed", "message": (
-        f"saved as JPEG at about quality {int(jpeg_quality)} (read from the file's quantisation tables): on "
-        f"{row['n_swaps']} LFW face swaps pasted into photos saved at quality {q}, dfrec's bundled model caught "
-        f"{row['swaps_caught']:.0%} ({clean['swaps_caught']:.0%} unsaved){reals}; a low fake score is weaker "
-        f"evidence here{recovery}")}
+    found_in = found_in or {"jpeg": "jpeg_tables", "webp": "vp8_header"}[codec]
+    said = (SAVE_FOUND_IN[found_in].format(name=name, q=int(quality)) + f": on {row['n_swaps']} LFW face swaps "
+            f"pasted into photos saved at quality {q}, dfrec's bundled model ")
+    if score_weak:
+        said += (f"caught {row['swaps_caught']:.0%} ({clean['swaps_caught']:.0%} unsaved){reals}; a low fake score "
+                 f"is weaker evidence here" + (f"; {recovery}, so the recovered faces are weaker too" if recovery else ""))
+    else:
+        said += (f"still caught {row['swaps_caught']:.0%} ({clean['swaps_caught']:.0%} unsaved){reals}, but {recovery}: "
+                 "the recovered faces are weaker here")
+    return {"code": f"{codec}_compressed", "message": said}
 
 
 def head_pose_deg(landmarks: np.ndarray) -> tuple[float, float] | None:
@@ -126,15 +182,16 @@ def head_pose_deg(landmarks: np.ndarray) -> tuple[float, float] | None:
 
 
 def input_caveats(landmarks: np.ndarray, pose: tuple[float, float] | None = None,
-                  jpeg_quality: int | None = None) -> list[dict[str, str]]:
+                  saved: tuple[str, int, str] | None = None) -> list[dict[str, str]]:
     """What about a face, as found in the picture, makes its recovery less reliable than the
     tested case: ``[{"code", "message"}]``, empty when nothing is known to. ``landmarks (68, 2)``
     in picture pixels; ``pose`` its :func:`head_pose_deg` (``None``: the pose rules are skipped);
-    ``jpeg_quality`` the quality the picture was last saved at as JPEG (``None``: not a JPEG).
+    ``saved`` the lossy save the picture last went through, ``(codec, quality, found_in)``
+    (:func:`lossy_save`; ``None``: none known).
     Rules: ``small_face`` below :data:`SMALL_FACE_EYES_PX` (facing the camera: the eye distance
     ÷ cos(yaw) when the pose is known, see :data:`SMALL_FACE_MAX_YAW_DEG`); ``turned_head`` beyond
     :data:`TURNED_HEAD_YAW_DEG`; ``tilted_head`` outside :data:`TILTED_HEAD_PITCH_DEG`;
-    ``jpeg_compressed`` by :func:`jpeg_caveat`."""
+    ``jpeg_compressed`` / ``webp_compressed`` by :func:`compression_caveat`."""
     eyes = eye_distance(landmarks)
     out = []
     if pose is not None:
@@ -160,8 +217,8 @@ def input_caveats(landmarks: np.ndarray, pose: tuple[float, float] | None = None
             f"in the faces the model was trained on; shown with eyes 14 px apart, the recovered target's lead over "
             f"the forgery itself fell by a third, and at 10 px one swap in nine went unnoticed and one untouched "
             f"face in eight was called swapped (at 40 px: none and one in sixteen)")})
-    if jpeg_quality is not None and (jpeg := jpeg_caveat(jpeg_quality)) is not None:
-        out.append(jpeg)
+    if saved is not None and saved[0] in LOSSY_CODECS and (lossy := compression_caveat(*saved)) is not None:
+        out.append(lossy)
     return out
 
 
@@ -281,9 +338,10 @@ class FaceRecovery:
         dist = float(l2_distance(a, b))
         return {"idsim": float(idsim(a, b)), "l2": dist, "same_person": bool(is_same_person(dist))}
 
-    def to_dict(self, jpeg_quality: int | None = None) -> dict[str, Any]:
-        """Scores and geometry as plain JSON-ready values (no images); ``jpeg_quality``: the quality
-        the picture was last saved at as JPEG, for the caveats (:func:`input_caveats`)."""
+    def to_dict(self, saved: tuple[str, int, str] | None = None) -> dict[str, Any]:
+        """Scores and geometry as plain JSON-ready values (no images); ``saved``: the lossy save the
+        picture last went through, ``(codec, quality, found_in)`` (:func:`lossy_save`), for the caveats
+        (:func:`input_caveats`)."""
         from dfrec.faces.identity import is_same_person
 
         pair = self.source_vs_target()
@@ -303,7 +361,7 @@ class FaceRecovery:
             "eye_distance_px": round(eye_distance(self.landmarks), 2),
             "crop_scale": round(crop_scale(self.matrix), 4),
             "head_pose_deg": None if pose is None else {"yaw": round(pose[0], 1), "pitch": round(pose[1], 1)},
-            "caveats": input_caveats(self.landmarks, pose, jpeg_quality),
+            "caveats": input_caveats(self.landmarks, pose, saved),
             "landmarks": np.round(np.asarray(self.landmarks, dtype=np.float64), 2).tolist(),
         }
 

@@ -86,6 +86,7 @@ def test_a_jpeg_says_its_quality_and_where_it_weakens_the_score(tmp_path, tiny_c
     inp.mkdir()
     Image.fromarray(face_image).save(inp / "web.jpg", quality=75)
     Image.fromarray(face_image).save(inp / "camera.jpg", quality=95)
+    Image.open(inp / "web.jpg").save(inp / "twice.jpg", quality=95)  # 75, then 95: the 75's blocks remain
     out = tmp_path / "out"
     assert run_cli(inp, "-o", out, "--checkpoint", tiny_checkpoint) == 0
     console = capsys.readouterr().out
@@ -98,6 +99,49 @@ def test_a_jpeg_says_its_quality_and_where_it_weakens_the_score(tmp_path, tiny_c
     assert "saved as JPEG at about quality 75" in console and "quality 95" not in console
     page = (out / "in" / "web" / "report.html").read_text()
     assert "last saved at quality 75" in page and "Saved as JPEG at about quality 75" in page
+    twice = json.loads((out / "in" / "twice" / "result.json").read_text())
+    assert twice["input"]["jpeg_quality"]["quality"] == 95 and abs(twice["input"]["jpeg_history"]["quality"] - 75) <= 2
+    assert [c["code"] for c in twice["faces"][0]["caveats"]] == ["jpeg_compressed"]
+    assert "before its last save at a higher quality" in twice["faces"][0]["caveats"][0]["message"]
+    assert "jpeg_history" not in camera["input"] and "jpeg_history" not in web["input"]  # one save: its own tables say it
+
+
+def test_a_lossy_webp_or_a_png_of_a_jpeg_gets_its_caveat(tmp_path, tiny_checkpoint, face_image, capsys):
+    """A picture last saved as lossy WebP at quality 50: result.json and the report say it was
+    lossy and at about which quality, and each face carries the webp_compressed caveat; a lossless
+    WebP is recorded as lossless and gets none. A PNG of a JPEG of quality 75 gets jpeg_compressed
+    from the blocks its pixels still hold."""
+    import io as _io
+
+    from PIL import Image
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    Image.fromarray(face_image).save(inp / "web.webp", quality=50)
+    Image.fromarray(face_image).save(inp / "lossless.webp", lossless=True)
+    buf = _io.BytesIO()
+    Image.fromarray(face_image).save(buf, "JPEG", quality=75)
+    Image.open(buf).save(inp / "once_jpeg.png")
+    out = tmp_path / "out"
+    assert run_cli(inp, "-o", out, "--checkpoint", tiny_checkpoint) == 0
+    console = capsys.readouterr().out
+    web = json.loads((out / "in" / "web" / "result.json").read_text())
+    lossless = json.loads((out / "in" / "lossless" / "result.json").read_text())
+    enc = web["input"]["webp_encoding"]
+    assert enc["lossless"] is False and abs(enc["quality"] - 50) <= 6
+    assert lossless["input"]["webp_encoding"] == {"lossless": True}
+    assert [c["code"] for c in web["faces"][0]["caveats"]] == ["webp_compressed"]
+    assert lossless["faces"][0]["caveats"] == []
+    assert f"saved as WebP at about quality {enc['quality']}" in console
+    page = (out / "in" / "web" / "report.html").read_text()
+    assert f"quality {enc['quality']}, from its VP8 quantisers" in page and "Saved as WebP" in page
+    assert "(lossless)" in (out / "in" / "lossless" / "report.html").read_text()
+    once = json.loads((out / "in" / "once_jpeg" / "result.json").read_text())
+    assert abs(once["input"]["jpeg_history"]["quality"] - 75) <= 2 and "jpeg_quality" not in once["input"]
+    assert [c["code"] for c in once["faces"][0]["caveats"]] == ["jpeg_compressed"]
+    assert "before it became this file" in once["faces"][0]["caveats"][0]["message"]
+    assert "jpeg_history" not in lossless["input"] and "8 × 8 blocks of an earlier JPEG save" in (
+        out / "in" / "once_jpeg" / "report.html").read_text()
 
 
 def test_a_result_that_no_longer_stands_is_replaced_and_said(tmp_path, tiny_checkpoint, face_image, capsys):

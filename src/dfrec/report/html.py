@@ -488,10 +488,16 @@ def provenance_html(result: dict[str, Any]) -> str:
                                     f"{inp.get('frames_sampled')} sampled at {result['settings'].get('fps')} fps{turn}")))
     elif inp.get("format"):  # results before report format 6 do not say
         frames = inp.get("frames_in_file") or 1
-        jq = inp.get("jpeg_quality") or {}
+        jq, wq = inp.get("jpeg_quality") or {}, inp.get("webp_encoding") or {}
         saved = ((f" (last saved at quality {jq['quality']}: libjpeg's standard tables)" if jq.get("standard_tables")
                   else f" (last saved with tables of its own, nearest libjpeg's at quality {jq['quality']})")
                  if jq else "")
+        if wq:
+            saved = (" (lossless)" if wq.get("lossless") else
+                     f" (lossy, at about libwebp's quality {wq.get('quality')}, from its VP8 quantisers)")
+        if inp.get("jpeg_history"):
+            saved += (f"; its pixels hold the 8 × 8 blocks of an earlier JPEG save at about quality "
+                      f"{inp['jpeg_history']['quality']}")
         info.insert(3, ("Input format", _e(f"{inp['format']}{saved}; read as {inp.get('decoding')}"
                                            + (f"; the first of its {frames} frames or pages" if frames > 1 else ""))))
         meta = "<br>".join(f"{_e(k)}: <code>{_e(v)}</code>" for k, v in (inp.get("metadata") or {}).items())

@@ -22,19 +22,25 @@ from typing import Any, Sequence
 import numpy as np
 
 from dfrec import __version__
+from dfrec.compression import jpeg_history
 from dfrec.io import decoding_words, image_header, write_image, write_json_atomic, write_text_atomic
 from dfrec.report.gallery import gallery_matches, gallery_record
 from dfrec.report.html import render_report
 from dfrec.report.overview import overview_image
 from dfrec.report.provenance import environment, file_record, utc_now
-from dfrec.results import FAKE_THRESHOLD, FaceRecovery, ImageRecovery, VideoRecovery
+from dfrec.results import EARLIER_JPEG_MARGIN, FAKE_THRESHOLD, FaceRecovery, ImageRecovery, VideoRecovery, lossy_save
 
 FACE_IMAGES = ("forgery", "source", "target", "map", "overlay")
 #: The picture with every face boxed and numbered (image reports).
 OVERVIEW_FILE = "faces_found.jpg"
 #: Version of a result folder's layout (the files written, the keys of ``result.json``). Raise it
 #: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
-#: redoes results in an older layout instead of keeping them. 7: a JPEG's ``input`` gained
+#: redoes results in an older layout instead of keeping them. 8: a WebP's ``input`` gained
+#: ``webp_encoding`` (lossless, or lossy at about which quality, from its VP8 header) and its faces
+#: the ``webp_compressed`` caveat; ``jpeg_history`` where the pixels of another format (PNG, TIFF
+#: ...) hold a JPEG save's blocks, or a JPEG's those of an earlier save at a lower quality;
+#: ``jpeg_compressed`` also where the re-encoding weakens the recovered target, not only the fake
+#: score (2026-12-07); 7: a JPEG's ``input`` gained
 #: ``jpeg_quality`` (the quality it was last saved at, from its tables) and its faces the
 #: ``jpeg_compressed`` caveat where that quality weakens the fake score (2026-12-07); 6: ``input`` gained an image's
 #: ``format``, ``mode``, ``exif_orientation``, ``frames_in_file``, ``decoding`` (how it was
@@ -47,7 +53,7 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: before: a rerun redoes older results, whose crops differ); 3: faces gained ``eye_distance_px``,
 #: ``crop_scale``, ``head_pose_deg`` and ``caveats`` (2026-12-06); 2: video reports gained ``faces_found.jpg``
 #: (2026-12-05); 1 (or no ``report_format``): before.
-REPORT_FORMAT = 7
+REPORT_FORMAT = 8
 
 
 def save_face_images(folder: Path, prefix: str, rec: FaceRecovery) -> dict[str, str]:
@@ -64,7 +70,8 @@ def save_face_images(folder: Path, prefix: str, rec: FaceRecovery) -> dict[str, 
 def _input_record(path: Path, kind: str, width: int, height: int) -> dict[str, Any]:
     """The input file: where, what (hash, size) and, for an image, what it is, how it was
     decoded and what its metadata says (``format``, ``mode``, ``exif_orientation``,
-    ``frames_in_file``, ``decoding``, ``metadata``; a JPEG's ``jpeg_quality``)."""
+    ``frames_in_file``, ``decoding``, ``metadata``; a JPEG's ``jpeg_quality``, a WebP's
+    ``webp_encoding``)."""
     rec = file_record(path)
     out = {"path": str(path.resolve()), "name": path.name, "kind": kind, "bytes": rec["bytes"],
            "sha256": rec["sha256"], "width": int(width), "height": int(height)}
@@ -73,8 +80,9 @@ def _input_record(path: Path, kind: str, width: int, height: int) -> dict[str, A
         if header:
             out.update(format=header["format"], mode=header["mode"], exif_orientation=header["exif_orientation"],
                        frames_in_file=header["frames"], decoding=decoding_words(header), metadata=header["metadata"])
-            if "jpeg_quality" in header:
-                out["jpeg_quality"] = header["jpeg_quality"]
+            for key in ("jpeg_quality", "webp_encoding"):
+                if key in header:
+                    out[key] = header[key]
     return out
 
 
@@ -156,8 +164,15 @@ def write_image_report(
                          "first was analysed."]
     if notes:
         result["notes"] = list(notes)
-    quality = (result["input"].get("jpeg_quality") or {}).get("quality")
-    result["faces"] = [_face_entry(folder, f"face{i + 1}", f"Face {i + 1}", face.to_dict(quality), face, gallery, top_k)
+    if (result["input"].get("webp_encoding") or {}).get("lossless") is not False:
+        # a PNG (TIFF, lossless WebP ...) of a JPEG keeps that JPEG's blocks, and a JPEG saved again at
+        # a higher quality its earlier save's: the caveat reads them from the pixels (results.lossy_save)
+        history = jpeg_history(image)
+        last = (result["input"].get("jpeg_quality") or {}).get("quality")
+        if history is not None and (last is None or history["quality"] <= last - EARLIER_JPEG_MARGIN):
+            result["input"]["jpeg_history"] = history
+    saved = lossy_save(result["input"])
+    result["faces"] = [_face_entry(folder, f"face{i + 1}", f"Face {i + 1}", face.to_dict(saved), face, gallery, top_k)
                        for i, face in enumerate(recovery.faces)]
     if gallery is not None:
         result["gallery"] = gallery_record(gallery, top_k)

@@ -60,8 +60,10 @@ OUTSIDE_PEOPLE = {"obama": "Obama", "obama2": "Obama", "obama3": "Obama", "biden
 
 
 def codec_name(codec: str) -> str:
-    """How round trips and tables name ``codec``: "JPEG", "WebP"."""
-    return {"jpeg": "JPEG", "webp": "WebP"}[codec]
+    """How round trips and tables name ``codec``: "JPEG", "WebP" (as the caveats do)."""
+    from dfrec.results import LOSSY_CODECS
+
+    return LOSSY_CODECS[codec]
 
 
 def round_trips(codecs=CODECS, qualities=QUALITIES) -> dict[str, object]:

@@ -192,6 +192,8 @@ def test_which_jpeg_and_webp_qualities_get_the_caveat():
     sixty = compression_caveat("jpeg", 60)["message"]
     assert "still caught" in sixty and "the recovered faces are weaker here" in sixty
     assert compression_caveat("jpeg", 78)["message"].count("photos saved at quality 80") == 1
+    eighty_two = compression_caveat("jpeg", 82)["message"]  # the score weakened, the recovery (at 85) did not
+    assert "kept most of its lead" in eighty_two and "weaker too" not in eighty_two
     tables = {"jpeg_quality": {"quality": 95, "standard_tables": True}}
     assert lossy_save(tables) == ("jpeg", 95, "jpeg_tables")
     assert lossy_save({"webp_encoding": {"lossless": False, "quality": 52, "quantizers": [1]}}) == ("webp", 52, "vp8_header")

@@ -270,7 +270,9 @@ def jpeg_history(pixels: np.ndarray) -> dict[str, Any] | None:
         return None
     top, left = max(0, (h - HISTORY_MAX_SIDE) // 2), max(0, (w - HISTORY_MAX_SIDE) // 2)
     img = img[top: top + HISTORY_MAX_SIDE, left: left + HISTORY_MAX_SIDE]
-    luma = img[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114]) if img.ndim == 3 else img.astype(np.float64)
+    luma = img.astype(np.float64)
+    if luma.ndim == 3:
+        luma = luma[..., :3] @ np.array([0.299, 0.587, 0.114])  # JPEG's luma (ITU-R BT.601)
     dx, dy, lead = _block_grid(luma)
     if lead < HISTORY_GRID_LEAD:  # no grid stands out: nothing to read
         return None

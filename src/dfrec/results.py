@@ -54,7 +54,7 @@ TILTED_HEAD_PITCH_DEG = (-25.0, 20.0)
 #: model's fake score catch fewer swaps than :data:`COMPRESSION_CAVEAT_CAUGHT`, or left the recovered
 #: target less than :data:`COMPRESSION_CAVEAT_LEAD_KEPT` of its lead over the forgery (a paired drop of
 #: at least :data:`COMPRESSION_CAVEAT_LEAD_Z` standard errors). JPEG: every quality below 83 (the score
-#: at 63-82 and under 45, the recovery at 45-67); WebP: see docs/recover.md.
+#: at 63-82 and under 45, the recovery at 79 and under); WebP: below 93 (docs/recover.md).
 COMPRESSION_CAVEAT_CAUGHT = 0.97
 COMPRESSION_CAVEAT_LEAD_KEPT = 0.75
 COMPRESSION_CAVEAT_LEAD_Z = 2.0
@@ -92,7 +92,8 @@ def compression_measurement(codec: str) -> dict[str, Any]:
     pictures (``map_area``, ``lead``, ``lead_change``, ``lead_change_se`` ...)."""
     if codec not in LOSSY_CODECS:
         raise ValueError(f"no compression measurement for {codec!r}: one of {', '.join(LOSSY_CODECS)}")
-    return json.loads(resources.files("dfrec").joinpath("assets", f"{codec}_fake_score.json").read_text(encoding="utf-8"))
+    asset = resources.files("dfrec").joinpath("assets", f"{codec}_fake_score.json")
+    return json.loads(asset.read_text(encoding="utf-8"))
 
 
 def _nearest_quality(rows: dict[str, Any], quality: int) -> str:
@@ -132,17 +133,20 @@ def compression_caveat(codec: str, quality: int, found_in: str | None = None) ->
     q = _nearest_quality(ref[codec], quality)
     row, clean = ref[codec][q], ref["as_it_is"]
     score_weak = row["swaps_caught"] < COMPRESSION_CAVEAT_CAUGHT
-    recovery_weak, recovery = False, ""
+    recovery_weak, recovery, kept = False, "", ""
     if ref.get("recovery"):  # the map and the recovered target on the same kind of swaps (compression_recovery.py)
         rec = ref["recovery"]
         rq = _nearest_quality(rec[codec], quality)
         r, r0 = rec[codec][rq], rec["as_it_is"]
         recovery_weak = (r["lead"] < COMPRESSION_CAVEAT_LEAD_KEPT * r0["lead"]
                          and -r["lead_change"] >= COMPRESSION_CAVEAT_LEAD_Z * r["lead_change_se"])
-        recovery = ((f"at quality {rq} " if rq != q else "") + "the recovered target's lead over the forgery fell "
-                    f"from {r0['lead']:.3f} to {r['lead']:.3f} IDSim"
-                    + (f" and the map covered {r['map_area']:.0%} of the face crop instead of {r0['map_area']:.0%}"
-                       if abs(r["map_area"] - r0["map_area"]) >= 0.03 else ""))
+        at = f"at quality {rq} " if rq != q else ""
+        shrunk = abs(r["map_area"] - r0["map_area"]) >= 0.03
+        recovery = (at + f"the recovered target's lead over the forgery fell from {r0['lead']:.3f} to {r['lead']:.3f} "
+                    "IDSim" + (f" and the map covered {r['map_area']:.0%} of the face crop instead of "
+                               f"{r0['map_area']:.0%}" if shrunk else ""))
+        kept = (f" ({at}the recovered target kept most of its lead over the forgery, {r['lead']:.3f} IDSim against "
+                f"{r0['lead']:.3f} unsaved)")
     if not (score_weak or recovery_weak):
         return None
     reals = (f", and called {row['reals_called_swapped']:.0%} of the untouched photos swapped "
@@ -153,10 +157,11 @@ def compression_caveat(codec: str, quality: int, found_in: str | None = None) ->
             f"pasted into photos saved at quality {q}, dfrec's bundled model ")
     if score_weak:
         said += (f"caught {row['swaps_caught']:.0%} ({clean['swaps_caught']:.0%} unsaved){reals}; a low fake score "
-                 f"is weaker evidence here" + (f"; {recovery}, so the recovered faces are weaker too" if recovery else ""))
+                 "is weaker evidence here" + (f"; {recovery}, so the recovered faces are weaker too" if recovery_weak
+                                              else kept))
     else:
-        said += (f"still caught {row['swaps_caught']:.0%} ({clean['swaps_caught']:.0%} unsaved){reals}, but {recovery}: "
-                 "the recovered faces are weaker here")
+        said += (f"still caught {row['swaps_caught']:.0%} ({clean['swaps_caught']:.0%} unsaved){reals}, but "
+                 f"{recovery}: the recovered faces are weaker here")
     return {"code": f"{codec}_compressed", "message": said}
 
 

@@ -28,7 +28,7 @@ from dfrec.report.gallery import gallery_matches, gallery_record
 from dfrec.report.html import render_report
 from dfrec.report.overview import overview_image
 from dfrec.report.provenance import environment, file_record, utc_now
-from dfrec.results import EARLIER_JPEG_MARGIN, FAKE_THRESHOLD, FaceRecovery, ImageRecovery, VideoRecovery, lossy_save
+from dfrec.results import FAKE_THRESHOLD, FaceRecovery, ImageRecovery, VideoRecovery, lossy_save
 
 FACE_IMAGES = ("forgery", "source", "target", "map", "overlay")
 #: The picture with every face boxed and numbered (image reports).
@@ -168,9 +168,9 @@ def write_image_report(
         # a PNG (TIFF, lossless WebP ...) of a JPEG keeps that JPEG's blocks, and a JPEG saved again at
         # a higher quality its earlier save's: the caveat reads them from the pixels (results.lossy_save)
         history = jpeg_history(image)
-        last = (result["input"].get("jpeg_quality") or {}).get("quality")
-        if history is not None and (last is None or history["quality"] <= last - EARLIER_JPEG_MARGIN):
-            result["input"]["jpeg_history"] = history
+        with_history = {**result["input"], "jpeg_history": history}
+        if history is not None and lossy_save(with_history) != lossy_save(result["input"]):
+            result["input"]["jpeg_history"] = history  # kept where it changes what the caveat goes by
     saved = lossy_save(result["input"])
     result["faces"] = [_face_entry(folder, f"face{i + 1}", f"Face {i + 1}", face.to_dict(saved), face, gallery, top_k)
                        for i, face in enumerate(recovery.faces)]

@@ -73,6 +73,7 @@ def measure(recoverer, pictures: dict[str, list], round_trips, progress=print) -
 
     from dfrec.faces import align_face
     from dfrec.faces.identity import idsim
+    from dfrec.io import to_uint8
 
     size = recoverer.image_size
     cases = []
@@ -91,7 +92,7 @@ def measure(recoverer, pictures: dict[str, list], round_trips, progress=print) -
             else:
                 crop = fn(align_face(swap, face.landmarks, size=size).image)
                 r = recoverer.run_crops(crop[None])
-                target = (r["target"][0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+                target = to_uint8(r["target"][0].permute(1, 2, 0).numpy())
                 got = (r["map"][0, 0].numpy(), target, crop, float(r["score_fake"][0]))
             if got is None:
                 emb = recoverer.run_crops(np.stack([truth, align_face(swap, face.landmarks, size=size).image]))["emb_forgery"]

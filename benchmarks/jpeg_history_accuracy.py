@@ -9,7 +9,7 @@ identity folder's first, a seeded sample) are first resized by a factor of 0.93 
 erases the blocks of LFW's own JPEG save, then:
 
 - ``never``: kept as they are: a picture never saved as JPEG since (what ``found`` must not say);
-- ``JPEG q``: saved once at quality q and decoded, then cropped by 3 px left and 5 px top (blocks
+- ``JPEG q``: saved once at quality q and decoded (OpenCV's libjpeg, 4:2:0, as training's round trips), then cropped by 3 px left and 5 px top (blocks
   off the picture's 8-px grid, as any crop leaves them);
 - ``JPEG q1 then q2``: saved at q1, then again at the higher q2 (the file's tables say q2), then
   cropped; ``, cropped, then``: cropped between the two saves, so their blocks do not line up.
@@ -22,7 +22,6 @@ the later save was read). About 0.1 s per picture on 2 CPU cores.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import random
 import sys
@@ -36,15 +35,6 @@ DEFAULT_LFW = Path(os.environ.get("DFREC_LFW", ROOT.parent / "shared" / "data" /
 CASES = [("never", None, None, False)] + [(f"JPEG {q}", q, None, False) for q in (95, 90, 85, 80, 75, 70, 60, 50, 40, 30)] + [
     (f"JPEG {a} then {b}", a, b, False) for a, b in ((75, 95), (60, 95), (75, 90), (50, 85))] + [
     ("JPEG 75, cropped, then 95", 75, 95, True)]
-
-
-def jpeg_round_trip(pixels: np.ndarray, quality: int) -> np.ndarray:
-    """``pixels (H, W, 3) uint8`` saved as JPEG at ``quality`` (Pillow, 4:2:0) and decoded."""
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, "JPEG", quality=quality)
-    return np.asarray(Image.open(buf).convert("RGB"))
 
 
 def photos(lfw: Path, n: int, seed: int) -> list[np.ndarray]:
@@ -66,6 +56,7 @@ def photos(lfw: Path, n: int, seed: int) -> list[np.ndarray]:
 def measure(pictures: list[np.ndarray]) -> list[dict]:
     """One row per case of :data:`CASES` (see the module's docstring)."""
     from dfrec.compression import jpeg_history
+    from dfrec.data.synth.augment import jpeg as jpeg_round_trip
 
     rows = []
     for name, first, second, crop_between in CASES:

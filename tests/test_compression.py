@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from dfrec import compression, io
+from dfrec.data.synth.augment import jpeg as jpeg_round_trip
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "obama_on_biden" / "forgery.png"
 
@@ -95,14 +96,6 @@ def test_webp_reader_refuses_what_it_cannot_read(tmp_path, photo):
         compression.vp8_quantizers(b"\x01" * 20)  # not a key frame
 
 
-def _jpeg_round_trip(pixels: np.ndarray, quality: int) -> np.ndarray:
-    import io as _io
-
-    buf = _io.BytesIO()
-    Image.fromarray(pixels).save(buf, "JPEG", quality=quality)
-    return np.asarray(Image.open(buf).convert("RGB"))
-
-
 def test_an_earlier_jpeg_save_is_found_in_the_pixels(photo):
     """A picture once saved as JPEG at quality 30-80 and kept losslessly since (a PNG of it), even
     cropped off the 8-pixel grid, shows that save's blocks: its quality is read back to within 2,
@@ -110,13 +103,13 @@ def test_an_earlier_jpeg_save_is_found_in_the_pixels(photo):
     clean = np.asarray(photo)
     for q in (30, 50, 75, 80):
         for dx, dy in ((0, 0), (5, 3)):
-            found = compression.jpeg_history(_jpeg_round_trip(clean, q)[dy:, dx:])
+            found = compression.jpeg_history(jpeg_round_trip(clean, q)[dy:, dx:])
             assert found is not None and abs(found["quality"] - q) <= 2, (q, dx, dy, found)
             assert found["grid"] == [(8 - dx) % 8, (8 - dy) % 8] and len(found["steps"]) >= 3
     assert compression.jpeg_history(clean) is None  # shrunk to 360 px from the original: no grid left
-    shrunk = np.asarray(Image.fromarray(_jpeg_round_trip(clean, 50)).resize((331, 331), Image.LANCZOS))
+    shrunk = np.asarray(Image.fromarray(jpeg_round_trip(clean, 50)).resize((331, 331), Image.LANCZOS))
     assert compression.jpeg_history(shrunk) is None
     assert compression.jpeg_history(clean[..., 0]) is None  # gray is read too
-    assert compression.jpeg_history(_jpeg_round_trip(clean, 50)[..., 1]) is not None
+    assert compression.jpeg_history(jpeg_round_trip(clean, 50)[..., 1]) is not None
     assert compression.jpeg_history(np.full((100, 100, 3), 128, np.uint8)) is None  # flat: nothing to read
     assert compression.jpeg_history(clean[:40, :40]) is None  # too small to judge

@@ -1,6 +1,7 @@
-"""How a picture was last compressed, read from the file itself: the quality of a JPEG (from its
-quantisation tables) and of a lossy WebP (from the quantisers in its VP8 frame header), or that a
-WebP is lossless. No pixels are decoded.
+"""How a picture was last compressed: from the file itself, without decoding pixels, the quality of
+a JPEG (its quantisation tables) and of a lossy WebP (the quantisers in its VP8 frame header), or
+that a WebP is lossless; from the pixels, the 8 x 8 blocks an earlier JPEG save left
+(:func:`jpeg_history`: a PNG of a JPEG, a JPEG saved again).
 
 Both qualities are the encoder setting (1-100) of the library most software uses: libjpeg's for
 JPEG (exact where the file holds libjpeg's tables, as Pillow, OpenCV and most editors write them),
@@ -181,8 +182,9 @@ def read_webp_encoding(path: str | os.PathLike) -> dict[str, Any] | None:
                 if tag == b"VP8 ":
                     f.seek(start)
                     # the frame header sits at the start of the first partition: a few hundred bytes
-                    frame = f.read(min(size, 4096))
-                    if len(frame) < min(size, 4096):
+                    want = min(size, 4096)
+                    frame = f.read(want)
+                    if len(frame) < want:
                         return None  # cut short
                     qs = vp8_quantizers(frame)
                     return {"lossless": False, "quality": webp_quality_of_quantizers(qs), "quantizers": qs}

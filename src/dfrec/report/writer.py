@@ -164,14 +164,13 @@ def write_image_report(
                          "first was analysed."]
     if notes:
         result["notes"] = list(notes)
+    saved = lossy_save(result["input"])
     if (result["input"].get("webp_encoding") or {}).get("lossless") is not False:
         # a PNG (TIFF, lossless WebP ...) of a JPEG keeps that JPEG's blocks, and a JPEG saved again at
         # a higher quality its earlier save's: the caveat reads them from the pixels (results.lossy_save)
         history = jpeg_history(image)
-        with_history = {**result["input"], "jpeg_history": history}
-        if history is not None and lossy_save(with_history) != lossy_save(result["input"]):
-            result["input"]["jpeg_history"] = history  # kept where it changes what the caveat goes by
-    saved = lossy_save(result["input"])
+        if history is not None and (found := lossy_save({**result["input"], "jpeg_history": history})) != saved:
+            result["input"]["jpeg_history"], saved = history, found  # kept where it changes what the caveat goes by
     result["faces"] = [_face_entry(folder, f"face{i + 1}", f"Face {i + 1}", face.to_dict(saved), face, gallery, top_k)
                        for i, face in enumerate(recovery.faces)]
     if gallery is not None:

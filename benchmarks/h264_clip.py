@@ -1,0 +1,87 @@
+"""A picture through an H.264 video, as a face swap reaches an investigator inside a video file.
+
+:class:`H264RoundTrip` makes a short clip in which the picture pans by whole pixels (1 px right and
+½ px down per frame, edges repeated), encodes it with x264 at a CRF (FFmpeg's default settings
+otherwise: preset medium, 4:2:0 chroma, B frames), decodes it, and returns its last frame moved
+back into place: a predicted (P or B) frame, coded against its neighbours, as most frames of a
+video are. It records the clip's median slice QP as ``dfrec recover`` reads it from a video
+(:func:`dfrec.h264.read_h264_encoding`), so that a caveat keyed on QP quotes the clips it was
+measured on. x264's CRF is content-dependent: the same CRF gives a noisier picture a higher QP.
+
+OpenCV's FFmpeg has no H.264 encoder; this needs PyAV (``pip install av``, whose wheels bundle
+libx264; ``pip install -e .[video]``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+#: Frames of a round trip's clip; the last is analysed.
+CLIP_FRAMES = 8
+#: x264's CRF values the H.264 round trips run at by default (FaceForensics++'s "c23" and "c40" among them).
+CRFS = (18, 23, 28, 33, 40, 45)
+
+
+def _require_av():
+    try:
+        import av
+    except ImportError as e:  # pragma: no cover - depends on the machine
+        raise SystemExit("the H.264 round trips need PyAV, which bundles libx264 (OpenCV's FFmpeg has no H.264 "
+                         "encoder): pip install av, or pip install -e .[video]") from e
+    return av
+
+
+def pan(picture: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """``picture (H, W, 3)`` moved ``dx`` px right and ``dy`` px down (whole pixels), edges repeated."""
+    import cv2
+
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(picture, m, (picture.shape[1], picture.shape[0]), flags=cv2.INTER_NEAREST,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def encode_clip(path: str | os.PathLike, frames: list[np.ndarray], options: dict[str, str], fps: int = 25,
+                codec: str = "libx264", pix_fmt: str = "yuv420p") -> None:
+    """Write ``frames`` (each ``(H, W, 3) uint8`` RGB, even ``H`` and ``W``) to a video file (its suffix
+    picks the container: ``.mp4``, ``.mov`` ...) with ``codec`` and its ``options`` (x264's: ``{"crf":
+    "23"}``, ``{"qp": "30"}``, ``{"x264-params": "bframes=0"}`` ...)."""
+    av = _require_av()
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=fps, options=dict(options))
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
+        for a in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(a), format="rgb24")))
+        out.mux(stream.encode())
+
+
+def decode_frames(path: str | os.PathLike) -> list[np.ndarray]:
+    """Every frame of the video at ``path``, in display order, as ``(H, W, 3) uint8`` RGB."""
+    av = _require_av()
+    with av.open(str(path)) as f:
+        return [fr.to_ndarray(format="rgb24") for fr in f.decode(video=0)]
+
+
+class H264RoundTrip:
+    """``f(picture (H, W, 3) uint8 RGB) -> picture``: the last frame of a :data:`CLIP_FRAMES`-frame
+    clip of ``picture`` panning, through x264 at ``crf``; ``qps`` collects each clip's median slice QP."""
+
+    def __init__(self, crf: int, frames: int = CLIP_FRAMES) -> None:
+        self.crf, self.frames, self.qps = int(crf), int(frames), []
+
+    def __call__(self, picture: np.ndarray) -> np.ndarray:
+        from dfrec.h264 import read_h264_encoding
+
+        h, w = picture.shape[:2]
+        even = np.pad(picture, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")  # 4:2:0 wants even sides
+        with tempfile.TemporaryDirectory(prefix="dfrec-h264-") as tmp:
+            path = os.path.join(tmp, "clip.mp4")
+            encode_clip(path, [pan(even, k, k // 2) for k in range(self.frames)], {"crf": str(self.crf)})
+            decoded = decode_frames(path)
+            encoding = read_h264_encoding(path)
+        if len(decoded) != self.frames or encoding is None:
+            raise RuntimeError(f"x264 clip at CRF {self.crf}: {len(decoded)} frames decoded, encoding {encoding}")
+        self.qps.append(encoding["qp"])
+        return np.ascontiguousarray(pan(decoded[-1], -(self.frames - 1), -((self.frames - 1) // 2))[:h, :w])

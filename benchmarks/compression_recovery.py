@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from compression_scores import (  # noqa: E402
     DEFAULT_LFW,
     _overlapping,
+    clip_qp,
     codec_name,
     lfw_pictures,
     model_weights,
@@ -85,6 +86,8 @@ def measure(recoverer, pictures: dict[str, list], round_trips, progress=print) -
     t0 = time.time()
     for name, where, fn in round_trips:
         rows = {k: [] for k in ("map_mean", "map_area", "target", "forgery", "lead", "score")}
+        if hasattr(fn, "qps"):
+            fn.qps.clear()
         for swap, box, face, truth in cases:
             if where == "picture":
                 found = _overlapping(recoverer.recover(swap if fn is None else fn(swap), paste=False), box)
@@ -105,6 +108,8 @@ def measure(recoverer, pictures: dict[str, list], round_trips, progress=print) -
                 vals = (float(mp.mean()), float((mp > 0.5).mean()), t, f, t - f, float(score))
             for k, v in zip(rows, vals):
                 rows[k].append(round(v, 5))
+        if (qp := clip_qp(fn)) is not None:
+            rows["qp"] = qp  # an H.264 round trip: its clips' median slice QP
         out[name] = rows
         if progress:
             progress(f"{name}: {time.time() - t0:.0f} s")
@@ -129,18 +134,23 @@ def summary(per_trip: dict[str, dict]) -> list[dict]:
                      "lead_change": None if name == "as it is" else round(float(diff.mean()), 4),
                      "lead_change_se": None if name == "as it is" else round(se, 4),
                      "score": round(float(np.mean(r["score"])), 4)})
+        if "qp" in r:
+            rows[-1]["qp"] = r["qp"]
     return rows
 
 
 #: The commands that add the recovery rows to ``src/dfrec/assets/<codec>_fake_score.json`` (after
 #: ``compression_scores.py``'s ``ASSET_COMMANDS`` wrote it for the same weights; JPEG about 18 min on
-#: 2 CPU cores, WebP about 16).
+#: 2 CPU cores, WebP about 16, H.264 about 14).
 ASSET_COMMANDS = {
     "jpeg": ("python benchmarks/compression_recovery.py --n 120 --qualities 95,85,75,60,40 --at both "
              "--asset src/dfrec/assets/jpeg_fake_score.json --json docs/results/compression/DATE_bundled_jpeg_recovery.json"),
     "webp": ("python benchmarks/compression_recovery.py --n 120 --codecs webp --qualities 95,90,80,70,60,50,40 "
              "--at picture --asset src/dfrec/assets/webp_fake_score.json "
              "--json docs/results/compression/DATE_bundled_webp_recovery.json"),
+    "h264": ("python benchmarks/compression_recovery.py --n 120 --codecs h264 --qualities 18,23,28,33,40,45 "
+             "--at picture --asset src/dfrec/assets/h264_fake_score.json "
+             "--json docs/results/compression/DATE_bundled_h264_recovery.json"),
 }
 
 
@@ -152,20 +162,22 @@ def add_to_asset(asset: dict, rows: list[dict], weights: dict[str, str], measure
     codec = asset.get("codec", "jpeg")  # assets from before WebP hold JPEG rows
     if asset.get("model_weights") != weights:
         raise SystemExit("the asset was measured with other weights: rerun compression_scores.py's ASSET_COMMANDS first")
-    keep = ("n", "map_area", "target", "forgery", "lead", "lead_change", "lead_change_se")
+    keep = ("n", "map_area", "target", "forgery", "lead", "lead_change", "lead_change_se", "qp")
     by = {r["round_trip"]: r for r in rows}
     name = codec_name(codec)
-    per_quality = {trip.split()[1]: {k: by[trip][k] for k in keep} for trip in by
+    per_quality = {trip.split()[1]: {k: by[trip][k] for k in keep if k in by[trip]} for trip in by
                    if trip.startswith(f"{name} ") and not trip.endswith(", crop")}
     if not per_quality:
         raise SystemExit(f"the asset needs whole-picture {name} round trips (--codecs {codec}, --at picture or both)")
+    how = (f"after the whole picture is saved as {name}" if codec != "h264" else
+           "as the last frame of a short H.264 clip of the picture at each x264 CRF (qp: the clips' median slice QP)")
     return {**asset, "recovery": {
         "what": ("benchmarks/compression_recovery.py on the same kind of swaps: the map's share above 0.5 and the "
-                 "recovered target's lead over the forgery (IDSim to the target's photo), as it is and after "
-                 f"the whole picture is saved as {name}; lead_change paired against as it is"),
+                 "recovered target's lead over the forgery (IDSim to the target's photo), as it is and "
+                 f"{how}; lead_change paired against as it is"),
         "measured": measured, "command": ASSET_COMMANDS[codec], "tables": tables,
         "as_it_is": {k: by["as it is"][k] for k in keep if k in ("n", "map_area", "target", "forgery", "lead")},
-        codec: dict(sorted(per_quality.items(), key=lambda kv: -int(kv[0]))),
+        codec: dict(sorted(per_quality.items(), key=lambda kv: int(kv[0]) if codec == "h264" else -int(kv[0]))),
     }}
 
 
@@ -177,7 +189,8 @@ def print_table(rows: list[dict]) -> None:
         change = "–" if r["lead_change"] is None else (
             f"{r['lead_change']:+.3f} ± {r['lead_change_se']:.3f} (z {r['lead_change'] / r['lead_change_se']:.1f})"
             if r["lead_change_se"] else f"{r['lead_change']:+.3f}")
-        print(f"| {r['round_trip']} | {r['n']} | {r['map_mean']:.3f} | {r['map_area']:.3f} | {r['target']:.3f} | "
+        name = r["round_trip"] + (f" (QP {r['qp']})" if "qp" in r else "")
+        print(f"| {name} | {r['n']} | {r['map_mean']:.3f} | {r['map_area']:.3f} | {r['target']:.3f} | "
               f"{r['forgery']:.3f} | {r['lead']:+.3f} ± {r['lead_se']:.3f} | {change} | {r['score']:.3f} |")
 
 
@@ -186,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", default=None, help="model folder (default: the bundled model)")
     ap.add_argument("--n", type=int, default=120, help="LFW swaps (default 120)")
     ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW, help="LFW folder with images_deepfunneled/")
-    ap.add_argument("--codecs", default="jpeg", help="jpeg, webp or jpeg,webp (default jpeg)")
-    ap.add_argument("--qualities", default="95,85,75,60", help="comma-separated (default 95,85,75,60)")
+    ap.add_argument("--codecs", default="jpeg", help="jpeg, webp, h264 or several, comma-separated (default jpeg)")
+    ap.add_argument("--qualities", default="95,85,75,60",
+                    help="comma-separated, 1-100; x264 CRFs, 0-51, for h264 (default 95,85,75,60)")
     ap.add_argument("--at", choices=("picture", "crop", "both"), default="both",
                     help="round trip of the whole picture, of the aligned crop, or both (default)")
     ap.add_argument("--threads", type=int, default=2)

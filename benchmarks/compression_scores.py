@@ -49,11 +49,14 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 DEFAULT_LFW = Path(os.environ.get("DFREC_LFW", ROOT.parent / "shared" / "data" / "lfw"))
 INSIGHTFACE = ROOT / ".cache" / "fixtures" / "insightface" / "t1.jpg"
 
-#: the round trips each picture goes through, besides none
+#: the round trips each picture goes through, besides none (by default; "h264" too on request: a
+#: short x264 clip of the picture at each CRF, ``h264_clip.H264RoundTrip``, which needs PyAV)
 CODECS = ("jpeg", "webp")
+ALL_CODECS = (*CODECS, "h264")
 QUALITIES = (90, 70, 50, 30)
 #: the portraits of the outside set: photo name (scripts/make_examples.py) -> person
 OUTSIDE_PEOPLE = {"obama": "Obama", "obama2": "Obama", "obama3": "Obama", "biden": "Biden", "astronaut": "Collins"}
@@ -67,14 +70,29 @@ def codec_name(codec: str) -> str:
 
 
 def round_trips(codecs=CODECS, qualities=QUALITIES) -> dict[str, object]:
-    """name -> ``f(picture (H, W, 3) uint8 RGB) -> picture``: "as it is", then each codec at each quality."""
+    """name -> ``f(picture (H, W, 3) uint8 RGB) -> picture``: "as it is", then each codec at each quality
+    (for "h264" a CRF: an :class:`h264_clip.H264RoundTrip`, whose ``qps`` collect the clips' QPs)."""
     from dfrec.data.synth.augment import compress
 
     out: dict[str, object] = {"as it is": lambda a: a}
     for codec in codecs:
         for q in qualities:
-            out[f"{codec_name(codec)} {q}"] = lambda a, c=codec, q=q: compress(a, q, c)
+            if codec == "h264":
+                from h264_clip import H264RoundTrip
+
+                out[f"{codec_name(codec)} {q}"] = H264RoundTrip(q)
+            else:
+                out[f"{codec_name(codec)} {q}"] = lambda a, c=codec, q=q: compress(a, q, c)
     return out
+
+
+def clip_qp(fn) -> float | None:
+    """The median QP of the clips a round trip ``fn`` made since its ``qps`` were last cleared (None:
+    not an H.264 round trip, or none made)."""
+    import numpy as np
+
+    qps = getattr(fn, "qps", None)
+    return round(float(np.median(qps)), 1) if qps else None
 
 
 def _aligned(photo, face, size: int):
@@ -214,6 +232,8 @@ def score_table(recoverer, pictures: dict[str, list], threshold: float = 0.5, pr
 
     rows = []
     for name, fn in (trips or round_trips()).items():
+        if hasattr(fn, "qps"):
+            fn.qps.clear()
         if at == "crop":
             s = {kind: np.array([crop_score_at(recoverer, p, box, fn) for p, box in items])
                  for kind, items in pictures.items()}
@@ -232,13 +252,15 @@ def score_table(recoverer, pictures: dict[str, list], threshold: float = 0.5, pr
             "not_found": int(sum(np.isnan(v).sum() for v in s.values())),
             "scores": {kind: [None if np.isnan(x) else round(float(x), 4) for x in v] for kind, v in s.items()},
         })
+        if (qp := clip_qp(fn)) is not None:
+            rows[-1]["qp"] = qp  # the clips' median slice QP, as dfrec.h264 reads a video's
         if progress:
             progress(name)
     return rows
 
 
 #: The commands that measure ``src/dfrec/assets/<codec>_fake_score.json`` (JPEG: about 25 min on 2
-#: CPU cores; WebP: about 22 min).
+#: CPU cores; WebP: about 22 min; H.264: about 15 min).
 ASSET_COMMANDS = {
     "jpeg": ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs jpeg "
              "--qualities 95,90,85,80,75,70,65,60,55,50,40,30 --asset src/dfrec/assets/jpeg_fake_score.json "
@@ -246,6 +268,9 @@ ASSET_COMMANDS = {
     "webp": ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs webp "
              "--qualities 95,90,85,80,75,70,60,50,40,30 --asset src/dfrec/assets/webp_fake_score.json "
              "--json docs/results/compression/DATE_bundled_webp_qualities.json"),
+    "h264": ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs h264 "
+             "--qualities 18,23,28,33,40,45 --asset src/dfrec/assets/h264_fake_score.json "
+             "--json docs/results/compression/DATE_bundled_h264_crfs.json"),
 }
 
 
@@ -266,16 +291,19 @@ def repo_path(path: Path) -> str:
 
 
 def parse_round_trip_options(ap: argparse.ArgumentParser, codecs: str, qualities: str) -> tuple[list[str], list[int]]:
-    """``--codecs`` and ``--qualities`` as lists, or ``ap.error`` (exit 2) naming what is wrong."""
+    """``--codecs`` and ``--qualities`` as lists, or ``ap.error`` (exit 2) naming what is wrong. H.264's
+    "qualities" are x264 CRFs, 0-51 (lower is finer)."""
     names = [c for c in codecs.split(",") if c]
-    if not names or set(names) - set(CODECS):
-        ap.error(f"--codecs {codecs!r}: a comma-separated choice of {', '.join(CODECS)}")
+    if not names or set(names) - set(ALL_CODECS):
+        ap.error(f"--codecs {codecs!r}: a comma-separated choice of {', '.join(ALL_CODECS)}")
     try:
         values = [int(q) for q in qualities.split(",") if q]
     except ValueError:
         values = []
     if not values or not all(1 <= q <= 100 for q in values):
         ap.error(f"--qualities {qualities!r}: comma-separated integers in 1-100")
+    if "h264" in names and max(values) > 51:
+        ap.error(f"--qualities {qualities!r}: H.264's are x264 CRFs, 0-51 (--codecs h264 alone)")
     return names, values
 
 
@@ -288,19 +316,25 @@ def caveat_asset(doc: dict, codec: str, checkpoint: str | None, measured: str, t
     if doc.get("at", "picture") != "picture" or "lfw" not in doc.get("tables", {}):
         raise SystemExit("the asset needs whole-picture round trips (--at picture) of the lfw set")
     rows = {r["round_trip"]: r for r in doc["tables"]["lfw"]}
-    keep = ("swaps_caught", "reals_called_swapped", "auc", "n_swaps", "n_reals")
+    keep = ("swaps_caught", "reals_called_swapped", "auc", "n_swaps", "n_reals", "qp")
     name = codec_name(codec)
-    per_quality = {trip.split()[1]: {k: rows[trip][k] for k in keep} for trip in rows if trip.startswith(f"{name} ")}
+    per_quality = {trip.split()[1]: {k: rows[trip][k] for k in keep if k in rows[trip]} for trip in rows
+                   if trip.startswith(f"{name} ")}
     if "as it is" not in rows or not per_quality:
         raise SystemExit(f"the asset needs the pictures as they are and {name} round trips (--codecs {codec})")
+    from h264_clip import CLIP_FRAMES
+
+    how = (f"after the whole picture is saved as {name} at each quality" if codec != "h264" else
+           f"as the last frame of an {CLIP_FRAMES}-frame H.264 clip of it panning, at each x264 CRF (qp: the clips' "
+           "median slice QP)")
     return {
         "what": ("dfrec recover's fake score on LFW validation swaps pasted into their target's photo and on the "
-                 f"photos themselves, as they are and after the whole picture is saved as {name} at each quality "
+                 f"photos themselves, as they are and {how} "
                  f"(benchmarks/compression_scores.py); dfrec.results reads it for the {codec}_compressed caveat"),
         "codec": codec, "measured": measured, "command": ASSET_COMMANDS[codec], "tables": tables,
         "threshold": doc["threshold"], "model_weights": model_weights(checkpoint),
-        "as_it_is": {k: rows["as it is"][k] for k in keep},
-        codec: dict(sorted(per_quality.items(), key=lambda kv: -int(kv[0]))),
+        "as_it_is": {k: rows["as it is"][k] for k in keep if k in rows["as it is"]},
+        codec: dict(sorted(per_quality.items(), key=lambda kv: int(kv[0]) if codec == "h264" else -int(kv[0]))),
     }
 
 
@@ -310,7 +344,8 @@ def print_table(tables: dict[str, list[dict]], threshold: float) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for set_name, rows in tables.items():
         for r in rows:
-            print(f"| {set_name} | {r['round_trip']} | {r['n_swaps']} | {r['swaps_caught']} | {r['swap_mean']} | "
+            qp = f" (QP {r['qp']})" if "qp" in r else ""
+            print(f"| {set_name} | {r['round_trip']}{qp} | {r['n_swaps']} | {r['swaps_caught']} | {r['swap_mean']} | "
                   f"{r['n_reals']} | {r['reals_called_swapped']} | {r.get('auc')} |")
 
 
@@ -325,19 +360,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the tables here")
     ap.add_argument("--asset", type=Path, default=None,
                     help="also write what the <codec>_compressed caveat quotes here (one codec; "
-                         "src/dfrec/assets/jpeg_fake_score.json or webp_fake_score.json)")
+                         "src/dfrec/assets/jpeg_fake_score.json, webp_fake_score.json or h264_fake_score.json)")
     ap.add_argument("--at", choices=("picture", "crop"), default="picture",
                     help="encode the whole picture (default, as sites do) or the aligned crop (as training does)")
-    ap.add_argument("--codecs", default=",".join(CODECS), help=f"round-trip codecs (default {','.join(CODECS)})")
+    ap.add_argument("--codecs", default=",".join(CODECS),
+                    help=f"round-trip codecs, of {','.join(ALL_CODECS)} (default {','.join(CODECS)})")
     ap.add_argument("--qualities", default=",".join(map(str, QUALITIES)),
-                    help=f"round-trip qualities, 1-100 (default {','.join(map(str, QUALITIES))})")
+                    help=f"round-trip qualities, 1-100, or x264 CRFs, 0-51, for h264 (default {','.join(map(str, QUALITIES))})")
     a = ap.parse_args(argv)
     names = [s for s in a.sets.split(",") if s]
     if not names or set(names) - {"lfw", "outside"}:
         ap.error(f"--sets {a.sets!r}: lfw, outside or lfw,outside")
     codecs, qualities = parse_round_trip_options(ap, a.codecs, a.qualities)
     if a.asset and len(codecs) != 1:
-        ap.error("--asset takes the rows of one codec: --codecs jpeg or --codecs webp")
+        ap.error("--asset takes the rows of one codec: --codecs jpeg, webp or h264")
     trips = round_trips(codecs, qualities)
 
     import torch

@@ -181,6 +181,36 @@ def test_the_compression_caveat_follows_the_measured_score_and_recovery(codec):
     assert not [c for c in input_caveats(lm, None, None) if c["code"].endswith("_compressed")]
 
 
+def test_the_h264_caveat_goes_by_the_video_quantiser():
+    """A video's h264_compressed caveat quotes the measured CRF whose clips' QP is nearest the
+    video's, where the fake score or the recovered target weakened there; lossy_save takes the QP
+    from result.json's h264_encoding."""
+    from dfrec.results import (COMPRESSION_CAVEAT_CAUGHT, COMPRESSION_CAVEAT_LEAD_KEPT, compression_caveat,
+                               compression_measurement, input_caveats, lossy_save)
+
+    ref = compression_measurement("h264")
+    rec = ref["recovery"]
+    clean = rec["as_it_is"]["lead"]
+    qps = [row["qp"] for row in ref["h264"].values()]
+    assert qps == sorted(qps) and len(set(qps)) == len(qps)  # a coarser CRF, a higher QP
+    for crf, row in ref["h264"].items():
+        r = rec["h264"][crf]
+        weak = (row["swaps_caught"] < COMPRESSION_CAVEAT_CAUGHT
+                or (r["lead"] < COMPRESSION_CAVEAT_LEAD_KEPT * clean and -r["lead_change"] >= 2 * r["lead_change_se"]))
+        c = compression_caveat("h264", row["qp"])
+        assert (c is not None) == weak, crf
+        if c:
+            assert c["code"] == "h264_compressed" and f"a quantiser (QP) of {row['qp']:g}" in c["message"]
+            assert f"clips at x264's CRF {crf} (a median QP of {row['qp']})" in c["message"]
+    top = max(ref["h264"], key=lambda k: ref["h264"][k]["qp"])
+    coarsest = compression_caveat("h264", 51)
+    assert coarsest is not None and f"CRF {top} " in coarsest["message"]  # beyond the rows: the nearest
+    assert lossy_save({"kind": "video", "codec": "avc1", "h264_encoding": {"qp": 27.5}}) == ("h264", 27.5, "h264_slices")
+    assert lossy_save({"kind": "video", "codec": "hevc"}) is None
+    lm = np.random.default_rng(0).uniform(60, 160, (68, 2)).astype(np.float32)
+    assert "h264_compressed" in [c["code"] for c in input_caveats(lm, None, ("h264", 51.0, "h264_slices"))]
+
+
 def test_which_jpeg_and_webp_qualities_get_the_caveat():
     """What the rule makes of the shipped measurements: the web's commonest JPEG quality (75)
     and a quality-60 JPEG, whose score held but whose recovery did not, get the caveat, a camera's

@@ -48,18 +48,19 @@ SMALL_FACE_MAX_YAW_DEG = 60.0
 #: held-out swaps, ``benchmarks/pose_sensitivity.py``, docs/recover.md); beyond it nothing was tested.
 TURNED_HEAD_YAW_DEG = 30.0
 TILTED_HEAD_PITCH_DEG = (-25.0, 20.0)
-#: A picture last saved lossily gets the ``jpeg_compressed`` or ``webp_compressed`` caveat where, at
-#: the measured quality nearest its own, the same whole-picture re-encoding of 120 LFW swaps pasted
-#: into photos (``assets/jpeg_fake_score.json``, ``assets/webp_fake_score.json``) made the bundled
+#: A picture last saved lossily gets the ``jpeg_compressed`` or ``webp_compressed`` caveat, an H.264
+#: video the ``h264_compressed`` one, where, at the measured quality (a video: QP) nearest its own, the
+#: same re-encoding of 120 LFW swaps pasted into photos (``assets/<codec>_fake_score.json``) made the bundled
 #: model's fake score catch fewer swaps than :data:`COMPRESSION_CAVEAT_CAUGHT`, or left the recovered
 #: target less than :data:`COMPRESSION_CAVEAT_LEAD_KEPT` of its lead over the forgery (a paired drop of
 #: at least :data:`COMPRESSION_CAVEAT_LEAD_Z` standard errors). JPEG: every quality below 83 (the score
-#: at 63-82 and under 45, the recovery at 79 and under); WebP: below 93 (docs/recover.md).
+#: at 63-82 and under 45, the recovery at 79 and under); WebP: below 93; H.264: every QP measured,
+#: from x264's CRF 18 (docs/recover.md).
 COMPRESSION_CAVEAT_CAUGHT = 0.97
 COMPRESSION_CAVEAT_LEAD_KEPT = 0.75
 COMPRESSION_CAVEAT_LEAD_Z = 2.0
 #: The codecs whose lossy saves have a caveat, as the caveat names them.
-LOSSY_CODECS = {"jpeg": "JPEG", "webp": "WebP"}
+LOSSY_CODECS = {"jpeg": "JPEG", "webp": "WebP", "h264": "H.264"}
 #: How the caveat says where the lossy save was found (the third item of :func:`lossy_save`'s tuple).
 SAVE_FOUND_IN = {
     "jpeg_tables": "saved as {name} at about quality {q} (read from the file's quantisation tables)",
@@ -69,7 +70,17 @@ SAVE_FOUND_IN = {
                     "save's 8 × 8 blocks)"),
     "jpeg_blocks_before": ("saved as {name} at about quality {q} before its last save at a higher quality (its "
                            "pixels still hold the earlier save's 8 × 8 blocks)"),
+    "h264_slices": ("encoded as {name} at a quantiser (QP) of {q} (the median over its frames' slice headers; 0-51, "
+                    "higher is coarser)"),
 }
+#: What the measured pictures went through, per codec (the caveat's "pasted into photos {…}").
+MEASURED_AS = {
+    "jpeg": "saved at quality {key}",
+    "webp": "saved at quality {key}",
+    "h264": "made into 8-frame H.264 clips at x264's CRF {key} (a median QP of {qp})",
+}
+#: The caveat's word for the pictures before that.
+UNSAVED = {"jpeg": "unsaved", "webp": "unsaved", "h264": "before encoding"}
 #: A JPEG whose pixels hold the blocks of a save at least this much lower in quality than its own
 #: tables say was saved twice; the caveat goes by the earlier, coarser save.
 EARLIER_JPEG_MARGIN = 5
@@ -85,9 +96,10 @@ def training_faces() -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=len(LOSSY_CODECS))
 def compression_measurement(codec: str) -> dict[str, Any]:
-    """The bundled model on whole pictures re-encoded with ``codec`` ("jpeg" or "webp";
-    ``assets/<codec>_fake_score.json``): its fake score ``as_it_is`` and, per quality, ``<codec>[q]``
-    with ``swaps_caught``, ``reals_called_swapped``, ``auc``, ``n_swaps``, ``n_reals``, how and with
+    """The bundled model on whole pictures re-encoded with ``codec`` ("jpeg", "webp" or "h264";
+    ``assets/<codec>_fake_score.json``): its fake score ``as_it_is`` and, per quality (H.264: per x264
+    CRF, with the ``qp`` its clips were coded at), ``<codec>[q]`` with ``swaps_caught``,
+    ``reals_called_swapped``, ``auc``, ``n_swaps``, ``n_reals``, how and with
     which weights it was measured, and, under ``recovery``, its map and recovered target on such
     pictures (``map_area``, ``lead``, ``lead_change``, ``lead_change_se`` ...)."""
     if codec not in LOSSY_CODECS:
@@ -96,19 +108,26 @@ def compression_measurement(codec: str) -> dict[str, Any]:
     return json.loads(asset.read_text(encoding="utf-8"))
 
 
-def _nearest_quality(rows: dict[str, Any], quality: int) -> str:
-    """The key of ``rows`` (qualities as strings) nearest ``quality``; a tie goes to the higher one."""
+def _nearest_quality(rows: dict[str, Any], quality: float, codec: str = "jpeg") -> str:
+    """The key of ``rows`` (qualities as strings) nearest ``quality``; a tie goes to the higher one.
+    H.264's rows are keyed by x264 CRF and hold the ``qp`` their clips were coded at: the row of
+    nearest ``qp`` (a tie to the coarser)."""
+    if codec == "h264":
+        return min(rows, key=lambda k: (abs(rows[k]["qp"] - float(quality)), -rows[k]["qp"]))
     return min(rows, key=lambda k: (abs(int(k) - int(quality)), -int(k)))
 
 
-def lossy_save(record: dict[str, Any]) -> tuple[str, int, str] | None:
+def lossy_save(record: dict[str, Any]) -> tuple[str, float, str] | None:
     """``(codec, quality, found_in)`` of the coarsest lossy save a picture is known to have gone
-    through, from its :func:`dfrec.io.image_header` or its ``result.json`` ``input``: a JPEG's
+    through, from its :func:`dfrec.io.image_header` or its ``result.json`` ``input``: a video's
+    ``h264_encoding`` (``"h264_slices"``: its median slice QP, :func:`dfrec.h264.read_h264_encoding`); a JPEG's
     ``jpeg_quality`` (``"jpeg_tables"``) or, where its pixels hold the blocks of an earlier save
     :data:`EARLIER_JPEG_MARGIN` or more lower, that save's ``jpeg_history`` (``"jpeg_blocks_before"``);
     a lossy ``webp_encoding`` (``"vp8_header"``); the ``jpeg_history`` found in the pixels of another
     format (``"jpeg_blocks"``, :func:`dfrec.compression.jpeg_history`); ``None`` for anything else (a
     PNG never saved as JPEG, a lossless WebP, unknown)."""
+    if (record.get("h264_encoding") or {}).get("qp") is not None:
+        return "h264", float(record["h264_encoding"]["qp"]), "h264_slices"
     history = (record.get("jpeg_history") or {}).get("quality")
     if (record.get("jpeg_quality") or {}).get("quality") is not None:
         last = int(record["jpeg_quality"]["quality"])
@@ -123,44 +142,46 @@ def lossy_save(record: dict[str, Any]) -> tuple[str, int, str] | None:
     return None
 
 
-def compression_caveat(codec: str, quality: int, found_in: str | None = None) -> dict[str, str] | None:
-    """The ``<codec>_compressed`` caveat of a picture last saved with ``codec`` ("jpeg" or "webp")
-    at ``quality`` (1-100, as :mod:`dfrec.compression` reads it; ``found_in``: where, a key of
-    :data:`SAVE_FOUND_IN`, by default the file's own header), or ``None`` where, at the measured
-    quality nearest it, the fake score kept its catch rate at :data:`COMPRESSION_CAVEAT_CAUGHT` and
-    the recovered target kept its lead over the forgery (:data:`COMPRESSION_CAVEAT_LEAD_KEPT`)."""
+def compression_caveat(codec: str, quality: float, found_in: str | None = None) -> dict[str, str] | None:
+    """The ``<codec>_compressed`` caveat of a picture last saved with ``codec`` ("jpeg" or "webp", at
+    ``quality`` 1-100 as :mod:`dfrec.compression` reads it) or of a video encoded with "h264" (at the
+    median slice QP ``quality``, :func:`dfrec.h264.read_h264_encoding`); ``found_in``: where, a key of
+    :data:`SAVE_FOUND_IN`, by default the file's own header. ``None`` where, at the measured quality
+    nearest it, the fake score kept its catch rate at :data:`COMPRESSION_CAVEAT_CAUGHT` and the
+    recovered target kept its lead over the forgery (:data:`COMPRESSION_CAVEAT_LEAD_KEPT`)."""
     ref, name = compression_measurement(codec), LOSSY_CODECS[codec]
-    q = _nearest_quality(ref[codec], quality)
-    row, clean = ref[codec][q], ref["as_it_is"]
+    q = _nearest_quality(ref[codec], quality, codec)
+    row, clean, unsaved = ref[codec][q], ref["as_it_is"], UNSAVED[codec]
     score_weak = row["swaps_caught"] < COMPRESSION_CAVEAT_CAUGHT
     recovery_weak, recovery, kept = False, "", ""
     if ref.get("recovery"):  # the map and the recovered target on the same kind of swaps (compression_recovery.py)
         rec = ref["recovery"]
-        rq = _nearest_quality(rec[codec], quality)
+        rq = q if q in rec[codec] else _nearest_quality(rec[codec], quality, codec)
         r, r0 = rec[codec][rq], rec["as_it_is"]
         recovery_weak = (r["lead"] < COMPRESSION_CAVEAT_LEAD_KEPT * r0["lead"]
                          and -r["lead_change"] >= COMPRESSION_CAVEAT_LEAD_Z * r["lead_change_se"])
-        at = f"at quality {rq} " if rq != q else ""
+        at = f"at {'CRF' if codec == 'h264' else 'quality'} {rq} " if rq != q else ""
         shrunk = abs(r["map_area"] - r0["map_area"]) >= 0.03
         recovery = (at + f"the recovered target's lead over the forgery fell from {r0['lead']:.3f} to {r['lead']:.3f} "
                     "IDSim" + (f" and the map covered {r['map_area']:.0%} of the face crop instead of "
                                f"{r0['map_area']:.0%}" if shrunk else ""))
         kept = (f" ({at}the recovered target kept most of its lead over the forgery, {r['lead']:.3f} IDSim against "
-                f"{r0['lead']:.3f} unsaved)")
+                f"{r0['lead']:.3f} {unsaved})")
     if not (score_weak or recovery_weak):
         return None
     reals = (f", and called {row['reals_called_swapped']:.0%} of the untouched photos swapped "
-             f"({clean['reals_called_swapped']:.0%} unsaved)"
+             f"({clean['reals_called_swapped']:.0%} {unsaved})"
              if row["reals_called_swapped"] - clean["reals_called_swapped"] >= 0.02 else "")
-    found_in = found_in or {"jpeg": "jpeg_tables", "webp": "vp8_header"}[codec]
-    said = (SAVE_FOUND_IN[found_in].format(name=name, q=int(quality)) + f": on {row['n_swaps']} LFW face swaps "
-            f"pasted into photos saved at quality {q}, dfrec's bundled model ")
+    found_in = found_in or {"jpeg": "jpeg_tables", "webp": "vp8_header", "h264": "h264_slices"}[codec]
+    shown = f"{quality:g}" if codec == "h264" else int(quality)
+    said = (SAVE_FOUND_IN[found_in].format(name=name, q=shown) + f": on {row['n_swaps']} LFW face swaps "
+            f"pasted into photos {MEASURED_AS[codec].format(key=q, qp=row.get('qp'))}, dfrec's bundled model ")
     if score_weak:
-        said += (f"caught {row['swaps_caught']:.0%} ({clean['swaps_caught']:.0%} unsaved){reals}; a low fake score "
+        said += (f"caught {row['swaps_caught']:.0%} ({clean['swaps_caught']:.0%} {unsaved}){reals}; a low fake score "
                  "is weaker evidence here" + (f"; {recovery}, so the recovered faces are weaker too" if recovery_weak
                                               else kept))
     else:
-        said += (f"still caught {row['swaps_caught']:.0%} ({clean['swaps_caught']:.0%} unsaved){reals}, but "
+        said += (f"still caught {row['swaps_caught']:.0%} ({clean['swaps_caught']:.0%} {unsaved}){reals}, but "
                  f"{recovery}: the recovered faces are weaker here")
     return {"code": f"{codec}_compressed", "message": said}
 
@@ -196,7 +217,7 @@ def input_caveats(landmarks: np.ndarray, pose: tuple[float, float] | None = None
     Rules: ``small_face`` below :data:`SMALL_FACE_EYES_PX` (facing the camera: the eye distance
     ÷ cos(yaw) when the pose is known, see :data:`SMALL_FACE_MAX_YAW_DEG`); ``turned_head`` beyond
     :data:`TURNED_HEAD_YAW_DEG`; ``tilted_head`` outside :data:`TILTED_HEAD_PITCH_DEG`;
-    ``jpeg_compressed`` / ``webp_compressed`` by :func:`compression_caveat`."""
+    ``jpeg_compressed`` / ``webp_compressed`` / ``h264_compressed`` by :func:`compression_caveat`."""
     eyes = eye_distance(landmarks)
     out = []
     if pose is not None:
@@ -428,8 +449,10 @@ class TrackRecovery:
         """Mean probability of fake over the frames of the track, in [0, 1]."""
         return float(np.mean([f["score_fake"] for f in self.frames])) if self.frames else float(self.face.score_fake)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = self.face.to_dict()
+    def to_dict(self, saved: tuple[str, float, str] | None = None) -> dict[str, Any]:
+        """The representative face's :meth:`FaceRecovery.to_dict` (``saved``: the video's lossy
+        encoding, for the caveats) with the track's scores over its frames."""
+        d = self.face.to_dict(saved)
         scores = [f["score_fake"] for f in self.frames]
         d.update(
             track_id=self.track_id,

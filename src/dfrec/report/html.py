@@ -481,11 +481,15 @@ def provenance_html(result: dict[str, Any]) -> str:
         ("Settings", _settings_html(result.get("settings") or {})),
     ]
     if inp.get("kind") == "video":
-        codec = f"codec {inp['codec']}, " if inp.get("codec") else ""
+        codec = f"codec {inp['codec']}" if inp.get("codec") else ""
         turn = (f"; frames turned {inp['rotation']}° clockwise for display, as the file asks"
                 if inp.get("rotation") else "")
-        info.insert(3, ("Video", _e(f"{codec}{inp.get('fps'):.2f} fps, {inp.get('frame_count')} frames, "
-                                    f"{inp.get('frames_sampled')} sampled at {result['settings'].get('fps')} fps{turn}")))
+        h264 = inp.get("h264_encoding") or {}
+        qp = (f" ({h264.get('profile')} profile, a median quantiser (QP) of {h264['qp']:g} over {h264['frames_read']} of "
+              f"its frames' slice headers; 0-51, higher is coarser)" if h264 else "")
+        info.insert(3, ("Video", _e(f"{codec}{qp}{', ' if codec or qp else ''}{inp.get('fps'):.2f} fps, "
+                                    f"{inp.get('frame_count')} frames, {inp.get('frames_sampled')} sampled at "
+                                    f"{result['settings'].get('fps')} fps{turn}")))
     elif inp.get("format"):  # results before report format 6 do not say
         frames = inp.get("frames_in_file") or 1
         jq, wq = inp.get("jpeg_quality") or {}, inp.get("webp_encoding") or {}

@@ -23,6 +23,7 @@ import numpy as np
 
 from dfrec import __version__
 from dfrec.compression import jpeg_history
+from dfrec.h264 import read_h264_encoding
 from dfrec.io import decoding_words, image_header, write_image, write_json_atomic, write_text_atomic
 from dfrec.report.gallery import gallery_matches, gallery_record
 from dfrec.report.html import render_report
@@ -35,7 +36,9 @@ FACE_IMAGES = ("forgery", "source", "target", "map", "overlay")
 OVERVIEW_FILE = "faces_found.jpg"
 #: Version of a result folder's layout (the files written, the keys of ``result.json``). Raise it
 #: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
-#: redoes results in an older layout instead of keeping them. 8: a WebP's ``input`` gained
+#: redoes results in an older layout instead of keeping them. 9: an H.264 video's ``input`` gained
+#: ``h264_encoding`` (its frames' slice QPs) and its tracks the ``h264_compressed`` caveat
+#: (2026-12-07); 8: a WebP's ``input`` gained
 #: ``webp_encoding`` (lossless, or lossy at about which quality, from its VP8 header) and its faces
 #: the ``webp_compressed`` caveat; ``jpeg_history`` where the pixels of another format (PNG, TIFF
 #: ...) hold a JPEG save's blocks, or a JPEG's those of an earlier save at a lower quality;
@@ -53,7 +56,7 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: before: a rerun redoes older results, whose crops differ); 3: faces gained ``eye_distance_px``,
 #: ``crop_scale``, ``head_pose_deg`` and ``caveats`` (2026-12-06); 2: video reports gained ``faces_found.jpg``
 #: (2026-12-05); 1 (or no ``report_format``): before.
-REPORT_FORMAT = 8
+REPORT_FORMAT = 9
 
 
 def save_face_images(folder: Path, prefix: str, rec: FaceRecovery) -> dict[str, str]:
@@ -222,9 +225,12 @@ def write_video_report(
     result["input"] = _input_record(Path(input_path), "video", info.width, info.height)
     result["input"].update(codec=info.codec, rotation=info.rotation, fps=info.fps, frame_count=info.frame_count,
                            frames_sampled=video.frames_sampled, frames_with_faces=video.frames_with_faces)
+    if (h264 := read_h264_encoding(input_path)) is not None:
+        result["input"]["h264_encoding"] = h264
+    saved = lossy_save(result["input"])
     faces, frames = [], []
     for i, tr in enumerate(video.tracks):
-        faces.append(_face_entry(folder, f"track{i + 1}", f"Track {i + 1}", _worst_frame(tr.to_dict()), tr.face,
+        faces.append(_face_entry(folder, f"track{i + 1}", f"Track {i + 1}", _worst_frame(tr.to_dict(saved)), tr.face,
                                  gallery, top_k))
         for which in ("source", "target"):
             frames.append(_frame(folder, f"track{i + 1}_frame_{which}.png", getattr(tr.face, f"{which}_frame"),

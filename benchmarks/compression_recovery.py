@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from compression_scores import (  # noqa: E402
     DEFAULT_LFW,
+    VIDEO_CODECS,
     _overlapping,
     clip_qp,
     codec_name,
@@ -141,7 +142,7 @@ def summary(per_trip: dict[str, dict]) -> list[dict]:
 
 #: The commands that add the recovery rows to ``src/dfrec/assets/<codec>_fake_score.json`` (after
 #: ``compression_scores.py``'s ``ASSET_COMMANDS`` wrote it for the same weights; JPEG about 18 min on
-#: 2 CPU cores, WebP about 16, H.264 about 14).
+#: 2 CPU cores, WebP about 16, H.264 and HEVC about 11 and 14).
 ASSET_COMMANDS = {
     "jpeg": ("python benchmarks/compression_recovery.py --n 120 --qualities 95,85,75,60,40 --at both "
              "--asset src/dfrec/assets/jpeg_fake_score.json --json docs/results/compression/DATE_bundled_jpeg_recovery.json"),
@@ -151,6 +152,9 @@ ASSET_COMMANDS = {
     "h264": ("python benchmarks/compression_recovery.py --n 120 --codecs h264 --qualities 18,23,28,33,40,45 "
              "--at picture --asset src/dfrec/assets/h264_fake_score.json "
              "--json docs/results/compression/DATE_bundled_h264_recovery.json"),
+    "hevc": ("python benchmarks/compression_recovery.py --n 120 --codecs hevc --qualities 18,23,28,33,40,45 "
+             "--at picture --asset src/dfrec/assets/hevc_fake_score.json "
+             "--json docs/results/compression/DATE_bundled_hevc_recovery.json"),
 }
 
 
@@ -169,15 +173,15 @@ def add_to_asset(asset: dict, rows: list[dict], weights: dict[str, str], measure
                    if trip.startswith(f"{name} ") and not trip.endswith(", crop")}
     if not per_quality:
         raise SystemExit(f"the asset needs whole-picture {name} round trips (--codecs {codec}, --at picture or both)")
-    how = (f"after the whole picture is saved as {name}" if codec != "h264" else
-           "as the last frame of a short H.264 clip of the picture at each x264 CRF (qp: the clips' median slice QP)")
+    how = (f"after the whole picture is saved as {name}" if codec not in VIDEO_CODECS else
+           f"as the last frame of a short {name} clip of the picture at each CRF (qp: the clips' median slice QP)")
     return {**asset, "recovery": {
         "what": ("benchmarks/compression_recovery.py on the same kind of swaps: the map's share above 0.5 and the "
                  "recovered target's lead over the forgery (IDSim to the target's photo), as it is and "
                  f"{how}; lead_change paired against as it is"),
         "measured": measured, "command": ASSET_COMMANDS[codec], "tables": tables,
         "as_it_is": {k: by["as it is"][k] for k in keep if k in ("n", "map_area", "target", "forgery", "lead")},
-        codec: dict(sorted(per_quality.items(), key=lambda kv: int(kv[0]) if codec == "h264" else -int(kv[0]))),
+        codec: dict(sorted(per_quality.items(), key=lambda kv: int(kv[0]) if codec in VIDEO_CODECS else -int(kv[0]))),
     }}
 
 
@@ -199,9 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", default=None, help="model folder (default: the bundled model)")
     ap.add_argument("--n", type=int, default=120, help="LFW swaps (default 120)")
     ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW, help="LFW folder with images_deepfunneled/")
-    ap.add_argument("--codecs", default="jpeg", help="jpeg, webp, h264 or several, comma-separated (default jpeg)")
+    ap.add_argument("--codecs", default="jpeg", help="jpeg, webp, h264, hevc or several, comma-separated (default jpeg)")
     ap.add_argument("--qualities", default="95,85,75,60",
-                    help="comma-separated, 1-100; x264 CRFs, 0-51, for h264 (default 95,85,75,60)")
+                    help="comma-separated, 1-100; CRFs, 0-51, for h264 and hevc (default 95,85,75,60)")
     ap.add_argument("--at", choices=("picture", "crop", "both"), default="both",
                     help="round trip of the whole picture, of the aligned crop, or both (default)")
     ap.add_argument("--threads", type=int, default=2)

@@ -53,17 +53,20 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 DEFAULT_LFW = Path(os.environ.get("DFREC_LFW", ROOT.parent / "shared" / "data" / "lfw"))
 INSIGHTFACE = ROOT / ".cache" / "fixtures" / "insightface" / "t1.jpg"
 
-#: the round trips each picture goes through, besides none (by default; "h264" too on request: a
-#: short x264 clip of the picture at each CRF, ``h264_clip.H264RoundTrip``, which needs PyAV)
+#: the round trips each picture goes through, besides none (by default; "h264" and "hevc" too on
+#: request: a short x264 / x265 clip of the picture at each CRF, ``video_clip.VideoRoundTrip``, which
+#: needs PyAV)
 CODECS = ("jpeg", "webp")
-ALL_CODECS = (*CODECS, "h264")
+ALL_CODECS = (*CODECS, "h264", "hevc")
 QUALITIES = (90, 70, 50, 30)
+#: the codecs whose round trips are video clips, keyed by CRF (as dfrec.results.VIDEO_CODECS)
+VIDEO_CODECS = ("h264", "hevc")
 #: the portraits of the outside set: photo name (scripts/make_examples.py) -> person
 OUTSIDE_PEOPLE = {"obama": "Obama", "obama2": "Obama", "obama3": "Obama", "biden": "Biden", "astronaut": "Collins"}
 
 
 def codec_name(codec: str) -> str:
-    """How round trips and tables name ``codec``: "JPEG", "WebP" (as the caveats do)."""
+    """How round trips and tables name ``codec``: "JPEG", "WebP", "H.264", "HEVC" (as the caveats do)."""
     from dfrec.results import LOSSY_CODECS
 
     return LOSSY_CODECS[codec]
@@ -71,16 +74,17 @@ def codec_name(codec: str) -> str:
 
 def round_trips(codecs=CODECS, qualities=QUALITIES) -> dict[str, object]:
     """name -> ``f(picture (H, W, 3) uint8 RGB) -> picture``: "as it is", then each codec at each quality
-    (for "h264" a CRF: an :class:`h264_clip.H264RoundTrip`, whose ``qps`` collect the clips' QPs)."""
+    (for a video codec, "h264" or "hevc", a CRF: a :class:`video_clip.VideoRoundTrip`, whose ``qps``
+    collect the clips' QPs)."""
     from dfrec.data.synth.augment import compress
 
     out: dict[str, object] = {"as it is": lambda a: a}
     for codec in codecs:
         for q in qualities:
-            if codec == "h264":
-                from h264_clip import H264RoundTrip
+            if codec in VIDEO_CODECS:
+                from video_clip import VideoRoundTrip
 
-                out[f"{codec_name(codec)} {q}"] = H264RoundTrip(q)
+                out[f"{codec_name(codec)} {q}"] = VideoRoundTrip(codec, q)
             else:
                 out[f"{codec_name(codec)} {q}"] = lambda a, c=codec, q=q: compress(a, q, c)
     return out
@@ -260,7 +264,7 @@ def score_table(recoverer, pictures: dict[str, list], threshold: float = 0.5, pr
 
 
 #: The commands that measure ``src/dfrec/assets/<codec>_fake_score.json`` (JPEG: about 25 min on 2
-#: CPU cores; WebP: about 22 min; H.264: about 15 min).
+#: CPU cores; WebP: about 22 min; H.264 and HEVC: about 10 and 15 min).
 ASSET_COMMANDS = {
     "jpeg": ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs jpeg "
              "--qualities 95,90,85,80,75,70,65,60,55,50,40,30 --asset src/dfrec/assets/jpeg_fake_score.json "
@@ -271,6 +275,9 @@ ASSET_COMMANDS = {
     "h264": ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs h264 "
              "--qualities 18,23,28,33,40,45 --asset src/dfrec/assets/h264_fake_score.json "
              "--json docs/results/compression/DATE_bundled_h264_crfs.json"),
+    "hevc": ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs hevc "
+             "--qualities 18,23,28,33,40,45 --asset src/dfrec/assets/hevc_fake_score.json "
+             "--json docs/results/compression/DATE_bundled_hevc_crfs.json"),
 }
 
 
@@ -291,8 +298,8 @@ def repo_path(path: Path) -> str:
 
 
 def parse_round_trip_options(ap: argparse.ArgumentParser, codecs: str, qualities: str) -> tuple[list[str], list[int]]:
-    """``--codecs`` and ``--qualities`` as lists, or ``ap.error`` (exit 2) naming what is wrong. H.264's
-    "qualities" are x264 CRFs, 0-51 (lower is finer)."""
+    """``--codecs`` and ``--qualities`` as lists, or ``ap.error`` (exit 2) naming what is wrong. A video
+    codec's "qualities" are CRFs, 0-51 (lower is finer)."""
     names = [c for c in codecs.split(",") if c]
     if not names or set(names) - set(ALL_CODECS):
         ap.error(f"--codecs {codecs!r}: a comma-separated choice of {', '.join(ALL_CODECS)}")
@@ -302,8 +309,8 @@ def parse_round_trip_options(ap: argparse.ArgumentParser, codecs: str, qualities
         values = []
     if not values or not all(1 <= q <= 100 for q in values):
         ap.error(f"--qualities {qualities!r}: comma-separated integers in 1-100")
-    if "h264" in names and max(values) > 51:
-        ap.error(f"--qualities {qualities!r}: H.264's are x264 CRFs, 0-51 (--codecs h264 alone)")
+    if set(names) & set(VIDEO_CODECS) and max(values) > 51:
+        ap.error(f"--qualities {qualities!r}: a video codec's are CRFs, 0-51 (--codecs h264 or hevc alone)")
     return names, values
 
 
@@ -322,11 +329,11 @@ def caveat_asset(doc: dict, codec: str, checkpoint: str | None, measured: str, t
                    if trip.startswith(f"{name} ")}
     if "as it is" not in rows or not per_quality:
         raise SystemExit(f"the asset needs the pictures as they are and {name} round trips (--codecs {codec})")
-    from h264_clip import CLIP_FRAMES
+    from video_clip import CLIP_FRAMES, ENCODERS
 
-    how = (f"after the whole picture is saved as {name} at each quality" if codec != "h264" else
-           f"as the last frame of an {CLIP_FRAMES}-frame H.264 clip of it panning, at each x264 CRF (qp: the clips' "
-           "median slice QP)")
+    how = (f"after the whole picture is saved as {name} at each quality" if codec not in VIDEO_CODECS else
+           f"as the last frame of an {CLIP_FRAMES}-frame {name} clip of it panning, at each {ENCODERS[codec]} CRF "
+           "(qp: the clips' median slice QP)")
     return {
         "what": ("dfrec recover's fake score on LFW validation swaps pasted into their target's photo and on the "
                  f"photos themselves, as they are and {how} "
@@ -334,7 +341,7 @@ def caveat_asset(doc: dict, codec: str, checkpoint: str | None, measured: str, t
         "codec": codec, "measured": measured, "command": ASSET_COMMANDS[codec], "tables": tables,
         "threshold": doc["threshold"], "model_weights": model_weights(checkpoint),
         "as_it_is": {k: rows["as it is"][k] for k in keep if k in rows["as it is"]},
-        codec: dict(sorted(per_quality.items(), key=lambda kv: int(kv[0]) if codec == "h264" else -int(kv[0]))),
+        codec: dict(sorted(per_quality.items(), key=lambda kv: int(kv[0]) if codec in VIDEO_CODECS else -int(kv[0]))),
     }
 
 
@@ -360,20 +367,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the tables here")
     ap.add_argument("--asset", type=Path, default=None,
                     help="also write what the <codec>_compressed caveat quotes here (one codec; "
-                         "src/dfrec/assets/jpeg_fake_score.json, webp_fake_score.json or h264_fake_score.json)")
+                         "src/dfrec/assets/<codec>_fake_score.json)")
     ap.add_argument("--at", choices=("picture", "crop"), default="picture",
                     help="encode the whole picture (default, as sites do) or the aligned crop (as training does)")
     ap.add_argument("--codecs", default=",".join(CODECS),
                     help=f"round-trip codecs, of {','.join(ALL_CODECS)} (default {','.join(CODECS)})")
     ap.add_argument("--qualities", default=",".join(map(str, QUALITIES)),
-                    help=f"round-trip qualities, 1-100, or x264 CRFs, 0-51, for h264 (default {','.join(map(str, QUALITIES))})")
+                    help=f"round-trip qualities, 1-100, or CRFs, 0-51, for h264 and hevc (default {','.join(map(str, QUALITIES))})")
     a = ap.parse_args(argv)
     names = [s for s in a.sets.split(",") if s]
     if not names or set(names) - {"lfw", "outside"}:
         ap.error(f"--sets {a.sets!r}: lfw, outside or lfw,outside")
     codecs, qualities = parse_round_trip_options(ap, a.codecs, a.qualities)
     if a.asset and len(codecs) != 1:
-        ap.error("--asset takes the rows of one codec: --codecs jpeg, webp or h264")
+        ap.error("--asset takes the rows of one codec: --codecs jpeg, webp, h264 or hevc")
     trips = round_trips(codecs, qualities)
 
     import torch

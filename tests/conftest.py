@@ -58,6 +58,16 @@ def astronaut() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
+def panning_face(astronaut):
+    """``f(n) -> [frame]``: ``n`` frames of a real face (the astronaut's, 96 x 128 RGB uint8) panning
+    1 px right per frame, for the video codec readers' tests."""
+    import cv2
+
+    face = cv2.resize(astronaut[:300, 100:400], (128, 96), interpolation=cv2.INTER_AREA)
+    return lambda n: [np.ascontiguousarray(np.roll(face, k, axis=1)) for k in range(n)]
+
+
+@pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A randomly initialised ``tiny`` DFREC saved with ``save_pretrained`` (seed 0); read-only."""
     from dfrec.models import create_model

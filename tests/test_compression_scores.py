@@ -48,7 +48,8 @@ def test_round_trip_options_are_checked():
     import pytest
 
     bench = load_script("benchmarks/compression_scores.py")
-    for bad in (["--codecs", "png"], ["--qualities", "0"], ["--qualities", "high"], ["--codecs", "h264", "--qualities", "60"]):
+    for bad in (["--codecs", "png"], ["--qualities", "0"], ["--qualities", "high"], ["--codecs", "h264", "--qualities", "60"],
+                ["--codecs", "hevc", "--qualities", "52"]):
         with pytest.raises(SystemExit) as e:
             bench.main(["--sets", "lfw", *bad])
         assert e.value.code == 2, bad

@@ -14,18 +14,14 @@ from dfrec.h264 import read_h264_encoding
 
 
 @pytest.fixture(scope="module")
-def clip() -> list[np.ndarray]:
-    """12 frames of a real face (scikit-image's astronaut, 96 x 128) panning 1 px right per frame."""
-    from skimage import data
-
-    face = cv2.resize(data.astronaut()[:300, 100:400], (128, 96), interpolation=cv2.INTER_AREA)
-    return [np.ascontiguousarray(np.roll(face, k, axis=1)) for k in range(12)]
+def clip(panning_face) -> list[np.ndarray]:
+    return panning_face(12)
 
 
 @pytest.fixture(scope="module")
 def encode():
     need_module("av")
-    return load_script("benchmarks/h264_clip.py").encode_clip
+    return load_script("benchmarks/video_clip.py").encode_clip
 
 
 @pytest.mark.parametrize("qp", [20, 36])
@@ -43,6 +39,7 @@ def test_fixed_qp_is_read_from_the_slice_headers(encode, clip, tmp_path, qp):
 
 @pytest.mark.parametrize("suffix, options, pix_fmt, profile, p_qp", [
     (".mov", {"qp": "30", "x264-params": "bframes=0:weightp=0"}, "yuv420p", "High", 30),  # QuickTime, no B frames
+    (".mkv", {"qp": "30"}, "yuv420p", "High", 30),  # Matroska, as OBS and yt-dlp write
     (".mp4", {"qp": "30", "profile": "baseline"}, "yuv420p", "Baseline", 30),  # CAVLC, no B frames
     (".mp4", {"qp": "28", "x264-params": "interlaced=1"}, "yuv420p", "High", 28),  # field / MBAFF coding
     (".mp4", {"qp": "30"}, "yuv444p", "High 4:4:4 Predictive", 30),  # 4:4:4 chroma
@@ -73,9 +70,11 @@ def test_coarser_crf_reads_as_higher_qp(encode, clip, tmp_path):
 
 
 def test_other_codecs_and_damaged_files_read_as_none(encode, clip, tmp_path):
-    """HEVC, MPEG-4 Part 2 and Motion JPEG videos, a picture, random bytes and an H.264 file cut
+    """HEVC, VP9, MPEG-4 Part 2 and Motion JPEG videos, a picture, random bytes and an H.264 file cut
     short are not H.264 slice headers this reader can vouch for: None, never an exception."""
     encode(tmp_path / "hevc.mp4", clip, {"qp": "30"}, codec="libx265")
+    encode(tmp_path / "hevc.mkv", clip, {"qp": "30"}, codec="libx265")
+    encode(tmp_path / "vp9.webm", clip, {"crf": "30", "b": "0"}, codec="libvpx-vp9")
     for fourcc, name in (("mp4v", "mpeg4.mp4"), ("MJPG", "mjpeg.avi")):
         vw = cv2.VideoWriter(str(tmp_path / name), cv2.VideoWriter_fourcc(*fourcc), 25, (128, 96))
         for f in clip:
@@ -84,7 +83,8 @@ def test_other_codecs_and_damaged_files_read_as_none(encode, clip, tmp_path):
     cv2.imwrite(str(tmp_path / "picture.jpg"), clip[0])
     (tmp_path / "noise.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 5000, np.uint8).tobytes())
     (tmp_path / "empty.mp4").write_bytes(b"")
-    for name in ("hevc.mp4", "mpeg4.mp4", "mjpeg.avi", "picture.jpg", "noise.mp4", "empty.mp4", "missing.mp4"):
+    for name in ("hevc.mp4", "hevc.mkv", "vp9.webm", "mpeg4.mp4", "mjpeg.avi", "picture.jpg", "noise.mp4", "empty.mp4",
+                 "missing.mp4"):
         assert read_h264_encoding(tmp_path / name) is None, name
     encode(tmp_path / "whole.mp4", clip, {"qp": "30"})
     data = (tmp_path / "whole.mp4").read_bytes()
@@ -92,3 +92,21 @@ def test_other_codecs_and_damaged_files_read_as_none(encode, clip, tmp_path):
         (tmp_path / "cut.mp4").write_bytes(data[:cut])
         got = read_h264_encoding(tmp_path / "cut.mp4")
         assert got is None or got["qp_by_type"].get("P", 30) == 30
+    encode(tmp_path / "whole.mkv", clip, {"qp": "30"})  # Matroska cut short: the frames before the cut
+    data = (tmp_path / "whole.mkv").read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(data[:len(data) * 9 // 10])
+    got = read_h264_encoding(tmp_path / "cut.mkv")
+    assert 0 < got["frames_read"] < len(clip) and got["qp_range"][0] >= 27 and got["qp_range"][1] <= 32
+
+
+def test_a_damaged_sample_count_is_bounded(encode, clip, tmp_path):
+    """A sample table claiming four billion frames (a damaged stsz box) reads at once, without
+    allocating for them."""
+    encode(tmp_path / "whole.mp4", clip, {"qp": "30", "x264-params": "bframes=0"})
+    data = bytearray((tmp_path / "whole.mp4").read_bytes())
+    at = data.index(b"stsz") + 4 + 8  # version/flags, then sample_size (0: sizes listed), then the count
+    assert int.from_bytes(data[at:at + 4], "big") == len(clip)
+    data[at:at + 4] = (0xFFFFFFF0).to_bytes(4, "big")
+    (tmp_path / "damaged.mp4").write_bytes(bytes(data))
+    got = read_h264_encoding(tmp_path / "damaged.mp4")
+    assert got is None or got["qp_by_type"]["P"] == 30

@@ -334,10 +334,11 @@ def test_video_report_names_the_worst_frame(recoverer, fixture_dir, tmp_path):
     assert entry["max_score_fake_frame"] == pytest.approx(worst["score_fake"])
 
 
-def test_h264_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, fixture_dir, tmp_path):
-    """An H.264 MP4's report records the quantiser its slice headers state (result.json's
-    ``input.h264_encoding``, report.html's provenance) and gives its track the h264_compressed caveat
-    the measurement calls for at that QP."""
+@pytest.mark.parametrize("codec", ["h264", "hevc"])
+def test_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, fixture_dir, tmp_path, codec):
+    """An H.264 or HEVC MP4's report records the quantiser its slice headers state (result.json's
+    ``input.video_encoding``, report.html's provenance) and gives its track the <codec>_compressed
+    caveat the measurement calls for at that QP."""
     from repo_scripts import load_script
 
     from dfrec.io import read_image
@@ -345,15 +346,16 @@ def test_h264_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, f
     from dfrec.results import compression_caveat
 
     need_module("av")
-    encode_clip = load_script("benchmarks/h264_clip.py").encode_clip
+    clips = load_script("benchmarks/video_clip.py")
     small = cv2.resize(read_image(fixture_dir / "obama.jpg"), (208, 260), interpolation=cv2.INTER_AREA)
     p = tmp_path / "face.mp4"
-    encode_clip(p, [np.roll(small, 3 * i, axis=1) for i in range(4)], {"crf": "40"}, fps=4)
+    clips.encode_clip(p, [np.roll(small, 3 * i, axis=1) for i in range(4)], {"crf": "40"}, fps=4,
+                      codec=clips.ENCODERS[codec])
     video = recoverer.recover_video(p, fps=0)
     result = write_video_report(tmp_path / "out" / "face", p, video, {"device": "cpu"}, recoverer.model_info())
-    enc = result["input"]["h264_encoding"]
-    assert result["input"]["codec"] in ("avc1", "h264") and enc["frames_read"] == 4 and enc["qp"] >= 33
-    expected = compression_caveat("h264", enc["qp"])
+    enc = result["input"]["video_encoding"]
+    assert enc["codec"] == codec and enc["frames_read"] == 4 and enc["qp"] >= 33
+    expected = compression_caveat(codec, enc["qp"])
     assert expected is not None  # CRF 40: FaceForensics++'s "c40"
     assert expected in result["faces"][0]["caveats"]
     page = (tmp_path / "out" / "face" / "report.html").read_text()

@@ -10,15 +10,18 @@ may depart from it by small deltas (adaptive quantisation), which are not read h
 :func:`read_h264_encoding` walks an ISO base media file (MP4, MOV, M4V, 3GP: ``moov`` → the video
 ``trak`` → ``stbl``), takes the sequence and picture parameter sets from its ``avcC`` box (or from
 the stream, ``avc3``), and parses the slice header of the first slice of up to ``max_frames``
-samples spread evenly over the video. Fragmented MP4s (``moof``), Matroska/WebM, AVI and other
-codecs (HEVC, VP9, AV1, MPEG-4 Part 2) read as ``None``.
+samples spread evenly over the video; Matroska and WebM files (``.mkv``, as OBS and yt-dlp write
+them) are read by their blocks instead. Fragmented MP4s (``moof``), AVI and other codecs read as
+``None``. :func:`read_encoding` is the container half, shared with HEVC
+(:mod:`dfrec.hevc`): a :class:`Syntax` says how a codec's parameter sets and slices are read.
 """
 
 from __future__ import annotations
 
 import os
 import struct
-from typing import Any, BinaryIO, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Callable, Iterator
 
 import numpy as np
 
@@ -30,13 +33,15 @@ _PROFILE_NAMES = {66: "Baseline", 77: "Main", 88: "Extended", 100: "High", 110: 
 _SLICE_TYPES = {0: "P", 1: "B", 2: "I", 3: "P", 4: "I"}  # SP and SI coded as P and I
 #: The most bytes of a NAL unit read for its header: slice headers with long weight tables fit.
 _HEADER_BYTES = 1024
+#: The most frames a sample table is taken to list (46 hours at 60 fps): a damaged count allocates no more.
+MAX_SAMPLES = 10_000_000
 
 
-class _Unreadable(ValueError):
+class Unreadable(ValueError):
     """The stream uses a feature this reader does not parse, or its bits run out."""
 
 
-class _Bits:
+class Bits:
     """Big-endian bit reader over an RBSP, with the Exp-Golomb codes of §9.1."""
 
     def __init__(self, data: bytes) -> None:
@@ -45,7 +50,7 @@ class _Bits:
 
     def u(self, n: int) -> int:
         if n > self.left:
-            raise _Unreadable("header cut short")
+            raise Unreadable("header cut short")
         self.left -= n
         return (self.value >> self.left) & ((1 << n) - 1)
 
@@ -54,7 +59,7 @@ class _Bits:
         while self.u(1) == 0:
             zeros += 1
             if zeros > 31:
-                raise _Unreadable("Exp-Golomb code longer than 32 bits")
+                raise Unreadable("Exp-Golomb code longer than 32 bits")
         return (1 << zeros) - 1 + self.u(zeros)
 
     def se(self) -> int:
@@ -62,12 +67,13 @@ class _Bits:
         return (k + 1) // 2 if k & 1 else -(k // 2)
 
 
-def _rbsp(nal: bytes) -> bytes:
-    """A NAL unit's payload without its header byte and emulation-prevention bytes (00 00 03 -> 00 00)."""
-    return nal[1:].replace(b"\x00\x00\x03", b"\x00\x00")
+def rbsp(nal: bytes, header: int = 1) -> bytes:
+    """A NAL unit's payload without its ``header`` bytes (H.264: 1, HEVC: 2) and emulation-prevention
+    bytes (00 00 03 -> 00 00)."""
+    return nal[header:].replace(b"\x00\x00\x03", b"\x00\x00")
 
 
-def _skip_scaling_list(r: _Bits, size: int) -> None:
+def _skip_scaling_list(r: Bits, size: int) -> None:
     last = nxt = 8
     for _ in range(size):
         if nxt != 0:
@@ -77,7 +83,7 @@ def _skip_scaling_list(r: _Bits, size: int) -> None:
 
 def parse_sps(nal: bytes) -> dict[str, int]:
     """The fields of a sequence parameter set NAL unit (type 7) a slice header needs (§7.3.2.1.1)."""
-    r = _Bits(_rbsp(nal))
+    r = Bits(rbsp(nal))
     profile = r.u(8)
     r.u(16)  # constraint flags, level_idc
     sps = {"id": r.ue(), "profile": profile, "chroma_format_idc": 1, "separate_colour_plane": 0}
@@ -108,10 +114,10 @@ def parse_sps(nal: bytes) -> dict[str, int]:
 
 def parse_pps(nal: bytes) -> dict[str, int]:
     """The fields of a picture parameter set NAL unit (type 8) a slice header needs (§7.3.2.2)."""
-    r = _Bits(_rbsp(nal))
+    r = Bits(rbsp(nal))
     pps = {"id": r.ue(), "sps_id": r.ue(), "cabac": r.u(1), "bottom_field_pic_order_present": r.u(1)}
     if r.ue() != 0:
-        raise _Unreadable("slice groups (FMO)")
+        raise Unreadable("slice groups (FMO)")
     pps["num_ref_idx_l0"], pps["num_ref_idx_l1"] = r.ue() + 1, r.ue() + 1
     pps["weighted_pred"], pps["weighted_bipred_idc"] = r.u(1), r.u(2)
     pps["init_qp"] = 26 + r.se()
@@ -121,11 +127,11 @@ def parse_pps(nal: bytes) -> dict[str, int]:
     return pps
 
 
-def _ref_list_modification(r: _Bits) -> None:
+def _ref_list_modification(r: Bits) -> None:
     if r.u(1):
         while (idc := r.ue()) != 3:
             if idc > 5:
-                raise _Unreadable(f"modification_of_pic_nums_idc {idc}")
+                raise Unreadable(f"modification_of_pic_nums_idc {idc}")
             r.ue()
 
 
@@ -133,12 +139,12 @@ def parse_slice_header(nal: bytes, sps_by_id: dict[int, dict], pps_by_id: dict[i
     """``{"first_mb", "type" ("I", "P", "B"), "qp"}`` of a coded slice NAL unit (type 1 or 5) as far as
     its ``slice_qp_delta`` (§7.3.3), with the parameter sets it refers to."""
     nal_ref_idc, nal_type = (nal[0] >> 5) & 3, nal[0] & 31
-    r = _Bits(_rbsp(nal[:_HEADER_BYTES]))
+    r = Bits(rbsp(nal[:_HEADER_BYTES]))
     first_mb = r.ue()
     slice_type = r.ue() % 5
     pps = pps_by_id.get(r.ue())
     if pps is None or (sps := sps_by_id.get(pps["sps_id"])) is None:
-        raise _Unreadable("slice before its parameter sets")
+        raise Unreadable("slice before its parameter sets")
     chroma = 0 if sps["separate_colour_plane"] else sps["chroma_format_idc"]
     if sps["separate_colour_plane"]:
         r.u(2)
@@ -188,7 +194,7 @@ def parse_slice_header(nal: bytes, sps_by_id: dict[int, dict], pps_by_id: dict[i
         elif r.u(1):  # adaptive_ref_pic_marking_mode
             while (op := r.ue()) != 0:
                 if op > 6:
-                    raise _Unreadable(f"memory_management_control_operation {op}")
+                    raise Unreadable(f"memory_management_control_operation {op}")
                 r.ue()
                 if op == 3:
                     r.ue()
@@ -196,7 +202,7 @@ def parse_slice_header(nal: bytes, sps_by_id: dict[int, dict], pps_by_id: dict[i
         r.ue()  # cabac_init_idc
     qp = pps["init_qp"] + r.se()
     if not -6 * 8 <= qp <= 51:  # below 0 only in high bit depth video (down to -QpBdOffset)
-        raise _Unreadable(f"slice QP {qp}")
+        raise Unreadable(f"slice QP {qp}")
     return {"first_mb": first_mb, "type": _SLICE_TYPES[slice_type], "qp": qp}
 
 
@@ -232,8 +238,9 @@ def _read(f: BinaryIO, start: int, end: int) -> bytes:
     return f.read(end - start)
 
 
-def _video_track(f: BinaryIO, size: int) -> dict[str, Any] | None:
-    """The first video track of an ISO file: its sample entry type, ``avcC`` and sample table."""
+def _video_track(f: BinaryIO, size: int, config_box: bytes) -> dict[str, Any] | None:
+    """The first video track of an ISO file: its sample entry type, decoder configuration
+    (``config_box``'s payload: ``avcC``, ``hvcC``) and sample table boxes."""
     moov = _child(f, 0, size, b"moov")
     if moov is None:
         return None
@@ -254,8 +261,8 @@ def _video_track(f: BinaryIO, size: int) -> dict[str, Any] | None:
         if entry is None:
             return None
         entry_kind, entry_start, entry_end = entry
-        avcc = _child(f, entry_start + 78, entry_end, b"avcC")  # after the 78-byte VisualSampleEntry
-        return {"entry": entry_kind.decode("latin-1"), "avcC": _read(f, *avcc) if avcc else None, **table}
+        config = _child(f, entry_start + 78, entry_end, config_box)  # after the 78-byte VisualSampleEntry
+        return {"entry": entry_kind.decode("latin-1"), "config": _read(f, *config) if config else None, **table}
     return None
 
 
@@ -266,6 +273,7 @@ def _sample_offsets(track: dict[str, Any]) -> list[tuple[int, int]]:
     if not stsz or not stsc or not chunks:
         return []
     uniform, count = struct.unpack(">II", stsz[4:12])
+    count = min(count, MAX_SAMPLES if uniform else (len(stsz) - 12) // 4)  # a damaged count allocates nothing
     sizes = [uniform] * count if uniform else list(struct.unpack(f">{count}I", stsz[12:12 + 4 * count]))
     n_chunks = struct.unpack(">I", chunks[4:8])[0]
     wide = track.get(b"stco") is None
@@ -285,6 +293,99 @@ def _sample_offsets(track: dict[str, Any]) -> list[tuple[int, int]]:
     return out
 
 
+#: Matroska element IDs (with their length markers) read by :func:`_matroska_track`.
+_EBML, _SEGMENT, _TRACKS, _TRACK_ENTRY, _CLUSTER, _BLOCK_GROUP = 0x1A45DFA3, 0x18538067, 0x1654AE6B, 0xAE, 0x1F43B675, 0xA0
+_TRACK_NUMBER, _TRACK_TYPE, _CODEC_ID, _CODEC_PRIVATE, _SIMPLE_BLOCK, _BLOCK = 0xD7, 0x83, 0x86, 0x63A2, 0xA3, 0xA1
+
+
+def _vint(f: BinaryIO, marker: bool) -> tuple[int, int] | None:
+    """An EBML variable-length integer at ``f``'s position: ``(value, bytes)``, the length marker kept
+    (an element ID) or dropped (a size; all ones, "unknown", reads as -1); ``None`` at the end."""
+    head = f.read(1)
+    if not head or head[0] == 0:
+        return None
+    n = 9 - head[0].bit_length()
+    rest = f.read(n - 1)
+    if len(rest) < n - 1:
+        return None
+    value = head[0] if marker else head[0] & ((1 << (8 - n)) - 1)
+    for byte in rest:
+        value = (value << 8) | byte
+    if not marker and value == (1 << (7 * n)) - 1:
+        value = -1
+    return value, n
+
+
+def _element(f: BinaryIO, pos: int) -> tuple[int, int, int] | None:
+    """``(id, data start, data size or -1)`` of the EBML element at ``pos``."""
+    f.seek(pos)
+    if (ident := _vint(f, True)) is None or (size := _vint(f, False)) is None:
+        return None
+    return ident[0], pos + ident[1] + size[1], size[0]
+
+
+def _matroska_track(f: BinaryIO, size: int, codecs: tuple[str, ...]) -> dict[str, Any] | None:
+    """The first video track of a Matroska/WebM file whose CodecID is one of ``codecs``: its
+    CodecPrivate as ``config`` and its frames as ``samples`` (file offset, size), found by walking
+    the segment's clusters and block groups as transparent containers (so clusters of unknown size,
+    as live recorders write them, read too); laced blocks are skipped."""
+    head = _element(f, 0)
+    if head is None or head[0] != _EBML or head[2] < 0:
+        return None
+    segment = _element(f, head[1] + head[2])
+    if segment is None or segment[0] != _SEGMENT:
+        return None
+    end = size if segment[2] < 0 else min(size, segment[1] + segment[2])
+    track: dict[str, Any] | None = None
+    samples: list[tuple[int, int]] = []
+    pos = segment[1]
+    while pos < end and len(samples) < MAX_SAMPLES and (el := _element(f, pos)) is not None:
+        ident, data, length = el
+        if ident in (_CLUSTER, _BLOCK_GROUP):
+            pos = data  # step inside
+            continue
+        if length < 0:
+            break  # an element of unknown size that is not a container read here
+        if ident == _TRACKS and track is None:
+            track = _matroska_video_entry(f, data, data + length, codecs)
+            if track is None:
+                return None
+        elif ident in (_SIMPLE_BLOCK, _BLOCK) and track is not None:
+            f.seek(data)
+            number = _vint(f, False)
+            if number is not None and number[0] == track["number"]:
+                flags = f.read(3)[2:]
+                if flags and not flags[0] & 0x06:  # not laced
+                    start = data + number[1] + 3
+                    samples.append((start, data + length - start))
+        pos = data + length
+    if track is None:
+        return None
+    return {"entry": track["codec"], "config": track["config"], "samples": samples}
+
+
+def _matroska_video_entry(f: BinaryIO, start: int, end: int, codecs: tuple[str, ...]) -> dict[str, Any] | None:
+    """The first TrackEntry in Tracks (``start``-``end``) of type video whose CodecID is in ``codecs``."""
+    pos = start
+    while pos < end and (el := _element(f, pos)) is not None and el[2] >= 0:
+        ident, data, length = el
+        if ident == _TRACK_ENTRY:
+            fields, inner = {}, data
+            while inner < data + length and (child := _element(f, inner)) is not None and child[2] >= 0:
+                if child[0] in (_TRACK_NUMBER, _TRACK_TYPE, _CODEC_ID, _CODEC_PRIVATE):
+                    fields[child[0]] = _read(f, child[1], child[1] + child[2])
+                inner = child[1] + child[2]
+            kind = int.from_bytes(fields.get(_TRACK_TYPE, b""), "big")
+            codec = fields.get(_CODEC_ID, b"").rstrip(b"\0").decode("latin-1")
+            if kind == 1 and codec in codecs:
+                return {"number": int.from_bytes(fields.get(_TRACK_NUMBER, b""), "big"), "codec": codec,
+                        "config": fields.get(_CODEC_PRIVATE)}
+            if kind == 1:
+                return None  # the first video track is another codec's
+        pos = data + length
+    return None
+
+
 def _avcc_parameter_sets(avcc: bytes) -> tuple[int, list[bytes]]:
     """``(NAL length field size, [SPS and PPS NAL units])`` of an ``avcC`` box's payload."""
     length_size = (avcc[4] & 3) + 1
@@ -299,32 +400,55 @@ def _avcc_parameter_sets(avcc: bytes) -> tuple[int, list[bytes]]:
     return length_size, nals
 
 
-def read_h264_encoding(path: str | os.PathLike, max_frames: int = 240) -> dict[str, Any] | None:
-    """The quantiser of an H.264 video in an MP4/MOV file, from the slice headers of up to
-    ``max_frames`` frames spread evenly over it: ``{"codec": "h264", "profile", "qp"`` (the median
-    frame QP, 0-51 for 8-bit video), ``"qp_range": [min, max]``, ``"qp_by_type": {"I"|"P"|"B":
+@dataclass(frozen=True)
+class Syntax:
+    """What :func:`read_encoding` needs of a codec: its ``name``, the MP4 sample ``entries`` and the
+    Matroska ``matroska_codecs`` (CodecID) that hold it, the ``config_box`` with its parameter sets
+    and ``config`` (that box's payload, or Matroska's CodecPrivate -> NAL length size and NAL units),
+    ``nal_type`` (a NAL unit -> its type), the ``parameter_sets`` (NAL type -> the ``state`` table it
+    goes to, ``"sps"`` or ``"pps"``, and its parser, whose result holds its ``id``), the ``slices``
+    types, read by ``parse_slice(nal, state) -> {"type", "qp", "first": bool}``, and the
+    ``profile_names`` of the SPS's ``profile`` number."""
+
+    name: str
+    entries: tuple[str, ...]
+    matroska_codecs: tuple[str, ...]
+    config_box: bytes
+    config: Callable[[bytes], tuple[int, list[bytes]]]
+    nal_type: Callable[[bytes], int]
+    parameter_sets: dict[int, tuple[str, Callable[[bytes], dict[str, Any]]]]
+    slices: frozenset[int]
+    parse_slice: Callable[[bytes, dict], dict[str, Any]]
+    profile_names: dict[int, str]
+
+
+def read_encoding(path: str | os.PathLike, syntax: Syntax, max_frames: int = 240) -> dict[str, Any] | None:
+    """The quantiser of a video coded as ``syntax`` says, in an MP4/MOV or Matroska/WebM file, from the slice headers
+    of up to ``max_frames`` frames spread evenly over it: ``{"codec", "profile", "qp"`` (the median
+    frame QP, 0-51 on the 8-bit scale), ``"qp_range": [min, max]``, ``"qp_by_type": {"I"|"P"|"B":
     mean}``, ``"frames_read"``, ``"frames_in_file"}``. A frame's QP is its first slice's. ``None``
-    for a file that is not an ISO media file holding H.264 in a sample table, or whose headers
-    cannot be read."""
+    for a file that holds no such video track (in an ISO sample table or Matroska blocks), or whose
+    headers cannot be read."""
+    state: dict[str, Any] = {}
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            track = _video_track(f, size)
-            if track is None or track["entry"] not in ("avc1", "avc3"):
+            track = _video_track(f, size, syntax.config_box)
+            if track is not None and track["entry"] in syntax.entries:
+                samples = _sample_offsets(track)
+            elif track is None and (track := _matroska_track(f, size, syntax.matroska_codecs)) is not None:
+                samples = track["samples"]
+            else:
                 return None
-            sps_by_id: dict[int, dict] = {}
-            pps_by_id: dict[int, dict] = {}
             length_size = 4
-            if track["avcC"]:
-                length_size, nals = _avcc_parameter_sets(track["avcC"])
+            if track["config"]:
+                length_size, nals = syntax.config(track["config"])
                 for nal in nals:
-                    _take_parameter_set(nal, sps_by_id, pps_by_id)
-            samples = _sample_offsets(track)
+                    _take(syntax, nal, state)
             if not samples:
                 return None
             picks = sorted(set(np.linspace(0, len(samples) - 1, min(len(samples), max_frames)).round().astype(int)))
-            frames = [frame for i in picks if (frame := _first_slice(f, *samples[i], length_size, sps_by_id,
-                                                                        pps_by_id)) is not None]
+            frames = [frame for i in picks if (frame := _first_slice(f, *samples[i], length_size, syntax, state))]
     except (OSError, ValueError, struct.error, IndexError):
         return None
     if not frames:
@@ -332,28 +456,27 @@ def read_h264_encoding(path: str | os.PathLike, max_frames: int = 240) -> dict[s
     qps = np.array([fr["qp"] for fr in frames], np.float64)
     by_type = {t: round(float(np.mean([fr["qp"] for fr in frames if fr["type"] == t])), 1)
                for t in ("I", "P", "B") if any(fr["type"] == t for fr in frames)}
-    profile = next(iter(sps_by_id.values()))["profile"] if sps_by_id else None
-    return {"codec": "h264", "profile": _PROFILE_NAMES.get(profile, str(profile)), "qp": round(float(np.median(qps)), 1),
+    number = next(iter(state["sps"].values()))["profile"] if state.get("sps") else None
+    profile = None if number is None else syntax.profile_names.get(number, str(number))
+    return {"codec": syntax.name, "profile": profile, "qp": round(float(np.median(qps)), 1),
             "qp_range": [int(qps.min()), int(qps.max())], "qp_by_type": by_type, "frames_read": len(frames),
             "frames_in_file": len(samples)}
 
 
-def _take_parameter_set(nal: bytes, sps_by_id: dict[int, dict], pps_by_id: dict[int, dict]) -> None:
-    if not nal:
-        return
-    try:
-        if nal[0] & 31 == 7:
-            sps = parse_sps(nal)
-            sps_by_id[sps["id"]] = sps
-        elif nal[0] & 31 == 8:
-            pps = parse_pps(nal)
-            pps_by_id[pps["id"]] = pps
-    except _Unreadable:
-        pass
+def _take(syntax: Syntax, nal: bytes, state: dict) -> None:
+    """Parse a parameter set NAL unit into ``state`` (by its table and id); one that cannot be parsed
+    is left out, so that the slices that need it read as unreadable."""
+    if len(nal) >= 2 and (kind := syntax.parameter_sets.get(syntax.nal_type(nal))) is not None:
+        table, parse = kind
+        try:
+            ps = parse(nal)
+        except Unreadable:
+            return
+        state.setdefault(table, {})[ps["id"]] = ps
 
 
-def _first_slice(f: BinaryIO, offset: int, size: int, length_size: int, sps_by_id: dict[int, dict],
-                 pps_by_id: dict[int, dict]) -> dict[str, Any] | None:
+def _first_slice(f: BinaryIO, offset: int, size: int, length_size: int, syntax: Syntax,
+                 state: dict) -> dict[str, Any] | None:
     """The header of the first coded slice in the sample at ``offset`` (NAL units prefixed by their
     ``length_size``-byte length), reading parameter sets met on the way; ``None`` where there is none
     or it cannot be parsed."""
@@ -364,13 +487,29 @@ def _first_slice(f: BinaryIO, offset: int, size: int, length_size: int, sps_by_i
         if n == 0 or pos + length_size + n > end:
             return None
         nal = f.read(min(n, _HEADER_BYTES))
-        kind = nal[0] & 31 if nal else 0
-        if kind in (7, 8):
-            _take_parameter_set(nal if n <= _HEADER_BYTES else nal + f.read(n - len(nal)), sps_by_id, pps_by_id)
-        elif kind in (1, 5):
+        kind = syntax.nal_type(nal) if len(nal) >= 2 else -1
+        if kind in syntax.parameter_sets:
+            _take(syntax, nal if n <= _HEADER_BYTES else nal + f.read(n - len(nal)), state)
+        elif kind in syntax.slices:
             try:
-                return parse_slice_header(nal, sps_by_id, pps_by_id)
-            except _Unreadable:
+                got = syntax.parse_slice(nal, state)
+            except Unreadable:
                 return None
+            return got if got.get("first", True) else None
         pos += length_size + n
     return None
+
+
+H264 = Syntax(
+    name="h264", entries=("avc1", "avc3"), matroska_codecs=("V_MPEG4/ISO/AVC",), config_box=b"avcC",
+    config=_avcc_parameter_sets, nal_type=lambda nal: nal[0] & 31,
+    parameter_sets={7: ("sps", parse_sps), 8: ("pps", parse_pps)}, slices=frozenset({1, 5}),
+    parse_slice=lambda nal, state: parse_slice_header(nal, state.get("sps", {}), state.get("pps", {})),
+    profile_names=_PROFILE_NAMES,
+)
+
+
+def read_h264_encoding(path: str | os.PathLike, max_frames: int = 240) -> dict[str, Any] | None:
+    """:func:`read_encoding` of an H.264 video (``avc1``/``avc3`` in an MP4/MOV): ``{"codec": "h264",
+    "profile", "qp", "qp_range", "qp_by_type", "frames_read", "frames_in_file"}`` or ``None``."""
+    return read_encoding(path, H264, max_frames)

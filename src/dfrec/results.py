@@ -49,18 +49,24 @@ SMALL_FACE_MAX_YAW_DEG = 60.0
 TURNED_HEAD_YAW_DEG = 30.0
 TILTED_HEAD_PITCH_DEG = (-25.0, 20.0)
 #: A picture last saved lossily gets the ``jpeg_compressed`` or ``webp_compressed`` caveat, an H.264
-#: video the ``h264_compressed`` one, where, at the measured quality (a video: QP) nearest its own, the
-#: same re-encoding of 120 LFW swaps pasted into photos (``assets/<codec>_fake_score.json``) made the bundled
-#: model's fake score catch fewer swaps than :data:`COMPRESSION_CAVEAT_CAUGHT`, or left the recovered
-#: target less than :data:`COMPRESSION_CAVEAT_LEAD_KEPT` of its lead over the forgery (a paired drop of
-#: at least :data:`COMPRESSION_CAVEAT_LEAD_Z` standard errors). JPEG: every quality below 83 (the score
-#: at 63-82 and under 45, the recovery at 79 and under); WebP: below 93; H.264: every QP measured,
-#: from x264's CRF 18 (docs/recover.md).
+#: or HEVC video the ``h264_compressed`` or ``hevc_compressed`` one, where, at the measured quality
+#: (a video: QP) nearest its own, the same re-encoding of 120 LFW swaps pasted into photos
+#: (``assets/<codec>_fake_score.json``) made the bundled model's fake score catch fewer swaps than
+#: :data:`COMPRESSION_CAVEAT_CAUGHT`, or call :data:`COMPRESSION_CAVEAT_REALS_RISE` more of the
+#: untouched photos swapped, or left the recovered target less than
+#: :data:`COMPRESSION_CAVEAT_LEAD_KEPT` of its lead over the forgery (a paired drop of at least
+#: :data:`COMPRESSION_CAVEAT_LEAD_Z` standard errors). JPEG: every quality below 83 (the score at
+#: 63-82 and under 45, the recovery at 79 and under); WebP: below 93; H.264: every QP measured (x264's
+#: CRF 18 and up); HEVC: QP 33 and up (x265's CRF 28 and up; docs/recover.md).
 COMPRESSION_CAVEAT_CAUGHT = 0.97
+COMPRESSION_CAVEAT_REALS_RISE = 0.05
 COMPRESSION_CAVEAT_LEAD_KEPT = 0.75
 COMPRESSION_CAVEAT_LEAD_Z = 2.0
 #: The codecs whose lossy saves have a caveat, as the caveat names them.
-LOSSY_CODECS = {"jpeg": "JPEG", "webp": "WebP", "h264": "H.264"}
+LOSSY_CODECS = {"jpeg": "JPEG", "webp": "WebP", "h264": "H.264", "hevc": "HEVC"}
+#: Of those, the video codecs: measured per CRF, each row with the ``qp`` its clips were coded at, and
+#: a video goes by the QP its slice headers state (:func:`lossy_save`).
+VIDEO_CODECS = ("h264", "hevc")
 #: How the caveat says where the lossy save was found (the third item of :func:`lossy_save`'s tuple).
 SAVE_FOUND_IN = {
     "jpeg_tables": "saved as {name} at about quality {q} (read from the file's quantisation tables)",
@@ -70,17 +76,18 @@ SAVE_FOUND_IN = {
                     "save's 8 × 8 blocks)"),
     "jpeg_blocks_before": ("saved as {name} at about quality {q} before its last save at a higher quality (its "
                            "pixels still hold the earlier save's 8 × 8 blocks)"),
-    "h264_slices": ("encoded as {name} at a quantiser (QP) of {q} (the median over its frames' slice headers; 0-51, "
-                    "higher is coarser)"),
+    "slice_headers": ("encoded as {name} at a quantiser (QP) of {q} (the median over its frames' slice headers; "
+                      "0-51, higher is coarser)"),
 }
 #: What the measured pictures went through, per codec (the caveat's "pasted into photos {…}").
 MEASURED_AS = {
     "jpeg": "saved at quality {key}",
     "webp": "saved at quality {key}",
     "h264": "made into 8-frame H.264 clips at x264's CRF {key} (a median QP of {qp})",
+    "hevc": "made into 8-frame HEVC clips at x265's CRF {key} (a median QP of {qp})",
 }
 #: The caveat's word for the pictures before that.
-UNSAVED = {"jpeg": "unsaved", "webp": "unsaved", "h264": "before encoding"}
+UNSAVED = {"jpeg": "unsaved", "webp": "unsaved", "h264": "before encoding", "hevc": "before encoding"}
 #: A JPEG whose pixels hold the blocks of a save at least this much lower in quality than its own
 #: tables say was saved twice; the caveat goes by the earlier, coarser save.
 EARLIER_JPEG_MARGIN = 5
@@ -96,7 +103,7 @@ def training_faces() -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=len(LOSSY_CODECS))
 def compression_measurement(codec: str) -> dict[str, Any]:
-    """The bundled model on whole pictures re-encoded with ``codec`` ("jpeg", "webp" or "h264";
+    """The bundled model on whole pictures re-encoded with ``codec`` (a :data:`LOSSY_CODECS` key;
     ``assets/<codec>_fake_score.json``): its fake score ``as_it_is`` and, per quality (H.264: per x264
     CRF, with the ``qp`` its clips were coded at), ``<codec>[q]`` with ``swaps_caught``,
     ``reals_called_swapped``, ``auc``, ``n_swaps``, ``n_reals``, how and with
@@ -110,9 +117,9 @@ def compression_measurement(codec: str) -> dict[str, Any]:
 
 def _nearest_quality(rows: dict[str, Any], quality: float, codec: str = "jpeg") -> str:
     """The key of ``rows`` (qualities as strings) nearest ``quality``; a tie goes to the higher one.
-    H.264's rows are keyed by x264 CRF and hold the ``qp`` their clips were coded at: the row of
+    A video codec's rows are keyed by CRF and hold the ``qp`` their clips were coded at: the row of
     nearest ``qp`` (a tie to the coarser)."""
-    if codec == "h264":
+    if codec in VIDEO_CODECS:
         return min(rows, key=lambda k: (abs(rows[k]["qp"] - float(quality)), -rows[k]["qp"]))
     return min(rows, key=lambda k: (abs(int(k) - int(quality)), -int(k)))
 
@@ -120,14 +127,16 @@ def _nearest_quality(rows: dict[str, Any], quality: float, codec: str = "jpeg") 
 def lossy_save(record: dict[str, Any]) -> tuple[str, float, str] | None:
     """``(codec, quality, found_in)`` of the coarsest lossy save a picture is known to have gone
     through, from its :func:`dfrec.io.image_header` or its ``result.json`` ``input``: a video's
-    ``h264_encoding`` (``"h264_slices"``: its median slice QP, :func:`dfrec.h264.read_h264_encoding`); a JPEG's
+    ``video_encoding`` (``"slice_headers"``: an H.264 or HEVC video's median slice QP,
+    :func:`dfrec.h264.read_h264_encoding`, :func:`dfrec.hevc.read_hevc_encoding`); a JPEG's
     ``jpeg_quality`` (``"jpeg_tables"``) or, where its pixels hold the blocks of an earlier save
     :data:`EARLIER_JPEG_MARGIN` or more lower, that save's ``jpeg_history`` (``"jpeg_blocks_before"``);
     a lossy ``webp_encoding`` (``"vp8_header"``); the ``jpeg_history`` found in the pixels of another
     format (``"jpeg_blocks"``, :func:`dfrec.compression.jpeg_history`); ``None`` for anything else (a
     PNG never saved as JPEG, a lossless WebP, unknown)."""
-    if (record.get("h264_encoding") or {}).get("qp") is not None:
-        return "h264", float(record["h264_encoding"]["qp"]), "h264_slices"
+    video = record.get("video_encoding") or {}
+    if video.get("codec") in VIDEO_CODECS and video.get("qp") is not None:
+        return video["codec"], float(video["qp"]), "slice_headers"
     history = (record.get("jpeg_history") or {}).get("quality")
     if (record.get("jpeg_quality") or {}).get("quality") is not None:
         last = int(record["jpeg_quality"]["quality"])
@@ -142,17 +151,26 @@ def lossy_save(record: dict[str, Any]) -> tuple[str, float, str] | None:
     return None
 
 
+def _share(x: float) -> str:
+    """``x`` (0-1) as a percentage, to one decimal within a point of :data:`COMPRESSION_CAVEAT_CAUGHT`
+    (0.967 reads "96.7%", not a "97%" that would seem to meet it)."""
+    return f"{x:.1%}" if abs(x - COMPRESSION_CAVEAT_CAUGHT) < 0.01 and round(x * 1000) % 10 else f"{x:.0%}"
+
+
 def compression_caveat(codec: str, quality: float, found_in: str | None = None) -> dict[str, str] | None:
     """The ``<codec>_compressed`` caveat of a picture last saved with ``codec`` ("jpeg" or "webp", at
-    ``quality`` 1-100 as :mod:`dfrec.compression` reads it) or of a video encoded with "h264" (at the
-    median slice QP ``quality``, :func:`dfrec.h264.read_h264_encoding`); ``found_in``: where, a key of
+    ``quality`` 1-100 as :mod:`dfrec.compression` reads it) or of a video encoded with "h264" or "hevc"
+    (at the median slice QP ``quality``, :func:`lossy_save`); ``found_in``: where, a key of
     :data:`SAVE_FOUND_IN`, by default the file's own header. ``None`` where, at the measured quality
-    nearest it, the fake score kept its catch rate at :data:`COMPRESSION_CAVEAT_CAUGHT` and the
-    recovered target kept its lead over the forgery (:data:`COMPRESSION_CAVEAT_LEAD_KEPT`)."""
+    nearest it, the fake score kept its catch rate at :data:`COMPRESSION_CAVEAT_CAUGHT`, called no
+    more untouched faces swapped than :data:`COMPRESSION_CAVEAT_REALS_RISE` above its rate unsaved, and
+    the recovered target kept its lead over the forgery (:data:`COMPRESSION_CAVEAT_LEAD_KEPT`)."""
     ref, name = compression_measurement(codec), LOSSY_CODECS[codec]
     q = _nearest_quality(ref[codec], quality, codec)
     row, clean, unsaved = ref[codec][q], ref["as_it_is"], UNSAVED[codec]
     score_weak = row["swaps_caught"] < COMPRESSION_CAVEAT_CAUGHT
+    reals_rise = row["reals_called_swapped"] - clean["reals_called_swapped"]
+    reals_weak = reals_rise >= COMPRESSION_CAVEAT_REALS_RISE - 1e-9
     recovery_weak, recovery, kept = False, "", ""
     if ref.get("recovery"):  # the map and the recovered target on the same kind of swaps (compression_recovery.py)
         rec = ref["recovery"]
@@ -160,28 +178,28 @@ def compression_caveat(codec: str, quality: float, found_in: str | None = None) 
         r, r0 = rec[codec][rq], rec["as_it_is"]
         recovery_weak = (r["lead"] < COMPRESSION_CAVEAT_LEAD_KEPT * r0["lead"]
                          and -r["lead_change"] >= COMPRESSION_CAVEAT_LEAD_Z * r["lead_change_se"])
-        at = f"at {'CRF' if codec == 'h264' else 'quality'} {rq} " if rq != q else ""
+        at = f"at {'CRF' if codec in VIDEO_CODECS else 'quality'} {rq} " if rq != q else ""
         shrunk = abs(r["map_area"] - r0["map_area"]) >= 0.03
         recovery = (at + f"the recovered target's lead over the forgery fell from {r0['lead']:.3f} to {r['lead']:.3f} "
                     "IDSim" + (f" and the map covered {r['map_area']:.0%} of the face crop instead of "
                                f"{r0['map_area']:.0%}" if shrunk else ""))
         kept = (f" ({at}the recovered target kept most of its lead over the forgery, {r['lead']:.3f} IDSim against "
                 f"{r0['lead']:.3f} {unsaved})")
-    if not (score_weak or recovery_weak):
+    if not (score_weak or reals_weak or recovery_weak):
         return None
     reals = (f", and called {row['reals_called_swapped']:.0%} of the untouched photos swapped "
-             f"({clean['reals_called_swapped']:.0%} {unsaved})"
-             if row["reals_called_swapped"] - clean["reals_called_swapped"] >= 0.02 else "")
-    found_in = found_in or {"jpeg": "jpeg_tables", "webp": "vp8_header", "h264": "h264_slices"}[codec]
-    shown = f"{quality:g}" if codec == "h264" else int(quality)
+             f"({clean['reals_called_swapped']:.0%} {unsaved})" if reals_rise >= 0.02 else "")
+    found_in = found_in or {"jpeg": "jpeg_tables", "webp": "vp8_header"}.get(codec, "slice_headers")
+    shown = f"{quality:g}" if codec in VIDEO_CODECS else int(quality)
     said = (SAVE_FOUND_IN[found_in].format(name=name, q=shown) + f": on {row['n_swaps']} LFW face swaps "
             f"pasted into photos {MEASURED_AS[codec].format(key=q, qp=row.get('qp'))}, dfrec's bundled model ")
-    if score_weak:
-        said += (f"caught {row['swaps_caught']:.0%} ({clean['swaps_caught']:.0%} {unsaved}){reals}; a low fake score "
-                 "is weaker evidence here" + (f"; {recovery}, so the recovered faces are weaker too" if recovery_weak
-                                              else kept))
+    if score_weak or reals_weak:
+        weaker = {(True, False): "a low", (False, True): "a high", (True, True): "a low or a high"}[score_weak, reals_weak]
+        said += (f"{'' if score_weak else 'still '}caught {_share(row['swaps_caught'])} ({clean['swaps_caught']:.0%} "
+                 f"{unsaved}){reals}; {weaker} fake score is weaker evidence here"
+                 + (f"; {recovery}, so the recovered faces are weaker too" if recovery_weak else kept))
     else:
-        said += (f"still caught {row['swaps_caught']:.0%} ({clean['swaps_caught']:.0%} {unsaved}){reals}, but "
+        said += (f"still caught {_share(row['swaps_caught'])} ({clean['swaps_caught']:.0%} {unsaved}){reals}, but "
                  f"{recovery}: the recovered faces are weaker here")
     return {"code": f"{codec}_compressed", "message": said}
 
@@ -217,7 +235,8 @@ def input_caveats(landmarks: np.ndarray, pose: tuple[float, float] | None = None
     Rules: ``small_face`` below :data:`SMALL_FACE_EYES_PX` (facing the camera: the eye distance
     ÷ cos(yaw) when the pose is known, see :data:`SMALL_FACE_MAX_YAW_DEG`); ``turned_head`` beyond
     :data:`TURNED_HEAD_YAW_DEG`; ``tilted_head`` outside :data:`TILTED_HEAD_PITCH_DEG`;
-    ``jpeg_compressed`` / ``webp_compressed`` / ``h264_compressed`` by :func:`compression_caveat`."""
+    ``jpeg_compressed`` / ``webp_compressed`` / ``h264_compressed`` / ``hevc_compressed`` by
+    :func:`compression_caveat`."""
     eyes = eye_distance(landmarks)
     out = []
     if pose is not None:

@@ -19,7 +19,7 @@ from PIL import Image
 
 from dfrec.report.gallery import LIKELY_TEXT, about, candidate_columns, no_match_text, weak_lead_text
 from dfrec.report.provenance import DLIB_ROLES, target_caveat, target_comparison
-from dfrec.results import FAKE_THRESHOLD, VERDICT_TEXT, by_score, training_faces, verdict
+from dfrec.results import FAKE_THRESHOLD, LOSSY_CODECS, VERDICT_TEXT, by_score, training_faces, verdict
 
 #: Images larger than this (bytes) are shown inline as a downscaled JPEG preview; the
 #: full-resolution file stays beside the page and is listed with its hash.
@@ -484,9 +484,10 @@ def provenance_html(result: dict[str, Any]) -> str:
         codec = f"codec {inp['codec']}" if inp.get("codec") else ""
         turn = (f"; frames turned {inp['rotation']}° clockwise for display, as the file asks"
                 if inp.get("rotation") else "")
-        h264 = inp.get("h264_encoding") or {}
-        qp = (f" ({h264.get('profile')} profile, a median quantiser (QP) of {h264['qp']:g} over {h264['frames_read']} of "
-              f"its frames' slice headers; 0-51, higher is coarser)" if h264 else "")
+        enc = inp.get("video_encoding") or {}
+        qp = (f" ({LOSSY_CODECS.get(enc.get('codec'), enc.get('codec'))}, {enc.get('profile')} profile, a median "
+              f"quantiser (QP) of {enc['qp']:g} over {enc['frames_read']} of its frames' slice headers; 0-51, higher is "
+              "coarser)" if enc else "")
         info.insert(3, ("Video", _e(f"{codec}{qp}{', ' if codec or qp else ''}{inp.get('fps'):.2f} fps, "
                                     f"{inp.get('frame_count')} frames, {inp.get('frames_sampled')} sampled at "
                                     f"{result['settings'].get('fps')} fps{turn}")))

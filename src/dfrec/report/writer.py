@@ -24,6 +24,7 @@ import numpy as np
 from dfrec import __version__
 from dfrec.compression import jpeg_history
 from dfrec.h264 import read_h264_encoding
+from dfrec.hevc import read_hevc_encoding
 from dfrec.io import decoding_words, image_header, write_image, write_json_atomic, write_text_atomic
 from dfrec.report.gallery import gallery_matches, gallery_record
 from dfrec.report.html import render_report
@@ -36,9 +37,9 @@ FACE_IMAGES = ("forgery", "source", "target", "map", "overlay")
 OVERVIEW_FILE = "faces_found.jpg"
 #: Version of a result folder's layout (the files written, the keys of ``result.json``). Raise it
 #: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
-#: redoes results in an older layout instead of keeping them. 9: an H.264 video's ``input`` gained
-#: ``h264_encoding`` (its frames' slice QPs) and its tracks the ``h264_compressed`` caveat
-#: (2026-12-07); 8: a WebP's ``input`` gained
+#: redoes results in an older layout instead of keeping them. 9: an H.264 or HEVC video's ``input``
+#: gained ``video_encoding`` (its frames' slice QPs) and its tracks the ``h264_compressed`` or
+#: ``hevc_compressed`` caveat (2026-12-07); 8: a WebP's ``input`` gained
 #: ``webp_encoding`` (lossless, or lossy at about which quality, from its VP8 header) and its faces
 #: the ``webp_compressed`` caveat; ``jpeg_history`` where the pixels of another format (PNG, TIFF
 #: ...) hold a JPEG save's blocks, or a JPEG's those of an earlier save at a lower quality;
@@ -225,8 +226,8 @@ def write_video_report(
     result["input"] = _input_record(Path(input_path), "video", info.width, info.height)
     result["input"].update(codec=info.codec, rotation=info.rotation, fps=info.fps, frame_count=info.frame_count,
                            frames_sampled=video.frames_sampled, frames_with_faces=video.frames_with_faces)
-    if (h264 := read_h264_encoding(input_path)) is not None:
-        result["input"]["h264_encoding"] = h264
+    if (encoding := read_h264_encoding(input_path) or read_hevc_encoding(input_path)) is not None:
+        result["input"]["video_encoding"] = encoding
     saved = lossy_save(result["input"])
     faces, frames = [], []
     for i, tr in enumerate(video.tracks):

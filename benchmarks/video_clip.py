@@ -1,15 +1,16 @@
-"""A picture through an H.264 video, as a face swap reaches an investigator inside a video file.
+"""A picture through an H.264 or HEVC video, as a face swap reaches an investigator inside a video file.
 
-:class:`H264RoundTrip` makes a short clip in which the picture pans by whole pixels (1 px right and
-½ px down per frame, edges repeated), encodes it with x264 at a CRF (FFmpeg's default settings
-otherwise: preset medium, 4:2:0 chroma, B frames), decodes it, and returns its last frame moved
-back into place: a predicted (P or B) frame, coded against its neighbours, as most frames of a
-video are. It records the clip's median slice QP as ``dfrec recover`` reads it from a video
-(:func:`dfrec.h264.read_h264_encoding`), so that a caveat keyed on QP quotes the clips it was
-measured on. x264's CRF is content-dependent: the same CRF gives a noisier picture a higher QP.
+:class:`VideoRoundTrip` makes a short clip in which the picture pans by whole pixels (1 px right
+and ½ px down per frame, edges repeated), encodes it with x264 (H.264) or x265 (HEVC) at a CRF
+(FFmpeg's default settings otherwise: preset medium, 4:2:0 chroma, B frames), decodes it, and
+returns its last frame moved back into place: a predicted (P or B) frame, coded against its
+neighbours, as most frames of a video are. It records the clip's median slice QP as ``dfrec
+recover`` reads it from a video (:func:`dfrec.h264.read_h264_encoding`,
+:func:`dfrec.hevc.read_hevc_encoding`), so that a caveat keyed on QP quotes the clips it was
+measured on. A CRF is content-dependent: the same CRF gives a noisier picture a higher QP.
 
-OpenCV's FFmpeg has no H.264 encoder; this needs PyAV (``pip install av``, whose wheels bundle
-libx264; ``pip install -e .[video]``).
+OpenCV's FFmpeg has no H.264 or HEVC encoder; this needs PyAV (``pip install av``, whose wheels
+bundle libx264 and libx265; ``pip install -e .[video]``).
 """
 
 from __future__ import annotations
@@ -21,16 +22,18 @@ import numpy as np
 
 #: Frames of a round trip's clip; the last is analysed.
 CLIP_FRAMES = 8
-#: x264's CRF values the H.264 round trips run at by default (FaceForensics++'s "c23" and "c40" among them).
+#: The CRF values the video round trips run at by default (FaceForensics++'s "c23" and "c40" among them).
 CRFS = (18, 23, 28, 33, 40, 45)
+#: codec -> FFmpeg's encoder for it.
+ENCODERS = {"h264": "libx264", "hevc": "libx265"}
 
 
 def _require_av():
     try:
         import av
     except ImportError as e:  # pragma: no cover - depends on the machine
-        raise SystemExit("the H.264 round trips need PyAV, which bundles libx264 (OpenCV's FFmpeg has no H.264 "
-                         "encoder): pip install av, or pip install -e .[video]") from e
+        raise SystemExit("the video round trips need PyAV, which bundles libx264 and libx265 (OpenCV's FFmpeg has "
+                         "neither encoder): pip install av, or pip install -e .[video]") from e
     return av
 
 
@@ -64,24 +67,30 @@ def decode_frames(path: str | os.PathLike) -> list[np.ndarray]:
         return [fr.to_ndarray(format="rgb24") for fr in f.decode(video=0)]
 
 
-class H264RoundTrip:
+class VideoRoundTrip:
     """``f(picture (H, W, 3) uint8 RGB) -> picture``: the last frame of a :data:`CLIP_FRAMES`-frame
-    clip of ``picture`` panning, through x264 at ``crf``; ``qps`` collects each clip's median slice QP."""
+    clip of ``picture`` panning, through ``codec``'s encoder (:data:`ENCODERS`) at ``crf``; ``qps``
+    collects each clip's median slice QP."""
 
-    def __init__(self, crf: int, frames: int = CLIP_FRAMES) -> None:
-        self.crf, self.frames, self.qps = int(crf), int(frames), []
+    def __init__(self, codec: str, crf: int, frames: int = CLIP_FRAMES) -> None:
+        if codec not in ENCODERS:
+            raise ValueError(f"codec {codec!r}: one of {', '.join(ENCODERS)}")
+        self.codec, self.crf, self.frames, self.qps = codec, int(crf), int(frames), []
 
     def __call__(self, picture: np.ndarray) -> np.ndarray:
         from dfrec.h264 import read_h264_encoding
+        from dfrec.hevc import read_hevc_encoding
 
         h, w = picture.shape[:2]
         even = np.pad(picture, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")  # 4:2:0 wants even sides
         with tempfile.TemporaryDirectory(prefix="dfrec-h264-") as tmp:
             path = os.path.join(tmp, "clip.mp4")
-            encode_clip(path, [pan(even, k, k // 2) for k in range(self.frames)], {"crf": str(self.crf)})
+            options = {"crf": str(self.crf), **({"x265-params": "log-level=error"} if self.codec == "hevc" else {})}
+            encode_clip(path, [pan(even, k, k // 2) for k in range(self.frames)], options, codec=ENCODERS[self.codec])
             decoded = decode_frames(path)
-            encoding = read_h264_encoding(path)
+            encoding = (read_h264_encoding if self.codec == "h264" else read_hevc_encoding)(path)
         if len(decoded) != self.frames or encoding is None:
-            raise RuntimeError(f"x264 clip at CRF {self.crf}: {len(decoded)} frames decoded, encoding {encoding}")
+            raise RuntimeError(f"{ENCODERS[self.codec]} clip at CRF {self.crf}: {len(decoded)} frames decoded, "
+                               f"encoding {encoding}")
         self.qps.append(encoding["qp"])
         return np.ascontiguousarray(pan(decoded[-1], -(self.frames - 1), -((self.frames - 1) // 2))[:h, :w])

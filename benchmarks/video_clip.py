@@ -47,12 +47,13 @@ def pan(picture: np.ndarray, dx: int, dy: int) -> np.ndarray:
 
 
 def encode_clip(path: str | os.PathLike, frames: list[np.ndarray], options: dict[str, str], fps: int = 25,
-                codec: str = "libx264", pix_fmt: str = "yuv420p") -> None:
+                codec: str = "libx264", pix_fmt: str = "yuv420p", container: dict[str, str] | None = None) -> None:
     """Write ``frames`` (each ``(H, W, 3) uint8`` RGB, even ``H`` and ``W``) to a video file (its suffix
     picks the container: ``.mp4``, ``.mov`` ...) with ``codec`` and its ``options`` (x264's: ``{"crf":
-    "23"}``, ``{"qp": "30"}``, ``{"x264-params": "bframes=0"}`` ...)."""
+    "23"}``, ``{"qp": "30"}``, ``{"x264-params": "bframes=0"}`` ...); ``container``: the muxer's options
+    (``{"movflags": "frag_keyframe+empty_moov"}`` for a fragmented MP4)."""
     av = _require_av()
-    with av.open(str(path), "w") as out:
+    with av.open(str(path), "w", options=dict(container or {})) as out:
         stream = out.add_stream(codec, rate=fps, options=dict(options))
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
         for a in frames:

@@ -110,3 +110,15 @@ def test_a_damaged_sample_count_is_bounded(encode, clip, tmp_path):
     (tmp_path / "damaged.mp4").write_bytes(bytes(data))
     got = read_h264_encoding(tmp_path / "damaged.mp4")
     assert got is None or got["qp_by_type"]["P"] == 30
+
+
+@pytest.mark.parametrize("movflags", ["faststart", "frag_keyframe+empty_moov", "frag_every_frame+empty_moov+default_base_moof"])
+def test_fast_start_and_fragmented_mp4(clip, tmp_path, movflags):
+    """An MP4 whose index comes first (``faststart``, as sites serve them) or whose frames sit in
+    ``moof`` fragments (DASH segments, some recorders) reads as the plain MP4 does."""
+    need_module("av")
+    clips = load_script("benchmarks/video_clip.py")
+    clips.encode_clip(tmp_path / "clip.mp4", clip * 3, {"qp": "30", "x264-params": "keyint=10"},
+                      container={"movflags": movflags})
+    got = read_h264_encoding(tmp_path / "clip.mp4")
+    assert got["frames_read"] == got["frames_in_file"] == 3 * len(clip) and got["qp_by_type"]["P"] == 30

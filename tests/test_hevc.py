@@ -54,6 +54,15 @@ def test_fixed_qp_is_read_from_the_slice_headers(encode, clip, tmp_path, suffix,
     assert read_h264_encoding(path) is None  # and the H.264 reader leaves it alone
 
 
+def test_fragmented_mp4(clip, tmp_path):
+    need_module("av")
+    load_script("benchmarks/video_clip.py").encode_clip(
+        tmp_path / "frag.mp4", clip, {"x265-params": "log-level=error:qp=30:keyint=8"}, codec="libx265",
+        container={"movflags": "frag_keyframe+empty_moov"})
+    got = read_hevc_encoding(tmp_path / "frag.mp4")
+    assert got["frames_read"] == len(clip) and got["qp_by_type"]["P"] == 30
+
+
 def test_coarser_crf_reads_as_higher_qp_and_no_bframes_reads_p_only(encode, clip, tmp_path):
     qps = []
     for crf in (18, 28, 40):

@@ -11,8 +11,8 @@ may depart from it by small deltas (adaptive quantisation), which are not read h
 ``trak`` → ``stbl``), takes the sequence and picture parameter sets from its ``avcC`` box (or from
 the stream, ``avc3``), and parses the slice header of the first slice of up to ``max_frames``
 samples spread evenly over the video; Matroska and WebM files (``.mkv``, as OBS and yt-dlp write
-them) are read by their blocks instead. Fragmented MP4s (``moof``), AVI and other codecs read as
-``None``. :func:`read_encoding` is the container half, shared with HEVC
+them) are read by their blocks instead, and fragmented MP4s by their ``moof`` boxes. AVI and other
+codecs read as ``None``. :func:`read_encoding` is the container half, shared with HEVC
 (:mod:`dfrec.hevc`): a :class:`Syntax` says how a codec's parameter sets and slices are read.
 """
 
@@ -256,6 +256,11 @@ def _video_track(f: BinaryIO, size: int, config_box: bytes) -> dict[str, Any] | 
         if stbl is None:
             return None
         table = {k: _read(f, s, e) for k, s, e in _boxes(f, *stbl) if k in (b"stsz", b"stsc", b"stco", b"co64")}
+        tkhd = _child(f, start, end, b"tkhd")
+        if tkhd is not None:  # the track_ID fragments name: after version/flags and two times of 4 or 8 bytes
+            version = _read(f, tkhd[0], tkhd[0] + 1)
+            at = tkhd[0] + (20 if version == b"\x01" else 12)
+            table["track_id"] = int.from_bytes(_read(f, at, at + 4), "big")
         stsd = _child(f, *stbl, b"stsd")
         entry = next(_boxes(f, stsd[0] + 8, stsd[1]), None) if stsd else None
         if entry is None:
@@ -386,6 +391,52 @@ def _matroska_video_entry(f: BinaryIO, start: int, end: int, codecs: tuple[str, 
     return None
 
 
+def _fragment_samples(f: BinaryIO, size: int, track_id: int | None) -> list[tuple[int, int]]:
+    """``(file offset, size)`` of the track's samples in a fragmented MP4 (``moof`` boxes: each
+    ``traf``'s ``tfhd`` and ``trun``, ISO/IEC 14496-12 §8.8), as DASH segments and some recorders
+    write; sizes missing from a ``trun`` come from the ``tfhd`` defaults (not from ``trex``)."""
+    out: list[tuple[int, int]] = []
+    for kind, start, end in _boxes(f, 0, size):
+        if kind != b"moof" or len(out) >= MAX_SAMPLES:
+            continue
+        moof = start - 8
+        for tkind, tstart, tend in _boxes(f, start, end):
+            if tkind != b"traf" or (tfhd := _child(f, tstart, tend, b"tfhd")) is None:
+                continue
+            head = _read(f, *tfhd)
+            flags, tid = int.from_bytes(head[1:4], "big"), int.from_bytes(head[4:8], "big")
+            if track_id is not None and tid != track_id:
+                continue
+            pos, base, default_size = 8, moof, 0
+            if flags & 0x01:
+                base = int.from_bytes(head[pos:pos + 8], "big")
+                pos += 8
+            pos += 4 * bool(flags & 0x02) + 4 * bool(flags & 0x08)
+            if flags & 0x10:
+                default_size = int.from_bytes(head[pos:pos + 4], "big")
+            at = base
+            for rkind, rstart, rend in _boxes(f, tstart, tend):
+                if rkind != b"trun":
+                    continue
+                run = _read(f, rstart, rend)
+                rflags, count = int.from_bytes(run[1:4], "big"), int.from_bytes(run[4:8], "big")
+                p = 8
+                if rflags & 0x01:
+                    at = base + int.from_bytes(run[p:p + 4], "big", signed=True)
+                    p += 4
+                p += 4 * bool(rflags & 0x04)
+                fields = [bit for bit in (0x100, 0x200, 0x400, 0x800) if rflags & bit]
+                for _ in range(min(count, (len(run) - p) // max(4 * len(fields), 1) if fields else count)):
+                    sample_size = default_size
+                    for bit in fields:
+                        if bit == 0x200:
+                            sample_size = int.from_bytes(run[p:p + 4], "big")
+                        p += 4
+                    out.append((at, sample_size))
+                    at += sample_size
+    return out
+
+
 def _avcc_parameter_sets(avcc: bytes) -> tuple[int, list[bytes]]:
     """``(NAL length field size, [SPS and PPS NAL units])`` of an ``avcC`` box's payload."""
     length_size = (avcc[4] & 3) + 1
@@ -435,7 +486,7 @@ def read_encoding(path: str | os.PathLike, syntax: Syntax, max_frames: int = 240
             size = os.fstat(f.fileno()).st_size
             track = _video_track(f, size, syntax.config_box)
             if track is not None and track["entry"] in syntax.entries:
-                samples = _sample_offsets(track)
+                samples = _sample_offsets(track) or _fragment_samples(f, size, track.get("track_id"))
             elif track is None and (track := _matroska_track(f, size, syntax.matroska_codecs)) is not None:
                 samples = track["samples"]
             else:

@@ -104,8 +104,8 @@ def training_faces() -> dict[str, Any]:
 @functools.lru_cache(maxsize=len(LOSSY_CODECS))
 def compression_measurement(codec: str) -> dict[str, Any]:
     """The bundled model on whole pictures re-encoded with ``codec`` (a :data:`LOSSY_CODECS` key;
-    ``assets/<codec>_fake_score.json``): its fake score ``as_it_is`` and, per quality (H.264: per x264
-    CRF, with the ``qp`` its clips were coded at), ``<codec>[q]`` with ``swaps_caught``,
+    ``assets/<codec>_fake_score.json``): its fake score ``as_it_is`` and, per quality (a video codec:
+    per CRF, with the ``qp`` its clips were coded at), ``<codec>[q]`` with ``swaps_caught``,
     ``reals_called_swapped``, ``auc``, ``n_swaps``, ``n_reals``, how and with
     which weights it was measured, and, under ``recovery``, its map and recovered target on such
     pictures (``map_area``, ``lead``, ``lead_change``, ``lead_change_se`` ...)."""

@@ -47,6 +47,7 @@ from compression_scores import (  # noqa: E402
     _overlapping,
     clip_qp,
     codec_name,
+    finest_first,
     lfw_pictures,
     model_weights,
     parse_round_trip_options,
@@ -181,7 +182,7 @@ def add_to_asset(asset: dict, rows: list[dict], weights: dict[str, str], measure
                  f"{how}; lead_change paired against as it is"),
         "measured": measured, "command": ASSET_COMMANDS[codec], "tables": tables,
         "as_it_is": {k: by["as it is"][k] for k in keep if k in ("n", "map_area", "target", "forgery", "lead")},
-        codec: dict(sorted(per_quality.items(), key=lambda kv: int(kv[0]) if codec in VIDEO_CODECS else -int(kv[0]))),
+        codec: finest_first(per_quality, codec),
     }}
 
 

@@ -53,23 +53,27 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 DEFAULT_LFW = Path(os.environ.get("DFREC_LFW", ROOT.parent / "shared" / "data" / "lfw"))
 INSIGHTFACE = ROOT / ".cache" / "fixtures" / "insightface" / "t1.jpg"
 
+from dfrec.results import LOSSY_CODECS, VIDEO_CODECS  # noqa: E402  (light: numpy, Pillow)
+
 #: the round trips each picture goes through, besides none (by default; "h264" and "hevc" too on
 #: request: a short x264 / x265 clip of the picture at each CRF, ``video_clip.VideoRoundTrip``, which
 #: needs PyAV)
 CODECS = ("jpeg", "webp")
-ALL_CODECS = (*CODECS, "h264", "hevc")
+ALL_CODECS = tuple(LOSSY_CODECS)
 QUALITIES = (90, 70, 50, 30)
-#: the codecs whose round trips are video clips, keyed by CRF (as dfrec.results.VIDEO_CODECS)
-VIDEO_CODECS = ("h264", "hevc")
 #: the portraits of the outside set: photo name (scripts/make_examples.py) -> person
 OUTSIDE_PEOPLE = {"obama": "Obama", "obama2": "Obama", "obama3": "Obama", "biden": "Biden", "astronaut": "Collins"}
 
 
 def codec_name(codec: str) -> str:
     """How round trips and tables name ``codec``: "JPEG", "WebP", "H.264", "HEVC" (as the caveats do)."""
-    from dfrec.results import LOSSY_CODECS
-
     return LOSSY_CODECS[codec]
+
+
+def finest_first(per_quality: dict[str, dict], codec: str) -> dict[str, dict]:
+    """An asset's rows per quality in order, finest first: qualities descending, a video codec's
+    CRFs (``VIDEO_CODECS``) ascending."""
+    return dict(sorted(per_quality.items(), key=lambda kv: int(kv[0]) if codec in VIDEO_CODECS else -int(kv[0])))
 
 
 def round_trips(codecs=CODECS, qualities=QUALITIES) -> dict[str, object]:
@@ -341,7 +345,7 @@ def caveat_asset(doc: dict, codec: str, checkpoint: str | None, measured: str, t
         "codec": codec, "measured": measured, "command": ASSET_COMMANDS[codec], "tables": tables,
         "threshold": doc["threshold"], "model_weights": model_weights(checkpoint),
         "as_it_is": {k: rows["as it is"][k] for k in keep if k in rows["as it is"]},
-        codec: dict(sorted(per_quality.items(), key=lambda kv: int(kv[0]) if codec in VIDEO_CODECS else -int(kv[0]))),
+        codec: finest_first(per_quality, codec),
     }
 
 

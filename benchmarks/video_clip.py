@@ -5,9 +5,8 @@ and ½ px down per frame, edges repeated), encodes it with x264 (H.264) or x265 
 (FFmpeg's default settings otherwise: preset medium, 4:2:0 chroma, B frames), decodes it, and
 returns its last frame moved back into place: a predicted (P or B) frame, coded against its
 neighbours, as most frames of a video are. It records the clip's median slice QP as ``dfrec
-recover`` reads it from a video (:func:`dfrec.h264.read_h264_encoding`,
-:func:`dfrec.hevc.read_hevc_encoding`), so that a caveat keyed on QP quotes the clips it was
-measured on. A CRF is content-dependent: the same CRF gives a noisier picture a higher QP.
+recover`` reads it from a video (:func:`dfrec.hevc.read_video_encoding`), so that a caveat keyed
+on QP quotes the clips it was measured on. A CRF is content-dependent: the same CRF gives a noisier picture a higher QP.
 
 OpenCV's FFmpeg has no H.264 or HEVC encoder; this needs PyAV (``pip install av``, whose wheels
 bundle libx264 and libx265; ``pip install -e .[video]``).
@@ -79,8 +78,7 @@ class VideoRoundTrip:
         self.codec, self.crf, self.frames, self.qps = codec, int(crf), int(frames), []
 
     def __call__(self, picture: np.ndarray) -> np.ndarray:
-        from dfrec.h264 import read_h264_encoding
-        from dfrec.hevc import read_hevc_encoding
+        from dfrec.hevc import read_video_encoding
 
         h, w = picture.shape[:2]
         even = np.pad(picture, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")  # 4:2:0 wants even sides
@@ -89,8 +87,8 @@ class VideoRoundTrip:
             options = {"crf": str(self.crf), **({"x265-params": "log-level=error"} if self.codec == "hevc" else {})}
             encode_clip(path, [pan(even, k, k // 2) for k in range(self.frames)], options, codec=ENCODERS[self.codec])
             decoded = decode_frames(path)
-            encoding = (read_h264_encoding if self.codec == "h264" else read_hevc_encoding)(path)
-        if len(decoded) != self.frames or encoding is None:
+            encoding = read_video_encoding(path)
+        if len(decoded) != self.frames or encoding is None or encoding["codec"] != self.codec:
             raise RuntimeError(f"{ENCODERS[self.codec]} clip at CRF {self.crf}: {len(decoded)} frames decoded, "
                                f"encoding {encoding}")
         self.qps.append(encoding["qp"])

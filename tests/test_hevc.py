@@ -11,7 +11,7 @@ from needs import need_module
 from repo_scripts import load_script
 
 from dfrec.h264 import read_h264_encoding
-from dfrec.hevc import read_hevc_encoding
+from dfrec.hevc import read_hevc_encoding, read_video_encoding
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,9 @@ def test_h264_and_damaged_files_read_as_none(encode, clip, tmp_path):
     need_module("av")
     load_script("benchmarks/video_clip.py").encode_clip(tmp_path / "avc.mp4", clip, {"qp": "30"})
     assert read_hevc_encoding(tmp_path / "avc.mp4") is None
+    assert read_video_encoding(tmp_path / "avc.mp4")["codec"] == "h264"  # either codec, one walk of the file
+    encode(tmp_path / "hevc.mkv", clip, "qp=30")
+    assert read_video_encoding(tmp_path / "hevc.mkv")["codec"] == "hevc"
     (tmp_path / "noise.mp4").write_bytes(np.random.default_rng(1).integers(0, 256, 5000, np.uint8).tobytes())
     assert read_hevc_encoding(tmp_path / "noise.mp4") is None and read_hevc_encoding(tmp_path / "missing.mp4") is None
     encode(tmp_path / "whole.mp4", clip, "qp=30")

@@ -32,7 +32,7 @@ _PROFILE_NAMES = {66: "Baseline", 77: "Main", 88: "Extended", 100: "High", 110: 
 #: slice_type % 5 (§7.4.3, Table 7-6) -> the frame type it makes.
 _SLICE_TYPES = {0: "P", 1: "B", 2: "I", 3: "P", 4: "I"}  # SP and SI coded as P and I
 #: The most bytes of a NAL unit read for its header: slice headers with long weight tables fit.
-_HEADER_BYTES = 1024
+HEADER_BYTES = 1024
 #: The most frames a sample table is taken to list (46 hours at 60 fps): a damaged count allocates no more.
 MAX_SAMPLES = 10_000_000
 
@@ -107,7 +107,7 @@ def parse_sps(nal: bytes) -> dict[str, int]:
         for _ in range(r.ue()):
             r.se()
     r.ue(), r.u(1)  # max_num_ref_frames, gaps_in_frame_num_allowed
-    sps["width_mbs"], sps["height_map_units"] = r.ue() + 1, r.ue() + 1
+    r.ue(), r.ue()  # picture width and height
     sps["frame_mbs_only"] = r.u(1)
     return sps
 
@@ -139,7 +139,7 @@ def parse_slice_header(nal: bytes, sps_by_id: dict[int, dict], pps_by_id: dict[i
     """``{"first_mb", "type" ("I", "P", "B"), "qp"}`` of a coded slice NAL unit (type 1 or 5) as far as
     its ``slice_qp_delta`` (§7.3.3), with the parameter sets it refers to."""
     nal_ref_idc, nal_type = (nal[0] >> 5) & 3, nal[0] & 31
-    r = Bits(rbsp(nal[:_HEADER_BYTES]))
+    r = Bits(rbsp(nal[:HEADER_BYTES]))
     first_mb = r.ue()
     slice_type = r.ue() % 5
     pps = pps_by_id.get(r.ue())
@@ -238,9 +238,10 @@ def _read(f: BinaryIO, start: int, end: int) -> bytes:
     return f.read(end - start)
 
 
-def _video_track(f: BinaryIO, size: int, config_box: bytes) -> dict[str, Any] | None:
-    """The first video track of an ISO file: its sample entry type, decoder configuration
-    (``config_box``'s payload: ``avcC``, ``hvcC``) and sample table boxes."""
+def _video_track(f: BinaryIO, size: int) -> dict[str, Any] | None:
+    """The first video track of an ISO file: its sample entry type, where the entry's boxes lie
+    (``children``: the decoder configuration, ``avcC``, ``hvcC`` ..., is one of them), its
+    ``track_id`` and sample table boxes."""
     moov = _child(f, 0, size, b"moov")
     if moov is None:
         return None
@@ -266,8 +267,8 @@ def _video_track(f: BinaryIO, size: int, config_box: bytes) -> dict[str, Any] | 
         if entry is None:
             return None
         entry_kind, entry_start, entry_end = entry
-        config = _child(f, entry_start + 78, entry_end, config_box)  # after the 78-byte VisualSampleEntry
-        return {"entry": entry_kind.decode("latin-1"), "config": _read(f, *config) if config else None, **table}
+        # the entry's own boxes follow its 78-byte VisualSampleEntry fields
+        return {"entry": entry_kind.decode("latin-1"), "children": (entry_start + 78, entry_end), **table}
     return None
 
 
@@ -473,9 +474,11 @@ class Syntax:
     profile_names: dict[int, str]
 
 
-def read_encoding(path: str | os.PathLike, syntax: Syntax, max_frames: int = 240) -> dict[str, Any] | None:
-    """The quantiser of a video coded as ``syntax`` says, in an MP4/MOV or Matroska/WebM file, from the slice headers
-    of up to ``max_frames`` frames spread evenly over it: ``{"codec", "profile", "qp"`` (the median
+def read_encoding(path: str | os.PathLike, syntaxes: tuple[Syntax, ...],
+                  max_frames: int = 240) -> dict[str, Any] | None:
+    """The quantiser of a video coded in one of ``syntaxes`` (the one its track names), in an MP4/MOV
+    or Matroska/WebM file, from the slice headers of up to ``max_frames`` frames spread evenly over
+    it: ``{"codec", "profile", "qp"`` (the median
     frame QP, 0-51 on the 8-bit scale), ``"qp_range": [min, max]``, ``"qp_by_type": {"I"|"P"|"B":
     mean}``, ``"frames_read"``, ``"frames_in_file"}``. A frame's QP is its first slice's. ``None``
     for a file that holds no such video track (in an ISO sample table or Matroska blocks), or whose
@@ -484,10 +487,15 @@ def read_encoding(path: str | os.PathLike, syntax: Syntax, max_frames: int = 240
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            track = _video_track(f, size, syntax.config_box)
-            if track is not None and track["entry"] in syntax.entries:
+            if (track := _video_track(f, size)) is not None:
+                syntax = next((s for s in syntaxes if track["entry"] in s.entries), None)
+                if syntax is None:
+                    return None
+                config = _child(f, *track["children"], syntax.config_box)
+                track["config"] = _read(f, *config) if config else None
                 samples = _sample_offsets(track) or _fragment_samples(f, size, track.get("track_id"))
-            elif track is None and (track := _matroska_track(f, size, syntax.matroska_codecs)) is not None:
+            elif (track := _matroska_track(f, size, tuple(c for s in syntaxes for c in s.matroska_codecs))) is not None:
+                syntax = next(s for s in syntaxes if track["entry"] in s.matroska_codecs)
                 samples = track["samples"]
             else:
                 return None
@@ -537,10 +545,10 @@ def _first_slice(f: BinaryIO, offset: int, size: int, length_size: int, syntax: 
         n = int.from_bytes(f.read(length_size), "big")
         if n == 0 or pos + length_size + n > end:
             return None
-        nal = f.read(min(n, _HEADER_BYTES))
+        nal = f.read(min(n, HEADER_BYTES))
         kind = syntax.nal_type(nal) if len(nal) >= 2 else -1
         if kind in syntax.parameter_sets:
-            _take(syntax, nal if n <= _HEADER_BYTES else nal + f.read(n - len(nal)), state)
+            _take(syntax, nal if n <= HEADER_BYTES else nal + f.read(n - len(nal)), state)
         elif kind in syntax.slices:
             try:
                 got = syntax.parse_slice(nal, state)
@@ -563,4 +571,4 @@ H264 = Syntax(
 def read_h264_encoding(path: str | os.PathLike, max_frames: int = 240) -> dict[str, Any] | None:
     """:func:`read_encoding` of an H.264 video (``avc1``/``avc3`` in an MP4/MOV): ``{"codec": "h264",
     "profile", "qp", "qp_range", "qp_by_type", "frames_read", "frames_in_file"}`` or ``None``."""
-    return read_encoding(path, H264, max_frames)
+    return read_encoding(path, (H264,), max_frames)

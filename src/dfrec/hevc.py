@@ -16,7 +16,7 @@ import os
 import struct
 from typing import Any
 
-from dfrec.h264 import Bits, Syntax, Unreadable, rbsp, read_encoding
+from dfrec.h264 import H264, HEADER_BYTES, Bits, Syntax, Unreadable, rbsp, read_encoding
 
 #: general_profile_idc -> name (§A.3).
 _PROFILE_NAMES = {1: "Main", 2: "Main 10", 3: "Main Still Picture", 4: "Range extensions"}
@@ -95,16 +95,14 @@ def parse_sps(nal: bytes) -> dict[str, Any]:
     sps: dict[str, Any] = {"profile": _profile_tier_level(r, max_sub_layers_minus1), "id": r.ue()}
     sps["chroma_format_idc"] = r.ue()
     sps["separate_colour_plane"] = r.u(1) if sps["chroma_format_idc"] == 3 else 0
-    width, height = r.ue(), r.ue()
+    r.ue(), r.ue()  # picture width and height
     if r.u(1):  # conformance_window_flag
         r.ue(), r.ue(), r.ue(), r.ue()
     r.ue(), r.ue()  # bit depths
     sps["log2_max_poc_lsb"] = r.ue() + 4
     for _ in range(0 if r.u(1) else max_sub_layers_minus1, max_sub_layers_minus1 + 1):
         r.ue(), r.ue(), r.ue()
-    min_cb = r.ue() + 3
-    ctb = min_cb + r.ue()
-    sps["pic_size_in_ctbs"] = -(-width // (1 << ctb)) * -(-height // (1 << ctb))
+    r.ue(), r.ue()  # coding block sizes (only the first slice of a picture is read: no address to size)
     r.ue(), r.ue(), r.ue(), r.ue()  # transform block sizes and hierarchy depths
     if r.u(1) and r.u(1):  # scaling_list_enabled_flag, sps_scaling_list_data_present_flag
         _skip_scaling_list_data(r)
@@ -178,7 +176,7 @@ def parse_slice_header(nal: bytes, state: dict) -> dict[str, Any]:
     """``{"first", "type" ("I", "P", "B"), "qp"}`` of a coded slice segment NAL unit (types 0-21) as
     far as its ``slice_qp_delta`` (§7.3.6.1); ``first``: it starts its picture (only such are read on)."""
     nal_type = _nal_type(nal)
-    r = Bits(rbsp(nal[:1024], 2))
+    r = Bits(rbsp(nal[:HEADER_BYTES], 2))
     first = r.u(1)
     if not first:
         return {"first": False}
@@ -283,4 +281,10 @@ def read_hevc_encoding(path: str | os.PathLike, max_frames: int = 240) -> dict[s
     """:func:`dfrec.h264.read_encoding` of an HEVC video (``hvc1``/``hev1`` in an MP4/MOV):
     ``{"codec": "hevc", "profile", "qp", "qp_range", "qp_by_type", "frames_read", "frames_in_file"}``
     or ``None``."""
-    return read_encoding(path, HEVC, max_frames)
+    return read_encoding(path, (HEVC,), max_frames)
+
+
+def read_video_encoding(path: str | os.PathLike, max_frames: int = 240) -> dict[str, Any] | None:
+    """:func:`dfrec.h264.read_encoding` of an H.264 or HEVC video, whichever its track holds (one
+    walk of the file): ``{"codec": "h264" | "hevc", ...}`` or ``None``."""
+    return read_encoding(path, (H264, HEVC), max_frames)

@@ -128,7 +128,7 @@ def lossy_save(record: dict[str, Any]) -> tuple[str, float, str] | None:
     """``(codec, quality, found_in)`` of the coarsest lossy save a picture is known to have gone
     through, from its :func:`dfrec.io.image_header` or its ``result.json`` ``input``: a video's
     ``video_encoding`` (``"slice_headers"``: an H.264 or HEVC video's median slice QP,
-    :func:`dfrec.h264.read_h264_encoding`, :func:`dfrec.hevc.read_hevc_encoding`); a JPEG's
+    :func:`dfrec.hevc.read_video_encoding`); a JPEG's
     ``jpeg_quality`` (``"jpeg_tables"``) or, where its pixels hold the blocks of an earlier save
     :data:`EARLIER_JPEG_MARGIN` or more lower, that save's ``jpeg_history`` (``"jpeg_blocks_before"``);
     a lossy ``webp_encoding`` (``"vp8_header"``); the ``jpeg_history`` found in the pixels of another

@@ -23,8 +23,7 @@ import numpy as np
 
 from dfrec import __version__
 from dfrec.compression import jpeg_history
-from dfrec.h264 import read_h264_encoding
-from dfrec.hevc import read_hevc_encoding
+from dfrec.hevc import read_video_encoding
 from dfrec.io import decoding_words, image_header, write_image, write_json_atomic, write_text_atomic
 from dfrec.report.gallery import gallery_matches, gallery_record
 from dfrec.report.html import render_report
@@ -226,7 +225,7 @@ def write_video_report(
     result["input"] = _input_record(Path(input_path), "video", info.width, info.height)
     result["input"].update(codec=info.codec, rotation=info.rotation, fps=info.fps, frame_count=info.frame_count,
                            frames_sampled=video.frames_sampled, frames_with_faces=video.frames_with_faces)
-    if (encoding := read_h264_encoding(input_path) or read_hevc_encoding(input_path)) is not None:
+    if (encoding := read_video_encoding(input_path)) is not None:
         result["input"]["video_encoding"] = encoding
     saved = lossy_save(result["input"])
     faces, frames = [], []

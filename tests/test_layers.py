@@ -18,7 +18,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "dfrec"
 
 LAYERS = [
-    ("", "_lazy", "_faults", "errors", "device", "config", "compression", "h264", "hevc", "io"),
+    ("", "_lazy", "_faults", "errors", "device", "config", "compression", "h264", "hevc", "x264", "io"),
     ("faces", "video"),
     ("data",),
     ("models",),

@@ -220,7 +220,8 @@ def test_rescale_and_sharpen_off_draw_nothing(pair):
     t, s = pair
     smp = Synthesizer(SynthConfig(), augment=False)(t, s, kind="swap", rng=0)
     other = AugmentConfig(rescale=(0.5, 0.6), rescale_jpeg_prob=1.0, sharpen_amount=(2.0, 3.0), shift_px=7,
-                          small_face_eyes=(5.0, 6.0), webp_prob=0.0, picture_scale=(0.4, 0.5), picture_rotate=30.0)
+                          small_face_eyes=(5.0, 6.0), webp_prob=0.0, picture_scale=(0.4, 0.5), picture_rotate=30.0,
+                          h264_crf=(20, 21))
     outs = []
     for cfg in (AugmentConfig(), other):
         rng = np.random.default_rng(11)
@@ -252,6 +253,38 @@ def test_webp_replaces_jpeg_in_the_share_of_round_trips_asked_for(pair):
         assert np.array_equal(smp.target, t.image)
     with pytest.raises(ConfigError, match="webp_prob"):
         SynthConfig.from_dict({"augment": {"webp_prob": 1.5}})
+
+
+def test_h264_replaces_the_last_round_trip_in_the_share_asked_for(pair, monkeypatch):
+    """``h264_prob``: the last step's round trip made as a frame of H.264 video at the CRF drawn,
+    recorded as ``h264_crf``, the true faces as they were; coarser the higher the CRF; a CRF outside
+    x264's [0, 51] is refused, and so is a config asking for H.264 where no libx264 loads."""
+    from needs import skip_or_fail
+
+    from dfrec import x264
+    from dfrec.data.synth.augment import compress
+
+    if x264.find_library() is None:
+        skip_or_fail("libx264 not found (pip install -e .[video])")
+    t, s = pair
+    img = t.image
+    c20, c44 = compress(img, 20, "h264"), compress(img, 44, "h264")
+    assert c20.shape == img.shape and c20.dtype == np.uint8
+    assert _detail(c44) < 0.9 * _detail(c20) and not np.array_equal(c20, jpeg(img, 90))
+    base = {"flip_prob": 0.0, "jitter_prob": 0.0, "blur_prob": 0.0, "noise_prob": 0.0, "jpeg_prob": 1.0,
+            "jpeg_quality": [60, 60], "h264_crf": [30, 34]}
+    video = Synthesizer(SynthConfig.from_dict({"augment": {**base, "h264_prob": 1.0}}))(t, s, kind="swap", rng=3)
+    photo = Synthesizer(SynthConfig.from_dict({"augment": {**base, "h264_prob": 0.0}}))(t, s, kind="swap", rng=3)
+    assert 30 <= video.info["augment"]["h264_crf"] <= 34 and "jpeg_quality" not in video.info["augment"]
+    assert photo.info["augment"]["jpeg_quality"] == 60 and "h264_crf" not in photo.info["augment"]
+    assert np.array_equal(video.target, photo.target) and np.array_equal(video.mask, photo.mask)
+    assert not np.array_equal(video.forgery, photo.forgery)
+    with pytest.raises(ConfigError, match="h264_crf"):
+        SynthConfig.from_dict({"augment": {"h264_crf": [20, 60]}})
+    monkeypatch.setenv(x264.ENV, "/nonexistent/libx264.so")
+    with pytest.raises(ConfigError, match="h264_prob 0.5 needs libx264: cannot load"):
+        Synthesizer(SynthConfig.from_dict({"augment": {"h264_prob": 0.5}}))
+    Synthesizer(SynthConfig.from_dict({"augment": {"h264_prob": 0.5}}), augment=False)  # no augmentation: not needed
 
 
 def _grid_ratio(image: np.ndarray) -> float:

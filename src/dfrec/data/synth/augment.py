@@ -7,10 +7,11 @@ network's input, as in the paper's robustness tests: JPEG (quality 50-99), Gauss
 (kernel 3-7), Gaussian noise (variance 10-50 in 0..255 units); and, off by default, what
 photos from elsewhere go through: a small face enlarged to the crop as ``recover`` does,
 down- and up-scaling (a JPEG round trip in between, at times), unsharp masking, and WebP
-instead of JPEG for a share of the round trips (what many sites re-encode uploads as), and the
-last round trip made on the picture around the face rather than on the crop (sites re-encode
-the whole picture). Order: small face, rescale, blur, sharpen, noise, JPEG (or WebP; of the crop
-or of the picture).
+instead of JPEG for a share of the round trips (what many sites re-encode uploads as), H.264 video
+instead for a share of the last ones (the frame of a video, :mod:`dfrec.x264`), and the last round
+trip made on the picture around the face rather than on the crop (sites re-encode the whole
+picture). Order: small face, rescale, blur, sharpen, noise, JPEG (or WebP or H.264; of the crop or
+of the picture).
 """
 
 from __future__ import annotations
@@ -37,12 +38,23 @@ def webp(image: np.ndarray, quality: int) -> np.ndarray:
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy()
 
 
-#: name -> lossy round trip ``f(image (H, W, 3) uint8 RGB, quality 1-100)``
-CODECS = {"jpeg": jpeg, "webp": webp}
+def h264(image: np.ndarray, crf: int) -> np.ndarray:
+    """H.264 round trip of an ``(H, W, 3) uint8`` RGB image at x264's ``crf`` (0-51, lower is finer):
+    the last (P) frame of an 8-frame clip of it panning by whole pixels, moved back
+    (:func:`dfrec.x264.clip_round_trip`; needs libx264)."""
+    from dfrec.x264 import clip_round_trip
+
+    return clip_round_trip(image, crf)
+
+
+#: name -> lossy round trip ``f(image (H, W, 3) uint8 RGB, quality)``: a quality 1-100 for JPEG and
+#: WebP, a CRF 0-51 for H.264
+CODECS = {"jpeg": jpeg, "webp": webp, "h264": h264}
 
 
 def compress(image: np.ndarray, quality: int, codec: str = "jpeg") -> np.ndarray:
-    """Lossy round trip of an ``(H, W, 3) uint8`` RGB image through ``codec`` (a :data:`CODECS` name)."""
+    """Lossy round trip of an ``(H, W, 3) uint8`` RGB image through ``codec`` (a :data:`CODECS` name)
+    at ``quality`` (H.264: a CRF)."""
     return CODECS[codec](image, quality)
 
 
@@ -191,6 +203,11 @@ def augment(sample: Sample, cfg: AugmentConfig, rng: np.random.Generator) -> Sam
     var = float(rng.uniform(*cfg.noise_var))
     # the codec of each lossy round trip (the rescale's, the last step's); nothing drawn while webp_prob is 0
     codecs = ["webp" if w < cfg.webp_prob else "jpeg" for w in rng.random(2)] if cfg.webp_prob > 0 else ["jpeg"] * 2
+    if cfg.h264_prob > 0:  # the last round trip as a video frame instead; nothing drawn while 0
+        vh = rng.random()
+        crf = int(rng.integers(cfg.h264_crf[0], cfg.h264_crf[1] + 1))
+        if vh < cfg.h264_prob:
+            codecs[1], q = "h264", crf
     if cfg.small_face_prob > 0:
         v = rng.random()
         eyes = float(rng.uniform(*cfg.small_face_eyes))
@@ -229,5 +246,5 @@ def augment(sample: Sample, cfg: AugmentConfig, rng: np.random.Generator) -> Sam
             info["picture"] = [round(pic[0], 3), round(pic[1], 1)]
         else:
             sample.forgery = compress(sample.forgery, q, codecs[1])
-        info[f"{codecs[1]}_quality"] = q
+        info["h264_crf" if codecs[1] == "h264" else f"{codecs[1]}_quality"] = q
     return sample

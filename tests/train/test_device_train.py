@@ -33,6 +33,7 @@ def device_dir(lfw_cache, tmp_path_factory) -> Path:
     dest = tmp_path_factory.mktemp("device")
     prepare.build_pack(lfw_cache, size=160, quality=75, per_identity=5, dest=dest)
     prepare.build_weights(dest=dest)
+    prepare.build_x264(dest=dest)
     return dest
 
 
@@ -46,6 +47,7 @@ def test_device_train_runs_through_on_cpu(device_dir, tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     # the progress line a timed-out run still leaves: step, speed, loss and the last validation
     assert any(" img/s " in line and "| val@" in line and "target IDSim" in line for line in r.stdout.splitlines()), r.stdout
+    assert "libx264: x264 build" in r.stdout  # unpacked from the carried .xz and tried once (augment.h264_prob)
 
     back = [p for p in out.rglob("*") if p.is_file()]
     assert {p.relative_to(out).as_posix() for p in back} >= {"model/config.json", "model/model.safetensors.index.json",

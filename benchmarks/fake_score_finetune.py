@@ -53,16 +53,18 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 KINDS = {"swap": 0.3, "blend": 0.15, "self": 0.1, "real": 0.45}
 
 
-def wide_degrade(a, rng, webp: float = 0.0, picture: float = 0.0):
+def wide_degrade(a, rng, webp: float = 0.0, picture: float = 0.0, h264: float = 0.0):
     """``a`` (S, S, 3) uint8 RGB after a random chain of degradations: down- and up-scaling (p 0.3,
     factor 0.35-0.95, half of them JPEG 30-95 in between), Gaussian blur (p 0.15, sigma 0.4-1.5),
     unsharp masking (p 0.15, amount 0.3-1.5), Gaussian noise (p 0.25, variance 5-50), JPEG
     (p 0.5, quality 30-99); each lossy round trip WebP instead of JPEG with probability ``webp``
     (nothing more drawn while it is 0, so earlier runs' streams hold), and the last one made on
     the picture around the face with probability ``picture`` (at the synthesiser's default scales
-    and angles; likewise nothing drawn while 0); ``rng`` a numpy Generator. The same steps as the
-    synthesiser's ``augment.rescale_prob`` / ``sharpen_prob`` / ``webp_prob`` / ``picture_prob``
-    options (:mod:`dfrec.data.synth.augment`)."""
+    and angles; likewise nothing drawn while 0), or as a frame of H.264 video at CRF 18-45 with
+    probability ``h264`` (:func:`dfrec.data.synth.augment.h264`; nothing drawn while 0); ``rng`` a
+    numpy Generator. The same steps as the synthesiser's ``augment.rescale_prob`` /
+    ``sharpen_prob`` / ``webp_prob`` / ``picture_prob`` / ``h264_prob`` options
+    (:mod:`dfrec.data.synth.augment`)."""
     import cv2
     import numpy as np
 
@@ -88,6 +90,8 @@ def wide_degrade(a, rng, webp: float = 0.0, picture: float = 0.0):
     if rng.random() < 0.5:
         q = int(rng.integers(30, 100))
         c = codec()
+        if h264 > 0 and rng.random() < h264:
+            c, q = "h264", int(rng.integers(18, 46))
         if picture > 0 and rng.random() < picture:
             a = picture_round_trip(a, *draw_picture(AugmentConfig(), rng), q, c)
         else:
@@ -100,7 +104,7 @@ SMALL_EYES = (8.0, 28.0)
 SCORED_EYES = (20, 14, 10)
 
 
-def small_face_degrade(a, rng, p: float = 0.35, webp: float = 0.0, picture: float = 0.0):
+def small_face_degrade(a, rng, p: float = 0.35, webp: float = 0.0, picture: float = 0.0, h264: float = 0.0):
     """``a`` as a small face (:func:`dfrec.data.synth.augment.as_small_face`, eyes drawn in
     :data:`SMALL_EYES`) with probability ``p``, then :func:`wide_degrade`: reals and fakes alike,
     so softness from an enlargement stops reading as a pasted face."""
@@ -108,7 +112,7 @@ def small_face_degrade(a, rng, p: float = 0.35, webp: float = 0.0, picture: floa
 
     if rng.random() < p:
         a = as_small_face(a, float(rng.uniform(*SMALL_EYES)))
-    return wide_degrade(a, rng, webp, picture)
+    return wide_degrade(a, rng, webp, picture, h264)
 
 
 def parse_kinds(text: str) -> dict[str, float]:
@@ -128,7 +132,8 @@ def parse_kinds(text: str) -> dict[str, float]:
 
 def finetune(model, faces, seconds: float, part: str = "ism", degrade: str = "wide", lr: float = 1e-4,
              map_weight: float = 20.0, batch: int = 16, seed: int = 0, max_steps: int | None = None,
-             log=print, kinds: dict[str, float] | None = None, webp: float = 0.0, picture: float = 0.0) -> dict:
+             log=print, kinds: dict[str, float] | None = None, webp: float = 0.0, picture: float = 0.0,
+             h264: float = 0.0) -> dict:
     """Train ``model.ism`` (``part`` "ism" or "head") or ``model.scorer`` (``part`` "branch", added by
     :meth:`DFREC.add_score_branch` when the model has none) in place for ``seconds`` of wall clock
     (or ``max_steps``) on ``faces`` (a FaceSet) with the kind mix ``kinds`` (default :data:`KINDS`);
@@ -167,9 +172,9 @@ def finetune(model, faces, seconds: float, part: str = "ism", degrade: str = "wi
         items = [ds[step * batch + i] for i in range(batch)]
         u8 = np.stack([it["forgery"].permute(1, 2, 0).numpy() for it in items])
         if degrade == "wide":
-            u8 = np.stack([wide_degrade(a, rng, webp, picture) for a in u8])
+            u8 = np.stack([wide_degrade(a, rng, webp, picture, h264) for a in u8])
         elif degrade == "small":
-            u8 = np.stack([small_face_degrade(a, rng, webp=webp, picture=picture) for a in u8])
+            u8 = np.stack([small_face_degrade(a, rng, webp=webp, picture=picture, h264=h264) for a in u8])
         x = torch.from_numpy(u8).permute(0, 3, 1, 2).float() / 255
         y = torch.tensor([float(it["is_fake"]) for it in items])
         model.eval()  # BatchNorm statistics and dropout stay as they were
@@ -322,7 +327,8 @@ def export_model(run_dir: Path, out: Path, base: str | None = None) -> Path:
     if missing.unexpected_keys:
         raise SystemExit(f"{run_dir}: tensors the model does not have: {missing.unexpected_keys[:5]}")
     flags = (f"--degrade {st['degrade']}" + (f" --webp {st['webp']}" if st.get("webp") else "")
-             + (f" --picture {st['picture']}" if st.get("picture") else ""))
+             + (f" --picture {st['picture']}" if st.get("picture") else "")
+             + (f" --h264 {st['h264']}" if st.get("h264") else ""))
     if st["part"] == "branch" and had_branch:
         what = (f"the score branch continued (benchmarks/fake_score_finetune.py --part branch {flags} --lr {st['lr']} "
                 f"--seed {st['seed']}); the ISM, SIRM and TIRM untouched")
@@ -337,8 +343,9 @@ def export_model(run_dir: Path, out: Path, base: str | None = None) -> Path:
         branch_runs = runs_of_part(meta, SCORE_BRANCH) if had_branch else []
         seen = sum(int(h.get("images") or 0) for h in branch_runs) + tr["samples"]
         codecs = "JPEG and WebP" if st.get("webp") else "JPEG"
+        codecs += ", H.264 video frames" if st.get("h264") else ""
         codecs = f"compressed ({codecs}, of crops and of whole pictures)" if st.get("picture") else (
-            f"compressed ({codecs})" if st.get("webp") else "compressed")
+            f"compressed ({codecs})" if st.get("webp") or st.get("h264") else "compressed")
         runs = f" in {len(branch_runs) + 1} runs" if branch_runs else ""
         meta = with_status(meta, f"its fake score from a score branch fine-tuned until {datetime.date.today().isoformat()} "
                                  f"on {codecs}, rescaled and small faces ({seen:,} forgeries{runs}), its map and recovered "
@@ -366,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--picture", type=float, default=0.0,
                     help="share of the last lossy round trips made on the picture around the face, not the crop "
                          "(augment.picture_round_trip; 0: none)")
+    ap.add_argument("--h264", type=float, default=0.0,
+                    help="share of the last lossy round trips made as a frame of H.264 video at CRF 18-45 "
+                         "(augment.h264, needs libx264; 0: none)")
     ap.add_argument("--map-weight", type=float, default=20.0)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
@@ -396,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     base = score(Recoverer.from_pretrained(None, device="cpu"), a.cache)
     rec = Recoverer.from_pretrained(None, device="cpu")
     run = finetune(rec.model, lfw_faces(open_faces(a.cache), "train"), a.minutes * 60, a.part, a.degrade,
-                   a.lr, a.map_weight, a.batch, a.seed, log=log, kinds=a.kinds, webp=a.webp, picture=a.picture)
+                   a.lr, a.map_weight, a.batch, a.seed, log=log, kinds=a.kinds, webp=a.webp, picture=a.picture,
+                   h264=a.h264)
     save_trained(rec.model, a.part, out)
     tuned = score(rec, a.cache)
     doc = {"settings": vars(a), "training": run, "bundled": base, "fine-tuned": tuned}

@@ -78,14 +78,15 @@ def round_trip_scores(recoverer) -> list[dict]:
 
 
 def degradations() -> dict[str, object]:
-    """name -> function of an (S, S, 3) uint8 RGB crop."""
+    """name -> function of an (S, S, 3) uint8 RGB crop. JPEG is coded from RGB (before 2026-12-07 the
+    crop went in as if BGR, so its chroma was subsampled with red and blue swapped); the H.264 rows
+    (the crop as the last frame of an 8-frame clip through libx264, :func:`dfrec.x264.clip_round_trip`)
+    are there where libx264 is found."""
     import cv2
     import numpy as np
 
-    from dfrec.data.synth.augment import webp
-
-    def jpeg(a, q):
-        return cv2.imdecode(cv2.imencode(".jpg", a, [cv2.IMWRITE_JPEG_QUALITY, q])[1], cv2.IMREAD_UNCHANGED)
+    from dfrec.data.synth.augment import h264, jpeg, webp
+    from dfrec.x264 import find_library
 
     def resized(a, f, q=None):
         s = a.shape[0]
@@ -99,11 +100,13 @@ def degradations() -> dict[str, object]:
     def noise(a, var):
         return np.clip(a + np.random.default_rng(0).normal(0, var ** 0.5, a.shape), 0, 255).astype(np.uint8)
 
+    video = {"H.264 CRF 28": lambda a: h264(a, 28), "H.264 CRF 40": lambda a: h264(a, 40)} if find_library() else {}
     return {
         "as they are": lambda a: a,
         "JPEG quality 90": lambda a: jpeg(a, 90), "JPEG quality 70": lambda a: jpeg(a, 70),
         "JPEG quality 50": lambda a: jpeg(a, 50), "JPEG quality 30": lambda a: jpeg(a, 30),
         "WebP quality 70": lambda a: webp(a, 70), "WebP quality 30": lambda a: webp(a, 30),
+        **video,
         "Gaussian noise, variance 10": lambda a: noise(a, 10), "Gaussian noise, variance 30": lambda a: noise(a, 30),
         "Gaussian blur, sigma 1": lambda a: cv2.GaussianBlur(a, (0, 0), 1.0),
         "half size and back": lambda a: resized(a, 0.5), "half size, JPEG 50, back": lambda a: resized(a, 0.5, 50),

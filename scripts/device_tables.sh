@@ -32,6 +32,6 @@ done
 SETS=(--set data.workers="$WORKERS" --set data.val_samples=0 "${DEVICE_SETS[@]}")
 if awk "BEGIN{exit !($MINUTES < 3)}"; then SETS+=(--set train.compile=false --set train.compile_loss=false); fi
 python3 scripts/train_tables.py "$TABLE" --minutes "$MINUTES" --out "$OUT" --runs /tmp/dfrec_table_runs \
-  --cache "$DEVICE_DIR/pack" --identity-weights "$DEVICE_DIR/identity.safetensors" --n "${GATE_N:-48}" --device auto \
+  --cache "$DEVICE_DIR/pack" --identity-weights "$IDENTITY_WEIGHTS" --n "${GATE_N:-48}" --device auto \
   --deadline-min "$(awk "BEGIN{print (570 - $SECONDS) / 60}")" "${SETS[@]}" ${ARGS[@]+"${ARGS[@]}"} 2>&1 | tee "$OUT/tables.log"
 ls -la "$OUT"

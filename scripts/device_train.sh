@@ -104,7 +104,7 @@ python3 scripts/export_default_model.py "$RUN" --ema --dtype float16 --out "$OUT
   "${HISTORY[@]}" \
   --status "device run: $MINUTES min on $DEVICE_NAME"
 python3 scripts/model_gate.py "$OUT/model" --cache "$DEVICE_DIR/pack" --n "${GATE_N:-96}" --device auto \
-  --identity-weights "$DEVICE_DIR/identity.safetensors" --json "$OUT/gate.json" || true
+  --identity-weights "$IDENTITY_WEIGHTS" --json "$OUT/gate.json" || true
 if [ "${BREAKDOWN:-0}" = 1 ]; then
   LEFT=$((570 - SECONDS))
   if [ "$LEFT" -gt 90 ]; then

@@ -38,13 +38,18 @@ def device_dir(lfw_cache, tmp_path_factory) -> Path:
 
 
 def test_device_train_runs_through_on_cpu(device_dir, tmp_path):
-    out = tmp_path / "out"
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    tmp.mkdir()
     cpu = ["--set", "data.batch_size=2", "--set", "data.workers=0", "--set", "data.samples_per_epoch=8",
            "--set", "data.val_samples=4", "--set", "data.val_batch_size=4", "--set", "train.val_images=2",
            "--set", "train.log_every=1", "--set", "train.compile=false", "--set", "train.compile_loss=false"]
     r = _run(["0.05", *cpu], {"DFREC_DEVICE_DIR": str(device_dir), "OUT": str(out),
-                              "RUN_DIR": str(tmp_path / "run"), "GATE_N": "2"})
+                              "RUN_DIR": str(tmp_path / "run"), "GATE_N": "2", "TMPDIR": str(tmp)})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    # the loss weights and libx264 travel xz-compressed, are unpacked for the run and removed after it
+    assert {p.name for p in device_dir.glob("*.xz")} == {"identity.safetensors.xz", "efficientnet-lite0-trunk.pth.xz",
+                                                        "libx264.so.xz"}
+    assert not any(tmp.iterdir())
     # the progress line a timed-out run still leaves: step, speed, loss and the last validation
     assert any(" img/s " in line and "| val@" in line and "target IDSim" in line for line in r.stdout.splitlines()), r.stdout
     assert "libx264: x264 build" in r.stdout  # unpacked from the carried .xz and tried once (augment.h264_prob)

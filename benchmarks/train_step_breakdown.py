@@ -72,7 +72,14 @@ def main(argv=None) -> int:
     comp = default_components()
     dev = torch.device(args.device)
     train_ds, _ = comp.build_datasets(cfg)
-    rows: list[tuple[str, float, float]] = []
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    # each row printed as it is measured: a call cut off by its time limit still shows what it got
+    print(f"device: {name}, torch {torch.__version__}, preset {cfg.model.preset}, batch {args.batch}")
+    print(f"{'what':48s} {'ms/batch':>9s} {'img/s':>8s}", flush=True)
+
+    def row(what: str, seconds: float) -> None:
+        print(f"{what:48s} {seconds * 1e3:9.1f} {args.batch / seconds:8.1f}", flush=True)
+
     batch = None
     for pin in (True, False):
         dl = data_loader(train_ds, batch_size=args.batch, num_workers=args.workers,
@@ -85,7 +92,7 @@ def main(argv=None) -> int:
         for _ in range(n):
             batch = next(it)
         dt = (time.perf_counter() - t) / n
-        rows.append((f"DataLoader, {args.workers} workers, pin_memory={pin and dev.type == 'cuda'}", dt * 1e3, args.batch / dt))
+        row(f"DataLoader, {args.workers} workers, pin_memory={pin and dev.type == 'cuda'}", dt)
         del it, dl
 
     if dev.type == "cuda":
@@ -102,7 +109,7 @@ def main(argv=None) -> int:
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
-    for name, lam in variants:
+    for what, lam in variants:
         loss_fn = DFRECLoss(LossConfig(**lam)).to(dev).eval()
         for q in loss_fn.parameters():
             q.requires_grad_(False)
@@ -123,13 +130,8 @@ def main(argv=None) -> int:
             step()
         sync()
         dt = (time.perf_counter() - t) / args.steps
-        rows.append((name, dt * 1e3, args.batch / dt))
+        row(what, dt)
 
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-    print(f"device: {name}, torch {torch.__version__}, preset {cfg.model.preset}, batch {args.batch}")
-    print(f"{'what':48s} {'ms/batch':>9s} {'img/s':>8s}")
-    for what, ms, ips in rows:
-        print(f"{what:48s} {ms:9.1f} {ips:8.1f}")
     if dev.type == "cuda":
         print(f"peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
     return 0

@@ -13,7 +13,7 @@ resizing, sharpening, brightness, contrast), to see which of them the score mist
 
 Usage::
 
-    python benchmarks/real_photo_scores.py [--checkpoint DIR] [--threshold 0.5] [--cache .cache/lfw_index] [--no-lfw] [--json]
+    python benchmarks/real_photo_scores.py [--checkpoint DIR] [--threshold 0.5] [--cache .cache/lfw_index] [--no-lfw] [--round-trips] [--json]
 
 ``scripts/accept_model.py`` runs it (``--no-lfw --json``) on the candidate and the bundled model:
 a candidate that calls more of these photos swapped than the bundled model, by more than one, is refused.
@@ -26,6 +26,8 @@ import json
 import os
 import sys
 from pathlib import Path
+
+import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,12 +64,18 @@ def photo_scores(recoverer, transform=None) -> list[dict]:
     return rows
 
 
+#: the whole-picture re-encodings of ``--round-trips``: (codec, quality)
+ROUND_TRIPS = tuple((codec, q) for codec in ("jpeg", "webp") for q in (90, 70, 50, 30))
+
+
 def picture_round_trips() -> dict[str, object]:
-    """name -> ``f(picture (H, W, 3) uint8 RGB)``: the whole-picture re-encodings ``--round-trips``
-    scores each photo after too (a site re-encodes the picture, not the face's crop)."""
+    """name (``"JPEG 90"``) -> ``f(picture (H, W, 3) uint8 RGB)``: the whole-picture re-encodings
+    ``--round-trips`` scores each photo after too (a site re-encodes the picture, not the face's
+    crop): JPEG and WebP at quality 90, 70, 50 and 30."""
     from dfrec.data.synth.augment import compress
 
-    return {"JPEG 50": lambda a: compress(a, 50, "jpeg"), "WebP 50": lambda a: compress(a, 50, "webp")}
+    names = {"jpeg": "JPEG", "webp": "WebP"}
+    return {f"{names[c]} {q}": (lambda a, c=c, q=q: compress(a, q, c)) for c, q in ROUND_TRIPS}
 
 
 def round_trip_scores(recoverer) -> list[dict]:
@@ -83,7 +91,6 @@ def degradations() -> dict[str, object]:
     (the crop as the last frame of an 8-frame clip through libx264, :func:`dfrec.x264.clip_round_trip`)
     are there where libx264 is found."""
     import cv2
-    import numpy as np
 
     from dfrec.data.synth.augment import h264, jpeg, webp
     from dfrec.x264 import find_library
@@ -118,7 +125,6 @@ def degradations() -> dict[str, object]:
 
 def lfw_reals_table(model, cache: str, threshold: float, n: int = 96) -> list[dict]:
     """Fake scores of the held-out LFW reals (``n // 2`` of them) under each degradation."""
-    import numpy as np
     import torch
 
     from dfrec.train.heldout import heldout_sets
@@ -146,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="LFW landmark cache for the second table (skipped when absent)")
     ap.add_argument("--no-lfw", action="store_true", help="the photos only, not the LFW table")
     ap.add_argument("--round-trips", action="store_true",
-                    help="also each photo re-encoded whole as JPEG 50 and WebP 50 (what accept_model.py counts)")
+                    help="also each photo re-encoded whole as JPEG and WebP at quality 90, 70, 50 and 30 (where a "
+                         "candidate's false alarms on untouched photos show; accept_model.py does not count them)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
 
@@ -161,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         doc = {"threshold": a.threshold, "faces": rows, "above": len(above), "lfw_reals": lfw}
         if a.round_trips:
-            doc.update(round_trips=trips, round_trips_above=len(trips_above))
+            doc.update(round_trips=trips, round_trips_above=len(trips_above),
+                       round_trips_mean_score=round(float(np.mean([r["score_fake"] for r in trips])), 4))
         print(json.dumps(doc, indent=1))
         return 0
     print(f"{'photo':42s} face  fake score")
@@ -171,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(above)} of {len(rows)} untouched faces score above {a.threshold}")
     if trips:
         print(f"re-encoded whole ({', '.join(picture_round_trips())}): {len(trips_above)} of {len(trips)} faces above "
-              f"{a.threshold}" + "".join(f"\n  {r['round_trip']:8s} {r['photo']:42s} face {r['face']}  {r['score_fake']:.3f}"
+              f"{a.threshold}, mean fake score {np.mean([r['score_fake'] for r in trips]):.3f}" + "".join(f"\n  {r['round_trip']:8s} {r['photo']:42s} face {r['face']}  {r['score_fake']:.3f}"
                                          for r in trips_above))
     if lfw:
         print(f"\nheld-out LFW reals ({lfw[0]['faces']} faces of validation identities), one degradation at a time")

@@ -362,6 +362,30 @@ def test_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, fixtur
     assert f"a median quantiser (QP) of {enc['qp']:g} over 4 of its frames" in page
 
 
+def test_vp9_video_report_reads_its_quantiser_and_says_it_was_not_measured(recoverer, fixture_dir, tmp_path):
+    """A VP9 WebM's report records the base_q_idx its frame headers state, gives no compression
+    caveat (none was measured for VP9) and says so beside the quantiser."""
+    from repo_scripts import load_script
+
+    from dfrec.io import read_image
+    from dfrec.report.writer import write_video_report
+
+    need_module("av")
+    small = cv2.resize(read_image(fixture_dir / "obama.jpg"), (208, 260), interpolation=cv2.INTER_AREA)
+    p = tmp_path / "face.webm"
+    load_script("benchmarks/video_clip.py").encode_clip(
+        p, [np.roll(small, 3 * i, axis=1) for i in range(4)], {"qmin": "50", "qmax": "50", "b": "1M", "cpu-used": "8"},
+        fps=4, codec="libvpx-vp9")
+    video = recoverer.recover_video(p, fps=0)
+    result = write_video_report(tmp_path / "out" / "face", p, video, {"device": "cpu"}, recoverer.model_info())
+    enc = result["input"]["video_encoding"]
+    assert enc["codec"] == "vp9" and enc["qp"] == 200 and enc["frames_read"] == 4 and enc["quantiser"] == "base_q_idx"
+    assert not any(c["code"].endswith("_compressed") for c in result["faces"][0]["caveats"])
+    page = " ".join((tmp_path / "out" / "face" / "report.html").read_text().split())
+    assert "VP9, Profile 0, a median quantiser (base_q_idx) of 200 over 4 of its frames&#x27; headers; 0-255" in page
+    assert "how VP9 changes the fake score was not measured" in page
+
+
 def test_video_report_numbers_the_tracks_in_the_busiest_frame(recoverer, astronaut, fixture_dir, tmp_path):
     """A video's faces_found.jpg is the sampled frame with the most faces, each face tagged with its
     track's number in its track's verdict colour; the caption says which frame and which tracks."""

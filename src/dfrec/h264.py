@@ -13,14 +13,15 @@ the stream, ``avc3``), and parses the slice header of the first slice of up to `
 samples spread evenly over the video; Matroska and WebM files (``.mkv``, as OBS and yt-dlp write
 them) are read by their blocks instead, and fragmented MP4s by their ``moof`` boxes. AVI and other
 codecs read as ``None``. :func:`read_encoding` is the container half, shared with HEVC
-(:mod:`dfrec.hevc`): a :class:`Syntax` says how a codec's parameter sets and slices are read.
+(:mod:`dfrec.hevc`) and VP9 (:mod:`dfrec.vp9`): a :class:`Syntax` says how a codec's parameter
+sets and slices (or, for VP9, its frames) are read.
 """
 
 from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable, Iterator
 
 import numpy as np
@@ -460,29 +461,36 @@ class Syntax:
     ``nal_type`` (a NAL unit -> its type), the ``parameter_sets`` (NAL type -> the ``state`` table it
     goes to, ``"sps"`` or ``"pps"``, and its parser, whose result holds its ``id``), the ``slices``
     types, read by ``parse_slice(nal, state) -> {"type", "qp", "first": bool}``, and the
-    ``profile_names`` of the SPS's ``profile`` number."""
+    ``profile_names`` of the SPS's ``profile`` number. A codec whose samples are not NAL units
+    (VP9, :mod:`dfrec.vp9`) gives ``parse_sample(file, offset, size) -> [{"type", "qp", "profile"},
+    ...]`` (its coded frames in the sample) instead, and no config, parameter sets or slices.
+    ``quantiser`` names what ``qp`` counts and ``quantiser_max`` its top (H.264 and HEVC: QP, 51)."""
 
     name: str
     entries: tuple[str, ...]
     matroska_codecs: tuple[str, ...]
     config_box: bytes
-    config: Callable[[bytes], tuple[int, list[bytes]]]
-    nal_type: Callable[[bytes], int]
-    parameter_sets: dict[int, tuple[str, Callable[[bytes], dict[str, Any]]]]
-    slices: frozenset[int]
-    parse_slice: Callable[[bytes, dict], dict[str, Any]]
     profile_names: dict[int, str]
+    config: Callable[[bytes], tuple[int, list[bytes]]] | None = None
+    nal_type: Callable[[bytes], int] | None = None
+    parameter_sets: dict[int, tuple[str, Callable[[bytes], dict[str, Any]]]] = field(default_factory=dict)
+    slices: frozenset[int] = frozenset()
+    parse_slice: Callable[[bytes, dict], dict[str, Any]] | None = None
+    parse_sample: Callable[[BinaryIO, int, int], list[dict[str, Any]]] | None = None
+    quantiser: str = "QP"
+    quantiser_max: int = 51
 
 
 def read_encoding(path: str | os.PathLike, syntaxes: tuple[Syntax, ...],
                   max_frames: int = 240) -> dict[str, Any] | None:
     """The quantiser of a video coded in one of ``syntaxes`` (the one its track names), in an MP4/MOV
-    or Matroska/WebM file, from the slice headers of up to ``max_frames`` frames spread evenly over
-    it: ``{"codec", "profile", "qp"`` (the median
-    frame QP, 0-51 on the 8-bit scale), ``"qp_range": [min, max]``, ``"qp_by_type": {"I"|"P"|"B":
-    mean}``, ``"frames_read"``, ``"frames_in_file"}``. A frame's QP is its first slice's. ``None``
-    for a file that holds no such video track (in an ISO sample table or Matroska blocks), or whose
-    headers cannot be read."""
+    or Matroska/WebM file, from the slice (or frame) headers of up to ``max_frames`` frames spread
+    evenly over it: ``{"codec", "profile", "qp"`` (the median frame quantiser: H.264 and HEVC QP,
+    0-51 on the 8-bit scale; VP9 base_q_idx, 0-255), ``"qp_range": [min, max]``, ``"qp_by_type":
+    {"I"|"P"|"B": mean}``, ``"frames_read"``, ``"frames_in_file"``, ``"quantiser"`` (``"QP"`` or
+    ``"base_q_idx"``), ``"quantiser_max"}``. A frame's QP is its first slice's; a VP9 sample's every
+    coded frame counts (a superframe holds a hidden one too). ``None`` for a file that holds no such
+    video track (in an ISO sample table or Matroska blocks), or whose headers cannot be read."""
     state: dict[str, Any] = {}
     try:
         with open(path, "rb") as f:
@@ -499,15 +507,18 @@ def read_encoding(path: str | os.PathLike, syntaxes: tuple[Syntax, ...],
                 samples = track["samples"]
             else:
                 return None
-            length_size = 4
-            if track["config"]:
-                length_size, nals = syntax.config(track["config"])
-                for nal in nals:
-                    _take(syntax, nal, state)
             if not samples:
                 return None
             picks = sorted(set(np.linspace(0, len(samples) - 1, min(len(samples), max_frames)).round().astype(int)))
-            frames = [frame for i in picks if (frame := _first_slice(f, *samples[i], length_size, syntax, state))]
+            if syntax.parse_sample is not None:
+                frames = [frame for i in picks for frame in syntax.parse_sample(f, *samples[i])]
+            else:
+                length_size = 4
+                if track["config"]:
+                    length_size, nals = syntax.config(track["config"])
+                    for nal in nals:
+                        _take(syntax, nal, state)
+                frames = [frame for i in picks if (frame := _first_slice(f, *samples[i], length_size, syntax, state))]
     except (OSError, ValueError, struct.error, IndexError):
         return None
     if not frames:
@@ -515,11 +526,14 @@ def read_encoding(path: str | os.PathLike, syntaxes: tuple[Syntax, ...],
     qps = np.array([fr["qp"] for fr in frames], np.float64)
     by_type = {t: round(float(np.mean([fr["qp"] for fr in frames if fr["type"] == t])), 1)
                for t in ("I", "P", "B") if any(fr["type"] == t for fr in frames)}
-    number = next(iter(state["sps"].values()))["profile"] if state.get("sps") else None
+    if syntax.parse_sample is not None:
+        number = frames[0]["profile"]
+    else:
+        number = next(iter(state["sps"].values()))["profile"] if state.get("sps") else None
     profile = None if number is None else syntax.profile_names.get(number, str(number))
     return {"codec": syntax.name, "profile": profile, "qp": round(float(np.median(qps)), 1),
             "qp_range": [int(qps.min()), int(qps.max())], "qp_by_type": by_type, "frames_read": len(frames),
-            "frames_in_file": len(samples)}
+            "frames_in_file": len(samples), "quantiser": syntax.quantiser, "quantiser_max": syntax.quantiser_max}
 
 
 def _take(syntax: Syntax, nal: bytes, state: dict) -> None:

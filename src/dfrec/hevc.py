@@ -285,6 +285,8 @@ def read_hevc_encoding(path: str | os.PathLike, max_frames: int = 240) -> dict[s
 
 
 def read_video_encoding(path: str | os.PathLike, max_frames: int = 240) -> dict[str, Any] | None:
-    """:func:`dfrec.h264.read_encoding` of an H.264 or HEVC video, whichever its track holds (one
-    walk of the file): ``{"codec": "h264" | "hevc", ...}`` or ``None``."""
-    return read_encoding(path, (H264, HEVC), max_frames)
+    """:func:`dfrec.h264.read_encoding` of an H.264, HEVC or VP9 video (:mod:`dfrec.vp9`), whichever
+    its track holds (one walk of the file): ``{"codec": "h264" | "hevc" | "vp9", ...}`` or ``None``."""
+    from dfrec.vp9 import VP9
+
+    return read_encoding(path, (H264, HEVC, VP9), max_frames)

@@ -460,6 +460,24 @@ def _history_html(history: list[dict[str, Any]]) -> str:
             f'<th>minutes</th><th>forgeries</th><th>what was done</th></tr>{rows}</table></details>')
 
 
+def _video_encoding_text(enc: dict) -> str:
+    """`` (H.264, High profile, a median quantiser (QP) of 28 over 50 of its frames' slice headers;
+    0-51, higher is coarser)`` from a result's ``input.video_encoding`` (:func:`dfrec.hevc.read_video_encoding`;
+    records written before VP9 was read name no quantiser: QP, 0-51); ``""`` for none. A codec without
+    a compression measurement (VP9) is said to have none."""
+    if not enc:
+        return ""
+    name = LOSSY_CODECS.get(enc.get("codec"), str(enc.get("codec")).upper())
+    quantiser, top = enc.get("quantiser", "QP"), enc.get("quantiser_max", 51)
+    profile = str(enc.get("profile"))
+    profile = profile if profile.lower().startswith("profile") else f"{profile} profile"
+    headers = "slice headers" if quantiser == "QP" else "headers"
+    unmeasured = ("" if enc.get("codec") in LOSSY_CODECS else
+                  f"; how {name} changes the fake score was not measured, so no compression caveat is given")
+    return (f" ({name}, {profile}, a median quantiser ({quantiser}) of {enc['qp']:g} over {enc['frames_read']} of its "
+            f"frames' {headers}; 0-{top}, higher is coarser{unmeasured})")
+
+
 def provenance_html(result: dict[str, Any]) -> str:
     """The "Provenance" section of a result (a ``result.json`` dict): input, model, dlib and output
     files with their SHA-256, software versions, torch's thread count and the settings; shared by
@@ -484,10 +502,7 @@ def provenance_html(result: dict[str, Any]) -> str:
         codec = f"codec {inp['codec']}" if inp.get("codec") else ""
         turn = (f"; frames turned {inp['rotation']}° clockwise for display, as the file asks"
                 if inp.get("rotation") else "")
-        enc = inp.get("video_encoding") or {}
-        qp = (f" ({LOSSY_CODECS.get(enc.get('codec'), enc.get('codec'))}, {enc.get('profile')} profile, a median "
-              f"quantiser (QP) of {enc['qp']:g} over {enc['frames_read']} of its frames' slice headers; 0-51, higher is "
-              "coarser)" if enc else "")
+        qp = _video_encoding_text(inp.get("video_encoding") or {})
         info.insert(3, ("Video", _e(f"{codec}{qp}{', ' if codec or qp else ''}{inp.get('fps'):.2f} fps, "
                                     f"{inp.get('frame_count')} frames, {inp.get('frames_sampled')} sampled at "
                                     f"{result['settings'].get('fps')} fps{turn}")))

@@ -111,7 +111,7 @@ def measure(recoverer, pictures: dict[str, list], round_trips, progress=print) -
             for k, v in zip(rows, vals):
                 rows[k].append(round(v, 5))
         if (qp := clip_qp(fn)) is not None:
-            rows["qp"] = qp  # an H.264 round trip: its clips' median slice QP
+            rows["qp"] = qp  # a video round trip: its clips' median quantiser (slice QP; VP9 base_q_idx)
         out[name] = rows
         if progress:
             progress(f"{name}: {time.time() - t0:.0f} s")
@@ -156,6 +156,9 @@ ASSET_COMMANDS = {
     "hevc": ("python benchmarks/compression_recovery.py --n 120 --codecs hevc --qualities 18,23,28,33,40,45 "
              "--at picture --asset src/dfrec/assets/hevc_fake_score.json "
              "--json docs/results/compression/DATE_bundled_hevc_recovery.json"),
+    "vp9": ("python benchmarks/compression_recovery.py --n 120 --codecs vp9 --qualities 15,24,31,40,50,60 "
+            "--at picture --asset src/dfrec/assets/vp9_fake_score.json "
+            "--json docs/results/compression/DATE_bundled_vp9_recovery.json"),
 }
 
 
@@ -175,7 +178,8 @@ def add_to_asset(asset: dict, rows: list[dict], weights: dict[str, str], measure
     if not per_quality:
         raise SystemExit(f"the asset needs whole-picture {name} round trips (--codecs {codec}, --at picture or both)")
     how = (f"after the whole picture is saved as {name}" if codec not in VIDEO_CODECS else
-           f"as the last frame of a short {name} clip of the picture at each CRF (qp: the clips' median slice QP)")
+           f"as the last frame of a short {name} clip of the picture at each CRF (qp: the clips' median "
+           f"{'base_q_idx' if codec == 'vp9' else 'slice QP'})")
     return {**asset, "recovery": {
         "what": ("benchmarks/compression_recovery.py on the same kind of swaps: the map's share above 0.5 and the "
                  "recovered target's lead over the forgery (IDSim to the target's photo), as it is and "
@@ -204,9 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", default=None, help="model folder (default: the bundled model)")
     ap.add_argument("--n", type=int, default=120, help="LFW swaps (default 120)")
     ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW, help="LFW folder with images_deepfunneled/")
-    ap.add_argument("--codecs", default="jpeg", help="jpeg, webp, h264, hevc or several, comma-separated (default jpeg)")
+    ap.add_argument("--codecs", default="jpeg", help="jpeg, webp, h264, hevc, vp9 or several, comma-separated (default jpeg)")
     ap.add_argument("--qualities", default="95,85,75,60",
-                    help="comma-separated, 1-100; CRFs, 0-51, for h264 and hevc (default 95,85,75,60)")
+                    help="comma-separated, 1-100; CRFs, 0-51, for h264 and hevc, 0-63 for vp9 (default 95,85,75,60)")
     ap.add_argument("--at", choices=("picture", "crop", "both"), default="both",
                     help="round trip of the whole picture, of the aligned crop, or both (default)")
     ap.add_argument("--threads", type=int, default=2)

@@ -282,6 +282,9 @@ ASSET_COMMANDS = {
     "hevc": ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs hevc "
              "--qualities 18,23,28,33,40,45 --asset src/dfrec/assets/hevc_fake_score.json "
              "--json docs/results/compression/DATE_bundled_hevc_crfs.json"),
+    "vp9": ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs vp9 "
+            "--qualities 15,24,31,40,50,60 --asset src/dfrec/assets/vp9_fake_score.json "
+            "--json docs/results/compression/DATE_bundled_vp9_crfs.json"),
 }
 
 
@@ -303,7 +306,7 @@ def repo_path(path: Path) -> str:
 
 def parse_round_trip_options(ap: argparse.ArgumentParser, codecs: str, qualities: str) -> tuple[list[str], list[int]]:
     """``--codecs`` and ``--qualities`` as lists, or ``ap.error`` (exit 2) naming what is wrong. A video
-    codec's "qualities" are CRFs, 0-51 (lower is finer)."""
+    codec's "qualities" are CRFs, 0-51 (VP9: 0-63; lower is finer)."""
     names = [c for c in codecs.split(",") if c]
     if not names or set(names) - set(ALL_CODECS):
         ap.error(f"--codecs {codecs!r}: a comma-separated choice of {', '.join(ALL_CODECS)}")
@@ -313,8 +316,14 @@ def parse_round_trip_options(ap: argparse.ArgumentParser, codecs: str, qualities
         values = []
     if not values or not all(1 <= q <= 100 for q in values):
         ap.error(f"--qualities {qualities!r}: comma-separated integers in 1-100")
-    if set(names) & set(VIDEO_CODECS) and max(values) > 51:
-        ap.error(f"--qualities {qualities!r}: a video codec's are CRFs, 0-51 (--codecs h264 or hevc alone)")
+    video = set(names) & set(VIDEO_CODECS)
+    if video:
+        from video_clip import CRF_MAX
+
+        top = min(CRF_MAX[c] for c in video)
+        if max(values) > top:
+            ap.error(f"--qualities {qualities!r}: a video codec's are CRFs, 0-{top} (--codecs {'/'.join(sorted(video))}; "
+                     "h264 and hevc to 51, vp9 to 63)")
     return names, values
 
 
@@ -337,7 +346,7 @@ def caveat_asset(doc: dict, codec: str, checkpoint: str | None, measured: str, t
 
     how = (f"after the whole picture is saved as {name} at each quality" if codec not in VIDEO_CODECS else
            f"as the last frame of an {CLIP_FRAMES}-frame {name} clip of it panning, at each {ENCODERS[codec]} CRF "
-           "(qp: the clips' median slice QP)")
+           f"(qp: the clips' median {'base_q_idx' if codec == 'vp9' else 'slice QP'})")
     return {
         "what": ("dfrec recover's fake score on LFW validation swaps pasted into their target's photo and on the "
                  f"photos themselves, as they are and {how} "
@@ -377,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--codecs", default=",".join(CODECS),
                     help=f"round-trip codecs, of {','.join(ALL_CODECS)} (default {','.join(CODECS)})")
     ap.add_argument("--qualities", default=",".join(map(str, QUALITIES)),
-                    help=f"round-trip qualities, 1-100, or CRFs, 0-51, for h264 and hevc (default {','.join(map(str, QUALITIES))})")
+                    help=f"round-trip qualities, 1-100, or CRFs, 0-51, for h264 and hevc (vp9: 0-63) (default {','.join(map(str, QUALITIES))})")
     a = ap.parse_args(argv)
     names = [s for s in a.sets.split(",") if s]
     if not names or set(names) - {"lfw", "outside"}:

@@ -1,15 +1,17 @@
-"""A picture through an H.264 or HEVC video, as a face swap reaches an investigator inside a video file.
+"""A picture through an H.264, HEVC or VP9 video, as a face swap reaches an investigator inside a video file.
 
 :class:`VideoRoundTrip` makes a short clip in which the picture pans by whole pixels (1 px right
-and ½ px down per frame, edges repeated), encodes it with x264 (H.264) or x265 (HEVC) at a CRF
-(FFmpeg's default settings otherwise: preset medium, 4:2:0 chroma, B frames), decodes it, and
+and ½ px down per frame, edges repeated), encodes it with x264 (H.264), x265 (HEVC) or libvpx (VP9,
+constant quality, in WebM) at a CRF (FFmpeg's default settings otherwise: x264/x265 preset medium,
+4:2:0 chroma, B frames), decodes it, and
 returns its last frame moved back into place: a predicted (P or B) frame, coded against its
-neighbours, as most frames of a video are. It records the clip's median slice QP as ``dfrec
+neighbours, as most frames of a video are. It records the clip's median quantiser (slice QP; VP9's
+base_q_idx) as ``dfrec
 recover`` reads it from a video (:func:`dfrec.hevc.read_video_encoding`), so that a caveat keyed
 on QP quotes the clips it was measured on. A CRF is content-dependent: the same CRF gives a noisier picture a higher QP.
 
-OpenCV's FFmpeg has no H.264 or HEVC encoder; this needs PyAV (``pip install av``, whose wheels
-bundle libx264 and libx265; ``pip install -e .[video]``). The training chain's H.264 round trip
+OpenCV's FFmpeg has no H.264, HEVC or VP9 encoder; this needs PyAV (``pip install av``, whose wheels
+bundle libx264, libx265 and libvpx; ``pip install -e .[video]``). The training chain's H.264 round trip
 (:func:`dfrec.x264.clip_round_trip`) makes the same clip through libx264 alone.
 """
 
@@ -25,14 +27,16 @@ from dfrec.x264 import CLIP_FRAMES, pan_clip, unpan_last  # the clip the trainin
 #: The CRF values the video round trips run at by default (FaceForensics++'s "c23" and "c40" among them).
 CRFS = (18, 23, 28, 33, 40, 45)
 #: codec -> FFmpeg's encoder for it.
-ENCODERS = {"h264": "libx264", "hevc": "libx265"}
+ENCODERS = {"h264": "libx264", "hevc": "libx265", "vp9": "libvpx-vp9"}
+#: codec -> its encoder's highest CRF (libvpx's constant-quality level runs to 63).
+CRF_MAX = {"h264": 51, "hevc": 51, "vp9": 63}
 
 
 def _require_av():
     try:
         import av
     except ImportError as e:  # pragma: no cover - depends on the machine
-        raise SystemExit("the video round trips need PyAV, which bundles libx264 and libx265 (OpenCV's FFmpeg has "
+        raise SystemExit("the video round trips need PyAV, which bundles libx264, libx265 and libvpx (OpenCV's FFmpeg has "
                          "neither encoder): pip install av, or pip install -e .[video]") from e
     return av
 
@@ -75,8 +79,9 @@ class VideoRoundTrip:
         h, w = picture.shape[:2]
         even = np.pad(picture, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")  # 4:2:0 wants even sides
         with tempfile.TemporaryDirectory(prefix="dfrec-h264-") as tmp:
-            path = os.path.join(tmp, "clip.mp4")
-            options = {"crf": str(self.crf), **({"x265-params": "log-level=error"} if self.codec == "hevc" else {})}
+            path = os.path.join(tmp, "clip.webm" if self.codec == "vp9" else "clip.mp4")
+            options = {"crf": str(self.crf), **{"hevc": {"x265-params": "log-level=error"},
+                                                 "vp9": {"b": "0"}}.get(self.codec, {})}  # libvpx: b 0 = constant quality
             encode_clip(path, pan_clip(even, self.frames), options, codec=ENCODERS[self.codec])
             decoded = decode_frames(path)
             encoding = read_video_encoding(path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from repo_scripts import load_script
 
@@ -22,26 +23,29 @@ def test_round_trips_are_named_and_change_the_picture(astronaut):
     assert list(bench.round_trips(("jpeg",), (80, 75))) == ["as it is", "JPEG 80", "JPEG 75"]
 
 
-def test_the_h264_round_trip_is_a_clip_frame_put_back_in_place_with_its_qp(astronaut):
-    """An H.264 round trip returns the picture's size and type, its last frame moved back into place
-    (closer to the picture than a 1-px shift of it), coarser at a higher CRF, and records the clip's
-    QP as dfrec reads a video's."""
+@pytest.mark.parametrize("codec, name, fine_crf, coarse_crf, gap", [("h264", "H.264", 23, 45, 15), ("vp9", "VP9", 24, 60, 60)])
+def test_a_video_round_trip_is_a_clip_frame_put_back_in_place_with_its_quantiser(astronaut, codec, name, fine_crf,
+                                                                                   coarse_crf, gap):
+    """An H.264 (or VP9) round trip returns the picture's size and type, its last frame moved back into
+    place (closer to the picture than a 1-px shift of it), coarser at a higher CRF, and records the
+    clip's quantiser (QP; VP9's base_q_idx) as dfrec reads a video's."""
     from needs import need_module
 
     need_module("av")
     bench = load_script("benchmarks/compression_scores.py")
-    trips = bench.round_trips(("h264",), (23, 45))
-    assert list(trips) == ["as it is", "H.264 23", "H.264 45"]
+    trips = bench.round_trips((codec,), (fine_crf, coarse_crf))
+    fine_name, coarse_name = f"{name} {fine_crf}", f"{name} {coarse_crf}"
+    assert list(trips) == ["as it is", fine_name, coarse_name]
     pic = np.ascontiguousarray(astronaut[:251, 100:351])  # odd sides: 4:2:0 needs even ones, padded and cut back
 
     def err(a):
         return np.abs(a.astype(np.float64) - pic).mean()
 
-    fine, coarse = trips["H.264 23"](pic), trips["H.264 45"](pic)
+    fine, coarse = trips[fine_name](pic), trips[coarse_name](pic)
     assert fine.shape == coarse.shape == pic.shape and fine.dtype == np.uint8
     assert 0 < err(fine) < err(coarse) and err(fine) < err(np.roll(pic, 1, axis=1))
-    (q23,), (q45,) = trips["H.264 23"].qps, trips["H.264 45"].qps
-    assert q45 > q23 + 15 and bench.clip_qp(trips["H.264 23"]) == q23 and bench.clip_qp(trips["as it is"]) is None
+    (q_fine,), (q_coarse,) = trips[fine_name].qps, trips[coarse_name].qps
+    assert q_coarse > q_fine + gap and bench.clip_qp(trips[fine_name]) == q_fine and bench.clip_qp(trips["as it is"]) is None
 
 
 def test_round_trip_options_are_checked():
@@ -49,7 +53,8 @@ def test_round_trip_options_are_checked():
 
     bench = load_script("benchmarks/compression_scores.py")
     for bad in (["--codecs", "png"], ["--qualities", "0"], ["--qualities", "high"], ["--codecs", "h264", "--qualities", "60"],
-                ["--codecs", "hevc", "--qualities", "52"]):
+                ["--codecs", "hevc", "--qualities", "52"], ["--codecs", "vp9", "--qualities", "64"],
+                ["--codecs", "h264,vp9", "--qualities", "55"]):
         with pytest.raises(SystemExit) as e:
             bench.main(["--sets", "lfw", *bad])
         assert e.value.code == 2, bad

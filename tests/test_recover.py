@@ -362,13 +362,14 @@ def test_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, fixtur
     assert f"a median quantiser (QP) of {enc['qp']:g} over 4 of its frames" in page
 
 
-def test_vp9_video_report_reads_its_quantiser_and_says_it_was_not_measured(recoverer, fixture_dir, tmp_path):
-    """A VP9 WebM's report records the base_q_idx its frame headers state, gives no compression
-    caveat (none was measured for VP9) and says so beside the quantiser."""
+def test_vp9_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, fixture_dir, tmp_path):
+    """A VP9 WebM's report records the base_q_idx its frame headers state (libvpx at quantiser 50:
+    index 200) and gives its track the vp9_compressed caveat the measurement calls for there."""
     from repo_scripts import load_script
 
     from dfrec.io import read_image
     from dfrec.report.writer import write_video_report
+    from dfrec.results import compression_caveat
 
     need_module("av")
     small = cv2.resize(read_image(fixture_dir / "obama.jpg"), (208, 260), interpolation=cv2.INTER_AREA)
@@ -380,10 +381,11 @@ def test_vp9_video_report_reads_its_quantiser_and_says_it_was_not_measured(recov
     result = write_video_report(tmp_path / "out" / "face", p, video, {"device": "cpu"}, recoverer.model_info())
     enc = result["input"]["video_encoding"]
     assert enc["codec"] == "vp9" and enc["qp"] == 200 and enc["frames_read"] == 4 and enc["quantiser"] == "base_q_idx"
-    assert not any(c["code"].endswith("_compressed") for c in result["faces"][0]["caveats"])
+    expected = compression_caveat("vp9", 200)
+    assert expected is not None and "a quantiser index (base_q_idx) of 200" in expected["message"]
+    assert expected in result["faces"][0]["caveats"]
     page = " ".join((tmp_path / "out" / "face" / "report.html").read_text().split())
     assert "VP9, Profile 0, a median quantiser (base_q_idx) of 200 over 4 of its frames&#x27; headers; 0-255" in page
-    assert "how VP9 changes the fake score was not measured" in page
 
 
 def test_video_report_numbers_the_tracks_in_the_busiest_frame(recoverer, astronaut, fixture_dir, tmp_path):

@@ -183,11 +183,15 @@ def test_the_compression_caveat_follows_the_measured_score_and_recovery(codec):
     assert not [c for c in input_caveats(lm, None, None) if c["code"].endswith("_compressed")]
 
 
-@pytest.mark.parametrize("codec, encoder", [("h264", "x264"), ("hevc", "x265")])
-def test_the_video_caveat_goes_by_the_video_quantiser(codec, encoder):
-    """A video's <codec>_compressed caveat quotes the measured CRF whose clips' QP is nearest the
-    video's, where the fake score or the recovered target weakened there; lossy_save takes the codec
-    and QP from result.json's video_encoding."""
+@pytest.mark.parametrize("codec, encoder, said, top, found_in", [
+    ("h264", "x264", "a quantiser (QP) of {q}", 51, "slice_headers"),
+    ("hevc", "x265", "a quantiser (QP) of {q}", 51, "slice_headers"),
+    ("vp9", "libvpx", "a quantiser index (base_q_idx) of {q}", 255, "frame_headers"),
+])
+def test_the_video_caveat_goes_by_the_video_quantiser(codec, encoder, said, top, found_in):
+    """A video's <codec>_compressed caveat quotes the measured CRF whose clips' quantiser (QP; VP9's
+    base_q_idx) is nearest the video's, where the fake score or the recovered target weakened there;
+    lossy_save takes the codec and quantiser from result.json's video_encoding."""
     from dfrec.results import (COMPRESSION_CAVEAT_CAUGHT, COMPRESSION_CAVEAT_LEAD_KEPT, COMPRESSION_CAVEAT_REALS_RISE,
                                compression_caveat, compression_measurement, input_caveats, lossy_save)
 
@@ -204,18 +208,19 @@ def test_the_video_caveat_goes_by_the_video_quantiser(codec, encoder):
         c = compression_caveat(codec, row["qp"])
         assert (c is not None) == weak, crf
         if c:
-            assert c["code"] == f"{codec}_compressed" and f"a quantiser (QP) of {row['qp']:g}" in c["message"]
-            assert f"clips at {encoder}'s CRF {crf} (a median QP of {row['qp']})" in c["message"]
+            assert c["code"] == f"{codec}_compressed" and said.format(q=f"{row['qp']:g}") in c["message"]
+            quantiser = "base_q_idx" if codec == "vp9" else "QP"
+            assert f"clips at {encoder}'s CRF {crf} (a median {quantiser} of {row['qp']})" in c["message"]
     near = [row for row in ref[codec].values() if COMPRESSION_CAVEAT_CAUGHT - 0.01 < row["swaps_caught"] < COMPRESSION_CAVEAT_CAUGHT]
     for row in near:  # just under the threshold: a decimal, not a "97%" that would seem to meet it
         assert f"caught {row['swaps_caught']:.1%}" in compression_caveat(codec, row["qp"])["message"]
-    top = max(ref[codec], key=lambda k: ref[codec][k]["qp"])
-    coarsest = compression_caveat(codec, 51)
-    assert coarsest is not None and f"CRF {top} " in coarsest["message"]  # beyond the rows: the nearest
-    assert lossy_save({"kind": "video", "video_encoding": {"codec": codec, "qp": 27.5}}) == (codec, 27.5, "slice_headers")
-    assert lossy_save({"kind": "video", "codec": "vp09"}) is None
+    coarsest = compression_caveat(codec, top)  # the scale's top, beyond the rows
+    last = max(ref[codec], key=lambda k: ref[codec][k]["qp"])
+    assert coarsest is not None and f"CRF {last} " in coarsest["message"]  # beyond the rows: the nearest
+    assert lossy_save({"kind": "video", "video_encoding": {"codec": codec, "qp": 27.5}}) == (codec, 27.5, found_in)
+    assert lossy_save({"kind": "video", "codec": "av01"}) is None
     lm = np.random.default_rng(0).uniform(60, 160, (68, 2)).astype(np.float32)
-    assert f"{codec}_compressed" in [c["code"] for c in input_caveats(lm, None, (codec, 51.0, "slice_headers"))]
+    assert f"{codec}_compressed" in [c["code"] for c in input_caveats(lm, None, (codec, float(top), found_in))]
 
 
 def test_which_jpeg_and_webp_qualities_get_the_caveat():

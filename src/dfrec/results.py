@@ -48,25 +48,27 @@ SMALL_FACE_MAX_YAW_DEG = 60.0
 #: held-out swaps, ``benchmarks/pose_sensitivity.py``, docs/recover.md); beyond it nothing was tested.
 TURNED_HEAD_YAW_DEG = 30.0
 TILTED_HEAD_PITCH_DEG = (-25.0, 20.0)
-#: A picture last saved lossily gets the ``jpeg_compressed`` or ``webp_compressed`` caveat, an H.264
-#: or HEVC video the ``h264_compressed`` or ``hevc_compressed`` one, where, at the measured quality
-#: (a video: QP) nearest its own, the same re-encoding of 120 LFW swaps pasted into photos
+#: A picture last saved lossily gets the ``jpeg_compressed`` or ``webp_compressed`` caveat, an H.264,
+#: HEVC or VP9 video the ``h264_compressed``, ``hevc_compressed`` or ``vp9_compressed`` one, where, at
+#: the measured quality (a video: QP, VP9 base_q_idx) nearest its own, the same re-encoding of 120 LFW swaps pasted into photos
 #: (``assets/<codec>_fake_score.json``) made the bundled model's fake score catch fewer swaps than
 #: :data:`COMPRESSION_CAVEAT_CAUGHT`, or call :data:`COMPRESSION_CAVEAT_REALS_RISE` more of the
 #: untouched photos swapped, or left the recovered target less than
 #: :data:`COMPRESSION_CAVEAT_LEAD_KEPT` of its lead over the forgery (a paired drop of at least
 #: :data:`COMPRESSION_CAVEAT_LEAD_Z` standard errors). JPEG: every quality below 83 (the score at
 #: 63-82 and under 45, the recovery at 79 and under); WebP: below 93; H.264: every QP measured (x264's
-#: CRF 18 and up); HEVC: QP 33 and up (x265's CRF 28 and up; docs/recover.md).
+#: CRF 18 and up); HEVC: QP 33 and up (x265's CRF 28 and up); VP9: base_q_idx 138 and up
+#: (libvpx's CRF 40 and up; docs/recover.md).
 COMPRESSION_CAVEAT_CAUGHT = 0.97
 COMPRESSION_CAVEAT_REALS_RISE = 0.05
 COMPRESSION_CAVEAT_LEAD_KEPT = 0.75
 COMPRESSION_CAVEAT_LEAD_Z = 2.0
 #: The codecs whose lossy saves have a caveat, as the caveat names them.
-LOSSY_CODECS = {"jpeg": "JPEG", "webp": "WebP", "h264": "H.264", "hevc": "HEVC"}
+LOSSY_CODECS = {"jpeg": "JPEG", "webp": "WebP", "h264": "H.264", "hevc": "HEVC", "vp9": "VP9"}
 #: Of those, the video codecs: measured per CRF, each row with the ``qp`` its clips were coded at, and
-#: a video goes by the QP its slice headers state (:func:`lossy_save`).
-VIDEO_CODECS = ("h264", "hevc")
+#: a video goes by the quantiser its headers state (:func:`lossy_save`: H.264 and HEVC slice QP,
+#: VP9 base_q_idx).
+VIDEO_CODECS = ("h264", "hevc", "vp9")
 #: How the caveat says where the lossy save was found (the third item of :func:`lossy_save`'s tuple).
 SAVE_FOUND_IN = {
     "jpeg_tables": "saved as {name} at about quality {q} (read from the file's quantisation tables)",
@@ -78,16 +80,22 @@ SAVE_FOUND_IN = {
                            "pixels still hold the earlier save's 8 × 8 blocks)"),
     "slice_headers": ("encoded as {name} at a quantiser (QP) of {q} (the median over its frames' slice headers; "
                       "0-51, higher is coarser)"),
+    "frame_headers": ("encoded as {name} at a quantiser index (base_q_idx) of {q} (the median over its frames' "
+                      "headers; 0-255, higher is coarser)"),
 }
+#: Where a video codec's quantiser is read (a key of :data:`SAVE_FOUND_IN`).
+QUANTISER_FOUND_IN = {"h264": "slice_headers", "hevc": "slice_headers", "vp9": "frame_headers"}
 #: What the measured pictures went through, per codec (the caveat's "pasted into photos {…}").
 MEASURED_AS = {
     "jpeg": "saved at quality {key}",
     "webp": "saved at quality {key}",
     "h264": "made into 8-frame H.264 clips at x264's CRF {key} (a median QP of {qp})",
     "hevc": "made into 8-frame HEVC clips at x265's CRF {key} (a median QP of {qp})",
+    "vp9": "made into 8-frame VP9 clips at libvpx's CRF {key} (a median base_q_idx of {qp})",
 }
 #: The caveat's word for the pictures before that.
-UNSAVED = {"jpeg": "unsaved", "webp": "unsaved", "h264": "before encoding", "hevc": "before encoding"}
+UNSAVED = {"jpeg": "unsaved", "webp": "unsaved", "h264": "before encoding", "hevc": "before encoding",
+           "vp9": "before encoding"}
 #: A JPEG whose pixels hold the blocks of a save at least this much lower in quality than its own
 #: tables say was saved twice; the caveat goes by the earlier, coarser save.
 EARLIER_JPEG_MARGIN = 5
@@ -127,8 +135,8 @@ def _nearest_quality(rows: dict[str, Any], quality: float, codec: str = "jpeg") 
 def lossy_save(record: dict[str, Any]) -> tuple[str, float, str] | None:
     """``(codec, quality, found_in)`` of the coarsest lossy save a picture is known to have gone
     through, from its :func:`dfrec.io.image_header` or its ``result.json`` ``input``: a video's
-    ``video_encoding`` (``"slice_headers"``: an H.264 or HEVC video's median slice QP,
-    :func:`dfrec.hevc.read_video_encoding`); a JPEG's
+    ``video_encoding`` (``"slice_headers"``: an H.264 or HEVC video's median slice QP;
+    ``"frame_headers"``: a VP9 video's median base_q_idx; :func:`dfrec.hevc.read_video_encoding`); a JPEG's
     ``jpeg_quality`` (``"jpeg_tables"``) or, where its pixels hold the blocks of an earlier save
     :data:`EARLIER_JPEG_MARGIN` or more lower, that save's ``jpeg_history`` (``"jpeg_blocks_before"``);
     a lossy ``webp_encoding`` (``"vp8_header"``); the ``jpeg_history`` found in the pixels of another
@@ -136,7 +144,7 @@ def lossy_save(record: dict[str, Any]) -> tuple[str, float, str] | None:
     PNG never saved as JPEG, a lossless WebP, unknown)."""
     video = record.get("video_encoding") or {}
     if video.get("codec") in VIDEO_CODECS and video.get("qp") is not None:
-        return video["codec"], float(video["qp"]), "slice_headers"
+        return video["codec"], float(video["qp"]), QUANTISER_FOUND_IN[video["codec"]]
     history = (record.get("jpeg_history") or {}).get("quality")
     if (record.get("jpeg_quality") or {}).get("quality") is not None:
         last = int(record["jpeg_quality"]["quality"])
@@ -159,8 +167,8 @@ def _share(x: float) -> str:
 
 def compression_caveat(codec: str, quality: float, found_in: str | None = None) -> dict[str, str] | None:
     """The ``<codec>_compressed`` caveat of a picture last saved with ``codec`` ("jpeg" or "webp", at
-    ``quality`` 1-100 as :mod:`dfrec.compression` reads it) or of a video encoded with "h264" or "hevc"
-    (at the median slice QP ``quality``, :func:`lossy_save`); ``found_in``: where, a key of
+    ``quality`` 1-100 as :mod:`dfrec.compression` reads it) or of a video encoded with "h264", "hevc" or "vp9"
+    (at the median quantiser ``quality`` its headers state, :func:`lossy_save`); ``found_in``: where, a key of
     :data:`SAVE_FOUND_IN`, by default the file's own header. ``None`` where, at the measured quality
     nearest it, the fake score kept its catch rate at :data:`COMPRESSION_CAVEAT_CAUGHT`, called no
     more untouched faces swapped than :data:`COMPRESSION_CAVEAT_REALS_RISE` above its rate unsaved, and
@@ -189,7 +197,7 @@ def compression_caveat(codec: str, quality: float, found_in: str | None = None) 
         return None
     reals = (f", and called {row['reals_called_swapped']:.0%} of the untouched photos swapped "
              f"({clean['reals_called_swapped']:.0%} {unsaved})" if reals_rise >= 0.02 else "")
-    found_in = found_in or {"jpeg": "jpeg_tables", "webp": "vp8_header"}.get(codec, "slice_headers")
+    found_in = found_in or {"jpeg": "jpeg_tables", "webp": "vp8_header", **QUANTISER_FOUND_IN}[codec]
     shown = f"{quality:g}" if codec in VIDEO_CODECS else int(quality)
     said = (SAVE_FOUND_IN[found_in].format(name=name, q=shown) + f": on {row['n_swaps']} LFW face swaps "
             f"pasted into photos {MEASURED_AS[codec].format(key=q, qp=row.get('qp'))}, dfrec's bundled model ")

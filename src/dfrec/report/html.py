@@ -463,8 +463,7 @@ def _history_html(history: list[dict[str, Any]]) -> str:
 def _video_encoding_text(enc: dict) -> str:
     """`` (H.264, High profile, a median quantiser (QP) of 28 over 50 of its frames' slice headers;
     0-51, higher is coarser)`` from a result's ``input.video_encoding`` (:func:`dfrec.hevc.read_video_encoding`;
-    records written before VP9 was read name no quantiser: QP, 0-51); ``""`` for none. A codec without
-    a compression measurement (VP9) is said to have none."""
+    records written before VP9 was read name no quantiser: QP, 0-51); ``""`` for none."""
     if not enc:
         return ""
     name = LOSSY_CODECS.get(enc.get("codec"), str(enc.get("codec")).upper())
@@ -472,10 +471,8 @@ def _video_encoding_text(enc: dict) -> str:
     profile = str(enc.get("profile"))
     profile = profile if profile.lower().startswith("profile") else f"{profile} profile"
     headers = "slice headers" if quantiser == "QP" else "headers"
-    unmeasured = ("" if enc.get("codec") in LOSSY_CODECS else
-                  f"; how {name} changes the fake score was not measured, so no compression caveat is given")
     return (f" ({name}, {profile}, a median quantiser ({quantiser}) of {enc['qp']:g} over {enc['frames_read']} of its "
-            f"frames' {headers}; 0-{top}, higher is coarser{unmeasured})")
+            f"frames' {headers}; 0-{top}, higher is coarser)")
 
 
 def provenance_html(result: dict[str, Any]) -> str:

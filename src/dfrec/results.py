@@ -243,8 +243,8 @@ def input_caveats(landmarks: np.ndarray, pose: tuple[float, float] | None = None
     Rules: ``small_face`` below :data:`SMALL_FACE_EYES_PX` (facing the camera: the eye distance
     ÷ cos(yaw) when the pose is known, see :data:`SMALL_FACE_MAX_YAW_DEG`); ``turned_head`` beyond
     :data:`TURNED_HEAD_YAW_DEG`; ``tilted_head`` outside :data:`TILTED_HEAD_PITCH_DEG`;
-    ``jpeg_compressed`` / ``webp_compressed`` / ``h264_compressed`` / ``hevc_compressed`` by
-    :func:`compression_caveat`."""
+    ``jpeg_compressed`` / ``webp_compressed`` / ``h264_compressed`` / ``hevc_compressed`` /
+    ``vp9_compressed`` by :func:`compression_caveat`."""
     eyes = eye_distance(landmarks)
     out = []
     if pose is not None:

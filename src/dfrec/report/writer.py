@@ -37,8 +37,8 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: Version of a result folder's layout (the files written, the keys of ``result.json``). Raise it
 #: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
 #: redoes results in an older layout instead of keeping them. 10: a VP9 video's ``input`` gained
-#: ``video_encoding`` too (its frames' base_q_idx, no caveat: not measured), and every
-#: ``video_encoding`` names its ``quantiser`` and ``quantiser_max`` (2026-12-07); 9: an H.264 or HEVC video's ``input``
+#: ``video_encoding`` too (its frames' base_q_idx) and its tracks the ``vp9_compressed`` caveat, and
+#: every ``video_encoding`` names its ``quantiser`` and ``quantiser_max`` (2026-12-07); 9: an H.264 or HEVC video's ``input``
 #: gained ``video_encoding`` (its frames' slice QPs) and its tracks the ``h264_compressed`` or
 #: ``hevc_compressed`` caveat (2026-12-07); 8: a WebP's ``input`` gained
 #: ``webp_encoding`` (lossless, or lossy at about which quality, from its VP8 header) and its faces

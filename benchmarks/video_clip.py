@@ -37,7 +37,7 @@ def _require_av():
         import av
     except ImportError as e:  # pragma: no cover - depends on the machine
         raise SystemExit("the video round trips need PyAV, which bundles libx264, libx265 and libvpx (OpenCV's FFmpeg has "
-                         "neither encoder): pip install av, or pip install -e .[video]") from e
+                         "none of them): pip install av, or pip install -e .[video]") from e
     return av
 
 

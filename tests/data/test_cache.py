@@ -81,23 +81,29 @@ def test_face_order_does_not_depend_on_the_write_order(face_cache, tmp_path):
     assert np.array_equal(pack.image(2), open_pack(write_pack(a, tmp_path / "p2", size=112, quality=90, progress=False)).image(2))
 
 
-def test_duplicate_lines_and_concurrent_indexers(face_folder, face_cache, tmp_path):
+def test_duplicate_lines_and_concurrent_indexers(face_folder, face_cache, tmp_path, capsys):
+    """A torn or repeated index line is read once; a second indexer into a cache another holds
+    waits for it (saying so), then indexes only what is not there yet."""
     import fcntl
     import shutil
-
-    import pytest
-
-    from dfrec.errors import ConfigError
+    import threading
+    import time
 
     cache = tmp_path / "c"
     shutil.copytree(face_cache, cache)
     lines = (cache / "index.jsonl").read_text().splitlines()
     (cache / "index.jsonl").write_text("\n".join(lines + lines[:2] + ['{"key": "torn']) + "\n")
     assert len(open_cache(cache)) == 5  # one entry per key, torn line ignored
+    reports = []
     with open(cache / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with pytest.raises(ConfigError, match="another"):
-            index_folder(face_folder, cache, progress=False)
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # "another process" indexing
+        second = threading.Thread(target=lambda: reports.append(index_folder(face_folder, cache, progress=False)))
+        second.start()
+        time.sleep(0.5)
+        assert second.is_alive() and not reports  # waiting, not failing
+    second.join(timeout=60)  # the lock released with the file
+    assert not second.is_alive() and reports[0].indexed == 0 and reports[0].skipped >= 5
+    assert "another process is indexing into this cache; waiting" in capsys.readouterr().err
 
 
 def test_a_cache_of_other_crops_is_refused_not_served(face_folder, face_cache, tmp_path):

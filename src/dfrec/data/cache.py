@@ -31,6 +31,7 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -275,16 +276,19 @@ def _run_jobs(cache: Path, jobs: list[tuple[str, str]], settings: dict, workers:
 
 @contextlib.contextmanager
 def _locked(cache: Path):
-    """Hold an exclusive lock on ``cache/.lock`` for the block; raise :class:`ConfigError`
-    if another process is indexing into the same cache."""
+    """Hold an exclusive lock on ``cache/.lock`` for the block. Where another process is indexing
+    into the same cache (two ``dfrec evaluate`` runs on one LFW folder share the default cache),
+    say so on stderr and wait for it: the block then reads what that process indexed and does only
+    the rest. The lock goes with its process, so a killed indexer never leaves it held."""
     import fcntl
 
     with open(cache / ".lock", "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise ConfigError(f"{cache}: another 'dfrec data index' is writing to this cache; "
-                              "wait for it or use another --cache") from None
+            print(f"{cache}: another process is indexing into this cache; waiting for it to finish", file=sys.stderr,
+                  flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
         yield
 
 

@@ -177,9 +177,11 @@ def add_to_asset(asset: dict, rows: list[dict], weights: dict[str, str], measure
                    if trip.startswith(f"{name} ") and not trip.endswith(", crop")}
     if not per_quality:
         raise SystemExit(f"the asset needs whole-picture {name} round trips (--codecs {codec}, --at picture or both)")
+    from video_clip import QUANTISER
+
     how = (f"after the whole picture is saved as {name}" if codec not in VIDEO_CODECS else
            f"as the last frame of a short {name} clip of the picture at each CRF (qp: the clips' median "
-           f"{'base_q_idx' if codec == 'vp9' else 'slice QP'})")
+           f"{QUANTISER[codec]})")
     return {**asset, "recovery": {
         "what": ("benchmarks/compression_recovery.py on the same kind of swaps: the map's share above 0.5 and the "
                  "recovered target's lead over the forgery (IDSim to the target's photo), as it is and "

@@ -342,11 +342,11 @@ def caveat_asset(doc: dict, codec: str, checkpoint: str | None, measured: str, t
                    if trip.startswith(f"{name} ")}
     if "as it is" not in rows or not per_quality:
         raise SystemExit(f"the asset needs the pictures as they are and {name} round trips (--codecs {codec})")
-    from video_clip import CLIP_FRAMES, ENCODERS
+    from video_clip import CLIP_FRAMES, ENCODERS, QUANTISER
 
     how = (f"after the whole picture is saved as {name} at each quality" if codec not in VIDEO_CODECS else
            f"as the last frame of an {CLIP_FRAMES}-frame {name} clip of it panning, at each {ENCODERS[codec]} CRF "
-           f"(qp: the clips' median {'base_q_idx' if codec == 'vp9' else 'slice QP'})")
+           f"(qp: the clips' median {QUANTISER[codec]})")
     return {
         "what": ("dfrec recover's fake score on LFW validation swaps pasted into their target's photo and on the "
                  f"photos themselves, as they are and {how} "

@@ -73,9 +73,9 @@ def picture_round_trips() -> dict[str, object]:
     ``--round-trips`` scores each photo after too (a site re-encodes the picture, not the face's
     crop): JPEG and WebP at quality 90, 70, 50 and 30."""
     from dfrec.data.synth.augment import compress
+    from dfrec.results import LOSSY_CODECS
 
-    names = {"jpeg": "JPEG", "webp": "WebP"}
-    return {f"{names[c]} {q}": (lambda a, c=c, q=q: compress(a, q, c)) for c, q in ROUND_TRIPS}
+    return {f"{LOSSY_CODECS[c]} {q}": (lambda a, c=c, q=q: compress(a, q, c)) for c, q in ROUND_TRIPS}
 
 
 def round_trip_scores(recoverer) -> list[dict]:

@@ -30,6 +30,8 @@ CRFS = (18, 23, 28, 33, 40, 45)
 ENCODERS = {"h264": "libx264", "hevc": "libx265", "vp9": "libvpx-vp9"}
 #: codec -> its encoder's highest CRF (libvpx's constant-quality level runs to 63).
 CRF_MAX = {"h264": 51, "hevc": 51, "vp9": 63}
+#: codec -> what its clips' ``qp`` is (:attr:`dfrec.h264.Syntax.quantiser`, as the benchmarks name it).
+QUANTISER = {"h264": "slice QP", "hevc": "slice QP", "vp9": "base_q_idx"}
 
 
 def _require_av():

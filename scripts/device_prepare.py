@@ -110,7 +110,7 @@ def write_xz(src: Path, dest: Path) -> None:
 
 def build_weights(dest: Path = DEVICE) -> None:
     """``dest/identity.safetensors.xz`` and ``dest/efficientnet-lite0-trunk.pth.xz``: both in fp16,
-    xz-compressed; the uncompressed files of earlier builds removed."""
+    xz-compressed (:func:`main` removes the uncompressed files of earlier builds, :data:`STALE`)."""
     import tempfile
 
     import torch
@@ -124,8 +124,6 @@ def build_weights(dest: Path = DEVICE) -> None:
         write_lite0_trunk(plain / "efficientnet-lite0-trunk.pth", dtype=torch.float16)
         write_xz(plain / "identity.safetensors", dest / IDENTITY_FILE)
         write_xz(plain / "efficientnet-lite0-trunk.pth", dest / LITE0_FILE)
-    for name in STALE:
-        (dest / name).unlink(missing_ok=True)
 
 
 def build_wheels(dest: Path = DEVICE) -> None:

@@ -159,6 +159,9 @@ ASSET_COMMANDS = {
     "vp9": ("python benchmarks/compression_recovery.py --n 120 --codecs vp9 --qualities 15,24,31,40,50,60 "
             "--at picture --asset src/dfrec/assets/vp9_fake_score.json "
             "--json docs/results/compression/DATE_bundled_vp9_recovery.json"),
+    "av1": ("python benchmarks/compression_recovery.py --n 120 --codecs av1 --qualities 20,28,35,42,50,58 "
+            "--at picture --asset src/dfrec/assets/av1_fake_score.json "
+            "--json docs/results/compression/DATE_bundled_av1_recovery.json"),
 }
 
 
@@ -210,9 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", default=None, help="model folder (default: the bundled model)")
     ap.add_argument("--n", type=int, default=120, help="LFW swaps (default 120)")
     ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW, help="LFW folder with images_deepfunneled/")
-    ap.add_argument("--codecs", default="jpeg", help="jpeg, webp, h264, hevc, vp9 or several, comma-separated (default jpeg)")
+    ap.add_argument("--codecs", default="jpeg", help="jpeg, webp, h264, hevc, vp9, av1 or several, comma-separated (default jpeg)")
     ap.add_argument("--qualities", default="95,85,75,60",
-                    help="comma-separated, 1-100; CRFs, 0-51, for h264 and hevc, 0-63 for vp9 (default 95,85,75,60)")
+                    help="comma-separated, 1-100; CRFs, 0-51, for h264 and hevc, 0-63 for vp9 and av1 (default 95,85,75,60)")
     ap.add_argument("--at", choices=("picture", "crop", "both"), default="both",
                     help="round trip of the whole picture, of the aligned crop, or both (default)")
     ap.add_argument("--threads", type=int, default=2)

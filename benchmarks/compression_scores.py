@@ -285,6 +285,9 @@ ASSET_COMMANDS = {
     "vp9": ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs vp9 "
             "--qualities 15,24,31,40,50,60 --asset src/dfrec/assets/vp9_fake_score.json "
             "--json docs/results/compression/DATE_bundled_vp9_crfs.json"),
+    "av1": ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs av1 "
+            "--qualities 20,28,35,42,50,58 --asset src/dfrec/assets/av1_fake_score.json "
+            "--json docs/results/compression/DATE_bundled_av1_crfs.json"),
 }
 
 
@@ -306,7 +309,7 @@ def repo_path(path: Path) -> str:
 
 def parse_round_trip_options(ap: argparse.ArgumentParser, codecs: str, qualities: str) -> tuple[list[str], list[int]]:
     """``--codecs`` and ``--qualities`` as lists, or ``ap.error`` (exit 2) naming what is wrong. A video
-    codec's "qualities" are CRFs, 0-51 (VP9: 0-63; lower is finer)."""
+    codec's "qualities" are CRFs, 0-51 (VP9 and AV1: 0-63; lower is finer)."""
     names = [c for c in codecs.split(",") if c]
     if not names or set(names) - set(ALL_CODECS):
         ap.error(f"--codecs {codecs!r}: a comma-separated choice of {', '.join(ALL_CODECS)}")
@@ -323,7 +326,7 @@ def parse_round_trip_options(ap: argparse.ArgumentParser, codecs: str, qualities
         top = min(CRF_MAX[c] for c in video)
         if max(values) > top:
             ap.error(f"--qualities {qualities!r}: a video codec's are CRFs, 0-{top} (--codecs {'/'.join(sorted(video))}; "
-                     "h264 and hevc to 51, vp9 to 63)")
+                     "h264 and hevc to 51, vp9 and av1 to 63)")
     return names, values
 
 
@@ -386,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--codecs", default=",".join(CODECS),
                     help=f"round-trip codecs, of {','.join(ALL_CODECS)} (default {','.join(CODECS)})")
     ap.add_argument("--qualities", default=",".join(map(str, QUALITIES)),
-                    help=f"round-trip qualities, 1-100, or CRFs, 0-51, for h264 and hevc (vp9: 0-63) (default {','.join(map(str, QUALITIES))})")
+                    help=f"round-trip qualities, 1-100, or CRFs, 0-51, for h264 and hevc (vp9, av1: 0-63) (default {','.join(map(str, QUALITIES))})")
     a = ap.parse_args(argv)
     names = [s for s in a.sets.split(",") if s]
     if not names or set(names) - {"lfw", "outside"}:

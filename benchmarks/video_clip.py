@@ -1,17 +1,17 @@
-"""A picture through an H.264, HEVC or VP9 video, as a face swap reaches an investigator inside a video file.
+"""A picture through an H.264, HEVC, VP9 or AV1 video, as a face swap reaches an investigator inside a video file.
 
 :class:`VideoRoundTrip` makes a short clip in which the picture pans by whole pixels (1 px right
-and ½ px down per frame, edges repeated), encodes it with x264 (H.264), x265 (HEVC) or libvpx (VP9,
-constant quality, in WebM) at a CRF (FFmpeg's default settings otherwise: x264/x265 preset medium,
-4:2:0 chroma, B frames), decodes it, and
+and ½ px down per frame, edges repeated), encodes it with x264 (H.264), x265 (HEVC), libvpx (VP9,
+constant quality, in WebM) or SVT-AV1 (AV1, in MP4) at a CRF (FFmpeg's default settings otherwise: x264/x265 preset medium,
+SVT-AV1's preset, 4:2:0 chroma, B frames), decodes it, and
 returns its last frame moved back into place: a predicted (P or B) frame, coded against its
-neighbours, as most frames of a video are. It records the clip's median quantiser (slice QP; VP9's
+neighbours, as most frames of a video are. It records the clip's median quantiser (slice QP; VP9's and AV1's
 base_q_idx) as ``dfrec
 recover`` reads it from a video (:func:`dfrec.hevc.read_video_encoding`), so that a caveat keyed
 on QP quotes the clips it was measured on. A CRF is content-dependent: the same CRF gives a noisier picture a higher QP.
 
-OpenCV's FFmpeg has no H.264, HEVC or VP9 encoder; this needs PyAV (``pip install av``, whose wheels
-bundle libx264, libx265 and libvpx; ``pip install -e .[video]``). The training chain's H.264 round trip
+OpenCV's FFmpeg has no H.264, HEVC, VP9 or AV1 encoder; this needs PyAV (``pip install av``, whose wheels
+bundle libx264, libx265, libvpx and SVT-AV1; ``pip install -e .[video]``). The training chain's H.264 round trip
 (:func:`dfrec.x264.clip_round_trip`) makes the same clip through libx264 alone.
 """
 
@@ -27,19 +27,21 @@ from dfrec.x264 import CLIP_FRAMES, pan_clip, unpan_last  # the clip the trainin
 #: The CRF values the video round trips run at by default (FaceForensics++'s "c23" and "c40" among them).
 CRFS = (18, 23, 28, 33, 40, 45)
 #: codec -> FFmpeg's encoder for it.
-ENCODERS = {"h264": "libx264", "hevc": "libx265", "vp9": "libvpx-vp9"}
-#: codec -> its encoder's highest CRF (libvpx's constant-quality level runs to 63).
-CRF_MAX = {"h264": 51, "hevc": 51, "vp9": 63}
+ENCODERS = {"h264": "libx264", "hevc": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
+#: codec -> its encoder's highest CRF (libvpx's constant-quality level and SVT-AV1's CRF run to 63).
+CRF_MAX = {"h264": 51, "hevc": 51, "vp9": 63, "av1": 63}
 #: codec -> what its clips' ``qp`` is (:attr:`dfrec.h264.Syntax.quantiser`, as the benchmarks name it).
-QUANTISER = {"h264": "slice QP", "hevc": "slice QP", "vp9": "base_q_idx"}
+QUANTISER = {"h264": "slice QP", "hevc": "slice QP", "vp9": "base_q_idx", "av1": "base_q_idx"}
+#: codec -> its clips' file suffix (YouTube serves VP9 in WebM, AV1 in MP4).
+SUFFIX = {"vp9": ".webm"}
 
 
 def _require_av():
     try:
         import av
     except ImportError as e:  # pragma: no cover - depends on the machine
-        raise SystemExit("the video round trips need PyAV, which bundles libx264, libx265 and libvpx (OpenCV's FFmpeg has "
-                         "none of them): pip install av, or pip install -e .[video]") from e
+        raise SystemExit("the video round trips need PyAV, which bundles libx264, libx265, libvpx and SVT-AV1 (OpenCV's "
+                         "FFmpeg has none of their encoders): pip install av, or pip install -e .[video]") from e
     return av
 
 
@@ -50,6 +52,8 @@ def encode_clip(path: str | os.PathLike, frames: list[np.ndarray], options: dict
     "23"}``, ``{"qp": "30"}``, ``{"x264-params": "bframes=0"}`` ...); ``container``: the muxer's options
     (``{"movflags": "frag_keyframe+empty_moov"}`` for a fragmented MP4)."""
     av = _require_av()
+    if codec == "libsvtav1":
+        os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its configuration to stderr at every clip otherwise
     with av.open(str(path), "w", options=dict(container or {})) as out:
         stream = out.add_stream(codec, rate=fps, options=dict(options))
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
@@ -81,7 +85,7 @@ class VideoRoundTrip:
         h, w = picture.shape[:2]
         even = np.pad(picture, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")  # 4:2:0 wants even sides
         with tempfile.TemporaryDirectory(prefix="dfrec-h264-") as tmp:
-            path = os.path.join(tmp, "clip.webm" if self.codec == "vp9" else "clip.mp4")
+            path = os.path.join(tmp, "clip" + SUFFIX.get(self.codec, ".mp4"))
             options = {"crf": str(self.crf), **{"hevc": {"x265-params": "log-level=error"},
                                                  "vp9": {"b": "0"}}.get(self.codec, {})}  # libvpx: b 0 = constant quality
             encode_clip(path, pan_clip(even, self.frames), options, codec=ENCODERS[self.codec])

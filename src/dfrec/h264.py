@@ -13,8 +13,8 @@ the stream, ``avc3``), and parses the slice header of the first slice of up to `
 samples spread evenly over the video; Matroska and WebM files (``.mkv``, as OBS and yt-dlp write
 them) are read by their blocks instead, and fragmented MP4s by their ``moof`` boxes. AVI and other
 codecs read as ``None``. :func:`read_encoding` is the container half, shared with HEVC
-(:mod:`dfrec.hevc`) and VP9 (:mod:`dfrec.vp9`): a :class:`Syntax` says how a codec's parameter
-sets and slices (or, for VP9, its frames) are read.
+(:mod:`dfrec.hevc`), VP9 (:mod:`dfrec.vp9`) and AV1 (:mod:`dfrec.av1`): a :class:`Syntax` says how a
+codec's parameter sets and slices (or, for VP9 and AV1, its frames) are read.
 """
 
 from __future__ import annotations
@@ -462,8 +462,9 @@ class Syntax:
     goes to, ``"sps"`` or ``"pps"``, and its parser, whose result holds its ``id``), the ``slices``
     types, read by ``parse_slice(nal, state) -> {"type", "qp", "first": bool}``, and the
     ``profile_names`` of the SPS's ``profile`` number. A codec whose samples are not NAL units
-    (VP9, :mod:`dfrec.vp9`) gives ``parse_sample(file, offset, size) -> [{"type", "qp", "profile"},
-    ...]`` (its coded frames in the sample) instead, and no config, parameter sets or slices.
+    (VP9, :mod:`dfrec.vp9`; AV1, :mod:`dfrec.av1`) gives ``parse_sample(file, offset, size, state) ->
+    [{"type", "qp", "profile"}, ...]`` (its coded frames in the sample; ``state``: one dict per file)
+    instead, and no parameter sets or slices, and may give ``read_config(config box payload, state)``.
     ``quantiser`` names what ``qp`` counts and ``quantiser_max`` its top (H.264 and HEVC: QP, 51)."""
 
     name: str
@@ -476,7 +477,8 @@ class Syntax:
     parameter_sets: dict[int, tuple[str, Callable[[bytes], dict[str, Any]]]] = field(default_factory=dict)
     slices: frozenset[int] = frozenset()
     parse_slice: Callable[[bytes, dict], dict[str, Any]] | None = None
-    parse_sample: Callable[[BinaryIO, int, int], list[dict[str, Any]]] | None = None
+    parse_sample: Callable[[BinaryIO, int, int, dict], list[dict[str, Any]]] | None = None
+    read_config: Callable[[bytes, dict], None] | None = None
     quantiser: str = "QP"
     quantiser_max: int = 51
 
@@ -486,11 +488,11 @@ def read_encoding(path: str | os.PathLike, syntaxes: tuple[Syntax, ...],
     """The quantiser of a video coded in one of ``syntaxes`` (the one its track names), in an MP4/MOV
     or Matroska/WebM file, from the slice (or frame) headers of up to ``max_frames`` frames spread
     evenly over it: ``{"codec", "profile", "qp"`` (the median frame quantiser: H.264 and HEVC QP,
-    0-51 on the 8-bit scale; VP9 base_q_idx, 0-255), ``"qp_range": [min, max]``, ``"qp_by_type":
+    0-51 on the 8-bit scale; VP9 and AV1 base_q_idx, 0-255), ``"qp_range": [min, max]``, ``"qp_by_type":
     {"I"|"P"|"B": mean}``, ``"frames_read"``, ``"frames_in_file"``, ``"quantiser"`` (``"QP"`` or
-    ``"base_q_idx"``), ``"quantiser_max"}``. A frame's QP is its first slice's; a VP9 sample's every
-    coded frame counts (a superframe holds a hidden one too). ``None`` for a file that holds no such
-    video track (in an ISO sample table or Matroska blocks), or whose headers cannot be read."""
+    ``"base_q_idx"``), ``"quantiser_max"}``. A frame's QP is its first slice's; a VP9 or AV1 sample's
+    every coded frame counts (a superframe or temporal unit may hold a hidden one too). ``None`` for a
+    file that holds no such video track (in an ISO sample table or Matroska blocks), or whose headers cannot be read."""
     state: dict[str, Any] = {}
     try:
         with open(path, "rb") as f:
@@ -511,7 +513,9 @@ def read_encoding(path: str | os.PathLike, syntaxes: tuple[Syntax, ...],
                 return None
             picks = sorted(set(np.linspace(0, len(samples) - 1, min(len(samples), max_frames)).round().astype(int)))
             if syntax.parse_sample is not None:
-                frames = [frame for i in picks for frame in syntax.parse_sample(f, *samples[i])]
+                if syntax.read_config is not None and track.get("config"):
+                    syntax.read_config(track["config"], state)
+                frames = [frame for i in picks for frame in syntax.parse_sample(f, *samples[i], state)]
             else:
                 length_size = 4
                 if track["config"]:

@@ -285,8 +285,10 @@ def read_hevc_encoding(path: str | os.PathLike, max_frames: int = 240) -> dict[s
 
 
 def read_video_encoding(path: str | os.PathLike, max_frames: int = 240) -> dict[str, Any] | None:
-    """:func:`dfrec.h264.read_encoding` of an H.264, HEVC or VP9 video (:mod:`dfrec.vp9`), whichever
-    its track holds (one walk of the file): ``{"codec": "h264" | "hevc" | "vp9", ...}`` or ``None``."""
+    """:func:`dfrec.h264.read_encoding` of an H.264, HEVC, VP9 (:mod:`dfrec.vp9`) or AV1
+    (:mod:`dfrec.av1`) video, whichever its track holds (one walk of the file): ``{"codec": "h264" |
+    "hevc" | "vp9" | "av1", ...}`` or ``None``."""
+    from dfrec.av1 import AV1
     from dfrec.vp9 import VP9
 
-    return read_encoding(path, (H264, HEVC, VP9), max_frames)
+    return read_encoding(path, (H264, HEVC, VP9, AV1), max_frames)

@@ -64,11 +64,11 @@ COMPRESSION_CAVEAT_REALS_RISE = 0.05
 COMPRESSION_CAVEAT_LEAD_KEPT = 0.75
 COMPRESSION_CAVEAT_LEAD_Z = 2.0
 #: The codecs whose lossy saves have a caveat, as the caveat names them.
-LOSSY_CODECS = {"jpeg": "JPEG", "webp": "WebP", "h264": "H.264", "hevc": "HEVC", "vp9": "VP9"}
+LOSSY_CODECS = {"jpeg": "JPEG", "webp": "WebP", "h264": "H.264", "hevc": "HEVC", "vp9": "VP9", "av1": "AV1"}
 #: Of those, the video codecs: measured per CRF, each row with the ``qp`` its clips were coded at, and
 #: a video goes by the quantiser its headers state (:func:`lossy_save`: H.264 and HEVC slice QP,
-#: VP9 base_q_idx).
-VIDEO_CODECS = ("h264", "hevc", "vp9")
+#: VP9 and AV1 base_q_idx).
+VIDEO_CODECS = ("h264", "hevc", "vp9", "av1")
 #: How the caveat says where the lossy save was found (the third item of :func:`lossy_save`'s tuple).
 SAVE_FOUND_IN = {
     "jpeg_tables": "saved as {name} at about quality {q} (read from the file's quantisation tables)",
@@ -84,7 +84,7 @@ SAVE_FOUND_IN = {
                       "headers; 0-255, higher is coarser)"),
 }
 #: Where a video codec's quantiser is read (a key of :data:`SAVE_FOUND_IN`).
-QUANTISER_FOUND_IN = {"h264": "slice_headers", "hevc": "slice_headers", "vp9": "frame_headers"}
+QUANTISER_FOUND_IN = {"h264": "slice_headers", "hevc": "slice_headers", "vp9": "frame_headers", "av1": "frame_headers"}
 #: What the measured pictures went through, per codec (the caveat's "pasted into photos {…}").
 MEASURED_AS = {
     "jpeg": "saved at quality {key}",
@@ -92,10 +92,11 @@ MEASURED_AS = {
     "h264": "made into 8-frame H.264 clips at x264's CRF {key} (a median QP of {qp})",
     "hevc": "made into 8-frame HEVC clips at x265's CRF {key} (a median QP of {qp})",
     "vp9": "made into 8-frame VP9 clips at libvpx's CRF {key} (a median base_q_idx of {qp})",
+    "av1": "made into 8-frame AV1 clips at SVT-AV1's CRF {key} (a median base_q_idx of {qp})",
 }
 #: The caveat's word for the pictures before that.
 UNSAVED = {"jpeg": "unsaved", "webp": "unsaved", "h264": "before encoding", "hevc": "before encoding",
-           "vp9": "before encoding"}
+           "vp9": "before encoding", "av1": "before encoding"}
 #: A JPEG whose pixels hold the blocks of a save at least this much lower in quality than its own
 #: tables say was saved twice; the caveat goes by the earlier, coarser save.
 EARLIER_JPEG_MARGIN = 5
@@ -136,7 +137,7 @@ def lossy_save(record: dict[str, Any]) -> tuple[str, float, str] | None:
     """``(codec, quality, found_in)`` of the coarsest lossy save a picture is known to have gone
     through, from its :func:`dfrec.io.image_header` or its ``result.json`` ``input``: a video's
     ``video_encoding`` (``"slice_headers"``: an H.264 or HEVC video's median slice QP;
-    ``"frame_headers"``: a VP9 video's median base_q_idx; :func:`dfrec.hevc.read_video_encoding`); a JPEG's
+    ``"frame_headers"``: a VP9 or AV1 video's median base_q_idx; :func:`dfrec.hevc.read_video_encoding`); a JPEG's
     ``jpeg_quality`` (``"jpeg_tables"``) or, where its pixels hold the blocks of an earlier save
     :data:`EARLIER_JPEG_MARGIN` or more lower, that save's ``jpeg_history`` (``"jpeg_blocks_before"``);
     a lossy ``webp_encoding`` (``"vp8_header"``); the ``jpeg_history`` found in the pixels of another
@@ -167,7 +168,7 @@ def _share(x: float) -> str:
 
 def compression_caveat(codec: str, quality: float, found_in: str | None = None) -> dict[str, str] | None:
     """The ``<codec>_compressed`` caveat of a picture last saved with ``codec`` ("jpeg" or "webp", at
-    ``quality`` 1-100 as :mod:`dfrec.compression` reads it) or of a video encoded with "h264", "hevc" or "vp9"
+    ``quality`` 1-100 as :mod:`dfrec.compression` reads it) or of a video encoded with "h264", "hevc", "vp9" or "av1"
     (at the median quantiser ``quality`` its headers state, :func:`lossy_save`); ``found_in``: where, a key of
     :data:`SAVE_FOUND_IN`, by default the file's own header. ``None`` where, at the measured quality
     nearest it, the fake score kept its catch rate at :data:`COMPRESSION_CAVEAT_CAUGHT`, called no
@@ -244,7 +245,7 @@ def input_caveats(landmarks: np.ndarray, pose: tuple[float, float] | None = None
     ÷ cos(yaw) when the pose is known, see :data:`SMALL_FACE_MAX_YAW_DEG`); ``turned_head`` beyond
     :data:`TURNED_HEAD_YAW_DEG`; ``tilted_head`` outside :data:`TILTED_HEAD_PITCH_DEG`;
     ``jpeg_compressed`` / ``webp_compressed`` / ``h264_compressed`` / ``hevc_compressed`` /
-    ``vp9_compressed`` by :func:`compression_caveat`."""
+    ``vp9_compressed`` / ``av1_compressed`` by :func:`compression_caveat`."""
     eyes = eye_distance(landmarks)
     out = []
     if pose is not None:

@@ -129,9 +129,10 @@ def superframe_sizes(tail: bytes, size: int | None = None) -> list[int] | None:
     return sizes if sum(sizes) <= size - index else None
 
 
-def parse_sample(f: BinaryIO, offset: int, size: int) -> list[dict[str, Any]]:
+def parse_sample(f: BinaryIO, offset: int, size: int, state: dict | None = None) -> list[dict[str, Any]]:
     """The frame headers (:func:`parse_frame_header`) of every coded frame in the VP9 sample of
-    ``size`` bytes at ``offset`` of ``f``; ``[]`` where one cannot be read."""
+    ``size`` bytes at ``offset`` of ``f``; ``[]`` where one cannot be read. (``state``: unused, VP9
+    frame headers stand alone.)"""
     f.seek(offset)
     if size <= FRAME_HEADER_BYTES:
         sample = f.read(size)

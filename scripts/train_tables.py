@@ -33,6 +33,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -114,6 +115,24 @@ def train_row(run: Path, a: argparse.Namespace, row_sets: list[str]) -> tuple[li
         return cmd, 0
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
     return cmd, subprocess.run(cmd, cwd=ROOT, env=env).returncode
+
+
+def shown_command(cmd: list[str]) -> list[str]:
+    """``cmd`` as the table shows it: ``python -m dfrec ...`` with repository paths relative, and
+    without the ``--set`` pairs that name files in a temporary folder (the device scripts' unpacked
+    fp16 copies of the loss networks' weights, gone after the call): the command then uses the
+    default weights of the same networks."""
+    out = ["python", "-m", "dfrec"]
+    rest = [x.replace(f"{ROOT}{os.sep}", "") for x in cmd[3:]]
+    temp = os.path.join(tempfile.gettempdir(), "")
+    i = 0
+    while i < len(rest):
+        if rest[i] == "--set" and i + 1 < len(rest) and rest[i + 1].partition("=")[2].startswith(temp):
+            i += 2
+            continue
+        out.append(rest[i])
+        i += 1
+    return out
 
 
 def run_summary(run: Path) -> dict:
@@ -208,8 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         t0 = time.time()
         cmd, rc = train_row(run, a, row_sets)
-        shown = ["python", "-m", "dfrec", *(x.replace(f"{ROOT}{os.sep}", "") for x in cmd[3:])]  # repo-relative
-        row = {"name": name, "sets": row_sets, "run": str(run), "command": shlex.join(shown),
+        row = {"name": name, "sets": row_sets, "run": str(run), "command": shlex.join(shown_command(cmd)),
                "returncode": rc, "wall_s": round(time.time() - t0, 1)}
         if rc == 0 and finished(run):
             row.update(run_summary(run))

@@ -70,3 +70,22 @@ def test_losses_table_end_to_end_keeps_and_reuses_rows(lfw_cache, tmp_path, tiny
     assert late["rows"][1]["scores"] == ident["scores"] and late["rows"][2] == {
         "name": "+ patch", "sets": ["loss.lambda_perc=0", "loss.lambda_attr=0"], "skipped": "deadline"}
     assert "not run (deadline)" in (out / "losses.md").read_text()
+
+
+def test_shown_commands_leave_out_the_device_calls_temporary_weights(tmp_path):
+    """A row's command is shown as ``python -m dfrec ...`` from the repository root, without the
+    --set pairs naming files in a temporary folder (device_env.sh's unpacked loss weights, removed
+    when the call ends), so that it still runs, with the default weights, where it is read."""
+    import os
+    import sys
+    import tempfile
+
+    mod = _tables()
+    unpacked = tempfile.mkdtemp(prefix="dfrec-device.")
+    cmd = [sys.executable, "-m", "dfrec", "train", "--config", str(ROOT / "configs" / "small_lfw_gpu.yaml"),
+           "--set", f"loss.identity_weights={unpacked}/identity.safetensors", "--set", "train.max_minutes=1",
+           "--set", f"loss.efficientnet_lite0_weights={unpacked}/efficientnet-lite0-trunk.pth",
+           "--set", f"data.cache={ROOT / '.device' / 'pack'}"]
+    assert mod.shown_command(cmd) == ["python", "-m", "dfrec", "train", "--config", "configs/small_lfw_gpu.yaml",
+                                      "--set", "train.max_minutes=1", "--set", "data.cache=.device/pack"]
+    os.rmdir(unpacked)

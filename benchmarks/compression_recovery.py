@@ -51,6 +51,7 @@ from compression_scores import (  # noqa: E402
     lfw_pictures,
     model_weights,
     parse_round_trip_options,
+    quantiser_note,
     repo_path,
     round_trips,
 )
@@ -203,7 +204,7 @@ def print_table(rows: list[dict]) -> None:
         change = "–" if r["lead_change"] is None else (
             f"{r['lead_change']:+.3f} ± {r['lead_change_se']:.3f} (z {r['lead_change'] / r['lead_change_se']:.1f})"
             if r["lead_change_se"] else f"{r['lead_change']:+.3f}")
-        name = r["round_trip"] + (f" (QP {r['qp']})" if "qp" in r else "")
+        name = r["round_trip"] + quantiser_note(r)
         print(f"| {name} | {r['n']} | {r['map_mean']:.3f} | {r['map_area']:.3f} | {r['target']:.3f} | "
               f"{r['forgery']:.3f} | {r['lead']:+.3f} ± {r['lead_se']:.3f} | {change} | {r['score']:.3f} |")
 

@@ -94,6 +94,17 @@ def round_trips(codecs=CODECS, qualities=QUALITIES) -> dict[str, object]:
     return out
 
 
+def quantiser_note(row: dict) -> str:
+    """``" (QP 30)"`` or ``" (base_q_idx 155)"``: the clips' median quantiser of a video round trip's
+    table row (named as :data:`video_clip.QUANTISER` names it for the row's codec); ``""`` for none."""
+    if "qp" not in row:
+        return ""
+    from video_clip import QUANTISER
+
+    codec = next((c for c, name in LOSSY_CODECS.items() if row["round_trip"].startswith(name + " ")), None)
+    return f" ({QUANTISER.get(codec, 'QP').replace('slice QP', 'QP')} {row['qp']})"
+
+
 def clip_qp(fn) -> float | None:
     """The median QP of the clips a round trip ``fn`` made since its ``qps`` were last cleared (None:
     not an H.264 round trip, or none made)."""
@@ -367,8 +378,7 @@ def print_table(tables: dict[str, list[dict]], threshold: float) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for set_name, rows in tables.items():
         for r in rows:
-            qp = f" (QP {r['qp']})" if "qp" in r else ""
-            print(f"| {set_name} | {r['round_trip']}{qp} | {r['n_swaps']} | {r['swaps_caught']} | {r['swap_mean']} | "
+            print(f"| {set_name} | {r['round_trip']}{quantiser_note(r)} | {r['n_swaps']} | {r['swaps_caught']} | {r['swap_mean']} | "
                   f"{r['n_reals']} | {r['reals_called_swapped']} | {r.get('auc')} |")
 
 

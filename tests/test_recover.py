@@ -385,7 +385,33 @@ def test_vp9_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, fi
     assert expected is not None and "a quantiser index (base_q_idx) of 200" in expected["message"]
     assert expected in result["faces"][0]["caveats"]
     page = " ".join((tmp_path / "out" / "face" / "report.html").read_text().split())
-    assert "VP9, Profile 0, a median quantiser (base_q_idx) of 200 over 4 of its frames&#x27; headers; 0-255" in page
+    assert "VP9, Profile 0, a median quantiser (base_q_idx) of 200 over 4 coded frames&#x27; headers; 0-255" in page
+
+
+def test_av1_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, fixture_dir, tmp_path):
+    """An AV1 MP4's report records the base_q_idx its frame headers state (SVT-AV1 at a constant qp
+    of 50: index 200) and gives its track the av1_compressed caveat the measurement calls for there."""
+    from repo_scripts import load_script
+
+    from dfrec.io import read_image
+    from dfrec.report.writer import write_video_report
+    from dfrec.results import compression_caveat
+
+    need_module("av")
+    small = cv2.resize(read_image(fixture_dir / "obama.jpg"), (208, 260), interpolation=cv2.INTER_AREA)
+    p = tmp_path / "face.mp4"
+    load_script("benchmarks/video_clip.py").encode_clip(
+        p, [np.roll(small, 3 * i, axis=1) for i in range(4)],
+        {"qp": "50", "preset": "10", "svtav1-params": "rc=0:use-fixed-qindex-offsets=1"}, fps=4, codec="libsvtav1")
+    video = recoverer.recover_video(p, fps=0)
+    result = write_video_report(tmp_path / "out" / "face", p, video, {"device": "cpu"}, recoverer.model_info())
+    enc = result["input"]["video_encoding"]
+    assert enc["codec"] == "av1" and enc["qp"] == 200 and enc["frames_read"] >= 4 and enc["quantiser"] == "base_q_idx"
+    expected = compression_caveat("av1", 200)
+    assert expected is not None and "a quantiser index (base_q_idx) of 200" in expected["message"]
+    assert expected in result["faces"][0]["caveats"]
+    page = " ".join((tmp_path / "out" / "face" / "report.html").read_text().split())
+    assert "AV1, Main profile, a median quantiser (base_q_idx) of 200 over" in page
 
 
 def test_video_report_numbers_the_tracks_in_the_busiest_frame(recoverer, astronaut, fixture_dir, tmp_path):

@@ -187,10 +187,11 @@ def test_the_compression_caveat_follows_the_measured_score_and_recovery(codec):
     ("h264", "x264", "a quantiser (QP) of {q}", 51, "slice_headers"),
     ("hevc", "x265", "a quantiser (QP) of {q}", 51, "slice_headers"),
     ("vp9", "libvpx", "a quantiser index (base_q_idx) of {q}", 255, "frame_headers"),
+    ("av1", "SVT-AV1", "a quantiser index (base_q_idx) of {q}", 255, "frame_headers"),
 ])
 def test_the_video_caveat_goes_by_the_video_quantiser(codec, encoder, said, top, found_in):
-    """A video's <codec>_compressed caveat quotes the measured CRF whose clips' quantiser (QP; VP9's
-    base_q_idx) is nearest the video's, where the fake score or the recovered target weakened there;
+    """A video's <codec>_compressed caveat quotes the measured CRF whose clips' quantiser (QP; VP9's and
+    AV1's base_q_idx) is nearest the video's, where the fake score or the recovered target weakened there;
     lossy_save takes the codec and quantiser from result.json's video_encoding."""
     from dfrec.results import (COMPRESSION_CAVEAT_CAUGHT, COMPRESSION_CAVEAT_LEAD_KEPT, COMPRESSION_CAVEAT_REALS_RISE,
                                compression_caveat, compression_measurement, input_caveats, lossy_save)
@@ -209,7 +210,7 @@ def test_the_video_caveat_goes_by_the_video_quantiser(codec, encoder, said, top,
         assert (c is not None) == weak, crf
         if c:
             assert c["code"] == f"{codec}_compressed" and said.format(q=f"{row['qp']:g}") in c["message"]
-            quantiser = "base_q_idx" if codec == "vp9" else "QP"
+            quantiser = "base_q_idx" if codec in ("vp9", "av1") else "QP"
             assert f"clips at {encoder}'s CRF {crf} (a median {quantiser} of {row['qp']})" in c["message"]
     near = [row for row in ref[codec].values() if COMPRESSION_CAVEAT_CAUGHT - 0.01 < row["swaps_caught"] < COMPRESSION_CAVEAT_CAUGHT]
     for row in near:  # just under the threshold: a decimal, not a "97%" that would seem to meet it

@@ -49,8 +49,8 @@ SMALL_FACE_MAX_YAW_DEG = 60.0
 TURNED_HEAD_YAW_DEG = 30.0
 TILTED_HEAD_PITCH_DEG = (-25.0, 20.0)
 #: A picture last saved lossily gets the ``jpeg_compressed`` or ``webp_compressed`` caveat, an H.264,
-#: HEVC or VP9 video the ``h264_compressed``, ``hevc_compressed`` or ``vp9_compressed`` one, where, at
-#: the measured quality (a video: QP, VP9 base_q_idx) nearest its own, the same re-encoding of 120 LFW swaps pasted into photos
+#: HEVC, VP9 or AV1 video the ``h264_compressed``, ``hevc_compressed``, ``vp9_compressed`` or
+#: ``av1_compressed`` one, where, at the measured quality (a video: QP, VP9/AV1 base_q_idx) nearest its own, the same re-encoding of 120 LFW swaps pasted into photos
 #: (``assets/<codec>_fake_score.json``) made the bundled model's fake score catch fewer swaps than
 #: :data:`COMPRESSION_CAVEAT_CAUGHT`, or call :data:`COMPRESSION_CAVEAT_REALS_RISE` more of the
 #: untouched photos swapped, or left the recovered target less than
@@ -58,7 +58,7 @@ TILTED_HEAD_PITCH_DEG = (-25.0, 20.0)
 #: :data:`COMPRESSION_CAVEAT_LEAD_Z` standard errors). JPEG: every quality below 83 (the score at
 #: 63-82 and under 45, the recovery at 79 and under); WebP: below 93; H.264: every QP measured (x264's
 #: CRF 18 and up); HEVC: QP 33 and up (x265's CRF 28 and up); VP9: base_q_idx 138 and up
-#: (libvpx's CRF 40 and up; docs/recover.md).
+#: (libvpx's CRF 40 and up); AV1: base_q_idx 180 and up (SVT-AV1's CRF 50 and up; docs/recover.md).
 COMPRESSION_CAVEAT_CAUGHT = 0.97
 COMPRESSION_CAVEAT_REALS_RISE = 0.05
 COMPRESSION_CAVEAT_LEAD_KEPT = 0.75

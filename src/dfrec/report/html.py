@@ -470,9 +470,10 @@ def _video_encoding_text(enc: dict) -> str:
     quantiser, top = enc.get("quantiser", "QP"), enc.get("quantiser_max", 51)
     profile = str(enc.get("profile"))
     profile = profile if profile.lower().startswith("profile") else f"{profile} profile"
-    headers = "slice headers" if quantiser == "QP" else "headers"
-    return (f" ({name}, {profile}, a median quantiser ({quantiser}) of {enc['qp']:g} over {enc['frames_read']} of its "
-            f"frames' {headers}; 0-{top}, higher is coarser)")
+    # VP9 and AV1 count every coded frame, hidden reference frames too, so not "of its frames"
+    where = "of its frames' slice headers" if quantiser == "QP" else "coded frames' headers"
+    return (f" ({name}, {profile}, a median quantiser ({quantiser}) of {enc['qp']:g} over {enc['frames_read']} {where}; "
+            f"0-{top}, higher is coarser)")
 
 
 def provenance_html(result: dict[str, Any]) -> str:

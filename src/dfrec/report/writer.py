@@ -36,7 +36,9 @@ FACE_IMAGES = ("forgery", "source", "target", "map", "overlay")
 OVERVIEW_FILE = "faces_found.jpg"
 #: Version of a result folder's layout (the files written, the keys of ``result.json``). Raise it
 #: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
-#: redoes results in an older layout instead of keeping them. 10: a VP9 video's ``input`` gained
+#: redoes results in an older layout instead of keeping them. 11: an AV1 video's ``input`` gained
+#: ``video_encoding`` (its frames' base_q_idx) and its tracks the ``av1_compressed`` caveat
+#: (2026-12-07); 10: a VP9 video's ``input`` gained
 #: ``video_encoding`` too (its frames' base_q_idx) and its tracks the ``vp9_compressed`` caveat, and
 #: every ``video_encoding`` names its ``quantiser`` and ``quantiser_max`` (2026-12-07); 9: an H.264 or HEVC video's ``input``
 #: gained ``video_encoding`` (its frames' slice QPs) and its tracks the ``h264_compressed`` or
@@ -58,7 +60,7 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: before: a rerun redoes older results, whose crops differ); 3: faces gained ``eye_distance_px``,
 #: ``crop_scale``, ``head_pose_deg`` and ``caveats`` (2026-12-06); 2: video reports gained ``faces_found.jpg``
 #: (2026-12-05); 1 (or no ``report_format``): before.
-REPORT_FORMAT = 10
+REPORT_FORMAT = 11
 
 
 def save_face_images(folder: Path, prefix: str, rec: FaceRecovery) -> dict[str, str]:

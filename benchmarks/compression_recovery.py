@@ -160,6 +160,9 @@ ASSET_COMMANDS = {
     "vp9": ("python benchmarks/compression_recovery.py --n 120 --codecs vp9 --qualities 15,24,31,40,50,60 "
             "--at picture --asset src/dfrec/assets/vp9_fake_score.json "
             "--json docs/results/compression/DATE_bundled_vp9_recovery.json"),
+    "heic": ("python benchmarks/compression_recovery.py --n 120 --codecs heic --qualities 80,60,50,40,30,10 "
+             "--at picture --asset src/dfrec/assets/heic_fake_score.json "
+             "--json docs/results/compression/DATE_bundled_heic_recovery.json"),
     "av1": ("python benchmarks/compression_recovery.py --n 120 --codecs av1 --qualities 20,28,35,42,50,58 "
             "--at picture --asset src/dfrec/assets/av1_fake_score.json "
             "--json docs/results/compression/DATE_bundled_av1_recovery.json"),
@@ -183,7 +186,8 @@ def add_to_asset(asset: dict, rows: list[dict], weights: dict[str, str], measure
         raise SystemExit(f"the asset needs whole-picture {name} round trips (--codecs {codec}, --at picture or both)")
     from video_clip import QUANTISER
 
-    how = (f"after the whole picture is saved as {name}" if codec not in VIDEO_CODECS else
+    how = (f"after the whole picture is saved as {name}" + (" (qp: the saves' median QP)" if codec == "heic" else "")
+           if codec not in VIDEO_CODECS else
            f"as the last frame of a short {name} clip of the picture at each CRF (qp: the clips' median "
            f"{QUANTISER[codec]})")
     return {**asset, "recovery": {

@@ -76,6 +76,39 @@ def finest_first(per_quality: dict[str, dict], codec: str) -> dict[str, dict]:
     return dict(sorted(per_quality.items(), key=lambda kv: int(kv[0]) if codec in VIDEO_CODECS else -int(kv[0])))
 
 
+class HeicRoundTrip:
+    """``f(picture (H, W, 3) uint8 RGB) -> picture``: saved as HEIC at ``quality`` (1-100; libheif's
+    x265 through pillow-heif, its defaults otherwise: 4:2:0) and decoded again; ``qps`` collects each
+    save's QP as ``dfrec recover`` reads it from a HEIC file (:func:`dfrec.heif.read_heif_encoding`)."""
+
+    def __init__(self, quality: int) -> None:
+        self.quality, self.qps = int(quality), []
+
+    def __call__(self, picture):
+        import io
+        import tempfile
+
+        import numpy as np
+        from PIL import Image
+
+        from dfrec.heif import read_heif_encoding
+        from dfrec.io import enable_heif
+
+        if not enable_heif():
+            raise SystemExit("the HEIC round trips need pillow-heif: pip install pillow-heif")
+        buf = io.BytesIO()
+        Image.fromarray(picture).save(buf, format="HEIF", quality=self.quality)
+        with tempfile.NamedTemporaryFile(suffix=".heic") as f:
+            f.write(buf.getvalue())
+            f.flush()
+            encoding = read_heif_encoding(f.name)
+        if encoding is None:
+            raise RuntimeError(f"HEIC at quality {self.quality}: its QP could not be read")
+        self.qps.append(encoding["qp"])
+        with Image.open(io.BytesIO(buf.getvalue())) as img:
+            return np.asarray(img.convert("RGB"))
+
+
 def round_trips(codecs=CODECS, qualities=QUALITIES) -> dict[str, object]:
     """name -> ``f(picture (H, W, 3) uint8 RGB) -> picture``: "as it is", then each codec at each quality
     (for a video codec, "h264" or "hevc", a CRF: a :class:`video_clip.VideoRoundTrip`, whose ``qps``
@@ -89,6 +122,8 @@ def round_trips(codecs=CODECS, qualities=QUALITIES) -> dict[str, object]:
                 from video_clip import VideoRoundTrip
 
                 out[f"{codec_name(codec)} {q}"] = VideoRoundTrip(codec, q)
+            elif codec == "heic":
+                out[f"{codec_name(codec)} {q}"] = HeicRoundTrip(q)
             else:
                 out[f"{codec_name(codec)} {q}"] = lambda a, c=codec, q=q: compress(a, q, c)
     return out
@@ -296,6 +331,9 @@ ASSET_COMMANDS = {
     "vp9": ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs vp9 "
             "--qualities 15,24,31,40,50,60 --asset src/dfrec/assets/vp9_fake_score.json "
             "--json docs/results/compression/DATE_bundled_vp9_crfs.json"),
+    "heic": ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs heic "
+             "--qualities 80,60,50,40,30,10 --asset src/dfrec/assets/heic_fake_score.json "
+             "--json docs/results/compression/DATE_bundled_heic_qualities.json"),
     "av1": ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs av1 "
             "--qualities 20,28,35,42,50,58 --asset src/dfrec/assets/av1_fake_score.json "
             "--json docs/results/compression/DATE_bundled_av1_crfs.json"),
@@ -358,7 +396,9 @@ def caveat_asset(doc: dict, codec: str, checkpoint: str | None, measured: str, t
         raise SystemExit(f"the asset needs the pictures as they are and {name} round trips (--codecs {codec})")
     from video_clip import CLIP_FRAMES, ENCODERS, QUANTISER
 
-    how = (f"after the whole picture is saved as {name} at each quality" if codec not in VIDEO_CODECS else
+    how = (f"after the whole picture is saved as {name} at each quality"
+           + (" (qp: the median QP of the saves, as read from their HEVC slice headers)" if codec == "heic" else "")
+           if codec not in VIDEO_CODECS else
            f"as the last frame of an {CLIP_FRAMES}-frame {name} clip of it panning, at each {ENCODERS[codec]} CRF "
            f"(qp: the clips' median {QUANTISER[codec]})")
     return {

@@ -240,7 +240,8 @@ def image_header(path: str | os.PathLike) -> dict[str, Any]:
     software, dates, text chunks), for HEIF ``bit_depth`` (8, 10 or 12 per channel), for JPEG
     ``jpeg_quality`` (:func:`dfrec.compression.estimate_jpeg_quality`) and for WebP
     ``webp_encoding`` (:func:`dfrec.compression.read_webp_encoding`: lossless, or lossy at about
-    which quality). An empty dict for a file PIL cannot open; :func:`read_image` says why."""
+    which quality), for HEIC ``heif_encoding`` (:func:`dfrec.heif.read_heif_encoding`: its HEVC
+    QP). An empty dict for a file PIL cannot open; :func:`read_image` says why."""
     _read_head(Path(path))
     try:
         with warnings.catch_warnings():
@@ -265,6 +266,12 @@ def image_header(path: str | os.PathLike) -> dict[str, Any]:
                     encoding = read_webp_encoding(path)
                     if encoding is not None:
                         header["webp_encoding"] = encoding
+                if img.format == "HEIF":
+                    from dfrec.heif import read_heif_encoding
+
+                    encoding = read_heif_encoding(path)
+                    if encoding is not None:
+                        header["heif_encoding"] = encoding
                 return header
     except Exception:  # noqa: BLE001 - only a description; read_image reports unreadable files
         return {}

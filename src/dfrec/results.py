@@ -64,11 +64,14 @@ COMPRESSION_CAVEAT_REALS_RISE = 0.05
 COMPRESSION_CAVEAT_LEAD_KEPT = 0.75
 COMPRESSION_CAVEAT_LEAD_Z = 2.0
 #: The codecs whose lossy saves have a caveat, as the caveat names them.
-LOSSY_CODECS = {"jpeg": "JPEG", "webp": "WebP", "h264": "H.264", "hevc": "HEVC", "vp9": "VP9", "av1": "AV1"}
+LOSSY_CODECS = {"jpeg": "JPEG", "webp": "WebP", "heic": "HEIC", "h264": "H.264", "hevc": "HEVC", "vp9": "VP9", "av1": "AV1"}
 #: Of those, the video codecs: measured per CRF, each row with the ``qp`` its clips were coded at, and
 #: a video goes by the quantiser its headers state (:func:`lossy_save`: H.264 and HEVC slice QP,
 #: VP9 and AV1 base_q_idx).
 VIDEO_CODECS = ("h264", "hevc", "vp9", "av1")
+#: The codecs whose rows are matched by the quantiser the file states (each row holds the ``qp`` its
+#: pictures were coded at): the video codecs, and HEIC photos (rows per encoder quality, matched by QP).
+QP_CODECS = (*VIDEO_CODECS, "heic")
 #: How the caveat says where the lossy save was found (the third item of :func:`lossy_save`'s tuple).
 SAVE_FOUND_IN = {
     "jpeg_tables": "saved as {name} at about quality {q} (read from the file's quantisation tables)",
@@ -80,6 +83,8 @@ SAVE_FOUND_IN = {
                            "pixels still hold the earlier save's 8 × 8 blocks)"),
     "slice_headers": ("encoded as {name} at a quantiser (QP) of {q} (the median over its frames' slice headers; "
                       "0-51, higher is coarser)"),
+    "heif_slice_headers": ("saved as {name} at a quantiser (QP) of {q} (read from its HEVC slice headers; 0-51, "
+                           "higher is coarser)"),
     "frame_headers": ("encoded as {name} at a quantiser index (base_q_idx) of {q} (the median over its frames' "
                       "headers; 0-255, higher is coarser)"),
 }
@@ -89,13 +94,14 @@ QUANTISER_FOUND_IN = {"h264": "slice_headers", "hevc": "slice_headers", "vp9": "
 MEASURED_AS = {
     "jpeg": "saved at quality {key}",
     "webp": "saved at quality {key}",
+    "heic": "saved as HEIC at quality {key} (libheif's x265; a median QP of {qp})",
     "h264": "made into 8-frame H.264 clips at x264's CRF {key} (a median QP of {qp})",
     "hevc": "made into 8-frame HEVC clips at x265's CRF {key} (a median QP of {qp})",
     "vp9": "made into 8-frame VP9 clips at libvpx's CRF {key} (a median base_q_idx of {qp})",
     "av1": "made into 8-frame AV1 clips at SVT-AV1's CRF {key} (a median base_q_idx of {qp})",
 }
 #: The caveat's word for the pictures before that.
-UNSAVED = {"jpeg": "unsaved", "webp": "unsaved", "h264": "before encoding", "hevc": "before encoding",
+UNSAVED = {"jpeg": "unsaved", "webp": "unsaved", "heic": "unsaved", "h264": "before encoding", "hevc": "before encoding",
            "vp9": "before encoding", "av1": "before encoding"}
 #: A JPEG whose pixels hold the blocks of a save at least this much lower in quality than its own
 #: tables say was saved twice; the caveat goes by the earlier, coarser save.
@@ -126,9 +132,10 @@ def compression_measurement(codec: str) -> dict[str, Any]:
 
 def _nearest_quality(rows: dict[str, Any], quality: float, codec: str = "jpeg") -> str:
     """The key of ``rows`` (qualities as strings) nearest ``quality``; a tie goes to the higher one.
-    A video codec's rows are keyed by CRF and hold the ``qp`` their clips were coded at: the row of
-    nearest ``qp`` (a tie to the coarser)."""
-    if codec in VIDEO_CODECS:
+    A video codec's rows are keyed by CRF and hold the ``qp`` their clips were coded at, HEIC's by
+    quality with the ``qp`` of its saves (:data:`QP_CODECS`): the row of nearest ``qp`` (a tie to the
+    coarser)."""
+    if codec in QP_CODECS:
         return min(rows, key=lambda k: (abs(rows[k]["qp"] - float(quality)), -rows[k]["qp"]))
     return min(rows, key=lambda k: (abs(int(k) - int(quality)), -int(k)))
 
@@ -140,7 +147,8 @@ def lossy_save(record: dict[str, Any]) -> tuple[str, float, str] | None:
     ``"frame_headers"``: a VP9 or AV1 video's median base_q_idx; :func:`dfrec.hevc.read_video_encoding`); a JPEG's
     ``jpeg_quality`` (``"jpeg_tables"``) or, where its pixels hold the blocks of an earlier save
     :data:`EARLIER_JPEG_MARGIN` or more lower, that save's ``jpeg_history`` (``"jpeg_blocks_before"``);
-    a lossy ``webp_encoding`` (``"vp8_header"``); the ``jpeg_history`` found in the pixels of another
+    a lossy ``webp_encoding`` (``"vp8_header"``); a HEIC's ``heif_encoding`` (``"heif_slice_headers"``:
+    its HEVC QP, :func:`dfrec.heif.read_heif_encoding`); the ``jpeg_history`` found in the pixels of another
     format (``"jpeg_blocks"``, :func:`dfrec.compression.jpeg_history`); ``None`` for anything else (a
     PNG never saved as JPEG, a lossless WebP, unknown)."""
     video = record.get("video_encoding") or {}
@@ -155,6 +163,9 @@ def lossy_save(record: dict[str, Any]) -> tuple[str, float, str] | None:
     webp = record.get("webp_encoding") or {}
     if webp.get("lossless") is False and webp.get("quality") is not None:
         return "webp", int(webp["quality"]), "vp8_header"
+    heif = record.get("heif_encoding") or {}
+    if heif.get("qp") is not None:
+        return "heic", float(heif["qp"]), "heif_slice_headers"
     if history is not None:
         return "jpeg", int(history), "jpeg_blocks"
     return None
@@ -198,8 +209,9 @@ def compression_caveat(codec: str, quality: float, found_in: str | None = None) 
         return None
     reals = (f", and called {row['reals_called_swapped']:.0%} of the untouched photos swapped "
              f"({clean['reals_called_swapped']:.0%} {unsaved})" if reals_rise >= 0.02 else "")
-    found_in = found_in or {"jpeg": "jpeg_tables", "webp": "vp8_header", **QUANTISER_FOUND_IN}[codec]
-    shown = f"{quality:g}" if codec in VIDEO_CODECS else int(quality)
+    found_in = found_in or {"jpeg": "jpeg_tables", "webp": "vp8_header", "heic": "heif_slice_headers",
+                            **QUANTISER_FOUND_IN}[codec]
+    shown = f"{quality:g}" if codec in QP_CODECS else int(quality)
     said = (SAVE_FOUND_IN[found_in].format(name=name, q=shown) + f": on {row['n_swaps']} LFW face swaps "
             f"pasted into photos {MEASURED_AS[codec].format(key=q, qp=row.get('qp'))}, dfrec's bundled model ")
     if score_weak or reals_weak:

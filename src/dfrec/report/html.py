@@ -513,6 +513,10 @@ def provenance_html(result: dict[str, Any]) -> str:
         if wq:
             saved = (" (lossless)" if wq.get("lossless") else
                      f" (lossy, at about libwebp's quality {wq.get('quality')}, from its VP8 quantisers)")
+        if hq := inp.get("heif_encoding") or {}:
+            tiles = f"its {hq['tiles_read']} tiles' " if hq.get("tiles", 1) > 1 else "its "
+            saved = (f" (HEVC, {hq.get('profile')} profile, a median quantiser (QP) of {hq['qp']:g} over {tiles}slice "
+                     "headers; 0-51, higher is coarser)")
         if inp.get("jpeg_history"):
             saved += (f"; its pixels hold the 8 × 8 blocks of an earlier JPEG save at about quality "
                       f"{inp['jpeg_history']['quality']}")

@@ -36,7 +36,9 @@ FACE_IMAGES = ("forgery", "source", "target", "map", "overlay")
 OVERVIEW_FILE = "faces_found.jpg"
 #: Version of a result folder's layout (the files written, the keys of ``result.json``). Raise it
 #: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
-#: redoes results in an older layout instead of keeping them. 11: an AV1 video's ``input`` gained
+#: redoes results in an older layout instead of keeping them. 12: a HEIC photo's ``input`` gained
+#: ``heif_encoding`` (its HEVC tiles' QP) and its faces the ``heic_compressed`` caveat (2026-12-07);
+#: 11: an AV1 video's ``input`` gained
 #: ``video_encoding`` (its frames' base_q_idx) and its tracks the ``av1_compressed`` caveat
 #: (2026-12-07); 10: a VP9 video's ``input`` gained
 #: ``video_encoding`` too (its frames' base_q_idx) and its tracks the ``vp9_compressed`` caveat, and
@@ -60,7 +62,7 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: before: a rerun redoes older results, whose crops differ); 3: faces gained ``eye_distance_px``,
 #: ``crop_scale``, ``head_pose_deg`` and ``caveats`` (2026-12-06); 2: video reports gained ``faces_found.jpg``
 #: (2026-12-05); 1 (or no ``report_format``): before.
-REPORT_FORMAT = 11
+REPORT_FORMAT = 12
 
 
 def save_face_images(folder: Path, prefix: str, rec: FaceRecovery) -> dict[str, str]:
@@ -78,7 +80,7 @@ def _input_record(path: Path, kind: str, width: int, height: int) -> dict[str, A
     """The input file: where, what (hash, size) and, for an image, what it is, how it was
     decoded and what its metadata says (``format``, ``mode``, ``exif_orientation``,
     ``frames_in_file``, ``decoding``, ``metadata``; a JPEG's ``jpeg_quality``, a WebP's
-    ``webp_encoding``)."""
+    ``webp_encoding``, a HEIC's ``heif_encoding``)."""
     rec = file_record(path)
     out = {"path": str(path.resolve()), "name": path.name, "kind": kind, "bytes": rec["bytes"],
            "sha256": rec["sha256"], "width": int(width), "height": int(height)}
@@ -87,7 +89,7 @@ def _input_record(path: Path, kind: str, width: int, height: int) -> dict[str, A
         if header:
             out.update(format=header["format"], mode=header["mode"], exif_orientation=header["exif_orientation"],
                        frames_in_file=header["frames"], decoding=decoding_words(header), metadata=header["metadata"])
-            for key in ("jpeg_quality", "webp_encoding"):
+            for key in ("jpeg_quality", "webp_encoding", "heif_encoding"):
                 if key in header:
                     out[key] = header[key]
     return out

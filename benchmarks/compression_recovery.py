@@ -163,6 +163,9 @@ ASSET_COMMANDS = {
     "heic": ("python benchmarks/compression_recovery.py --n 120 --codecs heic --qualities 80,60,50,40,30,10 "
              "--at picture --asset src/dfrec/assets/heic_fake_score.json "
              "--json docs/results/compression/DATE_bundled_heic_recovery.json"),
+    "avif": ("python benchmarks/compression_recovery.py --n 120 --codecs avif --qualities 90,75,60,50,30,10 "
+             "--at picture --asset src/dfrec/assets/avif_fake_score.json "
+             "--json docs/results/compression/DATE_bundled_avif_recovery.json"),
     "av1": ("python benchmarks/compression_recovery.py --n 120 --codecs av1 --qualities 20,28,35,42,50,58 "
             "--at picture --asset src/dfrec/assets/av1_fake_score.json "
             "--json docs/results/compression/DATE_bundled_av1_recovery.json"),
@@ -186,7 +189,8 @@ def add_to_asset(asset: dict, rows: list[dict], weights: dict[str, str], measure
         raise SystemExit(f"the asset needs whole-picture {name} round trips (--codecs {codec}, --at picture or both)")
     from video_clip import QUANTISER
 
-    how = (f"after the whole picture is saved as {name}" + (" (qp: the saves' median QP)" if codec == "heic" else "")
+    how = (f"after the whole picture is saved as {name}" + {"heic": " (qp: the saves' median QP)",
+                                                              "avif": " (qp: the saves' median base_q_idx)"}.get(codec, "")
            if codec not in VIDEO_CODECS else
            f"as the last frame of a short {name} clip of the picture at each CRF (qp: the clips' median "
            f"{QUANTISER[codec]})")

@@ -76,13 +76,14 @@ def finest_first(per_quality: dict[str, dict], codec: str) -> dict[str, dict]:
     return dict(sorted(per_quality.items(), key=lambda kv: int(kv[0]) if codec in VIDEO_CODECS else -int(kv[0])))
 
 
-class HeicRoundTrip:
-    """``f(picture (H, W, 3) uint8 RGB) -> picture``: saved as HEIC at ``quality`` (1-100; libheif's
-    x265 through pillow-heif, its defaults otherwise: 4:2:0) and decoded again; ``qps`` collects each
-    save's QP as ``dfrec recover`` reads it from a HEIC file (:func:`dfrec.heif.read_heif_encoding`)."""
+class HeifRoundTrip:
+    """``f(picture (H, W, 3) uint8 RGB) -> picture``: saved as HEIC (``codec`` "heic": libheif's x265
+    through pillow-heif) or AVIF ("avif": Pillow's libavif) at ``quality`` (1-100; the libraries'
+    defaults otherwise: 4:2:0) and decoded again; ``qps`` collects each save's quantiser as ``dfrec
+    recover`` reads it from the file (:func:`dfrec.heif.read_heif_encoding`: QP, AV1 base_q_idx)."""
 
-    def __init__(self, quality: int) -> None:
-        self.quality, self.qps = int(quality), []
+    def __init__(self, codec: str, quality: int) -> None:
+        self.codec, self.quality, self.qps = codec, int(quality), []
 
     def __call__(self, picture):
         import io
@@ -94,16 +95,16 @@ class HeicRoundTrip:
         from dfrec.heif import read_heif_encoding
         from dfrec.io import enable_heif
 
-        if not enable_heif():
+        if self.codec == "heic" and not enable_heif():
             raise SystemExit("the HEIC round trips need pillow-heif: pip install pillow-heif")
         buf = io.BytesIO()
-        Image.fromarray(picture).save(buf, format="HEIF", quality=self.quality)
-        with tempfile.NamedTemporaryFile(suffix=".heic") as f:
+        Image.fromarray(picture).save(buf, format="HEIF" if self.codec == "heic" else "AVIF", quality=self.quality)
+        with tempfile.NamedTemporaryFile(suffix="." + self.codec) as f:
             f.write(buf.getvalue())
             f.flush()
             encoding = read_heif_encoding(f.name)
         if encoding is None:
-            raise RuntimeError(f"HEIC at quality {self.quality}: its QP could not be read")
+            raise RuntimeError(f"{self.codec} at quality {self.quality}: its quantiser could not be read")
         self.qps.append(encoding["qp"])
         with Image.open(io.BytesIO(buf.getvalue())) as img:
             return np.asarray(img.convert("RGB"))
@@ -122,22 +123,24 @@ def round_trips(codecs=CODECS, qualities=QUALITIES) -> dict[str, object]:
                 from video_clip import VideoRoundTrip
 
                 out[f"{codec_name(codec)} {q}"] = VideoRoundTrip(codec, q)
-            elif codec == "heic":
-                out[f"{codec_name(codec)} {q}"] = HeicRoundTrip(q)
+            elif codec in ("heic", "avif"):
+                out[f"{codec_name(codec)} {q}"] = HeifRoundTrip(codec, q)
             else:
                 out[f"{codec_name(codec)} {q}"] = lambda a, c=codec, q=q: compress(a, q, c)
     return out
 
 
 def quantiser_note(row: dict) -> str:
-    """``" (QP 30)"`` or ``" (base_q_idx 155)"``: the clips' median quantiser of a video round trip's
-    table row (named as :data:`video_clip.QUANTISER` names it for the row's codec); ``""`` for none."""
+    """``" (QP 30)"`` or ``" (base_q_idx 155)"``: the median quantiser of a video (or HEIC, AVIF) round
+    trip's table row (named as :data:`video_clip.QUANTISER` names it for the row's codec; AVIF's is
+    AV1's base_q_idx); ``""`` for none."""
     if "qp" not in row:
         return ""
     from video_clip import QUANTISER
 
     codec = next((c for c, name in LOSSY_CODECS.items() if row["round_trip"].startswith(name + " ")), None)
-    return f" ({QUANTISER.get(codec, 'QP').replace('slice QP', 'QP')} {row['qp']})"
+    label = {**QUANTISER, "avif": "base_q_idx"}.get(codec, "QP").replace("slice QP", "QP")
+    return f" ({label} {row['qp']})"
 
 
 def clip_qp(fn) -> float | None:
@@ -334,6 +337,9 @@ ASSET_COMMANDS = {
     "heic": ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs heic "
              "--qualities 80,60,50,40,30,10 --asset src/dfrec/assets/heic_fake_score.json "
              "--json docs/results/compression/DATE_bundled_heic_qualities.json"),
+    "avif": ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs avif "
+             "--qualities 90,75,60,50,30,10 --asset src/dfrec/assets/avif_fake_score.json "
+             "--json docs/results/compression/DATE_bundled_avif_qualities.json"),
     "av1": ("python benchmarks/compression_scores.py --sets lfw --n 120 --codecs av1 "
             "--qualities 20,28,35,42,50,58 --asset src/dfrec/assets/av1_fake_score.json "
             "--json docs/results/compression/DATE_bundled_av1_crfs.json"),
@@ -397,7 +403,8 @@ def caveat_asset(doc: dict, codec: str, checkpoint: str | None, measured: str, t
     from video_clip import CLIP_FRAMES, ENCODERS, QUANTISER
 
     how = (f"after the whole picture is saved as {name} at each quality"
-           + (" (qp: the median QP of the saves, as read from their HEVC slice headers)" if codec == "heic" else "")
+           + {"heic": " (qp: the median QP of the saves, as read from their HEVC slice headers)",
+              "avif": " (qp: the median base_q_idx of the saves, as read from their AV1 frame headers)"}.get(codec, "")
            if codec not in VIDEO_CODECS else
            f"as the last frame of an {CLIP_FRAMES}-frame {name} clip of it panning, at each {ENCODERS[codec]} CRF "
            f"(qp: the clips' median {QUANTISER[codec]})")

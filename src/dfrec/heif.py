@@ -1,5 +1,5 @@
-"""How a HEIC photo was compressed: the HEVC quantiser (QP) of its coded image, read from the file
-without decoding pixels.
+"""How a HEIC or AVIF photo was compressed: the HEVC quantiser (QP) or AV1 quantiser index
+(base_q_idx) of its coded image, read from the file without decoding pixels.
 
 A HEIC file (HEIF with HEVC, as iPhones save photos) is an ISO base media file whose ``meta`` box
 lists items (ISO/IEC 23008-12): the primary item (``pitm``) is one HEVC-coded image (``hvc1``) or a
@@ -7,8 +7,11 @@ lists items (ISO/IEC 23008-12): the primary item (``pitm``) is one HEVC-coded im
 references in ``iref``). Each coded item's ``hvcC`` property (``iprp``/``ipco``, tied to it by
 ``ipma``) holds its parameter sets and its data (``iloc``: in the file, or in ``idat``) is
 length-prefixed NAL units, an intra-coded picture whose slice headers state the QP, as a video
-frame's do (:mod:`dfrec.hevc` parses them). The median over the tiles is the photo's QP, as a
-video's is the median over its frames (:func:`dfrec.h264.read_encoding`).
+frame's do (:mod:`dfrec.hevc` parses them). An AVIF file is the same HEIF structure with AV1
+items (``av01``, their ``av1C`` property holding the sequence header): each item's data is OBUs, an
+intra frame whose header states ``base_q_idx`` (:mod:`dfrec.av1` parses it). The median over the
+tiles is the photo's quantiser, as a video's is the median over its frames
+(:func:`dfrec.h264.read_encoding`).
 """
 
 from __future__ import annotations
@@ -19,8 +22,12 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from dfrec import av1
 from dfrec.h264 import _boxes, _child, _first_slice, _read, _take
 from dfrec.hevc import _PROFILE_NAMES, HEVC
+
+#: coded item type -> (codec, its configuration property, what its quantiser is, its top)
+CODED_ITEMS = {"hvc1": ("hevc", b"hvcC", "QP", 51), "av01": ("av1", b"av1C", "base_q_idx", 255)}
 
 #: The most tiles read (an iPhone's 48 MP photo has 96 x 72 / 512 ... = 192 of them; a median needs fewer).
 MAX_TILES = 64
@@ -118,11 +125,11 @@ def _references(iref: bytes, kind: bytes) -> dict[int, list[int]]:
 
 
 def read_heif_encoding(path: str | os.PathLike) -> dict[str, Any] | None:
-    """The HEVC quantiser of a HEIC photo's primary image: ``{"codec": "hevc", "profile", "qp"``
-    (the median over its coded tiles' first slice QPs, 0-51), ``"qp_range": [min, max]``,
-    ``"tiles_read"``, ``"tiles"`` (coded items in the image: 1, or a grid's), ``"quantiser": "QP",
-    "quantiser_max": 51}``; ``None`` for a file that is no HEIF, or whose primary image is not HEVC
-    (AVIF: AV1) or cannot be read."""
+    """The quantiser of a HEIC or AVIF photo's primary image: ``{"codec": "hevc" | "av1", "profile",
+    "qp"`` (the median over its coded tiles: HEVC first slice QP, 0-51; AV1 base_q_idx, 0-255),
+    ``"qp_range": [min, max]``, ``"tiles_read"``, ``"tiles"`` (coded items in the image: 1, or a
+    grid's), ``"quantiser": "QP" | "base_q_idx", "quantiser_max": 51 | 255}``; ``None`` for a file
+    that is no HEIF, or whose primary image is coded otherwise or cannot be read."""
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -142,8 +149,10 @@ def read_heif_encoding(path: str | os.PathLike) -> dict[str, Any] | None:
                 coded = grid.get(primary, [])
             else:
                 coded = [primary]
-            if not coded or any(types.get(i) != "hvc1" for i in coded):
+            kind = types.get(coded[0]) if coded else None
+            if kind not in CODED_ITEMS or any(types.get(i) != kind for i in coded):
                 return None
+            codec, config_box, quantiser, top = CODED_ITEMS[kind]
             locations = _locations(_read(f, *boxes[b"iloc"]))
             props, assoc = _properties(f, boxes[b"iprp"])
             idat = boxes.get(b"idat")
@@ -152,17 +161,23 @@ def read_heif_encoding(path: str | os.PathLike) -> dict[str, Any] | None:
             frames = []
             for i in picks:
                 item = coded[i]
-                hvcc = next((props[k - 1] for k in assoc.get(item, []) if 0 < k <= len(props)
-                             and props[k - 1][0] == b"hvcC"), None)
+                config = next((props[k - 1] for k in assoc.get(item, []) if 0 < k <= len(props)
+                               and props[k - 1][0] == config_box), None)
                 method, spans = locations.get(item, (None, []))
-                if hvcc is None or len(spans) != 1 or method not in (0, 1) or (method == 1 and idat is None):
+                if config is None or len(spans) != 1 or method not in (0, 1) or (method == 1 and idat is None):
                     continue
-                length_size, nals = HEVC.config(_read(f, hvcc[1], hvcc[2]))
-                for nal in nals:
-                    _take(HEVC, nal, state)
                 offset, length = spans[0]
                 if method == 1:
                     offset += idat[0]
+                payload = _read(f, config[1], config[2])
+                if codec == "av1":
+                    state.pop("seq", None)  # this item's sequence header, not an earlier one's
+                    av1.read_config(payload, state)
+                    frames.extend(av1.parse_sample(f, offset, length, state)[:1])
+                    continue
+                length_size, nals = HEVC.config(payload)
+                for nal in nals:
+                    _take(HEVC, nal, state)
                 if (got := _first_slice(f, offset, length, length_size, HEVC, state)) is not None:
                     frames.append(got)
     except (OSError, ValueError, struct.error, IndexError):
@@ -170,8 +185,11 @@ def read_heif_encoding(path: str | os.PathLike) -> dict[str, Any] | None:
     if not frames:
         return None
     qps = np.array([fr["qp"] for fr in frames], np.float64)
-    sps = next(iter(state.get("sps", {}).values()), {})
-    profile = _PROFILE_NAMES.get(sps.get("profile"), str(sps.get("profile"))) if sps else None
-    return {"codec": "hevc", "profile": profile, "qp": round(float(np.median(qps)), 1),
+    if codec == "av1":
+        profile = av1.PROFILE_NAMES.get(frames[0]["profile"], str(frames[0]["profile"]))
+    else:
+        sps = next(iter(state.get("sps", {}).values()), {})
+        profile = _PROFILE_NAMES.get(sps.get("profile"), str(sps.get("profile"))) if sps else None
+    return {"codec": codec, "profile": profile, "qp": round(float(np.median(qps)), 1),
             "qp_range": [int(qps.min()), int(qps.max())], "tiles_read": len(frames), "tiles": len(coded),
-            "quantiser": "QP", "quantiser_max": 51}
+            "quantiser": quantiser, "quantiser_max": top}

@@ -240,8 +240,8 @@ def image_header(path: str | os.PathLike) -> dict[str, Any]:
     software, dates, text chunks), for HEIF ``bit_depth`` (8, 10 or 12 per channel), for JPEG
     ``jpeg_quality`` (:func:`dfrec.compression.estimate_jpeg_quality`) and for WebP
     ``webp_encoding`` (:func:`dfrec.compression.read_webp_encoding`: lossless, or lossy at about
-    which quality), for HEIC ``heif_encoding`` (:func:`dfrec.heif.read_heif_encoding`: its HEVC
-    QP). An empty dict for a file PIL cannot open; :func:`read_image` says why."""
+    which quality), for HEIC and AVIF ``heif_encoding`` (:func:`dfrec.heif.read_heif_encoding`:
+    its HEVC QP or AV1 base_q_idx). An empty dict for a file PIL cannot open; :func:`read_image` says why."""
     _read_head(Path(path))
     try:
         with warnings.catch_warnings():
@@ -266,7 +266,7 @@ def image_header(path: str | os.PathLike) -> dict[str, Any]:
                     encoding = read_webp_encoding(path)
                     if encoding is not None:
                         header["webp_encoding"] = encoding
-                if img.format == "HEIF":
+                if img.format in ("HEIF", "AVIF"):
                     from dfrec.heif import read_heif_encoding
 
                     encoding = read_heif_encoding(path)

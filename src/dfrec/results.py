@@ -64,14 +64,17 @@ COMPRESSION_CAVEAT_REALS_RISE = 0.05
 COMPRESSION_CAVEAT_LEAD_KEPT = 0.75
 COMPRESSION_CAVEAT_LEAD_Z = 2.0
 #: The codecs whose lossy saves have a caveat, as the caveat names them.
-LOSSY_CODECS = {"jpeg": "JPEG", "webp": "WebP", "heic": "HEIC", "h264": "H.264", "hevc": "HEVC", "vp9": "VP9", "av1": "AV1"}
+LOSSY_CODECS = {"jpeg": "JPEG", "webp": "WebP", "heic": "HEIC", "avif": "AVIF", "h264": "H.264", "hevc": "HEVC", "vp9": "VP9", "av1": "AV1"}
 #: Of those, the video codecs: measured per CRF, each row with the ``qp`` its clips were coded at, and
 #: a video goes by the quantiser its headers state (:func:`lossy_save`: H.264 and HEVC slice QP,
 #: VP9 and AV1 base_q_idx).
 VIDEO_CODECS = ("h264", "hevc", "vp9", "av1")
 #: The codecs whose rows are matched by the quantiser the file states (each row holds the ``qp`` its
-#: pictures were coded at): the video codecs, and HEIC photos (rows per encoder quality, matched by QP).
-QP_CODECS = (*VIDEO_CODECS, "heic")
+#: pictures were coded at): the video codecs, and HEIC and AVIF photos (rows per encoder quality,
+#: matched by the QP or base_q_idx their HEVC or AV1 headers state).
+QP_CODECS = (*VIDEO_CODECS, "heic", "avif")
+#: A HEIF photo's coded image (``heif_encoding["codec"]``) -> the codec its caveat goes by.
+HEIF_CODECS = {"hevc": "heic", "av1": "avif"}
 #: How the caveat says where the lossy save was found (the third item of :func:`lossy_save`'s tuple).
 SAVE_FOUND_IN = {
     "jpeg_tables": "saved as {name} at about quality {q} (read from the file's quantisation tables)",
@@ -85,6 +88,8 @@ SAVE_FOUND_IN = {
                       "0-51, higher is coarser)"),
     "heif_slice_headers": ("saved as {name} at a quantiser (QP) of {q} (read from its HEVC slice headers; 0-51, "
                            "higher is coarser)"),
+    "avif_frame_header": ("saved as {name} at a quantiser index (base_q_idx) of {q} (read from its AV1 frame "
+                          "header; 0-255, higher is coarser)"),
     "frame_headers": ("encoded as {name} at a quantiser index (base_q_idx) of {q} (the median over its frames' "
                       "headers; 0-255, higher is coarser)"),
 }
@@ -95,13 +100,14 @@ MEASURED_AS = {
     "jpeg": "saved at quality {key}",
     "webp": "saved at quality {key}",
     "heic": "saved as HEIC at quality {key} (libheif's x265; a median QP of {qp})",
+    "avif": "saved as AVIF at quality {key} (Pillow's libavif; a median base_q_idx of {qp})",
     "h264": "made into 8-frame H.264 clips at x264's CRF {key} (a median QP of {qp})",
     "hevc": "made into 8-frame HEVC clips at x265's CRF {key} (a median QP of {qp})",
     "vp9": "made into 8-frame VP9 clips at libvpx's CRF {key} (a median base_q_idx of {qp})",
     "av1": "made into 8-frame AV1 clips at SVT-AV1's CRF {key} (a median base_q_idx of {qp})",
 }
 #: The caveat's word for the pictures before that.
-UNSAVED = {"jpeg": "unsaved", "webp": "unsaved", "heic": "unsaved", "h264": "before encoding", "hevc": "before encoding",
+UNSAVED = {"jpeg": "unsaved", "webp": "unsaved", "heic": "unsaved", "avif": "unsaved", "h264": "before encoding", "hevc": "before encoding",
            "vp9": "before encoding", "av1": "before encoding"}
 #: A JPEG whose pixels hold the blocks of a save at least this much lower in quality than its own
 #: tables say was saved twice; the caveat goes by the earlier, coarser save.
@@ -147,8 +153,9 @@ def lossy_save(record: dict[str, Any]) -> tuple[str, float, str] | None:
     ``"frame_headers"``: a VP9 or AV1 video's median base_q_idx; :func:`dfrec.hevc.read_video_encoding`); a JPEG's
     ``jpeg_quality`` (``"jpeg_tables"``) or, where its pixels hold the blocks of an earlier save
     :data:`EARLIER_JPEG_MARGIN` or more lower, that save's ``jpeg_history`` (``"jpeg_blocks_before"``);
-    a lossy ``webp_encoding`` (``"vp8_header"``); a HEIC's ``heif_encoding`` (``"heif_slice_headers"``:
-    its HEVC QP, :func:`dfrec.heif.read_heif_encoding`); the ``jpeg_history`` found in the pixels of another
+    a lossy ``webp_encoding`` (``"vp8_header"``); a HEIC's or AVIF's ``heif_encoding``
+    (``"heif_slice_headers"``: its HEVC QP; ``"avif_frame_header"``: its AV1 base_q_idx;
+    :func:`dfrec.heif.read_heif_encoding`); the ``jpeg_history`` found in the pixels of another
     format (``"jpeg_blocks"``, :func:`dfrec.compression.jpeg_history`); ``None`` for anything else (a
     PNG never saved as JPEG, a lossless WebP, unknown)."""
     video = record.get("video_encoding") or {}
@@ -164,8 +171,8 @@ def lossy_save(record: dict[str, Any]) -> tuple[str, float, str] | None:
     if webp.get("lossless") is False and webp.get("quality") is not None:
         return "webp", int(webp["quality"]), "vp8_header"
     heif = record.get("heif_encoding") or {}
-    if heif.get("qp") is not None:
-        return "heic", float(heif["qp"]), "heif_slice_headers"
+    if heif.get("qp") is not None and (codec := HEIF_CODECS.get(heif.get("codec", "hevc"))):
+        return codec, float(heif["qp"]), {"heic": "heif_slice_headers", "avif": "avif_frame_header"}[codec]
     if history is not None:
         return "jpeg", int(history), "jpeg_blocks"
     return None
@@ -210,7 +217,7 @@ def compression_caveat(codec: str, quality: float, found_in: str | None = None) 
     reals = (f", and called {row['reals_called_swapped']:.0%} of the untouched photos swapped "
              f"({clean['reals_called_swapped']:.0%} {unsaved})" if reals_rise >= 0.02 else "")
     found_in = found_in or {"jpeg": "jpeg_tables", "webp": "vp8_header", "heic": "heif_slice_headers",
-                            **QUANTISER_FOUND_IN}[codec]
+                            "avif": "avif_frame_header", **QUANTISER_FOUND_IN}[codec]
     shown = f"{quality:g}" if codec in QP_CODECS else int(quality)
     said = (SAVE_FOUND_IN[found_in].format(name=name, q=shown) + f": on {row['n_swaps']} LFW face swaps "
             f"pasted into photos {MEASURED_AS[codec].format(key=q, qp=row.get('qp'))}, dfrec's bundled model ")

@@ -514,9 +514,11 @@ def provenance_html(result: dict[str, Any]) -> str:
             saved = (" (lossless)" if wq.get("lossless") else
                      f" (lossy, at about libwebp's quality {wq.get('quality')}, from its VP8 quantisers)")
         if hq := inp.get("heif_encoding") or {}:
+            hevc = hq.get("codec", "hevc") == "hevc"
             tiles = f"its {hq['tiles_read']} tiles' " if hq.get("tiles", 1) > 1 else "its "
-            saved = (f" (HEVC, {hq.get('profile')} profile, a median quantiser (QP) of {hq['qp']:g} over {tiles}slice "
-                     "headers; 0-51, higher is coarser)")
+            saved = (f" ({'HEVC' if hevc else 'AV1'}, {hq.get('profile')} profile, a median quantiser "
+                     f"({hq.get('quantiser', 'QP')}) of {hq['qp']:g} over {tiles}{'slice' if hevc else 'frame'} headers; "
+                     f"0-{hq.get('quantiser_max', 51)}, higher is coarser)")
         if inp.get("jpeg_history"):
             saved += (f"; its pixels hold the 8 × 8 blocks of an earlier JPEG save at about quality "
                       f"{inp['jpeg_history']['quality']}")

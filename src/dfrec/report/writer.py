@@ -36,8 +36,9 @@ FACE_IMAGES = ("forgery", "source", "target", "map", "overlay")
 OVERVIEW_FILE = "faces_found.jpg"
 #: Version of a result folder's layout (the files written, the keys of ``result.json``). Raise it
 #: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
-#: redoes results in an older layout instead of keeping them. 12: a HEIC photo's ``input`` gained
-#: ``heif_encoding`` (its HEVC tiles' QP) and its faces the ``heic_compressed`` caveat (2026-12-07);
+#: redoes results in an older layout instead of keeping them. 12: a HEIC or AVIF photo's ``input`` gained
+#: ``heif_encoding`` (its HEVC tiles' QP, its AV1 base_q_idx) and its faces the ``heic_compressed`` or
+#: ``avif_compressed`` caveat (2026-12-07);
 #: 11: an AV1 video's ``input`` gained
 #: ``video_encoding`` (its frames' base_q_idx) and its tracks the ``av1_compressed`` caveat
 #: (2026-12-07); 10: a VP9 video's ``input`` gained
@@ -80,7 +81,7 @@ def _input_record(path: Path, kind: str, width: int, height: int) -> dict[str, A
     """The input file: where, what (hash, size) and, for an image, what it is, how it was
     decoded and what its metadata says (``format``, ``mode``, ``exif_orientation``,
     ``frames_in_file``, ``decoding``, ``metadata``; a JPEG's ``jpeg_quality``, a WebP's
-    ``webp_encoding``, a HEIC's ``heif_encoding``)."""
+    ``webp_encoding``, a HEIC's or AVIF's ``heif_encoding``)."""
     rec = file_record(path)
     out = {"path": str(path.resolve()), "name": path.name, "kind": kind, "bytes": rec["bytes"],
            "sha256": rec["sha256"], "width": int(width), "height": int(height)}

@@ -74,11 +74,10 @@ def test_training_faces_asset_agrees_with_a_fresh_sample(lfw_dir):
         assert fresh[key]["p50"] == pytest.approx(shipped[key]["p50"], rel=0.05), key
 
 
-@pytest.mark.parametrize("codec", ["jpeg", "webp", "h264", "hevc", "vp9", "av1"])
+@pytest.mark.parametrize("codec", ["jpeg", "webp", "heic", "avif", "h264", "hevc", "vp9", "av1"])
 def test_compression_asset_belongs_to_the_bundled_model_and_its_measurement(codec):
-    """The jpeg_compressed, webp_compressed, h264_compressed, hevc_compressed, vp9_compressed and av1_compressed
-    caveats quote the bundled model: each asset names
-    its weights (rerun ``benchmarks/compression_scores.py``'s and ``compression_recovery.py``'s
+    """The jpeg_, webp_, heic_, avif_, h264_, hevc_, vp9_ and av1_compressed caveats quote the bundled
+    model: each asset names its weights (rerun ``benchmarks/compression_scores.py``'s and ``compression_recovery.py``'s
     ASSET_COMMANDS, with ``--json``, when they change) and holds the rows of the measurements it
     names (``tables``, under docs/results)."""
     from dfrec.recover import DEFAULT_CHECKPOINT

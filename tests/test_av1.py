@@ -7,11 +7,11 @@ temporal delimiters and damaged samples."""
 from __future__ import annotations
 
 import io
-import re
 
 import numpy as np
 import pytest
 
+from ffmpeg_trace import traced_values
 from needs import need_module
 from repo_scripts import load_script
 
@@ -34,20 +34,7 @@ def encode(path, frames, options: dict[str, str], pix_fmt: str = "yuv420p", cont
 
 def reference(path) -> list[int]:
     """Every coded frame's base_q_idx in decoding order, as FFmpeg's AV1 parser logs it."""
-    av = need_module("av")
-    import av.logging
-
-    before = av.logging.get_level()
-    av.logging.set_level(av.logging.TRACE)
-    try:
-        with av.open(str(path)) as f, av.logging.Capture() as logs:
-            stream = f.streams.video[0]
-            trace = av.bitstream.BitStreamFilterContext("trace_headers", stream)
-            for packet in f.demux(stream):
-                trace.filter(packet)
-    finally:
-        av.logging.set_level(before)
-    return [int(m.group(1)) for *_, line in logs if (m := re.search(r"base_q_idx\s+\d+ = (\d+)", line))]
+    return traced_values(path, "base_q_idx")
 
 
 def packets(path, bsf: str | None = None) -> tuple[bytes | None, list[bytes]]:

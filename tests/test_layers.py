@@ -3,7 +3,7 @@
 Every ``import`` in ``src/dfrec`` (module level or inside a function) is read with ``ast`` and
 checked against the layer order of docs/architecture.md::
 
-    base (errors, compression, h264, hevc, vp9, av1, io, config, device) → faces/video → data → models → losses → metrics
+    base (errors, compression, h264, hevc, vp9, av1, heif, io, config, device) → faces/video → data → models → losses → metrics
     → train → evaluation → recover/results/report/gallery/serve → cli
 
 A module may import from its own layer or any layer below it, never above. A new top-level
@@ -18,7 +18,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "dfrec"
 
 LAYERS = [
-    ("", "_lazy", "_faults", "errors", "device", "config", "compression", "h264", "hevc", "vp9", "av1", "x264", "io"),
+    ("", "_lazy", "_faults", "errors", "device", "config", "compression", "h264", "hevc", "vp9", "av1", "heif", "x264", "io"),
     ("faces", "video"),
     ("data",),
     ("models",),

@@ -247,3 +247,36 @@ def test_which_jpeg_and_webp_qualities_get_the_caveat():
     assert lossy_save({**tables, "jpeg_history": {"quality": 92}}) == ("jpeg", 95, "jpeg_tables")  # the same save
     assert compression_caveat("jpeg", 95, "jpeg_tables") is None
     assert "before its last save" in compression_caveat("jpeg", 75, "jpeg_blocks_before")["message"]
+
+
+@pytest.mark.parametrize("codec, said, measured, top, heif", [
+    ("heic", "saved as HEIC at a quantiser (QP) of {q} (read from its HEVC slice headers",
+     "saved as HEIC at quality {key} (libheif's x265; a median QP of {q})", 51, "hevc"),
+    ("avif", "saved as AVIF at a quantiser index (base_q_idx) of {q} (read from its AV1 frame header",
+     "saved as AVIF at quality {key} (Pillow's libavif; a median base_q_idx of {q})", 255, "av1"),
+])
+def test_the_heic_and_avif_caveats_go_by_the_quantiser_their_headers_state(codec, said, measured, top, heif):
+    """A HEIC (AVIF) photo's heic_compressed (avif_compressed) caveat quotes the measured quality whose
+    saves' QP (base_q_idx) is nearest the photo's, where the fake score or the recovered target
+    weakened there, and names the quantiser read."""
+    from dfrec.results import (COMPRESSION_CAVEAT_CAUGHT, COMPRESSION_CAVEAT_LEAD_KEPT, COMPRESSION_CAVEAT_REALS_RISE,
+                               compression_caveat, compression_measurement, lossy_save)
+
+    ref = compression_measurement(codec)
+    rec, clean = ref["recovery"], ref["recovery"]["as_it_is"]["lead"]
+    qps = [row["qp"] for row in ref[codec].values()]
+    assert qps == sorted(qps) and len(set(qps)) == len(qps)  # finest first: a lower quality, a coarser QP
+    for quality, row in ref[codec].items():
+        r = rec[codec][quality]
+        weak = (row["swaps_caught"] < COMPRESSION_CAVEAT_CAUGHT
+                or row["reals_called_swapped"] - ref["as_it_is"]["reals_called_swapped"] >= COMPRESSION_CAVEAT_REALS_RISE
+                or (r["lead"] < COMPRESSION_CAVEAT_LEAD_KEPT * clean and -r["lead_change"] >= 2 * r["lead_change_se"]))
+        c = compression_caveat(codec, row["qp"])
+        assert (c is not None) == weak, quality
+        if c:
+            assert c["code"] == f"{codec}_compressed"
+            assert said.format(q=f"{row['qp']:g}") in c["message"]
+            assert measured.format(key=quality, q=row["qp"]) in c["message"]
+    assert compression_caveat(codec, top) is not None  # the scale's top: the coarsest row, which weakened
+    found_in = {"heic": "heif_slice_headers", "avif": "avif_frame_header"}[codec]
+    assert lossy_save({"heif_encoding": {"codec": heif, "qp": 27.0}}) == (codec, 27.0, found_in)

@@ -29,7 +29,8 @@ from dfrec.hevc import _PROFILE_NAMES, HEVC
 #: coded item type -> (codec, its configuration property, what its quantiser is, its top)
 CODED_ITEMS = {"hvc1": ("hevc", b"hvcC", "QP", 51), "av01": ("av1", b"av1C", "base_q_idx", 255)}
 
-#: The most tiles read (an iPhone's 48 MP photo has 96 x 72 / 512 ... = 192 of them; a median needs fewer).
+#: The most tiles read, spread over the grid (an iPhone's 48-megapixel photo, 8064 x 6048, is 16 x 12 =
+#: 192 tiles of 512 px; a median needs fewer).
 MAX_TILES = 64
 
 

@@ -48,7 +48,8 @@ SMALL_FACE_MAX_YAW_DEG = 60.0
 #: held-out swaps, ``benchmarks/pose_sensitivity.py``, docs/recover.md); beyond it nothing was tested.
 TURNED_HEAD_YAW_DEG = 30.0
 TILTED_HEAD_PITCH_DEG = (-25.0, 20.0)
-#: A picture last saved lossily gets the ``jpeg_compressed`` or ``webp_compressed`` caveat, an H.264,
+#: A picture last saved lossily gets the ``jpeg_compressed``, ``webp_compressed``, ``heic_compressed`` or
+#: ``avif_compressed`` caveat (HEIC and AVIF by the QP or base_q_idx their headers state), an H.264,
 #: HEVC, VP9 or AV1 video the ``h264_compressed``, ``hevc_compressed``, ``vp9_compressed`` or
 #: ``av1_compressed`` one, where, at the measured quality (a video: QP, VP9/AV1 base_q_idx) nearest its own, the same re-encoding of 120 LFW swaps pasted into photos
 #: (``assets/<codec>_fake_score.json``) made the bundled model's fake score catch fewer swaps than
@@ -186,7 +187,8 @@ def _share(x: float) -> str:
 
 def compression_caveat(codec: str, quality: float, found_in: str | None = None) -> dict[str, str] | None:
     """The ``<codec>_compressed`` caveat of a picture last saved with ``codec`` ("jpeg" or "webp", at
-    ``quality`` 1-100 as :mod:`dfrec.compression` reads it) or of a video encoded with "h264", "hevc", "vp9" or "av1"
+    ``quality`` 1-100 as :mod:`dfrec.compression` reads it; "heic" or "avif" at the QP or base_q_idx
+    :mod:`dfrec.heif` reads) or of a video encoded with "h264", "hevc", "vp9" or "av1"
     (at the median quantiser ``quality`` its headers state, :func:`lossy_save`); ``found_in``: where, a key of
     :data:`SAVE_FOUND_IN`, by default the file's own header. ``None`` where, at the measured quality
     nearest it, the fake score kept its catch rate at :data:`COMPRESSION_CAVEAT_CAUGHT`, called no
@@ -263,8 +265,9 @@ def input_caveats(landmarks: np.ndarray, pose: tuple[float, float] | None = None
     Rules: ``small_face`` below :data:`SMALL_FACE_EYES_PX` (facing the camera: the eye distance
     ÷ cos(yaw) when the pose is known, see :data:`SMALL_FACE_MAX_YAW_DEG`); ``turned_head`` beyond
     :data:`TURNED_HEAD_YAW_DEG`; ``tilted_head`` outside :data:`TILTED_HEAD_PITCH_DEG`;
-    ``jpeg_compressed`` / ``webp_compressed`` / ``h264_compressed`` / ``hevc_compressed`` /
-    ``vp9_compressed`` / ``av1_compressed`` by :func:`compression_caveat`."""
+    ``jpeg_compressed`` / ``webp_compressed`` / ``heic_compressed`` / ``avif_compressed`` /
+    ``h264_compressed`` / ``hevc_compressed`` / ``vp9_compressed`` / ``av1_compressed`` by
+    :func:`compression_caveat`."""
     eyes = eye_distance(landmarks)
     out = []
     if pose is not None:

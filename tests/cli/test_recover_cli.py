@@ -144,6 +144,35 @@ def test_a_lossy_webp_or_a_png_of_a_jpeg_gets_its_caveat(tmp_path, tiny_checkpoi
         out / "in" / "once_jpeg" / "report.html").read_text()
 
 
+def test_a_heic_photo_records_its_qp_and_gets_its_caveat(tmp_path, tiny_checkpoint, face_image, capsys):
+    """A HEIC photo (as iPhones save them) saved coarsely: result.json and the report give the QP its
+    HEVC slice headers state, and each face carries the heic_compressed caveat the measurement calls for
+    there; a fine save gets none."""
+    from PIL import Image
+
+    from dfrec.io import enable_heif
+    from dfrec.results import compression_caveat
+
+    if not enable_heif():
+        pytest.skip("pillow-heif is not installed")
+    inp = tmp_path / "in"
+    inp.mkdir()
+    Image.fromarray(face_image).save(inp / "coarse.heic", quality=10)
+    Image.fromarray(face_image).save(inp / "fine.heic", quality=90)
+    out = tmp_path / "out"
+    assert run_cli(inp, "-o", out, "--checkpoint", tiny_checkpoint) == 0
+    console = capsys.readouterr().out
+    coarse = json.loads((out / "in" / "coarse" / "result.json").read_text())
+    fine = json.loads((out / "in" / "fine" / "result.json").read_text())
+    enc = coarse["input"]["heif_encoding"]
+    assert enc["codec"] == "hevc" and enc["qp"] > fine["input"]["heif_encoding"]["qp"]
+    assert compression_caveat("heic", enc["qp"]) is not None and compression_caveat("heic", fine["input"]["heif_encoding"]["qp"]) is None
+    assert [c["code"] for c in coarse["faces"][0]["caveats"]] == ["heic_compressed"] and fine["faces"][0]["caveats"] == []
+    assert f"saved as HEIC at a quantiser (QP) of {enc['qp']:g}" in console
+    page = " ".join((out / "in" / "coarse" / "report.html").read_text().split())
+    assert f"HEIF (HEVC, Main Still Picture profile, a quantiser (QP) of {enc['qp']:g}, from its slice header;" in page
+
+
 def test_a_result_that_no_longer_stands_is_replaced_and_said(tmp_path, tiny_checkpoint, face_image, capsys):
     """An examiner hears when an earlier result is replaced: its files were changed since, or
     it was made from another picture of the same name; an up-to-date one is kept in silence."""

@@ -515,9 +515,11 @@ def provenance_html(result: dict[str, Any]) -> str:
                      f" (lossy, at about libwebp's quality {wq.get('quality')}, from its VP8 quantisers)")
         if hq := inp.get("heif_encoding") or {}:
             hevc = hq.get("codec", "hevc") == "hevc"
-            tiles = f"its {hq['tiles_read']} tiles' " if hq.get("tiles", 1) > 1 else "its "
-            saved = (f" ({'HEVC' if hevc else 'AV1'}, {hq.get('profile')} profile, a median quantiser "
-                     f"({hq.get('quantiser', 'QP')}) of {hq['qp']:g} over {tiles}{'slice' if hevc else 'frame'} headers; "
+            header = "slice header" if hevc else "frame header"
+            where = (f"a median quantiser ({hq.get('quantiser', 'QP')}) of {hq['qp']:g} over its {hq['tiles_read']} "
+                     f"tiles' {header}s" if hq.get("tiles", 1) > 1 else
+                     f"a quantiser ({hq.get('quantiser', 'QP')}) of {hq['qp']:g}, from its {header}")
+            saved = (f" ({'HEVC' if hevc else 'AV1'}, {hq.get('profile')} profile, {where}; "
                      f"0-{hq.get('quantiser_max', 51)}, higher is coarser)")
         if inp.get("jpeg_history"):
             saved += (f"; its pixels hold the 8 × 8 blocks of an earlier JPEG save at about quality "

@@ -51,7 +51,8 @@ TILTED_HEAD_PITCH_DEG = (-25.0, 20.0)
 #: A picture last saved lossily gets the ``jpeg_compressed``, ``webp_compressed``, ``heic_compressed`` or
 #: ``avif_compressed`` caveat (HEIC and AVIF by the QP or base_q_idx their headers state), an H.264,
 #: HEVC, VP9 or AV1 video the ``h264_compressed``, ``hevc_compressed``, ``vp9_compressed`` or
-#: ``av1_compressed`` one, where, at the measured quality (a video: QP, VP9/AV1 base_q_idx) nearest its own, the same re-encoding of 120 LFW swaps pasted into photos
+#: ``av1_compressed`` one, where, at the measured quality (a video: QP, VP9/AV1 base_q_idx) nearest
+#: its own, the same re-encoding of 120 LFW swaps pasted into photos
 #: (``assets/<codec>_fake_score.json``) made the bundled model's fake score catch fewer swaps than
 #: :data:`COMPRESSION_CAVEAT_CAUGHT`, or call :data:`COMPRESSION_CAVEAT_REALS_RISE` more of the
 #: untouched photos swapped, or left the recovered target less than
@@ -59,13 +60,16 @@ TILTED_HEAD_PITCH_DEG = (-25.0, 20.0)
 #: :data:`COMPRESSION_CAVEAT_LEAD_Z` standard errors). JPEG: every quality below 83 (the score at
 #: 63-82 and under 45, the recovery at 79 and under); WebP: below 93; H.264: every QP measured (x264's
 #: CRF 18 and up); HEVC: QP 33 and up (x265's CRF 28 and up); VP9: base_q_idx 138 and up
-#: (libvpx's CRF 40 and up); AV1: base_q_idx 180 and up (SVT-AV1's CRF 50 and up; docs/recover.md).
+#: (libvpx's CRF 40 and up); AV1: base_q_idx 180 and up (SVT-AV1's CRF 50 and up); HEIC: QP 25 and
+#: up (pillow-heif's quality 40 and below); AVIF: base_q_idx 98 and up (Pillow's quality 60 and
+#: below; docs/recover.md).
 COMPRESSION_CAVEAT_CAUGHT = 0.97
 COMPRESSION_CAVEAT_REALS_RISE = 0.05
 COMPRESSION_CAVEAT_LEAD_KEPT = 0.75
 COMPRESSION_CAVEAT_LEAD_Z = 2.0
 #: The codecs whose lossy saves have a caveat, as the caveat names them.
-LOSSY_CODECS = {"jpeg": "JPEG", "webp": "WebP", "heic": "HEIC", "avif": "AVIF", "h264": "H.264", "hevc": "HEVC", "vp9": "VP9", "av1": "AV1"}
+LOSSY_CODECS = {"jpeg": "JPEG", "webp": "WebP", "heic": "HEIC", "avif": "AVIF", "h264": "H.264", "hevc": "HEVC",
+                "vp9": "VP9", "av1": "AV1"}
 #: Of those, the video codecs: measured per CRF, each row with the ``qp`` its clips were coded at, and
 #: a video goes by the quantiser its headers state (:func:`lossy_save`: H.264 and HEVC slice QP,
 #: VP9 and AV1 base_q_idx).
@@ -95,7 +99,8 @@ SAVE_FOUND_IN = {
                       "headers; 0-255, higher is coarser)"),
 }
 #: Where a video codec's quantiser is read (a key of :data:`SAVE_FOUND_IN`).
-QUANTISER_FOUND_IN = {"h264": "slice_headers", "hevc": "slice_headers", "vp9": "frame_headers", "av1": "frame_headers"}
+QUANTISER_FOUND_IN = {"h264": "slice_headers", "hevc": "slice_headers", "vp9": "frame_headers",
+                      "av1": "frame_headers"}
 #: What the measured pictures went through, per codec (the caveat's "pasted into photos {…}").
 MEASURED_AS = {
     "jpeg": "saved at quality {key}",
@@ -108,8 +113,8 @@ MEASURED_AS = {
     "av1": "made into 8-frame AV1 clips at SVT-AV1's CRF {key} (a median base_q_idx of {qp})",
 }
 #: The caveat's word for the pictures before that.
-UNSAVED = {"jpeg": "unsaved", "webp": "unsaved", "heic": "unsaved", "avif": "unsaved", "h264": "before encoding", "hevc": "before encoding",
-           "vp9": "before encoding", "av1": "before encoding"}
+UNSAVED = {"jpeg": "unsaved", "webp": "unsaved", "heic": "unsaved", "avif": "unsaved", "h264": "before encoding",
+           "hevc": "before encoding", "vp9": "before encoding", "av1": "before encoding"}
 #: A JPEG whose pixels hold the blocks of a save at least this much lower in quality than its own
 #: tables say was saved twice; the caveat goes by the earlier, coarser save.
 EARLIER_JPEG_MARGIN = 5

@@ -324,13 +324,14 @@ def test_second_server_on_the_same_data_is_refused(tmp_path):
         second.stop()
 
 
-def test_phone_heic_upload(srv):
+def test_phone_heic_upload(srv, tmp_path):
     """An iPhone-style HEIC photo is taken as a picture (not as the MP4 its container resembles)
     and analysed like any other; the page shows it as a JPEG preview, which every browser can display."""
     import io
 
     from PIL import Image
 
+    from dfrec.heif import read_heif_encoding
     from dfrec.io import enable_heif, read_image
 
     assert enable_heif()
@@ -343,7 +344,11 @@ def test_phone_heic_upload(srv):
     assert inp["kind"] == "image" and inp["status"] == "done" and inp["faces"] == 1, inp
     code, page, _ = srv.request(f"/jobs/{job['id']}/inputs/1")
     assert code == 200 and b"IMG_0001.HEIC" in page and b"/preview/preview.jpg" in page
-    assert b"<th>Input format</th><td>HEIF; read as 8-bit RGB</td>" in page  # the provenance, as in report.html
+    saved = tmp_path / "IMG_0001.HEIC"
+    saved.write_bytes(buf.getvalue())
+    qp = read_heif_encoding(saved)["qp"]  # the provenance, as in report.html, with the QP its slice header states
+    assert (f"<th>Input format</th><td>HEIF (HEVC, Main Still Picture profile, a quantiser (QP) of {qp:g}, from its "
+            "slice header; 0-51, higher is coarser); read as 8-bit RGB</td>").encode() in page
     code, preview, _ = srv.request(f"/jobs/{job['id']}/inputs/1/preview/preview.jpg")  # what any browser can show
     assert code == 200 and preview[:3] == b"\xff\xd8\xff"
 

@@ -98,9 +98,9 @@ SAVE_FOUND_IN = {
     "frame_headers": ("encoded as {name} at a quantiser index (base_q_idx) of {q} (the median over its frames' "
                       "headers; 0-255, higher is coarser)"),
 }
-#: Where a video codec's quantiser is read (a key of :data:`SAVE_FOUND_IN`).
+#: Where a video's or HEIF photo's quantiser is read (a key of :data:`SAVE_FOUND_IN`), per codec of :data:`QP_CODECS`.
 QUANTISER_FOUND_IN = {"h264": "slice_headers", "hevc": "slice_headers", "vp9": "frame_headers",
-                      "av1": "frame_headers"}
+                      "av1": "frame_headers", "heic": "heif_slice_headers", "avif": "avif_frame_header"}
 #: What the measured pictures went through, per codec (the caveat's "pasted into photos {…}").
 MEASURED_AS = {
     "jpeg": "saved at quality {key}",
@@ -178,7 +178,7 @@ def lossy_save(record: dict[str, Any]) -> tuple[str, float, str] | None:
         return "webp", int(webp["quality"]), "vp8_header"
     heif = record.get("heif_encoding") or {}
     if heif.get("qp") is not None and (codec := HEIF_CODECS.get(heif.get("codec", "hevc"))):
-        return codec, float(heif["qp"]), {"heic": "heif_slice_headers", "avif": "avif_frame_header"}[codec]
+        return codec, float(heif["qp"]), QUANTISER_FOUND_IN[codec]
     if history is not None:
         return "jpeg", int(history), "jpeg_blocks"
     return None
@@ -223,8 +223,7 @@ def compression_caveat(codec: str, quality: float, found_in: str | None = None) 
         return None
     reals = (f", and called {row['reals_called_swapped']:.0%} of the untouched photos swapped "
              f"({clean['reals_called_swapped']:.0%} {unsaved})" if reals_rise >= 0.02 else "")
-    found_in = found_in or {"jpeg": "jpeg_tables", "webp": "vp8_header", "heic": "heif_slice_headers",
-                            "avif": "avif_frame_header", **QUANTISER_FOUND_IN}[codec]
+    found_in = found_in or {"jpeg": "jpeg_tables", "webp": "vp8_header", **QUANTISER_FOUND_IN}[codec]
     shown = f"{quality:g}" if codec in QP_CODECS else int(quality)
     said = (SAVE_FOUND_IN[found_in].format(name=name, q=shown) + f": on {row['n_swaps']} LFW face swaps "
             f"pasted into photos {MEASURED_AS[codec].format(key=q, qp=row.get('qp'))}, dfrec's bundled model ")

@@ -511,7 +511,7 @@ def read_encoding(path: str | os.PathLike, syntaxes: tuple[Syntax, ...],
                 return None
             if not samples:
                 return None
-            picks = sorted(set(np.linspace(0, len(samples) - 1, min(len(samples), max_frames)).round().astype(int)))
+            picks = spread(len(samples), max_frames)
             if syntax.parse_sample is not None:
                 if syntax.read_config is not None and track.get("config"):
                     syntax.read_config(track["config"], state)
@@ -527,17 +527,29 @@ def read_encoding(path: str | os.PathLike, syntaxes: tuple[Syntax, ...],
         return None
     if not frames:
         return None
-    qps = np.array([fr["qp"] for fr in frames], np.float64)
     by_type = {t: round(float(np.mean([fr["qp"] for fr in frames if fr["type"] == t])), 1)
                for t in ("I", "P", "B") if any(fr["type"] == t for fr in frames)}
+    return {**quantiser_summary(syntax, frames, state), "qp_by_type": by_type, "frames_read": len(frames),
+            "frames_in_file": len(samples), "quantiser": syntax.quantiser, "quantiser_max": syntax.quantiser_max}
+
+
+def spread(n: int, most: int) -> list[int]:
+    """The indices of up to ``most`` of ``n`` items, spread evenly over them (the first and last among them)."""
+    return sorted(set(np.linspace(0, n - 1, min(n, most)).round().astype(int)))
+
+
+def quantiser_summary(syntax: Syntax, frames: list[dict[str, Any]], state: dict) -> dict[str, Any]:
+    """``{"codec", "profile", "qp"`` (the median), ``"qp_range": [min, max]}`` of the coded ``frames``
+    (or a picture's tiles) read with ``syntax``: the profile from their own headers (a codec read by
+    ``parse_sample``) or from the first sequence parameter set in ``state``."""
+    qps = np.array([fr["qp"] for fr in frames], np.float64)
     if syntax.parse_sample is not None:
         number = frames[0]["profile"]
     else:
         number = next(iter(state["sps"].values()))["profile"] if state.get("sps") else None
     profile = None if number is None else syntax.profile_names.get(number, str(number))
     return {"codec": syntax.name, "profile": profile, "qp": round(float(np.median(qps)), 1),
-            "qp_range": [int(qps.min()), int(qps.max())], "qp_by_type": by_type, "frames_read": len(frames),
-            "frames_in_file": len(samples), "quantiser": syntax.quantiser, "quantiser_max": syntax.quantiser_max}
+            "qp_range": [int(qps.min()), int(qps.max())]}
 
 
 def _take(syntax: Syntax, nal: bytes, state: dict) -> None:

@@ -20,14 +20,12 @@ import os
 import struct
 from typing import Any, BinaryIO
 
-import numpy as np
-
 from dfrec import av1
-from dfrec.h264 import _boxes, _child, _first_slice, _read, _take
-from dfrec.hevc import _PROFILE_NAMES, HEVC
+from dfrec.h264 import Syntax, _boxes, _child, _first_slice, _read, _take, quantiser_summary, spread
+from dfrec.hevc import HEVC
 
-#: coded item type -> (codec, its configuration property, what its quantiser is, its top)
-CODED_ITEMS = {"hvc1": ("hevc", b"hvcC", "QP", 51), "av01": ("av1", b"av1C", "base_q_idx", 255)}
+#: coded item type -> the codec's syntax (its name, configuration property, quantiser and profiles)
+CODED_ITEMS: dict[str, Syntax] = {"hvc1": HEVC, "av01": av1.AV1}
 
 #: The most tiles read, spread over the grid (an iPhone's 48-megapixel photo, 8064 x 6048, is 16 x 12 =
 #: 192 tiles of 512 px; a median needs fewer).
@@ -153,17 +151,16 @@ def read_heif_encoding(path: str | os.PathLike) -> dict[str, Any] | None:
             kind = types.get(coded[0]) if coded else None
             if kind not in CODED_ITEMS or any(types.get(i) != kind for i in coded):
                 return None
-            codec, config_box, quantiser, top = CODED_ITEMS[kind]
+            syntax = CODED_ITEMS[kind]
             locations = _locations(_read(f, *boxes[b"iloc"]))
             props, assoc = _properties(f, boxes[b"iprp"])
             idat = boxes.get(b"idat")
-            picks = sorted(set(np.linspace(0, len(coded) - 1, min(len(coded), MAX_TILES)).round().astype(int)))
             state: dict[str, Any] = {}
             frames = []
-            for i in picks:
+            for i in spread(len(coded), MAX_TILES):
                 item = coded[i]
                 config = next((props[k - 1] for k in assoc.get(item, []) if 0 < k <= len(props)
-                               and props[k - 1][0] == config_box), None)
+                               and props[k - 1][0] == syntax.config_box), None)
                 method, spans = locations.get(item, (None, []))
                 if config is None or len(spans) != 1 or method not in (0, 1) or (method == 1 and idat is None):
                     continue
@@ -171,7 +168,7 @@ def read_heif_encoding(path: str | os.PathLike) -> dict[str, Any] | None:
                 if method == 1:
                     offset += idat[0]
                 payload = _read(f, config[1], config[2])
-                if codec == "av1":
+                if syntax is av1.AV1:
                     state.pop("seq", None)  # this item's sequence header, not an earlier one's
                     av1.read_config(payload, state)
                     frames.extend(av1.parse_sample(f, offset, length, state)[:1])
@@ -185,12 +182,5 @@ def read_heif_encoding(path: str | os.PathLike) -> dict[str, Any] | None:
         return None
     if not frames:
         return None
-    qps = np.array([fr["qp"] for fr in frames], np.float64)
-    if codec == "av1":
-        profile = av1.PROFILE_NAMES.get(frames[0]["profile"], str(frames[0]["profile"]))
-    else:
-        sps = next(iter(state.get("sps", {}).values()), {})
-        profile = _PROFILE_NAMES.get(sps.get("profile"), str(sps.get("profile"))) if sps else None
-    return {"codec": codec, "profile": profile, "qp": round(float(np.median(qps)), 1),
-            "qp_range": [int(qps.min()), int(qps.max())], "tiles_read": len(frames), "tiles": len(coded),
-            "quantiser": quantiser, "quantiser_max": top}
+    return {**quantiser_summary(syntax, frames, state), "tiles_read": len(frames), "tiles": len(coded),
+            "quantiser": syntax.quantiser, "quantiser_max": syntax.quantiser_max}

@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from compression_scores import (  # noqa: E402
     DEFAULT_LFW,
     VIDEO_CODECS,
+    HeifRoundTrip,
     _overlapping,
     clip_qp,
     codec_name,
@@ -51,6 +52,7 @@ from compression_scores import (  # noqa: E402
     lfw_pictures,
     model_weights,
     parse_round_trip_options,
+    quantiser_name,
     quantiser_note,
     repo_path,
     round_trips,
@@ -187,13 +189,11 @@ def add_to_asset(asset: dict, rows: list[dict], weights: dict[str, str], measure
                    if trip.startswith(f"{name} ") and not trip.endswith(", crop")}
     if not per_quality:
         raise SystemExit(f"the asset needs whole-picture {name} round trips (--codecs {codec}, --at picture or both)")
-    from video_clip import QUANTISER
-
-    how = (f"after the whole picture is saved as {name}" + {"heic": " (qp: the saves' median QP)",
-                                                              "avif": " (qp: the saves' median base_q_idx)"}.get(codec, "")
+    how = (f"after the whole picture is saved as {name}"
+           + (f" (qp: the saves' median {quantiser_name(codec)})" if codec in HeifRoundTrip.QUANTISER else "")
            if codec not in VIDEO_CODECS else
            f"as the last frame of a short {name} clip of the picture at each CRF (qp: the clips' median "
-           f"{QUANTISER[codec]})")
+           f"{quantiser_name(codec)})")
     return {**asset, "recovery": {
         "what": ("benchmarks/compression_recovery.py on the same kind of swaps: the map's share above 0.5 and the "
                  "recovered target's lead over the forgery (IDSim to the target's photo), as it is and "

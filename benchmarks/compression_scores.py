@@ -82,6 +82,9 @@ class HeifRoundTrip:
     defaults otherwise: 4:2:0) and decoded again; ``qps`` collects each save's quantiser as ``dfrec
     recover`` reads it from the file (:func:`dfrec.heif.read_heif_encoding`: QP, AV1 base_q_idx)."""
 
+    #: codec -> what its saves' ``qp`` is, and the headers it is read from
+    QUANTISER = {"heic": ("QP", "HEVC slice"), "avif": ("base_q_idx", "AV1 frame")}
+
     def __init__(self, codec: str, quality: int) -> None:
         self.codec, self.quality, self.qps = codec, int(quality), []
 
@@ -130,17 +133,21 @@ def round_trips(codecs=CODECS, qualities=QUALITIES) -> dict[str, object]:
     return out
 
 
-def quantiser_note(row: dict) -> str:
-    """``" (QP 30)"`` or ``" (base_q_idx 155)"``: the median quantiser of a video (or HEIC, AVIF) round
-    trip's table row (named as :data:`video_clip.QUANTISER` names it for the row's codec; AVIF's is
-    AV1's base_q_idx); ``""`` for none."""
-    if "qp" not in row:
-        return ""
+def quantiser_name(codec: str) -> str:
+    """What a round trip's ``qp`` is for ``codec``: "slice QP", "base_q_idx" (a video codec's, as
+    :data:`video_clip.QUANTISER` names it) or "QP" (HEIC's; :attr:`HeifRoundTrip.QUANTISER`)."""
     from video_clip import QUANTISER
 
+    return QUANTISER.get(codec) or HeifRoundTrip.QUANTISER.get(codec, ("QP",))[0]
+
+
+def quantiser_note(row: dict) -> str:
+    """``" (QP 30)"`` or ``" (base_q_idx 155)"``: the median quantiser of a video (or HEIC, AVIF) round
+    trip's table row (:func:`quantiser_name` of the row's codec); ``""`` for none."""
+    if "qp" not in row:
+        return ""
     codec = next((c for c, name in LOSSY_CODECS.items() if row["round_trip"].startswith(name + " ")), None)
-    label = {**QUANTISER, "avif": "base_q_idx"}.get(codec, "QP").replace("slice QP", "QP")
-    return f" ({label} {row['qp']})"
+    return f" ({quantiser_name(codec).replace('slice QP', 'QP')} {row['qp']})"
 
 
 def clip_qp(fn) -> float | None:
@@ -400,14 +407,14 @@ def caveat_asset(doc: dict, codec: str, checkpoint: str | None, measured: str, t
                    if trip.startswith(f"{name} ")}
     if "as it is" not in rows or not per_quality:
         raise SystemExit(f"the asset needs the pictures as they are and {name} round trips (--codecs {codec})")
-    from video_clip import CLIP_FRAMES, ENCODERS, QUANTISER
+    from video_clip import CLIP_FRAMES, ENCODERS
 
+    heif = HeifRoundTrip.QUANTISER.get(codec)
     how = (f"after the whole picture is saved as {name} at each quality"
-           + {"heic": " (qp: the median QP of the saves, as read from their HEVC slice headers)",
-              "avif": " (qp: the median base_q_idx of the saves, as read from their AV1 frame headers)"}.get(codec, "")
+           + (f" (qp: the median {heif[0]} of the saves, as read from their {heif[1]} headers)" if heif else "")
            if codec not in VIDEO_CODECS else
            f"as the last frame of an {CLIP_FRAMES}-frame {name} clip of it panning, at each {ENCODERS[codec]} CRF "
-           f"(qp: the clips' median {QUANTISER[codec]})")
+           f"(qp: the clips' median {quantiser_name(codec)})")
     return {
         "what": ("dfrec recover's fake score on LFW validation swaps pasted into their target's photo and on the "
                  f"photos themselves, as they are and {how} "

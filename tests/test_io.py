@@ -284,3 +284,51 @@ def test_image_metadata_shows_what_made_the_file_and_never_the_location(tmp_path
     assert text.startswith("portrait of a man\\nSteps: 20") and text.endswith("…") and len(text) < io.METADATA_MAX_CHARS + 5
     Image.fromarray(rgb).save(tmp_path / "c.png")
     assert io.image_header(tmp_path / "c.png")["metadata"] == {}
+
+
+@pytest.mark.parametrize("suffix, codec, ext", [
+    (".ts", "libx264", ".ts"),  # broadcast captures, HLS segments
+    (".m2ts", "libx264", ".m2ts"),  # AVCHD camcorders, Blu-ray: 192-byte packets
+    (".mpg", "mpeg2video", ".mpg"),  # DVD / program stream
+    (".flv", "flv", ".flv"),
+    (".wmv", "wmv2", ".wmv"),
+    (".3gp", "libx264", ".3gp"),  # older phones
+])
+def test_video_containers_are_known_by_content(tmp_path, panning_face, suffix, codec, ext):
+    """Each container OpenCV's FFmpeg decodes is a video by its suffix and by its first bytes, so
+    that one saved under a picture's name, or under none (as forensic tools export files named by
+    their hash), is still read as a video, and a folder scan takes it; every frame decodes."""
+    from needs import need_module
+    from repo_scripts import load_script
+
+    from dfrec.video import sample_frames
+
+    need_module("av")
+    frames = panning_face(6)
+    path = tmp_path / f"clip{suffix}"
+    load_script("benchmarks/video_clip.py").encode_clip(path, frames, {}, codec=codec)
+    assert suffix in io.VIDEO_SUFFIXES
+    sniffed = io.sniff(path.read_bytes()[:io.SNIFF_BYTES])
+    assert sniffed is not None and (sniffed.kind, sniffed.ext) == ("video", ext)
+    (tmp_path / "photo.jpg").write_bytes(path.read_bytes())
+    (tmp_path / "export" / "3f9a0c").parent.mkdir()
+    (tmp_path / "export" / "3f9a0c").write_bytes(path.read_bytes())
+    assert io.media_kind(path) == io.media_kind(tmp_path / "photo.jpg") == io.media_kind(tmp_path / "export" / "3f9a0c") == "video"
+    assert len(list(sample_frames(tmp_path / "export" / "3f9a0c", fps=0))) == len(frames)
+    try:  # FFmpeg believes a picture's suffix before some containers' content (a program stream's)
+        assert len(list(sample_frames(tmp_path / "photo.jpg", fps=0))) == len(frames)
+    except InputError as e:
+        assert str(e).endswith(f"(named .jpg, which misleads the decoder): rename it {ext}")
+    failed, ignored = [], []
+    assert io.scan_folder(tmp_path / "export", io.VIDEO_SUFFIXES, None, failed, ignored) == [tmp_path / "export" / "3f9a0c"]
+    assert io.scan_folder(tmp_path / "export", io.IMAGE_SUFFIXES, None, failed, ignored) == [] and len(ignored) == 1
+
+
+def test_media_kind_falls_back_on_the_suffix(tmp_path, rgb):
+    """A file's first bytes decide where they name a format; where they do not, its suffix does."""
+    io.write_image(tmp_path / "still.mp4", rgb)  # PNG bytes under a video's name
+    assert io.media_kind(tmp_path / "still.mp4") == "image"
+    (tmp_path / "odd.ts").write_bytes(b"\x01\x02" * 500)
+    (tmp_path / "odd.png").write_bytes(b"\x01\x02" * 500)
+    assert io.media_kind(tmp_path / "odd.ts") == "video" and io.media_kind(tmp_path / "odd.png") == "image"
+    assert io.media_kind(tmp_path / "missing.mkv") == "video"

@@ -334,11 +334,11 @@ def test_video_report_names_the_worst_frame(recoverer, fixture_dir, tmp_path):
     assert entry["max_score_fake_frame"] == pytest.approx(worst["score_fake"])
 
 
-@pytest.mark.parametrize("codec", ["h264", "hevc"])
-def test_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, fixture_dir, tmp_path, codec):
-    """An H.264 or HEVC MP4's report records the quantiser its slice headers state (result.json's
-    ``input.video_encoding``, report.html's provenance) and gives its track the <codec>_compressed
-    caveat the measurement calls for at that QP."""
+@pytest.mark.parametrize("codec, suffix", [("h264", ".mp4"), ("hevc", ".mp4"), ("h264", ".ts"), ("hevc", ".m2ts")])
+def test_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, fixture_dir, tmp_path, codec, suffix):
+    """An H.264 or HEVC MP4's or transport stream's report records the quantiser its slice headers
+    state (result.json's ``input.video_encoding``, report.html's provenance) and gives its track the
+    <codec>_compressed caveat the measurement calls for at that QP."""
     from repo_scripts import load_script
 
     from dfrec.io import read_image
@@ -348,7 +348,7 @@ def test_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, fixtur
     need_module("av")
     clips = load_script("benchmarks/video_clip.py")
     small = cv2.resize(read_image(fixture_dir / "obama.jpg"), (208, 260), interpolation=cv2.INTER_AREA)
-    p = tmp_path / "face.mp4"
+    p = tmp_path / f"face{suffix}"
     clips.encode_clip(p, [np.roll(small, 3 * i, axis=1) for i in range(4)], {"crf": "40"}, fps=4,
                       codec=clips.ENCODERS[codec])
     video = recoverer.recover_video(p, fps=0)

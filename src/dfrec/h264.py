@@ -22,9 +22,11 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
+
+from dfrec.mpegts import access_unit, annexb_nals, ts_video_track
 
 #: Profiles whose sequence parameter set carries chroma format, bit depths and scaling lists (§7.3.2.1.1).
 _HIGH_PROFILES = frozenset({100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135})
@@ -465,6 +467,8 @@ class Syntax:
     (VP9, :mod:`dfrec.vp9`; AV1, :mod:`dfrec.av1`) gives ``parse_sample(file, offset, size, state) ->
     [{"type", "qp", "profile"}, ...]`` (its coded frames in the sample; ``state``: one dict per file)
     instead, and no parameter sets or slices, and may give ``read_config(config box payload, state)``.
+    ``ts_stream_types``: the MPEG transport stream ``stream_type`` numbers of the codec (H.264 0x1B,
+    HEVC 0x24; :mod:`dfrec.mpegts`), whose pictures are read as Annex B NAL units.
     ``quantiser`` names what ``qp`` counts and ``quantiser_max`` its top (H.264 and HEVC: QP, 51)."""
 
     name: str
@@ -479,20 +483,23 @@ class Syntax:
     parse_slice: Callable[[bytes, dict], dict[str, Any]] | None = None
     parse_sample: Callable[[BinaryIO, int, int, dict], list[dict[str, Any]]] | None = None
     read_config: Callable[[bytes, dict], None] | None = None
+    ts_stream_types: tuple[int, ...] = ()
     quantiser: str = "QP"
     quantiser_max: int = 51
 
 
 def read_encoding(path: str | os.PathLike, syntaxes: tuple[Syntax, ...],
                   max_frames: int = 240) -> dict[str, Any] | None:
-    """The quantiser of a video coded in one of ``syntaxes`` (the one its track names), in an MP4/MOV
-    or Matroska/WebM file, from the slice (or frame) headers of up to ``max_frames`` frames spread
+    """The quantiser of a video coded in one of ``syntaxes`` (the one its track names), in an MP4/MOV,
+    Matroska/WebM or MPEG transport stream file (H.264 and HEVC; :mod:`dfrec.mpegts`), from the slice (or frame) headers of up to ``max_frames`` frames spread
     evenly over it: ``{"codec", "profile", "qp"`` (the median frame quantiser: H.264 and HEVC QP,
     0-51 on the 8-bit scale; VP9 and AV1 base_q_idx, 0-255), ``"qp_range": [min, max]``, ``"qp_by_type":
     {"I"|"P"|"B": mean}``, ``"frames_read"``, ``"frames_in_file"``, ``"quantiser"`` (``"QP"`` or
     ``"base_q_idx"``), ``"quantiser_max"}``. A frame's QP is its first slice's; a VP9 or AV1 sample's
     every coded frame counts (a superframe or temporal unit may hold a hidden one too). ``None`` for a
-    file that holds no such video track (in an ISO sample table or Matroska blocks), or whose headers cannot be read."""
+    file that holds no such video track (in an ISO sample table, Matroska blocks or a transport stream's
+    program map), or whose headers cannot be read. A transport stream's ``frames_in_file`` counts its
+    PES packets, one picture each as muxers write them."""
     state: dict[str, Any] = {}
     try:
         with open(path, "rb") as f:
@@ -507,12 +514,18 @@ def read_encoding(path: str | os.PathLike, syntaxes: tuple[Syntax, ...],
             elif (track := _matroska_track(f, size, tuple(c for s in syntaxes for c in s.matroska_codecs))) is not None:
                 syntax = next(s for s in syntaxes if track["entry"] in s.matroska_codecs)
                 samples = track["samples"]
+            elif (track := ts_video_track(f, size, tuple(t for s in syntaxes for t in s.ts_stream_types))) is not None:
+                syntax = next(s for s in syntaxes if track["stream_type"] in s.ts_stream_types)
+                samples = track["samples"]
             else:
                 return None
             if not samples:
                 return None
             picks = spread(len(samples), max_frames)
-            if syntax.parse_sample is not None:
+            if "pid" in track:  # a transport stream: Annex B pictures, parameter sets in band
+                frames = [frame for i in picks
+                          if (frame := _first_slice(annexb_nals(access_unit(f, track, samples[i])), syntax, state))]
+            elif syntax.parse_sample is not None:
                 if syntax.read_config is not None and track.get("config"):
                     syntax.read_config(track["config"], state)
                 frames = [frame for i in picks for frame in syntax.parse_sample(f, *samples[i], state)]
@@ -522,7 +535,8 @@ def read_encoding(path: str | os.PathLike, syntaxes: tuple[Syntax, ...],
                     length_size, nals = syntax.config(track["config"])
                     for nal in nals:
                         _take(syntax, nal, state)
-                frames = [frame for i in picks if (frame := _first_slice(f, *samples[i], length_size, syntax, state))]
+                frames = [frame for i in picks
+                          if (frame := _first_slice(_sample_nals(f, *samples[i], length_size, syntax), syntax, state))]
     except (OSError, ValueError, struct.error, IndexError):
         return None
     if not frames:
@@ -564,28 +578,36 @@ def _take(syntax: Syntax, nal: bytes, state: dict) -> None:
         state.setdefault(table, {})[ps["id"]] = ps
 
 
-def _first_slice(f: BinaryIO, offset: int, size: int, length_size: int, syntax: Syntax,
-                 state: dict) -> dict[str, Any] | None:
-    """The header of the first coded slice in the sample at ``offset`` (NAL units prefixed by their
-    ``length_size``-byte length), reading parameter sets met on the way; ``None`` where there is none
-    or it cannot be parsed."""
+def _sample_nals(f: BinaryIO, offset: int, size: int, length_size: int, syntax: Syntax) -> Iterator[bytes]:
+    """The NAL units of the sample at ``offset`` (each prefixed by its ``length_size``-byte length):
+    parameter sets whole, any other unit's first :data:`HEADER_BYTES`; up to a length that overruns
+    the sample."""
     pos, end = offset, offset + size
     while pos + length_size < end:
         f.seek(pos)
         n = int.from_bytes(f.read(length_size), "big")
         if n == 0 or pos + length_size + n > end:
-            return None
+            return
         nal = f.read(min(n, HEADER_BYTES))
+        if n > HEADER_BYTES and len(nal) >= 2 and syntax.nal_type(nal) in syntax.parameter_sets:
+            nal += f.read(n - len(nal))
+        yield nal
+        pos += length_size + n
+
+
+def _first_slice(nals: Iterable[bytes], syntax: Syntax, state: dict) -> dict[str, Any] | None:
+    """The header of the first coded slice among a picture's ``nals``, reading parameter sets met on
+    the way; ``None`` where there is none or it cannot be parsed."""
+    for nal in nals:
         kind = syntax.nal_type(nal) if len(nal) >= 2 else -1
         if kind in syntax.parameter_sets:
-            _take(syntax, nal if n <= HEADER_BYTES else nal + f.read(n - len(nal)), state)
+            _take(syntax, nal, state)
         elif kind in syntax.slices:
             try:
                 got = syntax.parse_slice(nal, state)
             except Unreadable:
                 return None
             return got if got.get("first", True) else None
-        pos += length_size + n
     return None
 
 
@@ -594,7 +616,7 @@ H264 = Syntax(
     config=_avcc_parameter_sets, nal_type=lambda nal: nal[0] & 31,
     parameter_sets={7: ("sps", parse_sps), 8: ("pps", parse_pps)}, slices=frozenset({1, 5}),
     parse_slice=lambda nal, state: parse_slice_header(nal, state.get("sps", {}), state.get("pps", {})),
-    profile_names=_PROFILE_NAMES,
+    profile_names=_PROFILE_NAMES, ts_stream_types=(0x1B,),
 )
 
 

@@ -21,7 +21,7 @@ import struct
 from typing import Any, BinaryIO
 
 from dfrec import av1
-from dfrec.h264 import Syntax, _boxes, _child, _first_slice, _read, _take, quantiser_summary, spread
+from dfrec.h264 import Syntax, _boxes, _child, _first_slice, _read, _sample_nals, _take, quantiser_summary, spread
 from dfrec.hevc import HEVC
 
 #: coded item type -> the codec's syntax (its name, configuration property, quantiser and profiles)
@@ -176,7 +176,7 @@ def read_heif_encoding(path: str | os.PathLike) -> dict[str, Any] | None:
                 length_size, nals = HEVC.config(payload)
                 for nal in nals:
                     _take(HEVC, nal, state)
-                if (got := _first_slice(f, offset, length, length_size, HEVC, state)) is not None:
+                if (got := _first_slice(_sample_nals(f, offset, length, length_size, HEVC), HEVC, state)) is not None:
                     frames.append(got)
     except (OSError, ValueError, struct.error, IndexError):
         return None

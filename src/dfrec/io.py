@@ -18,6 +18,7 @@ import os
 import re
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -48,14 +49,89 @@ UNSUPPORTED_IMAGE_SUFFIXES = (".jxl", ".svg", ".dng", ".cr2", ".cr3", ".nef", ".
 HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
 #: ``ftyp`` brands of AVIF images (PIL >= 11.3 decodes them itself).
 AVIF_BRANDS = (b"avif", b"avis")
-#: File suffixes treated as videos.
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+#: File suffixes treated as videos: MP4/MOV and phones' 3GP, Matroska/WebM, AVI, MPEG transport
+#: streams (broadcast, HLS segments, AVCHD camcorders, Blu-ray), MPEG program streams (DVD), Flash
+#: and Windows Media; OpenCV's FFmpeg decodes them all.
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".3gp", ".3g2", ".ts", ".mts", ".m2ts",
+                  ".m2t", ".mpg", ".mpeg", ".vob", ".flv", ".wmv", ".asf")
+#: Bytes read to decide a file's type (:func:`sniff`): a transport stream shows its sync bytes a
+#: packet apart.
+SNIFF_BYTES = 1024
+#: The header object GUID that starts an ASF file (WMV, WMA).
+_ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 
 
 def ftyp_brand(head: bytes) -> bytes | None:
     """The major brand of an ISO base-media file (HEIF, AVIF, MP4, MOV) from its first 12 bytes,
     or ``None`` for any other file."""
     return bytes(head[8:12]) if len(head) >= 12 and head[4:8] == b"ftyp" else None
+
+
+@dataclass
+class Sniffed:
+    """A recognised file: ``kind`` (``image``/``video``), ``ext`` (with dot), ``label``."""
+
+    kind: str
+    ext: str
+    label: str
+
+
+def sniff(head: bytes) -> Sniffed | None:
+    """The type of a file from its first bytes (:data:`SNIFF_BYTES` of them), or ``None`` when
+    dfrec cannot read it."""
+    from dfrec.mpegts import packet_layout
+
+    h = head
+    if h[:3] == b"\xff\xd8\xff":
+        return Sniffed("image", ".jpg", "JPEG image")
+    if h[:8] == b"\x89PNG\r\n\x1a\n":
+        return Sniffed("image", ".png", "PNG image")
+    if h[:4] == b"RIFF" and h[8:12] == b"WEBP":
+        return Sniffed("image", ".webp", "WebP image")
+    if h[:4] in (b"II*\x00", b"MM\x00*"):
+        return Sniffed("image", ".tif", "TIFF image")
+    if h[:2] == b"BM" and len(h) >= 26:
+        return Sniffed("image", ".bmp", "BMP image")
+    if h[:2] in (b"P5", b"P6") and len(h) > 2 and h[2:3].isspace():
+        return Sniffed("image", ".ppm" if h[:2] == b"P6" else ".pgm", "PPM/PGM image")
+    if h[:6] in (b"GIF87a", b"GIF89a"):
+        return Sniffed("image", ".gif", "GIF image")
+    brand = ftyp_brand(h)
+    if brand in AVIF_BRANDS:
+        return Sniffed("image", ".avif", "AVIF image")
+    if brand in HEIF_BRANDS:
+        return Sniffed("image", ".heic", "HEIC/HEIF image")
+    if brand is not None:
+        if brand == b"qt  ":
+            return Sniffed("video", ".mov", "QuickTime video")
+        if brand.startswith((b"3gp", b"3g2")):
+            return Sniffed("video", ".3gp", "3GP video")
+        if brand.startswith((b"M4V", b"mp4", b"iso", b"avc", b"MSNV", b"dash", b"M4A")):
+            return Sniffed("video", ".mp4", "MP4 video")
+        return Sniffed("video", ".mp4", "MP4-family video")
+    if h[:4] == b"\x1aE\xdf\xa3":
+        return Sniffed("video", ".webm" if b"webm" in h else ".mkv", "WebM video" if b"webm" in h else "Matroska video")
+    if h[:4] == b"RIFF" and h[8:12] == b"AVI ":
+        return Sniffed("video", ".avi", "AVI video")
+    if (layout := packet_layout(h, range(5))) is not None:
+        return (Sniffed("video", ".ts", "MPEG transport stream video") if layout[1] == 188 else
+                Sniffed("video", ".m2ts", "MPEG transport stream video (M2TS)"))
+    if h[:4] == b"\x00\x00\x01\xba":
+        return Sniffed("video", ".mpg", "MPEG program stream video")
+    if h[:3] == b"FLV" and h[3:4] == b"\x01":
+        return Sniffed("video", ".flv", "Flash video")
+    if h[:16] == _ASF_GUID:
+        return Sniffed("video", ".wmv", "Windows Media video")
+    return None
+
+
+def media_kind(path: str | os.PathLike) -> str:
+    """``"video"`` or ``"image"``: what a file's first bytes say it is (:func:`sniff`), or, where
+    they say nothing dfrec knows (or cannot be read), what its suffix says (:data:`VIDEO_SUFFIXES`)."""
+    sniffed = sniff(_read_head(Path(path), SNIFF_BYTES))
+    if sniffed is not None:
+        return sniffed.kind
+    return "video" if Path(path).suffix.lower() in VIDEO_SUFFIXES else "image"
 
 
 @functools.cache
@@ -570,6 +646,8 @@ def scan_folder(root: str | os.PathLike, suffixes: tuple[str, ...], exclude: str
     """Files under ``root`` whose suffix is in ``suffixes`` (symbolic links followed, each
     real folder once), in sorted order; nothing inside ``exclude`` (dfrec's own output).
 
+    A file with another suffix (or none, as forensic tools export files named by their hash) is
+    taken too when its first bytes are of a format with a suffix in ``suffixes`` (:func:`sniff`).
     Nothing is passed over in silence: unreadable folders, broken links and files in formats
     dfrec cannot read are appended to ``failed``; other files (hidden, other suffixes, links
     to a folder already scanned) to ``ignored``, both as ``{"input", "reason"}``.
@@ -607,7 +685,7 @@ def scan_folder(root: str | os.PathLike, suffixes: tuple[str, ...], exclude: str
             elif suffix in UNSUPPORTED_IMAGE_SUFFIXES:
                 failed.append({"input": str(f), "reason": f"unsupported image format ({suffix}); convert it "
                                                           "to PNG or JPEG"})
-            elif suffix not in media:
+            elif suffix not in media and not _sniffs_as(f, media):
                 ignored.append({"input": str(f), "reason": "not an image or video file name"})
             elif not f.is_file():
                 failed.append({"input": str(f), "reason": "not a regular file"})
@@ -616,6 +694,12 @@ def scan_folder(root: str | os.PathLike, suffixes: tuple[str, ...], exclude: str
             else:
                 files.append(f)
     return files
+
+
+def _sniffs_as(path: Path, suffixes: tuple[str, ...]) -> bool:
+    """Whether the file's first bytes are of a format whose usual suffix is in ``suffixes``."""
+    sniffed = sniff(_read_head(path, SNIFF_BYTES)) if path.is_file() else None
+    return sniffed is not None and sniffed.ext in suffixes
 
 
 def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:

@@ -68,7 +68,7 @@ def _open(path: str | os.PathLike) -> cv2.VideoCapture:
     cap = cv2.VideoCapture(str(p))
     if not cap.isOpened():
         cap.release()
-        raise InputError(f"{p}: cannot open as a video (unsupported or corrupt file)")
+        raise InputError(f"{p}: cannot open as a video (unsupported or corrupt file){_misnamed(p)}")
     return cap
 
 
@@ -132,7 +132,22 @@ def sample_frames(
     finally:
         cap.release()
     if yielded == 0 and index < 0:
-        raise InputError(f"{Path(path)}: video holds no decodable frame")
+        raise InputError(f"{Path(path)}: video holds no decodable frame{_misnamed(path)}")
+
+
+def _misnamed(path: str | os.PathLike) -> str:
+    """``"; ... rename it .mpg"`` where a video's name ends in another format's suffix, which FFmpeg
+    believes before the content for some containers (a program stream named ``.jpg``); else ``""``."""
+    from dfrec.io import SNIFF_BYTES, VIDEO_SUFFIXES, sniff
+
+    p = Path(path)
+    if not p.suffix or p.suffix.lower() in VIDEO_SUFFIXES:
+        return ""
+    with open(p, "rb") as f:
+        sniffed = sniff(f.read(SNIFF_BYTES))
+    if sniffed is None or sniffed.kind != "video":
+        return ""
+    return f"; its content is {sniffed.label} (named {p.suffix}, which misleads the decoder): rename it {sniffed.ext}"
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

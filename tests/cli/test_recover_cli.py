@@ -286,6 +286,31 @@ def test_video_tracks_and_json_summary(tmp_path, tiny_checkpoint, face_image, ca
     assert external_urls(page) == [] and page.count("<circle") == 3  # per-frame score chart
 
 
+def test_broadcast_dvd_and_unnamed_videos_in_a_folder(tmp_path, tiny_checkpoint, face_image, capsys):
+    """A folder as an investigator receives it: a DVD's program stream (``.mpg``) and a broadcast
+    capture exported under its hash with no suffix. Both are analysed as videos; the transport
+    stream's H.264 quantiser is read, the MPEG-2 stream's codec named."""
+    from needs import need_module
+    from repo_scripts import load_script
+
+    need_module("av")
+    clips = load_script("benchmarks/video_clip.py")
+    frames = [np.roll(face_image, 2 * i, axis=1) for i in range(4)]
+    (tmp_path / "case").mkdir()
+    clips.encode_clip(tmp_path / "case" / "dvd.mpg", frames, {}, fps=4, codec="mpeg2video")
+    clips.encode_clip(tmp_path / "capture.ts", frames, {"crf": "30"}, fps=4)
+    (tmp_path / "case" / "9b2e41f07c").write_bytes((tmp_path / "capture.ts").read_bytes())
+    out = tmp_path / "out"
+    assert run_cli(tmp_path / "case", "-o", out, "--checkpoint", tiny_checkpoint, "--fps", "2", "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["processed"] == 2 and summary["failed"] == []
+    dvd = json.loads((out / "case" / "dvd" / "result.json").read_text())["input"]
+    capture = json.loads((out / "case" / "9b2e41f07c" / "result.json").read_text())["input"]
+    assert dvd["kind"] == capture["kind"] == "video" and dvd["frames_sampled"] == capture["frames_sampled"] == 2
+    assert dvd["codec"] == "mpg2" and "video_encoding" not in dvd
+    assert capture["video_encoding"]["codec"] == "h264" and capture["video_encoding"]["frames_read"] == 4
+
+
 def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch, face_image, capsys):
     import dfrec.recover as rec
 

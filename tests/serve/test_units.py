@@ -11,7 +11,8 @@ import pytest
 from dfrec.errors import ConfigError
 from dfrec.serve.config import ServeConfig, is_loopback
 from dfrec.serve.jobs import JOB_ID, JobRunning, JobStore, QueueFull, empty_trash, new_job_id, sweep_orphans
-from dfrec.serve.uploads import check_image, describe_unknown, display_name, sniff, stored_name
+from dfrec.io import sniff
+from dfrec.serve.uploads import check_image, describe_unknown, display_name, stored_name
 
 
 def encoded(fmt: str) -> bytes:
@@ -378,3 +379,22 @@ def test_face_card_shows_the_face_size_and_its_caveats():
     assert face_size_text(old) is None and caveat_sentences(old) == []
     html = _face_card("/jobs/x/inputs/0", old, 0.5)
     assert "Less reliable" not in html and "Face size" not in html and "Head pose" not in html
+
+
+def test_a_transport_stream_upload_is_stored_as_a_video(tmp_path, panning_face):
+    """A broadcast capture or HLS segment uploaded under any name is kept as the video its bytes
+    say (the sniffer reads far enough to see the packets' sync bytes 188 bytes apart)."""
+    from types import SimpleNamespace
+
+    from needs import need_module
+    from repo_scripts import load_script
+
+    from dfrec.serve.intake import _store_one
+
+    need_module("av")
+    load_script("benchmarks/video_clip.py").encode_clip(tmp_path / "clip.ts", panning_face(4), {"crf": "30"})
+    upload = SimpleNamespace(filename="capture 2026-12-07.bin", file=io.BytesIO((tmp_path / "clip.ts").read_bytes()))
+    (tmp_path / "uploads").mkdir()
+    record = _store_one(upload, 1, tmp_path / "uploads", ServeConfig())
+    assert record["status"] == "pending" and record["kind"] == "video" and record["stored"] == "1/capture_2026-12-07.ts"
+    assert (tmp_path / "uploads" / record["stored"]).read_bytes() == (tmp_path / "clip.ts").read_bytes()

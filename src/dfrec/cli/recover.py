@@ -11,7 +11,7 @@ from typing import Any
 from dfrec._faults import crashpoint
 from dfrec.cli.args import ranged, seed, device_name
 from dfrec.errors import DfrecError, InputError, NoFaceError, describe, shown
-from dfrec.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, scan_folder
+from dfrec.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, media_kind, scan_folder
 
 DEFAULT_OUTPUT = "dfrec_results"
 
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="recover the source and target faces behind a face swap (images, folders, videos) and write reports",
         description=(
             "For every face in each INPUT (an image, a folder searched recursively, or a video: "
-            ".mp4/.avi/.mov/...) write the aligned face, the recovered source and target faces, the "
+            ".mp4/.mov/.mkv/.webm/.avi/.ts/.m2ts/.mpg/...; a file is what its bytes say) write the aligned face, the recovered source and target faces, the "
             "identity map, a fake score, the faces pasted back into the picture, a self-contained "
             "report.html and a result.json with SHA-256 hashes; summary.html/summary.json index every "
             "result in OUT. Inputs that cannot be processed are listed at the end; the exit status is "
@@ -125,12 +125,10 @@ def collect_inputs(inputs: list[str], out_dir: Path,
             root_name = p.resolve().name.lstrip(".") or "input"  # result folders are never hidden
             for f in files:
                 rel = f.relative_to(p)
-                kind = "video" if f.suffix.lower() in VIDEO_SUFFIXES else "image"
-                raw.append((f, kind, Path(root_name) / rel.with_suffix(""), ""))
+                raw.append((f, media_kind(f), Path(root_name) / rel.with_suffix(""), ""))
         elif p.exists():
-            kind = "video" if p.suffix.lower() in VIDEO_SUFFIXES else "image"
             stem = p.stem.lstrip(".") or "input"  # result folders are never hidden
-            raw.append((p, kind, Path(stem), p.resolve().parent.name))
+            raw.append((p, media_kind(p), Path(stem), p.resolve().parent.name))
         else:
             failed.append({"input": str(p), "reason": "no such file or folder"})
     unique: dict[Path, tuple[Path, str, Path, str]] = {}

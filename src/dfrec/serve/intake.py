@@ -17,7 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from dfrec.serve.config import ServeConfig
 from dfrec.serve.jobs import JobStore, QueueFull, new_job_id
-from dfrec.serve.uploads import HEAD_BYTES, check_image, describe_unknown, display_name, sniff, stored_name
+from dfrec.io import SNIFF_BYTES, sniff
+from dfrec.serve.uploads import check_image, describe_unknown, display_name, stored_name
 
 DRAIN_BYTES = 64 * 1024 * 1024  # a refused upload up to this size is read and discarded before the answer
 
@@ -80,7 +81,7 @@ def _store_one(f: Any, n: int, uploads: Path, cfg: ServeConfig) -> dict[str, Any
     fh.seek(0, 2)
     size = fh.tell()
     fh.seek(0)
-    head = fh.read(HEAD_BYTES)
+    head = fh.read(SNIFF_BYTES)
     fh.seek(0)
     kind = sniff(head)
     reason = None

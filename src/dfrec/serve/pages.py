@@ -71,7 +71,7 @@ face-swapped, and recovers the two people behind a swap: the <b>source</b> whose
   <label id="drop" class="drop" tabindex="0">
     <div class="big">Drop pictures or videos here</div>
     <div class="small">or click to choose files · up to {limits['max_files']} files and {limits['max_upload_mb']:.0f} MB per upload ·
-    JPEG, PNG, WebP, TIFF, BMP · MP4, MOV, WebM, MKV, AVI</div>
+    JPEG, PNG, WebP, HEIC, AVIF, TIFF, BMP · MP4, MOV, WebM, MKV, AVI, TS, MPG, 3GP, FLV, WMV</div>
     <input id="files" type="file" name="files" multiple accept="image/*,video/*">
   </label>
   <ul id="file-list" class="files"></ul>

@@ -1,7 +1,7 @@
 """Checking uploaded files: what they really are (content, not extension), and safe names.
 
 Nothing the browser sends is trusted. The kind of a file comes from its first bytes
-(:func:`sniff`); images are also opened (header only, no decoding) to check that the
+(:func:`dfrec.io.sniff`); images are also opened (header only, no decoding) to check that the
 format parses and the pixel count is within the limit. A file is stored under a name the
 server makes (:func:`stored_name`: letters/digits/``._-`` from the original name, the
 extension of the *detected* type) inside a numbered folder the server creates, so no path or
@@ -11,58 +11,9 @@ name from the user reaches the filesystem as given.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import BinaryIO
 
-from dfrec.io import AVIF_BRANDS, HEIF_BRANDS, enable_heif, ftyp_brand
-
-#: Bytes read to decide a file's type.
-HEAD_BYTES = 64
-
-
-@dataclass
-class Sniffed:
-    """A recognised file: ``kind`` (``image``/``video``), ``ext`` (with dot), ``label``."""
-
-    kind: str
-    ext: str
-    label: str
-
-
-def sniff(head: bytes) -> Sniffed | None:
-    """The type of a file from its first bytes, or ``None`` when dfrec cannot read it."""
-    h = head
-    if h[:3] == b"\xff\xd8\xff":
-        return Sniffed("image", ".jpg", "JPEG image")
-    if h[:8] == b"\x89PNG\r\n\x1a\n":
-        return Sniffed("image", ".png", "PNG image")
-    if h[:4] == b"RIFF" and h[8:12] == b"WEBP":
-        return Sniffed("image", ".webp", "WebP image")
-    if h[:4] in (b"II*\x00", b"MM\x00*"):
-        return Sniffed("image", ".tif", "TIFF image")
-    if h[:2] == b"BM" and len(h) >= 26:
-        return Sniffed("image", ".bmp", "BMP image")
-    if h[:2] in (b"P5", b"P6") and len(h) > 2 and h[2:3].isspace():
-        return Sniffed("image", ".ppm" if h[:2] == b"P6" else ".pgm", "PPM/PGM image")
-    if h[:6] in (b"GIF87a", b"GIF89a"):
-        return Sniffed("image", ".gif", "GIF image")
-    brand = ftyp_brand(h)
-    if brand in AVIF_BRANDS:
-        return Sniffed("image", ".avif", "AVIF image")
-    if brand in HEIF_BRANDS:
-        return Sniffed("image", ".heic", "HEIC/HEIF image")
-    if brand is not None:
-        if brand == b"qt  ":
-            return Sniffed("video", ".mov", "QuickTime video")
-        if brand.startswith((b"M4V", b"mp4", b"iso", b"avc", b"MSNV", b"3gp", b"dash", b"M4A")):
-            return Sniffed("video", ".mp4", "MP4 video")
-        return Sniffed("video", ".mp4", "MP4-family video")
-    if h[:4] == b"\x1aE\xdf\xa3":
-        return Sniffed("video", ".webm" if b"webm" in h else ".mkv", "WebM video" if b"webm" in h else "Matroska video")
-    if h[:4] == b"RIFF" and h[8:12] == b"AVI ":
-        return Sniffed("video", ".avi", "AVI video")
-    return None
-
+from dfrec.io import Sniffed, enable_heif
 
 def describe_unknown(head: bytes) -> str:
     """Why a file is refused, in words, from its first bytes."""

@@ -307,7 +307,10 @@ def test_broadcast_dvd_and_unnamed_videos_in_a_folder(tmp_path, tiny_checkpoint,
     dvd = json.loads((out / "case" / "dvd" / "result.json").read_text())["input"]
     capture = json.loads((out / "case" / "9b2e41f07c" / "result.json").read_text())["input"]
     assert dvd["kind"] == capture["kind"] == "video" and dvd["frames_sampled"] == capture["frames_sampled"] == 2
-    assert dvd["codec"] == "mpg2" and "video_encoding" not in dvd
+    assert dvd["codec"] == "mpg2" and "video_encoding" not in dvd and dvd["container"] == "MPEG program stream video"
+    assert capture["container"] == "MPEG transport stream video"
+    page = (out / "case" / "9b2e41f07c" / "report.html").read_text()
+    assert "MPEG transport stream video, codec h264 (H.264, High profile, a median quantiser (QP) of" in page
     assert capture["video_encoding"]["codec"] == "h264" and capture["video_encoding"]["frames_read"] == 4
 
 

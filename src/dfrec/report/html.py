@@ -498,6 +498,8 @@ def provenance_html(result: dict[str, Any]) -> str:
     ]
     if inp.get("kind") == "video":
         codec = f"codec {inp['codec']}" if inp.get("codec") else ""
+        if inp.get("container"):  # results since report format 13
+            codec = f"{inp['container']}{', ' if codec else ''}{codec}"
         turn = (f"; frames turned {inp['rotation']}° clockwise for display, as the file asks"
                 if inp.get("rotation") else "")
         qp = _video_encoding_text(inp.get("video_encoding") or {})

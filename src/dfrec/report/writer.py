@@ -24,7 +24,7 @@ import numpy as np
 from dfrec import __version__
 from dfrec.compression import jpeg_history
 from dfrec.hevc import read_video_encoding
-from dfrec.io import decoding_words, image_header, write_image, write_json_atomic, write_text_atomic
+from dfrec.io import SNIFF_BYTES, decoding_words, image_header, sniff, write_image, write_json_atomic, write_text_atomic
 from dfrec.report.gallery import gallery_matches, gallery_record
 from dfrec.report.html import render_report
 from dfrec.report.overview import overview_image
@@ -36,8 +36,10 @@ FACE_IMAGES = ("forgery", "source", "target", "map", "overlay")
 OVERVIEW_FILE = "faces_found.jpg"
 #: Version of a result folder's layout (the files written, the keys of ``result.json``). Raise it
 #: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
-#: redoes results in an older layout instead of keeping them. 12: a HEIC or AVIF photo's ``input`` gained
-#: ``heif_encoding`` (its HEVC tiles' QP, its AV1 base_q_idx) and its faces the ``heic_compressed`` or
+#: redoes results in an older layout instead of keeping them.
+#: 13: a video's ``input`` gained ``container``, what its first bytes say it is (``"MPEG transport
+#: stream video"`` ...), and a transport stream's H.264 or HEVC ``video_encoding`` (2026-12-07); 12: a HEIC or AVIF
+#: photo's ``input`` gained ``heif_encoding`` (its HEVC tiles' QP, its AV1 base_q_idx) and its faces the ``heic_compressed`` or
 #: ``avif_compressed`` caveat (2026-12-07);
 #: 11: an AV1 video's ``input`` gained
 #: ``video_encoding`` (its frames' base_q_idx) and its tracks the ``av1_compressed`` caveat
@@ -63,7 +65,7 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: before: a rerun redoes older results, whose crops differ); 3: faces gained ``eye_distance_px``,
 #: ``crop_scale``, ``head_pose_deg`` and ``caveats`` (2026-12-06); 2: video reports gained ``faces_found.jpg``
 #: (2026-12-05); 1 (or no ``report_format``): before.
-REPORT_FORMAT = 12
+REPORT_FORMAT = 13
 
 
 def save_face_images(folder: Path, prefix: str, rec: FaceRecovery) -> dict[str, str]:
@@ -94,6 +96,14 @@ def _input_record(path: Path, kind: str, width: int, height: int) -> dict[str, A
                 if key in header:
                     out[key] = header[key]
     return out
+
+
+def video_container(path: str | os.PathLike) -> str | None:
+    """What kind of file a video is, from its first bytes (:func:`dfrec.io.sniff`'s label: ``"MP4
+    video"``, ``"MPEG transport stream video (M2TS)"`` ...); ``None`` where they name none dfrec knows."""
+    with open(path, "rb") as f:
+        sniffed = sniff(f.read(SNIFF_BYTES))
+    return sniffed.label if sniffed is not None and sniffed.kind == "video" else None
 
 
 def _finish(folder: Path, result: dict[str, Any]) -> dict[str, Any]:
@@ -230,8 +240,9 @@ def write_video_report(
     result = base_result(settings, model_info)
     info = video.info
     result["input"] = _input_record(Path(input_path), "video", info.width, info.height)
-    result["input"].update(codec=info.codec, rotation=info.rotation, fps=info.fps, frame_count=info.frame_count,
-                           frames_sampled=video.frames_sampled, frames_with_faces=video.frames_with_faces)
+    result["input"].update(container=video_container(input_path), codec=info.codec, rotation=info.rotation,
+                           fps=info.fps, frame_count=info.frame_count, frames_sampled=video.frames_sampled,
+                           frames_with_faces=video.frames_with_faces)
     if (encoding := read_video_encoding(input_path)) is not None:
         result["input"]["video_encoding"] = encoding
     saved = lossy_save(result["input"])

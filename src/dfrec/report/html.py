@@ -460,20 +460,29 @@ def _history_html(history: list[dict[str, Any]]) -> str:
             f'<th>minutes</th><th>forgeries</th><th>what was done</th></tr>{rows}</table></details>')
 
 
+def _quantiser_words(codec: str, profile: Any, quantiser: str, qp: float, where: str, top: int,
+                     median: bool = True) -> str:
+    """``H.264, High profile, a median quantiser (QP) of 28<where>; 0-51, higher is coarser``: how a
+    video's frames or a HEIF photo's tiles were quantised, in one wording for both (``where``: ``" over
+    50 of its frames' slice headers"``, ``", from its slice header"``)."""
+    profile = str(profile)
+    profile = profile if profile.lower().startswith("profile") else f"{profile} profile"
+    return (f"{codec}, {profile}, a {'median ' if median else ''}quantiser ({quantiser}) of {qp:g}{where}; "
+            f"0-{top}, higher is coarser")
+
+
 def _video_encoding_text(enc: dict) -> str:
     """`` (H.264, High profile, a median quantiser (QP) of 28 over 50 of its frames' slice headers;
     0-51, higher is coarser)`` from a result's ``input.video_encoding`` (:func:`dfrec.hevc.read_video_encoding`;
     records written before VP9 was read name no quantiser: QP, 0-51); ``""`` for none."""
     if not enc:
         return ""
-    name = LOSSY_CODECS.get(enc.get("codec"), str(enc.get("codec")).upper())
-    quantiser, top = enc.get("quantiser", "QP"), enc.get("quantiser_max", 51)
-    profile = str(enc.get("profile"))
-    profile = profile if profile.lower().startswith("profile") else f"{profile} profile"
+    quantiser = enc.get("quantiser", "QP")
     # VP9 and AV1 count every coded frame, hidden reference frames too, so not "of its frames"
     where = "of its frames' slice headers" if quantiser == "QP" else "coded frames' headers"
-    return (f" ({name}, {profile}, a median quantiser ({quantiser}) of {enc['qp']:g} over {enc['frames_read']} {where}; "
-            f"0-{top}, higher is coarser)")
+    return " (" + _quantiser_words(LOSSY_CODECS.get(enc.get("codec"), str(enc.get("codec")).upper()), enc.get("profile"),
+                                   quantiser, enc["qp"], f" over {enc['frames_read']} {where}",
+                                   enc.get("quantiser_max", 51)) + ")"
 
 
 def provenance_html(result: dict[str, Any]) -> str:
@@ -518,11 +527,10 @@ def provenance_html(result: dict[str, Any]) -> str:
         if hq := inp.get("heif_encoding") or {}:
             hevc = hq.get("codec", "hevc") == "hevc"
             header = "slice header" if hevc else "frame header"
-            where = (f"a median quantiser ({hq.get('quantiser', 'QP')}) of {hq['qp']:g} over its {hq['tiles_read']} "
-                     f"tiles' {header}s" if hq.get("tiles", 1) > 1 else
-                     f"a quantiser ({hq.get('quantiser', 'QP')}) of {hq['qp']:g}, from its {header}")
-            saved = (f" ({'HEVC' if hevc else 'AV1'}, {hq.get('profile')} profile, {where}; "
-                     f"0-{hq.get('quantiser_max', 51)}, higher is coarser)")
+            grid = hq.get("tiles", 1) > 1
+            saved = " (" + _quantiser_words("HEVC" if hevc else "AV1", hq.get("profile"), hq.get("quantiser", "QP"),
+                                            hq["qp"], f" over its {hq['tiles_read']} tiles' {header}s" if grid
+                                            else f", from its {header}", hq.get("quantiser_max", 51), median=grid) + ")"
         if inp.get("jpeg_history"):
             saved += (f"; its pixels hold the 8 × 8 blocks of an earlier JPEG save at about quality "
                       f"{inp['jpeg_history']['quality']}")

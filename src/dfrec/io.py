@@ -57,6 +57,10 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".3gp", ".3g2
 #: Bytes read to decide a file's type (:func:`sniff`): a transport stream shows its sync bytes a
 #: packet apart.
 SNIFF_BYTES = 1024
+#: Suffixes that say nothing of a file's format (none, as forensic tools export files named by their
+#: hash; a download's or a carving tool's): a folder scan takes such a file when its bytes are an
+#: image or video (:func:`scan_folder`).
+SNIFFED_SUFFIXES = ("", ".bin", ".dat", ".tmp", ".download", ".crdownload")
 #: The header object GUID that starts an ASF file (WMV, WMA).
 _ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 
@@ -646,8 +650,9 @@ def scan_folder(root: str | os.PathLike, suffixes: tuple[str, ...], exclude: str
     """Files under ``root`` whose suffix is in ``suffixes`` (symbolic links followed, each
     real folder once), in sorted order; nothing inside ``exclude`` (dfrec's own output).
 
-    A file with another suffix (or none, as forensic tools export files named by their hash) is
-    taken too when its first bytes are of a format with a suffix in ``suffixes`` (:func:`sniff`).
+    A file with no suffix (as forensic tools export files named by their hash) or a generic one
+    (:data:`SNIFFED_SUFFIXES`) is taken too when its first bytes are of a format with a suffix in
+    ``suffixes`` (:func:`sniff`); one with another suffix (``.m4a``, ``.txt`` ...) is not read.
     Nothing is passed over in silence: unreadable folders, broken links and files in formats
     dfrec cannot read are appended to ``failed``; other files (hidden, other suffixes, links
     to a folder already scanned) to ``ignored``, both as ``{"input", "reason"}``.
@@ -685,7 +690,7 @@ def scan_folder(root: str | os.PathLike, suffixes: tuple[str, ...], exclude: str
             elif suffix in UNSUPPORTED_IMAGE_SUFFIXES:
                 failed.append({"input": str(f), "reason": f"unsupported image format ({suffix}); convert it "
                                                           "to PNG or JPEG"})
-            elif suffix not in media and not _sniffs_as(f, media):
+            elif suffix not in media and not (suffix in SNIFFED_SUFFIXES and _sniffs_as(f, media)):
                 ignored.append({"input": str(f), "reason": "not an image or video file name"})
             elif not f.is_file():
                 failed.append({"input": str(f), "reason": "not a regular file"})

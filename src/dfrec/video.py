@@ -143,8 +143,11 @@ def _misnamed(path: str | os.PathLike) -> str:
     p = Path(path)
     if not p.suffix or p.suffix.lower() in VIDEO_SUFFIXES:
         return ""
-    with open(p, "rb") as f:
-        sniffed = sniff(f.read(SNIFF_BYTES))
+    try:
+        with open(p, "rb") as f:
+            sniffed = sniff(f.read(SNIFF_BYTES))
+    except OSError:
+        return ""
     if sniffed is None or sniffed.kind != "video":
         return ""
     return f"; its content is {sniffed.label} (named {p.suffix}, which misleads the decoder): rename it {sniffed.ext}"

@@ -492,8 +492,8 @@ def read_encoding(path: str | os.PathLike, syntaxes: tuple[Syntax, ...],
                   max_frames: int = 240) -> dict[str, Any] | None:
     """The quantiser of a video coded in one of ``syntaxes`` (the one its track names), in an MP4/MOV,
     Matroska/WebM or MPEG transport stream file (H.264 and HEVC; :mod:`dfrec.mpegts`), from the slice
-    (or frame) headers of up to ``max_frames`` frames spread evenly over it: ``{"codec", "profile", "qp"`` (the median frame quantiser: H.264 and HEVC QP,
-    0-51 on the 8-bit scale; VP9 and AV1 base_q_idx, 0-255), ``"qp_range": [min, max]``, ``"qp_by_type":
+    (or frame) headers of up to ``max_frames`` frames spread evenly over it: ``{"codec", "profile",
+    "qp"`` (the median frame quantiser: H.264 and HEVC QP, 0-51 on the 8-bit scale; VP9 and AV1 base_q_idx, 0-255), ``"qp_range": [min, max]``, ``"qp_by_type":
     {"I"|"P"|"B": mean}``, ``"frames_read"``, ``"frames_in_file"``, ``"quantiser"`` (``"QP"`` or
     ``"base_q_idx"``), ``"quantiser_max"}``. A frame's QP is its first slice's; a VP9 or AV1 sample's
     every coded frame counts (a superframe or temporal unit may hold a hidden one too). ``None`` for a

@@ -22,13 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="recover the source and target faces behind a face swap (images, folders, videos) and write reports",
         description=(
             "For every face in each INPUT (an image, a folder searched recursively, or a video: "
-            ".mp4/.mov/.mkv/.webm/.avi/.ts/.m2ts/.mpg/...; a file is what its bytes say) write the "
-            "aligned face, the recovered source and target faces, the identity map, a fake score, the "
-            "faces pasted back into the picture, a self-contained report.html and a result.json with "
-            "SHA-256 hashes; summary.html/summary.json index every result in OUT. Inputs that cannot be processed are listed at the end; the exit status is "
-            "non-zero only when none could be processed (see 'dfrec --help' for the codes). A rerun skips "
-            "inputs already done with the same input, settings and model (--force redoes them); an "
-            "interrupted run leaves no partial result and resumes where it stopped."
+            ".mp4/.mov/.mkv/.webm/.avi/.ts/.m2ts/.mpg/...; a file is what its bytes say) write the aligned "
+            "face, the recovered source and target faces, the identity map, a fake score, the faces pasted "
+            "back into the picture, a self-contained report.html and a result.json with SHA-256 hashes; "
+            "summary.html/summary.json index every result in OUT. Inputs that cannot be processed are listed "
+            "at the end; the exit status is non-zero only when none could be processed (see 'dfrec --help' "
+            "for the codes). A rerun skips inputs already done with the same input, settings and model "
+            "(--force redoes them); an interrupted run leaves no partial result and resumes where it stopped."
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image, folder or video file")

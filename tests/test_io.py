@@ -334,3 +334,19 @@ def test_media_kind_falls_back_on_the_suffix(tmp_path, rgb):
     (tmp_path / "odd.png").write_bytes(b"\x01\x02" * 500)
     assert io.media_kind(tmp_path / "odd.ts") == "video" and io.media_kind(tmp_path / "odd.png") == "image"
     assert io.media_kind(tmp_path / "missing.mkv") == "video"
+
+
+def test_a_saved_stream_playlist_says_what_to_do(tmp_path):
+    """A browser's or capture tool's HLS playlist or DASH manifest saved in place of the video is
+    refused with what to do instead, in the CLI's and the web app's words alike."""
+    from dfrec.serve.uploads import describe_unknown
+
+    hls = b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXTINF:6.0,\nseg0.ts\n#EXT-X-ENDLIST\n"
+    dash = b'<?xml version="1.0" encoding="utf-8"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static">'
+    for name, data, words in (("clip.m3u8", hls, "an HLS playlist"), ("clip.mpd", dash, "a DASH manifest")):
+        (tmp_path / name).write_bytes(data)
+        assert io.media_kind(tmp_path / name) == "image"  # neither a picture nor a video: read_image says why
+        with pytest.raises(InputError, match=f"{words} .*join them into one video first"):
+            io.read_image(tmp_path / name)
+        assert describe_unknown(data).startswith(words)
+    assert io.stream_manifest(b"hello") is None and describe_unknown(b"hello") == "text, not an image or a video"

@@ -176,7 +176,22 @@ def _unreadable_reason(head: bytes) -> str:
         if not features.check("avif"):
             return "an AVIF image that this Pillow cannot decode (Pillow >= 11.3 reads AVIF)"
         return "a damaged or truncated AVIF image"
-    return "not an image file (unrecognised format)"
+    return stream_manifest(head) or "not an image file (unrecognised format)"
+
+
+def stream_manifest(head: bytes) -> str | None:
+    """What to do with a streaming playlist saved in place of a video (an HLS ``.m3u8`` or a DASH
+    ``.mpd``: text that lists the video's segments, as a browser's "save" or a capture tool keeps
+    it), from its first bytes; ``None`` for anything else."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"#EXTM3U"):
+        kind, example = "an HLS playlist", "ffmpeg -i playlist.m3u8 -c copy video.ts"
+    elif b"<MPD" in text[:SNIFF_BYTES]:
+        kind, example = "a DASH manifest", "ffmpeg -i manifest.mpd -c copy video.mp4"
+    else:
+        return None
+    return (f"{kind} (a text list of a stream's segments), not a picture or a video: analyse its "
+            f"segments, or join them into one video first ({example})")
 
 
 def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
@@ -222,7 +237,7 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
         raise InputError(f"{shown(p)}: {describe(OSError(e.errno, e.strerror))}") from None
     if size == 0:
         raise InputError(f"{shown(p)}: empty file")
-    head = _read_head(p)
+    head = _read_head(p, SNIFF_BYTES)
     try:
         with warnings.catch_warnings():
             # PIL's own guard (Image.MAX_IMAGE_PIXELS, raised to max_pixels above) backs up ours;

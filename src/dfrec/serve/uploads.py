@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import BinaryIO
 
-from dfrec.io import Sniffed, enable_heif
+from dfrec.io import Sniffed, enable_heif, stream_manifest
 
 def describe_unknown(head: bytes) -> str:
     """Why a file is refused, in words, from its first bytes."""
@@ -24,6 +24,8 @@ def describe_unknown(head: bytes) -> str:
         return "a PDF document, not an image or a video"
     if h[:4] == b"PK\x03\x04":
         return "a ZIP archive (or an Office document), not an image or a video: upload the files inside it"
+    if manifest := stream_manifest(h):
+        return manifest
     try:
         h.decode("utf-8")
         return "text, not an image or a video"

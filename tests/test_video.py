@@ -194,3 +194,26 @@ def test_phone_video_rotation_is_applied_and_recorded(people, tmp_path, recovere
     assert np.abs(frame.image.astype(int) - upright).mean() < 6  # upright, to within the codec
     video = recoverer.recover_video(path, fps=1)
     assert video.info.rotation == 90 and len(video.tracks) == 1
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".ts"])
+def test_a_sound_recording_is_refused_as_such(tmp_path, suffix):
+    """An MP4 (a voice memo's container) or transport stream holding sound alone is not called
+    corrupt: the error says there is no video stream in it."""
+    from needs import need_module
+
+    from dfrec.errors import InputError
+    from dfrec.video import video_info
+
+    av = need_module("av")
+    path = tmp_path / f"memo{suffix}"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=44100)
+        for i in range(10):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 44100, i * 1024
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    words = "a transport stream of sound or data only" if suffix == ".ts" else "sound only"
+    with pytest.raises(InputError, match=f"cannot open as a video \\(it holds no video stream: {words}\\)$"):
+        video_info(path)

@@ -241,6 +241,21 @@ def _read(f: BinaryIO, start: int, end: int) -> bytes:
     return f.read(end - start)
 
 
+def track_handlers(f: BinaryIO) -> list[str] | None:
+    """The handler of each track of an ISO file open for reading (``"vide"``, ``"soun"``, ``"text"``,
+    ``"meta"`` ...), in order; ``None`` for a file with no ``moov`` box (or not an ISO file)."""
+    size = os.fstat(f.fileno()).st_size
+    moov = _child(f, 0, size, b"moov")
+    if moov is None:
+        return None
+    handlers = []
+    for kind, start, end in list(_boxes(f, *moov)):
+        if kind == b"trak" and (mdia := _child(f, start, end, b"mdia")) is not None:
+            if (hdlr := _child(f, *mdia, b"hdlr")) is not None:
+                handlers.append(_read(f, hdlr[0] + 8, hdlr[0] + 12).decode("latin-1"))
+    return handlers
+
+
 def _video_track(f: BinaryIO, size: int) -> dict[str, Any] | None:
     """The first video track of an ISO file: its sample entry type, where the entry's boxes lie
     (``children``: the decoder configuration, ``avcC``, ``hvcC`` ..., is one of them), its

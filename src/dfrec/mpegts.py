@@ -9,8 +9,9 @@ or 192-byte ones whose first 4 bytes are a timestamp (BDAV "M2TS"). The program 
 unit) each as FFmpeg's and broadcast muxers write them. Inside, the picture is an Annex B byte
 stream: NAL units behind ``00 00 01`` start codes, the parameter sets in band at every key frame.
 
-:func:`ts_video_track` finds the first video stream of the given types and where each of its PES
-packets starts (one vectorised pass over the file, 8 MiB at a time); :func:`access_unit` gathers
+:func:`ts_streams` reads the program tables; :func:`ts_video_track` finds the first video stream
+of the given types and where each of its PES packets starts (one vectorised pass over the file,
+8 MiB at a time); :func:`access_unit` gathers
 the first bytes of one of them and :func:`annexb_nals` splits them into NAL units, for
 :func:`dfrec.h264.read_encoding` to read their headers as it reads an MP4's samples.
 """
@@ -27,6 +28,9 @@ import numpy as np
 TS_PACKET = 188
 PACKET_SIZES = (188, 192, 204)
 SYNC = 0x47
+#: ``stream_type`` numbers of video streams (MPEG-1/2, MPEG-4 Part 2, H.264 and its SVC/MVC layers,
+#: HEVC, VVC, AVS, Dirac, VC-1 as SMPTE registers it); the others carry sound, subtitles or data.
+VIDEO_STREAM_TYPES = frozenset({0x01, 0x02, 0x10, 0x1B, 0x1F, 0x20, 0x24, 0x33, 0x42, 0xD1, 0xEA})
 #: Packets in a row that must start with the sync byte before a layout is believed.
 SYNCS_NEEDED = 8
 #: Packets read per block of the whole-file scan (~8 MiB).
@@ -119,40 +123,47 @@ def _pids(packets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pid, (packets[:, 1] & 0x40) != 0
 
 
-def ts_video_track(f: BinaryIO, size: int, stream_types: tuple[int, ...]) -> dict | None:
-    """The first stream of the file (open for reading, ``size`` bytes) whose ``stream_type`` is in
-    ``stream_types``, as ``{"stream_type", "pid", "start", "size"`` (the packet layout), ``"samples"``
-    (the index of each packet where one of its PES packets starts, in file order)}``; ``None`` for
-    a file that is not a transport stream or holds no such stream in its first
-    :data:`MAX_TABLE_SEARCH` bytes."""
+def ts_streams(f: BinaryIO) -> tuple[tuple[int, int], list[tuple[int, int]]] | None:
+    """``((offset of the first sync byte, packet size), [(stream_type, PID), ...])`` of a transport
+    stream (open for reading): the streams its program maps name, those of every map met in the
+    first block of packets that holds one; ``None`` for a file that is not a transport stream or
+    names no stream in its first :data:`MAX_TABLE_SEARCH` bytes."""
     f.seek(0)
     layout = packet_layout(f.read(max(PACKET_SIZES) * (SYNCS_NEEDED + 1)))
     if layout is None:
         return None
-    start, psize = layout
     maps: set[int] = set()
-    track: dict | None = None
-    samples: list[np.ndarray] = []
+    for first, packets in _blocks(f, *layout):
+        if first * layout[1] > MAX_TABLE_SEARCH:
+            return None
+        pid, unit_start = _pids(packets)
+        if not maps:  # the association table names the program maps (a few will do: it repeats)
+            for i in np.flatnonzero(unit_start & (pid == 0))[:4]:
+                maps.update(_pat(_section(packets[i].tobytes())))
+        streams = [s for i in np.flatnonzero(unit_start & np.isin(pid, list(maps)))
+                   for s in _pmt(_section(packets[i].tobytes()))]
+        if streams:
+            return layout, list(dict.fromkeys(streams))
+    return None
+
+
+def ts_video_track(f: BinaryIO, size: int, stream_types: tuple[int, ...]) -> dict | None:
+    """The first stream of the file (open for reading, ``size`` bytes) whose ``stream_type`` is in
+    ``stream_types``, as ``{"stream_type", "pid", "start", "size"`` (the packet layout), ``"samples"``
+    (the index of each packet where one of its PES packets starts, in file order)}``; ``None`` for
+    a file that is not a transport stream or holds no such stream (:func:`ts_streams`)."""
+    if (found := ts_streams(f)) is None:
+        return None
+    (start, psize), streams = found
+    kind, video = next(((t, p) for t, p in streams if t in stream_types), (None, None))
+    if video is None:
+        return None
+    samples = []
     for first, packets in _blocks(f, start, psize):
         pid, unit_start = _pids(packets)
-        if track is None:
-            if first * psize > MAX_TABLE_SEARCH:
-                return None
-            if not maps:  # the association table names the program maps (a few will do: it repeats)
-                for i in np.flatnonzero(unit_start & (pid == 0))[:4]:
-                    maps.update(_pat(_section(packets[i].tobytes())))
-            for i in np.flatnonzero(unit_start & np.isin(pid, list(maps))):
-                found = next(((t, p) for t, p in _pmt(_section(packets[i].tobytes())) if t in stream_types), None)
-                if found is not None:
-                    track = {"stream_type": found[0], "pid": found[1], "start": start, "size": psize}
-                    break
-            if track is None:
-                continue
-        samples.append(first + np.flatnonzero(unit_start & (pid == track["pid"])))
-    if track is None:
-        return None
-    track["samples"] = [int(i) for i in np.concatenate(samples)] if samples else []
-    return track
+        samples.append(first + np.flatnonzero(unit_start & (pid == video)))
+    return {"stream_type": kind, "pid": video, "start": start, "size": psize,
+            "samples": [int(i) for i in np.concatenate(samples)] if samples else []}
 
 
 def access_unit(f: BinaryIO, track: dict, packet: int, limit: int = AU_BYTES) -> bytes:

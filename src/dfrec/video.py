@@ -68,7 +68,8 @@ def _open(path: str | os.PathLike) -> cv2.VideoCapture:
     cap = cv2.VideoCapture(str(p))
     if not cap.isOpened():
         cap.release()
-        raise InputError(f"{p}: cannot open as a video (unsupported or corrupt file){_misnamed(p)}")
+        raise InputError(f"{p}: cannot open as a video ({_no_video_stream(p) or 'unsupported or corrupt file'})"
+                         f"{_misnamed(p)}")
     return cap
 
 
@@ -133,6 +134,27 @@ def sample_frames(
         cap.release()
     if yielded == 0 and index < 0:
         raise InputError(f"{Path(path)}: video holds no decodable frame{_misnamed(path)}")
+
+
+def _no_video_stream(path: str | os.PathLike) -> str:
+    """``"it holds no video stream: sound only"`` (or "sound, text") for an MP4/MOV/M4A or a
+    transport stream whose tracks or program map name no video, as an audio recording's; ``""``
+    for any other file, or one that does not say."""
+    from dfrec.h264 import track_handlers
+    from dfrec.mpegts import VIDEO_STREAM_TYPES, ts_streams
+
+    try:
+        with open(path, "rb") as f:
+            if (found := ts_streams(f)) is not None:
+                return "" if any(t in VIDEO_STREAM_TYPES for t, _ in found[1]) else \
+                    "it holds no video stream: a transport stream of sound or data only"
+            handlers = track_handlers(f)
+    except (OSError, ValueError, IndexError):
+        return ""
+    if not handlers or "vide" in handlers:
+        return ""
+    words = {"soun": "sound", "text": "text", "sbtl": "subtitles", "meta": "metadata", "hint": "hints"}
+    return "it holds no video stream: " + ", ".join(dict.fromkeys(words.get(h, h) for h in handlers)) + " only"
 
 
 def _misnamed(path: str | os.PathLike) -> str:

@@ -129,10 +129,15 @@ def sniff(head: bytes) -> Sniffed | None:
     return None
 
 
+def sniff_file(path: str | os.PathLike) -> Sniffed | None:
+    """:func:`sniff` of a file's first :data:`SNIFF_BYTES` (``None`` where it cannot be read)."""
+    return sniff(_read_head(Path(path), SNIFF_BYTES))
+
+
 def media_kind(path: str | os.PathLike) -> str:
     """``"video"`` or ``"image"``: what a file's first bytes say it is (:func:`sniff`), or, where
     they say nothing dfrec knows (or cannot be read), what its suffix says (:data:`VIDEO_SUFFIXES`)."""
-    sniffed = sniff(_read_head(Path(path), SNIFF_BYTES))
+    sniffed = sniff_file(path)
     if sniffed is not None:
         return sniffed.kind
     return "video" if Path(path).suffix.lower() in VIDEO_SUFFIXES else "image"
@@ -718,7 +723,7 @@ def scan_folder(root: str | os.PathLike, suffixes: tuple[str, ...], exclude: str
 
 def _sniffs_as(path: Path, suffixes: tuple[str, ...]) -> bool:
     """Whether the file's first bytes are of a format whose usual suffix is in ``suffixes``."""
-    sniffed = sniff(_read_head(path, SNIFF_BYTES)) if path.is_file() else None
+    sniffed = sniff_file(path) if path.is_file() else None
     return sniffed is not None and sniffed.ext in suffixes
 
 

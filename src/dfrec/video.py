@@ -160,16 +160,12 @@ def _no_video_stream(path: str | os.PathLike) -> str:
 def _misnamed(path: str | os.PathLike) -> str:
     """``"; ... rename it .mpg"`` where a video's name ends in another format's suffix, which FFmpeg
     believes before the content for some containers (a program stream named ``.jpg``); else ``""``."""
-    from dfrec.io import SNIFF_BYTES, VIDEO_SUFFIXES, sniff
+    from dfrec.io import VIDEO_SUFFIXES, sniff_file
 
     p = Path(path)
     if not p.suffix or p.suffix.lower() in VIDEO_SUFFIXES:
         return ""
-    try:
-        with open(p, "rb") as f:
-            sniffed = sniff(f.read(SNIFF_BYTES))
-    except OSError:
-        return ""
+    sniffed = sniff_file(p)
     if sniffed is None or sniffed.kind != "video":
         return ""
     return f"; its content is {sniffed.label} (named {p.suffix}, which misleads the decoder): rename it {sniffed.ext}"

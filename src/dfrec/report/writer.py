@@ -24,7 +24,7 @@ import numpy as np
 from dfrec import __version__
 from dfrec.compression import jpeg_history
 from dfrec.hevc import read_video_encoding
-from dfrec.io import SNIFF_BYTES, decoding_words, image_header, sniff, write_image, write_json_atomic, write_text_atomic
+from dfrec.io import decoding_words, image_header, sniff_file, write_image, write_json_atomic, write_text_atomic
 from dfrec.report.gallery import gallery_matches, gallery_record
 from dfrec.report.html import render_report
 from dfrec.report.overview import overview_image
@@ -101,8 +101,7 @@ def _input_record(path: Path, kind: str, width: int, height: int) -> dict[str, A
 def video_container(path: str | os.PathLike) -> str | None:
     """What kind of file a video is, from its first bytes (:func:`dfrec.io.sniff`'s label: ``"MP4
     video"``, ``"MPEG transport stream video (M2TS)"`` ...); ``None`` where they name none dfrec knows."""
-    with open(path, "rb") as f:
-        sniffed = sniff(f.read(SNIFF_BYTES))
+    sniffed = sniff_file(path)
     return sniffed.label if sniffed is not None and sniffed.kind == "video" else None
 
 

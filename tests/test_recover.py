@@ -337,13 +337,14 @@ def test_video_report_names_the_worst_frame(recoverer, fixture_dir, tmp_path):
 @pytest.mark.parametrize("codec, suffix", [("h264", ".mp4"), ("hevc", ".mp4"), ("h264", ".ts"), ("hevc", ".m2ts")])
 def test_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, fixture_dir, tmp_path, codec, suffix):
     """An H.264 or HEVC MP4's or transport stream's report records the quantiser its slice headers
-    state (result.json's ``input.video_encoding``, report.html's provenance) and gives its track the
-    <codec>_compressed caveat the measurement calls for at that QP."""
+    state and the CRF its encoder (x264, x265) wrote into the stream (result.json's
+    ``input.video_encoding``, report.html's provenance) and gives its track the <codec>_compressed
+    caveat the measurement calls for at that CRF."""
     from repo_scripts import load_script
 
     from dfrec.io import read_image
     from dfrec.report.writer import write_video_report
-    from dfrec.results import compression_caveat
+    from dfrec.results import CRF_ENCODERS, LOSSY_CODECS, compression_caveat
 
     need_module("av")
     clips = load_script("benchmarks/video_clip.py")
@@ -354,11 +355,14 @@ def test_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, fixtur
     video = recoverer.recover_video(p, fps=0)
     result = write_video_report(tmp_path / "out" / "face", p, video, {"device": "cpu"}, recoverer.model_info())
     enc = result["input"]["video_encoding"]
-    assert enc["codec"] == codec and enc["frames_read"] == 4 and enc["qp"] >= 33
-    expected = compression_caveat(codec, enc["qp"])
-    assert expected is not None  # CRF 40: FaceForensics++'s "c40"
+    assert enc["codec"] == codec and enc["frames_read"] == 4 and enc["qp"] >= 25
+    encoder = CRF_ENCODERS[codec]
+    assert enc["encoder"]["name"] == encoder and enc["encoder"]["crf"] == 40
+    expected = compression_caveat(codec, 40, f"{encoder}_crf")
+    assert expected is not None and f"by {encoder} at CRF 40 " in expected["message"]  # FaceForensics++'s "c40"
     assert expected in result["faces"][0]["caveats"]
-    page = (tmp_path / "out" / "face" / "report.html").read_text()
+    page = " ".join((tmp_path / "out" / "face" / "report.html").read_text().split())
+    assert f"{LOSSY_CODECS[codec]} by {encoder} " in page and " at CRF 40 (its settings, written into the stream)" in page
     assert f"a median quantiser (QP) of {enc['qp']:g} over 4 of its frames" in page
 
 

@@ -280,3 +280,36 @@ def test_the_heic_and_avif_caveats_go_by_the_quantiser_their_headers_state(codec
     assert compression_caveat(codec, top) is not None  # the scale's top: the coarsest row, which weakened
     found_in = {"heic": "heif_slice_headers", "avif": "avif_frame_header"}[codec]
     assert lossy_save({"heif_encoding": {"codec": heif, "qp": 27.0}}) == (codec, 27.0, found_in)
+
+
+def test_an_x264_or_x265_video_goes_by_the_crf_its_stream_states():
+    """x264 writes each slice's first macroblock's QP, which its adaptive quantisation moves far from
+    the frame's (CRF 23 clips read a median slice QP of 13 or 33 by their top-left corner,
+    benchmarks/video_quantiser_reading.py): where the stream states x264's or x265's CRF, the caveat
+    quotes the row measured at that CRF; where x264 states none (an average bitrate), the slice QP,
+    called rough; x264 at a constant QP (no adaptive quantisation) and other encoders, the slice QP."""
+    from dfrec.results import compression_caveat, compression_measurement, lossy_save
+
+    def video(codec, slice_qp, **encoder):
+        return {"kind": "video", "video_encoding": {"codec": codec, "qp": slice_qp, "encoder": encoder or None}}
+
+    assert lossy_save(video("h264", 13.0, name="x264", crf=23.0, aq="1:1.00")) == ("h264", 23.0, "x264_crf")
+    assert lossy_save(video("hevc", 30.5, name="x265", crf=23.0, aq="2")) == ("hevc", 23.0, "x265_crf")
+    assert lossy_save(video("h264", 13.0, name="x264", crf=None, bitrate_kbps=800.0, aq="1:1.00")) == (
+        "h264", 13.0, "x264_slice_headers")
+    assert lossy_save(video("h264", 31.0, name="x264", crf=None, qp=30.0, aq="0")) == ("h264", 31.0, "slice_headers")
+    assert lossy_save(video("h264", 31.0)) == ("h264", 31.0, "slice_headers")  # no settings in the stream
+    assert lossy_save(video("hevc", 31.0, name="x264", crf=23.0)) == ("hevc", 31.0, "slice_headers")  # not the asset's
+
+    rows = compression_measurement("h264")["h264"]
+    stated = compression_caveat("h264", 23.0, "x264_crf")["message"]
+    assert stated.startswith("encoded as H.264 by x264 at CRF 23 (the setting x264 wrote into the stream): ")
+    assert f"clips at x264's CRF 23 (a median QP of {rows['23']['qp']})" in stated
+    by_slice = compression_caveat("h264", 13.0, "x264_slice_headers")["message"]  # the same clip by its slice QP
+    assert "by x264 at a quantiser (QP) of about 13 " in by_slice and "clips at x264's CRF 18 " in by_slice
+    for crf, row in ((20.0, "18"), (20.5, "23"), (60.0, "45")):  # nearest CRF measured, a tie to the coarser
+        assert f"clips at x264's CRF {row} " in compression_caveat("h264", crf, "x264_crf")["message"]
+    hevc = compression_measurement("hevc")
+    crf = max(hevc["hevc"], key=int)
+    said = compression_caveat("hevc", float(crf), "x265_crf")
+    assert said is None or f"by x265 at CRF {crf} " in said["message"]

@@ -2,10 +2,13 @@
 decoding pixels.
 
 An H.264 encoder's main quality control is the quantisation parameter (QP, 0-51; each +6 doubles
-the quantiser step): x264's ``-crf 23`` (FFmpeg's default, FaceForensics++'s "c23") gives P frames
-a QP near 23-26, ``-crf 40`` ("c40") near 40. Every coded slice states its QP in its header
-(``26 + pic_init_qp_minus26 + slice_qp_delta``, ITU-T H.264 §7.4.2.2, §7.4.3); the macroblocks
-may depart from it by small deltas (adaptive quantisation), which are not read here.
+the quantiser step): x264's ``-crf 23`` (FFmpeg's default, FaceForensics++'s "c23") codes a
+picture's macroblocks at QPs around 21-28, ``-crf 40`` ("c40") around 35-48. Every coded slice
+states a QP in its header (``26 + pic_init_qp_minus26 + slice_qp_delta``, ITU-T H.264 §7.4.2.2,
+§7.4.3), and the macroblocks depart from it by deltas (adaptive quantisation), which are not read
+here. x264 states its slice's first macroblock's QP there, up to about 10 from the frame's; the
+CRF it was run at is read from the settings it writes into the stream instead
+(:mod:`dfrec.encoder_settings`, ``"encoder"`` in :func:`read_encoding`'s result).
 
 :func:`read_h264_encoding` walks an ISO base media file (MP4, MOV, M4V, 3GP: ``moov`` → the video
 ``trak`` → ``stbl``), takes the sequence and picture parameter sets from its ``avcC`` box (or from
@@ -26,6 +29,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
+from dfrec.encoder_settings import encoder_settings
 from dfrec.mpegts import access_unit, annexb_nals, ts_video_track
 
 #: Profiles whose sequence parameter set carries chroma format, bit depths and scaling lists (§7.3.2.1.1).
@@ -36,6 +40,8 @@ _PROFILE_NAMES = {66: "Baseline", 77: "Main", 88: "Extended", 100: "High", 110: 
 _SLICE_TYPES = {0: "P", 1: "B", 2: "I", 3: "P", 4: "I"}  # SP and SI coded as P and I
 #: The most bytes of a NAL unit read for its header: slice headers with long weight tables fit.
 HEADER_BYTES = 1024
+#: The most bytes of an SEI NAL unit read (x265's settings text is about 3 KiB).
+SEI_BYTES = 64 << 10
 #: The most frames a sample table is taken to list (46 hours at 60 fps): a damaged count allocates no more.
 MAX_SAMPLES = 10_000_000
 
@@ -484,7 +490,10 @@ class Syntax:
     instead, and no parameter sets or slices, and may give ``read_config(config box payload, state)``.
     ``ts_stream_types``: the MPEG transport stream ``stream_type`` numbers of the codec (H.264 0x1B,
     HEVC 0x24; :mod:`dfrec.mpegts`), whose pictures are read as Annex B NAL units.
-    ``quantiser`` names what ``qp`` counts and ``quantiser_max`` its top (H.264 and HEVC: QP, 51)."""
+    ``quantiser`` names what ``qp`` counts and ``quantiser_max`` its top (H.264 and HEVC: QP, 51).
+    ``sei``: the NAL types of SEI messages, where x264 and x265 write their settings
+    (:mod:`dfrec.encoder_settings`), and ``nal_header`` the bytes of a NAL unit's header (H.264 1,
+    HEVC 2)."""
 
     name: str
     entries: tuple[str, ...]
@@ -501,6 +510,8 @@ class Syntax:
     ts_stream_types: tuple[int, ...] = ()
     quantiser: str = "QP"
     quantiser_max: int = 51
+    sei: frozenset[int] = frozenset()
+    nal_header: int = 1
 
 
 def read_encoding(path: str | os.PathLike, syntaxes: tuple[Syntax, ...],
@@ -510,7 +521,8 @@ def read_encoding(path: str | os.PathLike, syntaxes: tuple[Syntax, ...],
     (or frame) headers of up to ``max_frames`` frames spread evenly over it: ``{"codec", "profile",
     "qp"`` (the median frame quantiser: H.264 and HEVC QP, 0-51 on the 8-bit scale; VP9 and AV1 base_q_idx, 0-255), ``"qp_range": [min, max]``, ``"qp_by_type":
     {"I"|"P"|"B": mean}``, ``"frames_read"``, ``"frames_in_file"``, ``"quantiser"`` (``"QP"`` or
-    ``"base_q_idx"``), ``"quantiser_max"}``. A frame's QP is its first slice's; a VP9 or AV1 sample's
+    ``"base_q_idx"``), ``"quantiser_max"``, ``"encoder"}`` (the settings x264 or x265 wrote into an
+    H.264 or HEVC stream, :func:`dfrec.encoder_settings.parse_settings`; ``None`` where it states none). A frame's QP is its first slice's; a VP9 or AV1 sample's
     every coded frame counts (a superframe or temporal unit may hold a hidden one too). ``None`` for a
     file that holds no such video track (in an ISO sample table, Matroska blocks or a transport stream's
     program map), or whose headers cannot be read. A transport stream's ``frames_in_file`` counts its
@@ -559,7 +571,8 @@ def read_encoding(path: str | os.PathLike, syntaxes: tuple[Syntax, ...],
     by_type = {t: round(float(np.mean([fr["qp"] for fr in frames if fr["type"] == t])), 1)
                for t in ("I", "P", "B") if any(fr["type"] == t for fr in frames)}
     return {**quantiser_summary(syntax, frames, state), "qp_by_type": by_type, "frames_read": len(frames),
-            "frames_in_file": len(samples), "quantiser": syntax.quantiser, "quantiser_max": syntax.quantiser_max}
+            "frames_in_file": len(samples), "quantiser": syntax.quantiser, "quantiser_max": syntax.quantiser_max,
+            "encoder": state.get("encoder")}
 
 
 def spread(n: int, most: int) -> list[int]:
@@ -583,8 +596,14 @@ def quantiser_summary(syntax: Syntax, frames: list[dict[str, Any]], state: dict)
 
 def _take(syntax: Syntax, nal: bytes, state: dict) -> None:
     """Parse a parameter set NAL unit into ``state`` (by its table and id); one that cannot be parsed
-    is left out, so that the slices that need it read as unreadable."""
-    if len(nal) >= 2 and (kind := syntax.parameter_sets.get(syntax.nal_type(nal))) is not None:
+    is left out, so that the slices that need it read as unreadable. An SEI NAL unit: the encoder's
+    settings (``state["encoder"]``, :func:`dfrec.encoder_settings.encoder_settings`), until found."""
+    if len(nal) < 2:
+        return
+    if syntax.nal_type(nal) in syntax.sei:
+        if state.get("encoder") is None:
+            state["encoder"] = encoder_settings(rbsp(nal, syntax.nal_header))
+    elif (kind := syntax.parameter_sets.get(syntax.nal_type(nal))) is not None:
         table, parse = kind
         try:
             ps = parse(nal)
@@ -595,8 +614,8 @@ def _take(syntax: Syntax, nal: bytes, state: dict) -> None:
 
 def _sample_nals(f: BinaryIO, offset: int, size: int, length_size: int, syntax: Syntax) -> Iterator[bytes]:
     """The NAL units of the sample at ``offset`` (each prefixed by its ``length_size``-byte length):
-    parameter sets whole, any other unit's first :data:`HEADER_BYTES`; up to a length that overruns
-    the sample."""
+    parameter sets whole, SEI messages up to :data:`SEI_BYTES`, any other unit's first
+    :data:`HEADER_BYTES`; up to a length that overruns the sample."""
     pos, end = offset, offset + size
     while pos + length_size < end:
         f.seek(pos)
@@ -604,18 +623,24 @@ def _sample_nals(f: BinaryIO, offset: int, size: int, length_size: int, syntax: 
         if n == 0 or pos + length_size + n > end:
             return
         nal = f.read(min(n, HEADER_BYTES))
-        if n > HEADER_BYTES and len(nal) >= 2 and syntax.nal_type(nal) in syntax.parameter_sets:
-            nal += f.read(n - len(nal))
+        if n > HEADER_BYTES and len(nal) >= 2:
+            kind = syntax.nal_type(nal)
+            if kind in syntax.parameter_sets:
+                nal += f.read(n - len(nal))
+            elif kind in syntax.sei:
+                nal += f.read(min(n, SEI_BYTES) - len(nal))
         yield nal
         pos += length_size + n
 
 
 def _first_slice(nals: Iterable[bytes], syntax: Syntax, state: dict) -> dict[str, Any] | None:
     """The header of the first coded slice among a picture's ``nals``, reading parameter sets met on
-    the way; ``None`` where there is none or it cannot be parsed."""
+    the way (into ``state``), and an encoder's settings from an SEI message before it (``state["encoder"]``,
+    :func:`dfrec.encoder_settings.encoder_settings`, until found); ``None`` where there is no slice or
+    it cannot be parsed."""
     for nal in nals:
         kind = syntax.nal_type(nal) if len(nal) >= 2 else -1
-        if kind in syntax.parameter_sets:
+        if kind in syntax.parameter_sets or kind in syntax.sei:
             _take(syntax, nal, state)
         elif kind in syntax.slices:
             try:
@@ -631,7 +656,7 @@ H264 = Syntax(
     config=_avcc_parameter_sets, nal_type=lambda nal: nal[0] & 31,
     parameter_sets={7: ("sps", parse_sps), 8: ("pps", parse_pps)}, slices=frozenset({1, 5}),
     parse_slice=lambda nal, state: parse_slice_header(nal, state.get("sps", {}), state.get("pps", {})),
-    profile_names=_PROFILE_NAMES, ts_stream_types=(0x1B,),
+    profile_names=_PROFILE_NAMES, ts_stream_types=(0x1B,), sei=frozenset({6}),
 )
 
 

@@ -274,7 +274,7 @@ HEVC = Syntax(
     config=_hvcc_parameter_sets, nal_type=_nal_type,
     parameter_sets={_SPS: ("sps", parse_sps), _PPS: ("pps", parse_pps)},  # the VPS holds nothing a slice needs
     slices=frozenset({*range(0, 10), *range(16, 22)}), parse_slice=parse_slice_header, profile_names=_PROFILE_NAMES,
-    ts_stream_types=(0x24,),
+    ts_stream_types=(0x24,), sei=frozenset({39, 40}), nal_header=2,
 )
 
 

@@ -97,7 +97,17 @@ SAVE_FOUND_IN = {
                           "header; 0-255, higher is coarser)"),
     "frame_headers": ("encoded as {name} at a quantiser index (base_q_idx) of {q} (the median over its frames' "
                       "headers; 0-255, higher is coarser)"),
+    "x264_crf": "encoded as {name} by x264 at CRF {q} (the setting x264 wrote into the stream)",
+    "x265_crf": "encoded as {name} by x265 at CRF {q} (the setting x265 wrote into the stream)",
+    "x264_slice_headers": ("encoded as {name} by x264 at a quantiser (QP) of about {q} (the median over its frames' "
+                           "slice headers, where x264 writes each slice's first macroblock's QP, which its adaptive "
+                           "quantisation moves by up to about 10 from the frame's; 0-51, higher is coarser)"),
 }
+#: The encoder whose CRF a video codec's measured rows are keyed by (x264's and x265's clips: the
+#: caveat goes by the CRF such a video's stream states, :mod:`dfrec.encoder_settings`), and where
+#: that is found (a key of :data:`SAVE_FOUND_IN`).
+CRF_ENCODERS = {"h264": "x264", "hevc": "x265"}
+CRF_FOUND_IN = {"x264": "x264_crf", "x265": "x265_crf"}
 #: Where a video's or HEIF photo's quantiser is read (a key of :data:`SAVE_FOUND_IN`), per codec of :data:`QP_CODECS`.
 QUANTISER_FOUND_IN = {"h264": "slice_headers", "hevc": "slice_headers", "vp9": "frame_headers",
                       "av1": "frame_headers", "heic": "heif_slice_headers", "avif": "avif_frame_header"}
@@ -142,20 +152,23 @@ def compression_measurement(codec: str) -> dict[str, Any]:
     return json.loads(asset.read_text(encoding="utf-8"))
 
 
-def _nearest_quality(rows: dict[str, Any], quality: float, codec: str = "jpeg") -> str:
+def _nearest_quality(rows: dict[str, Any], quality: float, codec: str = "jpeg", by_key: bool = False) -> str:
     """The key of ``rows`` (qualities as strings) nearest ``quality``; a tie goes to the higher one.
     A video codec's rows are keyed by CRF and hold the ``qp`` their clips were coded at, HEIC's by
     quality with the ``qp`` of its saves (:data:`QP_CODECS`): the row of nearest ``qp`` (a tie to the
+    coarser), unless ``by_key`` (``quality`` is a CRF the video states: the nearest key, a tie to the
     coarser)."""
-    if codec in QP_CODECS:
+    if codec in QP_CODECS and not by_key:
         return min(rows, key=lambda k: (abs(rows[k]["qp"] - float(quality)), -rows[k]["qp"]))
-    return min(rows, key=lambda k: (abs(int(k) - int(quality)), -int(k)))
+    return min(rows, key=lambda k: (abs(float(k) - float(quality)), -int(k)))
 
 
 def lossy_save(record: dict[str, Any]) -> tuple[str, float, str] | None:
     """``(codec, quality, found_in)`` of the coarsest lossy save a picture is known to have gone
     through, from its :func:`dfrec.io.image_header` or its ``result.json`` ``input``: a video's
-    ``video_encoding`` (``"slice_headers"``: an H.264 or HEVC video's median slice QP;
+    ``video_encoding`` (``"x264_crf"``, ``"x265_crf"``: the CRF an x264 or x265 stream states,
+    :data:`CRF_ENCODERS`; else ``"slice_headers"``: an H.264 or HEVC video's median slice QP, or
+    ``"x264_slice_headers"`` where x264 with adaptive quantisation made them;
     ``"frame_headers"``: a VP9 or AV1 video's median base_q_idx; :func:`dfrec.hevc.read_video_encoding`); a JPEG's
     ``jpeg_quality`` (``"jpeg_tables"``) or, where its pixels hold the blocks of an earlier save
     :data:`EARLIER_JPEG_MARGIN` or more lower, that save's ``jpeg_history`` (``"jpeg_blocks_before"``);
@@ -166,7 +179,12 @@ def lossy_save(record: dict[str, Any]) -> tuple[str, float, str] | None:
     PNG never saved as JPEG, a lossless WebP, unknown)."""
     video = record.get("video_encoding") or {}
     if video.get("codec") in VIDEO_CODECS and video.get("qp") is not None:
-        return video["codec"], float(video["qp"]), QUANTISER_FOUND_IN[video["codec"]]
+        codec, encoder = video["codec"], video.get("encoder") or {}
+        if encoder.get("crf") is not None and encoder.get("name") == CRF_ENCODERS.get(codec):
+            return codec, float(encoder["crf"]), CRF_FOUND_IN[encoder["name"]]
+        if encoder.get("name") == "x264" and encoder.get("aq") not in (None, "0"):
+            return codec, float(video["qp"]), "x264_slice_headers"
+        return codec, float(video["qp"]), QUANTISER_FOUND_IN[codec]
     history = (record.get("jpeg_history") or {}).get("quality")
     if (record.get("jpeg_quality") or {}).get("quality") is not None:
         last = int(record["jpeg_quality"]["quality"])
@@ -194,13 +212,15 @@ def compression_caveat(codec: str, quality: float, found_in: str | None = None) 
     """The ``<codec>_compressed`` caveat of a picture last saved with ``codec`` ("jpeg" or "webp", at
     ``quality`` 1-100 as :mod:`dfrec.compression` reads it; "heic" or "avif" at the QP or base_q_idx
     :mod:`dfrec.heif` reads) or of a video encoded with "h264", "hevc", "vp9" or "av1"
-    (at the median quantiser ``quality`` its headers state, :func:`lossy_save`); ``found_in``: where, a key of
+    (at the median quantiser ``quality`` its headers state, or at the CRF ``quality`` its x264 or x265
+    stream states where ``found_in`` says so, :func:`lossy_save`); ``found_in``: where, a key of
     :data:`SAVE_FOUND_IN`, by default the file's own header. ``None`` where, at the measured quality
     nearest it, the fake score kept its catch rate at :data:`COMPRESSION_CAVEAT_CAUGHT`, called no
     more untouched faces swapped than :data:`COMPRESSION_CAVEAT_REALS_RISE` above its rate unsaved, and
     the recovered target kept its lead over the forgery (:data:`COMPRESSION_CAVEAT_LEAD_KEPT`)."""
     ref, name = compression_measurement(codec), LOSSY_CODECS[codec]
-    q = _nearest_quality(ref[codec], quality, codec)
+    by_crf = found_in in CRF_FOUND_IN.values()  # the CRF the stream states: the row measured at it
+    q = _nearest_quality(ref[codec], quality, codec, by_crf)
     row, clean, unsaved = ref[codec][q], ref["as_it_is"], UNSAVED[codec]
     score_weak = row["swaps_caught"] < COMPRESSION_CAVEAT_CAUGHT
     reals_rise = row["reals_called_swapped"] - clean["reals_called_swapped"]
@@ -208,7 +228,7 @@ def compression_caveat(codec: str, quality: float, found_in: str | None = None) 
     recovery_weak, recovery, kept = False, "", ""
     if ref.get("recovery"):  # the map and the recovered target on the same kind of swaps (compression_recovery.py)
         rec = ref["recovery"]
-        rq = q if q in rec[codec] else _nearest_quality(rec[codec], quality, codec)
+        rq = q if q in rec[codec] else _nearest_quality(rec[codec], quality, codec, by_crf)
         r, r0 = rec[codec][rq], rec["as_it_is"]
         recovery_weak = (r["lead"] < COMPRESSION_CAVEAT_LEAD_KEPT * r0["lead"]
                          and -r["lead_change"] >= COMPRESSION_CAVEAT_LEAD_Z * r["lead_change_se"])

@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
+from dfrec.encoder_settings import encoder_words
 from dfrec.report.gallery import LIKELY_TEXT, about, candidate_columns, no_match_text, weak_lead_text
 from dfrec.report.provenance import DLIB_ROLES, target_caveat, target_comparison
 from dfrec.results import FAKE_THRESHOLD, LOSSY_CODECS, VERDICT_TEXT, by_score, training_faces, verdict
@@ -474,15 +475,19 @@ def _quantiser_words(codec: str, profile: Any, quantiser: str, qp: float, where:
 def _video_encoding_text(enc: dict) -> str:
     """`` (H.264, High profile, a median quantiser (QP) of 28 over 50 of its frames' slice headers;
     0-51, higher is coarser)`` from a result's ``input.video_encoding`` (:func:`dfrec.hevc.read_video_encoding`;
-    records written before VP9 was read name no quantiser: QP, 0-51); ``""`` for none."""
+    records written before VP9 was read name no quantiser: QP, 0-51), with ``by x264 core 164 at CRF 23
+    (its settings, written into the stream)`` after the codec where the stream states them; ``""`` for none."""
     if not enc:
         return ""
     quantiser = enc.get("quantiser", "QP")
     # VP9 and AV1 count every coded frame, hidden reference frames too, so not "of its frames"
     where = "of its frames' slice headers" if quantiser == "QP" else "coded frames' headers"
-    return " (" + _quantiser_words(LOSSY_CODECS.get(enc.get("codec"), str(enc.get("codec")).upper()), enc.get("profile"),
-                                   quantiser, enc["qp"], f" over {enc['frames_read']} {where}",
-                                   enc.get("quantiser_max", 51)) + ")"
+    words = _quantiser_words(LOSSY_CODECS.get(enc.get("codec"), str(enc.get("codec")).upper()), enc.get("profile"),
+                             quantiser, enc["qp"], f" over {enc['frames_read']} {where}", enc.get("quantiser_max", 51))
+    if enc.get("encoder"):  # results since report format 14: what x264 or x265 wrote into the stream
+        codec, _, rest = words.partition(", ")
+        words = f"{codec} by {encoder_words(enc['encoder'])} (its settings, written into the stream), {rest}"
+    return f" ({words})"
 
 
 def provenance_html(result: dict[str, Any]) -> str:

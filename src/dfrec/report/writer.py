@@ -37,7 +37,9 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: Version of a result folder's layout (the files written, the keys of ``result.json``). Raise it
 #: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
 #: redoes results in an older layout instead of keeping them.
-#: 13: a video's ``input`` gained ``container``, what its first bytes say it is (``"MPEG transport
+#: 14: an H.264 or HEVC video's ``video_encoding`` gained ``encoder``, the settings x264 or x265 wrote
+#: into the stream (its CRF ...), and the caveat of an x264 or x265 video goes by the CRF they state
+#: (2026-12-07); 13: a video's ``input`` gained ``container``, what its first bytes say it is (``"MPEG transport
 #: stream video"`` ...), and a transport stream's H.264 or HEVC ``video_encoding`` (2026-12-07); 12: a HEIC or AVIF
 #: photo's ``input`` gained ``heif_encoding`` (its HEVC tiles' QP, its AV1 base_q_idx) and its faces the ``heic_compressed`` or
 #: ``avif_compressed`` caveat (2026-12-07);
@@ -65,7 +67,7 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: before: a rerun redoes older results, whose crops differ); 3: faces gained ``eye_distance_px``,
 #: ``crop_scale``, ``head_pose_deg`` and ``caveats`` (2026-12-06); 2: video reports gained ``faces_found.jpg``
 #: (2026-12-05); 1 (or no ``report_format``): before.
-REPORT_FORMAT = 13
+REPORT_FORMAT = 14
 
 
 def save_face_images(folder: Path, prefix: str, rec: FaceRecovery) -> dict[str, str]:

@@ -29,6 +29,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
+from dfrec.containers import boxes, child, element, read_range, vint
 from dfrec.encoder_settings import encoder_settings
 from dfrec.mpegts import access_unit, annexb_nals, ts_video_track
 
@@ -215,79 +216,32 @@ def parse_slice_header(nal: bytes, sps_by_id: dict[int, dict], pps_by_id: dict[i
     return {"first_mb": first_mb, "type": _SLICE_TYPES[slice_type], "qp": qp}
 
 
-def _boxes(f: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """``(type, payload start, box end)`` of the ISO boxes from ``start`` to ``end``."""
-    pos = start
-    while pos + 8 <= end:
-        f.seek(pos)
-        head = f.read(8)
-        if len(head) < 8:
-            return
-        size, kind = struct.unpack(">I4s", head)
-        header = 8
-        if size == 1:
-            big = f.read(8)
-            if len(big) < 8:
-                return
-            size, header = struct.unpack(">Q", big)[0], 16
-        elif size == 0:
-            size = end - pos
-        if size < header:
-            return
-        yield kind, pos + header, min(pos + size, end)
-        pos += size
-
-
-def _child(f: BinaryIO, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
-    return next(((s, e) for k, s, e in _boxes(f, start, end) if k == kind), None)
-
-
-def _read(f: BinaryIO, start: int, end: int) -> bytes:
-    f.seek(start)
-    return f.read(end - start)
-
-
-def track_handlers(f: BinaryIO) -> list[str] | None:
-    """The handler of each track of an ISO file open for reading (``"vide"``, ``"soun"``, ``"text"``,
-    ``"meta"`` ...), in order; ``None`` for a file with no ``moov`` box (or not an ISO file)."""
-    size = os.fstat(f.fileno()).st_size
-    moov = _child(f, 0, size, b"moov")
-    if moov is None:
-        return None
-    handlers = []
-    for kind, start, end in list(_boxes(f, *moov)):
-        if kind == b"trak" and (mdia := _child(f, start, end, b"mdia")) is not None:
-            if (hdlr := _child(f, *mdia, b"hdlr")) is not None:
-                handlers.append(_read(f, hdlr[0] + 8, hdlr[0] + 12).decode("latin-1"))
-    return handlers
-
-
 def _video_track(f: BinaryIO, size: int) -> dict[str, Any] | None:
     """The first video track of an ISO file: its sample entry type, where the entry's boxes lie
     (``children``: the decoder configuration, ``avcC``, ``hvcC`` ..., is one of them), its
     ``track_id`` and sample table boxes."""
-    moov = _child(f, 0, size, b"moov")
+    moov = child(f, 0, size, b"moov")
     if moov is None:
         return None
-    for kind, start, end in list(_boxes(f, *moov)):
-        if kind != b"trak" or (mdia := _child(f, start, end, b"mdia")) is None:
+    for kind, start, end in list(boxes(f, *moov)):
+        if kind != b"trak" or (mdia := child(f, start, end, b"mdia")) is None:
             continue
-        hdlr = _child(f, *mdia, b"hdlr")
-        if hdlr is None or _read(f, hdlr[0] + 8, hdlr[0] + 12) != b"vide":
+        hdlr = child(f, *mdia, b"hdlr")
+        if hdlr is None or read_range(f, hdlr[0] + 8, hdlr[0] + 12) != b"vide":
             continue
         stbl = None
-        if (minf := _child(f, *mdia, b"minf")) is not None:
-            stbl = _child(f, *minf, b"stbl")
+        if (minf := child(f, *mdia, b"minf")) is not None:
+            stbl = child(f, *minf, b"stbl")
         if stbl is None:
             return None
-        table = {k: _read(f, s, e) for k, s, e in _boxes(f, *stbl) if k in (b"stsz", b"stsc", b"stco", b"co64")}
-        tkhd = _child(f, start, end, b"tkhd")
+        table = {k: read_range(f, s, e) for k, s, e in boxes(f, *stbl) if k in (b"stsz", b"stsc", b"stco", b"co64")}
+        tkhd = child(f, start, end, b"tkhd")
         if tkhd is not None:  # the track_ID fragments name: after version/flags and two times of 4 or 8 bytes
-            version = _read(f, tkhd[0], tkhd[0] + 1)
+            version = read_range(f, tkhd[0], tkhd[0] + 1)
             at = tkhd[0] + (20 if version == b"\x01" else 12)
-            table["track_id"] = int.from_bytes(_read(f, at, at + 4), "big")
-        stsd = _child(f, *stbl, b"stsd")
-        entry = next(_boxes(f, stsd[0] + 8, stsd[1]), None) if stsd else None
+            table["track_id"] = int.from_bytes(read_range(f, at, at + 4), "big")
+        stsd = child(f, *stbl, b"stsd")
+        entry = next(boxes(f, stsd[0] + 8, stsd[1]), None) if stsd else None
         if entry is None:
             return None
         entry_kind, entry_start, entry_end = entry
@@ -328,48 +282,22 @@ _EBML, _SEGMENT, _TRACKS, _TRACK_ENTRY, _CLUSTER, _BLOCK_GROUP = 0x1A45DFA3, 0x1
 _TRACK_NUMBER, _TRACK_TYPE, _CODEC_ID, _CODEC_PRIVATE, _SIMPLE_BLOCK, _BLOCK = 0xD7, 0x83, 0x86, 0x63A2, 0xA3, 0xA1
 
 
-def _vint(f: BinaryIO, marker: bool) -> tuple[int, int] | None:
-    """An EBML variable-length integer at ``f``'s position: ``(value, bytes)``, the length marker kept
-    (an element ID) or dropped (a size; all ones, "unknown", reads as -1); ``None`` at the end."""
-    head = f.read(1)
-    if not head or head[0] == 0:
-        return None
-    n = 9 - head[0].bit_length()
-    rest = f.read(n - 1)
-    if len(rest) < n - 1:
-        return None
-    value = head[0] if marker else head[0] & ((1 << (8 - n)) - 1)
-    for byte in rest:
-        value = (value << 8) | byte
-    if not marker and value == (1 << (7 * n)) - 1:
-        value = -1
-    return value, n
-
-
-def _element(f: BinaryIO, pos: int) -> tuple[int, int, int] | None:
-    """``(id, data start, data size or -1)`` of the EBML element at ``pos``."""
-    f.seek(pos)
-    if (ident := _vint(f, True)) is None or (size := _vint(f, False)) is None:
-        return None
-    return ident[0], pos + ident[1] + size[1], size[0]
-
-
 def _matroska_track(f: BinaryIO, size: int, codecs: tuple[str, ...]) -> dict[str, Any] | None:
     """The first video track of a Matroska/WebM file whose CodecID is one of ``codecs``: its
     CodecPrivate as ``config`` and its frames as ``samples`` (file offset, size), found by walking
     the segment's clusters and block groups as transparent containers (so clusters of unknown size,
     as live recorders write them, read too); laced blocks are skipped."""
-    head = _element(f, 0)
+    head = element(f, 0)
     if head is None or head[0] != _EBML or head[2] < 0:
         return None
-    segment = _element(f, head[1] + head[2])
+    segment = element(f, head[1] + head[2])
     if segment is None or segment[0] != _SEGMENT:
         return None
     end = size if segment[2] < 0 else min(size, segment[1] + segment[2])
     track: dict[str, Any] | None = None
     samples: list[tuple[int, int]] = []
     pos = segment[1]
-    while pos < end and len(samples) < MAX_SAMPLES and (el := _element(f, pos)) is not None:
+    while pos < end and len(samples) < MAX_SAMPLES and (el := element(f, pos)) is not None:
         ident, data, length = el
         if ident in (_CLUSTER, _BLOCK_GROUP):
             pos = data  # step inside
@@ -382,7 +310,7 @@ def _matroska_track(f: BinaryIO, size: int, codecs: tuple[str, ...]) -> dict[str
                 return None
         elif ident in (_SIMPLE_BLOCK, _BLOCK) and track is not None:
             f.seek(data)
-            number = _vint(f, False)
+            number = vint(f, False)
             if number is not None and number[0] == track["number"]:
                 flags = f.read(3)[2:]
                 if flags and not flags[0] & 0x06:  # not laced
@@ -397,13 +325,13 @@ def _matroska_track(f: BinaryIO, size: int, codecs: tuple[str, ...]) -> dict[str
 def _matroska_video_entry(f: BinaryIO, start: int, end: int, codecs: tuple[str, ...]) -> dict[str, Any] | None:
     """The first TrackEntry in Tracks (``start``-``end``) of type video whose CodecID is in ``codecs``."""
     pos = start
-    while pos < end and (el := _element(f, pos)) is not None and el[2] >= 0:
+    while pos < end and (el := element(f, pos)) is not None and el[2] >= 0:
         ident, data, length = el
         if ident == _TRACK_ENTRY:
             fields, inner = {}, data
-            while inner < data + length and (child := _element(f, inner)) is not None and child[2] >= 0:
+            while inner < data + length and (child := element(f, inner)) is not None and child[2] >= 0:
                 if child[0] in (_TRACK_NUMBER, _TRACK_TYPE, _CODEC_ID, _CODEC_PRIVATE):
-                    fields[child[0]] = _read(f, child[1], child[1] + child[2])
+                    fields[child[0]] = read_range(f, child[1], child[1] + child[2])
                 inner = child[1] + child[2]
             kind = int.from_bytes(fields.get(_TRACK_TYPE, b""), "big")
             codec = fields.get(_CODEC_ID, b"").rstrip(b"\0").decode("latin-1")
@@ -421,14 +349,14 @@ def _fragment_samples(f: BinaryIO, size: int, track_id: int | None) -> list[tupl
     ``traf``'s ``tfhd`` and ``trun``, ISO/IEC 14496-12 §8.8), as DASH segments and some recorders
     write; sizes missing from a ``trun`` come from the ``tfhd`` defaults (not from ``trex``)."""
     out: list[tuple[int, int]] = []
-    for kind, start, end in _boxes(f, 0, size):
+    for kind, start, end in boxes(f, 0, size):
         if kind != b"moof" or len(out) >= MAX_SAMPLES:
             continue
         moof = start - 8
-        for tkind, tstart, tend in _boxes(f, start, end):
-            if tkind != b"traf" or (tfhd := _child(f, tstart, tend, b"tfhd")) is None:
+        for tkind, tstart, tend in boxes(f, start, end):
+            if tkind != b"traf" or (tfhd := child(f, tstart, tend, b"tfhd")) is None:
                 continue
-            head = _read(f, *tfhd)
+            head = read_range(f, *tfhd)
             flags, tid = int.from_bytes(head[1:4], "big"), int.from_bytes(head[4:8], "big")
             if track_id is not None and tid != track_id:
                 continue
@@ -440,10 +368,10 @@ def _fragment_samples(f: BinaryIO, size: int, track_id: int | None) -> list[tupl
             if flags & 0x10:
                 default_size = int.from_bytes(head[pos:pos + 4], "big")
             at = base
-            for rkind, rstart, rend in _boxes(f, tstart, tend):
+            for rkind, rstart, rend in boxes(f, tstart, tend):
                 if rkind != b"trun":
                     continue
-                run = _read(f, rstart, rend)
+                run = read_range(f, rstart, rend)
                 rflags, count = int.from_bytes(run[1:4], "big"), int.from_bytes(run[4:8], "big")
                 p = 8
                 if rflags & 0x01:
@@ -535,8 +463,8 @@ def read_encoding(path: str | os.PathLike, syntaxes: tuple[Syntax, ...],
                 syntax = next((s for s in syntaxes if track["entry"] in s.entries), None)
                 if syntax is None:
                     return None
-                config = _child(f, *track["children"], syntax.config_box)
-                track["config"] = _read(f, *config) if config else None
+                config = child(f, *track["children"], syntax.config_box)
+                track["config"] = read_range(f, *config) if config else None
                 samples = _sample_offsets(track) or _fragment_samples(f, size, track.get("track_id"))
             elif (track := _matroska_track(f, size, tuple(c for s in syntaxes for c in s.matroska_codecs))) is not None:
                 syntax = next(s for s in syntaxes if track["entry"] in s.matroska_codecs)

@@ -21,7 +21,8 @@ import struct
 from typing import Any, BinaryIO
 
 from dfrec import av1
-from dfrec.h264 import Syntax, _boxes, _child, _first_slice, _read, _sample_nals, _take, quantiser_summary, spread
+from dfrec.containers import boxes, child, read_range
+from dfrec.h264 import Syntax, _first_slice, _sample_nals, _take, quantiser_summary, spread
 from dfrec.hevc import HEVC
 
 #: coded item type -> the codec's syntax (its name, configuration property, quantiser and profiles)
@@ -89,13 +90,13 @@ def _locations(iloc: bytes) -> dict[int, tuple[int, list[tuple[int, int]]]]:
 def _properties(f: BinaryIO, iprp: tuple[int, int]) -> tuple[list[tuple[bytes, int, int]], dict[int, list[int]]]:
     """The ``ipco`` properties (type, start, end; 1-based in associations) and ``ipma``'s item_ID ->
     [property index]."""
-    ipco = _child(f, *iprp, b"ipco")
-    props = list(_boxes(f, *ipco)) if ipco else []
+    ipco = child(f, *iprp, b"ipco")
+    props = list(boxes(f, *ipco)) if ipco else []
     assoc: dict[int, list[int]] = {}
-    for kind, start, end in _boxes(f, *iprp):
+    for kind, start, end in boxes(f, *iprp):
         if kind != b"ipma":
             continue
-        version, flags, body = _full(_read(f, start, end))
+        version, flags, body = _full(read_range(f, start, end))
         count, pos = _uint(body, 0, 4)
         for _ in range(count):
             item_id, pos = _uint(body, pos, 2 if version < 1 else 4)
@@ -132,19 +133,19 @@ def read_heif_encoding(path: str | os.PathLike) -> dict[str, Any] | None:
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            ftyp = _child(f, 0, size, b"ftyp")
-            meta = _child(f, 0, size, b"meta")
+            ftyp = child(f, 0, size, b"ftyp")
+            meta = child(f, 0, size, b"meta")
             if ftyp is None or meta is None:
                 return None
             meta = (meta[0] + 4, meta[1])  # a full box: version and flags first
-            boxes = {k: (s, e) for k, s, e in _boxes(f, *meta)}
-            if not all(k in boxes for k in (b"pitm", b"iinf", b"iloc", b"iprp")):
+            in_meta = {k: (s, e) for k, s, e in boxes(f, *meta)}
+            if not all(k in in_meta for k in (b"pitm", b"iinf", b"iloc", b"iprp")):
                 return None
-            version, _, pitm = _full(_read(f, *boxes[b"pitm"]))
+            version, _, pitm = _full(read_range(f, *in_meta[b"pitm"]))
             primary = int.from_bytes(pitm[:2 if version == 0 else 4], "big")
-            types = _items(_read(f, *boxes[b"iinf"]))
+            types = _items(read_range(f, *in_meta[b"iinf"]))
             if types.get(primary) == "grid":
-                grid = _references(_read(f, *boxes[b"iref"]), b"dimg") if b"iref" in boxes else {}
+                grid = _references(read_range(f, *in_meta[b"iref"]), b"dimg") if b"iref" in in_meta else {}
                 coded = grid.get(primary, [])
             else:
                 coded = [primary]
@@ -152,9 +153,9 @@ def read_heif_encoding(path: str | os.PathLike) -> dict[str, Any] | None:
             if kind not in CODED_ITEMS or any(types.get(i) != kind for i in coded):
                 return None
             syntax = CODED_ITEMS[kind]
-            locations = _locations(_read(f, *boxes[b"iloc"]))
-            props, assoc = _properties(f, boxes[b"iprp"])
-            idat = boxes.get(b"idat")
+            locations = _locations(read_range(f, *in_meta[b"iloc"]))
+            props, assoc = _properties(f, in_meta[b"iprp"])
+            idat = in_meta.get(b"idat")
             state: dict[str, Any] = {}
             frames = []
             for i in spread(len(coded), MAX_TILES):
@@ -167,7 +168,7 @@ def read_heif_encoding(path: str | os.PathLike) -> dict[str, Any] | None:
                 offset, length = spans[0]
                 if method == 1:
                     offset += idat[0]
-                payload = _read(f, config[1], config[2])
+                payload = read_range(f, config[1], config[2])
                 if syntax is av1.AV1:
                     state.pop("seq", None)  # this item's sequence header, not an earlier one's
                     av1.read_config(payload, state)

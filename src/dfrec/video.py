@@ -140,7 +140,7 @@ def _no_video_stream(path: str | os.PathLike) -> str:
     """``"it holds no video stream: sound only"`` (or "sound, text") for an MP4/MOV/M4A or a
     transport stream whose tracks or program map name no video, as an audio recording's; ``""``
     for any other file, or one that does not say."""
-    from dfrec.h264 import track_handlers
+    from dfrec.containers import track_handlers
     from dfrec.mpegts import VIDEO_STREAM_TYPES, ts_streams
 
     try:

@@ -364,6 +364,11 @@ def test_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, fixtur
     page = " ".join((tmp_path / "out" / "face" / "report.html").read_text().split())
     assert f"{LOSSY_CODECS[codec]} by {encoder} " in page and " at CRF 40 (its settings, written into the stream)" in page
     assert f"a median quantiser (QP) of {enc['qp']:g} over 4 of its frames" in page
+    meta = result["input"]["metadata"]  # what the container says made it: FFmpeg's muxer in an MP4, none in a TS
+    if suffix == ".mp4":
+        assert meta["Encoder"].startswith("Lavf") and f"Encoder: <code>{meta['Encoder']}</code>" in page
+    else:
+        assert meta == {} and "the muxer's and the phone's tags are often stripped" in page
 
 
 def test_vp9_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, fixture_dir, tmp_path):

@@ -310,8 +310,10 @@ def test_broadcast_dvd_and_unnamed_videos_in_a_folder(tmp_path, tiny_checkpoint,
     assert dvd["codec"] == "mpg2" and "video_encoding" not in dvd and dvd["container"] == "MPEG program stream video"
     assert capture["container"] == "MPEG transport stream video"
     page = (out / "case" / "9b2e41f07c" / "report.html").read_text()
-    assert "MPEG transport stream video, codec h264 (H.264, High profile, a median quantiser (QP) of" in page
+    assert "MPEG transport stream video, codec h264 (H.264 by x264 " in page
+    assert " at CRF 30 (its settings, written into the stream), High profile, a median quantiser (QP) of" in page
     assert capture["video_encoding"]["codec"] == "h264" and capture["video_encoding"]["frames_read"] == 4
+    assert capture["video_encoding"]["encoder"]["crf"] == 30 and capture["metadata"] == {}
 
 
 def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch, face_image, capsys):

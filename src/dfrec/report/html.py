@@ -490,6 +490,15 @@ def _video_encoding_text(enc: dict) -> str:
     return f" ({words})"
 
 
+#: The provenance row of what a file's metadata says.
+METADATA_LABEL = "Metadata in the file (what it claims; anyone can edit it)"
+
+
+def _metadata_html(metadata: dict[str, str]) -> str:
+    """``name: <code>text</code>`` lines of a file's ``metadata`` (``""`` for none)."""
+    return "<br>".join(f"{_e(k)}: <code>{_e(v)}</code>" for k, v in metadata.items())
+
+
 def provenance_html(result: dict[str, Any]) -> str:
     """The "Provenance" section of a result (a ``result.json`` dict): input, model, dlib and output
     files with their SHA-256, software versions, torch's thread count and the settings; shared by
@@ -520,6 +529,9 @@ def provenance_html(result: dict[str, Any]) -> str:
         info.insert(3, ("Video", _e(f"{codec}{qp}{', ' if codec or qp else ''}{inp.get('fps'):.2f} fps, "
                                     f"{inp.get('frame_count')} frames, {inp.get('frames_sampled')} sampled at "
                                     f"{result['settings'].get('fps')} fps{turn}")))
+        if "metadata" in inp:  # results since report format 14
+            info.insert(4, (METADATA_LABEL, _metadata_html(inp["metadata"]) or
+                            "none (the muxer's and the phone's tags are often stripped by the sites that pass videos on)"))
     elif inp.get("format"):  # results before report format 6 do not say
         frames = inp.get("frames_in_file") or 1
         jq, wq = inp.get("jpeg_quality") or {}, inp.get("webp_encoding") or {}
@@ -541,8 +553,7 @@ def provenance_html(result: dict[str, Any]) -> str:
                       f"{inp['jpeg_history']['quality']}")
         info.insert(3, ("Input format", _e(f"{inp['format']}{saved}; read as {inp.get('decoding')}"
                                            + (f"; the first of its {frames} frames or pages" if frames > 1 else ""))))
-        meta = "<br>".join(f"{_e(k)}: <code>{_e(v)}</code>" for k, v in (inp.get("metadata") or {}).items())
-        info.insert(4, ("Metadata in the file (what it claims; anyone can edit it)", meta
+        info.insert(4, (METADATA_LABEL, _metadata_html(inp.get("metadata") or {})
                         or "none (camera, software and date tags are often stripped by the sites that pass pictures on)"))
     rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in info)
     dlib = "".join(f"<tr><td>{_e(DLIB_ROLES.get(f.get('role'), f.get('role')))}</td>"

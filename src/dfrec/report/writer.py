@@ -24,6 +24,7 @@ import numpy as np
 from dfrec import __version__
 from dfrec.compression import jpeg_history
 from dfrec.hevc import read_video_encoding
+from dfrec.video_metadata import video_metadata
 from dfrec.io import decoding_words, image_header, sniff_file, write_image, write_json_atomic, write_text_atomic
 from dfrec.report.gallery import gallery_matches, gallery_record
 from dfrec.report.html import render_report
@@ -38,8 +39,8 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: whenever a report gains or changes a file or a key: it is part of the resume key, so a rerun
 #: redoes results in an older layout instead of keeping them.
 #: 14: an H.264 or HEVC video's ``video_encoding`` gained ``encoder``, the settings x264 or x265 wrote
-#: into the stream (its CRF ...), and the caveat of an x264 or x265 video goes by the CRF they state
-#: (2026-12-07); 13: a video's ``input`` gained ``container``, what its first bytes say it is (``"MPEG transport
+#: into the stream (its CRF ...), and the caveat of an x264 or x265 video goes by the CRF they state;
+#: a video's ``input`` gained ``metadata``, what its container says made it (2026-12-07); 13: a video's ``input`` gained ``container``, what its first bytes say it is (``"MPEG transport
 #: stream video"`` ...), and a transport stream's H.264 or HEVC ``video_encoding`` (2026-12-07); 12: a HEIC or AVIF
 #: photo's ``input`` gained ``heif_encoding`` (its HEVC tiles' QP, its AV1 base_q_idx) and its faces the ``heic_compressed`` or
 #: ``avif_compressed`` caveat (2026-12-07);
@@ -246,6 +247,7 @@ def write_video_report(
                            frames_with_faces=video.frames_with_faces)
     if (encoding := read_video_encoding(input_path)) is not None:
         result["input"]["video_encoding"] = encoding
+    result["input"]["metadata"] = video_metadata(input_path)
     saved = lossy_save(result["input"])
     faces, frames = [], []
     for i, tr in enumerate(video.tracks):

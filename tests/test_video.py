@@ -196,10 +196,13 @@ def test_phone_video_rotation_is_applied_and_recorded(people, tmp_path, recovere
     assert video.info.rotation == 90 and len(video.tracks) == 1
 
 
-@pytest.mark.parametrize("suffix", [".mp4", ".ts"])
-def test_a_sound_recording_is_refused_as_such(tmp_path, suffix):
-    """An MP4 (a voice memo's container) or transport stream holding sound alone is not called
-    corrupt: the error says there is no video stream in it."""
+@pytest.mark.parametrize("suffix, codec, sample_format", [
+    (".mp4", "aac", "fltp"), (".ts", "aac", "fltp"), (".mkv", "aac", "fltp"), (".webm", "libopus", "s16"),
+    (".avi", "pcm_s16le", "s16"),
+])
+def test_a_sound_recording_is_refused_as_such(tmp_path, suffix, codec, sample_format):
+    """An MP4 (a voice memo's container), transport stream, Matroska/WebM (MKA) or AVI holding sound
+    alone is not called corrupt: the error says there is no video stream in it."""
     from needs import need_module
 
     from dfrec.errors import InputError
@@ -207,11 +210,13 @@ def test_a_sound_recording_is_refused_as_such(tmp_path, suffix):
 
     av = need_module("av")
     path = tmp_path / f"memo{suffix}"
+    rate = 48000 if codec == "libopus" else 44100
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("aac", rate=44100)
+        stream = out.add_stream(codec, rate=rate)
         for i in range(10):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 44100, i * 1024
+            samples = np.zeros((1, 960 if codec == "libopus" else 1024), np.float32 if sample_format == "fltp" else np.int16)
+            frame = av.AudioFrame.from_ndarray(samples, format=sample_format, layout="mono")
+            frame.sample_rate, frame.pts = rate, i * samples.shape[1]
             out.mux(stream.encode(frame))
         out.mux(stream.encode())
     words = "a transport stream of sound or data only" if suffix == ".ts" else "sound only"

@@ -82,3 +82,78 @@ def element(f: BinaryIO, pos: int) -> tuple[int, int, int] | None:
     if (ident := vint(f, True)) is None or (size := vint(f, False)) is None:
         return None
     return ident[0], pos + ident[1] + size[1], size[0]
+
+
+#: Matroska element IDs read by :func:`matroska_track_types` (RFC 9559).
+_EBML, _SEGMENT, _TRACKS, _TRACK_ENTRY, _TRACK_TYPE, _CLUSTER = 0x1A45DFA3, 0x18538067, 0x1654AE6B, 0xAE, 0x83, 0x1F43B675
+#: Matroska TrackType -> what the track holds.
+MATROSKA_TRACK_KINDS = {1: "video", 2: "sound", 3: "complex", 0x10: "logo", 0x11: "subtitles", 0x12: "buttons",
+                        0x20: "control", 0x21: "metadata"}
+#: AVI stream header fccType -> what the stream holds.
+AVI_STREAM_KINDS = {b"vids": "video", b"auds": "sound", b"txts": "subtitles", b"mids": "MIDI"}
+
+
+def matroska_track_types(f: BinaryIO) -> list[int] | None:
+    """The ``TrackType`` of each track of a Matroska/WebM file open for reading (1 video, 2 audio,
+    0x11 subtitles ...: :data:`MATROSKA_TRACK_KINDS`), in order; ``None`` for another kind of file
+    or one whose ``Tracks`` do not come before its first cluster."""
+    size = os.fstat(f.fileno()).st_size
+    head = element(f, 0)
+    if head is None or head[0] != _EBML or head[2] < 0:
+        return None
+    segment = element(f, head[1] + head[2])
+    if segment is None or segment[0] != _SEGMENT:
+        return None
+    end = size if segment[2] < 0 else min(size, segment[1] + segment[2])
+    pos = segment[1]
+    while pos < end and (el := element(f, pos)) is not None and el[2] >= 0 and el[0] != _CLUSTER:
+        ident, data, length = el
+        if ident == _TRACKS:
+            kinds, at = [], data
+            while at < data + length and (entry := element(f, at)) is not None and entry[2] >= 0:
+                if entry[0] == _TRACK_ENTRY:
+                    inner = entry[1]
+                    while inner < entry[1] + entry[2] and (field := element(f, inner)) is not None and field[2] >= 0:
+                        if field[0] == _TRACK_TYPE:
+                            kinds.append(int.from_bytes(read_range(f, field[1], field[1] + field[2]), "big"))
+                        inner = field[1] + field[2]
+                at = entry[1] + entry[2]
+            return kinds
+        pos = data + length
+    return None
+
+
+def _riff_chunks(f: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """``(fourcc, data start, data end)`` of the RIFF chunks from ``start`` to ``end`` (little-endian
+    sizes, padded to an even length); a ``LIST``'s fourcc is its list type (``hdrl``, ``strl`` ...)
+    and its data starts after it."""
+    pos = start
+    while pos + 8 <= end:
+        head = read_range(f, pos, pos + 8)
+        if len(head) < 8:
+            return
+        kind, size = head[:4], struct.unpack("<I", head[4:])[0]
+        data, stop = pos + 8, min(pos + 8 + size, end)
+        if kind == b"LIST":
+            kind, data = read_range(f, data, data + 4), data + 4
+        yield kind, data, stop
+        pos += 8 + size + (size & 1)
+
+
+def avi_stream_types(f: BinaryIO) -> list[bytes] | None:
+    """The ``fccType`` of each stream of an AVI file open for reading (``b"vids"``, ``b"auds"`` ...:
+    :data:`AVI_STREAM_KINDS`), in order; ``None`` for another kind of file."""
+    size = os.fstat(f.fileno()).st_size
+    head = read_range(f, 0, 12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] not in (b"AVI ", b"AVIX"):
+        return None
+    hdrl = next(((s, e) for k, s, e in _riff_chunks(f, 12, size) if k == b"hdrl"), None)
+    if hdrl is None:
+        return None
+    kinds = []
+    for kind, s, e in _riff_chunks(f, *hdrl):
+        if kind == b"strl":
+            strh = next(((a, b) for k, a, b in _riff_chunks(f, s, e) if k == b"strh"), None)
+            if strh is not None:
+                kinds.append(read_range(f, strh[0], strh[0] + 4))
+    return kinds

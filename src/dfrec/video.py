@@ -9,6 +9,7 @@ that scores can be aggregated per person rather than per detection.
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -137,24 +138,33 @@ def sample_frames(
 
 
 def _no_video_stream(path: str | os.PathLike) -> str:
-    """``"it holds no video stream: sound only"`` (or "sound, text") for an MP4/MOV/M4A or a
-    transport stream whose tracks or program map name no video, as an audio recording's; ``""``
-    for any other file, or one that does not say."""
-    from dfrec.containers import track_handlers
+    """``"it holds no video stream: sound only"`` (or "sound, subtitles") for an MP4/MOV/M4A, a
+    Matroska/WebM (MKA), an AVI or a transport stream whose tracks or program map name no video, as
+    an audio recording's; ``""`` for any other file, or one that does not say."""
+    from dfrec.containers import (AVI_STREAM_KINDS, MATROSKA_TRACK_KINDS, avi_stream_types, matroska_track_types,
+                                  track_handlers)
     from dfrec.mpegts import VIDEO_STREAM_TYPES, ts_streams
 
+    handler_words = {"vide": "video", "soun": "sound", "text": "text", "sbtl": "subtitles", "meta": "metadata",
+                     "hint": "hints"}
     try:
         with open(path, "rb") as f:
             if (found := ts_streams(f)) is not None:
                 return "" if any(t in VIDEO_STREAM_TYPES for t, _ in found[1]) else \
                     "it holds no video stream: a transport stream of sound or data only"
-            handlers = track_handlers(f)
-    except (OSError, ValueError, IndexError):
+            if (handlers := track_handlers(f)) is not None:
+                kinds = [handler_words.get(h, h) for h in handlers]
+            elif (types := matroska_track_types(f)) is not None:
+                kinds = [MATROSKA_TRACK_KINDS.get(t, f"type {t}") for t in types]
+            elif (streams := avi_stream_types(f)) is not None:
+                kinds = [AVI_STREAM_KINDS.get(t, t.decode("latin-1")) for t in streams]
+            else:
+                return ""
+    except (OSError, ValueError, IndexError, struct.error):
         return ""
-    if not handlers or "vide" in handlers:
+    if not kinds or "video" in kinds:
         return ""
-    words = {"soun": "sound", "text": "text", "sbtl": "subtitles", "meta": "metadata", "hint": "hints"}
-    return "it holds no video stream: " + ", ".join(dict.fromkeys(words.get(h, h) for h in handlers)) + " only"
+    return "it holds no video stream: " + ", ".join(dict.fromkeys(kinds)) + " only"
 
 
 def _misnamed(path: str | os.PathLike) -> str:

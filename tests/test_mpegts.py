@@ -107,6 +107,37 @@ def test_other_streams_and_damaged_files_read_as_none(clip, tmp_path):
     assert got is None or got["qp_by_type"].get("P", 30) == 30
 
 
+@pytest.mark.parametrize("order", [("mpeg2video", "libx264"), ("libx264", "mpeg2video")])
+def test_a_multiplex_reads_the_video_stream_opencv_decodes(tmp_path, order):
+    """Two video streams in one transport stream (a recorded multiplex): OpenCV decodes the first
+    (FFmpeg's first video stream), and the reader reads that one's quantiser, or none where it is
+    MPEG-2, never the H.264 stream behind it."""
+    import cv2
+
+    av = need_module("av")
+    path = tmp_path / "mux.ts"
+    with av.open(str(path), "w") as out:
+        streams = []
+        for codec in order:
+            st = out.add_stream(codec, rate=10, options={"qp": "30"} if codec == "libx264" else {})
+            st.width = st.height = 64
+            st.pix_fmt = "yuv420p"
+            streams.append(st)
+        for i in range(6):
+            for st in streams:
+                out.mux(st.encode(av.VideoFrame.from_ndarray(np.full((64, 64, 3), 40 * i, np.uint8), format="rgb24")))
+        for st in streams:
+            out.mux(st.encode())
+    cap = cv2.VideoCapture(str(path))
+    decoded = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little")
+    cap.release()
+    got = read_video_encoding(path)
+    if order[0] == "mpeg2video":
+        assert decoded == b"mpg2" and got is None
+    else:
+        assert decoded == b"h264" and got["codec"] == "h264" and got["qp_by_type"]["P"] == 30
+
+
 def test_packet_layouts_and_annexb_units():
     ts = bytes(b for k in range(10) for b in [0x47] + [k] * 187)
     assert packet_layout(ts) == (0, 188)

@@ -10,7 +10,7 @@ unit) each as FFmpeg's and broadcast muxers write them. Inside, the picture is a
 stream: NAL units behind ``00 00 01`` start codes, the parameter sets in band at every key frame.
 
 :func:`ts_streams` reads the program tables; :func:`ts_video_track` finds the first video stream
-of the given types and where each of its PES packets starts (one vectorised pass over the file,
+(the one FFmpeg and OpenCV decode), if it is of the given types, and where each of its PES packets starts (one vectorised pass over the file,
 8 MiB at a time); :func:`access_unit` gathers
 the first bytes of one of them and :func:`annexb_nals` splits them into NAL units, for
 :func:`dfrec.h264.read_encoding` to read their headers as it reads an MP4's samples.
@@ -148,15 +148,17 @@ def ts_streams(f: BinaryIO) -> tuple[tuple[int, int], list[tuple[int, int]]] | N
 
 
 def ts_video_track(f: BinaryIO, size: int, stream_types: tuple[int, ...]) -> dict | None:
-    """The first stream of the file (open for reading, ``size`` bytes) whose ``stream_type`` is in
-    ``stream_types``, as ``{"stream_type", "pid", "start", "size"`` (the packet layout), ``"samples"``
-    (the index of each packet where one of its PES packets starts, in file order)}``; ``None`` for
-    a file that is not a transport stream or holds no such stream (:func:`ts_streams`)."""
+    """The first video stream of the file (open for reading, ``size`` bytes; the one FFmpeg, and so
+    OpenCV, decodes), where its ``stream_type`` is in ``stream_types``, as ``{"stream_type", "pid",
+    "start", "size"`` (the packet layout), ``"samples"`` (the index of each packet where one of its
+    PES packets starts, in file order)}``; ``None`` for a file that is not a transport stream, holds
+    no video stream, or whose first one is another codec's (:data:`VIDEO_STREAM_TYPES`; an MPEG-2
+    programme before an H.264 one in a recorded multiplex) (:func:`ts_streams`)."""
     if (found := ts_streams(f)) is None:
         return None
     (start, psize), streams = found
-    kind, video = next(((t, p) for t, p in streams if t in stream_types), (None, None))
-    if video is None:
+    kind, video = next(((t, p) for t, p in streams if t in VIDEO_STREAM_TYPES or t in stream_types), (None, None))
+    if video is None or kind not in stream_types:
         return None
     samples = []
     for first, packets in _blocks(f, start, psize):

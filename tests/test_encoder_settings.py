@@ -10,7 +10,7 @@ import pytest
 from needs import need_module
 from repo_scripts import load_script
 
-from dfrec.encoder_settings import encoder_settings, encoder_words, parse_settings, sei_payloads
+from dfrec.encoder_settings import encoder_settings, encoder_words, parse_settings, sei_payloads, software_encoder_note
 from dfrec.hevc import read_video_encoding
 
 X264_CRF = ("x264 - core 164 r3108 31e19f9 - H.264/MPEG-4 AVC codec - Copyleft 2003-2023 - "
@@ -130,3 +130,20 @@ def test_a_stream_without_settings_has_no_encoder(panning_face, tmp_path):
     got = read_video_encoding(path)
     assert got["encoder"] is None and got["qp_by_type"]["P"] == 30 and np.isfinite(got["qp"])
     assert lossy_save({"video_encoding": got}) == ("h264", got["qp"], "slice_headers")
+
+
+def test_a_software_encoded_stream_is_noted_and_more_so_under_a_phones_name():
+    """x264 or x265 in the stream: made or re-encoded by software; with a phone or camera named in
+    the container's metadata, the note says the two disagree; no note for a stream that states no
+    such encoder."""
+    x264 = parse_settings(X264_CRF)
+    plain = software_encoder_note(x264, {"Encoder": "Lavf61.7.100"})
+    assert plain.startswith("The video stream was encoded by x264, a software encoder")
+    assert "(x264 core 164 r3108 31e19f9 at CRF 23, as it wrote into the stream)" in plain
+    assert plain.endswith("made or re-encoded by software.") and "although" not in plain
+    apple = software_encoder_note(x264, {"com.apple.quicktime.make": "Apple", "com.apple.quicktime.model": "iPhone 15 Pro"})
+    assert "although the file's metadata names Apple iPhone 15 Pro as the device that recorded it" in apple
+    assert "names Canon EOS R5 as" in software_encoder_note(x264, {"Make": "Canon", "Model": "Canon EOS R5"})
+    assert "names an Android phone as" in software_encoder_note(parse_settings(X265_2PASS), {"com.android.version": "14"})
+    assert software_encoder_note(None, {"Make": "Apple"}) is None
+    assert software_encoder_note({"name": "other"}, {}) is None

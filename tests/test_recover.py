@@ -344,6 +344,7 @@ def test_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, fixtur
 
     from dfrec.io import read_image
     from dfrec.report.writer import write_video_report
+    from dfrec.encoder_settings import software_encoder_note
     from dfrec.results import CRF_ENCODERS, LOSSY_CODECS, compression_caveat
 
     need_module("av")
@@ -364,6 +365,8 @@ def test_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, fixtur
     page = " ".join((tmp_path / "out" / "face" / "report.html").read_text().split())
     assert f"{LOSSY_CODECS[codec]} by {encoder} " in page and " at CRF 40 (its settings, written into the stream)" in page
     assert f"a median quantiser (QP) of {enc['qp']:g} over 4 of its frames" in page
+    assert result["notes"] == [software_encoder_note(enc["encoder"], result["input"]["metadata"])]
+    assert f"The video stream was encoded by {encoder}, a software encoder" in page  # made by software, not a phone
     meta = result["input"]["metadata"]  # what the container says made it: FFmpeg's muxer in an MP4, none in a TS
     if suffix == ".mp4":
         assert meta["Encoder"].startswith("Lavf") and f"Encoder: <code>{meta['Encoder']}</code>" in page

@@ -112,3 +112,30 @@ def encoder_words(encoder: dict[str, Any]) -> str:
         how = {"cbr": " at a constant", "2pass": " in two passes at", "abr": " at an average"}.get(rc, " at")
         return f"{who}{how} {encoder['bitrate_kbps']:g} kbit/s"
     return who
+
+
+#: Metadata names (:mod:`dfrec.video_metadata`) that say which camera or phone recorded a video:
+#: its maker, then its model.
+DEVICE_MAKE_KEYS = ("com.apple.quicktime.make", "com.android.manufacturer", "Make")
+DEVICE_MODEL_KEYS = ("com.apple.quicktime.model", "com.android.model", "Model")
+
+
+def software_encoder_note(encoder: dict[str, Any] | None, metadata: dict[str, str] | None) -> str | None:
+    """A report's note where a video stream states it was encoded by x264 or x265 (software that
+    FFmpeg, HandBrake, OBS, editors and face-swap tools run; phones and cameras record with encoders
+    of their own), sharper where the container's metadata names a camera or phone as the maker;
+    ``None`` for a stream that states no such encoder."""
+    if not encoder or encoder.get("name") not in ENCODER_PREFIXES.values():
+        return None
+    note = (f"The video stream was encoded by {encoder['name']}, a software encoder that FFmpeg, HandBrake, OBS, "
+            f"video editors and face-swap tools run ({encoder_words(encoder)}, as it wrote into the stream); phones "
+            "and cameras record with encoders of their own, so this stream was made or re-encoded by software")
+    metadata = metadata or {}
+    make = next((metadata[k] for k in DEVICE_MAKE_KEYS if metadata.get(k)), "")
+    model = next((metadata[k] for k in DEVICE_MODEL_KEYS if metadata.get(k)), "")
+    device = f"{make} {model}".strip() if not model.lower().startswith(make.lower()) else model
+    if device or "com.android.version" in metadata:
+        device = device or "an Android phone"
+        note += (f", although the file's metadata names {device} as the device that recorded it: the video was "
+                 "re-encoded after it left that device, or the tags were copied from another file")
+    return note + "."

@@ -303,6 +303,20 @@ def test_weak_gallery_candidates_read_as_leads():
     assert "weak lead" not in html_page and "No likely match" not in html_page
 
 
+def test_the_result_page_shows_the_reports_notes():
+    """What report.html notes (a video re-encoded by x264, a file of several pages) the web app's
+    result page notes too, escaped; a result without notes shows none."""
+    from dfrec.serve import pages
+
+    job = {"id": "A" * 22}
+    result = {**_result_with_gallery([None, None]), "notes": ["The video stream was encoded by x264 <core 165>."]}
+    html_page = pages.results_page(job, {"n": 1, "name": "a.png"}, result, [], "")
+    assert html_page.count('class="card caveat result-note"') == 1
+    assert "<b>Note.</b> The video stream was encoded by x264 &lt;core 165&gt;." in html_page
+    assert "result-note" not in pages.results_page(job, {"n": 1, "name": "a.png"}, _result_with_gallery([None, None]),
+                                                   [], "")
+
+
 def test_the_case_page_gives_each_files_highest_fake_score():
     """A case's table reads like the cases list: each finished file's highest fake score and its
     verdict; a file still running or without a face shows none."""

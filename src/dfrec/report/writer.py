@@ -23,6 +23,7 @@ import numpy as np
 
 from dfrec import __version__
 from dfrec.compression import jpeg_history
+from dfrec.encoder_settings import software_encoder_note
 from dfrec.hevc import read_video_encoding
 from dfrec.video_metadata import video_metadata
 from dfrec.io import decoding_words, image_header, sniff_file, write_image, write_json_atomic, write_text_atomic
@@ -40,7 +41,8 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: redoes results in an older layout instead of keeping them.
 #: 14: an H.264 or HEVC video's ``video_encoding`` gained ``encoder``, the settings x264 or x265 wrote
 #: into the stream (its CRF ...), and the caveat of an x264 or x265 video goes by the CRF they state;
-#: a video's ``input`` gained ``metadata``, what its container says made it (2026-12-07); 13: a video's ``input`` gained ``container``, what its first bytes say it is (``"MPEG transport
+#: a video's ``input`` gained ``metadata``, what its container says made it, and its ``notes`` say where
+#: its stream was encoded by such software (under a phone's name, that the two disagree) (2026-12-07); 13: a video's ``input`` gained ``container``, what its first bytes say it is (``"MPEG transport
 #: stream video"`` ...), and a transport stream's H.264 or HEVC ``video_encoding`` (2026-12-07); 12: a HEIC or AVIF
 #: photo's ``input`` gained ``heif_encoding`` (its HEVC tiles' QP, its AV1 base_q_idx) and its faces the ``heic_compressed`` or
 #: ``avif_compressed`` caveat (2026-12-07);
@@ -248,6 +250,8 @@ def write_video_report(
     if (encoding := read_video_encoding(input_path)) is not None:
         result["input"]["video_encoding"] = encoding
     result["input"]["metadata"] = video_metadata(input_path)
+    if (note := software_encoder_note((encoding or {}).get("encoder"), result["input"]["metadata"])) is not None:
+        result["notes"] = [note]
     saved = lossy_save(result["input"])
     faces, frames = [], []
     for i, tr in enumerate(video.tracks):

@@ -338,6 +338,8 @@ def results_page(job: dict[str, Any], inp: dict[str, Any], result: dict[str, Any
     caveat = target_caveat(val)
     if caveat:
         model_warn = f" <b>{_e(caveat)}</b> (held-out validation): treat them as a rough visualisation."
+    notes = "".join(f'<div class="card caveat result-note"><b>Note.</b> {_e(note)}</div>'
+                    for note in result.get("notes", []))  # as report.html shows them
     gal_note = ""
     if gal:
         gal_note = (f'<div class="card small">Gallery: {_e(gal["photos"])} photos of {_e(gal["persons"])} people. '
@@ -360,6 +362,7 @@ def results_page(job: dict[str, Any], inp: dict[str, Any], result: dict[str, Any
 <a class="btn ghost" id="download-zip" href="{base}/all.zip">Everything (zip)</a>
 <a class="btn ghost" href="{base}/report.html" target="_blank" rel="noopener">Open the report</a></div>
 <div class="card caveat"><b>Read this first.</b> {_e(CAVEAT)}{model_warn}</div>
+{notes}
 {gal_note}
 {picture}
 {''.join(cards)}

@@ -304,12 +304,12 @@ def test_an_x264_or_x265_video_goes_by_the_crf_its_stream_states():
     rows = compression_measurement("h264")["h264"]
     stated = compression_caveat("h264", 23.0, "x264_crf")["message"]
     assert stated.startswith("encoded as H.264 by x264 at CRF 23 (the setting x264 wrote into the stream): ")
-    assert f"clips at x264's CRF 23 (a median QP of {rows['23']['qp']})" in stated
+    assert f"clips at x264's CRF 23, dfrec's bundled model caught {rows['23']['swaps_caught']:.0%}" in stated
     by_slice = compression_caveat("h264", 13.0, "x264_slice_headers")["message"]  # the same clip by its slice QP
     assert "by x264 at a quantiser (QP) of about 13 " in by_slice and "clips at x264's CRF 18 " in by_slice
     for crf, row in ((20.0, "18"), (20.5, "23"), (60.0, "45")):  # nearest CRF measured, a tie to the coarser
-        assert f"clips at x264's CRF {row} " in compression_caveat("h264", crf, "x264_crf")["message"]
+        assert f"clips at x264's CRF {row}, " in compression_caveat("h264", crf, "x264_crf")["message"]
     hevc = compression_measurement("hevc")
     crf = max(hevc["hevc"], key=int)
     said = compression_caveat("hevc", float(crf), "x265_crf")
-    assert said is None or f"by x265 at CRF {crf} " in said["message"]
+    assert said is None or (f"by x265 at CRF {crf} " in said["message"] and "median QP" not in said["message"])

@@ -122,6 +122,10 @@ MEASURED_AS = {
     "vp9": "made into 8-frame VP9 clips at libvpx's CRF {key} (a median base_q_idx of {qp})",
     "av1": "made into 8-frame AV1 clips at SVT-AV1's CRF {key} (a median base_q_idx of {qp})",
 }
+#: The same for a video matched by the CRF its stream states (:data:`CRF_FOUND_IN`): the clips' QP
+#: (for x264, its slices' first macroblocks', :mod:`dfrec.encoder_settings`) says nothing more there.
+MEASURED_AT_CRF = {"h264": "made into 8-frame H.264 clips at x264's CRF {key}",
+                   "hevc": "made into 8-frame HEVC clips at x265's CRF {key}"}
 #: The caveat's word for the pictures before that.
 UNSAVED = {"jpeg": "unsaved", "webp": "unsaved", "heic": "unsaved", "avif": "unsaved", "h264": "before encoding",
            "hevc": "before encoding", "vp9": "before encoding", "av1": "before encoding"}
@@ -246,7 +250,8 @@ def compression_caveat(codec: str, quality: float, found_in: str | None = None) 
     found_in = found_in or {"jpeg": "jpeg_tables", "webp": "vp8_header", **QUANTISER_FOUND_IN}[codec]
     shown = f"{quality:g}" if codec in QP_CODECS else int(quality)
     said = (SAVE_FOUND_IN[found_in].format(name=name, q=shown) + f": on {row['n_swaps']} LFW face swaps "
-            f"pasted into photos {MEASURED_AS[codec].format(key=q, qp=row.get('qp'))}, dfrec's bundled model ")
+            f"pasted into photos {(MEASURED_AT_CRF if by_crf else MEASURED_AS)[codec].format(key=q, qp=row.get('qp'))}, "
+            "dfrec's bundled model ")
     if score_weak or reals_weak:
         weaker = {(True, False): "a low", (False, True): "a high", (True, True): "a low or a high"}[score_weak, reals_weak]
         said += (f"{'' if score_weak else 'still '}caught {_share(row['swaps_caught'])} ({clean['swaps_caught']:.0%} "

@@ -50,6 +50,17 @@ def fixture_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def c2pa_signer():
+    """``f() -> c2pa.Signer``: a C2PA claim signer under a test root (``tests/c2pa_signing.py``)."""
+    from needs import need_module
+
+    need_module("c2pa")
+    from c2pa_signing import make_signer
+
+    return make_signer()
+
+
+@pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
     """scikit-image's astronaut (public domain, NASA), (512, 512, 3) uint8 RGB, one face."""
     from skimage import data

@@ -18,7 +18,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "dfrec"
 
 LAYERS = [
-    ("", "_lazy", "_faults", "errors", "device", "config", "compression", "containers", "encoder_settings", "mpegts", "h264", "hevc", "vp9", "av1", "heif", "x264", "io", "video_metadata"),
+    ("", "_lazy", "_faults", "errors", "device", "config", "compression", "containers", "encoder_settings", "mpegts", "h264", "hevc", "vp9", "av1", "heif", "x264", "io", "video_metadata", "content_credentials"),
     ("faces", "video"),
     ("data",),
     ("models",),

@@ -287,6 +287,33 @@ def test_report_of_two_faces_shows_where_each_face_is(recoverer, astronaut, fixt
     assert result["model"]["dlib_files"] and result["environment"]["torch_threads"] == torch.get_num_threads()
 
 
+def test_report_reads_and_checks_content_credentials(recoverer, fixture_dir, tmp_path, c2pa_signer):
+    """A photo whose C2PA manifest declares a generative model: result.json's
+    ``input.content_credentials``, a note at the top of report.html, and a provenance row; the same
+    photo re-saved without them: none, and no note."""
+    from c2pa_signing import sign
+
+    from dfrec.io import read_image
+    from dfrec.report.writer import write_image_report
+
+    signed = tmp_path / "generated.jpg"
+    signed.write_bytes(sign(c2pa_signer, (fixture_dir / "obama.jpg").read_bytes(), "image/jpeg",
+                            "trainedAlgorithmicMedia"))
+    image = recoverer.recover_image(read_image(signed))
+    result = write_image_report(tmp_path / "signed", signed, image, {"device": "cpu"}, recoverer.model_info())
+    cc = result["input"]["content_credentials"]
+    assert cc["validation"] == "valid" and cc["generated"] and cc["claim_generator"] == "dfrec-tests 1.0"
+    assert any(n.startswith("The file's Content Credentials (C2PA) declare that it was made by a generative model")
+               for n in result["notes"])
+    page = " ".join((tmp_path / "signed" / "report.html").read_text().split())
+    assert "<b>Note.</b> The file&#x27;s Content Credentials (C2PA) declare" in page
+    assert "<th>Content Credentials (C2PA)</th><td>signed by dfrec tests, written by dfrec-tests 1.0" in page
+    plain = write_image_report(tmp_path / "plain", fixture_dir / "obama.jpg", image, {"device": "cpu"},
+                               recoverer.model_info())
+    assert plain["input"]["content_credentials"] is None and "notes" not in plain
+    assert "<th>Content Credentials (C2PA)</th><td>none in the file" in (tmp_path / "plain" / "report.html").read_text()
+
+
 def test_documented_report_snippet_runs(tmp_path, monkeypatch):
     """The docs/recover.md block that writes a report from the API runs as written."""
     import re

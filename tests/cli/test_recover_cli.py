@@ -314,6 +314,13 @@ def test_broadcast_dvd_and_unnamed_videos_in_a_folder(tmp_path, tiny_checkpoint,
     assert " at CRF 30 (its settings, written into the stream), High profile, a median quantiser (QP) of" in page
     assert capture["video_encoding"]["codec"] == "h264" and capture["video_encoding"]["frames_read"] == 4
     assert capture["video_encoding"]["encoder"]["crf"] == 30 and capture["metadata"] == {}
+    # the console names what the report notes: the capture's stream came from software (x264), the DVD's says nothing
+    assert run_cli(tmp_path / "case", "-o", out, "--checkpoint", tiny_checkpoint, "--fps", "2") == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(lines) if "9b2e41f07c" in line and "already done" in line)
+    assert lines[at + 1].startswith("  note: The video stream was encoded by x264, a software encoder")
+    dvd_at = next(i for i, line in enumerate(lines) if "dvd.mpg" in line)
+    assert dvd_at + 1 == len(lines) or not lines[dvd_at + 1].startswith("  note:")
 
 
 def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch, face_image, capsys):

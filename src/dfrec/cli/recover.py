@@ -251,6 +251,8 @@ def _print_outcomes(out_dir: Path, outcomes: list[tuple[str, dict[str, Any], Pat
         print(f"{shown(result['input']['path'])}: {len(faces)} {what}{'s' if len(faces) != 1 else ''}, highest fake "
               f"score {top:.3f} ({VERDICT_TEXT[verdict(top)]}{which}){worst} -> "
               f"{shown(out_dir / name / 'report.html')}{again}")
+        for note in result.get("notes", []):  # what report.html shows under "Read this first"
+            print(f"  note: {note}")
         for face in faces:
             for c in face.get("caveats", []):
                 print(f"  {face.get('label', 'face')}: {c['message']}")

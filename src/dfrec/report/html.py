@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
+from dfrec.content_credentials import credentials_words
 from dfrec.encoder_settings import encoder_words
 from dfrec.report.gallery import LIKELY_TEXT, about, candidate_columns, no_match_text, weak_lead_text
 from dfrec.report.provenance import DLIB_ROLES, target_caveat, target_comparison
@@ -555,6 +556,11 @@ def provenance_html(result: dict[str, Any]) -> str:
                                            + (f"; the first of its {frames} frames or pages" if frames > 1 else ""))))
         info.insert(4, (METADATA_LABEL, _metadata_html(inp.get("metadata") or {})
                         or "none (camera, software and date tags are often stripped by the sites that pass pictures on)"))
+    if "content_credentials" in inp:  # results since report format 14
+        cc = inp["content_credentials"]
+        info.insert(5, (
+            "Content Credentials (C2PA)", _e(credentials_words(cc)) if cc else
+            "none in the file (most files carry none; a re-save, a screenshot or an upload to most sites drops them)"))
     rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in info)
     dlib = "".join(f"<tr><td>{_e(DLIB_ROLES.get(f.get('role'), f.get('role')))}</td>"
                    f"<td><code>{_e(f.get('path') or f.get('name'))}</code></td><td>{_e(f.get('bytes', '–'))}</td>"

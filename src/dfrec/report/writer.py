@@ -23,6 +23,7 @@ import numpy as np
 
 from dfrec import __version__
 from dfrec.compression import jpeg_history
+from dfrec.content_credentials import credentials_note, read_content_credentials
 from dfrec.encoder_settings import software_encoder_note
 from dfrec.hevc import read_video_encoding
 from dfrec.video_metadata import video_metadata
@@ -42,7 +43,9 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: 14: an H.264 or HEVC video's ``video_encoding`` gained ``encoder``, the settings x264 or x265 wrote
 #: into the stream (its CRF ...), and the caveat of an x264 or x265 video goes by the CRF they state;
 #: a video's ``input`` gained ``metadata``, what its container says made it, and its ``notes`` say where
-#: its stream was encoded by such software (under a phone's name, that the two disagree) (2026-12-07); 13: a video's ``input`` gained ``container``, what its first bytes say it is (``"MPEG transport
+#: its stream was encoded by such software (under a phone's name, that the two disagree); every
+#: ``input`` gained ``content_credentials``, its C2PA manifest checked, and a note where it declares a
+#: generative model's part or fails its check (2026-12-07); 13: a video's ``input`` gained ``container``, what its first bytes say it is (``"MPEG transport
 #: stream video"`` ...), and a transport stream's H.264 or HEVC ``video_encoding`` (2026-12-07); 12: a HEIC or AVIF
 #: photo's ``input`` gained ``heif_encoding`` (its HEVC tiles' QP, its AV1 base_q_idx) and its faces the ``heic_compressed`` or
 #: ``avif_compressed`` caveat (2026-12-07);
@@ -88,7 +91,9 @@ def _input_record(path: Path, kind: str, width: int, height: int) -> dict[str, A
     """The input file: where, what (hash, size) and, for an image, what it is, how it was
     decoded and what its metadata says (``format``, ``mode``, ``exif_orientation``,
     ``frames_in_file``, ``decoding``, ``metadata``; a JPEG's ``jpeg_quality``, a WebP's
-    ``webp_encoding``, a HEIC's or AVIF's ``heif_encoding``)."""
+    ``webp_encoding``, a HEIC's or AVIF's ``heif_encoding``), and for either kind its C2PA
+    ``content_credentials`` (:func:`dfrec.content_credentials.read_content_credentials`; ``None``
+    for none)."""
     rec = file_record(path)
     out = {"path": str(path.resolve()), "name": path.name, "kind": kind, "bytes": rec["bytes"],
            "sha256": rec["sha256"], "width": int(width), "height": int(height)}
@@ -100,6 +105,7 @@ def _input_record(path: Path, kind: str, width: int, height: int) -> dict[str, A
             for key in ("jpeg_quality", "webp_encoding", "heif_encoding"):
                 if key in header:
                     out[key] = header[key]
+    out["content_credentials"] = read_content_credentials(path)
     return out
 
 
@@ -186,6 +192,8 @@ def write_image_report(
     if frames > 1:
         notes = [*notes, f"This file holds {frames} frames or pages (an animation or a multi-page file); only the "
                          "first was analysed."]
+    if (credentials := credentials_note(result["input"]["content_credentials"])) is not None:
+        notes = [*notes, credentials]
     if notes:
         result["notes"] = list(notes)
     saved = lossy_save(result["input"])
@@ -250,8 +258,10 @@ def write_video_report(
     if (encoding := read_video_encoding(input_path)) is not None:
         result["input"]["video_encoding"] = encoding
     result["input"]["metadata"] = video_metadata(input_path)
-    if (note := software_encoder_note((encoding or {}).get("encoder"), result["input"]["metadata"])) is not None:
-        result["notes"] = [note]
+    notes = [credentials_note(result["input"]["content_credentials"]),
+             software_encoder_note((encoding or {}).get("encoder"), result["input"]["metadata"])]
+    if any(notes):
+        result["notes"] = [n for n in notes if n]
     saved = lossy_save(result["input"])
     faces, frames = [], []
     for i, tr in enumerate(video.tracks):

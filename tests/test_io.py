@@ -286,6 +286,38 @@ def test_image_metadata_shows_what_made_the_file_and_never_the_location(tmp_path
     assert io.image_header(tmp_path / "c.png")["metadata"] == {}
 
 
+@pytest.mark.parametrize("form", [
+    b'Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"/>',
+    b'><Iptc4xmpExt:DigitalSourceType>http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia'
+    b'</Iptc4xmpExt:DigitalSourceType></rdf:Description>',
+])
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP", "PNG"])
+def test_the_xmp_digital_source_type_is_kept_and_noted(tmp_path, rgb, form, fmt):
+    """The IPTC digital source type an image generator writes into XMP (as an attribute or an element;
+    JPEG, WebP, PNG) is kept beside CreatorTool, and the report notes a generative model's label,
+    unsigned, unless the file's Content Credentials already say so."""
+    from PIL import PngImagePlugin
+
+    from dfrec.content_credentials import declared_source_note
+
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description xmlns:Iptc4xmpExt='
+           b'"http://iptc.org/std/Iptc4xmpExt/2008-02-29/" ' + form + b'</rdf:RDF></x:xmpmeta>')
+    path = tmp_path / f"gen.{fmt.lower()}"
+    if fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", xmp.decode())
+        Image.fromarray(rgb).save(path, pnginfo=info)
+    else:
+        Image.fromarray(rgb).save(path, fmt, xmp=xmp)
+    meta = io.image_header(path)["metadata"]
+    assert meta == {"XMP DigitalSourceType": "trainedAlgorithmicMedia"}
+    note = declared_source_note(meta, None)
+    assert note.startswith("The file's XMP metadata declares that it was made by a generative model (IPTC digital "
+                           "source type trainedAlgorithmicMedia)") and "not signed" in note
+    assert declared_source_note(meta, {"generated": True}) is None  # the signed credentials say it already
+    assert declared_source_note({"XMP DigitalSourceType": "digitalCapture"}, None) is None
+
+
 @pytest.mark.parametrize("suffix, codec, ext", [
     (".ts", "libx264", ".ts"),  # broadcast captures, HLS segments
     (".m2ts", "libx264", ".m2ts"),  # AVCHD camcorders, Blu-ray: 192-byte packets

@@ -177,3 +177,19 @@ def credentials_note(cc: dict[str, Any] | None) -> str | None:
                 f"{SOURCE_TYPES[cc['source_type']]} (IPTC digital source type {cc['source_type']}): "
                 f"{credentials_words(cc, source=False)}.")
     return None
+
+
+#: The metadata entry (:func:`dfrec.io.image_header`'s ``metadata``) of the IPTC digital source type
+#: a picture's XMP declares, unsigned (Google's, Meta's and other generators label their pictures so).
+XMP_SOURCE_TYPE = "XMP DigitalSourceType"
+
+
+def declared_source_note(metadata: dict[str, str] | None, credentials: dict[str, Any] | None) -> str | None:
+    """A report's note where a picture's XMP metadata declares a generative model's part (IPTC
+    digital source type) and its Content Credentials do not already say so; ``None`` otherwise."""
+    source = (metadata or {}).get(XMP_SOURCE_TYPE)
+    if source not in GENERATED_SOURCE_TYPES or (credentials and credentials.get("generated")):
+        return None
+    return (f"The file's XMP metadata declares that it was {SOURCE_TYPES[source]} (IPTC digital source type "
+            f"{source}), as image generators label their pictures; the label is not signed: anyone can add or "
+            "remove it, and its absence says nothing.")

@@ -319,10 +319,13 @@ def _metadata(img: Image.Image) -> dict[str, str]:
     for key, value in img.info.items():
         if isinstance(value, bytes) and key in ("comment", "xmp", "XML:com.adobe.xmp"):
             value = value.decode("utf-8", "replace")
-        if key in ("xmp", "XML:com.adobe.xmp") and isinstance(value, str):  # XMP may hold a location too:
-            tool = re.search(r"CreatorTool(?:=\"|>)([^\"<]+)", value)      # only the tool that wrote the file
-            if tool:
+        if key in ("xmp", "XML:com.adobe.xmp") and isinstance(value, str):  # XMP may hold a location too: only
+            tool = re.search(r"CreatorTool(?:=\"|>)([^\"<]+)", value)      # the tool that wrote the file, and the
+            if tool:                                                     # IPTC digital source type it declares
                 out["XMP CreatorTool"] = tool.group(1)
+            source = re.search(r"DigitalSourceType(?:=\"|>|\s+rdf:resource=\")\s*([^\"<\s]+)", value)
+            if source:
+                out["XMP DigitalSourceType"] = source.group(1).rstrip("/").rsplit("/", 1)[-1]
             continue
         # a PNG's text values are its text chunks (those before the pixels: reading the others would
         # decode the image); other formats' text values are technical, but for a JPEG or GIF comment

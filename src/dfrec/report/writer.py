@@ -23,7 +23,7 @@ import numpy as np
 
 from dfrec import __version__
 from dfrec.compression import jpeg_history
-from dfrec.content_credentials import credentials_note, read_content_credentials
+from dfrec.content_credentials import credentials_note, declared_source_note, read_content_credentials
 from dfrec.encoder_settings import software_encoder_note
 from dfrec.hevc import read_video_encoding
 from dfrec.video_metadata import video_metadata
@@ -192,8 +192,11 @@ def write_image_report(
     if frames > 1:
         notes = [*notes, f"This file holds {frames} frames or pages (an animation or a multi-page file); only the "
                          "first was analysed."]
-    if (credentials := credentials_note(result["input"]["content_credentials"])) is not None:
-        notes = [*notes, credentials]
+    inp = result["input"]
+    for note in (credentials_note(inp["content_credentials"]),
+                 declared_source_note(inp.get("metadata"), inp["content_credentials"])):
+        if note is not None:
+            notes = [*notes, note]
     if notes:
         result["notes"] = list(notes)
     saved = lossy_save(result["input"])

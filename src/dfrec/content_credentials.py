@@ -49,6 +49,9 @@ GENERATED_SOURCE_TYPES = frozenset({"trainedAlgorithmicMedia", "compositeWithTra
 OFFLINE_SETTINGS = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
 #: Validation codes left out of ``problems``: the signer is not on a trust list (dfrec has none).
 NOT_PROBLEMS = frozenset({"signingCredential.untrusted"})
+#: What a note on a generated picture adds about the fake score.
+FAKE_SCORE_SCOPE = ("dfrec's fake score looks for a face pasted into a picture, not for a picture generated whole: "
+                    "a low score does not contradict this.")
 #: At most this many problems listed, and actions.
 MAX_LISTED = 8
 
@@ -175,7 +178,7 @@ def credentials_note(cc: dict[str, Any] | None) -> str | None:
     if cc.get("generated"):
         return (f"The file's Content Credentials (C2PA) declare that it was "
                 f"{SOURCE_TYPES[cc['source_type']]} (IPTC digital source type {cc['source_type']}): "
-                f"{credentials_words(cc, source=False)}.")
+                f"{credentials_words(cc, source=False)}. {FAKE_SCORE_SCOPE}")
     return None
 
 
@@ -192,4 +195,4 @@ def declared_source_note(metadata: dict[str, str] | None, credentials: dict[str,
         return None
     return (f"The file's XMP metadata declares that it was {SOURCE_TYPES[source]} (IPTC digital source type "
             f"{source}), as image generators label their pictures; the label is not signed: anyone can add or "
-            "remove it, and its absence says nothing.")
+            f"remove it, and its absence says nothing. {FAKE_SCORE_SCOPE}")

@@ -282,6 +282,13 @@ def test_image_metadata_shows_what_made_the_file_and_never_the_location(tmp_path
     Image.fromarray(rgb).save(tmp_path / "b.png", pnginfo=info)
     text = io.image_header(tmp_path / "b.png")["metadata"]["parameters"]
     assert text.startswith("portrait of a man\\nSteps: 20") and text.endswith("…") and len(text) < io.METADATA_MAX_CHARS + 5
+    from dfrec.content_credentials import generator_text_note
+
+    note = generator_text_note(io.image_header(tmp_path / "b.png")["metadata"])  # the report's note on it
+    assert note.startswith("The file's text holds an image generator's settings ('parameters', as the Stable "
+                           "Diffusion web UIs (AUTOMATIC1111, Forge, SD.Next, Fooocus) write them)")
+    assert "ComfyUI" in generator_text_note({"prompt": "{}", "workflow": "{}"})
+    assert generator_text_note({"Software": "NovelAI"}) and generator_text_note(meta) is None
     Image.fromarray(rgb).save(tmp_path / "c.png")
     assert io.image_header(tmp_path / "c.png")["metadata"] == {}
 

@@ -196,3 +196,29 @@ def declared_source_note(metadata: dict[str, str] | None, credentials: dict[str,
     return (f"The file's XMP metadata declares that it was {SOURCE_TYPES[source]} (IPTC digital source type "
             f"{source}), as image generators label their pictures; the label is not signed: anyone can add or "
             f"remove it, and its absence says nothing. {FAKE_SCORE_SCOPE}")
+
+
+#: PNG text keys (as :func:`dfrec.io.image_header`'s ``metadata`` keeps them) that image generators
+#: write their settings under -> whose they are.
+GENERATOR_TEXT_KEYS = {
+    "parameters": "the Stable Diffusion web UIs (AUTOMATIC1111, Forge, SD.Next, Fooocus)",
+    "workflow": "ComfyUI", "prompt": "ComfyUI",
+    "invokeai_metadata": "InvokeAI", "invokeai_graph": "InvokeAI", "sd-metadata": "InvokeAI", "Dream": "InvokeAI",
+    "fooocus_scheme": "Fooocus",
+}
+
+
+def generator_text_note(metadata: dict[str, str] | None) -> str | None:
+    """A report's note where a picture's text chunks hold an image generator's settings (its prompt,
+    model, sampler ...: :data:`GENERATOR_TEXT_KEYS`, or a ``Software`` of ``NovelAI``); ``None`` otherwise."""
+    metadata = metadata or {}
+    keys = [k for k in metadata if k in GENERATOR_TEXT_KEYS]
+    tools = list(dict.fromkeys(GENERATOR_TEXT_KEYS[k] for k in keys))
+    if str(metadata.get("Software", "")).startswith("NovelAI"):
+        keys, tools = [*keys, "Software"], [*tools, "NovelAI"]
+    if not keys:
+        return None
+    named = ", ".join(f"'{k}'" for k in keys)
+    return (f"The file's text holds an image generator's settings ({named}, as {' and '.join(tools)} write them): "
+            "the picture was generated, or edited (inpainted, a face replaced), by such a tool, or the text was "
+            "copied into it. Anyone can add or remove such text; the metadata above shows its start.")

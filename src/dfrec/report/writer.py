@@ -23,7 +23,8 @@ import numpy as np
 
 from dfrec import __version__
 from dfrec.compression import jpeg_history
-from dfrec.content_credentials import credentials_note, declared_source_note, read_content_credentials
+from dfrec.content_credentials import (credentials_note, declared_source_note, generator_text_note,
+                                      read_content_credentials)
 from dfrec.encoder_settings import software_encoder_note
 from dfrec.hevc import read_video_encoding
 from dfrec.video_metadata import video_metadata
@@ -194,7 +195,8 @@ def write_image_report(
                          "first was analysed."]
     inp = result["input"]
     for note in (credentials_note(inp["content_credentials"]),
-                 declared_source_note(inp.get("metadata"), inp["content_credentials"])):
+                 declared_source_note(inp.get("metadata"), inp["content_credentials"]),
+                 generator_text_note(inp.get("metadata"))):
         if note is not None:
             notes = [*notes, note]
     if notes:

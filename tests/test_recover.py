@@ -398,7 +398,7 @@ def test_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, fixtur
     if suffix == ".mp4":
         assert meta["Encoder"].startswith("Lavf") and f"Encoder: <code>{meta['Encoder']}</code>" in page
     else:
-        assert meta == {} and "the muxer's and the phone's tags are often stripped" in page
+        assert meta == {} and "the muxer&#x27;s and the phone&#x27;s tags are often stripped" in page
 
 
 def test_vp9_video_report_reads_its_quantiser_and_gives_the_caveat(recoverer, fixture_dir, tmp_path):

@@ -19,6 +19,7 @@ from dfrec.errors import EXIT_CODES, DfrecError, describe, shown
 #: (module under dfrec.cli, one-line help), in the order ``--help`` lists them.
 SUBCOMMANDS = [
     "recover",
+    "inspect",
     "gallery",
     "serve",
     "faces",

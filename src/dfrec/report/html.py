@@ -17,11 +17,10 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
-from dfrec.content_credentials import credentials_words
-from dfrec.encoder_settings import encoder_words
+from dfrec.report.describe import NO_METADATA, input_rows
 from dfrec.report.gallery import LIKELY_TEXT, about, candidate_columns, no_match_text, weak_lead_text
 from dfrec.report.provenance import DLIB_ROLES, target_caveat, target_comparison
-from dfrec.results import FAKE_THRESHOLD, LOSSY_CODECS, VERDICT_TEXT, by_score, training_faces, verdict
+from dfrec.results import FAKE_THRESHOLD, VERDICT_TEXT, by_score, training_faces, verdict
 
 #: Images larger than this (bytes) are shown inline as a downscaled JPEG preview; the
 #: full-resolution file stays beside the page and is listed with its hash.
@@ -462,39 +461,6 @@ def _history_html(history: list[dict[str, Any]]) -> str:
             f'<th>minutes</th><th>forgeries</th><th>what was done</th></tr>{rows}</table></details>')
 
 
-def _quantiser_words(codec: str, profile: Any, quantiser: str, qp: float, where: str, top: int,
-                     median: bool = True) -> str:
-    """``H.264, High profile, a median quantiser (QP) of 28<where>; 0-51, higher is coarser``: how a
-    video's frames or a HEIF photo's tiles were quantised, in one wording for both (``where``: ``" over
-    50 of its frames' slice headers"``, ``", from its slice header"``)."""
-    profile = str(profile)
-    profile = profile if profile.lower().startswith("profile") else f"{profile} profile"
-    return (f"{codec}, {profile}, a {'median ' if median else ''}quantiser ({quantiser}) of {qp:g}{where}; "
-            f"0-{top}, higher is coarser")
-
-
-def _video_encoding_text(enc: dict) -> str:
-    """`` (H.264, High profile, a median quantiser (QP) of 28 over 50 of its frames' slice headers;
-    0-51, higher is coarser)`` from a result's ``input.video_encoding`` (:func:`dfrec.hevc.read_video_encoding`;
-    records written before VP9 was read name no quantiser: QP, 0-51), with ``by x264 core 164 at CRF 23
-    (its settings, written into the stream)`` after the codec where the stream states them; ``""`` for none."""
-    if not enc:
-        return ""
-    quantiser = enc.get("quantiser", "QP")
-    # VP9 and AV1 count every coded frame, hidden reference frames too, so not "of its frames"
-    where = "of its frames' slice headers" if quantiser == "QP" else "coded frames' headers"
-    words = _quantiser_words(LOSSY_CODECS.get(enc.get("codec"), str(enc.get("codec")).upper()), enc.get("profile"),
-                             quantiser, enc["qp"], f" over {enc['frames_read']} {where}", enc.get("quantiser_max", 51))
-    if enc.get("encoder"):  # results since report format 14: what x264 or x265 wrote into the stream
-        codec, _, rest = words.partition(", ")
-        words = f"{codec} by {encoder_words(enc['encoder'])} (its settings, written into the stream), {rest}"
-    return f" ({words})"
-
-
-#: The provenance row of what a file's metadata says.
-METADATA_LABEL = "Metadata in the file (what it claims; anyone can edit it)"
-
-
 def _metadata_html(metadata: dict[str, str]) -> str:
     """``name: <code>text</code>`` lines of a file's ``metadata`` (``""`` for none)."""
     return "<br>".join(f"{_e(k)}: <code>{_e(v)}</code>" for k, v in metadata.items())
@@ -520,47 +486,9 @@ def provenance_html(result: dict[str, Any]) -> str:
         ("Platform", _e(env.get("platform"))),
         ("Settings", _settings_html(result.get("settings") or {})),
     ]
-    if inp.get("kind") == "video":
-        codec = f"codec {inp['codec']}" if inp.get("codec") else ""
-        if inp.get("container"):  # results since report format 13
-            codec = f"{inp['container']}{', ' if codec else ''}{codec}"
-        turn = (f"; frames turned {inp['rotation']}° clockwise for display, as the file asks"
-                if inp.get("rotation") else "")
-        qp = _video_encoding_text(inp.get("video_encoding") or {})
-        info.insert(3, ("Video", _e(f"{codec}{qp}{', ' if codec or qp else ''}{inp.get('fps'):.2f} fps, "
-                                    f"{inp.get('frame_count')} frames, {inp.get('frames_sampled')} sampled at "
-                                    f"{result['settings'].get('fps')} fps{turn}")))
-        if "metadata" in inp:  # results since report format 14
-            info.insert(4, (METADATA_LABEL, _metadata_html(inp["metadata"]) or
-                            "none (the muxer's and the phone's tags are often stripped by the sites that pass videos on)"))
-    elif inp.get("format"):  # results before report format 6 do not say
-        frames = inp.get("frames_in_file") or 1
-        jq, wq = inp.get("jpeg_quality") or {}, inp.get("webp_encoding") or {}
-        saved = ((f" (last saved at quality {jq['quality']}: libjpeg's standard tables)" if jq.get("standard_tables")
-                  else f" (last saved with tables of its own, nearest libjpeg's at quality {jq['quality']})")
-                 if jq else "")
-        if wq:
-            saved = (" (lossless)" if wq.get("lossless") else
-                     f" (lossy, at about libwebp's quality {wq.get('quality')}, from its VP8 quantisers)")
-        if hq := inp.get("heif_encoding") or {}:
-            hevc = hq.get("codec", "hevc") == "hevc"
-            header = "slice header" if hevc else "frame header"
-            grid = hq.get("tiles", 1) > 1
-            saved = " (" + _quantiser_words("HEVC" if hevc else "AV1", hq.get("profile"), hq.get("quantiser", "QP"),
-                                            hq["qp"], f" over its {hq['tiles_read']} tiles' {header}s" if grid
-                                            else f", from its {header}", hq.get("quantiser_max", 51), median=grid) + ")"
-        if inp.get("jpeg_history"):
-            saved += (f"; its pixels hold the 8 × 8 blocks of an earlier JPEG save at about quality "
-                      f"{inp['jpeg_history']['quality']}")
-        info.insert(3, ("Input format", _e(f"{inp['format']}{saved}; read as {inp.get('decoding')}"
-                                           + (f"; the first of its {frames} frames or pages" if frames > 1 else ""))))
-        info.insert(4, (METADATA_LABEL, _metadata_html(inp.get("metadata") or {})
-                        or "none (camera, software and date tags are often stripped by the sites that pass pictures on)"))
-    if "content_credentials" in inp:  # results since report format 14
-        cc = inp["content_credentials"]
-        info.insert(5, (
-            "Content Credentials (C2PA)", _e(credentials_words(cc)) if cc else
-            "none in the file (most files carry none; a re-save, a screenshot or an upload to most sites drops them)"))
+    for i, (label, value) in enumerate(input_rows(inp, (result.get("settings") or {}).get("fps"))):
+        info.insert(3 + i, (label, (_metadata_html(value) or _e(NO_METADATA[inp.get("kind")]))
+                            if isinstance(value, dict) else _e(value)))
     rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in info)
     dlib = "".join(f"<tr><td>{_e(DLIB_ROLES.get(f.get('role'), f.get('role')))}</td>"
                    f"<td><code>{_e(f.get('path') or f.get('name'))}</code></td><td>{_e(f.get('bytes', '–'))}</td>"

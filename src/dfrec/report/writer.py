@@ -27,13 +27,13 @@ from dfrec.content_credentials import (credentials_note, declared_source_note, g
                                       read_content_credentials)
 from dfrec.encoder_settings import software_encoder_note
 from dfrec.hevc import read_video_encoding
-from dfrec.video_metadata import video_metadata
 from dfrec.io import decoding_words, image_header, sniff_file, write_image, write_json_atomic, write_text_atomic
 from dfrec.report.gallery import gallery_matches, gallery_record
 from dfrec.report.html import render_report
 from dfrec.report.overview import overview_image
 from dfrec.report.provenance import environment, file_record, utc_now
 from dfrec.results import FAKE_THRESHOLD, FaceRecovery, ImageRecovery, VideoRecovery, lossy_save
+from dfrec.video_metadata import video_metadata
 
 FACE_IMAGES = ("forgery", "source", "target", "map", "overlay")
 #: The picture with every face boxed and numbered (image reports).
@@ -166,6 +166,51 @@ def _frame(folder: Path, fname: str, image: np.ndarray, caption: str) -> dict[st
     return {"caption": caption, "file": fname}
 
 
+def image_input(path: str | os.PathLike, image: np.ndarray) -> tuple[dict[str, Any], list[str], tuple | None]:
+    """What an image report records of the input file at ``path`` (decoded as ``image``, ``(H, W, 3)``
+    uint8 RGB): its ``input`` record (:func:`_input_record`, and ``jpeg_history`` where the pixels
+    hold an earlier, coarser JPEG save than the file says), the notes on the file (several frames or
+    pages; Content Credentials, an XMP label or a generator's text that declare how it was made), and
+    the lossy save its caveats go by (:func:`dfrec.results.lossy_save`)."""
+    record = _input_record(Path(path), "image", image.shape[1], image.shape[0])
+    notes = []
+    frames = record.get("frames_in_file", 1)
+    if frames > 1:
+        notes.append(f"This file holds {frames} frames or pages (an animation or a multi-page file); only the "
+                     "first was analysed.")
+    notes += [n for n in (credentials_note(record["content_credentials"]),
+                          declared_source_note(record.get("metadata"), record["content_credentials"]),
+                          generator_text_note(record.get("metadata"))) if n is not None]
+    saved = lossy_save(record)
+    if (record.get("webp_encoding") or {}).get("lossless") is not False:
+        # a PNG (TIFF, lossless WebP ...) of a JPEG keeps that JPEG's blocks, and a JPEG saved again at
+        # a higher quality its earlier save's: the caveat reads them from the pixels (results.lossy_save)
+        history = jpeg_history(image)
+        if history is not None and (found := lossy_save({**record, "jpeg_history": history})) != saved:
+            record["jpeg_history"], saved = history, found  # kept where it changes what the caveat goes by
+    return record, notes, saved
+
+
+def video_input(path: str | os.PathLike, info: Any, frames_sampled: int | None = None,
+                frames_with_faces: int | None = None) -> tuple[dict[str, Any], list[str], tuple | None]:
+    """What a video report records of the input file at ``path`` (:class:`dfrec.video.VideoInfo`
+    ``info``): its ``input`` record (container, codec, rotation, fps, frames; the quantiser and encoder
+    settings its stream states, ``video_encoding``; what its container says made it, ``metadata``;
+    its Content Credentials; and, from an analysis, ``frames_sampled`` and ``frames_with_faces``), the
+    notes on the file, and the lossy save its caveats go by."""
+    record = _input_record(Path(path), "video", info.width, info.height)
+    record.update(container=video_container(path), codec=info.codec, rotation=info.rotation, fps=info.fps,
+                  frame_count=info.frame_count)
+    if frames_sampled is not None:
+        record.update(frames_sampled=frames_sampled, frames_with_faces=frames_with_faces)
+    if (encoding := read_video_encoding(path)) is not None:
+        record["video_encoding"] = encoding
+    record["metadata"] = video_metadata(path)
+    notes = [n for n in (credentials_note(record["content_credentials"]),
+                         software_encoder_note((encoding or {}).get("encoder"), record["metadata"])) if n is not None]
+    return record, notes, lossy_save(record)
+
+
 def write_image_report(
     folder: str | os.PathLike,
     input_path: str | os.PathLike,
@@ -188,26 +233,10 @@ def write_image_report(
     folder.mkdir(parents=True, exist_ok=True)
     image = recovery.image
     result = base_result(settings, model_info)
-    result["input"] = _input_record(Path(input_path), "image", image.shape[1], image.shape[0])
-    frames = result["input"].get("frames_in_file", 1)
-    if frames > 1:
-        notes = [*notes, f"This file holds {frames} frames or pages (an animation or a multi-page file); only the "
-                         "first was analysed."]
-    inp = result["input"]
-    for note in (credentials_note(inp["content_credentials"]),
-                 declared_source_note(inp.get("metadata"), inp["content_credentials"]),
-                 generator_text_note(inp.get("metadata"))):
-        if note is not None:
-            notes = [*notes, note]
+    result["input"], file_notes, saved = image_input(input_path, image)
+    notes = [*notes, *file_notes]
     if notes:
         result["notes"] = list(notes)
-    saved = lossy_save(result["input"])
-    if (result["input"].get("webp_encoding") or {}).get("lossless") is not False:
-        # a PNG (TIFF, lossless WebP ...) of a JPEG keeps that JPEG's blocks, and a JPEG saved again at
-        # a higher quality its earlier save's: the caveat reads them from the pixels (results.lossy_save)
-        history = jpeg_history(image)
-        if history is not None and (found := lossy_save({**result["input"], "jpeg_history": history})) != saved:
-            result["input"]["jpeg_history"], saved = history, found  # kept where it changes what the caveat goes by
     result["faces"] = [_face_entry(folder, f"face{i + 1}", f"Face {i + 1}", face.to_dict(saved), face, gallery, top_k)
                        for i, face in enumerate(recovery.faces)]
     if gallery is not None:
@@ -255,19 +284,9 @@ def write_video_report(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     result = base_result(settings, model_info)
-    info = video.info
-    result["input"] = _input_record(Path(input_path), "video", info.width, info.height)
-    result["input"].update(container=video_container(input_path), codec=info.codec, rotation=info.rotation,
-                           fps=info.fps, frame_count=info.frame_count, frames_sampled=video.frames_sampled,
-                           frames_with_faces=video.frames_with_faces)
-    if (encoding := read_video_encoding(input_path)) is not None:
-        result["input"]["video_encoding"] = encoding
-    result["input"]["metadata"] = video_metadata(input_path)
-    notes = [credentials_note(result["input"]["content_credentials"]),
-             software_encoder_note((encoding or {}).get("encoder"), result["input"]["metadata"])]
-    if any(notes):
-        result["notes"] = [n for n in notes if n]
-    saved = lossy_save(result["input"])
+    result["input"], notes, saved = video_input(input_path, video.info, video.frames_sampled, video.frames_with_faces)
+    if notes:
+        result["notes"] = notes
     faces, frames = [], []
     for i, tr in enumerate(video.tracks):
         faces.append(_face_entry(folder, f"track{i + 1}", f"Track {i + 1}", _worst_frame(tr.to_dict(saved)), tr.face,

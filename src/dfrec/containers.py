@@ -84,8 +84,8 @@ def element(f: BinaryIO, pos: int) -> tuple[int, int, int] | None:
     return ident[0], pos + ident[1] + size[1], size[0]
 
 
-#: Matroska element IDs read by :func:`matroska_track_types` (RFC 9559).
-_EBML, _SEGMENT, _TRACKS, _TRACK_ENTRY, _TRACK_TYPE, _CLUSTER = 0x1A45DFA3, 0x18538067, 0x1654AE6B, 0xAE, 0x83, 0x1F43B675
+#: Matroska element IDs (with their length markers; RFC 9559) the readers share.
+EBML_HEADER, SEGMENT, TRACKS, TRACK_ENTRY, TRACK_TYPE, CLUSTER = 0x1A45DFA3, 0x18538067, 0x1654AE6B, 0xAE, 0x83, 0x1F43B675
 #: Matroska TrackType -> what the track holds.
 MATROSKA_TRACK_KINDS = {1: "video", 2: "sound", 3: "complex", 0x10: "logo", 0x11: "subtitles", 0x12: "buttons",
                         0x20: "control", 0x21: "metadata"}
@@ -93,28 +93,34 @@ MATROSKA_TRACK_KINDS = {1: "video", 2: "sound", 3: "complex", 0x10: "logo", 0x11
 AVI_STREAM_KINDS = {b"vids": "video", b"auds": "sound", b"txts": "subtitles", b"mids": "MIDI"}
 
 
+def matroska_segment(f: BinaryIO, size: int) -> tuple[int, int] | None:
+    """``(start, end)`` of the Segment's children in a Matroska/WebM file of ``size`` bytes (a segment
+    of unknown size, as live recorders write it, ends with the file); ``None`` for another kind of file."""
+    head = element(f, 0)
+    if head is None or head[0] != EBML_HEADER or head[2] < 0:
+        return None
+    segment = element(f, head[1] + head[2])
+    if segment is None or segment[0] != SEGMENT:
+        return None
+    return segment[1], size if segment[2] < 0 else min(size, segment[1] + segment[2])
+
+
 def matroska_track_types(f: BinaryIO) -> list[int] | None:
     """The ``TrackType`` of each track of a Matroska/WebM file open for reading (1 video, 2 audio,
     0x11 subtitles ...: :data:`MATROSKA_TRACK_KINDS`), in order; ``None`` for another kind of file
     or one whose ``Tracks`` do not come before its first cluster."""
-    size = os.fstat(f.fileno()).st_size
-    head = element(f, 0)
-    if head is None or head[0] != _EBML or head[2] < 0:
+    if (segment := matroska_segment(f, os.fstat(f.fileno()).st_size)) is None:
         return None
-    segment = element(f, head[1] + head[2])
-    if segment is None or segment[0] != _SEGMENT:
-        return None
-    end = size if segment[2] < 0 else min(size, segment[1] + segment[2])
-    pos = segment[1]
-    while pos < end and (el := element(f, pos)) is not None and el[2] >= 0 and el[0] != _CLUSTER:
+    pos, end = segment
+    while pos < end and (el := element(f, pos)) is not None and el[2] >= 0 and el[0] != CLUSTER:
         ident, data, length = el
-        if ident == _TRACKS:
+        if ident == TRACKS:
             kinds, at = [], data
             while at < data + length and (entry := element(f, at)) is not None and entry[2] >= 0:
-                if entry[0] == _TRACK_ENTRY:
+                if entry[0] == TRACK_ENTRY:
                     inner = entry[1]
                     while inner < entry[1] + entry[2] and (field := element(f, inner)) is not None and field[2] >= 0:
-                        if field[0] == _TRACK_TYPE:
+                        if field[0] == TRACK_TYPE:
                             kinds.append(int.from_bytes(read_range(f, field[1], field[1] + field[2]), "big"))
                         inner = field[1] + field[2]
                 at = entry[1] + entry[2]

@@ -29,7 +29,8 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
-from dfrec.containers import boxes, child, element, read_range, vint
+from dfrec.containers import (CLUSTER, TRACK_ENTRY, TRACK_TYPE, TRACKS, boxes, child, element, matroska_segment,
+                              read_range, vint)
 from dfrec.encoder_settings import encoder_settings
 from dfrec.mpegts import access_unit, annexb_nals, ts_video_track
 
@@ -278,8 +279,7 @@ def _sample_offsets(track: dict[str, Any]) -> list[tuple[int, int]]:
 
 
 #: Matroska element IDs (with their length markers) read by :func:`_matroska_track`.
-_EBML, _SEGMENT, _TRACKS, _TRACK_ENTRY, _CLUSTER, _BLOCK_GROUP = 0x1A45DFA3, 0x18538067, 0x1654AE6B, 0xAE, 0x1F43B675, 0xA0
-_TRACK_NUMBER, _TRACK_TYPE, _CODEC_ID, _CODEC_PRIVATE, _SIMPLE_BLOCK, _BLOCK = 0xD7, 0x83, 0x86, 0x63A2, 0xA3, 0xA1
+_BLOCK_GROUP, _TRACK_NUMBER, _CODEC_ID, _CODEC_PRIVATE, _SIMPLE_BLOCK, _BLOCK = 0xA0, 0xD7, 0x86, 0x63A2, 0xA3, 0xA1
 
 
 def _matroska_track(f: BinaryIO, size: int, codecs: tuple[str, ...]) -> dict[str, Any] | None:
@@ -287,24 +287,19 @@ def _matroska_track(f: BinaryIO, size: int, codecs: tuple[str, ...]) -> dict[str
     CodecPrivate as ``config`` and its frames as ``samples`` (file offset, size), found by walking
     the segment's clusters and block groups as transparent containers (so clusters of unknown size,
     as live recorders write them, read too); laced blocks are skipped."""
-    head = element(f, 0)
-    if head is None or head[0] != _EBML or head[2] < 0:
+    if (segment := matroska_segment(f, size)) is None:
         return None
-    segment = element(f, head[1] + head[2])
-    if segment is None or segment[0] != _SEGMENT:
-        return None
-    end = size if segment[2] < 0 else min(size, segment[1] + segment[2])
+    pos, end = segment
     track: dict[str, Any] | None = None
     samples: list[tuple[int, int]] = []
-    pos = segment[1]
     while pos < end and len(samples) < MAX_SAMPLES and (el := element(f, pos)) is not None:
         ident, data, length = el
-        if ident in (_CLUSTER, _BLOCK_GROUP):
+        if ident in (CLUSTER, _BLOCK_GROUP):
             pos = data  # step inside
             continue
         if length < 0:
             break  # an element of unknown size that is not a container read here
-        if ident == _TRACKS and track is None:
+        if ident == TRACKS and track is None:
             track = _matroska_video_entry(f, data, data + length, codecs)
             if track is None:
                 return None
@@ -327,13 +322,13 @@ def _matroska_video_entry(f: BinaryIO, start: int, end: int, codecs: tuple[str, 
     pos = start
     while pos < end and (el := element(f, pos)) is not None and el[2] >= 0:
         ident, data, length = el
-        if ident == _TRACK_ENTRY:
+        if ident == TRACK_ENTRY:
             fields, inner = {}, data
             while inner < data + length and (child := element(f, inner)) is not None and child[2] >= 0:
-                if child[0] in (_TRACK_NUMBER, _TRACK_TYPE, _CODEC_ID, _CODEC_PRIVATE):
+                if child[0] in (_TRACK_NUMBER, TRACK_TYPE, _CODEC_ID, _CODEC_PRIVATE):
                     fields[child[0]] = read_range(f, child[1], child[1] + child[2])
                 inner = child[1] + child[2]
-            kind = int.from_bytes(fields.get(_TRACK_TYPE, b""), "big")
+            kind = int.from_bytes(fields.get(TRACK_TYPE, b""), "big")
             codec = fields.get(_CODEC_ID, b"").rstrip(b"\0").decode("latin-1")
             if kind == 1 and codec in codecs:
                 return {"number": int.from_bytes(fields.get(_TRACK_NUMBER, b""), "big"), "codec": codec,

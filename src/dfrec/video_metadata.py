@@ -28,7 +28,7 @@ import re
 import struct
 from typing import BinaryIO
 
-from dfrec.containers import boxes, child, element, read_range
+from dfrec.containers import boxes, child, element, matroska_segment, read_range
 from dfrec.io import METADATA_MAX_CHARS, METADATA_MAX_ENTRIES, shown
 
 #: QuickTime / iTunes text atoms shown, by their four-character code, and the name a report gives them.
@@ -42,7 +42,7 @@ LOCATION = re.compile(r"location|gps|xyz|latitude|longitude|iso6709", re.IGNOREC
 #: Seconds from 1904-01-01 (the ISO and QuickTime epoch) to 1970-01-01.
 ISO_EPOCH = 2_082_844_800
 #: Matroska element IDs read here (RFC 9559).
-_EBML, _SEGMENT, _INFO, _TAGS, _CLUSTER = 0x1A45DFA3, 0x18538067, 0x1549A966, 0x1254C367, 0x1F43B675
+_INFO, _TAGS = 0x1549A966, 0x1254C367
 _TITLE, _MUXING_APP, _WRITING_APP, _DATE_UTC = 0x7BA9, 0x4D80, 0x5741, 0x4461
 _TAG, _TARGETS, _TAG_TRACK_UID, _SIMPLE_TAG, _TAG_NAME, _TAG_STRING = 0x7373, 0x63C0, 0x63C5, 0x67C8, 0x45A3, 0x4487
 #: Matroska tags not shown (the muxer's bookkeeping, not what made the file).
@@ -152,15 +152,10 @@ def _ebml_fields(f: BinaryIO, start: int, end: int) -> list[tuple[int, int, int]
 def matroska_metadata(f: BinaryIO, size: int) -> list[tuple[str, str]]:
     """``(name, text)`` of a Matroska/WebM file's segment ``Info`` and ``Tags`` (the module's list);
     ``[]`` for none or for another kind of file."""
-    head = element(f, 0)
-    if head is None or head[0] != _EBML or head[2] < 0:
+    if (segment := matroska_segment(f, size)) is None:
         return []
-    segment = element(f, head[1] + head[2])
-    if segment is None or segment[0] != _SEGMENT:
-        return []
-    end = size if segment[2] < 0 else min(size, segment[1] + segment[2])
+    (pos, end), walked = segment, 0
     out: list[tuple[str, str]] = []
-    pos, walked = segment[1], 0
     while pos < end and walked < MAX_ELEMENTS and (el := element(f, pos)) is not None and el[2] >= 0:
         ident, data, length = el
         walked += 1

@@ -33,6 +33,7 @@ from dfrec.report.html import render_report
 from dfrec.report.overview import overview_image
 from dfrec.report.provenance import environment, file_record, utc_now
 from dfrec.results import FAKE_THRESHOLD, FaceRecovery, ImageRecovery, VideoRecovery, lossy_save
+from dfrec.video import VideoInfo
 from dfrec.video_metadata import video_metadata
 
 FACE_IMAGES = ("forgery", "source", "target", "map", "overlay")
@@ -46,7 +47,8 @@ OVERVIEW_FILE = "faces_found.jpg"
 #: a video's ``input`` gained ``metadata``, what its container says made it, and its ``notes`` say where
 #: its stream was encoded by such software (under a phone's name, that the two disagree); every
 #: ``input`` gained ``content_credentials``, its C2PA manifest checked, and a note where it declares a
-#: generative model's part or fails its check (2026-12-07); 13: a video's ``input`` gained ``container``, what its first bytes say it is (``"MPEG transport
+#: generative model's part or fails its check (2026-12-07);
+#: 13: a video's ``input`` gained ``container``, what its first bytes say it is (``"MPEG transport
 #: stream video"`` ...), and a transport stream's H.264 or HEVC ``video_encoding`` (2026-12-07); 12: a HEIC or AVIF
 #: photo's ``input`` gained ``heif_encoding`` (its HEVC tiles' QP, its AV1 base_q_idx) and its faces the ``heic_compressed`` or
 #: ``avif_compressed`` caveat (2026-12-07);
@@ -191,7 +193,7 @@ def image_input(path: str | os.PathLike, image: np.ndarray) -> tuple[dict[str, A
     return record, notes, saved
 
 
-def video_input(path: str | os.PathLike, info: Any, frames_sampled: int | None = None,
+def video_input(path: str | os.PathLike, info: VideoInfo, frames_sampled: int | None = None,
                 frames_with_faces: int | None = None) -> tuple[dict[str, Any], list[str], tuple | None]:
     """What a video report records of the input file at ``path`` (:class:`dfrec.video.VideoInfo`
     ``info``): its ``input`` record (container, codec, rotation, fps, frames; the quantiser and encoder

@@ -56,13 +56,14 @@ def macroblock_qp(path: str) -> float | None:
     (H.264 only; ``None`` where the decoder exports none, as for HEVC)."""
     import av
     import numpy as np
+    from av.sidedata.sidedata import Type
 
     means = []
     with av.open(path) as f:
         stream = f.streams.video[0]
         stream.codec_context.options = {"export_side_data": "venc_params"}
         for frame in f.decode(stream):
-            params = next((s for s in frame.side_data if s.type.name == "VIDEO_ENC_PARAMS"), None)
+            params = frame.side_data.get(Type.VIDEO_ENC_PARAMS)  # a mapping since PyAV 18.1.1, .get in 18.1.0 too
             if params is None:
                 return None
             means.append(float(np.mean(params.qp_map())))
